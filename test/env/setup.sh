@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Installs or builds, at the versions pinned in versions.env, every external binary the tests use:
+# kube-apiserver, etcd, distribution v3, crane and helm built with Go; Debian's docker-registry
+# (Distribution 2.8) and skopeo checked. Binaries land in $PORTCULLIS_TOOLS_DIR (default: .tools/
+# at the repository root, git-ignored), one folder per name and version, so a run with everything
+# cached only checks that the files exist.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+. "$here/versions.env"
+tools=${PORTCULLIS_TOOLS_DIR:-$root/.tools}
+mkdir -p "$tools"
+export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-mod=mod
+# Two cores and large Go packages: one compile at a time keeps peak memory predictable.
+export GOMAXPROCS=${GOMAXPROCS:-2}
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+# build NAME VERSION COMMAND...: runs COMMAND with $out set to the target binary unless it exists.
+build() {
+  local name=$1 version=$2; shift 2
+  local dest="$tools/$name-$version"
+  out="$dest/$name"
+  if [ -x "$out" ]; then return 0; fi
+  log "building $name $version"
+  mkdir -p "$dest"
+  local start=$SECONDS
+  "$@"
+  log "built $name $version in $((SECONDS - start))s"
+}
+
+build_kube_apiserver() {
+  (cd "$root/test/tools/kube-apiserver" && go build -trimpath -o "$out.tmp" \
+    -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=${KUBERNETES_VERSION} -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$(echo "$KUBERNETES_VERSION" | cut -d. -f2)" \
+    k8s.io/kubernetes/cmd/kube-apiserver) && mv "$out.tmp" "$out"
+}
+build_etcd() {
+  (cd "$root/test/tools/etcd" && go build -trimpath -ldflags "-s -w" -o "$out.tmp" .) && mv "$out.tmp" "$out"
+}
+go_install() { # go_install MODULE_PATH VERSION
+  GOBIN="$(dirname "$out")" go install -trimpath -ldflags "-s -w" "$1@$2"
+}
+
+need_debian=()
+command -v skopeo >/dev/null || need_debian+=(skopeo)
+[ -x /usr/bin/docker-registry ] || need_debian+=(docker-registry)
+command -v kubectl >/dev/null || need_debian+=(kubernetes-client)
+if [ ${#need_debian[@]} -gt 0 ]; then
+  log "installing Debian packages: ${need_debian[*]}"
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_debian[@]}" >/dev/null
+  else
+    log "not root: install ${need_debian[*]} with apt-get"; exit 1
+  fi
+fi
+# Debian's docker-registry package starts a system service; the tests run their own processes.
+if command -v systemctl >/dev/null && systemctl is-active --quiet docker-registry 2>/dev/null; then
+  systemctl stop docker-registry || true
+fi
+
+build etcd "$ETCD_VERSION" build_etcd
+build kube-apiserver "$KUBERNETES_VERSION" build_kube_apiserver
+build crane "$CRANE_VERSION" go_install github.com/google/go-containerregistry/cmd/crane "$CRANE_VERSION"
+build registry "$DISTRIBUTION_V3_VERSION" go_install github.com/distribution/distribution/v3/cmd/registry "$DISTRIBUTION_V3_VERSION"
+build helm "$HELM_VERSION" go_install helm.sh/helm/v3/cmd/helm "$HELM_VERSION"
+log "tools ready in $tools"
