@@ -1,0 +1,257 @@
+// A real Kubernetes control plane for tests, envtest style: etcd + kube-apiserver on loopback ports
+// in a temporary directory, RBAC on, an admin (system:masters) kubeconfig, and ServiceAccount
+// kubeconfigs for least-privilege tests. No controller manager runs: tests play its part when they
+// need one (see the Deployment helpers in later suites).
+import { KubeConfig } from '@kubernetes/client-node';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createCA, issueCert, type IssuedCert, type TestCA } from './pki.js';
+import { freePort, run, startProcess, waitFor, type ManagedProcess } from './process.js';
+import { toolPath } from './tools.js';
+
+export interface ControlPlaneOptions {
+  /** Write an audit log of every write (RequestResponse for mutating verbs) to `auditLogPath`. */
+  auditLog?: boolean;
+  /** Keep the temp dir after stop (for debugging). */
+  keepDir?: boolean;
+}
+
+export interface ControlPlane {
+  /** https://127.0.0.1:PORT */
+  server: string;
+  /** Admin kubeconfig (client certificate in system:masters). */
+  kubeconfigPath: string;
+  kubeConfig: KubeConfig;
+  dir: string;
+  auditLogPath?: string;
+  /** Creates the ServiceAccount if needed and returns a kubeconfig holding a token for it. */
+  kubeconfigForServiceAccount(namespace: string, name: string): Promise<{ path: string; kubeConfig: KubeConfig }>;
+  /** A kubeconfig for a user (client certificate) with no RBAC bindings of its own. */
+  kubeconfigForUser(user: string, groups?: string[]): Promise<{ path: string; kubeConfig: KubeConfig }>;
+  /** Stops only kube-apiserver (etcd keeps the data), to test behaviour while the API is away. */
+  stopApiServer(): Promise<void>;
+  /** Starts kube-apiserver again on the same port with the same data. */
+  startApiServer(): Promise<void>;
+  /** Combined logs of etcd and kube-apiserver, for failure messages. */
+  logs(): string;
+  stop(): Promise<void>;
+}
+
+interface Pki {
+  ca: TestCA;
+  serving: IssuedCert;
+  admin: IssuedCert;
+  saKey: string;
+  saPub: string;
+}
+
+async function createPki(dir: string): Promise<Pki> {
+  const ca = await createCA(dir, 'kubernetes');
+  const serving = await issueCert(ca, dir, {
+    name: 'apiserver',
+    commonName: 'kube-apiserver',
+    dnsNames: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc'],
+    ips: ['127.0.0.1', '10.0.0.1'],
+    usage: 'server',
+  });
+  const admin = await issueCert(ca, dir, { name: 'admin', commonName: 'admin', organizations: ['system:masters'], usage: 'client' });
+  const saKey = join(dir, 'sa.key');
+  const saPub = join(dir, 'sa.pub');
+  let r = await run('openssl', ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', saKey]);
+  if (r.code !== 0) throw new Error(r.stderr);
+  r = await run('openssl', ['ec', '-in', saKey, '-pubout', '-out', saPub]);
+  if (r.code !== 0) throw new Error(r.stderr);
+  return { ca, serving, admin, saKey, saPub };
+}
+
+function kubeconfigYaml(server: string, caPath: string, user: { certPath?: string; keyPath?: string; token?: string }, name: string): string {
+  const userLines = user.token
+    ? [`    token: ${user.token}`]
+    : [`    client-certificate: ${user.certPath}`, `    client-key: ${user.keyPath}`];
+  return [
+    'apiVersion: v1',
+    'kind: Config',
+    'clusters:',
+    '- name: test',
+    '  cluster:',
+    `    server: ${server}`,
+    `    certificate-authority: ${caPath}`,
+    'users:',
+    `- name: ${name}`,
+    '  user:',
+    ...userLines,
+    'contexts:',
+    '- name: test',
+    '  context:',
+    '    cluster: test',
+    `    user: ${name}`,
+    'current-context: test',
+    '',
+  ].join('\n');
+}
+
+/** GET a path with the admin certificate; resolves with status and body. */
+function adminGet(server: string, pki: Pki, path: string): Promise<{ status: number; body: string }> {
+  return Promise.all([readFile(pki.ca.certPath), readFile(pki.admin.certPath), readFile(pki.admin.keyPath)]).then(
+    ([ca, cert, key]) =>
+      new Promise((resolve, reject) => {
+        const req = request(`${server}${path}`, { ca, cert, key, timeout: 2000 }, (res) => {
+          let body = '';
+          res.on('data', (c: Buffer) => (body += c.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        });
+        req.on('timeout', () => req.destroy(new Error('timeout')));
+        req.on('error', reject);
+        req.end();
+      }),
+  );
+}
+
+const AUDIT_POLICY = `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: None
+  verbs: [get, list, watch]
+- level: None
+  resources: [{group: coordination.k8s.io, resources: [leases]}]
+- level: Metadata
+`;
+
+export async function startControlPlane(options: ControlPlaneOptions = {}): Promise<ControlPlane> {
+  const dir = await mkdtemp(join(tmpdir(), 'portcullis-cp-'));
+  const pki = await createPki(dir);
+  const [etcdClientPort, etcdPeerPort, apiPort] = [await freePort(), await freePort(), await freePort()];
+  const etcdUrl = `http://127.0.0.1:${etcdClientPort}`;
+  const server = `https://127.0.0.1:${apiPort}`;
+
+  const etcd = startProcess('etcd', toolPath('etcd'), [
+    '--name=default',
+    `--data-dir=${join(dir, 'etcd')}`,
+    `--listen-client-urls=${etcdUrl}`,
+    `--advertise-client-urls=${etcdUrl}`,
+    `--listen-peer-urls=http://127.0.0.1:${etcdPeerPort}`,
+    `--initial-advertise-peer-urls=http://127.0.0.1:${etcdPeerPort}`,
+    `--initial-cluster=default=http://127.0.0.1:${etcdPeerPort}`,
+    '--unsafe-no-fsync',
+    '--log-level=warn',
+  ]);
+
+  let auditLogPath: string | undefined;
+  const apiArgs = [
+    `--etcd-servers=${etcdUrl}`,
+    '--bind-address=127.0.0.1',
+    '--advertise-address=127.0.0.1',
+    `--secure-port=${apiPort}`,
+    `--tls-cert-file=${pki.serving.certPath}`,
+    `--tls-private-key-file=${pki.serving.keyPath}`,
+    `--client-ca-file=${pki.ca.certPath}`,
+    `--service-account-key-file=${pki.saPub}`,
+    `--service-account-signing-key-file=${pki.saKey}`,
+    '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
+    '--authorization-mode=RBAC',
+    '--service-cluster-ip-range=10.0.0.0/24',
+    '--allow-privileged=true',
+    // No controller manager or kubelet here: admission that waits for them would only get in the way.
+    '--disable-admission-plugins=ServiceAccount',
+    `--cert-dir=${join(dir, 'apiserver-certs')}`,
+  ];
+  if (options.auditLog) {
+    auditLogPath = join(dir, 'audit.log');
+    const policyPath = join(dir, 'audit-policy.yaml');
+    await writeFile(policyPath, AUDIT_POLICY);
+    apiArgs.push(`--audit-policy-file=${policyPath}`, `--audit-log-path=${auditLogPath}`, '--audit-log-mode=blocking');
+  }
+
+  let apiserver: ManagedProcess | undefined;
+  const logs = (): string => `--- etcd ---\n${etcd.output().slice(-8000)}\n--- kube-apiserver ---\n${apiserver?.output().slice(-20000) ?? ''}`;
+
+  const waitEtcd = waitFor(
+    'etcd health',
+    async () => {
+      const res = await fetch(`${etcdUrl}/health`);
+      return res.ok;
+    },
+    30_000,
+    () => etcd.output(),
+  );
+
+  const startApiServer = async (): Promise<void> => {
+    apiserver = startProcess('kube-apiserver', toolPath('kube-apiserver'), apiArgs);
+    const proc = apiserver;
+    await waitFor(
+      'kube-apiserver /readyz',
+      async () => {
+        if (proc.child.exitCode !== null) throw new Error(`kube-apiserver exited with ${proc.child.exitCode}`);
+        return (await adminGet(server, pki, '/readyz')).status === 200;
+      },
+      90_000,
+      logs,
+    );
+  };
+
+  try {
+    await waitEtcd;
+    await startApiServer();
+  } catch (err) {
+    await apiserver?.stop();
+    await etcd.stop();
+    if (!options.keepDir) await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
+
+  const kubeconfigPath = join(dir, 'admin.kubeconfig');
+  await writeFile(kubeconfigPath, kubeconfigYaml(server, pki.ca.certPath, pki.admin, 'admin'));
+  const kubeConfig = new KubeConfig();
+  kubeConfig.loadFromFile(kubeconfigPath);
+
+  const kubectlAdmin = (args: string[], input?: string) =>
+    run('kubectl', ['--kubeconfig', kubeconfigPath, ...args], input === undefined ? {} : { input });
+
+  const plane: ControlPlane = {
+    server,
+    kubeconfigPath,
+    kubeConfig,
+    dir,
+    ...(auditLogPath ? { auditLogPath } : {}),
+    async kubeconfigForServiceAccount(namespace, name) {
+      const sa = `apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: ${name}, namespace: ${namespace}}\n`;
+      const ns = `apiVersion: v1\nkind: Namespace\nmetadata: {name: ${namespace}}\n`;
+      let r = await kubectlAdmin(['apply', '-f', '-'], `${ns}---\n${sa}`);
+      if (r.code !== 0) throw new Error(`creating ServiceAccount ${namespace}/${name}: ${r.stderr}`);
+      r = await kubectlAdmin(['create', 'token', '-n', namespace, name, '--duration=24h']);
+      if (r.code !== 0) throw new Error(`token for ${namespace}/${name}: ${r.stderr}`);
+      const path = join(dir, `sa-${namespace}-${name}.kubeconfig`);
+      await writeFile(path, kubeconfigYaml(server, pki.ca.certPath, { token: r.stdout.trim() }, `system:serviceaccount:${namespace}:${name}`), { mode: 0o600 });
+      const kc = new KubeConfig();
+      kc.loadFromFile(path);
+      return { path, kubeConfig: kc };
+    },
+    async kubeconfigForUser(user, groups = []) {
+      const cert = await issueCert(pki.ca, dir, { name: `user-${user.replace(/[^a-z0-9-]/gi, '_')}`, commonName: user, organizations: groups, usage: 'client' });
+      const path = join(dir, `user-${user.replace(/[^a-z0-9-]/gi, '_')}.kubeconfig`);
+      await writeFile(path, kubeconfigYaml(server, pki.ca.certPath, cert, user));
+      const kc = new KubeConfig();
+      kc.loadFromFile(path);
+      return { path, kubeConfig: kc };
+    },
+    async stopApiServer() {
+      await apiserver?.stop();
+    },
+    startApiServer,
+    logs,
+    async stop() {
+      await apiserver?.stop();
+      await etcd.stop();
+      if (!options.keepDir) await rm(dir, { recursive: true, force: true });
+    },
+  };
+  return plane;
+}
+
+/** Runs the real kubectl against the control plane as admin. */
+export function kubectl(cp: Pick<ControlPlane, 'kubeconfigPath'>, args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  return run('kubectl', ['--kubeconfig', cp.kubeconfigPath, ...args], input === undefined ? {} : { input });
+}
