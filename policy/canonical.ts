@@ -12,7 +12,8 @@ function sortKeys(value: unknown): unknown {
     if (typeof (value as { toJSON?: unknown }).toJSON === 'function') {
       return sortKeys((value as { toJSON: () => unknown }).toJSON());
     }
-    const out: Record<string, unknown> = {};
+    // No prototype: a `__proto__` key must stay a plain member, not replace the prototype.
+    const out = Object.create(null) as Record<string, unknown>;
     for (const key of Object.keys(value).sort()) {
       const v = (value as Record<string, unknown>)[key];
       if (v !== undefined && typeof v !== 'function') out[key] = sortKeys(v);
