@@ -95,11 +95,11 @@ const domain = fc.constantFrom('localhost:5000', 'registry.example.com', 'reg-1.
 const repoName = fc
   .tuple(fc.option(domain, { nil: undefined }), fc.array(component, { minLength: 1, maxLength: 4 }))
   .map(([d, parts]) => (d === undefined ? parts.join('/') : `${d}/${parts.join('/')}`));
-const actions = fc.uniqueArray(fc.constantFrom('pull', 'push', 'delete', '*', 'x-custom'), { minLength: 1, maxLength: 4 });
+const actions: fc.Arbitrary<string[]> = fc.uniqueArray(fc.constantFrom<string>('pull', 'push', 'delete', '*', 'x-custom'), { minLength: 1, maxLength: 4 });
 const scope: fc.Arbitrary<ResourceScope> = fc.oneof(
-  fc.record({ type: fc.constant('repository'), name: repoName, actions }),
-  fc.record({ type: fc.constant('repository'), class: fc.constantFrom('plugin', 'image'), name: repoName, actions }),
-  fc.constant({ type: 'registry', name: 'catalog', actions: ['*'] }),
+  fc.record({ type: fc.constant<string>('repository'), name: repoName, actions }),
+  fc.record({ type: fc.constant<string>('repository'), class: fc.constantFrom<string>('plugin', 'image'), name: repoName, actions }),
+  fc.constant<ResourceScope>({ type: 'registry', name: 'catalog', actions: ['*'] }),
 );
 
 describe('parseScopes and formatScope', () => {
