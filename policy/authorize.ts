@@ -7,7 +7,7 @@
 // bucket consulted only when the name starts with the requester's own name, and `*`/`**`-first
 // patterns in a small bucket always consulted. A request touches only the buckets of its own subjects.
 
-import { compilePattern, matchRepository, type CompiledPattern } from './match.js';
+import { compilePattern, matchesParts, type CompiledPattern } from './match.js';
 import type { ResourceScope } from './scope.js';
 import type { Action, GrantEntry, RegistryPolicy, UserEntry } from './types.js';
 
@@ -115,6 +115,7 @@ function authorizeRepository(index: PolicyIndex, requester: Requester, buckets: 
   const name = scope.name;
   const slash = name.indexOf('/');
   const first = slash < 0 ? name : name.slice(0, slash);
+  const parts = name.split('/');
   const user = requester.kind === 'user' ? requester.username : undefined;
   const allowed = new Set<string>();
   const contributors = new Set<string>();
@@ -122,7 +123,7 @@ function authorizeRepository(index: PolicyIndex, requester: Requester, buckets: 
   const consider = (list: readonly IndexedPattern[] | undefined): void => {
     if (list === undefined) return;
     for (const entry of list) {
-      if (!matchRepository(entry.pattern, name, { user }).matched) continue;
+      if (!matchesParts(entry.pattern, parts, user)) continue;
       matchedAny = true;
       let contributed = false;
       for (const action of scope.actions) {

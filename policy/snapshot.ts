@@ -452,10 +452,13 @@ export function compileSnapshot(input: CompileInput): CompileResult {
         continue;
       }
       const credential = input.credentials.get(keyOf(meta));
-      if (credential === undefined || !('hash' in credential)) {
-        const reason = credential?.reason ?? Reasons.SecretNotFound;
-        const message = credential?.message ?? `the password Secret ${JSON.stringify(u.spec.passwordSecretRef?.name ?? '')} was not found`;
-        statuses.push(status('RegistryUser', meta, false, reason, message));
+      if (credential === undefined) {
+        const secret = JSON.stringify(u.spec.passwordSecretRef?.name ?? '');
+        statuses.push(status('RegistryUser', meta, false, Reasons.SecretNotFound, `the password Secret ${secret} was not found`));
+        continue;
+      }
+      if (!('hash' in credential)) {
+        statuses.push(status('RegistryUser', meta, false, credential.reason, credential.message));
         continue;
       }
       const entry: UserEntry = { username, groups, disabled, credentialRevision: credentialRevision(credential.hash), source: keyOf(meta) };
