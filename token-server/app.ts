@@ -1,0 +1,155 @@
+// build(options) -> a fastify instance with every route, hook and error mapping. It never listens:
+// tests drive it with inject(), server.ts puts it on a socket.
+
+import formbody from '@fastify/formbody';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import type { AppContext } from './context.js';
+import { signingMaterialCache } from './context.js';
+import { CredentialVerifier, type PasswordCompare } from './credentials.js';
+import { ERRORS, TokenServerError, catalogueCodeFor, errorBody, type ErrorCode } from './errors.js';
+import { DEFAULT_LIMITS, LoginThrottle, type Limits } from './limits.js';
+import { TokenServerMetrics, type Outcome } from './metrics.js';
+import { registerHealthRoutes } from './routes/health.js';
+import { registerJwksRoute } from './routes/jwks.js';
+import { registerMetricsRoute } from './routes/metrics.js';
+import { registerTokenRoutes } from './routes/token.js';
+import type { KeySource, PolicySource } from './sources/types.js';
+
+export interface AppOptions {
+  policy: PolicySource;
+  keys: KeySource;
+  logger: Logger;
+  /** Default: the wall clock. */
+  now?: () => Date;
+  limits?: Partial<Limits>;
+  /** Default 30 days. */
+  refreshTokenTTLSeconds?: number;
+  credentialCache?: { ttlSeconds?: number; maxEntries?: number };
+  /** Passed to fastify: set when behind a proxy whose X-Forwarded-For should name the client. */
+  trustProxy?: boolean | string | string[];
+  /** Tests observe bcrypt through this; default bcrypt.compare. */
+  comparePassword?: PasswordCompare;
+  /** Default: a fresh metrics registry. */
+  metrics?: TokenServerMetrics;
+}
+
+export const DEFAULT_REFRESH_TOKEN_TTL_SECONDS = 30 * 24 * 3600;
+
+const OUTCOME: Partial<Record<ErrorCode, Outcome>> = {
+  BAD_CREDENTIALS: 'bad_credentials',
+  AUTHENTICATION_REQUIRED: 'bad_credentials',
+  INVALID_REFRESH_TOKEN: 'invalid_refresh_token',
+  TOO_MANY_REQUESTS: 'throttled',
+  NOT_READY: 'not_ready',
+  INTERNAL: 'error',
+};
+
+export async function build(options: AppOptions): Promise<FastifyInstance> {
+  const now = options.now ?? (() => new Date());
+  const limits: Limits = { ...DEFAULT_LIMITS, ...options.limits };
+  const metrics = options.metrics ?? new TokenServerMetrics(now);
+  const logger = options.logger;
+
+  const verifierOptions: ConstructorParameters<typeof CredentialVerifier>[0] = {
+    now,
+    onCacheLookup: (hit) => metrics.credentialCache.inc({ result: hit ? 'hit' : 'miss' }),
+  };
+  if (options.credentialCache?.ttlSeconds !== undefined) verifierOptions.ttlSeconds = options.credentialCache.ttlSeconds;
+  if (options.credentialCache?.maxEntries !== undefined) verifierOptions.maxEntries = options.credentialCache.maxEntries;
+  if (options.comparePassword !== undefined) verifierOptions.compare = options.comparePassword;
+
+  const ctx: AppContext = {
+    policy: options.policy,
+    keys: options.keys,
+    now,
+    limits,
+    refreshTokenTTLSeconds: options.refreshTokenTTLSeconds ?? DEFAULT_REFRESH_TOKEN_TTL_SECONDS,
+    verifier: new CredentialVerifier(verifierOptions),
+    throttle: new LoginThrottle(limits),
+    metrics,
+    audit: logger.child({ log: 'audit' }),
+    logger,
+    signing: signingMaterialCache(options.keys, logger),
+  };
+
+  const app = Fastify({
+    // pino's Logger is a FastifyBaseLogger; naming the base type keeps the instance type the default one.
+    loggerInstance: logger as FastifyBaseLogger,
+    // The audit line is the record of a token request; per-request access logs would double the cost.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: limits.maxBodyBytes,
+    trustProxy: options.trustProxy ?? false,
+    return503OnClosing: true,
+    frameworkErrors: (error, _request, reply) => {
+      void sendError(reply, catalogueCodeFor(error) === 'INTERNAL' ? 'INVALID_REQUEST' : catalogueCodeFor(error));
+    },
+  });
+
+  wireSources(ctx);
+
+  // Only form bodies: anything else (JSON included) is a 415 from the catalogue.
+  app.removeAllContentTypeParsers();
+  await app.register(formbody, { bodyLimit: limits.maxBodyBytes });
+
+  app.addHook('onRequest', async (request) => {
+    if (headerBytes(request) > limits.maxHeaderBytes) throw new TokenServerError('HEADERS_TOO_LARGE');
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    metrics.requestDuration.observe({ route: request.routeOptions.url ?? 'unknown' }, reply.elapsedTime / 1000);
+  });
+
+  app.setErrorHandler(async (error, request, reply) => {
+    const code = catalogueCodeFor(error);
+    if (code === 'INTERNAL') {
+      request.log.error({ err: { message: (error as Error).message, stack: (error as Error).stack }, req: request }, 'internal error');
+    }
+    if (request.routeOptions.url === '/token') metrics.tokenRequests.inc({ outcome: OUTCOME[code] ?? 'bad_request' });
+    if (error instanceof TokenServerError) {
+      for (const [name, value] of Object.entries(error.headers)) reply.header(name, value);
+      return sendError(reply, code, error.detail);
+    }
+    return sendError(reply, code);
+  });
+  app.setNotFoundHandler(async (_request, reply) => sendError(reply, 'NOT_FOUND'));
+
+  registerTokenRoutes(app, ctx);
+  registerJwksRoute(app, ctx);
+  registerHealthRoutes(app, ctx);
+  registerMetricsRoute(app, ctx);
+  return app;
+}
+
+function sendError(reply: FastifyReply, code: ErrorCode, detail?: string): FastifyReply {
+  return reply.code(ERRORS[code].status).type('application/json').header('cache-control', 'no-store').send(errorBody(code, detail));
+}
+
+function headerBytes(request: FastifyRequest): number {
+  let total = 0;
+  for (const part of request.raw.rawHeaders) total += part.length + 2;
+  return total;
+}
+
+/** Keeps metrics and logs in step with the sources; the sources themselves hold the state. */
+function wireSources(ctx: AppContext): void {
+  const policy = ctx.policy.current();
+  if (policy !== undefined) ctx.metrics.snapshotLoaded(policy.generation, policy.loadedAt);
+  const keys = ctx.keys.current();
+  if (keys !== undefined) ctx.metrics.keysLoadedAt.set(keys.loadedAt.getTime() / 1000);
+  ctx.policy.onChange((state) => {
+    ctx.metrics.snapshotLoaded(state.generation, state.loadedAt);
+    ctx.logger.info({ generation: state.generation, registries: [...state.registries.keys()] }, 'policy snapshot loaded');
+  });
+  ctx.keys.onChange((state) => {
+    ctx.metrics.keysLoadedAt.set(state.loadedAt.getTime() / 1000);
+    ctx.logger.info({ kids: state.set.keys.map((k) => k.kid) }, 'signing keys loaded');
+  });
+  ctx.policy.onRejected((reason) => {
+    ctx.metrics.reloadsRejected.inc({ source: 'policy' });
+    ctx.logger.error({ reason }, 'new policy refused; keeping the previous one');
+  });
+  ctx.keys.onRejected((reason) => {
+    ctx.metrics.reloadsRejected.inc({ source: 'keys' });
+    ctx.logger.error({ reason }, 'new signing keys refused; keeping the previous ones');
+  });
+}

@@ -1,0 +1,36 @@
+// Parses `Authorization: Basic ...`. Anything else in the header is the client's mistake (a 400 from
+// the catalogue), never an exception that could become a 500.
+
+import { TokenServerError } from './errors.js';
+
+export interface BasicCredentials {
+  username: string;
+  password: string;
+}
+
+/** Usernames and passwords longer than this are refused before any hashing. bcrypt reads 72 bytes anyway. */
+export const MAX_CREDENTIAL_LENGTH = 1024;
+
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/** Returns undefined when there is no Authorization header at all (an anonymous request). */
+export function parseBasicAuthorization(header: string | undefined): BasicCredentials | undefined {
+  if (header === undefined) return undefined;
+  const space = header.indexOf(' ');
+  if (space < 0 || header.slice(0, space).toLowerCase() !== 'basic') {
+    throw new TokenServerError('MALFORMED_AUTHORIZATION');
+  }
+  const encoded = header.slice(space + 1).trim();
+  if (encoded.length === 0 || encoded.length > ((2 * MAX_CREDENTIAL_LENGTH + 1) * 4) / 3 + 4 || !BASE64.test(encoded)) {
+    throw new TokenServerError('MALFORMED_AUTHORIZATION');
+  }
+  const decoded = Buffer.from(encoded, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon <= 0) throw new TokenServerError('MALFORMED_AUTHORIZATION');
+  const username = decoded.slice(0, colon);
+  const password = decoded.slice(colon + 1);
+  if (username.length > MAX_CREDENTIAL_LENGTH || password.length > MAX_CREDENTIAL_LENGTH || /[\x00-\x1f\x7f]/.test(username)) {
+    throw new TokenServerError('MALFORMED_AUTHORIZATION');
+  }
+  return { username, password };
+}

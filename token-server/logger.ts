@@ -1,0 +1,47 @@
+// The token server's logger. Request and error serializers keep only what is safe: no headers beyond a
+// short allow-list, no bodies, no query strings (a refresh token or password could be in one). Redaction
+// is a second line of defence for fields that should never be logged at all.
+
+import { pino, type Logger, type LoggerOptions } from 'pino';
+
+interface RequestLike {
+  method?: string;
+  url?: string;
+  routeOptions?: { url?: string };
+  ip?: string;
+  id?: string;
+}
+
+/** Method and path only: the query string may carry `refresh_token`, `password` or `account`. */
+export function safeRequest(req: RequestLike): Record<string, unknown> {
+  const url = typeof req.url === 'string' ? req.url.split('?')[0] : undefined;
+  return { method: req.method, url, route: req.routeOptions?.url, client: req.ip, id: req.id };
+}
+
+export const REDACT_PATHS = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'req.body',
+  'headers.authorization',
+  'password',
+  '*.password',
+  'refresh_token',
+  '*.refresh_token',
+  'token',
+  '*.token',
+  'access_token',
+  '*.access_token',
+];
+
+export function loggerOptions(level: string): LoggerOptions {
+  return {
+    level,
+    base: { component: 'token-server' },
+    serializers: { req: safeRequest },
+    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+  };
+}
+
+export function createLogger(level = 'info', destination?: pino.DestinationStream): Logger {
+  return destination === undefined ? pino(loggerOptions(level)) : pino(loggerOptions(level), destination);
+}

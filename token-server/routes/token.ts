@@ -1,0 +1,288 @@
+// The Docker Registry v2 token protocol: `GET /token` (Basic auth or anonymous; Docker's classic flow)
+// and `POST /token` (OAuth2 password and refresh_token grants; Docker with identity tokens, containerd).
+
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { authorize, type Requester, type ScopeDecision } from '../../policy/authorize.js';
+import { formatScope, parseScopes, type ResourceScope } from '../../policy/scope.js';
+import { parseBasicAuthorization, type BasicCredentials } from '../basic-auth.js';
+import type { AppContext, SigningMaterial } from '../context.js';
+import { TokenServerError } from '../errors.js';
+import { newTokenId, type AccessEntry } from '../sign.js';
+import type { LoadedRegistry, PolicyState } from '../sources/types.js';
+
+/** Clients assume a token lives at least this long (the token spec's minimum). */
+const MIN_EXPIRES_IN = 60;
+
+type Params = Record<string, unknown>;
+
+interface TokenResponse {
+  token: string;
+  access_token: string;
+  expires_in: number;
+  issued_at: string;
+  scope?: string;
+  refresh_token?: string;
+}
+
+interface Grant {
+  requester: Requester;
+  /** Set when the requester proved a credential: what a refresh token binds to. */
+  revision?: string;
+  grantType: 'basic' | 'anonymous' | 'password' | 'refresh_token';
+}
+
+export function registerTokenRoutes(app: FastifyInstance, ctx: AppContext): void {
+  app.get('/token', async (request, reply) => {
+    const query = request.query as Params;
+    const { state, material } = ready(ctx);
+    const registry = resolveService(state, optionalString(query, 'service'));
+    const scopes = scopesFrom(ctx, query.scope);
+    const credentials = parseBasicAuthorization(request.headers.authorization);
+    const account = optionalString(query, 'account');
+    let grant: Grant;
+    if (credentials === undefined) {
+      if (account !== undefined) throw challenge(registry, 'AUTHENTICATION_REQUIRED', 'the account parameter needs Basic credentials');
+      grant = { requester: { kind: 'anonymous' }, grantType: 'anonymous' };
+    } else {
+      if (account !== undefined && account !== credentials.username) throw new TokenServerError('ACCOUNT_MISMATCH');
+      grant = await login(ctx, request, registry, credentials, 'basic');
+    }
+    const offline = optionalString(query, 'offline_token') === 'true';
+    return respond(ctx, request, reply, { material, registry, scopes, grant, offline, includeScope: false });
+  });
+
+  app.post('/token', async (request, reply) => {
+    const body = request.body;
+    if (typeof body !== 'object' || body === null) {
+      throw new TokenServerError('INVALID_REQUEST', { detail: 'expected an application/x-www-form-urlencoded body' });
+    }
+    const form = body as Params;
+    const grantType = optionalString(form, 'grant_type');
+    if (grantType === undefined) throw new TokenServerError('INVALID_REQUEST', { detail: 'grant_type is required' });
+    if (grantType !== 'password' && grantType !== 'refresh_token') throw new TokenServerError('UNSUPPORTED_GRANT_TYPE');
+    if (optionalString(form, 'client_id') === undefined) throw new TokenServerError('INVALID_REQUEST', { detail: 'client_id is required' });
+    const { state, material } = ready(ctx);
+    const service = optionalString(form, 'service');
+    const scopes = scopesFrom(ctx, form.scope);
+
+    if (grantType === 'password') {
+      const registry = resolveService(state, service);
+      const username = optionalString(form, 'username');
+      const password = optionalString(form, 'password');
+      if (username === undefined || password === undefined) {
+        throw new TokenServerError('INVALID_REQUEST', { detail: 'the password grant needs username and password' });
+      }
+      const grant = await login(ctx, request, registry, { username, password }, 'password');
+      const offline = optionalString(form, 'access_type') === 'offline';
+      return respond(ctx, request, reply, { material, registry, scopes, grant, offline, includeScope: true });
+    }
+
+    const refreshToken = optionalString(form, 'refresh_token');
+    if (refreshToken === undefined) throw new TokenServerError('INVALID_REQUEST', { detail: 'the refresh_token grant needs refresh_token' });
+    const { registry, grant } = redeemRefreshToken(ctx, request, state, material, service, refreshToken);
+    return respond(ctx, request, reply, { material, registry, scopes, grant, offline: false, includeScope: true });
+  });
+}
+
+function ready(ctx: AppContext): { state: PolicyState; material: SigningMaterial } {
+  const state = ctx.policy.current();
+  const material = ctx.signing();
+  if (state === undefined || material === undefined) throw new TokenServerError('NOT_READY');
+  return { state, material };
+}
+
+/** A query or form field given at most once. Repeating a single-valued field is a client bug, not a choice to guess. */
+function optionalString(params: Params, name: string): string | undefined {
+  const value = params[name];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string') throw new TokenServerError('INVALID_REQUEST', { detail: `${name} must be given once` });
+  return value;
+}
+
+function resolveService(state: PolicyState, service: string | undefined): LoadedRegistry {
+  if (service === undefined) {
+    if (state.registries.size === 1) return state.registries.values().next().value as LoadedRegistry;
+    throw new TokenServerError('SERVICE_REQUIRED');
+  }
+  const registry = state.registries.get(service);
+  if (registry === undefined) throw new TokenServerError('UNSUPPORTED_SERVICE', { detail: JSON.stringify(service.slice(0, 200)) });
+  return registry;
+}
+
+function scopesFrom(ctx: AppContext, value: unknown): ResourceScope[] {
+  const params = value === undefined ? [] : Array.isArray(value) ? value : [value];
+  if (!params.every((p): p is string => typeof p === 'string')) throw new TokenServerError('INVALID_SCOPE');
+  if (params.length > ctx.limits.maxScopes) {
+    throw new TokenServerError('INVALID_SCOPE', { detail: `too many scopes: at most ${ctx.limits.maxScopes} allowed` });
+  }
+  const parsed = parseScopes(params, { maxScopes: ctx.limits.maxScopes, maxNameLength: ctx.limits.maxNameLength });
+  if (!parsed.ok) throw new TokenServerError('INVALID_SCOPE', { detail: parsed.message });
+  return parsed.scopes;
+}
+
+function realmOf(registry: LoadedRegistry | undefined): string {
+  return (registry?.policy.realm ?? registry?.policy.service ?? 'portcullis').replace(/["\\\r\n]/g, '');
+}
+
+function challenge(registry: LoadedRegistry, code: 'BAD_CREDENTIALS' | 'AUTHENTICATION_REQUIRED', detail?: string): TokenServerError {
+  const options: { detail?: string; headers: Record<string, string> } = {
+    headers: { 'www-authenticate': `Basic realm="${realmOf(registry)}", charset="UTF-8"` },
+  };
+  if (detail !== undefined) options.detail = detail;
+  return new TokenServerError(code, options);
+}
+
+function throttled(retryAfter: number): TokenServerError {
+  return new TokenServerError('TOO_MANY_REQUESTS', { headers: { 'retry-after': String(retryAfter) } });
+}
+
+async function login(
+  ctx: AppContext,
+  request: FastifyRequest,
+  registry: LoadedRegistry,
+  credentials: BasicCredentials,
+  grantType: 'basic' | 'password',
+): Promise<Grant> {
+  const now = ctx.now();
+  const userKey = `${registry.policy.service}\u0000${credentials.username}`;
+  const wait = ctx.throttle.retryAfterSeconds(userKey, request.ip, now);
+  if (wait > 0) {
+    auditRefusal(ctx, request, registry, credentials.username, 'too many failed attempts');
+    throw throttled(wait);
+  }
+  const check = await ctx.verifier.verify(registry, credentials.username, credentials.password);
+  if (!check.ok) {
+    ctx.throttle.recordFailure(userKey, request.ip, now);
+    auditRefusal(ctx, request, registry, credentials.username, check.reason);
+    throw challenge(registry, 'BAD_CREDENTIALS');
+  }
+  ctx.throttle.recordSuccess(userKey);
+  return { requester: { kind: 'user', username: check.user.username, groups: check.user.groups }, revision: check.revision, grantType };
+}
+
+function redeemRefreshToken(
+  ctx: AppContext,
+  request: FastifyRequest,
+  state: PolicyState,
+  material: SigningMaterial,
+  service: string | undefined,
+  token: string,
+): { registry: LoadedRegistry; grant: Grant } {
+  const now = ctx.now();
+  const wait = ctx.throttle.retryAfterSeconds(undefined, request.ip, now);
+  if (wait > 0) throw throttled(wait);
+  const refuse = (registry: LoadedRegistry | undefined, user: string | undefined, reason: string): TokenServerError => {
+    ctx.throttle.recordFailure(undefined, request.ip, now);
+    auditRefusal(ctx, request, registry, user, `refresh token refused: ${reason}`);
+    return new TokenServerError('INVALID_REFRESH_TOKEN');
+  };
+  const checked = material.refresh.verify(token, now);
+  if (!checked.ok) throw refuse(undefined, undefined, checked.reason);
+  const claims = checked.claims;
+  if (service !== undefined && service !== claims.aud) throw refuse(undefined, claims.sub, 'issued for another service');
+  const registry = state.registries.get(claims.aud);
+  if (registry === undefined) throw refuse(undefined, claims.sub, 'its service is no longer served');
+  const user = registry.index.users.get(claims.sub);
+  if (user === undefined) throw refuse(registry, claims.sub, 'user no longer exists');
+  if (user.disabled) throw refuse(registry, claims.sub, 'user is disabled');
+  const stored = registry.credentials.get(claims.sub);
+  if (stored === undefined || stored.revision === '' || stored.revision !== claims.crev) {
+    throw refuse(registry, claims.sub, 'the credential changed since it was issued');
+  }
+  return {
+    registry,
+    grant: { requester: { kind: 'user', username: user.username, groups: user.groups }, revision: stored.revision, grantType: 'refresh_token' },
+  };
+}
+
+interface Issue {
+  material: SigningMaterial;
+  registry: LoadedRegistry;
+  scopes: ResourceScope[];
+  grant: Grant;
+  offline: boolean;
+  includeScope: boolean;
+}
+
+function respond(ctx: AppContext, request: FastifyRequest, reply: FastifyReply, issue: Issue): TokenResponse {
+  const { registry, grant } = issue;
+  const policy = registry.policy;
+  const now = ctx.now();
+  const key = issue.material.signer.keyFor(policy.id, policy.signingAlgorithm, now);
+  if (key === undefined) throw new TokenServerError('NOT_READY', { detail: `no valid signing key for service ${JSON.stringify(policy.service)}` });
+
+  const decisions = issue.scopes.length === 0 ? [] : authorize(registry.index, grant.requester, issue.scopes);
+  const access: AccessEntry[] = [];
+  for (const d of decisions) {
+    if (d.granted.length === 0) continue;
+    const entry: AccessEntry = { type: d.scope.type, name: d.scope.name, actions: d.granted };
+    if (d.scope.class !== undefined) entry.class = d.scope.class;
+    access.push(entry);
+  }
+  const iat = Math.floor(now.getTime() / 1000);
+  const expiresIn = Math.max(MIN_EXPIRES_IN, policy.tokenTTLSeconds);
+  const username = grant.requester.kind === 'user' ? grant.requester.username : '';
+  const token = issue.material.signer.sign(key, {
+    iss: policy.issuer,
+    sub: username,
+    aud: policy.service,
+    exp: iat + expiresIn,
+    nbf: iat,
+    iat,
+    jti: newTokenId(),
+    access,
+  });
+  const body: TokenResponse = { token, access_token: token, expires_in: expiresIn, issued_at: new Date(iat * 1000).toISOString() };
+  const grantedScopes = access.map((a) => formatScope({ ...a }));
+  if (issue.includeScope) body.scope = grantedScopes.join(' ');
+  if (issue.offline && grant.revision !== undefined && issue.material.refresh.canIssue) {
+    body.refresh_token = issue.material.refresh.issue({
+      issuer: policy.issuer,
+      service: policy.service,
+      username,
+      credentialRevision: grant.revision,
+      now,
+      ttlSeconds: ctx.refreshTokenTTLSeconds,
+    });
+  }
+  ctx.metrics.tokenRequests.inc({ outcome: 'issued' });
+  auditDecision(ctx, request, registry, grant, decisions, grantedScopes, key.key.kid, body.refresh_token !== undefined);
+  reply.header('cache-control', 'no-store');
+  return body;
+}
+
+function auditDecision(
+  ctx: AppContext,
+  request: FastifyRequest,
+  registry: LoadedRegistry,
+  grant: Grant,
+  decisions: ScopeDecision[],
+  granted: string[],
+  kid: string,
+  refreshToken: boolean,
+): void {
+  ctx.audit.info(
+    {
+      audit: 'token',
+      client: request.ip,
+      user: grant.requester.kind === 'user' ? grant.requester.username : null,
+      anonymous: grant.requester.kind === 'anonymous',
+      grantType: grant.grantType,
+      service: registry.policy.service,
+      registry: registry.policy.id,
+      requested: decisions.map((d) => formatScope(d.scope)),
+      granted,
+      decisions: decisions.map((d) => ({ scope: formatScope(d.scope), granted: d.granted, grants: d.grants, reason: d.reason })),
+      kid,
+      refreshToken,
+    },
+    'token issued',
+  );
+}
+
+function auditRefusal(ctx: AppContext, request: FastifyRequest, registry: LoadedRegistry | undefined, user: string | undefined, reason: string): void {
+  ctx.audit.info(
+    { audit: 'refused', client: request.ip, user: user ?? null, service: registry?.policy.service ?? null, reason },
+    'token refused',
+  );
+}

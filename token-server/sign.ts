@@ -1,0 +1,93 @@
+// Claims -> compact JWS with the `x5c` chain of the active key. Keys are imported and headers encoded
+// once per key-set load; a token costs one JSON.stringify and one node:crypto signature.
+//
+// Distribution (2.8 and 3.x) verifies the `x5c` chain against its rootcertbundle and then the signature
+// with the leaf's key, so `x5c` is standard (not URL-safe) base64 DER, leaf first; `aud` is a string,
+// because 2.8 cannot parse an array there.
+
+import { X509Certificate, createPrivateKey, randomUUID, sign, type KeyObject } from 'node:crypto';
+import type { SigningKey, SigningKeySet } from '../policy/signing.js';
+import type { SigningAlgorithm } from '../policy/types.js';
+
+export interface AccessEntry {
+  type: string;
+  class?: string;
+  name: string;
+  actions: string[];
+}
+
+export interface AccessClaims {
+  iss: string;
+  sub: string;
+  aud: string;
+  exp: number;
+  nbf: number;
+  iat: number;
+  jti: string;
+  access: AccessEntry[];
+}
+
+export interface PreparedKey {
+  readonly key: SigningKey;
+  readonly privateKey: KeyObject;
+  /** base64url of the JOSE header, ready to be joined with a payload. */
+  readonly encodedHeader: string;
+  readonly notBefore: number;
+  readonly notAfter: number;
+}
+
+export function base64url(input: string | Buffer): string {
+  return Buffer.from(input).toString('base64url');
+}
+
+function prepare(key: SigningKey): PreparedKey {
+  const x5c = key.certificateChain.map((pem) => new X509Certificate(pem).raw.toString('base64'));
+  const header = { alg: key.algorithm, typ: 'JWT', kid: key.kid, x5c };
+  return {
+    key,
+    privateKey: createPrivateKey(key.privateKey),
+    encodedHeader: base64url(JSON.stringify(header)),
+    notBefore: Date.parse(key.notBefore),
+    notAfter: Date.parse(key.notAfter),
+  };
+}
+
+export class AccessTokenSigner {
+  private readonly prepared: PreparedKey[];
+
+  /** Throws if a key cannot be imported; the key source has already validated the set. */
+  constructor(readonly set: SigningKeySet) {
+    // Newest first, so the first usable key found is the one to sign with.
+    this.prepared = set.keys.map(prepare).sort((a, b) => b.notBefore - a.notBefore);
+  }
+
+  /**
+   * The key to sign for `registryId` at `now`: the newest currently valid key for that registry (or for
+   * any registry), preferring the registry's configured algorithm. Mirrors policy/signing.ts
+   * activeSigningKey, with the algorithm preference added.
+   */
+  keyFor(registryId: string, algorithm: SigningAlgorithm, now: Date): PreparedKey | undefined {
+    const t = now.getTime();
+    let fallback: PreparedKey | undefined;
+    for (const p of this.prepared) {
+      if (p.key.registry !== undefined && p.key.registry !== registryId) continue;
+      if (!(p.notBefore <= t && t < p.notAfter)) continue;
+      if (p.key.algorithm === algorithm) return p;
+      fallback ??= p;
+    }
+    return fallback;
+  }
+
+  sign(key: PreparedKey, claims: AccessClaims): string {
+    const input = `${key.encodedHeader}.${base64url(JSON.stringify(claims))}`;
+    const signature =
+      key.key.algorithm === 'ES256'
+        ? sign('sha256', Buffer.from(input), { key: key.privateKey, dsaEncoding: 'ieee-p1363' })
+        : sign('sha256', Buffer.from(input), key.privateKey);
+    return `${input}.${signature.toString('base64url')}`;
+  }
+}
+
+export function newTokenId(): string {
+  return randomUUID();
+}
