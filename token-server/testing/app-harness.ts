@@ -1,0 +1,86 @@
+// Builds an app over fixture policy and keys for route tests, and checks tokens the way Distribution
+// does: the x5c chain must lead to the CA bundle, then the signature must verify with the leaf key.
+
+import { X509Certificate } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import { decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
+import { build, type AppOptions } from '../app.js';
+import type { PasswordCompare } from '../credentials.js';
+import type { Limits } from '../limits.js';
+import { buildPolicyState } from '../sources/policy-state.js';
+import type { KeyState, PolicyState } from '../sources/types.js';
+import type { SigningKeySet } from '../../policy/signing.js';
+import type { Credentials, Snapshot } from '../../policy/types.js';
+import { captureLogger, makePolicy, MemorySource, DEFAULT_USERS, type FixtureUser } from './fixtures.js';
+
+export interface Harness {
+  app: FastifyInstance;
+  policy: MemorySource<PolicyState>;
+  keys: MemorySource<KeyState>;
+  log: ReturnType<typeof captureLogger>;
+  clock: { now: Date };
+  snapshot: Snapshot;
+  credentials: Credentials;
+  /** Replace the users (and so credentials) the app serves. */
+  setUsers(users: FixtureUser[]): Promise<void>;
+}
+
+export async function harness(options: {
+  set: SigningKeySet;
+  now: Date;
+  users?: FixtureUser[];
+  limits?: Partial<Limits>;
+  compare?: PasswordCompare;
+  extra?: Partial<AppOptions>;
+}): Promise<Harness> {
+  const clock = { now: options.now };
+  const { snapshot, credentials } = await makePolicy(options.users ?? DEFAULT_USERS);
+  const policy = new MemorySource<PolicyState>(buildPolicyState(snapshot, credentials, clock.now));
+  const keys = new MemorySource<KeyState>({ set: options.set, loadedAt: clock.now });
+  const log = captureLogger();
+  const appOptions: AppOptions = { policy, keys, logger: log.logger, now: () => clock.now, ...options.extra };
+  if (options.limits !== undefined) appOptions.limits = options.limits;
+  if (options.compare !== undefined) appOptions.comparePassword = options.compare;
+  const app = await build(appOptions);
+  const h: Harness = {
+    app,
+    policy,
+    keys,
+    log,
+    clock,
+    snapshot,
+    credentials,
+    async setUsers(users) {
+      const next = await makePolicy(users);
+      h.snapshot = next.snapshot;
+      h.credentials = next.credentials;
+      policy.set(buildPolicyState(next.snapshot, next.credentials, clock.now));
+    },
+  };
+  return h;
+}
+
+export interface VerifiedToken {
+  header: { alg?: string; kid?: string; x5c?: string[] };
+  claims: JWTPayload & { access?: { type: string; name: string; actions: string[]; class?: string }[] };
+}
+
+/** Verifies like Distribution: chain to the bundle's CA, leaf signature, issuer, audience (a string). */
+export async function verifyLikeRegistry(token: string, bundlePem: string, expected: { issuer: string; audience: string; now: Date }): Promise<VerifiedToken> {
+  const header = decodeProtectedHeader(token) as VerifiedToken['header'];
+  const ca = new X509Certificate(bundlePem);
+  const chain = (header.x5c ?? []).map((b64) => new X509Certificate(Buffer.from(b64, 'base64')));
+  const leaf = chain[0];
+  if (leaf === undefined) throw new Error('no x5c');
+  const issuer = chain[1] ?? ca;
+  if (!issuer.raw.equals(ca.raw)) throw new Error('x5c does not end at the bundle CA');
+  if (!leaf.checkIssued(ca) || !leaf.verify(ca.publicKey)) throw new Error('leaf not issued by the CA');
+  const { payload } = await jwtVerify(token, leaf.publicKey, {
+    issuer: expected.issuer,
+    audience: expected.audience,
+    algorithms: [header.alg ?? 'none'],
+    currentDate: expected.now,
+  });
+  if (typeof payload.aud !== 'string') throw new Error('aud must be a string for Distribution 2.8');
+  return { header, claims: payload as VerifiedToken['claims'] };
+}
