@@ -22,9 +22,22 @@ export interface SigningKey {
   registry?: string;
 }
 
+/**
+ * HMAC keys for refresh tokens. Refresh tokens are self-contained (any replica verifies them) and must
+ * outlive signing-key rotations, so they are MACed with these long-lived shared keys instead.
+ */
+export interface RefreshKey {
+  kid: string;
+  /** base64 of 32 random bytes. */
+  secret: string;
+  /** RFC 3339. The newest key signs; every listed key verifies. */
+  createdAt: string;
+}
+
 export interface SigningKeySet {
   format: typeof SIGNING_FORMAT;
   keys: SigningKey[];
+  refreshKeys: RefreshKey[];
 }
 
 /** File names inside a keys directory (`keys init --dir`, or the mounted Secret/ConfigMap). */
