@@ -1,0 +1,121 @@
+// TypeScript shapes of the three custom resources, as users write them (../shared/API.md is the contract).
+// The CRD YAML beside this file is the single source of validation; these types only describe what the
+// code reads after the API server (or `compile`) has accepted an object. Optional fields stay optional
+// here because defaults are applied by compileSnapshot, which both the operator and `compile` use.
+
+import type { Action, SigningAlgorithm, SubjectKind } from '../policy/types.js';
+
+export const GROUP = 'portcullis.dev';
+export const VERSION = 'v1alpha1';
+export const API_VERSION = `${GROUP}/${VERSION}`;
+
+export interface ObjectMeta {
+  name: string;
+  namespace?: string;
+  uid?: string;
+  generation?: number;
+  resourceVersion?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  creationTimestamp?: string;
+}
+
+export interface Condition {
+  type: string;
+  status: 'True' | 'False' | 'Unknown';
+  reason: string;
+  message: string;
+  observedGeneration?: number;
+  lastTransitionTime?: string;
+}
+
+export interface ObjectReference {
+  name: string;
+  namespace?: string;
+}
+
+export interface SecretKeyReference {
+  name: string;
+  /** Default `password`. A key named `htpasswd` holds a bcrypt hash instead of a plain password. */
+  key?: string;
+}
+
+export type NamespacesFrom = 'Same' | 'All' | 'Selector';
+
+export interface LabelSelector {
+  matchLabels?: Record<string, string>;
+  matchExpressions?: { key: string; operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist'; values?: string[] }[];
+}
+
+export interface Delegation {
+  namespaces: { from: NamespacesFrom; selector?: LabelSelector };
+  /** Repository prefixes (patterns) these namespaces may grant on; `${namespace}` is the grant's namespace. */
+  repositories: string[];
+}
+
+export interface RegistrySpec {
+  service: string;
+  issuer?: string;
+  realm?: string;
+  /** Go-style duration, e.g. `5m`. Default 5m. */
+  tokenTTL?: string;
+  signing?: {
+    algorithm?: SigningAlgorithm;
+    rotateEvery?: string;
+    certificateLifetime?: string;
+    caLifetime?: string;
+    caRotateBefore?: string;
+  };
+  distribution?: { deployment?: string; container?: string };
+  delegation?: Delegation[];
+}
+
+export interface RegistryUserSpec {
+  registryRef: ObjectReference;
+  username?: string;
+  passwordSecretRef: SecretKeyReference;
+  groups?: string[];
+  disabled?: boolean;
+}
+
+export interface GrantSubject {
+  kind: SubjectKind;
+  name?: string;
+}
+
+export interface RepositoryGrantSpec {
+  registryRef: ObjectReference;
+  subjects: GrantSubject[];
+  repositories: string[];
+  actions: Action[];
+  catalog?: boolean;
+}
+
+export interface Resource<K extends string, S> {
+  apiVersion: typeof API_VERSION;
+  kind: K;
+  metadata: ObjectMeta;
+  spec: S;
+  status?: { observedGeneration?: number; conditions?: Condition[]; [k: string]: unknown };
+}
+
+export type RegistryResource = Resource<'Registry', RegistrySpec>;
+export type RegistryUserResource = Resource<'RegistryUser', RegistryUserSpec>;
+export type RepositoryGrantResource = Resource<'RepositoryGrant', RepositoryGrantSpec>;
+
+/** A core/v1 Secret as far as the policy needs it. `data` is base64, `stringData` plain (manifests only). */
+export interface SecretResource {
+  apiVersion: 'v1';
+  kind: 'Secret';
+  metadata: ObjectMeta;
+  data?: Record<string, string>;
+  stringData?: Record<string, string>;
+  /** e.g. `Opaque`; not read by the policy. */
+  type?: string;
+}
+
+/** A namespace as far as delegation needs it. */
+export interface NamespaceInfo {
+  name: string;
+  labels: Record<string, string>;
+}
