@@ -1,0 +1,27 @@
+# syntax=docker/dockerfile:1
+# One image for both halves of Portcullis: `portcullis operator` and `portcullis token-server`.
+# test/integration/dockerfile.test.ts replays the RUN steps below on a copy of the build context, so
+# keep them to exactly `npm ci`, `npm run build`, `npm prune --omit=dev` (or update that test).
+
+FROM node:24-bookworm-slim AS build
+WORKDIR /src
+# Dependencies first: this layer stays cached until the lockfile changes.
+COPY package.json package-lock.json ./
+RUN npm ci
+COPY . .
+RUN npm run build
+RUN npm prune --omit=dev
+
+FROM node:24-bookworm-slim AS runtime
+ENV NODE_ENV=production
+WORKDIR /app
+COPY --from=build --chown=0:0 /src/package.json ./package.json
+COPY --from=build --chown=0:0 /src/node_modules ./node_modules
+COPY --from=build --chown=0:0 /src/dist ./dist
+# crds/*.yaml is read at run time by the offline schema check (dist/crds/schema.js looks in ../../crds).
+COPY --from=build --chown=0:0 /src/crds ./crds
+# Files stay root-owned and read-only to the process; 65532 is the conventional "nonroot" uid and
+# matches the chart's runAsUser, so readOnlyRootFilesystem needs no writable path in /app.
+USER 65532:65532
+ENTRYPOINT ["node", "/app/dist/bin/portcullis.js"]
+CMD ["--help"]
