@@ -3,6 +3,7 @@ import bcrypt from 'bcrypt';
 import type { SigningKeySet } from '../policy/signing.js';
 import { basic, makeKeys, PASSWORDS, SERVICE } from './testing/fixtures.js';
 import { harness } from './testing/app-harness.js';
+import type { PolicyState } from './sources/types.js';
 
 const now = new Date('2031-03-04T05:06:07Z');
 let keys: { set: SigningKeySet; bundle: string; cleanup: () => Promise<void> };
@@ -138,7 +139,7 @@ describe('readiness, keys and metrics', () => {
   it('is not ready before a snapshot has loaded', async () => {
     const { build } = await import('./app.js');
     const { MemorySource, captureLogger } = await import('./testing/fixtures.js');
-    const app = await build({ policy: new MemorySource(undefined), keys: new MemorySource({ set: keys.set, loadedAt: now }), logger: captureLogger().logger, now: () => now });
+    const app = await build({ policy: new MemorySource<PolicyState>(undefined), keys: new MemorySource({ set: keys.set, loadedAt: now }), logger: captureLogger().logger, now: () => now });
     expect((await app.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(503);
     expect((await app.inject({ method: 'GET', url: `/token?service=${SERVICE}` })).json().errors[0].code).toBe('UNAVAILABLE');
   });
