@@ -42,6 +42,7 @@ export function loggerOptions(level: string): LoggerOptions {
   };
 }
 
-export function createLogger(level = 'info', destination?: pino.DestinationStream): Logger {
-  return destination === undefined ? pino(loggerOptions(level)) : pino(loggerOptions(level), destination);
+/** Logs go to stderr by default, so stdout carries only the command's own status lines. */
+export function createLogger(level = 'info', destination: pino.DestinationStream = pino.destination({ fd: 2, sync: false })): Logger {
+  return pino(loggerOptions(level), destination);
 }

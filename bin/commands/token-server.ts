@@ -1,0 +1,97 @@
+// `portcullis token-server --policy-dir DIR --keys-dir DIR --listen HOST:PORT [--tls-cert F --tls-key F]`:
+// serves tokens from a snapshot directory (as `portcullis compile` or a mounted ConfigMap/Secret writes
+// it) and a keys directory (`portcullis keys init`, or the mounted signing Secret). Prints one line
+// `token-server listening on URL` when ready; SIGTERM closes it gracefully with exit status 0.
+
+import type { Command } from 'commander';
+import { parseDuration } from '../../policy/duration.js';
+import { createLogger } from '../../token-server/logger.js';
+import { startServer } from '../../token-server/server.js';
+import { directorySources } from '../../token-server/sources/directory.js';
+
+export interface ListenAddress {
+  host: string;
+  port: number;
+}
+
+/** `HOST:PORT`, `[IPv6]:PORT` or `:PORT` (all interfaces). */
+export function parseListenAddress(value: string): ListenAddress {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(value);
+  const port = m === null ? NaN : Number(m[3]);
+  if (m === null || !(port >= 0 && port <= 65535)) throw new Error(`--listen must be HOST:PORT, not ${JSON.stringify(value)}`);
+  const host = m[1] ?? (m[2] === '' || m[2] === undefined ? '0.0.0.0' : m[2]);
+  return { host, port };
+}
+
+interface TokenServerFlags {
+  policyDir: string;
+  keysDir: string;
+  credentialsDir?: string;
+  listen: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  logLevel: string;
+  refreshTokenTtl: string;
+  trustProxy: boolean;
+  pollInterval: string;
+}
+
+export function register(program: Command): void {
+  program
+    .command('token-server')
+    .description('serve Docker Registry v2 tokens from a policy snapshot directory and a keys directory')
+    .requiredOption('--policy-dir <dir>', 'directory holding snapshot.json (and credentials.json)')
+    .requiredOption('--keys-dir <dir>', 'directory holding signing.json')
+    .option('--credentials-dir <dir>', 'directory holding credentials.json (default: --policy-dir)')
+    .option('--listen <host:port>', 'address to listen on', '0.0.0.0:5001')
+    .option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM; reloaded when it changes)')
+    .option('--tls-key <file>', 'private key for --tls-cert (PEM)')
+    .option('--log-level <level>', 'trace, debug, info, warn, error or fatal', 'info')
+    .option('--refresh-token-ttl <duration>', 'lifetime of refresh tokens (offline tokens)', '720h')
+    .option('--trust-proxy', 'take the client address from X-Forwarded-For (only behind a trusted proxy)', false)
+    .option('--poll-interval <duration>', 'how often input files are re-read in case a change was not noticed', '5s')
+    .action(async (flags: TokenServerFlags) => {
+      let listen: ListenAddress;
+      let refreshTokenTTLSeconds: number;
+      let pollIntervalMs: number;
+      try {
+        listen = parseListenAddress(flags.listen);
+        refreshTokenTTLSeconds = parseDuration(flags.refreshTokenTtl);
+        pollIntervalMs = parseDuration(flags.pollInterval) * 1000;
+      } catch (err) {
+        program.error((err as Error).message);
+      }
+      if ((flags.tlsCert === undefined) !== (flags.tlsKey === undefined)) program.error('--tls-cert and --tls-key go together');
+      if (!['trace', 'debug', 'info', 'warn', 'error', 'fatal'].includes(flags.logLevel)) program.error(`unknown --log-level ${flags.logLevel}`);
+
+      const logger = createLogger(flags.logLevel);
+      const sources = directorySources({
+        policyDir: flags.policyDir,
+        keysDir: flags.keysDir,
+        ...(flags.credentialsDir === undefined ? {} : { credentialsDir: flags.credentialsDir }),
+        pollIntervalMs: Math.max(1000, pollIntervalMs),
+      });
+      for (const [name, source] of [['policy', sources.policy], ['keys', sources.keys]] as const) {
+        // Before the app subscribes (at build), a failed first load is worth a line of its own.
+        const off = source.onRejected((reason) => logger.error({ source: name, reason }, `${name} not loaded`));
+        await source.start();
+        off();
+      }
+      try {
+        const server = await startServer({
+          app: { policy: sources.policy, keys: sources.keys, logger, refreshTokenTTLSeconds, trustProxy: flags.trustProxy },
+          host: listen.host,
+          port: listen.port,
+          ...(flags.tlsCert !== undefined && flags.tlsKey !== undefined ? { tls: { certFile: flags.tlsCert, keyFile: flags.tlsKey } } : {}),
+          onClosed: () => sources.close(),
+        });
+        process.stdout.write(`token-server listening on ${server.url}\n`);
+        await server.closed;
+        logger.flush();
+        process.exitCode = 0;
+      } catch (err) {
+        sources.close();
+        program.error(`token-server: ${(err as Error).message}`);
+      }
+    });
+}

@@ -1,0 +1,27 @@
+#!/usr/bin/env node
+// The `portcullis` command line. Each command lives in bin/commands/<name>.ts and exports
+// `register(program)`; this file only wires them together.
+
+import { Command } from 'commander';
+import { register as registerCompile } from './commands/compile.js';
+import { register as registerImport } from './commands/import.js';
+import { register as registerKeys } from './commands/keys.js';
+import { register as registerTokenServer } from './commands/token-server.js';
+
+// COMMANDS STILL TO WIRE (lead: add each import above and its line below once the module exists):
+//   ./commands/operator.js  -> registerOperator(program)   `portcullis operator`
+//   ./commands/demo.js      -> registerDemo(program)       `portcullis demo`
+// `keys rotate` attaches itself to the `keys` group: see keysCommand() in ./commands/keys.ts.
+
+export function createProgram(): Command {
+  const program = new Command('portcullis')
+    .description('Kubernetes-native authentication and authorization for container registries')
+    .enablePositionalOptions();
+  registerCompile(program);
+  registerImport(program);
+  registerKeys(program);
+  registerTokenServer(program);
+  return program;
+}
+
+await createProgram().parseAsync(process.argv);
