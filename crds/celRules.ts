@@ -22,7 +22,21 @@ function has(self: unknown, key: string): boolean {
   return field(self, key) !== undefined;
 }
 
+// RE2's \s (what CEL's matches() uses) is exactly these; JavaScript's \s also matches Unicode spaces.
+const RE2_SPACE = '\\t\\n\\f\\r ';
+const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
 const EXACT: Record<string, CelCheck> = {
+  // Regexes rather than CEL's format.dns1123Subdomain(), which needs a newer API server.
+  "self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')": (self) => typeof self === 'string' && DNS1123_SUBDOMAIN.test(self),
+
+  "self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')": (self) => typeof self === 'string' && DNS1123_LABEL.test(self),
+
+  "!self.matches('[:\\\\s]')": (self) => typeof self === 'string' && !new RegExp(`[:${RE2_SPACE}]`).test(self),
+
+  "!self.matches('\\\\s')": (self) => typeof self === 'string' && !new RegExp(`[${RE2_SPACE}]`).test(self),
+
   "!self.contains(' ')": (self) => typeof self === 'string' && !self.includes(' '),
 
   "(self.startsWith('https://') || self.startsWith('http://')) && isURL(self)": (self) => {

@@ -114,6 +114,15 @@ describe('validateResource', () => {
       ],
     ],
     ['a username with a colon', edited(user(), (u) => (u.spec.username = 'al:ice')), ['spec.username: must not contain colons or whitespace']],
+    ['a group with a space', edited(user(), (u) => (u.spec.groups = ['team a'])), ['spec.groups[0]: must not contain whitespace']],
+    [
+      'a registryRef that is no object name',
+      edited(user(), (u) => (u.spec.registryRef = { name: 'Main', namespace: 'a.b' })),
+      [
+        "spec.registryRef.name: must be a lowercase DNS-1123 name: a-z, 0-9, '-' and '.', starting and ending with a letter or digit",
+        "spec.registryRef.namespace: must be a lowercase DNS-1123 label: a-z, 0-9 and '-', starting and ending with a letter or digit",
+      ],
+    ],
     ['a user without passwordSecretRef', edited(user(), (u) => delete u.spec.passwordSecretRef), ['spec.passwordSecretRef: is required']],
     ['groups that are not a list', edited(user(), (u) => (u.spec.groups = 'team-a')), ['spec.groups: must be a list']],
     ['disabled as a string', edited(user(), (u) => (u.spec.disabled = 'yes')), ['spec.disabled: must be a boolean']],

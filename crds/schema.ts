@@ -105,8 +105,6 @@ const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const PATTERN_WORDS: Record<string, string> = {
   [DNS1123_SUBDOMAIN.source]: "must be a lowercase DNS-1123 name: a-z, 0-9, '-' and '.', starting and ending with a letter or digit",
   [DNS1123_LABEL.source]: "must be a lowercase DNS-1123 label: a-z, 0-9 and '-', starting and ending with a letter or digit",
-  '^[^:\\s]+$': 'must not contain colons or whitespace',
-  '^[^\\s]+$': 'must not contain whitespace',
   '^[-._a-zA-Z0-9]+$': "must consist of letters, digits, '-', '_' or '.'",
 };
 
