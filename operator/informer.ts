@@ -1,0 +1,308 @@
+// List-then-watch for one resource into an in-memory store keyed `namespace/name` (or `name`).
+// client-node's makeInformer cannot say *why* it is (re)connecting, so this one emits typed lifecycle
+// events (connected, error, relisted, gaveUp) beside the object events, and owns its recovery:
+// - any error: jittered exponential backoff, then a full relist (diffed against the store, so consumers
+//   see only real changes);
+// - 410 Gone (the resourceVersion fell out of etcd's window): relist at once;
+// - periodic resync: relist every `resyncMs`, which also heals anything a watch may have missed;
+// - staleness watchdog: with allowWatchBookmarks the API server sends a bookmark at least about once a
+//   minute, so silence for `staleAfterMs` means a dead connection that TCP has not noticed: restart.
+// The store is never cleared on error: consumers keep the last known state while the API server is away.
+
+import { Watch, type KubeConfig } from '@kubernetes/client-node';
+import { backoffDelay, realTimers, type BackoffOptions, type Timers } from './workqueue.js';
+import { KubeApiError, KubeClient, collectionPath, type ResourceType } from './kube/request.js';
+
+export interface KubeObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata: { name: string; namespace?: string; resourceVersion?: string; uid?: string; [k: string]: unknown };
+}
+
+export type InformerEvent<T> =
+  | { type: 'connected'; resourceVersion: string }
+  | { type: 'relisted'; reason: RelistReason; count: number }
+  | { type: 'error'; error: Error; attempt: number; retryInMs: number }
+  | { type: 'gaveUp'; error: Error }
+  | { type: 'added'; key: string; object: T }
+  | { type: 'updated'; key: string; object: T; previous: T }
+  | { type: 'deleted'; key: string; object: T };
+
+export type RelistReason = 'start' | 'gone' | 'resync' | 'stale' | 'error';
+
+export interface InformerOptions<T> {
+  kc: KubeConfig;
+  client?: KubeClient;
+  resource: ResourceType;
+  /** Undefined: all namespaces (or a cluster-scoped resource). */
+  namespace?: string;
+  labelSelector?: string;
+  fieldSelector?: string;
+  /** Full relist period. Default 10 min. */
+  resyncMs?: number;
+  /** Restart the watch when nothing (not even a bookmark) arrived for this long. Default 3 min. */
+  staleAfterMs?: number;
+  backoff?: BackoffOptions;
+  /** Give up (emit gaveUp and stop) after this many consecutive failures. Default: never. */
+  maxAttempts?: number;
+  pageSize?: number;
+  /** Reduces what is kept per object (e.g. drops data nobody reads). */
+  transform?: (object: T) => T;
+  timers?: Timers;
+}
+
+export function objectKey(o: KubeObject): string {
+  return o.metadata.namespace ? `${o.metadata.namespace}/${o.metadata.name}` : o.metadata.name;
+}
+
+interface ListResponse<T> {
+  metadata: { resourceVersion: string; continue?: string };
+  items: T[];
+}
+
+type WatchEnd = 'closed' | RelistReason;
+
+export class Informer<T extends KubeObject> {
+  private readonly store = new Map<string, T>();
+  private readonly listeners = new Set<(event: InformerEvent<T>) => void>();
+  private readonly client: KubeClient;
+  private readonly timers: Timers;
+  private readonly path: string;
+  private resourceVersion = '';
+  private synced = false;
+  private syncWaiters: (() => void)[] = [];
+  private stopped = true;
+  private abortWatch: ((end: WatchEnd) => void) | undefined;
+  private sleepWake: (() => void) | undefined;
+  private running: Promise<void> | undefined;
+
+  constructor(private readonly options: InformerOptions<T>) {
+    this.client = options.client ?? new KubeClient(options.kc);
+    this.timers = options.timers ?? realTimers;
+    this.path = collectionPath(options.resource, options.namespace);
+  }
+
+  get hasSynced(): boolean {
+    return this.synced;
+  }
+
+  get(key: string): T | undefined {
+    return this.store.get(key);
+  }
+
+  list(): T[] {
+    return [...this.store.values()];
+  }
+
+  on(listener: (event: InformerEvent<T>) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Resolves after the first successful list. */
+  waitForSync(): Promise<void> {
+    if (this.synced) return Promise.resolve();
+    return new Promise((resolve) => this.syncWaiters.push(resolve));
+  }
+
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.running = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.abortWatch?.('closed');
+    this.sleepWake?.();
+    await this.running;
+  }
+
+  private emit(event: InformerEvent<T>): void {
+    for (const listener of this.listeners) listener(event);
+  }
+
+  private async run(): Promise<void> {
+    let relist: RelistReason | undefined = 'start';
+    let attempt = 0;
+    while (!this.stopped) {
+      try {
+        if (relist !== undefined) {
+          await this.relist(relist);
+          relist = undefined;
+        }
+        const end = await this.watchOnce(() => (attempt = 0));
+        if (end !== 'closed') relist = end;
+      } catch (caught) {
+        if (this.stopped) break;
+        const error = caught instanceof Error ? caught : new Error(String(caught));
+        attempt++;
+        relist = 'error';
+        if (this.options.maxAttempts !== undefined && attempt >= this.options.maxAttempts) {
+          this.emit({ type: 'gaveUp', error });
+          this.stopped = true;
+          break;
+        }
+        const retryInMs = backoffDelay(attempt - 1, this.options.backoff ?? { baseMs: 200, maxMs: 30_000, jitter: 0.5 }, this.timers.random);
+        this.emit({ type: 'error', error, attempt, retryInMs });
+        await this.sleep(retryInMs);
+      }
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const handle = this.timers.setTimeout(() => {
+        this.sleepWake = undefined;
+        resolve();
+      }, ms);
+      this.sleepWake = () => {
+        this.timers.clearTimeout(handle);
+        this.sleepWake = undefined;
+        resolve();
+      };
+    });
+  }
+
+  private async relist(reason: RelistReason): Promise<void> {
+    const fresh = new Map<string, T>();
+    let continueToken: string | undefined;
+    let resourceVersion = '';
+    do {
+      const page: ListResponse<T> = await this.client.get<ListResponse<T>>(this.path, {
+        labelSelector: this.options.labelSelector,
+        fieldSelector: this.options.fieldSelector,
+        limit: this.options.pageSize ?? 500,
+        continue: continueToken,
+      });
+      for (const item of page.items) fresh.set(objectKey(item), this.shape(item));
+      continueToken = page.metadata.continue || undefined;
+      resourceVersion = page.metadata.resourceVersion;
+    } while (continueToken !== undefined && !this.stopped);
+    if (this.stopped) return;
+    for (const [key, previous] of this.store) {
+      if (!fresh.has(key)) {
+        this.store.delete(key);
+        this.emit({ type: 'deleted', key, object: previous });
+      }
+    }
+    for (const [key, object] of fresh) this.put(key, object);
+    this.resourceVersion = resourceVersion;
+    this.emit({ type: 'relisted', reason, count: fresh.size });
+    if (!this.synced) {
+      this.synced = true;
+      for (const wake of this.syncWaiters.splice(0)) wake();
+    }
+  }
+
+  private shape(object: T): T {
+    return this.options.transform ? this.options.transform(object) : object;
+  }
+
+  private put(key: string, object: T): void {
+    const previous = this.store.get(key);
+    this.store.set(key, object);
+    if (previous === undefined) this.emit({ type: 'added', key, object });
+    else if (previous.metadata.resourceVersion !== object.metadata.resourceVersion) {
+      this.emit({ type: 'updated', key, object, previous });
+    }
+  }
+
+  /** One watch connection from the current resourceVersion. Resolves with why it ended; rejects on error. */
+  private watchOnce(onConnected: () => void): Promise<WatchEnd> {
+    return new Promise<WatchEnd>((resolve, reject) => {
+      let finished = false;
+      let controller: AbortController | undefined;
+      let staleTimer: unknown;
+      const resyncTimer = this.timers.setTimeout(() => finish('resync'), this.options.resyncMs ?? 10 * 60_000);
+      const staleAfter = this.options.staleAfterMs ?? 3 * 60_000;
+      const armWatchdog = (): void => {
+        if (staleTimer !== undefined) this.timers.clearTimeout(staleTimer);
+        staleTimer = this.timers.setTimeout(() => finish('stale'), staleAfter);
+      };
+      const cleanup = (): void => {
+        finished = true;
+        this.abortWatch = undefined;
+        this.timers.clearTimeout(resyncTimer);
+        if (staleTimer !== undefined) this.timers.clearTimeout(staleTimer);
+        controller?.abort();
+      };
+      const finish = (end: WatchEnd): void => {
+        if (finished) return;
+        cleanup();
+        resolve(end);
+      };
+      const fail = (error: Error): void => {
+        if (finished) return;
+        cleanup();
+        reject(error);
+      };
+      this.abortWatch = finish;
+      armWatchdog();
+      // client-node is pinned to 1.4.0: in 2.0 a watch can end (abort) silently without calling `done`
+      // with an error, which would leave this informer waiting forever on a dead stream.
+      const watch = new Watch(this.options.kc);
+      watch
+        .watch(
+          this.path,
+          {
+            resourceVersion: this.resourceVersion,
+            allowWatchBookmarks: true,
+            labelSelector: this.options.labelSelector,
+            fieldSelector: this.options.fieldSelector,
+            // The server closes the stream after this; a fresh watch then continues from resourceVersion.
+            timeoutSeconds: 240 + Math.floor(this.timers.random() * 120),
+          },
+          (phase: string, object: unknown) => {
+            if (finished) return;
+            armWatchdog();
+            this.handleWatchEvent(phase, object, finish, fail);
+          },
+          (error: unknown) => {
+            if (error === null || error === undefined) finish('closed');
+            else fail(error instanceof Error ? error : new Error(String(error)));
+          },
+        )
+        .then((c) => {
+          controller = c;
+          if (finished) c.abort();
+          else {
+            onConnected();
+            this.emit({ type: 'connected', resourceVersion: this.resourceVersion });
+          }
+        }, (error: unknown) => fail(error instanceof Error ? error : new Error(String(error))));
+    });
+  }
+
+  private handleWatchEvent(phase: string, raw: unknown, finish: (end: WatchEnd) => void, fail: (error: Error) => void): void {
+    const object = raw as T;
+    switch (phase) {
+      case 'ADDED':
+      case 'MODIFIED': {
+        const shaped = this.shape(object);
+        this.resourceVersion = object.metadata.resourceVersion ?? this.resourceVersion;
+        this.put(objectKey(shaped), shaped);
+        return;
+      }
+      case 'DELETED': {
+        const key = objectKey(object);
+        this.resourceVersion = object.metadata.resourceVersion ?? this.resourceVersion;
+        const previous = this.store.get(key);
+        this.store.delete(key);
+        this.emit({ type: 'deleted', key, object: previous ?? this.shape(object) });
+        return;
+      }
+      case 'BOOKMARK':
+        this.resourceVersion = object.metadata.resourceVersion ?? this.resourceVersion;
+        return;
+      case 'ERROR': {
+        const status = raw as { code?: number; reason?: string; message?: string };
+        if (status.code === 410) finish('gone');
+        else fail(new KubeApiError(status.code ?? 0, status.reason ?? 'Unknown', `watch ${this.path}: ${status.message ?? 'error'}`));
+        return;
+      }
+      default:
+        return;
+    }
+  }
+}
