@@ -119,11 +119,12 @@ describe('CRDs on a real API server', () => {
     expect(INVALID.length).toBeGreaterThanOrEqual(12);
   });
 
-  it.each([
-    ['registryRef of a grant', grant({}, 'moving'), (o: any) => (o.spec.registryRef = { name: 'other' }), /registryRef is immutable/], // eslint-disable-line @typescript-eslint/no-explicit-any -- edits of fixtures
-    ['service of a Registry', registry({}, 'fixed'), (o: any) => (o.spec.service = 'elsewhere.example.com'), /service is immutable/], // eslint-disable-line @typescript-eslint/no-explicit-any -- edits of fixtures
-    ['username of a user', user({ username: 'carol' }, 'carol'), (o: any) => (o.spec.username = 'caroline'), /username is immutable/], // eslint-disable-line @typescript-eslint/no-explicit-any -- edits of fixtures
-    ['username added to a user', user({}, 'dave'), (o: any) => (o.spec.username = 'david'), /username cannot be added or removed after creation/], // eslint-disable-line @typescript-eslint/no-explicit-any -- edits of fixtures
+  type Edit = (o: { spec: Record<string, unknown> }) => void;
+  it.each<[string, { spec: Record<string, unknown> }, Edit, RegExp]>([
+    ['registryRef of a grant', grant({}, 'moving'), (o) => void (o.spec.registryRef = { name: 'other' }), /registryRef is immutable/],
+    ['service of a Registry', registry({}, 'fixed'), (o) => void (o.spec.service = 'elsewhere.example.com'), /service is immutable/],
+    ['username of a user', user({ username: 'carol' }, 'carol'), (o) => void (o.spec.username = 'caroline'), /username is immutable/],
+    ['username added to a user', user({}, 'dave'), (o) => void (o.spec.username = 'david'), /username cannot be added or removed after creation/],
   ])('keeps the %s immutable', async (_name, manifest, edit, message) => {
     const created = await kubectl(cp, ['apply', '-f', '-'], stringify(manifest));
     expect(created.code, created.stderr).toBe(0);
