@@ -1,0 +1,125 @@
+{{/* Chart name, truncated to the 63 characters a label value allows. */}}
+{{- define "portcullis.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Fully qualified app name: the release name when it already contains the chart name. */}}
+{{- define "portcullis.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "portcullis.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Selector labels of one component: call with (dict "ctx" $ "component" "operator"). */}}
+{{- define "portcullis.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "portcullis.name" .ctx }}
+app.kubernetes.io/instance: {{ .ctx.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{/* All labels of one component: call with (dict "ctx" $ "component" "operator"). */}}
+{{- define "portcullis.labels" -}}
+helm.sh/chart: {{ include "portcullis.chart" .ctx }}
+{{ include "portcullis.selectorLabels" . }}
+app.kubernetes.io/version: {{ .ctx.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .ctx.Release.Service }}
+app.kubernetes.io/part-of: portcullis
+{{- with .ctx.Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* The Portcullis image reference: digest wins over tag; tag defaults to appVersion. */}}
+{{- define "portcullis.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{- define "portcullis.registryImage" -}}
+{{- if .Values.registry.image.digest }}
+{{- printf "%s@%s" .Values.registry.image.repository .Values.registry.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.registry.image.repository .Values.registry.image.tag }}
+{{- end }}
+{{- end }}
+
+{{- define "portcullis.operator.fullname" -}}
+{{- printf "%s-operator" (include "portcullis.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "portcullis.tokenServer.fullname" -}}
+{{- printf "%s-token-server" (include "portcullis.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "portcullis.registry.fullname" -}}
+{{- printf "%s-registry" (include "portcullis.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "portcullis.operator.serviceAccountName" -}}
+{{- if .Values.operator.serviceAccount.create }}
+{{- default (include "portcullis.operator.fullname" .) .Values.operator.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.operator.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "portcullis.tokenServer.serviceAccountName" -}}
+{{- if .Values.tokenServer.serviceAccount.create }}
+{{- default (include "portcullis.tokenServer.fullname" .) .Values.tokenServer.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.tokenServer.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* Where clients get tokens: the configured realm, else the ingress host, else the in-cluster Service. */}}
+{{- define "portcullis.realm" -}}
+{{- if .Values.registryResource.realm }}
+{{- .Values.registryResource.realm }}
+{{- else if .Values.ingress.enabled }}
+{{- printf "%s://%s/token" (ternary "https" "http" (ne .Values.ingress.tlsSecretName "")) .Values.ingress.host }}
+{{- else }}
+{{- printf "http://%s.%s.svc:%d/token" (include "portcullis.tokenServer.fullname" .) .Release.Namespace (int .Values.tokenServer.service.port) }}
+{{- end }}
+{{- end }}
+
+{{/* Objects the operator publishes for the Registry are named portcullis-<registry>-<suffix>. */}}
+{{- define "portcullis.bundleConfigMap" -}}
+{{- printf "portcullis-%s-bundle" .Values.registryResource.name }}
+{{- end }}
+
+{{/* Writable scratch space: the root filesystem is read-only. */}}
+{{- define "portcullis.tmpVolume" -}}
+- name: tmp
+  emptyDir:
+    sizeLimit: 64Mi
+{{- end }}
+
+{{/* NetworkPolicy egress every Portcullis pod needs: cluster DNS and the Kubernetes API. Call with .Values.networkPolicy. */}}
+{{- define "portcullis.networkPolicy.egress" -}}
+- ports:
+    - {port: 53, protocol: UDP}
+    - {port: 53, protocol: TCP}
+- to:
+    {{- range .apiServer.cidrs }}
+    - ipBlock:
+        cidr: {{ . }}
+    {{- end }}
+  ports:
+    {{- range .apiServer.ports }}
+    - {port: {{ . }}, protocol: TCP}
+    {{- end }}
+{{- end }}
