@@ -1,4 +1,5 @@
 import bcrypt from 'bcrypt';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { RegistryUserResource, SecretResource } from '../crds/types.js';
 import { parseHtpasswdHash, resolveCredential } from './resolve.js';
@@ -152,6 +153,32 @@ describe('resolveCredential', () => {
 describe('parseHtpasswdHash', () => {
   it('refuses empty input', () => {
     expect(parseHtpasswdHash('\n')).toEqual({ message: 'is empty' });
+  });
+
+  const B64 = './ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789'.split('');
+  const bcryptShaped = fc
+    .tuple(fc.constantFrom('2y', '2a', '2b'), fc.integer({ min: 4, max: 31 }), fc.array(fc.constantFrom(...B64), { minLength: 53, maxLength: 53 }))
+    .map(([variant, cost, body]) => `$${variant}$${String(cost).padStart(2, '0')}$${body.join('')}`);
+
+  it('accepts every bcrypt-shaped hash, alone or after a user, normalising only $2y$', () => {
+    fc.assert(
+      fc.property(bcryptShaped, fc.option(fc.stringMatching(/^[a-z][a-z0-9.@-]{0,20}$/)), (hash, user) => {
+        const parsed = parseHtpasswdHash(user === null ? hash : `${user}:${hash}\n`);
+        expect(parsed).toEqual({ hash: hash.replace(/^\$2y\$/, '$2b$') });
+      }),
+    );
+  });
+
+  it('refuses anything else without ever quoting it', () => {
+    fc.assert(
+      fc.property(fc.string({ minLength: 8, maxLength: 80 }), (value) => {
+        fc.pre(!/^\s*([^:\n]*:)?\$2[aby]\$(0[4-9]|[12]\d|3[01])\$[./A-Za-z0-9]{53}\s*$/.test(value));
+        const parsed = parseHtpasswdHash(value);
+        expect('message' in parsed).toBe(true);
+        const secretPart = value.trim();
+        if (secretPart.length >= 8 && 'message' in parsed) expect(parsed.message).not.toContain(secretPart);
+      }),
+    );
   });
 });
 

@@ -1,5 +1,6 @@
 import bcrypt from 'bcrypt';
 import { Command } from 'commander';
+import fc from 'fast-check';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -73,6 +74,17 @@ describe('import htpasswd', () => {
     const name = objectNameFor(username);
     expect(name).toMatch(expected);
     expect(name.length + '-htpasswd'.length).toBeLessThanOrEqual(253);
+  });
+
+  it('maps any username to a valid, distinct object name', () => {
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.string({ minLength: 1, maxLength: 140 }), { minLength: 2, maxLength: 5 }), (usernames) => {
+        const names = usernames.map(objectNameFor);
+        for (const name of names) expect(name).toMatch(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/);
+        for (const name of names) expect(name.length).toBeLessThanOrEqual(253 - '-htpasswd'.length);
+        expect(new Set(names).size).toBe(names.length);
+      }),
+    );
   });
 
   it('refuses non-bcrypt lines by line number and user, never quoting the hash', () => {
