@@ -1,0 +1,58 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { assembleChunks, MANIFEST_KEY, parseManifest, planChunks, type ChunkPlan } from './chunked.js';
+
+const small = { inlineLimit: 200, partBytes: 64 };
+
+function lookup(plan: ChunkPlan): (name: string) => Buffer | undefined {
+  const parts = new Map(plan.parts.map((p) => [p.name, p.bytes]));
+  return (name) => parts.get(name);
+}
+
+describe('chunked layout', () => {
+  it('keeps small payloads inline in the main object with no parts', () => {
+    const plan = planChunks('portcullis-main-snapshot', 'abc', { 'snapshot.json': '{"a":1}' }, small);
+    expect(plan.parts).toEqual([]);
+    expect(plan.main['snapshot.json']).toBe('{"a":1}');
+    expect(parseManifest(plan.main[MANIFEST_KEY]!).files['snapshot.json']!.encoding).toBe('inline');
+  });
+
+  it('splits a large payload into gzip parts whose names carry the generation', () => {
+    const text = Array.from({ length: 2000 }, (_, i) => `user-${i}-${(i * 7919) % 1000}`).join(',');
+    const plan = planChunks('b', '0123456789abcdef', { 'snapshot.json': text }, small);
+    expect(plan.parts.length).toBeGreaterThan(1);
+    for (const p of plan.parts) expect(p.name.startsWith('b-0123456789ab-')).toBe(true);
+    expect(plan.main['snapshot.json']).toBeUndefined();
+    expect(assembleChunks(plan.main, lookup(plan))).toEqual({ complete: true, generation: '0123456789abcdef', files: { 'snapshot.json': text } });
+  });
+
+  it('waits while a part is missing or still holds other bytes', () => {
+    const text = 'x'.repeat(5000) + Array.from({ length: 500 }, (_, i) => i).join('');
+    const plan = planChunks('b', 'gen1', { 'f.json': text }, small);
+    const name = plan.parts[0]!.name;
+    const missing = assembleChunks(plan.main, (n) => (n === name ? undefined : lookup(plan)(n)));
+    expect(missing).toEqual({ complete: false, waitingFor: [name] });
+    const wrong = assembleChunks(plan.main, (n) => (n === name ? Buffer.from('stale') : lookup(plan)(n)));
+    expect(wrong.complete).toBe(false);
+  });
+
+  it('refuses an inline file that does not match the manifest', () => {
+    const plan = planChunks('b', 'g', { 'f.json': 'good' }, small);
+    expect(() => assembleChunks({ ...plan.main, 'f.json': 'evil' }, () => undefined)).toThrow(/checksum/);
+  });
+
+  it('round-trips any set of files, inline or split', () => {
+    fc.assert(
+      fc.property(fc.dictionary(fc.constantFrom('a.json', 'b.json', 'sources.json'), fc.string({ maxLength: 600 })), fc.stringMatching(/^[0-9a-f]{12,64}$/), (files, gen) => {
+        const plan = planChunks('base', gen, files, small);
+        expect(assembleChunks(plan.main, lookup(plan))).toEqual({ complete: true, generation: gen, files });
+        expect(new Set(plan.parts.map((p) => p.name)).size).toBe(plan.parts.length);
+      }),
+    );
+  });
+
+  it('plans the same bytes for the same input', () => {
+    const text = 'y'.repeat(10_000);
+    expect(planChunks('b', 'g', { f: text }, small)).toEqual(planChunks('b', 'g', { f: text }, small));
+  });
+});

@@ -1,0 +1,139 @@
+// How a set of files (snapshot.json; credentials.json + sources.json) is laid out across a main object
+// and part objects, so that neither ConfigMaps nor Secrets hit the API server's ~1 MiB object limit and a
+// reader never mixes two generations. Pure: no I/O; the operator writes what `planChunks` returns and the
+// token server's Kubernetes source feeds what it watched into `assembleChunks`.
+//
+// - Small payloads (all files together <= inlineLimit) live inline in the main object beside
+//   manifest.json: one object, one atomic write.
+// - Larger ones are gzipped and split into parts named `<base>-<generation[:12]>-<i>`. Parts are written
+//   first, the main object (whose manifest lists each part's name and sha256) last, and stale parts are
+//   deleted only after that. A reader that sees an old manifest still finds that manifest's parts (their
+//   names carry the generation), and one that sees a new manifest waits until every listed part has
+//   arrived with the expected hash.
+
+import { createHash } from 'node:crypto';
+import { gunzipSync, gzipSync } from 'node:zlib';
+
+export const MANIFEST_KEY = 'manifest.json';
+export const PART_KEY = 'chunk';
+export const CHUNKED_FORMAT = 'portcullis.dev/chunked/v1' as const;
+
+export interface ManifestFile {
+  /** sha256 (hex) of the file's text. */
+  sha256: string;
+  /** 'inline': stored under the file name in the main object. 'gzip': gzipped, concatenated parts. */
+  encoding: 'inline' | 'gzip';
+  parts: { name: string; sha256: string }[];
+}
+
+export interface Manifest {
+  format: typeof CHUNKED_FORMAT;
+  generation: string;
+  files: Record<string, ManifestFile>;
+}
+
+export interface ChunkLimits {
+  /** All files together up to this many bytes stay inline. Default 900 KiB. */
+  inlineLimit: number;
+  /** Bytes of gzip output per part (base64 adds a third). Default 640 KiB. */
+  partBytes: number;
+}
+
+export const DEFAULT_CHUNK_LIMITS: ChunkLimits = { inlineLimit: 900 * 1024, partBytes: 640 * 1024 };
+
+export interface ChunkPlan {
+  manifest: Manifest;
+  /** Text values for the main object (manifest.json and inline files). */
+  main: Record<string, string>;
+  /** In write order. */
+  parts: { name: string; bytes: Buffer }[];
+}
+
+export function sha256Hex(data: string | Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+export function partName(base: string, generation: string, file: string, index: number, fileCount: number): string {
+  // With one file the name stays short; with several the file's position keeps the names apart.
+  const fileTag = fileCount > 1 ? `-${file.replace(/[^a-z0-9]/gi, '').toLowerCase().slice(0, 12)}` : '';
+  return `${base}-${generation.slice(0, 12)}${fileTag}-${index}`;
+}
+
+export function planChunks(base: string, generation: string, files: Record<string, string>, limits: ChunkLimits = DEFAULT_CHUNK_LIMITS): ChunkPlan {
+  const names = Object.keys(files).sort();
+  const total = names.reduce((n, f) => n + Buffer.byteLength(files[f] as string, 'utf8'), 0);
+  const manifest: Manifest = { format: CHUNKED_FORMAT, generation, files: {} };
+  const main: Record<string, string> = {};
+  const parts: ChunkPlan['parts'] = [];
+  for (const file of names) {
+    const text = files[file] as string;
+    if (total <= limits.inlineLimit) {
+      manifest.files[file] = { sha256: sha256Hex(text), encoding: 'inline', parts: [] };
+      main[file] = text;
+      continue;
+    }
+    // Node's gzip header has no mtime; with a fixed level, same input gives the same parts: no rewrite.
+    const gz = gzipSync(Buffer.from(text, 'utf8'), { level: 9 });
+    const entry: ManifestFile = { sha256: sha256Hex(text), encoding: 'gzip', parts: [] };
+    for (let offset = 0, i = 0; offset < gz.length || i === 0; offset += limits.partBytes, i++) {
+      const bytes = gz.subarray(offset, offset + limits.partBytes);
+      const name = partName(base, generation, file, i, names.length);
+      entry.parts.push({ name, sha256: sha256Hex(bytes) });
+      parts.push({ name, bytes });
+    }
+    manifest.files[file] = entry;
+  }
+  main[MANIFEST_KEY] = JSON.stringify(manifest);
+  return { manifest, main, parts };
+}
+
+export function parseManifest(text: string): Manifest {
+  const value = JSON.parse(text) as Partial<Manifest>;
+  if (value.format !== CHUNKED_FORMAT || typeof value.generation !== 'string' || typeof value.files !== 'object' || value.files === null) {
+    throw new Error(`${MANIFEST_KEY} is not a ${CHUNKED_FORMAT} manifest`);
+  }
+  return value as Manifest;
+}
+
+export type AssembleResult =
+  | { complete: true; generation: string; files: Record<string, string> }
+  /** Some parts have not arrived yet (or still hold another generation): wait for more events. */
+  | { complete: false; waitingFor: string[] };
+
+/**
+ * Reassembles the files a manifest describes from the main object's text values and the parts seen so
+ * far. Throws when the data is present but wrong (a checksum of the whole file does not match).
+ */
+export function assembleChunks(main: Readonly<Record<string, string>>, parts: (name: string) => Buffer | undefined): AssembleResult {
+  const manifestText = main[MANIFEST_KEY];
+  if (manifestText === undefined) throw new Error(`the main object has no ${MANIFEST_KEY}`);
+  const manifest = parseManifest(manifestText);
+  const files: Record<string, string> = {};
+  const waitingFor: string[] = [];
+  for (const [file, entry] of Object.entries(manifest.files)) {
+    if (entry.encoding === 'inline') {
+      const text = main[file];
+      if (text === undefined) throw new Error(`${file} is listed inline but missing`);
+      if (sha256Hex(text) !== entry.sha256) throw new Error(`${file} does not match its manifest checksum`);
+      files[file] = text;
+      continue;
+    }
+    const chunks: Buffer[] = [];
+    for (const part of entry.parts) {
+      const bytes = parts(part.name);
+      if (bytes === undefined || sha256Hex(bytes) !== part.sha256) waitingFor.push(part.name);
+      else chunks.push(bytes);
+    }
+    if (waitingFor.length > 0) continue;
+    const text = gunzipSync(Buffer.concat(chunks)).toString('utf8');
+    if (sha256Hex(text) !== entry.sha256) throw new Error(`${file} does not match its manifest checksum`);
+    files[file] = text;
+  }
+  if (waitingFor.length > 0) return { complete: false, waitingFor };
+  return { complete: true, generation: manifest.generation, files };
+}
+
+/** Names of all part objects a manifest refers to. */
+export function manifestParts(manifest: Manifest): Set<string> {
+  return new Set(Object.values(manifest.files).flatMap((f) => f.parts.map((p) => p.name)));
+}
