@@ -9,7 +9,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['policy/**/*.test.ts', 'token-server/**/*.test.ts', 'operator/**/*.test.ts', 'bin/**/*.test.ts', 'crds/**/*.test.ts', 'test/harness/**/*.test.ts'],
+          include: ['policy/**/*.test.ts', 'token-server/**/*.test.ts', 'operator/**/*.test.ts', 'bin/**/*.test.ts', 'crds/**/*.test.ts', 'manifests/**/*.test.ts', 'credentials/**/*.test.ts', 'keys/**/*.test.ts', 'bench/**/*.test.ts', 'test/harness/**/*.test.ts'],
         },
       },
       {
