@@ -254,3 +254,30 @@ describe('refresh tokens', () => {
     expect((await redeem(refreshToken)).statusCode).toBe(200);
   });
 });
+
+describe('signing', () => {
+  it('signs RS256 with an RS256 key set (falling back from the registry's ES256), verifiable against the CA', async () => {
+    const rsa = await makeKeys(new Date(now.getTime() - 3600_000), 'RS256');
+    try {
+      const r = await harness({ set: rsa.set, now });
+      const response = await r.app.inject({ method: 'GET', url: `/token?service=${SERVICE}&scope=repository:public/a:pull` });
+      const verified = await verifyLikeRegistry(response.json().token, rsa.bundle, { issuer: 'portcullis-test', audience: SERVICE, now });
+      expect(verified.header.alg).toBe('RS256');
+      expect(verified.claims.access).toEqual([{ type: 'repository', name: 'public/a', actions: ['pull'] }]);
+    } finally {
+      await rsa.cleanup();
+    }
+  });
+
+  it('a token signed under another CA does not verify against this bundle', async () => {
+    const foreign = await makeKeys(new Date(now.getTime() - 3600_000));
+    try {
+      const f = await harness({ set: foreign.set, now });
+      const token = (await f.app.inject({ method: 'GET', url: `/token?service=${SERVICE}` })).json().token as string;
+      await expect(verifyLikeRegistry(token, keys.bundle, { issuer: 'portcullis-test', audience: SERVICE, now })).rejects.toThrow();
+      await expect(verifyLikeRegistry(token, foreign.bundle, { issuer: 'portcullis-test', audience: SERVICE, now })).resolves.toBeDefined();
+    } finally {
+      await foreign.cleanup();
+    }
+  });
+});
