@@ -1,0 +1,191 @@
+// `npm run bench`: token-issuing throughput and latency of `portcullis token-server` against a bare
+// node:http ES256 signer measured in the same run (the machines are shared and noisy: the ratio is
+// the figure to compare), plus a micro-benchmark of policy evaluation at 10,000 grants.
+//
+// Workloads, each against its own freshly started server process on loopback:
+//   (a) one user logging in repeatedly for repository:team/app:pull,push
+//   (b) 1,000 users round-robin, 10,000 grants in the snapshot
+//   (c) anonymous pull tokens for public/**
+import autocannon from 'autocannon';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { authorize, buildPolicyIndex } from '../policy/authorize.js';
+import { parseScopes } from '../policy/scope.js';
+import { compileSnapshot } from '../policy/snapshot.js';
+import { benchPolicy, NAMESPACE, SERVICE, writeBenchDirs } from './fixture.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const cli = join(here, '..', 'bin', 'portcullis.js');
+const DURATION = Number(process.env.BENCH_SECONDS ?? 10);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10);
+
+interface Started {
+  child: ChildProcess;
+  port: number;
+  stop(): Promise<void>;
+}
+
+function startChild(args: string[], ready: RegExp): Promise<Started> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    const onData = (chunk: Buffer): void => {
+      out += chunk.toString();
+      const m = ready.exec(out);
+      if (m) {
+        child.stdout?.off('data', onData);
+        child.stdout?.resume();
+        child.stderr?.resume();
+        resolve({
+          child,
+          port: Number(m[1]),
+          stop: () =>
+            new Promise<void>((r) => {
+              if (child.exitCode !== null) return r();
+              child.once('exit', () => r());
+              child.kill('SIGTERM');
+            }),
+        });
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', (c: Buffer) => (out += c.toString()));
+    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}:\n${out}`)));
+  });
+}
+
+function rssOf(pid: number): { rssMB: number; peakMB: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (field: string): number => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
+  return { rssMB: kb('VmRSS') / 1024, peakMB: kb('VmHWM') / 1024 };
+}
+
+interface LoadResult {
+  rps: number;
+  p50: number;
+  p99: number;
+  non2xx: number;
+  errors: number;
+}
+
+async function load(port: number, requests: autocannon.Request[], seconds: number): Promise<LoadResult> {
+  const result = await autocannon({ url: `http://127.0.0.1:${port}`, connections: CONNECTIONS, duration: seconds, requests });
+  return {
+    rps: result.requests.total / seconds,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    non2xx: result.non2xx,
+    errors: result.errors + result.timeouts,
+  };
+}
+
+const basic = (user: string, password: string): string => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+const tokenPath = (scope: string): string => `/token?service=${encodeURIComponent(SERVICE)}&scope=${encodeURIComponent(scope)}`;
+
+async function checkGrant(port: number, req: autocannon.Request, expected: string[]): Promise<void> {
+  const res = await fetch(`http://127.0.0.1:${port}${req.path}`, { headers: (req.headers ?? {}) as Record<string, string> });
+  const body = (await res.json()) as { token?: string };
+  const payload = body.token ? JSON.parse(Buffer.from(body.token.split('.')[1]!, 'base64url').toString()) : {};
+  const actions: string[] = payload.access?.[0]?.actions ?? [];
+  if (res.status !== 200 || expected.some((a) => !actions.includes(a))) {
+    throw new Error(`sanity check failed for ${req.path}: status ${res.status}, access ${JSON.stringify(payload.access)}`);
+  }
+}
+
+function row(cells: (string | number)[]): string {
+  return cells.map((c, i) => String(c).padEnd(i === 0 ? 34 : 13)).join('');
+}
+
+async function main(): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'portcullis-bench-'));
+  const lines: string[] = [];
+  const print = (s: string): void => {
+    lines.push(s);
+    process.stdout.write(`${s}\n`);
+  };
+  try {
+    print(`machine: ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}`);
+    print(`load: autocannon, ${CONNECTIONS} connections, ${DURATION} s per run after a 2 s warm-up, loopback`);
+    const policy = await benchPolicy(1000, 10_000);
+    const { policyDir, keysDir } = await writeBenchDirs(dir, policy);
+
+    const workloads: { name: string; requests: autocannon.Request[]; expect: string[] }[] = [
+      {
+        name: '(a) one user, team/app pull,push',
+        requests: [{ method: 'GET', path: tokenPath('repository:team/app:pull,push'), headers: { authorization: basic('solo', policy.passwords.get('solo')!) } }],
+        expect: ['pull', 'push'],
+      },
+      {
+        name: '(b) 1,000 users, 10,000 grants',
+        requests: Array.from({ length: 1000 }, (_, i) => {
+          const team = i % 100;
+          const grant = team + 100 * (i % 100);
+          return {
+            method: 'GET' as const,
+            path: tokenPath(`repository:team-${team}/app-${grant}/svc:pull,push`),
+            headers: { authorization: basic(`user-${i}`, policy.passwords.get(`user-${i}`)!) },
+          };
+        }),
+        expect: ['pull', 'push'],
+      },
+      { name: '(c) anonymous pull, public/**', requests: [{ method: 'GET', path: tokenPath('repository:public/lib/x:pull') }], expect: ['pull'] },
+    ];
+
+    print('');
+    print(row(['workload', 'tokens/s', 'p50 ms', 'p99 ms', 'RSS MB', 'non-2xx', 'x baseline']));
+    const baseline = await startChild([join(here, 'baseline.js'), '0'], /baseline listening on 127\.0\.0\.1:(\d+)/);
+    await load(baseline.port, workloads[0]!.requests, 2);
+    const base = await load(baseline.port, workloads[0]!.requests, DURATION);
+    const baseRss = rssOf(baseline.child.pid!);
+    await baseline.stop();
+    print(row(['baseline: node:http + one ES256 sign', base.rps.toFixed(0), base.p50, base.p99, baseRss.rssMB.toFixed(0), base.non2xx, '1.00']));
+
+    for (const w of workloads) {
+      const server = await startChild(
+        [cli, 'token-server', '--policy-dir', policyDir, '--keys-dir', keysDir, '--listen', '127.0.0.1:0', '--log-level', 'warn'],
+        /listening on (?:https?:\/\/)?127\.0\.0\.1:(\d+)/,
+      );
+      try {
+        await checkGrant(server.port, w.requests[0]!, w.expect);
+        await checkGrant(server.port, w.requests[w.requests.length - 1]!, w.expect);
+        await load(server.port, w.requests, 2); // warm-up: fills the credential cache, JIT
+        const r = await load(server.port, w.requests, DURATION);
+        const rss = rssOf(server.child.pid!);
+        print(row([w.name, r.rps.toFixed(0), r.p50, r.p99, `${rss.rssMB.toFixed(0)} (peak ${rss.peakMB.toFixed(0)})`, r.non2xx + r.errors, (r.rps / base.rps).toFixed(2)]));
+      } finally {
+        await server.stop();
+      }
+    }
+
+    // Policy evaluation alone, in this process: 10,000 grants, scopes spread over all teams.
+    const compiled = compileSnapshot({ ...policy, namespaces: [{ name: NAMESPACE, labels: {} }] }).registries[0]!.snapshot.registries[0]!;
+    const index = buildPolicyIndex(compiled);
+    const parsed = Array.from({ length: 1000 }, (_, i) => {
+      const team = i % 100;
+      const r = parseScopes([`repository:team-${team}/app-${team + 100 * (i % 100)}/svc:pull,push`]);
+      if (!r.ok) throw new Error(r.message);
+      return { requester: { kind: 'user' as const, username: `user-${i}`, groups: [`team-${team}`] }, scopes: r.scopes };
+    });
+    const iterations = 200_000;
+    for (let i = 0; i < 20_000; i++) authorize(index, parsed[i % 1000]!.requester, parsed[i % 1000]!.scopes);
+    const t0 = process.hrtime.bigint();
+    let granted = 0;
+    for (let i = 0; i < iterations; i++) granted += authorize(index, parsed[i % 1000]!.requester, parsed[i % 1000]!.scopes)[0]!.granted.length;
+    const perScopeUs = Number(process.hrtime.bigint() - t0) / 1000 / iterations;
+    if (granted !== iterations * 2) throw new Error(`evaluation sanity check failed: ${granted} actions granted`);
+    print('');
+    print(`policy evaluation, 10,000 grants, 1,000 users: ${perScopeUs.toFixed(2)} µs per scope (${iterations} scopes)`);
+    print('peer: cesanta/docker_auth is not served by the Go module proxy here (403), so no peer figure is measured');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exit(1);
+});
