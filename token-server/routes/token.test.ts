@@ -256,7 +256,7 @@ describe('refresh tokens', () => {
 });
 
 describe('signing', () => {
-  it('signs RS256 with an RS256 key set (falling back from the registry's ES256), verifiable against the CA', async () => {
+  it('signs RS256 with an RS256 key set (falling back from the ES256 the registry prefers), verifiable against the CA', async () => {
     const rsa = await makeKeys(new Date(now.getTime() - 3600_000), 'RS256');
     try {
       const r = await harness({ set: rsa.set, now });
