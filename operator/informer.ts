@@ -16,7 +16,7 @@ import { KubeApiError, KubeClient, collectionPath, type ResourceType } from './k
 export interface KubeObject {
   apiVersion?: string;
   kind?: string;
-  metadata: { name: string; namespace?: string; resourceVersion?: string; uid?: string; [k: string]: unknown };
+  metadata: { name: string; namespace?: string; resourceVersion?: string; uid?: string };
 }
 
 export type InformerEvent<T> =

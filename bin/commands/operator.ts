@@ -1,0 +1,66 @@
+// `portcullis operator [--namespace NS] [--leader-elect] [--lease-namespace NS] [--metrics-listen HOST:PORT]`:
+// runs the operator against the cluster in KUBECONFIG (or in-cluster). Controllers run only while this
+// process holds the Lease. SIGTERM/SIGINT stop the controllers, release the Lease (so a peer takes over
+// at once) and exit 0.
+
+import type { Command } from 'commander';
+import { pino } from 'pino';
+import { startOperator } from '../../operator/main.js';
+
+interface OperatorFlags {
+  namespace?: string;
+  leaderElect: boolean;
+  leaseNamespace?: string;
+  leaseName: string;
+  metricsListen?: string;
+  logLevel: string;
+  bcryptCost?: string;
+}
+
+export function register(program: Command): void {
+  program
+    .command('operator')
+    .description('reconcile Registry, RegistryUser and RepositoryGrant objects into snapshots and credentials')
+    .option('--namespace <ns>', 'watch only this namespace (default: all namespaces)')
+    .option('--leader-elect', 'hold a Lease and run controllers only while holding it (default)', true)
+    .option('--no-leader-elect', 'run controllers without leader election (one replica only)')
+    .option('--lease-namespace <ns>', 'namespace of the Lease (default: the pod namespace, else "default")')
+    .option('--lease-name <name>', 'name of the Lease', 'portcullis-operator')
+    .option('--metrics-listen <host:port>', 'serve /metrics and /healthz on this address')
+    .option('--log-level <level>', 'trace, debug, info, warn, error or fatal', 'info')
+    .option('--bcrypt-cost <n>', 'bcrypt cost for plain passwords (default 10)')
+    .action(async (flags: OperatorFlags) => {
+      if (!['trace', 'debug', 'info', 'warn', 'error', 'fatal'].includes(flags.logLevel)) program.error(`unknown --log-level ${flags.logLevel}`);
+      const bcryptCost = flags.bcryptCost === undefined ? undefined : Number(flags.bcryptCost);
+      if (bcryptCost !== undefined && !(Number.isInteger(bcryptCost) && bcryptCost >= 4 && bcryptCost <= 31)) program.error('--bcrypt-cost must be an integer from 4 to 31');
+      const log = pino({ name: 'portcullis-operator', level: flags.logLevel });
+      let operator;
+      try {
+        operator = await startOperator({
+          log,
+          leaderElect: flags.leaderElect,
+          leaseName: flags.leaseName,
+          ...(flags.namespace ? { namespace: flags.namespace } : {}),
+          ...(flags.leaseNamespace ? { leaseNamespace: flags.leaseNamespace } : {}),
+          ...(flags.metricsListen ? { metricsListen: flags.metricsListen } : {}),
+          ...(bcryptCost !== undefined ? { bcryptCost } : {}),
+        });
+      } catch (error) {
+        program.error(`operator: ${(error as Error).message}`);
+      }
+      process.stdout.write(`operator started as ${operator.identity}\n`);
+      await new Promise<void>((resolve) => {
+        const stop = (signal: string): void => {
+          log.info({ signal }, 'shutting down');
+          resolve();
+        };
+        process.once('SIGTERM', () => stop('SIGTERM'));
+        process.once('SIGINT', () => stop('SIGINT'));
+      });
+      await operator.stop();
+      log.flush();
+      process.exitCode = 0;
+      // Sockets of the watch connections may linger; nothing is left to do.
+      process.exit(0);
+    });
+}

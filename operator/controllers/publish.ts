@@ -1,0 +1,114 @@
+// Publishes a set of files as a chunked main object + parts (see ../chunked.ts) as ConfigMaps or
+// Secrets owned by a Registry: parts first, the main object (with the manifest) last, stale parts
+// deleted after. Nothing is written when the cached objects already hold the planned content.
+
+import { MANIFEST_KEY, PART_KEY, planChunks, sha256Hex, type ChunkLimits, type ChunkPlan } from '../chunked.js';
+import { applyObject, deleteObject, Labels, MANAGED_BY, type AppliedObject, type OwnerReference } from '../kube/apply.js';
+import { Resources, type KubeClient } from '../kube/request.js';
+
+export type StoreKind = 'ConfigMap' | 'Secret';
+
+/** A ConfigMap or Secret as cached by an informer. */
+export interface StoredObject {
+  metadata: { name: string; namespace?: string; labels?: Record<string, string>; ownerReferences?: { uid: string }[] };
+  data?: Record<string, string>;
+  binaryData?: Record<string, string>;
+}
+
+export interface PublishTarget {
+  kind: StoreKind;
+  namespace: string;
+  /** Name of the main object; parts are named after it. */
+  name: string;
+  registryName: string;
+  owner: OwnerReference;
+}
+
+/** The text values of a cached main object (Secret data is base64). */
+export function mainValues(kind: StoreKind, object: StoredObject): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(object.data ?? {})) out[k] = kind === 'Secret' ? Buffer.from(v, 'base64').toString('utf8') : v;
+  return out;
+}
+
+/** The bytes of a cached part object. */
+export function partBytes(kind: StoreKind, object: StoredObject): Buffer | undefined {
+  const value = kind === 'Secret' ? object.data?.[PART_KEY] : object.binaryData?.[PART_KEY];
+  return value === undefined ? undefined : Buffer.from(value, 'base64');
+}
+
+function owned(object: StoredObject | undefined, target: PublishTarget): boolean {
+  return (object?.metadata.ownerReferences ?? []).some((r) => r.uid === target.owner.uid) && object?.metadata.labels?.[Labels.registry] === target.registryName;
+}
+
+export interface PublishResult {
+  plan: ChunkPlan;
+  /** False when the cached objects already held this content. */
+  wrote: boolean;
+}
+
+export async function publishChunked(
+  client: KubeClient,
+  target: PublishTarget,
+  generation: string,
+  files: Record<string, string>,
+  cached: { main: StoredObject | undefined; parts: StoredObject[] },
+  limits?: ChunkLimits,
+): Promise<PublishResult> {
+  const plan = planChunks(target.name, generation, files, limits);
+  const cachedParts = new Map(cached.parts.map((p) => [p.metadata.name, p]));
+  const partUpToDate = (name: string, bytes: Buffer): boolean => {
+    const existing = cachedParts.get(name);
+    const have = existing && partBytes(target.kind, existing);
+    return have !== undefined && owned(existing, target) && sha256Hex(have) === sha256Hex(bytes);
+  };
+  const mainUpToDate =
+    cached.main !== undefined &&
+    owned(cached.main, target) &&
+    Object.keys(mainValues(target.kind, cached.main)).length === Object.keys(plan.main).length &&
+    Object.entries(plan.main).every(([k, v]) => mainValues(target.kind, cached.main!)[k] === v);
+  const stale = cached.parts.filter((p) => !plan.parts.some((q) => q.name === p.metadata.name));
+  if (mainUpToDate && stale.length === 0 && plan.parts.every((p) => partUpToDate(p.name, p.bytes))) return { plan, wrote: false };
+
+  const resource = target.kind === 'Secret' ? Resources.secrets : Resources.configMaps;
+  const meta = (name: string, part: boolean): AppliedObject['metadata'] => ({
+    name,
+    namespace: target.namespace,
+    labels: {
+      [Labels.managedBy]: MANAGED_BY,
+      [Labels.registry]: target.registryName,
+      ...(part ? { [Labels.partOf]: target.name } : {}),
+    },
+    ownerReferences: [target.owner],
+  });
+  for (const part of plan.parts) {
+    if (partUpToDate(part.name, part.bytes)) continue;
+    const base64 = part.bytes.toString('base64');
+    await applyObject(client, resource, {
+      apiVersion: 'v1',
+      kind: target.kind,
+      metadata: meta(part.name, true),
+      ...(target.kind === 'Secret' ? { type: 'Opaque', data: { [PART_KEY]: base64 } } : { binaryData: { [PART_KEY]: base64 } }),
+      immutable: true,
+    });
+  }
+  if (!mainUpToDate) {
+    const data =
+      target.kind === 'Secret'
+        ? Object.fromEntries(Object.entries(plan.main).map(([k, v]) => [k, Buffer.from(v, 'utf8').toString('base64')]))
+        : plan.main;
+    // Apply owns the whole `data` map, so inline files of an older generation that are now split
+    // into parts disappear from the main object in the same write as the new manifest.
+    await applyObject(client, resource, {
+      apiVersion: 'v1',
+      kind: target.kind,
+      metadata: meta(target.name, false),
+      ...(target.kind === 'Secret' ? { type: 'Opaque' } : {}),
+      data,
+    });
+  }
+  for (const part of stale) await deleteObject(client, resource, target.namespace, part.metadata.name);
+  return { plan, wrote: true };
+}
+
+export { MANIFEST_KEY };

@@ -1,0 +1,56 @@
+// Status subresource writes. A status is only written when it differs from what the object already
+// shows (ignoring lastTransitionTime), and a condition keeps its lastTransitionTime while its status
+// stays the same, so a resync or an operator restart writes nothing.
+
+import type { Condition } from '../../crds/types.js';
+import { MERGE_PATCH, objectPath, type KubeClient, type ResourceType } from './request.js';
+
+export interface DesiredStatus {
+  observedGeneration?: number;
+  conditions: Condition[];
+  /** Other status fields (counts, published generation), compared and written as they are. */
+  extra?: Record<string, unknown>;
+}
+
+interface CurrentStatus {
+  observedGeneration?: number;
+  conditions?: Condition[];
+  [field: string]: unknown;
+}
+
+/** The full status to write, with transition times carried over, or undefined when nothing changed. */
+export function statusUpdate(current: CurrentStatus | undefined, desired: DesiredStatus, now: Date): Record<string, unknown> | undefined {
+  const previous = new Map((current?.conditions ?? []).map((c) => [c.type, c]));
+  const conditions = desired.conditions.map((c): Condition => {
+    const before = previous.get(c.type);
+    const lastTransitionTime = before && before.status === c.status && before.lastTransitionTime ? before.lastTransitionTime : now.toISOString().replace(/\.\d{3}Z$/, 'Z');
+    return { ...c, ...(desired.observedGeneration !== undefined && c.observedGeneration === undefined ? { observedGeneration: desired.observedGeneration } : {}), lastTransitionTime };
+  });
+  const next: Record<string, unknown> = { ...(desired.extra ?? {}), conditions };
+  if (desired.observedGeneration !== undefined) next.observedGeneration = desired.observedGeneration;
+  const comparable = (s: Record<string, unknown> | CurrentStatus | undefined): string => {
+    if (!s) return '';
+    const { conditions: cs, ...rest } = s as CurrentStatus;
+    const strip = (cs ?? []).map(({ lastTransitionTime: _ignored, ...c }) => c);
+    return stableJson({ ...rest, conditions: strip });
+  };
+  // Fields the operator does not manage (written by other controllers) are kept by the merge patch, so
+  // only the fields we set take part in the comparison.
+  const currentSubset: Record<string, unknown> = {};
+  for (const k of Object.keys(next)) if (current && k in current) currentSubset[k] = current[k];
+  return comparable(currentSubset) === comparable(next) ? undefined : next;
+}
+
+/** Key-order-independent JSON for comparisons. */
+export function stableJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(stableJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${stableJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+export async function writeStatus(client: KubeClient, resource: ResourceType, namespace: string, name: string, status: Record<string, unknown>): Promise<void> {
+  await client.request('PATCH', objectPath(resource, namespace, name, 'status'), { body: { status }, contentType: MERGE_PATCH });
+}
