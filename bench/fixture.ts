@@ -23,7 +23,7 @@ const meta = (name: string) => ({ name, namespace: NAMESPACE, generation: 1, cre
 
 /**
  * `userCount` users `user-N` in group `team-(N % 100)`; `grantCount` grants: grant i gives group
- * `team-(i % 100)` push+pull on `team-(i % 100)/app-i/*` plus a few user grants; one `team/app`
+ * `team-(i % 100)` (and, for every tenth, one user) push+pull on `team-(i % 100)/app-i/*`; one `team/app`
  * grant for `solo`; anonymous pull on `public/**`. Hashes use bcrypt cost 4: the benchmark measures
  * token issuing with a warm credential cache, and 1,000 hashes at cost 10 would take a minute.
  */
@@ -63,8 +63,11 @@ export async function benchPolicy(userCount: number, grantCount: number): Promis
   ];
   for (let i = 0; i < grantCount; i++) {
     const team = i % 100;
-    const subjects =
-      i % 10 === 0 ? [{ kind: 'User' as const, name: `user-${i % Math.max(userCount, 1)}` }] : [{ kind: 'Group' as const, name: `team-${team}` }];
+    // every tenth grant also names one user directly, so the user index is exercised too
+    const subjects = [
+      { kind: 'Group' as const, name: `team-${team}` },
+      ...(i % 10 === 0 ? [{ kind: 'User' as const, name: `user-${i % Math.max(userCount, 1)}` }] : []),
+    ];
     grants.push({
       apiVersion: 'portcullis.dev/v1alpha1',
       kind: 'RepositoryGrant',

@@ -10,7 +10,6 @@ import { CredentialVerifier, type PasswordCompare } from './credentials.js';
 import { ERRORS, TokenServerError, catalogueCodeFor, errorBody, type ErrorCode } from './errors.js';
 import { DEFAULT_LIMITS, LoginThrottle, type Limits } from './limits.js';
 import { TokenServerMetrics, type Outcome } from './metrics.js';
-import { RecentTokens } from './recent-tokens.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerJwksRoute } from './routes/jwks.js';
 import { registerMetricsRoute } from './routes/metrics.js';
@@ -71,7 +70,6 @@ export async function build(options: AppOptions): Promise<FastifyInstance> {
     metrics,
     audit: logger.child({ log: 'audit' }),
     logger,
-    recentTokens: new RecentTokens(),
     signing: signingMaterialCache(options.keys, logger),
   };
 

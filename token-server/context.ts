@@ -4,7 +4,6 @@ import type { Logger } from 'pino';
 import { CredentialVerifier } from './credentials.js';
 import { LoginThrottle, type Limits } from './limits.js';
 import type { TokenServerMetrics } from './metrics.js';
-import type { RecentTokens } from './recent-tokens.js';
 import { RefreshTokens } from './refresh.js';
 import { AccessTokenSigner } from './sign.js';
 import type { KeySource, KeyState, PolicySource } from './sources/types.js';
@@ -27,7 +26,6 @@ export interface AppContext {
   /** Audit lines: one per token decision. */
   audit: Logger;
   logger: Logger;
-  recentTokens: RecentTokens;
   /** Signing material for the current key set, imported once per set. */
   signing(): SigningMaterial | undefined;
 }

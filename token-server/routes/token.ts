@@ -7,7 +7,6 @@ import { formatScope, parseScopes, type ResourceScope } from '../../policy/scope
 import { parseBasicAuthorization, type BasicCredentials } from '../basic-auth.js';
 import type { AppContext, SigningMaterial } from '../context.js';
 import { TokenServerError } from '../errors.js';
-import { claimsKey } from '../recent-tokens.js';
 import { newTokenId, type AccessEntry } from '../sign.js';
 import type { LoadedRegistry, PolicyState } from '../sources/types.js';
 
@@ -223,21 +222,17 @@ function respond(ctx: AppContext, request: FastifyRequest, reply: FastifyReply, 
   const iat = Math.floor(now.getTime() / 1000);
   const expiresIn = Math.max(MIN_EXPIRES_IN, policy.tokenTTLSeconds);
   const username = grant.requester.kind === 'user' ? grant.requester.username : '';
-  const recentKey = claimsKey({ kid: key.key.kid, iss: policy.issuer, sub: username, aud: policy.service, iat, exp: iat + expiresIn, access });
-  let token = ctx.recentTokens.get(recentKey, iat);
-  if (token === undefined) {
-    token = issue.material.signer.sign(key, {
-      iss: policy.issuer,
-      sub: username,
-      aud: policy.service,
-      exp: iat + expiresIn,
-      nbf: iat,
-      iat,
-      jti: newTokenId(),
-      access,
-    });
-    ctx.recentTokens.set(recentKey, iat, token);
-  }
+  // Every token is signed afresh with its own jti: one token per decision, as the audit line says.
+  const token = issue.material.signer.sign(key, {
+    iss: policy.issuer,
+    sub: username,
+    aud: policy.service,
+    exp: iat + expiresIn,
+    nbf: iat,
+    iat,
+    jti: newTokenId(),
+    access,
+  });
   const body: TokenResponse = { token, access_token: token, expires_in: expiresIn, issued_at: new Date(iat * 1000).toISOString() };
   const grantedScopes = access.map((a) => formatScope({ ...a }));
   if (issue.includeScope) body.scope = grantedScopes.join(' ');
