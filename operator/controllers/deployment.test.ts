@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest';
+import { BUNDLE_FILE, ContainerNotFoundError, deploymentApplyPatch, registryContainerName, type Deployment } from './deployment.js';
+
+const deployment = (containers: string[]): Deployment => ({
+  metadata: { name: 'registry' },
+  spec: { template: { spec: { containers: containers.map((name) => ({ name, image: 'registry:2' })) } } },
+});
+
+describe('registry container', () => {
+  it.each([
+    ['without spec.distribution.container the first container is the registry', ['registry', 'sidecar'], undefined, 'registry'],
+    ['spec.distribution.container picks a container by name', ['sidecar', 'registry'], 'registry', 'registry'],
+  ])('%s', (_name, containers, wanted, expected) => {
+    expect(registryContainerName(deployment(containers), { service: 's', distribution: { deployment: 'registry', ...(wanted ? { container: wanted } : {}) } })).toBe(expected);
+  });
+  it.each([
+    ['a named container that does not exist is an error', ['registry'], 'nope'],
+    ['a Deployment without containers is an error', [], undefined],
+  ])('%s', (_name, containers, wanted) => {
+    expect(() => registryContainerName(deployment(containers), { service: 's', distribution: { ...(wanted ? { container: wanted } : {}) } })).toThrow(ContainerNotFoundError);
+  });
+});
+
+describe('apply patch', () => {
+  const patch = deploymentApplyPatch({
+    namespace: 'registry',
+    deploymentName: 'registry',
+    containerName: 'distribution',
+    registryName: 'main',
+    spec: { service: 'registry.example.com', realm: 'https://auth.example.com/token' },
+    bundleHash: 'h1',
+  }) as { spec: { template: { metadata: unknown; spec: { containers: { name: string; env: { name: string; value: string }[]; [k: string]: unknown }[]; volumes: unknown[]; [k: string]: unknown } }; [k: string]: unknown } };
+
+  it('names the container by its list-map key and sets only env, the bundle mount and the hash annotation', () => {
+    expect(Object.keys(patch.spec)).toEqual(['template']);
+    expect(Object.keys(patch.spec.template.spec).sort()).toEqual(['containers', 'volumes']);
+    const [container] = patch.spec.template.spec.containers;
+    expect(Object.keys(container!).sort()).toEqual(['env', 'name', 'volumeMounts']);
+    expect(container!.name).toBe('distribution');
+    expect(patch.spec.template.metadata).toEqual({ annotations: { 'portcullis.dev/bundle-hash': 'h1' } });
+    expect(patch.spec.template.spec.volumes).toEqual([{ name: 'portcullis-bundle', configMap: { name: 'portcullis-main-bundle' } }]);
+  });
+
+  it('the token settings come from the Registry, the issuer defaulting to portcullis', () => {
+    expect(Object.fromEntries(patch.spec.template.spec.containers[0]!.env.map((e) => [e.name, e.value]))).toEqual({
+      REGISTRY_AUTH_TOKEN_REALM: 'https://auth.example.com/token',
+      REGISTRY_AUTH_TOKEN_SERVICE: 'registry.example.com',
+      REGISTRY_AUTH_TOKEN_ISSUER: 'portcullis',
+      REGISTRY_AUTH_TOKEN_ROOTCERTBUNDLE: BUNDLE_FILE,
+    });
+  });
+});

@@ -1,0 +1,98 @@
+// Wires the user's Distribution Deployment to trust Portcullis, by server-side apply of ONLY the fields
+// the operator owns: four REGISTRY_AUTH_TOKEN_* variables, the bundle volume and its mount in the
+// registry container, and the pod-template annotation that carries the bundle hash. Changing that
+// annotation is what rolls the Deployment when the trust bundle changes. Every list entry is named by
+// its list-map key (container name, env name, volume name, mountPath), so the apply merges into the
+// user's lists instead of replacing them: their own env, resources, labels and volumes are untouched.
+
+import type { RegistrySpec } from '../../crds/types.js';
+import { FIELD_MANAGER } from '../kube/apply.js';
+import { isNotFound, objectPath, type KubeClient, type ResourceType } from '../kube/request.js';
+import { BUNDLE_HASH_ANNOTATION, type DeploymentLike } from '../keys/material.js';
+
+export const deployments: ResourceType = { base: '/apis/apps/v1', plural: 'deployments', namespaced: true };
+
+export const BUNDLE_VOLUME = 'portcullis-bundle';
+export const BUNDLE_MOUNT_PATH = '/etc/portcullis/bundle';
+export const BUNDLE_FILE = `${BUNDLE_MOUNT_PATH}/bundle.pem`;
+export const DEFAULT_ISSUER = 'portcullis';
+
+/** A Deployment as far as wiring needs it. */
+export interface Deployment extends DeploymentLike {
+  apiVersion?: string;
+  kind?: string;
+  metadata: DeploymentLike['metadata'] & { namespace?: string; labels?: Record<string, string>; resourceVersion?: string };
+  spec?: DeploymentLike['spec'] & {
+    template?: {
+      metadata?: { annotations?: Record<string, string>; labels?: Record<string, string> };
+      spec?: { containers?: { name: string; env?: { name: string; value?: string }[]; [k: string]: unknown }[]; volumes?: { name: string }[] };
+    };
+  };
+}
+
+export class ContainerNotFoundError extends Error {
+  constructor(deployment: string, container: string | undefined) {
+    super(container === undefined ? `Deployment ${deployment} has no containers` : `Deployment ${deployment} has no container named ${container}`);
+    this.name = 'ContainerNotFoundError';
+  }
+}
+
+/** The registry container: `spec.distribution.container`, else the first one. */
+export function registryContainerName(deployment: Deployment, spec: RegistrySpec): string {
+  const containers = deployment.spec?.template?.spec?.containers ?? [];
+  const wanted = spec.distribution?.container;
+  const found = wanted === undefined ? containers[0] : containers.find((c) => c.name === wanted);
+  if (!found) throw new ContainerNotFoundError(deployment.metadata.name, wanted);
+  return found.name;
+}
+
+export function bundleConfigMapName(registryName: string): string {
+  return `portcullis-${registryName}-bundle`;
+}
+
+export interface WiringInput {
+  namespace: string;
+  deploymentName: string;
+  containerName: string;
+  registryName: string;
+  spec: RegistrySpec;
+  bundleHash: string;
+}
+
+/** The apply configuration: nothing but the operator's fields. */
+export function deploymentApplyPatch(input: WiringInput): Record<string, unknown> {
+  const env = [
+    ...(input.spec.realm !== undefined ? [{ name: 'REGISTRY_AUTH_TOKEN_REALM', value: input.spec.realm }] : []),
+    { name: 'REGISTRY_AUTH_TOKEN_SERVICE', value: input.spec.service },
+    { name: 'REGISTRY_AUTH_TOKEN_ISSUER', value: input.spec.issuer ?? DEFAULT_ISSUER },
+    { name: 'REGISTRY_AUTH_TOKEN_ROOTCERTBUNDLE', value: BUNDLE_FILE },
+  ];
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: input.deploymentName, namespace: input.namespace },
+    spec: {
+      template: {
+        metadata: { annotations: { [BUNDLE_HASH_ANNOTATION]: input.bundleHash } },
+        spec: {
+          containers: [{ name: input.containerName, env, volumeMounts: [{ name: BUNDLE_VOLUME, mountPath: BUNDLE_MOUNT_PATH, readOnly: true }] }],
+          volumes: [{ name: BUNDLE_VOLUME, configMap: { name: bundleConfigMapName(input.registryName) } }],
+        },
+      },
+    },
+  };
+}
+
+export async function getDeployment(client: KubeClient, namespace: string, name: string): Promise<Deployment | undefined> {
+  try {
+    return await client.get<Deployment>(objectPath(deployments, namespace, name));
+  } catch (error) {
+    if (isNotFound(error)) return undefined;
+    throw error;
+  }
+}
+
+/** Applies the wiring; returns the Deployment as the API server now has it. */
+export function applyDeploymentWiring(client: KubeClient, input: WiringInput): Promise<Deployment> {
+  return client.apply<Deployment>(objectPath(deployments, input.namespace, input.deploymentName), deploymentApplyPatch(input), FIELD_MANAGER);
+}
