@@ -293,6 +293,35 @@ describe('chart RBAC', () => {
       expect(rendered.get(key), `${key} from ${file}`).toEqual(rules);
     }
   });
+
+  it.each([['operator.yaml'], ['token-server.yaml']])('binds the same roles to the same ServiceAccounts as deploy/rbac/%s', async (file) => {
+    const reference = readManifests(file);
+    const namespace = reference.find((o) => o.metadata.namespace)?.metadata.namespace ?? 'portcullis-system';
+    const rendered = await render('portcullis', namespace);
+    const bindings = reference.filter((o) => o.kind === 'RoleBinding' || o.kind === 'ClusterRoleBinding');
+    expect(bindings.length).toBeGreaterThan(0);
+    for (const binding of bindings) {
+      const mine = one(rendered, binding.kind, binding.metadata.name);
+      expect(mine.metadata.namespace, binding.metadata.name).toBe(binding.metadata.namespace);
+      expect(mine.roleRef, binding.metadata.name).toEqual(binding.roleRef);
+      expect(mine.subjects, binding.metadata.name).toEqual(binding.subjects);
+    }
+    for (const account of reference.filter((o) => o.kind === 'ServiceAccount')) {
+      expect(one(rendered, 'ServiceAccount', account.metadata.name).metadata.namespace).toBe(account.metadata.namespace);
+    }
+  });
+
+  it('watching one namespace binds the same rules there and keeps namespaces readable cluster-wide', async () => {
+    const rendered = await render('portcullis', 'portcullis-system', ['--set', 'operator.watchNamespace=team-a']);
+    expect(find(rendered, 'ClusterRoleBinding', 'portcullis-operator')).toEqual([]);
+    const binding = one(rendered, 'RoleBinding', 'portcullis-operator');
+    expect(binding.metadata.namespace).toBe('team-a');
+    expect(binding.roleRef).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'portcullis-operator' });
+    const reference = rulesByRole(readManifests('operator.yaml')).get('ClusterRole/portcullis-operator') ?? [];
+    const split = [...(one(rendered, 'ClusterRole', 'portcullis-operator').rules ?? []), ...(one(rendered, 'ClusterRole', 'portcullis-operator-namespaces').rules ?? [])];
+    const key = (r: unknown) => JSON.stringify(r);
+    expect(split.map(key).sort()).toEqual(reference.map(key).sort());
+  });
 });
 
 describe('chart on a real API server', () => {
@@ -391,5 +420,17 @@ spec:
       const stored = await getJson([...args, 'get', kind, o.metadata.name]);
       expect(stored.metadata.namespace).toBe(o.metadata.namespace);
     }
+  });
+
+  it.each([
+    ['the token server may watch Secrets in its namespace', 'p-default-portcullis-token-server', ['watch', 'secrets', '-n', 'portcullis-default'], true],
+    ['the token server may not read Secrets elsewhere', 'p-default-portcullis-token-server', ['list', 'secrets', '-n', 'kube-system'], false],
+    ['the token server may not write ConfigMaps', 'p-default-portcullis-token-server', ['patch', 'configmaps', '-n', 'portcullis-default'], false],
+    ['the operator may patch Registry status anywhere', 'p-default-portcullis-operator', ['patch', 'registries.portcullis.dev', '--subresource=status', '-n', 'team-a'], true],
+    ['the operator may update its Lease', 'p-default-portcullis-operator', ['update', 'leases.coordination.k8s.io', '-n', 'portcullis-default'], true],
+    ['the operator may not delete Registries', 'p-default-portcullis-operator', ['delete', 'registries.portcullis.dev', '-n', 'team-a'], false],
+  ])('after the default apply, %s', async (_sentence, account, args, allowed) => {
+    const r = await kubectl(cp, ['auth', 'can-i', ...args, `--as=system:serviceaccount:portcullis-default:${account}`]);
+    expect(r.stdout.trim(), r.stderr).toBe(allowed ? 'yes' : 'no');
   });
 });
