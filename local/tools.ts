@@ -1,9 +1,19 @@
-// Where the binaries built by test/env/setup.sh live, and the versions they were built at.
+// Where the binaries built by test/env/setup.sh live, and the versions they were built at. Used by
+// `portcullis demo` and by the test harness (test/harness re-exports these modules).
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** The repository checkout: this file is local/tools.ts, or dist/local/tools.js after a build. */
+function findRepoRoot(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  for (const candidate of [resolve(here, '..'), resolve(here, '..', '..')]) {
+    if (existsSync(join(candidate, 'test', 'env', 'versions.env'))) return candidate;
+  }
+  throw new Error(`cannot find test/env/versions.env above ${here}: the local control plane needs a repository checkout`);
+}
+
+export const repoRoot = findRepoRoot();
 
 function readVersions(): Record<string, string> {
   const text = readFileSync(join(repoRoot, 'test', 'env', 'versions.env'), 'utf8');

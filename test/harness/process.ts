@@ -1,0 +1,2 @@
+// The harness uses the same local launchers as `portcullis demo` (local/process.ts).
+export * from '../../local/process.js';

@@ -1,0 +1,2 @@
+// The harness uses the same local launchers as `portcullis demo` (local/registry.ts).
+export * from '../../local/registry.js';
