@@ -152,6 +152,7 @@ describe('values schema', () => {
     ['a duration without a unit', 'registryResource:\n  tokenTTL: "300"\n', /registryResource\/tokenTTL/],
     ['resources without limits', 'tokenServer:\n  resources:\n    limits: null\n', /tokenServer\/resources/],
     ['a port out of range', 'tokenServer:\n  port: 70000\n', /tokenServer\/port/],
+    ['an unknown log level', 'operator:\n  logLevel: verbose\n', /operator\/logLevel/],
   ];
   it.each(table)('rejects %s, naming the field', async (_sentence, values, field) => {
     const file = join(dir, `${Math.random().toString(36).slice(2)}.yaml`);
@@ -198,7 +199,9 @@ describe('rendered manifests', () => {
     const operator = one(defaults, 'Deployment', 'portcullis-operator');
     expect((operator.spec as { replicas: number }).replicas).toBe(2);
     const container = podSpec(operator).containers[0]!;
-    expect(container.args).toEqual(['operator', '--leader-elect', '--lease-namespace', 'portcullis-system', '--metrics-listen', '0.0.0.0:8080']);
+    expect(container.args).toEqual(['operator', '--leader-elect', '--lease-namespace', 'portcullis-system', '--metrics-listen', '0.0.0.0:8080', '--log-level', 'info']);
+    expect(container.livenessProbe?.httpGet).toEqual({ path: '/healthz', port: 'metrics' });
+    expect(container.readinessProbe?.httpGet).toEqual({ path: '/healthz', port: 'metrics' });
     expect(podSpec(operator).serviceAccountName).toBe('portcullis-operator');
   });
 
@@ -212,7 +215,7 @@ describe('rendered manifests', () => {
     const tokenServer = one(defaults, 'Deployment', 'portcullis-token-server');
     expect((tokenServer.spec as { replicas: number }).replicas).toBe(2);
     const container = podSpec(tokenServer).containers[0]!;
-    expect(container.args).toEqual(['token-server', '--registry', 'portcullis-system/main', '--listen', '0.0.0.0:5001']);
+    expect(container.args).toEqual(['token-server', '--registry', 'portcullis-system/main', '--listen', '0.0.0.0:5001', '--log-level', 'info']);
     expect(container.livenessProbe?.httpGet).toEqual({ path: '/healthz', port: 'http' });
     expect(container.readinessProbe?.httpGet).toEqual({ path: '/readyz', port: 'http' });
     const pdb = one(defaults, 'PodDisruptionBudget', 'portcullis-token-server');

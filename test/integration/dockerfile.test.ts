@@ -221,8 +221,9 @@ describe('Dockerfile replayed on a copy of the build context', () => {
   });
 
   it.each([
-    ['operator', ['--leader-elect', '--metrics-listen']],
-    ['token-server', ['--registry', '--listen']],
+    // Every flag charts/portcullis passes.
+    ['operator', ['--leader-elect', '--lease-namespace', '--metrics-listen', '--log-level', '--namespace']],
+    ['token-server', ['--registry', '--listen', '--log-level', '--trust-proxy']],
   ])('`%s --help` runs and documents the flags the chart passes', async (command, flags) => {
     const r = await cli([command, '--help']);
     expect(r.code, r.stderr).toBe(0);
