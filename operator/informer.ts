@@ -188,11 +188,11 @@ export class Informer<T extends KubeObject> {
     }
     for (const [key, object] of fresh) this.put(key, object);
     this.resourceVersion = resourceVersion;
+    // Synced before `relisted` is emitted, so listeners reacting to it see hasSynced.
+    const first = !this.synced;
+    this.synced = true;
     this.emit({ type: 'relisted', reason, count: fresh.size });
-    if (!this.synced) {
-      this.synced = true;
-      for (const wake of this.syncWaiters.splice(0)) wake();
-    }
+    if (first) for (const wake of this.syncWaiters.splice(0)) wake();
   }
 
   private shape(object: T): T {
