@@ -1,0 +1,38 @@
+import { describe, expect, it } from 'vitest';
+import type { RegistryUserResource } from '../../crds/types.js';
+import { SecretIndex } from './triggers.js';
+
+const user = (name: string, secret: string, registry = 'main', namespace = 'registry'): RegistryUserResource => ({
+  apiVersion: 'portcullis.dev/v1alpha1',
+  kind: 'RegistryUser',
+  metadata: { name, namespace },
+  spec: { registryRef: { name: registry }, passwordSecretRef: { name: secret } },
+});
+
+describe('SecretIndex', () => {
+  it('maps a Secret to the registries of the users that reference it', () => {
+    const index = new SecretIndex();
+    index.setUser(user('a', 's'));
+    index.setUser(user('b', 's', 'other'));
+    expect(index.registriesFor('registry/s').sort()).toEqual(['registry/main', 'registry/other']);
+    expect(index.registriesFor('elsewhere/s')).toEqual([]);
+  });
+
+  it('forgets the old Secret when a user is edited to point elsewhere, and on delete', () => {
+    const index = new SecretIndex();
+    index.setUser(user('a', 's'));
+    index.setUser(user('a', 't'));
+    expect(index.registriesFor('registry/s')).toEqual([]);
+    expect(index.registriesFor('registry/t')).toEqual(['registry/main']);
+    index.deleteUser('registry/a');
+    expect(index.registriesFor('registry/t')).toEqual([]);
+  });
+
+  it('keeps a registry while another user still references the Secret', () => {
+    const index = new SecretIndex();
+    index.setUser(user('a', 's'));
+    index.setUser(user('b', 's'));
+    index.deleteUser('registry/a');
+    expect(index.registriesFor('registry/s')).toEqual(['registry/main']);
+  });
+});
