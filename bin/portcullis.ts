@@ -5,13 +5,13 @@
 import { Command } from 'commander';
 import { register as registerCompile } from './commands/compile.js';
 import { register as registerImport } from './commands/import.js';
-import { register as registerKeys } from './commands/keys.js';
+import { keysCommand, register as registerKeys } from './commands/keys.js';
+import { register as registerKeysRotate } from './commands/keys-rotate.js';
+import { register as registerOperator } from './commands/operator.js';
 import { register as registerTokenServer } from './commands/token-server.js';
 
 // COMMANDS STILL TO WIRE (lead: add each import above and its line below once the module exists):
-//   ./commands/operator.js  -> registerOperator(program)   `portcullis operator`
 //   ./commands/demo.js      -> registerDemo(program)       `portcullis demo`
-// `keys rotate` attaches itself to the `keys` group: see keysCommand() in ./commands/keys.ts.
 
 export function createProgram(): Command {
   const program = new Command('portcullis')
@@ -20,7 +20,9 @@ export function createProgram(): Command {
   registerCompile(program);
   registerImport(program);
   registerKeys(program);
+  registerKeysRotate(keysCommand(program));
   registerTokenServer(program);
+  registerOperator(program);
   return program;
 }
 

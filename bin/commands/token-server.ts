@@ -1,13 +1,19 @@
 // `portcullis token-server --policy-dir DIR --keys-dir DIR --listen HOST:PORT [--tls-cert F --tls-key F]`:
 // serves tokens from a snapshot directory (as `portcullis compile` or a mounted ConfigMap/Secret writes
-// it) and a keys directory (`portcullis keys init`, or the mounted signing Secret). Prints one line
-// `token-server listening on URL` when ready; SIGTERM closes it gracefully with exit status 0.
+// it) and a keys directory (`portcullis keys init`, or the mounted signing Secret).
+// `portcullis token-server --registry NAMESPACE/NAME ...` reads the same from the operator's objects
+// through the API instead (kubeconfig from KUBECONFIG or in-cluster), and keeps serving the last good
+// generation while the API server is away. Prints one line `token-server listening on URL` when ready;
+// SIGTERM closes it gracefully with exit status 0.
 
+import { KubeConfig } from '@kubernetes/client-node';
 import type { Command } from 'commander';
 import { parseDuration } from '../../policy/duration.js';
 import { createLogger } from '../../token-server/logger.js';
 import { startServer } from '../../token-server/server.js';
 import { directorySources } from '../../token-server/sources/directory.js';
+import { kubernetesSources } from '../../token-server/sources/kubernetes.js';
+import type { KeySource, PolicySource, Source } from '../../token-server/sources/types.js';
 
 export interface ListenAddress {
   host: string;
@@ -24,8 +30,9 @@ export function parseListenAddress(value: string): ListenAddress {
 }
 
 interface TokenServerFlags {
-  policyDir: string;
-  keysDir: string;
+  policyDir?: string;
+  keysDir?: string;
+  registry?: string;
   credentialsDir?: string;
   listen: string;
   tlsCert?: string;
@@ -39,9 +46,10 @@ interface TokenServerFlags {
 export function register(program: Command): void {
   program
     .command('token-server')
-    .description('serve Docker Registry v2 tokens from a policy snapshot directory and a keys directory')
-    .requiredOption('--policy-dir <dir>', 'directory holding snapshot.json (and credentials.json)')
-    .requiredOption('--keys-dir <dir>', 'directory holding signing.json')
+    .description('serve Docker Registry v2 tokens from a policy snapshot and keys (directories, or live from the cluster with --registry)')
+    .option('--policy-dir <dir>', 'directory holding snapshot.json (and credentials.json)')
+    .option('--keys-dir <dir>', 'directory holding signing.json')
+    .option('--registry <namespace/name>', 'read the policy and keys of this Registry live from the cluster instead of directories')
     .option('--credentials-dir <dir>', 'directory holding credentials.json (default: --policy-dir)')
     .option('--listen <host:port>', 'address to listen on', '0.0.0.0:5001')
     .option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM; reloaded when it changes)')
@@ -64,18 +72,41 @@ export function register(program: Command): void {
       if ((flags.tlsCert === undefined) !== (flags.tlsKey === undefined)) program.error('--tls-cert and --tls-key go together');
       if (!['trace', 'debug', 'info', 'warn', 'error', 'fatal'].includes(flags.logLevel)) program.error(`unknown --log-level ${flags.logLevel}`);
 
+      const fromDirs = flags.policyDir !== undefined || flags.keysDir !== undefined;
+      if (fromDirs === (flags.registry !== undefined)) program.error('give either --policy-dir and --keys-dir, or --registry NAMESPACE/NAME');
+      if (fromDirs && (flags.policyDir === undefined || flags.keysDir === undefined)) program.error('--policy-dir and --keys-dir go together');
+      const registryRef = flags.registry === undefined ? undefined : /^([a-z0-9][a-z0-9-]{0,62})\/([a-z0-9][a-z0-9.-]{0,252})$/.exec(flags.registry);
+      if (flags.registry !== undefined && !registryRef) program.error(`--registry must be NAMESPACE/NAME, not ${JSON.stringify(flags.registry)}`);
+
       const logger = createLogger(flags.logLevel);
-      const sources = directorySources({
-        policyDir: flags.policyDir,
-        keysDir: flags.keysDir,
-        ...(flags.credentialsDir === undefined ? {} : { credentialsDir: flags.credentialsDir }),
-        pollIntervalMs: Math.max(1000, pollIntervalMs),
-      });
-      for (const [name, source] of [['policy', sources.policy], ['keys', sources.keys]] as const) {
-        // Before the app subscribes (at build), a failed first load is worth a line of its own.
-        const off = source.onRejected((reason) => logger.error({ source: name, reason }, `${name} not loaded`));
-        await source.start();
-        off();
+      let sources: { policy: PolicySource; keys: KeySource; close(): unknown };
+      // Before the app subscribes (at build), a failed first load is worth a line of its own.
+      const reportRejected = (name: string, source: Source<unknown>) => source.onRejected((reason) => logger.error({ source: name, reason }, `${name} not loaded`));
+      if (registryRef) {
+        const kubeConfig = new KubeConfig();
+        kubeConfig.loadFromDefault();
+        const live = kubernetesSources({ kubeConfig, namespace: registryRef[1]!, registry: registryRef[2]!, log: logger });
+        const offs = [reportRejected('policy', live.policy), reportRejected('keys', live.keys)];
+        try {
+          await live.start();
+        } catch (err) {
+          program.error(`token-server: cannot read Registry ${flags.registry} from the cluster: ${(err as Error).message}`);
+        }
+        for (const off of offs) off();
+        sources = live;
+      } else {
+        const dirs = directorySources({
+          policyDir: flags.policyDir!,
+          keysDir: flags.keysDir!,
+          ...(flags.credentialsDir === undefined ? {} : { credentialsDir: flags.credentialsDir }),
+          pollIntervalMs: Math.max(1000, pollIntervalMs),
+        });
+        for (const [name, source] of [['policy', dirs.policy], ['keys', dirs.keys]] as const) {
+          const off = reportRejected(name, source);
+          await source.start();
+          off();
+        }
+        sources = dirs;
       }
       try {
         const server = await startServer({
@@ -83,14 +114,14 @@ export function register(program: Command): void {
           host: listen.host,
           port: listen.port,
           ...(flags.tlsCert !== undefined && flags.tlsKey !== undefined ? { tls: { certFile: flags.tlsCert, keyFile: flags.tlsKey } } : {}),
-          onClosed: () => sources.close(),
+          onClosed: () => void sources.close(),
         });
         process.stdout.write(`token-server listening on ${server.url}\n`);
         await server.closed;
         logger.flush();
         process.exitCode = 0;
       } catch (err) {
-        sources.close();
+        void sources.close();
         program.error(`token-server: ${(err as Error).message}`);
       }
     });
