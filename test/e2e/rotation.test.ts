@@ -1,0 +1,357 @@
+// Signing-key and CA rotation on a real API server, with real Distribution registries (2.8 and v3) and
+// a real client (crane) requesting tokens and pulling/pushing throughout:
+//   five signing-key rotations and two CA rotations -> zero authentication failures, the registry
+//   restarts only for the CA rotations, the user's own Deployment fields survive every roll;
+//   control: a key issued from a new CA before the registry trusts it -> failures.
+// The keys controller runs in-process (startKeysController, as operator/main.ts wires it). The test
+// plays kubelet (test/harness/kubelet.ts) and syncs the signing Secret into the token server's keys
+// directory, as a mounted Secret volume would.
+//
+// Time: the CRD keeps tokenTTL >= 60 s, which would make every CA rotation drain for a minute. The
+// controller gets settingsOverrides.tokenTTLSeconds = 5 instead: each crane invocation fetches fresh
+// tokens and finishes in well under 5 s, so no token older than that is ever presented; the token
+// server itself still issues 60 s tokens. reloadDelay is 3 s (Secret sync 300 ms + fs.watch).
+import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startKeysController, signingSecretName, caSecretName, type RunningKeysController } from '../../operator/controllers/keys.js';
+import { deployments, type Deployment } from '../../operator/controllers/deployment.js';
+import { applyAction, CAS_KEY, parseCAs, serializeCAs, rotationSettings } from '../../operator/keys/material.js';
+import { KubeClient, objectPath, Resources, collectionPath } from '../../operator/kube/request.js';
+import { FIELD_MANAGER } from '../../operator/kube/apply.js';
+import { KEY_FILES, type SigningKeySet } from '../../policy/signing.js';
+import type { RegistryResource } from '../../crds/types.js';
+import { requestRotation as setRotateAnnotation } from '../../bin/commands/keys-rotate.js';
+import { craneDigest, cranePush, type ClientContext } from '../harness/clients.js';
+import { kubectl, startControlPlane, type ControlPlane } from '../harness/controlPlane.js';
+import { buildImage } from '../harness/image.js';
+import { startFakeKubelet, type FakeKubelet } from '../harness/kubelet.js';
+import { portcullis, startTokenServer, type RunningTokenServer } from '../harness/portcullis.js';
+import { freePort, waitFor } from '../harness/process.js';
+import type { RegistryFlavor } from '../harness/registry.js';
+import { createTestTLS, type TestTLS } from '../harness/tls.js';
+import { repoRoot } from '../harness/tools.js';
+
+const NS = 'registry';
+const TOKEN_TTL_OVERRIDE = 5;
+const RELOAD_DELAY = 3;
+const PASSWORD = 'alice-rotation-pw';
+
+const manifests = (name: string, service: string, realm: string): string => `apiVersion: portcullis.dev/v1alpha1
+kind: Registry
+metadata: {name: ${name}, namespace: ${NS}}
+spec:
+  service: ${service}
+  issuer: portcullis-test
+  realm: ${realm}
+  tokenTTL: 60s
+  signing: {rotateEvery: 1h}
+  distribution: {deployment: ${name}-distribution}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: alice-password, namespace: ${NS}}
+stringData: {password: ${PASSWORD}}
+---
+apiVersion: portcullis.dev/v1alpha1
+kind: RegistryUser
+metadata: {name: alice, namespace: ${NS}}
+spec:
+  registryRef: {name: ${name}}
+  passwordSecretRef: {name: alice-password}
+---
+apiVersion: portcullis.dev/v1alpha1
+kind: RepositoryGrant
+metadata: {name: alice-all, namespace: ${NS}}
+spec:
+  registryRef: {name: ${name}}
+  subjects: [{kind: User, name: alice}]
+  repositories: ["**"]
+  actions: [pull, push]
+`;
+
+/** The user's Deployment: fields of their own that every roll must leave alone. */
+const userDeployment = (name: string) => ({
+  apiVersion: 'apps/v1',
+  kind: 'Deployment',
+  metadata: { name, namespace: NS, labels: { team: 'platform', 'app.kubernetes.io/name': 'registry' } },
+  spec: {
+    replicas: 1,
+    selector: { matchLabels: { app: name } },
+    template: {
+      metadata: { labels: { app: name, tier: 'storage' }, annotations: { 'example.com/owner': 'platform' } },
+      spec: {
+        containers: [
+          {
+            name: 'registry',
+            image: 'registry:2.8.3',
+            env: [
+              { name: 'REGISTRY_LOG_LEVEL', value: 'info' },
+              { name: 'OTEL_TRACES_EXPORTER', value: 'none' },
+            ],
+            resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '512Mi' } },
+          },
+          { name: 'sidecar', image: 'busybox:1.36', args: ['sleep', 'infinity'] },
+        ],
+      },
+    },
+  },
+});
+
+/** The parts of a Deployment the user owns, for before/after comparison. */
+function userFields(d: Deployment): unknown {
+  const spec = d.spec?.template?.spec as { containers: { name: string; image: string; env?: { name: string }[]; resources?: unknown; args?: unknown }[] };
+  const annotations = { ...(d.spec?.template?.metadata?.annotations ?? {}) };
+  delete annotations['portcullis.dev/bundle-hash'];
+  return {
+    labels: d.metadata.labels,
+    replicas: d.spec?.replicas,
+    templateLabels: d.spec?.template?.metadata?.labels,
+    annotations,
+    containers: spec.containers.map((c) => ({
+      name: c.name,
+      image: c.image,
+      env: (c.env ?? []).filter((e) => !e.name.startsWith('REGISTRY_AUTH_TOKEN_')),
+      resources: c.resources,
+      args: c.args,
+    })),
+  };
+}
+
+interface ClientLoop {
+  requests(): number;
+  failures(): string[];
+  stop(): Promise<void>;
+}
+
+/** Pulls (crane digest: token + manifest) continuously and pushes every third round. */
+function startClientLoop(ref: (tag: string) => string, ctx: ClientContext, layoutDir: string): ClientLoop {
+  let requests = 0;
+  const failures: string[] = [];
+  let stopped = false;
+  const loop = (async () => {
+    for (let i = 0; !stopped; i++) {
+      const r = i % 3 === 2 ? await cranePush(layoutDir, ref(`round-${i}`), ctx) : await craneDigest(ref('base'), ctx);
+      requests += 1;
+      if (r.code !== 0) failures.push(`${new Date().toISOString()} ${i % 3 === 2 ? 'push' : 'pull'}: ${r.stderr.trim().split('\n').slice(-1)[0]}`);
+    }
+  })();
+  return {
+    requests: () => requests,
+    failures: () => [...failures],
+    async stop() {
+      stopped = true;
+      await loop;
+    },
+  };
+}
+
+async function registryObject(client: KubeClient, name: string): Promise<RegistryResource> {
+  return client.get<RegistryResource>(objectPath(Resources.registries, NS, name));
+}
+
+interface SigningSummary {
+  activeKeyId?: string;
+  caIds?: string[];
+  phase?: string;
+}
+const signingOf = (r: RegistryResource): SigningSummary => ((r.status as { signing?: SigningSummary } | undefined)?.signing ?? {});
+
+async function requestRotation(name: string, what: 'keys' | 'ca'): Promise<void> {
+  // What `portcullis keys rotate NAME [--ca] -n NS` does (the CLI entry wiring is the lead's).
+  await setRotateAnnotation(cp.kubeConfig, NS, name, what);
+}
+
+let cp: ControlPlane;
+let client: KubeClient;
+let dir: string;
+let tls: TestTLS;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'portcullis-rotation-'));
+  tls = await createTestTLS(join(dir, 'tls'));
+  cp = await startControlPlane();
+  client = new KubeClient(cp.kubeConfig);
+  const crds = await kubectl(cp, ['apply', '-f', join(repoRoot, 'crds', 'registries.yaml'), '-f', join(repoRoot, 'crds', 'registryusers.yaml'), '-f', join(repoRoot, 'crds', 'repositorygrants.yaml')]);
+  expect(crds.code, crds.stderr).toBe(0);
+  expect((await kubectl(cp, ['wait', '--for=condition=Established', 'crd/registries.portcullis.dev', '--timeout=30s'])).code).toBe(0);
+  expect((await kubectl(cp, ['create', 'namespace', NS])).code).toBe(0);
+});
+
+afterAll(async () => {
+  client?.close();
+  await cp?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe.each<RegistryFlavor>(['2.8', 'v3'])('rotation with Distribution %s', (flavor) => {
+  const name = `main-${flavor.replace('.', '')}`;
+  const service = `registry-${flavor.replace('.', '')}.test`;
+  let keysDir: string;
+  let kubelet: FakeKubelet;
+  let server: RunningTokenServer;
+  let controller: RunningKeysController;
+  let syncing = true;
+  let sync: Promise<void>;
+  let initialUserFields: unknown;
+  const ctx = (): ClientContext => ({ tls, auth: { username: 'alice', password: PASSWORD } });
+  const ref = (tag: string) => `${kubelet.host}/team/app:${tag}`;
+  const deploymentNow = () => client.get<Deployment>(objectPath(deployments, NS, `${name}-distribution`));
+
+  beforeAll(async () => {
+    const base = join(dir, name);
+    keysDir = join(base, 'keys');
+    const tokenPort = await freePort();
+    const realm = `https://localhost:${tokenPort}/token`;
+    await writeFile(join(dir, `${name}.yaml`), manifests(name, service, realm));
+    const applied = await kubectl(cp, ['apply', '-f', join(dir, `${name}.yaml`)]);
+    expect(applied.code, applied.stderr).toBe(0);
+    const compiled = await portcullis(['compile', '-f', join(dir, `${name}.yaml`), '-o', join(base, 'policy')]);
+    expect(compiled.code, compiled.stderr + compiled.stdout).toBe(0);
+    // Baseline as the API server stored it (with its defaults), before the operator touched it.
+    initialUserFields = userFields(await client.request<Deployment>('POST', collectionPath(deployments, NS), { body: userDeployment(`${name}-distribution`) }));
+
+    kubelet = await startFakeKubelet({ cp, namespace: NS, deployment: `${name}-distribution`, flavor, tls: { cert: tls.serverCertPath, key: tls.serverKeyPath } });
+    controller = startKeysController({
+      kc: cp.kubeConfig,
+      log: pino({ level: 'warn' }),
+      namespace: NS,
+      reloadDelaySeconds: RELOAD_DELAY,
+      settingsOverrides: { tokenTTLSeconds: TOKEN_TTL_OVERRIDE },
+      rolloutPollMs: 300,
+    });
+    // The signing Secret, mounted: written atomically into the keys dir whenever it changes.
+    let last = '';
+    sync = (async () => {
+      const { mkdir } = await import('node:fs/promises');
+      await mkdir(keysDir, { recursive: true });
+      while (syncing) {
+        try {
+          const s = await client.get<{ data?: Record<string, string> }>(objectPath(Resources.secrets, NS, signingSecretName(name)));
+          const text = s.data?.[KEY_FILES.signing];
+          if (text !== undefined && text !== last) {
+            await writeFile(join(keysDir, '.signing.tmp'), Buffer.from(text, 'base64'));
+            await rename(join(keysDir, '.signing.tmp'), join(keysDir, KEY_FILES.signing));
+            last = text;
+          }
+        } catch {
+          // not created yet
+        }
+        await new Promise((r) => setTimeout(r, 300));
+      }
+    })();
+    await waitFor('an active signing key and a rolled Deployment', async () => {
+      const r = await registryObject(client, name);
+      const d = await client.get<Deployment>(objectPath(deployments, NS, `${name}-distribution`));
+      return signingOf(r).activeKeyId !== undefined && kubelet.rollouts().some((x) => x.bundleHash !== undefined) && (d.status?.observedGeneration ?? 0) === d.metadata.generation;
+    }, 60_000);
+    expect(userFields(await deploymentNow())).toEqual(initialUserFields);
+    server = await startTokenServer(
+      ['--listen', `127.0.0.1:${tokenPort}`, '--policy-dir', join(base, 'policy'), '--keys-dir', keysDir, '--tls-cert', tls.serverCertPath, '--tls-key', tls.serverKeyPath, '--poll-interval', '500ms', '--log-level', 'warn'],
+      { tls: true },
+    );
+    const image = await buildImage(join(base, 'image'));
+    const pushed = await cranePush(image.layoutDir, ref('base'), ctx());
+    expect(pushed.code, pushed.stderr + kubelet.logs()).toBe(0);
+  }, 180_000);
+
+  afterAll(async () => {
+    syncing = false;
+    await sync;
+    await controller?.stop();
+    await server?.stop();
+    await kubelet?.stop();
+  });
+
+  it('five key rotations and two CA rotations: no authentication failure, restarts only for CAs, user fields intact', async () => {
+    const image = await buildImage(join(dir, name, 'loop-image'));
+    const loop = startClientLoop(ref, ctx(), image.layoutDir);
+    const durations: { what: string; seconds: number; requests: number }[] = [];
+    try {
+      await waitFor('client loop warmed up', async () => loop.requests() >= 3, 60_000);
+      const restartsBefore = kubelet.restarts();
+      for (let i = 0; i < 5; i++) {
+        const before = signingOf(await registryObject(client, name)).activeKeyId;
+        const requestsBefore = loop.requests();
+        const t0 = Date.now();
+        await requestRotation(name, 'keys');
+        await waitFor(`key rotation ${i + 1}`, async () => {
+          const s = signingOf(await registryObject(client, name));
+          return s.activeKeyId !== undefined && s.activeKeyId !== before;
+        }, 60_000);
+        // Let the client use the new key for a moment (its tokens must verify, too).
+        const settled = loop.requests() + 2;
+        await waitFor('requests with the new key', async () => loop.requests() >= settled, 60_000);
+        durations.push({ what: `key rotation ${i + 1}`, seconds: (Date.now() - t0) / 1000, requests: loop.requests() - requestsBefore });
+        expect(userFields(await deploymentNow())).toEqual(initialUserFields);
+      }
+      expect(kubelet.restarts(), 'signing-key rotations must not restart the registry').toBe(restartsBefore);
+
+      for (let i = 0; i < 2; i++) {
+        const start = signingOf(await registryObject(client, name));
+        const oldCA = start.caIds?.[0];
+        const restarts = kubelet.restarts();
+        const requestsBefore = loop.requests();
+        const t0 = Date.now();
+        await requestRotation(name, 'ca');
+        await waitFor(`CA rotation ${i + 1}`, async () => {
+          const s = signingOf(await registryObject(client, name));
+          return s.phase === 'Stable' && s.caIds?.length === 1 && s.caIds[0] !== oldCA;
+        }, 180_000);
+        durations.push({ what: `CA rotation ${i + 1}`, seconds: (Date.now() - t0) / 1000, requests: loop.requests() - requestsBefore });
+        // One roll to trust both CAs, one to drop the old one.
+        expect(kubelet.restarts() - restarts).toBe(2);
+        expect(userFields(await deploymentNow())).toEqual(initialUserFields);
+        const keys = JSON.parse(await readFile(join(keysDir, KEY_FILES.signing), 'utf8')) as SigningKeySet;
+        expect(keys.keys.length).toBeGreaterThan(0);
+      }
+      const settled = loop.requests() + 3;
+      await waitFor('requests after the last rotation', async () => loop.requests() >= settled, 60_000);
+    } finally {
+      await loop.stop();
+    }
+    const total = loop.requests();
+    console.log(`[${flavor}] ${total} client operations (each: token request + registry requests); ${loop.failures().length} failures`);
+    for (const d of durations) console.log(`[${flavor}] ${d.what}: ${d.seconds.toFixed(1)} s, ${d.requests} client operations during it`);
+    expect(loop.failures(), kubelet.logs()).toEqual([]);
+    expect(total).toBeGreaterThan(20);
+    const registry = await registryObject(client, name);
+    const conditions = new Map((registry.status?.conditions ?? []).map((c) => [c.type, c]));
+    expect(conditions.get('KeysReady')?.status).toBe('True');
+    expect(conditions.get('Rotating')?.status).toBe('False');
+    expect(conditions.get('DistributionWired')?.status).toBe('True');
+    expect(registry.metadata.annotations?.['portcullis.dev/rotate']).toBeUndefined();
+  }, 900_000);
+
+  it('control: a key issued from a new CA before the registry trusts it makes clients fail', async () => {
+    await controller.stop();
+    const ca = await client.get<{ data: Record<string, string> }>(objectPath(Resources.secrets, NS, caSecretName(name)));
+    const signing = await client.get<{ data: Record<string, string> }>(objectPath(Resources.secrets, NS, signingSecretName(name)));
+    const material = {
+      cas: parseCAs(Buffer.from(ca.data[CAS_KEY] ?? '', 'base64').toString()),
+      signing: JSON.parse(Buffer.from(signing.data[KEY_FILES.signing] ?? '', 'base64').toString()) as SigningKeySet,
+      bundlePem: '',
+    };
+    const registry = await registryObject(client, name);
+    const { settings } = rotationSettings(registry.spec, { reloadDelaySeconds: RELOAD_DELAY });
+    const actx = { now: new Date(), registryId: `${NS}/${name}`, commonName: 'naive CA', algorithm: 'ES256' as const, settings };
+    const withCA = await applyAction(material, { type: 'CreateCA' }, actx);
+    // The naive order: sign with the new CA's key at once, before any rollout of a bundle that trusts it.
+    const withKey = await applyAction(withCA.material, { type: 'IssueKey', caId: withCA.created!, notBefore: new Date() }, actx);
+    const owned = { namespace: NS, labels: { 'portcullis.dev/registry': name } };
+    await client.apply(objectPath(Resources.secrets, NS, caSecretName(name)), { apiVersion: 'v1', kind: 'Secret', metadata: { name: caSecretName(name), ...owned }, data: { [CAS_KEY]: Buffer.from(serializeCAs(withKey.material.cas)).toString('base64') } }, FIELD_MANAGER);
+    await client.apply(
+      objectPath(Resources.secrets, NS, signingSecretName(name)),
+      { apiVersion: 'v1', kind: 'Secret', metadata: { name: signingSecretName(name), ...owned }, data: { [KEY_FILES.signing]: Buffer.from(JSON.stringify(withKey.material.signing)).toString('base64') } },
+      FIELD_MANAGER,
+    );
+    await waitFor('the token server to load the naive key', async () => (await readFile(join(keysDir, KEY_FILES.signing), 'utf8')).includes(withKey.created!), 30_000);
+    await new Promise((r) => setTimeout(r, RELOAD_DELAY * 1000));
+    let failures = 0;
+    for (let i = 0; i < 4; i++) if ((await craneDigest(ref('base'), ctx())).code !== 0) failures += 1;
+    console.log(`[${flavor}] control run: ${failures}/4 operations failed`);
+    expect(failures).toBeGreaterThan(0);
+  }, 120_000);
+});
