@@ -186,8 +186,12 @@ export class KeysController {
         break;
       }
       if (action.type === 'None') {
-        if (step.warning) await this.event(registry, 'Warning', KeysReasons.DeploymentPaused, step.message);
-        if (step.warning && managed) wiringProblem = { reason: KeysReasons.DeploymentPaused, message: step.message };
+        if (step.warning && managed) {
+          // Reported once per pause, not on every requeue while it lasts.
+          const shown = registry.status?.conditions?.find((c) => c.type === KeysConditions.DistributionWired)?.reason;
+          if (shown !== KeysReasons.DeploymentPaused) await this.event(registry, 'Warning', KeysReasons.DeploymentPaused, step.message);
+          wiringProblem = { reason: KeysReasons.DeploymentPaused, message: step.message };
+        }
         if (action.requeueAfterSeconds === 0) continue;
         result = { requeueAfterMs: action.requeueAfterSeconds * 1000 };
         break;

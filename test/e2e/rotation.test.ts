@@ -16,9 +16,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startKeysController, signingSecretName, caSecretName, type RunningKeysController } from '../../operator/controllers/keys.js';
+import { KeysController, startKeysController, signingSecretName, caSecretName, type RunningKeysController } from '../../operator/controllers/keys.js';
 import { deployments, type Deployment } from '../../operator/controllers/deployment.js';
-import { applyAction, CAS_KEY, parseCAs, serializeCAs, rotationSettings } from '../../operator/keys/material.js';
+import { applyAction, bundleIds, CAS_KEY, parseCAs, serializeCAs, rotationSettings } from '../../operator/keys/material.js';
 import { KubeClient, objectPath, Resources, collectionPath } from '../../operator/kube/request.js';
 import { FIELD_MANAGER } from '../../operator/kube/apply.js';
 import { KEY_FILES, type SigningKeySet } from '../../policy/signing.js';
@@ -52,19 +52,20 @@ spec:
 ---
 apiVersion: v1
 kind: Secret
-metadata: {name: alice-password, namespace: ${NS}}
+metadata: {name: ${name}-alice-password, namespace: ${NS}}
 stringData: {password: ${PASSWORD}}
 ---
 apiVersion: portcullis.dev/v1alpha1
 kind: RegistryUser
-metadata: {name: alice, namespace: ${NS}}
+metadata: {name: ${name}-alice, namespace: ${NS}}
 spec:
   registryRef: {name: ${name}}
-  passwordSecretRef: {name: alice-password}
+  username: alice
+  passwordSecretRef: {name: ${name}-alice-password}
 ---
 apiVersion: portcullis.dev/v1alpha1
 kind: RepositoryGrant
-metadata: {name: alice-all, namespace: ${NS}}
+metadata: {name: ${name}-alice-all, namespace: ${NS}}
 spec:
   registryRef: {name: ${name}}
   subjects: [{kind: User, name: alice}]
@@ -354,4 +355,67 @@ describe.each<RegistryFlavor>(['2.8', 'v3'])('rotation with Distribution %s', (f
     console.log(`[${flavor}] control run: ${failures}/4 operations failed`);
     expect(failures).toBeGreaterThan(0);
   }, 120_000);
+});
+
+// The controller's own contract, one reconcile at a time, with an injected clock (no registry needed).
+describe('keys controller on a real API server', () => {
+  const log = pino({ level: 'silent' });
+  let clock = Date.parse('2031-01-01T00:00:00Z');
+  const now = () => new Date(clock);
+  const controller = (maxStepsPerReconcile?: number) =>
+    new KeysController({ client, log, now, reloadDelaySeconds: 1, settingsOverrides: { tokenTTLSeconds: 2 }, ...(maxStepsPerReconcile ? { maxStepsPerReconcile } : {}) });
+  const registry = (name: string, deployment?: string) => ({
+    apiVersion: 'portcullis.dev/v1alpha1',
+    kind: 'Registry',
+    metadata: { name, namespace: NS },
+    spec: { service: `${name}.test`, realm: 'https://auth.test/token', ...(deployment ? { distribution: { deployment } } : {}) },
+  });
+  const conditionsOf = async (name: string) => new Map(((await registryObject(client, name)).status?.conditions ?? []).map((c) => [c.type, c]));
+
+  it('a missing Deployment is reported as DeploymentNotFound; keys are still issued', async () => {
+    await client.request('POST', collectionPath(Resources.registries, NS), { body: registry('nodeploy', 'absent') });
+    await controller().reconcile(`${NS}/nodeploy`);
+    const c = await conditionsOf('nodeploy');
+    expect(c.get('DistributionWired')).toMatchObject({ status: 'False', reason: 'DeploymentNotFound' });
+    expect(c.get('KeysReady')?.status).toBe('True');
+    const owned = await client.get<{ metadata: { labels: Record<string, string>; ownerReferences: { controller: boolean; kind: string }[] } }>(objectPath(Resources.configMaps, NS, 'portcullis-nodeploy-bundle'));
+    expect(owned.metadata.labels['portcullis.dev/registry']).toBe('nodeploy');
+    expect(owned.metadata.ownerReferences[0]).toMatchObject({ kind: 'Registry', controller: true });
+  });
+
+  it('a paused Deployment is reported and not rolled', async () => {
+    const d = userDeployment('paused-distribution');
+    await client.request('POST', collectionPath(deployments, NS), { body: { ...d, spec: { ...d.spec, paused: true } } });
+    await client.request('POST', collectionPath(Resources.registries, NS), { body: registry('paused', 'paused-distribution') });
+    const result = await controller().reconcile(`${NS}/paused`);
+    expect(result.requeueAfterMs).toBeGreaterThan(0);
+    const c = await conditionsOf('paused');
+    expect(c.get('DistributionWired')).toMatchObject({ status: 'False', reason: 'DeploymentPaused' });
+    const after = await client.get<Deployment>(objectPath(deployments, NS, 'paused-distribution'));
+    expect(after.spec?.template?.metadata?.annotations?.['portcullis.dev/bundle-hash']).toBeUndefined();
+    expect(after.metadata.generation).toBe(1);
+  });
+
+  it('a CA rotation interrupted after every single action resumes from the recorded phase and completes', async () => {
+    await client.request('POST', collectionPath(Resources.registries, NS), { body: registry('crashy') });
+    await controller().reconcile(`${NS}/crashy`);
+    const first = signingOf(await registryObject(client, 'crashy'));
+    await setRotateAnnotation(cp.kubeConfig, NS, 'crashy', 'ca');
+    const phases = new Set<string>();
+    for (let crash = 0; crash < 40; crash++) {
+      // A fresh controller each time: nothing survives but the cluster's objects and the status.
+      await controller(1).reconcile(`${NS}/crashy`).catch((error: Error) => expect(error.message).toMatch(/did not settle/));
+      const s = signingOf(await registryObject(client, 'crashy'));
+      if (s.phase) phases.add(s.phase);
+      clock += 1000;
+      if (s.phase === 'Stable' && s.caIds?.length === 1 && s.caIds[0] !== first.caIds?.[0]) break;
+    }
+    const done = signingOf(await registryObject(client, 'crashy'));
+    expect(done.phase).toBe('Stable');
+    expect(done.caIds).toHaveLength(1);
+    expect(done.caIds?.[0]).not.toBe(first.caIds?.[0]);
+    expect([...phases]).toEqual(expect.arrayContaining(['CAStaged', 'CAIssuing', 'CADraining', 'CARetiring']));
+    const bundle = await client.get<{ data: Record<string, string> }>(objectPath(Resources.configMaps, NS, 'portcullis-crashy-bundle'));
+    expect(bundleIds(bundle.data['bundle.pem'] ?? '')).toEqual(done.caIds);
+  });
 });
