@@ -3,19 +3,22 @@
 //   five signing-key rotations and two CA rotations -> zero authentication failures, the registry
 //   restarts only for the CA rotations, the user's own Deployment fields survive every roll;
 //   control: a key issued from a new CA before the registry trusts it -> failures.
-// The keys controller runs in-process (startKeysController, as operator/main.ts wires it). The test
-// plays kubelet (test/harness/kubelet.ts) and syncs the signing Secret into the token server's keys
-// directory, as a mounted Secret volume would.
+// In-process: the operator's Registry controller (startOperator: snapshot and credentials objects) and
+// the keys controller (startKeysController, as operator/main.ts is to wire it). The token server is the
+// real CLI with `--registry NAMESPACE/NAME`: policy and signing keys read live from the cluster. The test
+// plays kubelet and Deployment controller (test/harness/kubelet.ts).
 //
 // Time: the CRD keeps tokenTTL >= 60 s, which would make every CA rotation drain for a minute. The
 // controller gets settingsOverrides.tokenTTLSeconds = 5 instead: each crane invocation fetches fresh
 // tokens and finishes in well under 5 s, so no token older than that is ever presented; the token
-// server itself still issues 60 s tokens. reloadDelay is 3 s (Secret sync 300 ms + fs.watch).
-import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+// server itself still issues 60 s tokens. reloadDelay is 3 s (the token server watches the Secret).
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startOperator, type RunningOperator } from '../../operator/main.js';
 import { KeysController, startKeysController, signingSecretName, caSecretName, type RunningKeysController } from '../../operator/controllers/keys.js';
 import { deployments, type Deployment } from '../../operator/controllers/deployment.js';
 import { applyAction, bundleIds, CAS_KEY, parseCAs, serializeCAs, rotationSettings } from '../../operator/keys/material.js';
@@ -149,8 +152,35 @@ function startClientLoop(ref: (tag: string) => string, ctx: ClientContext, layou
   };
 }
 
-async function registryObject(client: KubeClient, name: string): Promise<RegistryResource> {
-  return client.get<RegistryResource>(objectPath(Resources.registries, NS, name));
+async function signingSet(name: string): Promise<SigningKeySet> {
+  const s = await client.get<{ data: Record<string, string> }>(objectPath(Resources.secrets, NS, signingSecretName(name)));
+  return JSON.parse(Buffer.from(s.data[KEY_FILES.signing] ?? '', 'base64').toString()) as SigningKeySet;
+}
+
+function httpsGet(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(url, { ca: tls.caCert, headers, timeout: 5000 }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function tokenStatus(base: string, service: string): Promise<number> {
+  const auth = `Basic ${Buffer.from(`alice:${PASSWORD}`).toString('base64')}`;
+  return (await httpsGet(`${base}/token?service=${encodeURIComponent(service)}&scope=repository:team/app:pull`, { authorization: auth }).catch(() => ({ status: 0 }))).status;
+}
+
+async function jwksKids(base: string): Promise<string[]> {
+  const r = await httpsGet(`${base}/.well-known/jwks.json`).catch(() => ({ status: 0, body: '{}' }));
+  return ((JSON.parse(r.body) as { keys?: { kid: string }[] }).keys ?? []).map((k) => k.kid);
+}
+
+async function registryObject(client: KubeClient, name: string, namespace = NS): Promise<RegistryResource> {
+  return client.get<RegistryResource>(objectPath(Resources.registries, namespace, name));
 }
 
 interface SigningSummary {
@@ -166,22 +196,26 @@ async function requestRotation(name: string, what: 'keys' | 'ca'): Promise<void>
 }
 
 let cp: ControlPlane;
+let operator: RunningOperator;
 let client: KubeClient;
 let dir: string;
-let tls: TestTLS;
+let tls: TestTLS & { caCert: string };
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'portcullis-rotation-'));
-  tls = await createTestTLS(join(dir, 'tls'));
+  const t = await createTestTLS(join(dir, 'tls'));
+  tls = { ...t, caCert: await readFile(t.caCertPath, 'utf8') };
   cp = await startControlPlane();
   client = new KubeClient(cp.kubeConfig);
   const crds = await kubectl(cp, ['apply', '-f', join(repoRoot, 'crds', 'registries.yaml'), '-f', join(repoRoot, 'crds', 'registryusers.yaml'), '-f', join(repoRoot, 'crds', 'repositorygrants.yaml')]);
   expect(crds.code, crds.stderr).toBe(0);
   expect((await kubectl(cp, ['wait', '--for=condition=Established', 'crd/registries.portcullis.dev', '--timeout=30s'])).code).toBe(0);
   expect((await kubectl(cp, ['create', 'namespace', NS])).code).toBe(0);
+  operator = await startOperator({ kubeConfig: cp.kubeConfig, namespace: NS, leaderElect: false, log: pino({ level: 'warn' }), bcryptCost: 4 });
 });
 
 afterAll(async () => {
+  await operator?.stop();
   client?.close();
   await cp?.stop();
   await rm(dir, { recursive: true, force: true });
@@ -190,12 +224,9 @@ afterAll(async () => {
 describe.each<RegistryFlavor>(['2.8', 'v3'])('rotation with Distribution %s', (flavor) => {
   const name = `main-${flavor.replace('.', '')}`;
   const service = `registry-${flavor.replace('.', '')}.test`;
-  let keysDir: string;
   let kubelet: FakeKubelet;
   let server: RunningTokenServer;
   let controller: RunningKeysController;
-  let syncing = true;
-  let sync: Promise<void>;
   let initialUserFields: unknown;
   const ctx = (): ClientContext => ({ tls, auth: { username: 'alice', password: PASSWORD } });
   const ref = (tag: string) => `${kubelet.host}/team/app:${tag}`;
@@ -203,14 +234,11 @@ describe.each<RegistryFlavor>(['2.8', 'v3'])('rotation with Distribution %s', (f
 
   beforeAll(async () => {
     const base = join(dir, name);
-    keysDir = join(base, 'keys');
     const tokenPort = await freePort();
     const realm = `https://localhost:${tokenPort}/token`;
     await writeFile(join(dir, `${name}.yaml`), manifests(name, service, realm));
     const applied = await kubectl(cp, ['apply', '-f', join(dir, `${name}.yaml`)]);
     expect(applied.code, applied.stderr).toBe(0);
-    const compiled = await portcullis(['compile', '-f', join(dir, `${name}.yaml`), '-o', join(base, 'policy')]);
-    expect(compiled.code, compiled.stderr + compiled.stdout).toBe(0);
     // Baseline as the API server stored it (with its defaults), before the operator touched it.
     initialUserFields = userFields(await client.request<Deployment>('POST', collectionPath(deployments, NS), { body: userDeployment(`${name}-distribution`) }));
 
@@ -223,26 +251,6 @@ describe.each<RegistryFlavor>(['2.8', 'v3'])('rotation with Distribution %s', (f
       settingsOverrides: { tokenTTLSeconds: TOKEN_TTL_OVERRIDE },
       rolloutPollMs: 300,
     });
-    // The signing Secret, mounted: written atomically into the keys dir whenever it changes.
-    let last = '';
-    sync = (async () => {
-      const { mkdir } = await import('node:fs/promises');
-      await mkdir(keysDir, { recursive: true });
-      while (syncing) {
-        try {
-          const s = await client.get<{ data?: Record<string, string> }>(objectPath(Resources.secrets, NS, signingSecretName(name)));
-          const text = s.data?.[KEY_FILES.signing];
-          if (text !== undefined && text !== last) {
-            await writeFile(join(keysDir, '.signing.tmp'), Buffer.from(text, 'base64'));
-            await rename(join(keysDir, '.signing.tmp'), join(keysDir, KEY_FILES.signing));
-            last = text;
-          }
-        } catch {
-          // not created yet
-        }
-        await new Promise((r) => setTimeout(r, 300));
-      }
-    })();
     await waitFor('an active signing key and a rolled Deployment', async () => {
       const r = await registryObject(client, name);
       const d = await client.get<Deployment>(objectPath(deployments, NS, `${name}-distribution`));
@@ -250,17 +258,16 @@ describe.each<RegistryFlavor>(['2.8', 'v3'])('rotation with Distribution %s', (f
     }, 60_000);
     expect(userFields(await deploymentNow())).toEqual(initialUserFields);
     server = await startTokenServer(
-      ['--listen', `127.0.0.1:${tokenPort}`, '--policy-dir', join(base, 'policy'), '--keys-dir', keysDir, '--tls-cert', tls.serverCertPath, '--tls-key', tls.serverKeyPath, '--poll-interval', '500ms', '--log-level', 'warn'],
-      { tls: true },
+      ['--listen', `127.0.0.1:${tokenPort}`, '--registry', `${NS}/${name}`, '--tls-cert', tls.serverCertPath, '--tls-key', tls.serverKeyPath, '--log-level', 'warn'],
+      { tls: true, env: { ...process.env, KUBECONFIG: cp.kubeconfigPath } },
     );
+    await waitFor('the token server to serve a token for alice', async () => (await tokenStatus(server.url, service)) === 200, 60_000, () => server.process.output());
     const image = await buildImage(join(base, 'image'));
     const pushed = await cranePush(image.layoutDir, ref('base'), ctx());
     expect(pushed.code, pushed.stderr + kubelet.logs()).toBe(0);
   }, 180_000);
 
   afterAll(async () => {
-    syncing = false;
-    await sync;
     await controller?.stop();
     await server?.stop();
     await kubelet?.stop();
@@ -305,8 +312,9 @@ describe.each<RegistryFlavor>(['2.8', 'v3'])('rotation with Distribution %s', (f
         // One roll to trust both CAs, one to drop the old one.
         expect(kubelet.restarts() - restarts).toBe(2);
         expect(userFields(await deploymentNow())).toEqual(initialUserFields);
-        const keys = JSON.parse(await readFile(join(keysDir, KEY_FILES.signing), 'utf8')) as SigningKeySet;
+        const keys = await signingSet(name);
         expect(keys.keys.length).toBeGreaterThan(0);
+        expect(new Set(keys.keys.map((k) => k.certificateChain[1])).size).toBe(1);
       }
       const settled = loop.requests() + 3;
       await waitFor('requests after the last rotation', async () => loop.requests() >= settled, 60_000);
@@ -319,12 +327,21 @@ describe.each<RegistryFlavor>(['2.8', 'v3'])('rotation with Distribution %s', (f
     expect(loop.failures(), kubelet.logs()).toEqual([]);
     expect(total).toBeGreaterThan(20);
     const registry = await registryObject(client, name);
-    const conditions = new Map((registry.status?.conditions ?? []).map((c) => [c.type, c]));
+    expect(registry.metadata.annotations?.['portcullis.dev/rotate']).toBeUndefined();
+    expect(signingOf(registry).phase).toBe('Stable');
+  }, 900_000);
+
+  // Both controllers write Registry conditions: the keys controller (server-side apply, its own field
+  // manager) and the Registry controller (Ready). Each must keep the other's.
+  it("the Registry shows the keys controller's conditions next to the Registry controller's Ready", async () => {
+    await controller.controller.reconcile(`${NS}/${name}`);
+    await new Promise((r) => setTimeout(r, 2000));
+    const conditions = new Map(((await registryObject(client, name)).status?.conditions ?? []).map((c) => [c.type, c]));
+    expect(conditions.get('Ready')?.status).toBe('True');
     expect(conditions.get('KeysReady')?.status).toBe('True');
     expect(conditions.get('Rotating')?.status).toBe('False');
     expect(conditions.get('DistributionWired')?.status).toBe('True');
-    expect(registry.metadata.annotations?.['portcullis.dev/rotate']).toBeUndefined();
-  }, 900_000);
+  });
 
   it('control: a key issued from a new CA before the registry trusts it makes clients fail', async () => {
     await controller.stop();
@@ -348,8 +365,7 @@ describe.each<RegistryFlavor>(['2.8', 'v3'])('rotation with Distribution %s', (f
       { apiVersion: 'v1', kind: 'Secret', metadata: { name: signingSecretName(name), ...owned }, data: { [KEY_FILES.signing]: Buffer.from(JSON.stringify(withKey.material.signing)).toString('base64') } },
       FIELD_MANAGER,
     );
-    await waitFor('the token server to load the naive key', async () => (await readFile(join(keysDir, KEY_FILES.signing), 'utf8')).includes(withKey.created!), 30_000);
-    await new Promise((r) => setTimeout(r, RELOAD_DELAY * 1000));
+    await waitFor('the token server to publish the naive key', async () => (await jwksKids(server.url)).includes(withKey.created!), 30_000);
     let failures = 0;
     for (let i = 0; i < 4; i++) if ((await craneDigest(ref('base'), ctx())).code !== 0) failures += 1;
     console.log(`[${flavor}] control run: ${failures}/4 operations failed`);
@@ -359,6 +375,11 @@ describe.each<RegistryFlavor>(['2.8', 'v3'])('rotation with Distribution %s', (f
 
 // The controller's own contract, one reconcile at a time, with an injected clock (no registry needed).
 describe('keys controller on a real API server', () => {
+  // A namespace the in-process operator does not watch: these tests drive one reconcile at a time.
+  const NS = 'keys-controller';
+  beforeAll(async () => {
+    expect((await kubectl(cp, ['create', 'namespace', NS])).code).toBe(0);
+  });
   const log = pino({ level: 'silent' });
   let clock = Date.parse('2031-01-01T00:00:00Z');
   const now = () => new Date(clock);
@@ -370,7 +391,7 @@ describe('keys controller on a real API server', () => {
     metadata: { name, namespace: NS },
     spec: { service: `${name}.test`, realm: 'https://auth.test/token', ...(deployment ? { distribution: { deployment } } : {}) },
   });
-  const conditionsOf = async (name: string) => new Map(((await registryObject(client, name)).status?.conditions ?? []).map((c) => [c.type, c]));
+  const conditionsOf = async (name: string) => new Map(((await registryObject(client, name, NS)).status?.conditions ?? []).map((c) => [c.type, c]));
 
   it('a missing Deployment is reported as DeploymentNotFound; keys are still issued', async () => {
     await client.request('POST', collectionPath(Resources.registries, NS), { body: registry('nodeploy', 'absent') });
@@ -385,7 +406,7 @@ describe('keys controller on a real API server', () => {
 
   it('a paused Deployment is reported and not rolled', async () => {
     const d = userDeployment('paused-distribution');
-    await client.request('POST', collectionPath(deployments, NS), { body: { ...d, spec: { ...d.spec, paused: true } } });
+    await client.request('POST', collectionPath(deployments, NS), { body: { ...d, metadata: { ...d.metadata, namespace: NS }, spec: { ...d.spec, paused: true } } });
     await client.request('POST', collectionPath(Resources.registries, NS), { body: registry('paused', 'paused-distribution') });
     const result = await controller().reconcile(`${NS}/paused`);
     expect(result.requeueAfterMs).toBeGreaterThan(0);
@@ -399,18 +420,18 @@ describe('keys controller on a real API server', () => {
   it('a CA rotation interrupted after every single action resumes from the recorded phase and completes', async () => {
     await client.request('POST', collectionPath(Resources.registries, NS), { body: registry('crashy') });
     await controller().reconcile(`${NS}/crashy`);
-    const first = signingOf(await registryObject(client, 'crashy'));
+    const first = signingOf(await registryObject(client, 'crashy', NS));
     await setRotateAnnotation(cp.kubeConfig, NS, 'crashy', 'ca');
     const phases = new Set<string>();
     for (let crash = 0; crash < 40; crash++) {
       // A fresh controller each time: nothing survives but the cluster's objects and the status.
       await controller(1).reconcile(`${NS}/crashy`).catch((error: Error) => expect(error.message).toMatch(/did not settle/));
-      const s = signingOf(await registryObject(client, 'crashy'));
+      const s = signingOf(await registryObject(client, 'crashy', NS));
       if (s.phase) phases.add(s.phase);
       clock += 1000;
       if (s.phase === 'Stable' && s.caIds?.length === 1 && s.caIds[0] !== first.caIds?.[0]) break;
     }
-    const done = signingOf(await registryObject(client, 'crashy'));
+    const done = signingOf(await registryObject(client, 'crashy', NS));
     expect(done.phase).toBe('Stable');
     expect(done.caIds).toHaveLength(1);
     expect(done.caIds?.[0]).not.toBe(first.caIds?.[0]);
