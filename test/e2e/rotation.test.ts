@@ -17,6 +17,7 @@ import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
+import { Registry as MetricsRegistry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startOperator, type RunningOperator } from '../../operator/main.js';
 import { KeysController, startKeysController, signingSecretName, caSecretName, type RunningKeysController } from '../../operator/controllers/keys.js';
@@ -393,9 +394,13 @@ describe('keys controller on a real API server', () => {
   });
   const conditionsOf = async (name: string) => new Map(((await registryObject(client, name, NS)).status?.conditions ?? []).map((c) => [c.type, c]));
 
-  it('a missing Deployment is reported as DeploymentNotFound; keys are still issued', async () => {
+  it('a missing Deployment is reported as DeploymentNotFound; keys are still issued and measured', async () => {
     await client.request('POST', collectionPath(Resources.registries, NS), { body: registry('nodeploy', 'absent') });
-    await controller().reconcile(`${NS}/nodeploy`);
+    const metrics = new MetricsRegistry();
+    await new KeysController({ client, log, now, reloadDelaySeconds: 1, metrics }).reconcile(`${NS}/nodeploy`);
+    const exposed = await metrics.metrics();
+    expect(exposed).toMatch(new RegExp(`portcullis_signing_key_age_seconds\\{registry="${NS}/nodeploy"\\} \\d`));
+    expect(exposed).toMatch(new RegExp(`portcullis_signing_certificate_expiry_timestamp_seconds\\{registry="${NS}/nodeploy"\\} \\d{10}`));
     const c = await conditionsOf('nodeploy');
     expect(c.get('DistributionWired')).toMatchObject({ status: 'False', reason: 'DeploymentNotFound' });
     expect(c.get('KeysReady')?.status).toBe('True');
@@ -438,5 +443,22 @@ describe('keys controller on a real API server', () => {
     expect([...phases]).toEqual(expect.arrayContaining(['CAStaged', 'CAIssuing', 'CADraining', 'CARetiring']));
     const bundle = await client.get<{ data: Record<string, string> }>(objectPath(Resources.configMaps, NS, 'portcullis-crashy-bundle'));
     expect(bundleIds(bundle.data['bundle.pem'] ?? '')).toEqual(done.caIds);
+  });
+
+  it('an emergency CA rotation publishes only the new CA and drops every key of the old one', async () => {
+    await client.request('POST', collectionPath(Resources.registries, NS), { body: registry('urgent') });
+    await controller().reconcile(`${NS}/urgent`);
+    const first = signingOf(await registryObject(client, 'urgent', NS));
+    await setRotateAnnotation(cp.kubeConfig, NS, 'urgent', 'ca-emergency');
+    await controller().reconcile(`${NS}/urgent`);
+    const done = signingOf(await registryObject(client, 'urgent', NS));
+    expect(done.phase).toBe('Stable');
+    expect(done.caIds).toHaveLength(1);
+    expect(done.caIds?.[0]).not.toBe(first.caIds?.[0]);
+    const s = await client.get<{ data: Record<string, string> }>(objectPath(Resources.secrets, NS, signingSecretName('urgent')));
+    const set = JSON.parse(Buffer.from(s.data[KEY_FILES.signing] ?? '', 'base64').toString()) as SigningKeySet;
+    expect(set.keys.length).toBeGreaterThan(0);
+    for (const key of set.keys) expect(bundleIds(key.certificateChain[1] ?? '')).toEqual(done.caIds);
+    expect(set.refreshKeys.length).toBeGreaterThan(0);
   });
 });
