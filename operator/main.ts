@@ -12,6 +12,7 @@ import { Counter, Gauge, Registry as MetricsRegistry } from 'prom-client';
 import type { RegistryResource, RegistryUserResource, RepositoryGrantResource, SecretResource } from '../crds/types.js';
 import type { ChunkLimits } from './chunked.js';
 import { RegistryController, keyOf, registryKeyOf, type NamespaceObject, type RegistryCaches } from './controllers/registry.js';
+import { startKeysController, type KeysControllerOptions, type RunningKeysController } from './controllers/keys.js';
 import { SecretIndex, ownerRegistryKey, selectsNamespacesByLabel } from './controllers/triggers.js';
 import type { StoredObject } from './controllers/publish.js';
 import { Informer, type InformerEvent, type KubeObject } from './informer.js';
@@ -40,6 +41,8 @@ export interface OperatorOptions {
   leaseDurationMs?: number;
   renewDeadlineMs?: number;
   retryPeriodMs?: number;
+  /** Signing-key controller tuning (tests shorten the rotation timings). */
+  keys?: Pick<KeysControllerOptions, 'reloadDelaySeconds' | 'settingsOverrides' | 'rolloutPollMs' | 'now'>;
 }
 
 export interface RunningOperator {
@@ -148,11 +151,21 @@ export async function startOperator(options: OperatorOptions = {}): Promise<Runn
 
   // ---- controllers, only while leading ----
   let workers: Promise<void> | undefined;
+  let keysController: RunningKeysController | undefined;
   let cancelSync: (() => void) | undefined;
   const startControllers = (): void => {
     const q = new WorkQueue();
     queue = q;
     leaderGauge.set(1);
+    keysController = startKeysController({
+      kc,
+      client,
+      log: log.child({ controller: 'keys' }),
+      metrics,
+      events: new EventRecorder(client, identity, log),
+      ...(scope === undefined ? {} : { namespace: scope }),
+      ...(options.keys ?? {}),
+    });
     // Losing the Lease (or SIGTERM) before the caches synced must not wait for a sync that may never come.
     const cancelled = new Promise<void>((resolve) => (cancelSync = resolve));
     workers = (async () => {
@@ -185,7 +198,9 @@ export async function startOperator(options: OperatorOptions = {}): Promise<Runn
     leaderGauge.set(0);
     cancelSync?.();
     if (q) q.shutDown();
-    await workers;
+    const keys = keysController;
+    keysController = undefined;
+    await Promise.all([workers, keys?.stop()]);
     workers = undefined;
     log.info('controllers stopped');
   };

@@ -241,7 +241,7 @@ export class RegistryController {
       return update ? [{ status, object, update }] : [];
     });
     await forEachLimited(work, this.options.writeConcurrency ?? 16, async ({ status, object, update }) => {
-      await writeStatus(this.options.client, KIND_RESOURCE[status.kind], status.namespace, status.name, update);
+      await writeStatus(this.options.client, { resource: KIND_RESOURCE[status.kind], apiVersion: API_VERSION, kind: status.kind }, status.namespace, status.name, update);
       const before = readyOf(object.status?.conditions);
       const after = readyOf(status.conditions);
       if (after && (before?.status !== after.status || before.reason !== after.reason) && !(status.kind === 'Registry' && snapshotWritten && after.status === 'True')) {

@@ -26,4 +26,12 @@ describe('statusUpdate', () => {
     const current = { conditions: [{ ...ready, lastTransitionTime: 'x' }], signing: { phase: 'Ready' } };
     expect(statusUpdate(current, { conditions: [ready] }, now)).toBeUndefined();
   });
+
+  it('ignores conditions of types another controller writes, and never sends them', () => {
+    const keysReady = { type: 'KeysReady', status: 'True' as const, reason: 'KeysCurrent', message: 'k', lastTransitionTime: 'x' };
+    const current = { conditions: [{ ...ready, lastTransitionTime: 'x' }, keysReady] };
+    expect(statusUpdate(current, { conditions: [ready] }, now)).toBeUndefined();
+    const next = statusUpdate(current, { conditions: [{ ...ready, status: 'False', reason: 'InvalidSpec' }] }, now);
+    expect((next?.conditions as { type: string }[]).map((c) => c.type)).toEqual(['Ready']);
+  });
 });

@@ -1,9 +1,12 @@
 // Status subresource writes. A status is only written when it differs from what the object already
 // shows (ignoring lastTransitionTime), and a condition keeps its lastTransitionTime while its status
-// stays the same, so a resync or an operator restart writes nothing.
+// stays the same, so a resync or an operator restart writes nothing. Writes are server-side applies
+// under the writer's own field manager: conditions are a list-map keyed by type, so the Registry
+// controller's Ready and the keys controller's KeysReady/Rotating live side by side, and neither
+// writer can erase (or revert from a stale cache) what the other owns.
 
 import type { Condition } from '../../crds/types.js';
-import { MERGE_PATCH, objectPath, type KubeClient, type ResourceType } from './request.js';
+import { objectPath, type KubeClient, type ResourceType } from './request.js';
 
 export interface DesiredStatus {
   observedGeneration?: number;
@@ -36,8 +39,11 @@ export function statusUpdate(current: CurrentStatus | undefined, desired: Desire
   };
   // Fields the operator does not manage (written by other controllers) are kept by the merge patch, so
   // only the fields we set take part in the comparison.
+  // Conditions of other types belong to other writers (field managers) and are left to them.
+  const mine = new Set(conditions.map((c) => c.type));
   const currentSubset: Record<string, unknown> = {};
   for (const k of Object.keys(next)) if (current && k in current) currentSubset[k] = current[k];
+  if (current?.conditions) currentSubset.conditions = current.conditions.filter((c) => mine.has(c.type));
   return comparable(currentSubset) === comparable(next) ? undefined : next;
 }
 
@@ -51,6 +57,15 @@ export function stableJson(value: unknown): string {
   return JSON.stringify(value);
 }
 
-export async function writeStatus(client: KubeClient, resource: ResourceType, namespace: string, name: string, status: Record<string, unknown>): Promise<void> {
-  await client.request('PATCH', objectPath(resource, namespace, name, 'status'), { body: { status }, contentType: MERGE_PATCH });
+/** The field manager of status written through writeStatus (the keys controller has its own). */
+export const STATUS_MANAGER = 'portcullis-operator';
+
+export async function writeStatus(
+  client: KubeClient,
+  target: { resource: ResourceType; apiVersion: string; kind: string },
+  namespace: string,
+  name: string,
+  status: Record<string, unknown>,
+): Promise<void> {
+  await client.apply(objectPath(target.resource, namespace, name, 'status'), { apiVersion: target.apiVersion, kind: target.kind, metadata: { name, namespace }, status }, STATUS_MANAGER);
 }

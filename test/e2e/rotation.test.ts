@@ -3,8 +3,8 @@
 //   five signing-key rotations and two CA rotations -> zero authentication failures, the registry
 //   restarts only for the CA rotations, the user's own Deployment fields survive every roll;
 //   control: a key issued from a new CA before the registry trusts it -> failures.
-// In-process: the operator's Registry controller (startOperator: snapshot and credentials objects) and
-// the keys controller (startKeysController, as operator/main.ts is to wire it). The token server is the
+// In-process: the operator (startOperator: the Registry controller for snapshot and credentials objects,
+// and the keys controller). The token server is the
 // real CLI with `--registry NAMESPACE/NAME`: policy and signing keys read live from the cluster. The test
 // plays kubelet and Deployment controller (test/harness/kubelet.ts).
 //
@@ -20,7 +20,7 @@ import { pino } from 'pino';
 import { Registry as MetricsRegistry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startOperator, type RunningOperator } from '../../operator/main.js';
-import { KeysController, startKeysController, signingSecretName, caSecretName, type RunningKeysController } from '../../operator/controllers/keys.js';
+import { KeysController, signingSecretName, caSecretName } from '../../operator/controllers/keys.js';
 import { deployments, type Deployment } from '../../operator/controllers/deployment.js';
 import { applyAction, bundleIds, CAS_KEY, parseCAs, serializeCAs, rotationSettings } from '../../operator/keys/material.js';
 import { KubeClient, objectPath, Resources, collectionPath } from '../../operator/kube/request.js';
@@ -212,11 +212,9 @@ beforeAll(async () => {
   expect(crds.code, crds.stderr).toBe(0);
   expect((await kubectl(cp, ['wait', '--for=condition=Established', 'crd/registries.portcullis.dev', '--timeout=30s'])).code).toBe(0);
   expect((await kubectl(cp, ['create', 'namespace', NS])).code).toBe(0);
-  operator = await startOperator({ kubeConfig: cp.kubeConfig, namespace: NS, leaderElect: false, log: pino({ level: 'warn' }), bcryptCost: 4 });
 });
 
 afterAll(async () => {
-  await operator?.stop();
   client?.close();
   await cp?.stop();
   await rm(dir, { recursive: true, force: true });
@@ -227,7 +225,7 @@ describe.each<RegistryFlavor>(['2.8', 'v3'])('rotation with Distribution %s', (f
   const service = `registry-${flavor.replace('.', '')}.test`;
   let kubelet: FakeKubelet;
   let server: RunningTokenServer;
-  let controller: RunningKeysController;
+  let operator: RunningOperator | undefined;
   let initialUserFields: unknown;
   const ctx = (): ClientContext => ({ tls, auth: { username: 'alice', password: PASSWORD } });
   const ref = (tag: string) => `${kubelet.host}/team/app:${tag}`;
@@ -244,13 +242,13 @@ describe.each<RegistryFlavor>(['2.8', 'v3'])('rotation with Distribution %s', (f
     initialUserFields = userFields(await client.request<Deployment>('POST', collectionPath(deployments, NS), { body: userDeployment(`${name}-distribution`) }));
 
     kubelet = await startFakeKubelet({ cp, namespace: NS, deployment: `${name}-distribution`, flavor, tls: { cert: tls.serverCertPath, key: tls.serverKeyPath } });
-    controller = startKeysController({
-      kc: cp.kubeConfig,
-      log: pino({ level: 'warn' }),
+    operator = await startOperator({
+      kubeConfig: cp.kubeConfig,
       namespace: NS,
-      reloadDelaySeconds: RELOAD_DELAY,
-      settingsOverrides: { tokenTTLSeconds: TOKEN_TTL_OVERRIDE },
-      rolloutPollMs: 300,
+      leaderElect: false,
+      log: pino({ level: 'warn' }),
+      bcryptCost: 4,
+      keys: { reloadDelaySeconds: RELOAD_DELAY, settingsOverrides: { tokenTTLSeconds: TOKEN_TTL_OVERRIDE }, rolloutPollMs: 300 },
     });
     await waitFor('an active signing key and a rolled Deployment', async () => {
       const r = await registryObject(client, name);
@@ -269,7 +267,7 @@ describe.each<RegistryFlavor>(['2.8', 'v3'])('rotation with Distribution %s', (f
   }, 180_000);
 
   afterAll(async () => {
-    await controller?.stop();
+    await operator?.stop();
     await server?.stop();
     await kubelet?.stop();
   });
@@ -335,8 +333,12 @@ describe.each<RegistryFlavor>(['2.8', 'v3'])('rotation with Distribution %s', (f
   // Both controllers write Registry conditions: the keys controller (server-side apply, its own field
   // manager) and the Registry controller (Ready). Each must keep the other's.
   it("the Registry shows the keys controller's conditions next to the Registry controller's Ready", async () => {
-    await controller.controller.reconcile(`${NS}/${name}`);
-    await new Promise((r) => setTimeout(r, 2000));
+    await waitFor('both controllers to have written their conditions', async () => {
+      const types = ((await registryObject(client, name)).status?.conditions ?? []).map((c) => c.type);
+      return ['Ready', 'KeysReady', 'Rotating', 'DistributionWired'].every((t) => types.includes(t));
+    }, 30_000);
+    // a resync of either controller must not remove the other's
+    await new Promise((r) => setTimeout(r, 1500));
     const conditions = new Map(((await registryObject(client, name)).status?.conditions ?? []).map((c) => [c.type, c]));
     expect(conditions.get('Ready')?.status).toBe('True');
     expect(conditions.get('KeysReady')?.status).toBe('True');
@@ -345,7 +347,8 @@ describe.each<RegistryFlavor>(['2.8', 'v3'])('rotation with Distribution %s', (f
   });
 
   it('control: a key issued from a new CA before the registry trusts it makes clients fail', async () => {
-    await controller.stop();
+    await operator?.stop();
+    operator = undefined;
     const ca = await client.get<{ data: Record<string, string> }>(objectPath(Resources.secrets, NS, caSecretName(name)));
     const signing = await client.get<{ data: Record<string, string> }>(objectPath(Resources.secrets, NS, signingSecretName(name)));
     const material = {
