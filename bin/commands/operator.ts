@@ -49,9 +49,14 @@ export function register(program: Command): void {
         program.error(`operator: ${(error as Error).message}`);
       }
       process.stdout.write(`operator started as ${operator.identity}\n`);
+      // The operator's own timers are unref'd (a pending requeue must not delay shutdown), so while
+      // the API server is unreachable nothing else holds the event loop: without this handle the
+      // process would exit (status 13, unsettled top-level await) instead of waiting to reconnect.
+      const keepAlive = setInterval(() => undefined, 1 << 30);
       await new Promise<void>((resolve) => {
         const stop = (signal: string): void => {
           log.info({ signal }, 'shutting down');
+          clearInterval(keepAlive);
           resolve();
         };
         process.once('SIGTERM', () => stop('SIGTERM'));

@@ -122,10 +122,13 @@ export class KeysController {
   constructor(private readonly options: KeysControllerOptions) {
     this.now = options.now ?? (() => new Date());
     if (options.metrics) {
-      const registers = [options.metrics];
-      this.keyAge = new Gauge({ name: 'portcullis_signing_key_age_seconds', help: 'Seconds since the active signing key started signing.', labelNames: ['registry'], registers });
-      this.certExpiry = new Gauge({ name: 'portcullis_signing_certificate_expiry_timestamp_seconds', help: "Expiry (Unix time) of the active signing key's certificate.", labelNames: ['registry'], registers });
-      this.caExpiry = new Gauge({ name: 'portcullis_signing_ca_expiry_timestamp_seconds', help: 'Expiry (Unix time) of the CA that issues signing keys.', labelNames: ['registry'], registers });
+      const metrics = options.metrics;
+      // A controller is created each time this replica wins the Lease; the gauges outlive it.
+      const gauge = (name: string, help: string): Gauge =>
+        (metrics.getSingleMetric(name) as Gauge | undefined) ?? new Gauge({ name, help, labelNames: ['registry'], registers: [metrics] });
+      this.keyAge = gauge('portcullis_signing_key_age_seconds', 'Seconds since the active signing key started signing.');
+      this.certExpiry = gauge('portcullis_signing_certificate_expiry_timestamp_seconds', "Expiry (Unix time) of the active signing key's certificate.");
+      this.caExpiry = gauge('portcullis_signing_ca_expiry_timestamp_seconds', 'Expiry (Unix time) of the CA that issues signing keys.');
     }
   }
 
