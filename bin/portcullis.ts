@@ -4,14 +4,12 @@
 
 import { Command } from 'commander';
 import { register as registerCompile } from './commands/compile.js';
+import { register as registerDemo } from './commands/demo.js';
 import { register as registerImport } from './commands/import.js';
 import { keysCommand, register as registerKeys } from './commands/keys.js';
 import { register as registerKeysRotate } from './commands/keys-rotate.js';
 import { register as registerOperator } from './commands/operator.js';
 import { register as registerTokenServer } from './commands/token-server.js';
-
-// COMMANDS STILL TO WIRE (lead: add each import above and its line below once the module exists):
-//   ./commands/demo.js      -> registerDemo(program)       `portcullis demo`
 
 export function createProgram(): Command {
   const program = new Command('portcullis')
@@ -23,6 +21,7 @@ export function createProgram(): Command {
   registerKeysRotate(keysCommand(program));
   registerTokenServer(program);
   registerOperator(program);
+  registerDemo(program);
   return program;
 }
 
