@@ -44,8 +44,8 @@ function toolsBuilt(flavor: RegistryFlavor): boolean {
   }
 }
 
-/** The examples, except that the demo runs the registry itself (no Deployment to wire). */
-async function exampleManifests(): Promise<string> {
+/** The examples, for a setup that runs the registry itself (no Deployment to wire): the demo, tests. */
+export async function exampleManifests(): Promise<string> {
   const dir = join(repoRoot, 'examples');
   const docs: string[] = [];
   for (const file of (await readdir(dir)).filter((f) => f.endsWith('.yaml')).sort()) {

@@ -1,10 +1,10 @@
 // Permissions as Kubernetes objects, end to end: the examples applied to a real API server, two
 // operator replicas and a live token server running under the ServiceAccounts of deploy/rbac, a real
 // Distribution registry trusting the bundle the operator publishes, and crane as the client.
-import { readdir, readFile, rm, writeFile, mkdtemp } from 'node:fs/promises';
+import { readFile, rm, writeFile, mkdtemp } from 'node:fs/promises';
+import { exampleManifests } from '../../local/demo.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseAllDocuments, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { craneDigest, cranePush, type ClientContext } from '../harness/clients.js';
 import { kubectl, startControlPlane, type ControlPlane } from '../harness/controlPlane.js';
@@ -32,21 +32,6 @@ async function mustKubectl(args: string[], input?: string): Promise<string> {
   const r = await kubectl(cp, args, input);
   if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
   return r.stdout;
-}
-
-/** The examples as a user applies them, except that this test runs the registry itself. */
-async function examples(): Promise<string> {
-  const dirPath = join(repoRoot, 'examples');
-  const docs: string[] = [];
-  for (const file of (await readdir(dirPath)).filter((f) => f.endsWith('.yaml')).sort()) {
-    for (const doc of parseAllDocuments(await readFile(join(dirPath, file), 'utf8'))) {
-      const obj = doc.toJS() as { kind?: string; spec?: Record<string, unknown> } | null;
-      if (!obj) continue;
-      if (obj.kind === 'Registry' && obj.spec) delete obj.spec.distribution;
-      docs.push(stringify(obj));
-    }
-  }
-  return docs.join('---\n');
 }
 
 function startOperator(name: string): ManagedProcess {
@@ -101,7 +86,7 @@ beforeAll(async () => {
   operatorKubeconfig = (await cp.kubeconfigForServiceAccount('portcullis-system', 'portcullis-operator')).path;
   const tokenKubeconfig = (await cp.kubeconfigForServiceAccount('registry', 'portcullis-token-server')).path;
   // A freshly established CRD may answer 429 for a moment; apply until it is accepted.
-  const manifests = await examples();
+  const manifests = await exampleManifests();
   await waitFor('examples applied', async () => (await kubectl(cp, ['apply', '-f', '-'], manifests)).code === 0, 30_000);
 
   startOperator('operator-a');

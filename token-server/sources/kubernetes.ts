@@ -19,40 +19,11 @@ import { KEY_FILES } from '../../policy/signing.js';
 import { parseCredentials, parseSnapshot } from '../../policy/snapshot.js';
 import { parseSigningKeySet } from './key-set.js';
 import { buildPolicyState } from './policy-state.js';
-import type { KeyState, PolicyState, Source, Unsubscribe } from './types.js';
+import { PushedSource } from './pushed.js';
+import type { KeyState, PolicyState } from './types.js';
 
 export function signingSecretName(registry: string): string {
   return `portcullis-${registry}-signing`;
-}
-
-/** A Source whose state is pushed in from outside; keeps the last good state. */
-export class PushedSource<T> implements Source<T> {
-  private state: T | undefined;
-  private readonly changeListeners = new Set<(state: T) => void>();
-  private readonly rejectListeners = new Set<(reason: string) => void>();
-
-  current(): T | undefined {
-    return this.state;
-  }
-
-  onChange(listener: (state: T) => void): Unsubscribe {
-    this.changeListeners.add(listener);
-    return () => this.changeListeners.delete(listener);
-  }
-
-  onRejected(listener: (reason: string) => void): Unsubscribe {
-    this.rejectListeners.add(listener);
-    return () => this.rejectListeners.delete(listener);
-  }
-
-  set(state: T): void {
-    this.state = state;
-    for (const l of this.changeListeners) l(state);
-  }
-
-  reject(reason: string): void {
-    for (const l of this.rejectListeners) l(reason);
-  }
 }
 
 export interface KubernetesSourceOptions {

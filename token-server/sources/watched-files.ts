@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import type { Source, Unsubscribe } from './types.js';
+import { PushedSource } from './pushed.js';
 
 export interface WatchedFilesOptions<T> {
   /** Directories to watch; a change in any of them triggers a re-read. */
@@ -22,11 +22,8 @@ export interface WatchedFilesOptions<T> {
   debounceMs?: number;
 }
 
-export class WatchedFiles<T> implements Source<T> {
-  private state: T | undefined;
+export class WatchedFiles<T> extends PushedSource<T> {
   private lastHash: string | undefined;
-  private readonly changeListeners = new Set<(state: T) => void>();
-  private readonly rejectListeners = new Set<(reason: string) => void>();
   private readonly watchers: FSWatcher[] = [];
   private poll: NodeJS.Timeout | undefined;
   private debounce: NodeJS.Timeout | undefined;
@@ -34,7 +31,9 @@ export class WatchedFiles<T> implements Source<T> {
   private again = false;
   private closed = false;
 
-  constructor(private readonly options: WatchedFilesOptions<T>) {}
+  constructor(private readonly options: WatchedFilesOptions<T>) {
+    super();
+  }
 
   /** Loads once (a failure is reported, not thrown) and starts watching. */
   async start(): Promise<void> {
@@ -57,20 +56,6 @@ export class WatchedFiles<T> implements Source<T> {
     for (const w of this.watchers) w.close();
     if (this.poll !== undefined) clearInterval(this.poll);
     if (this.debounce !== undefined) clearTimeout(this.debounce);
-  }
-
-  current(): T | undefined {
-    return this.state;
-  }
-
-  onChange(listener: (state: T) => void): Unsubscribe {
-    this.changeListeners.add(listener);
-    return () => this.changeListeners.delete(listener);
-  }
-
-  onRejected(listener: (reason: string) => void): Unsubscribe {
-    this.rejectListeners.add(listener);
-    return () => this.rejectListeners.delete(listener);
   }
 
   private schedule(): void {
@@ -102,7 +87,7 @@ export class WatchedFiles<T> implements Source<T> {
       throw err;
     }))).catch((err: Error) => err);
     if (contents instanceof Error) {
-      this.reject(`cannot read inputs: ${contents.message}`, undefined);
+      this.rejectInput(`cannot read inputs: ${contents.message}`, undefined);
       return;
     }
     const hash = createHash('sha256');
@@ -113,17 +98,16 @@ export class WatchedFiles<T> implements Source<T> {
     try {
       next = this.options.parse(contents, this.options.now());
     } catch (err) {
-      this.reject((err as Error).message, digest);
+      this.rejectInput((err as Error).message, digest);
       return;
     }
     this.lastHash = digest;
-    this.state = next;
-    for (const l of this.changeListeners) l(next);
+    this.set(next);
   }
 
-  private reject(reason: string, digest: string | undefined): void {
+  private rejectInput(reason: string, digest: string | undefined): void {
     // The same broken input is reported once, not at every poll.
     if (digest !== undefined) this.lastHash = digest;
-    for (const l of this.rejectListeners) l(reason);
+    this.reject(reason);
   }
 }
