@@ -101,7 +101,7 @@ export function freePort(): Promise<number> {
 }
 
 /** Polls `check` until it returns true, or throws after `timeoutMs` with `describe()` appended. */
-export async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number, describe?: () => string): Promise<void> {
+export async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number, describe?: () => string, intervalMs = 100): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let lastError = '';
   while (Date.now() < deadline) {
@@ -110,7 +110,7 @@ export async function waitFor(what: string, check: () => Promise<boolean>, timeo
     } catch (err) {
       lastError = err instanceof Error ? err.message : String(err);
     }
-    await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, intervalMs));
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${lastError})` : ''}${describe ? `\n--- output ---\n${describe()}` : ''}`);
 }
