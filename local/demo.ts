@@ -12,7 +12,7 @@ import { kubectl, startControlPlane, type ControlPlane } from './controlPlane.js
 import { run, startProcess, waitFor, type ManagedProcess } from './process.js';
 import { startRegistry, type RegistryFlavor, type RunningRegistry } from './registry.js';
 import { createTestTLS } from './tls.js';
-import { repoRoot, toolPath } from './tools.js';
+import { repoRoot, toolPath, versions } from './tools.js';
 
 export interface DemoOptions {
   /** Distribution flavour: v3 (built from its module) or 2.8 (Debian). Default v3. */
@@ -75,6 +75,7 @@ async function httpsStatus(url: string, caPath: string): Promise<number> {
 export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
   const { say } = options;
   const cli = join(repoRoot, 'dist', 'bin', 'portcullis.js');
+  versions(); // a clear error outside a repository checkout (the demo builds its tools from it)
   if (!toolsBuilt(options.flavor)) {
     say('first run: building kube-apiserver, etcd, the registry and clients with Go (about ten minutes)...');
     const setup = await run('bash', [join(repoRoot, 'test', 'env', 'setup.sh')], { stdio: ['ignore', 'inherit', 'inherit'], timeoutMs: 60 * 60_000 });

@@ -4,44 +4,48 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** The repository checkout: this file is local/tools.ts, or dist/local/tools.js after a build. */
-function findRepoRoot(): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  for (const candidate of [resolve(here, '..'), resolve(here, '..', '..')]) {
-    if (existsSync(join(candidate, 'test', 'env', 'versions.env'))) return candidate;
+const here = dirname(fileURLToPath(import.meta.url));
+const versionsFile = (root: string): string => join(root, 'test', 'env', 'versions.env');
+
+/**
+ * The repository checkout: this file is local/tools.ts, or dist/local/tools.js after a build. Only the
+ * demo and the tests need one; the CLI imports this module in installs without it (the container
+ * image), so nothing here may fail at import time.
+ */
+export const repoRoot = [resolve(here, '..'), resolve(here, '..', '..')].find((c) => existsSync(versionsFile(c))) ?? resolve(here, '..');
+
+let versionsCache: Record<string, string> | undefined;
+
+/** The pinned versions from test/env/versions.env. */
+export function versions(): Record<string, string> {
+  if (versionsCache) return versionsCache;
+  if (!existsSync(versionsFile(repoRoot))) {
+    throw new Error(`cannot find test/env/versions.env above ${here}: the local control plane and the demo need a repository checkout`);
   }
-  throw new Error(`cannot find test/env/versions.env above ${here}: the local control plane needs a repository checkout`);
-}
-
-export const repoRoot = findRepoRoot();
-
-function readVersions(): Record<string, string> {
-  const text = readFileSync(join(repoRoot, 'test', 'env', 'versions.env'), 'utf8');
   const out: Record<string, string> = {};
-  for (const line of text.split('\n')) {
+  for (const line of readFileSync(versionsFile(repoRoot), 'utf8').split('\n')) {
     const m = /^([A-Z0-9_]+)=(\S+)/.exec(line);
     if (m) out[m[1]!] = m[2]!;
   }
+  versionsCache = out;
   return out;
 }
 
-export const versions = readVersions();
-
-const toolsDir = process.env.PORTCULLIS_TOOLS_DIR ?? join(repoRoot, '.tools');
-
 type BuiltTool = 'kube-apiserver' | 'etcd' | 'crane' | 'helm' | 'registry-v3';
 
-const toolVersion: Record<BuiltTool, [dir: string, version: string | undefined, binary: string]> = {
-  'kube-apiserver': ['kube-apiserver', versions.KUBERNETES_VERSION, 'kube-apiserver'],
-  etcd: ['etcd', versions.ETCD_VERSION, 'etcd'],
-  crane: ['crane', versions.CRANE_VERSION, 'crane'],
-  helm: ['helm', versions.HELM_VERSION, 'helm'],
-  'registry-v3': ['registry', versions.DISTRIBUTION_V3_VERSION, 'registry'],
+const toolVersion: Record<BuiltTool, [dir: string, versionKey: string, binary: string]> = {
+  'kube-apiserver': ['kube-apiserver', 'KUBERNETES_VERSION', 'kube-apiserver'],
+  etcd: ['etcd', 'ETCD_VERSION', 'etcd'],
+  crane: ['crane', 'CRANE_VERSION', 'crane'],
+  helm: ['helm', 'HELM_VERSION', 'helm'],
+  'registry-v3': ['registry', 'DISTRIBUTION_V3_VERSION', 'registry'],
 };
 
 /** Absolute path of a tool built by setup.sh; throws with the fix when it is missing. */
 export function toolPath(name: BuiltTool): string {
-  const [dir, version, binary] = toolVersion[name];
+  const [dir, versionKey, binary] = toolVersion[name];
+  const version = versions()[versionKey];
+  const toolsDir = process.env.PORTCULLIS_TOOLS_DIR ?? join(repoRoot, '.tools');
   const path = join(toolsDir, `${dir}-${version}`, binary);
   if (!existsSync(path)) {
     throw new Error(`${name} ${version} is not built (${path} missing): run 'bash test/env/setup.sh'`);

@@ -87,7 +87,9 @@ export function htpasswdToManifests(text: string, options: ImportOptions): { obj
       return;
     }
     names.set(name, lineNo);
-    const meta = (objectName: string) => (options.namespace === undefined ? { name: objectName } : { name: objectName, namespace: options.namespace });
+    // Without --namespace, the objects go beside the Registry (where no delegation is needed to attach).
+    const objectNamespace = options.namespace ?? registryNamespace;
+    const meta = (objectName: string) => (objectNamespace === undefined ? { name: objectName } : { name: objectName, namespace: objectNamespace });
     const secretName = `${name}${SECRET_SUFFIX}`;
     objects.push({
       apiVersion: 'v1',
@@ -124,7 +126,7 @@ export function register(program: Command): void {
     .description('print a Secret and a RegistryUser (YAML) for every user of a bcrypt htpasswd file')
     .argument('<file>', 'htpasswd file (htpasswd -B); - for stdin')
     .requiredOption('--registry <name>', 'the Registry the users belong to (name, or namespace/name)')
-    .option('-n, --namespace <ns>', 'namespace of the generated objects')
+    .option('-n, --namespace <ns>', 'namespace of the generated objects (default: the namespace in --registry NS/NAME)')
     .action(async (file: string, opts: { registry: string; namespace?: string }) => {
       const text = file === '-' ? await readStdin() : await readFile(file, 'utf8');
       const result = htpasswdToManifests(text, opts.namespace === undefined ? { registry: opts.registry } : { registry: opts.registry, namespace: opts.namespace });

@@ -281,4 +281,38 @@ describe('token server e2e', () => {
       expect(ok.status).toBe(200);
     });
   });
+
+  it('users imported from an htpasswd file log in with their old passwords', async () => {
+    // htpasswd -B writes $2y$ hashes; make them the way it does (bcrypt, cost 5) with known passwords.
+    const bcrypt = await import('bcrypt');
+    const lines = await Promise.all(
+      [['migrated-1', 'old-password-1'], ['Migrated.Two', 'old password 2']].map(async ([u, p]) => `${u}:${(await bcrypt.hash(p!, 5)).replace(/^\$2b\$/, '$2y$')}`),
+    );
+    const htpasswdPath = join(dir, 'htpasswd');
+    await writeFile(htpasswdPath, `${lines.join('\n')}\n`);
+    const imported = await portcullis(['import', 'htpasswd', htpasswdPath, '--registry', 'registry/legacy']);
+    expect(imported.code, imported.stderr).toBe(0);
+    const legacy = join(dir, 'legacy');
+    await writeFile(join(dir, 'legacy.yaml'), `${imported.stdout}---
+apiVersion: portcullis.dev/v1alpha1
+kind: Registry
+metadata: {name: legacy, namespace: registry}
+spec: {service: legacy.test}
+`);
+    const compiled = await portcullis(['compile', '-f', join(dir, 'legacy.yaml'), '-o', legacy]);
+    expect(compiled.code, compiled.stderr + compiled.stdout).toBe(0);
+    const legacyServer = await startTokenServer(['--policy-dir', legacy, '--keys-dir', join(dir, 'keys'), '--tls-cert', tls.serverCertPath, '--tls-key', tls.serverKeyPath], { tls: true });
+    try {
+      for (const [user, password, status] of [
+        ['migrated-1', 'old-password-1', 200],
+        ['Migrated.Two', 'old password 2', 200],
+        ['migrated-1', 'old password 2', 401],
+      ] as const) {
+        const res = await call(`${legacyServer.url}/token?service=legacy.test`, ca, { headers: { authorization: basic(user, password) } });
+        expect(res.status, `${user}`).toBe(status);
+      }
+    } finally {
+      await legacyServer.stop();
+    }
+  });
 });
