@@ -6,7 +6,8 @@
 //   - first-time hashing cost, measured separately (bcrypt cost 10 per plain password);
 //   - p50/p99 latency from a single grant change to the token server's new decision;
 //   - RSS of the operator and the token server.
-// BENCH_OBJECTS (default 10000) sets N; BENCH_CHANGES (default 20) the number of grant changes.
+// BENCH_OBJECTS (default 10000) sets N; BENCH_CHANGES (default 20) the number of grant changes;
+// BENCH_PROFILE_DIR, where to write CPU profiles of the operator and the token server.
 import bcrypt from 'bcrypt';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -47,7 +48,9 @@ async function inBatches<T>(items: T[], concurrency: number, work: (item: T) => 
 }
 
 function spawnCli(args: string[], env: NodeJS.ProcessEnv): { child: ChildProcess; output: () => string } {
-  const child = spawn(process.execPath, [cli, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // BENCH_PROFILE_DIR=DIR writes a V8 CPU profile of each component there when it exits.
+  const profile = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
+  const child = spawn(process.execPath, [...profile, cli, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const keep = (c: Buffer): void => {
     out = (out + c.toString()).slice(-20_000);
