@@ -9,12 +9,15 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
+          sequence: { groupOrder: 0 },
           include: ['policy/**/*.test.ts', 'token-server/**/*.test.ts', 'operator/**/*.test.ts', 'bin/**/*.test.ts', 'crds/**/*.test.ts', 'manifests/**/*.test.ts', 'credentials/**/*.test.ts', 'keys/**/*.test.ts', 'bench/**/*.test.ts', 'test/harness/**/*.test.ts'],
         },
       },
       {
         test: {
           name: 'integration',
+          // Projects with their own worker limits run as separate groups: unit, then integration, then e2e.
+          sequence: { groupOrder: 1 },
           include: ['test/integration/**/*.test.ts'],
           testTimeout: 120_000,
           hookTimeout: 180_000,
@@ -25,6 +28,7 @@ export default defineConfig({
       {
         test: {
           name: 'e2e',
+          sequence: { groupOrder: 2 },
           include: ['test/e2e/**/*.test.ts'],
           testTimeout: 120_000,
           hookTimeout: 180_000,
