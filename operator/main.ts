@@ -157,6 +157,7 @@ export async function startOperator(options: OperatorOptions = {}): Promise<Runn
     const q = new WorkQueue();
     queue = q;
     leaderGauge.set(1);
+    controller.startWriting();
     keysController = startKeysController({
       kc,
       client,
@@ -196,6 +197,7 @@ export async function startOperator(options: OperatorOptions = {}): Promise<Runn
     const q = queue;
     queue = undefined;
     leaderGauge.set(0);
+    controller.stopWriting();
     cancelSync?.();
     if (q) q.shutDown();
     const keys = keysController;

@@ -87,10 +87,10 @@ const KIND_RESOURCE: Record<ObjectStatus['kind'], ResourceType> = {
 };
 
 /** Runs `fn` over `items`, at most `limit` at a time. */
-async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>, stop: () => boolean = () => false): Promise<void> {
   let next = 0;
   const worker = async (): Promise<void> => {
-    while (next < items.length) await fn(items[next++] as T);
+    while (next < items.length && !stop()) await fn(items[next++] as T);
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
@@ -103,9 +103,24 @@ export class RegistryController {
   /** Per registry key: per RegistryUser key, which Secret content its hash came from. */
   private readonly sources = new Map<string, Map<string, SourceRecord>>();
   private readonly now: () => Date;
+  private stopping = false;
 
   constructor(private readonly options: RegistryControllerOptions) {
     this.now = options.now ?? (() => new Date());
+  }
+
+  /**
+   * Called when this replica loses (or gives up) the Lease: an in-flight reconcile stops writing
+   * statuses, so a first start's thousands of status writes neither delay the hand-over nor race the
+   * new leader. Whatever was skipped is written by whichever replica leads next.
+   */
+  stopWriting(): void {
+    this.stopping = true;
+  }
+
+  /** Called when this replica starts leading (again). */
+  startWriting(): void {
+    this.stopping = false;
   }
 
   private get caches(): RegistryCaches {
@@ -252,6 +267,6 @@ export class RegistryController {
           after.message,
         );
       }
-    });
+    }, () => this.stopping);
   }
 }
