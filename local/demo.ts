@@ -72,6 +72,21 @@ async function httpsStatus(url: string, caPath: string): Promise<number> {
   });
 }
 
+/** Waits for the operator to publish the examples' trust bundle (ConfigMap portcullis-main-bundle) and returns it. */
+export async function publishedBundle(cp: ControlPlane, describe: () => string): Promise<string> {
+  let bundle = '';
+  await waitFor(
+    'the operator to publish the trust bundle',
+    async () => {
+      bundle = (await kubectl(cp, ['get', 'configmap', '-n', 'registry', 'portcullis-main-bundle', '-o', 'jsonpath={.data.bundle\\.pem}'])).stdout;
+      return bundle.includes('BEGIN CERTIFICATE');
+    },
+    60_000,
+    describe,
+  );
+  return bundle;
+}
+
 export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
   const { say } = options;
   const cli = join(repoRoot, 'dist', 'bin', 'portcullis.js');
@@ -108,16 +123,7 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
     const env = { ...process.env, KUBECONFIG: cp.kubeconfigPath };
     const operator: ManagedProcess = startProcess('operator', process.execPath, [cli, 'operator', '--no-leader-elect', '--log-level', 'warn'], { env });
     stack.push(() => operator.stop());
-    let bundle = '';
-    await waitFor(
-      'the operator to publish the trust bundle',
-      async () => {
-        bundle = (await kubectl(cp, ['get', 'configmap', '-n', 'registry', 'portcullis-main-bundle', '-o', 'jsonpath={.data.bundle\\.pem}'])).stdout;
-        return bundle.includes('BEGIN CERTIFICATE');
-      },
-      60_000,
-      () => operator.output(),
-    );
+    const bundle = await publishedBundle(cp, () => operator.output());
     const bundlePath = join(dir, 'bundle.pem');
     await writeFile(bundlePath, bundle);
     say('operator running: snapshot, credentials and signing keys published');

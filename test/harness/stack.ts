@@ -5,7 +5,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { join } from 'node:path';
-import { exampleManifests } from '../../local/demo.js';
+import { exampleManifests, publishedBundle } from '../../local/demo.js';
 import { kubectl, type ControlPlane } from './controlPlane.js';
 import { cliPath } from './portcullis.js';
 import { startProcess, waitFor, type ManagedProcess } from './process.js';
@@ -85,16 +85,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         }),
       );
     }
-    let bundle = '';
-    await waitFor(
-      'the operator to publish the trust bundle',
-      async () => {
-        bundle = (await kubectl(cp, ['get', 'configmap', '-n', 'registry', 'portcullis-main-bundle', '-o', 'jsonpath={.data.bundle\\.pem}'])).stdout;
-        return bundle.includes('BEGIN CERTIFICATE');
-      },
-      60_000,
-      logs,
-    );
+    const bundle = await publishedBundle(cp, logs);
     await writeFile(join(dir, 'bundle.pem'), bundle);
 
     tokenServer = startProcess('token-server', process.execPath, [cliPath, 'token-server', '--registry', 'registry/main', '--listen', '127.0.0.1:0', '--tls-cert', tls.serverCertPath, '--tls-key', tls.serverKeyPath], {
