@@ -172,7 +172,8 @@ async function main(): Promise<void> {
     print(`operator start -> all ${2 * N} object statuses written (first start only): ${statusesSeconds.toFixed(1)} s`);
     print(`first-time hashing (bcrypt cost 10, plain passwords): ${perHashMs.toFixed(1)} ms per password, ~${((perHashMs * N) / 1000).toFixed(0)} s for ${N} users`);
     print(`grant change -> new decision, ${CHANGES} changes: p50 ${percentile(latencies, 50)} ms, p99 ${percentile(latencies, 99)} ms, max ${Math.max(...latencies)} ms`);
-    print(`RSS: operator ${rssOf(operator.child.pid!)}, token server ${rssOf(tokenServer.child.pid!)}`);
+    const heapUsed = /^nodejs_heap_size_used_bytes (\S+)/m.exec(await (await fetch(`http://127.0.0.1:${tokenPort}/metrics`)).text())?.[1];
+    print(`RSS: operator ${rssOf(operator.child.pid!)}, token server ${rssOf(tokenServer.child.pid!)} (V8 heap in use ${(Number(heapUsed) / 2 ** 20).toFixed(0)} MB)`);
   } finally {
     for (const child of children) await stopChild(child);
     await cp.stop();

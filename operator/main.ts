@@ -8,7 +8,7 @@ import http from 'node:http';
 import { hostname } from 'node:os';
 import { KubeConfig } from '@kubernetes/client-node';
 import { pino, type Logger } from 'pino';
-import { Counter, Gauge, Registry as MetricsRegistry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Registry as MetricsRegistry } from 'prom-client';
 import type { RegistryResource, RegistryUserResource, RepositoryGrantResource, SecretResource } from '../crds/types.js';
 import type { ChunkLimits } from './chunked.js';
 import { RegistryController, keyOf, registryKeyOf, type NamespaceObject, type RegistryCaches } from './controllers/registry.js';
@@ -232,6 +232,8 @@ export async function startOperator(options: OperatorOptions = {}): Promise<Runn
 
   let metricsServer: http.Server | undefined;
   if (options.metricsListen) {
+    // Process and Node.js metrics (resident memory, heap, event-loop lag) only when served.
+    collectDefaultMetrics({ register: metrics });
     const { host, port } = parseListen(options.metricsListen);
     metricsServer = http.createServer((req, res) => {
       if (req.url === '/metrics') {

@@ -1,7 +1,7 @@
 // Prometheus metrics on a registry of our own (never prom-client's global one), so several apps in one
 // process (tests, the demo) do not collide.
 
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 export type Outcome =
   | 'issued'
@@ -82,5 +82,14 @@ export class TokenServerMetrics {
     this.snapshotInfo.reset();
     this.snapshotInfo.set({ generation }, 1);
     this.snapshotLoadedAt.set(loadedAt.getTime() / 1000);
+  }
+
+  /**
+   * Adds the process and Node.js metrics (resident memory, heap, event-loop lag, GC) to this registry.
+   * Only the server entry calls it: tests build many apps in one process and need none of it.
+   */
+  withProcessMetrics(): this {
+    collectDefaultMetrics({ register: this.registry });
+    return this;
   }
 }

@@ -10,6 +10,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import type { Command } from 'commander';
 import { parseDuration } from '../../policy/duration.js';
 import { createLogger } from '../../token-server/logger.js';
+import { TokenServerMetrics } from '../../token-server/metrics.js';
 import { startServer } from '../../token-server/server.js';
 import { directorySources } from '../../token-server/sources/directory.js';
 import { kubernetesSources } from '../../token-server/sources/kubernetes.js';
@@ -110,7 +111,7 @@ export function register(program: Command): void {
       }
       try {
         const server = await startServer({
-          app: { policy: sources.policy, keys: sources.keys, logger, refreshTokenTTLSeconds, trustProxy: flags.trustProxy },
+          app: { policy: sources.policy, keys: sources.keys, logger, refreshTokenTTLSeconds, trustProxy: flags.trustProxy, metrics: new TokenServerMetrics(() => new Date()).withProcessMetrics() },
           host: listen.host,
           port: listen.port,
           ...(flags.tlsCert !== undefined && flags.tlsKey !== undefined ? { tls: { certFile: flags.tlsCert, keyFile: flags.tlsKey } } : {}),

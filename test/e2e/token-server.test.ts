@@ -282,6 +282,22 @@ describe('token server e2e', () => {
     });
   });
 
+  it('serves Prometheus metrics with the token outcomes and the process figures', async () => {
+    expect((await call(`${server.url}/token?service=${SERVICE}&scope=repository:public/x:pull`, ca)).status).toBe(200);
+    const res = await new Promise<string>((resolve, reject) => {
+      const req = request(`${server.url}/metrics`, { ca }, (r) => {
+        let body = '';
+        r.on('data', (c: Buffer) => (body += c.toString()));
+        r.on('end', () => resolve(body));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    expect(res).toMatch(/^portcullis_token_requests_total\{outcome="issued"\} [1-9]/m);
+    expect(res).toMatch(/^process_resident_memory_bytes [1-9]/m);
+    expect(res).toMatch(/^nodejs_heap_size_used_bytes [1-9]/m);
+  });
+
   it('users imported from an htpasswd file log in with their old passwords', async () => {
     // htpasswd -B writes $2y$ hashes; make them the way it does (bcrypt, cost 5) with known passwords.
     const bcrypt = await import('bcrypt');
