@@ -7,7 +7,8 @@
 //   - p50/p99 latency from a single grant change to the token server's new decision;
 //   - RSS of the operator and the token server.
 // BENCH_OBJECTS (default 10000) sets N; BENCH_CHANGES (default 20) the number of grant changes;
-// BENCH_PROFILE_DIR, where to write CPU profiles of the operator and the token server.
+// BENCH_PROFILE_DIR, where to write CPU profiles of the operator and the token server; BENCH_NODE_ARGS,
+// Node flags for both.
 import bcrypt from 'bcrypt';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -50,7 +51,10 @@ async function inBatches<T>(items: T[], concurrency: number, work: (item: T) => 
 function spawnCli(args: string[], env: NodeJS.ProcessEnv): { child: ChildProcess; output: () => string } {
   // BENCH_PROFILE_DIR=DIR writes a V8 CPU profile of each component there when it exits.
   const profile = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
-  const child = spawn(process.execPath, [...profile, cli, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // BENCH_NODE_ARGS, e.g. "--max-old-space-size=128": Node flags for both components (a container's
+  // memory limit sizes the heap the same way).
+  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, ...profile, cli, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const keep = (c: Buffer): void => {
     out = (out + c.toString()).slice(-20_000);
