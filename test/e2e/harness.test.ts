@@ -2,25 +2,14 @@
 // clients (crane, skopeo) moving harness-built images over TLS on loopback.
 import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { httpsRequest } from '../harness/https.js';
 import { craneDigest, cranePull, cranePush, skopeoInspectRaw, skopeoPull, skopeoPush } from '../harness/clients.js';
 import { buildImage } from '../harness/image.js';
 import { startRegistry, type RegistryFlavor, type RunningRegistry } from '../harness/registry.js';
 import { createTestTLS, type TestTLS } from '../harness/tls.js';
-
-function get(url: string, ca: string): Promise<{ status: number; headers: Record<string, string | string[] | undefined> }> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { ca }, (res) => {
-      res.resume();
-      resolve({ status: res.statusCode ?? 0, headers: res.headers });
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 describe.each<RegistryFlavor>(['2.8', 'v3'])('Distribution %s', (flavor) => {
   let dir: string;
@@ -47,7 +36,7 @@ describe.each<RegistryFlavor>(['2.8', 'v3'])('Distribution %s', (flavor) => {
 
   it('with token auth, answers /v2/ with 401 and a Bearer challenge naming realm and service', async () => {
     const { readFile } = await import('node:fs/promises');
-    const res = await get(`${guarded.url}/v2/`, await readFile(tls.caCertPath, 'utf8'));
+    const res = await httpsRequest(`${guarded.url}/v2/`, await readFile(tls.caCertPath, 'utf8'));
     expect(res.status).toBe(401);
     expect(res.headers['www-authenticate']).toBe('Bearer realm="https://localhost:1/token",service="registry.test"');
   });

@@ -1,7 +1,6 @@
 // The token server in front of real Distribution registries (2.8 and v3), used by real clients
 // (crane and skopeo), with a policy compiled offline by `portcullis compile` from manifests.
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,6 +16,7 @@ import {
   skopeoPush,
   type ClientContext,
 } from '../harness/clients.js';
+import { httpsRequest } from '../harness/https.js';
 import { buildImage } from '../harness/image.js';
 import { waitFor } from '../harness/process.js';
 import { portcullis, startTokenServer, type RunningTokenServer } from '../harness/portcullis.js';
@@ -83,24 +83,15 @@ interface TokenResponse {
   headers: Record<string, string | string[] | undefined>;
 }
 
-function call(url: string, ca: string, options: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<TokenResponse> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { ca, method: options.method ?? 'GET', headers: options.headers ?? {} }, (res) => {
-      let text = '';
-      res.on('data', (c: Buffer) => (text += c.toString()));
-      res.on('end', () => {
-        let body: Record<string, unknown> = {};
-        try {
-          body = JSON.parse(text) as Record<string, unknown>;
-        } catch {
-          body = { raw: text };
-        }
-        resolve({ status: res.statusCode ?? 0, body, headers: res.headers });
-      });
-    });
-    req.on('error', reject);
-    req.end(options.body);
-  });
+async function call(url: string, ca: string, options: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<TokenResponse> {
+  const res = await httpsRequest(url, ca, options);
+  let body: Record<string, unknown>;
+  try {
+    body = JSON.parse(res.text) as Record<string, unknown>;
+  } catch {
+    body = { raw: res.text };
+  }
+  return { status: res.status, body, headers: res.headers };
 }
 
 const basic = (u: string, p: string) => `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}`;
@@ -284,15 +275,7 @@ describe('token server e2e', () => {
 
   it('serves Prometheus metrics with the token outcomes and the process figures', async () => {
     expect((await call(`${server.url}/token?service=${SERVICE}&scope=repository:public/x:pull`, ca)).status).toBe(200);
-    const res = await new Promise<string>((resolve, reject) => {
-      const req = request(`${server.url}/metrics`, { ca }, (r) => {
-        let body = '';
-        r.on('data', (c: Buffer) => (body += c.toString()));
-        r.on('end', () => resolve(body));
-      });
-      req.on('error', reject);
-      req.end();
-    });
+    const res = (await httpsRequest(`${server.url}/metrics`, ca)).text;
     expect(res).toMatch(/^portcullis_token_requests_total\{outcome="issued"\} [1-9]/m);
     expect(res).toMatch(/^process_resident_memory_bytes [1-9]/m);
     expect(res).toMatch(/^nodejs_heap_size_used_bytes [1-9]/m);

@@ -3,10 +3,10 @@
 // ServiceAccount kubeconfigs, and a Distribution registry trusting the bundle the operator publishes.
 // The CRDs and the RBAC the kubeconfigs are bound to are the caller's to apply first.
 import { readFile, writeFile } from 'node:fs/promises';
-import { request } from 'node:https';
 import { join } from 'node:path';
 import { exampleManifests, publishedBundle } from '../../local/demo.js';
 import { kubectl, type ControlPlane } from './controlPlane.js';
+import { httpsRequest } from './https.js';
 import { cliPath } from './portcullis.js';
 import { startProcess, waitFor, type ManagedProcess } from './process.js';
 import { startRegistry, type RunningRegistry } from './registry.js';
@@ -56,22 +56,14 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   };
 
   let tokenUrl = '';
-  const granted = (user: string, password: string, repo: string): Promise<string[]> =>
-    new Promise((resolve, reject) => {
-      const auth = Buffer.from(`${user}:${password}`).toString('base64');
-      const req = request(`${tokenUrl}/token?service=${EXAMPLE_SERVICE}&scope=repository:${repo}:pull,push,delete`, { ca, headers: { authorization: `Basic ${auth}` } }, (res) => {
-        let body = '';
-        res.on('data', (c: Buffer) => (body += c.toString()));
-        res.on('end', () => {
-          if (res.statusCode !== 200) return resolve([]);
-          const token = (JSON.parse(body) as { token: string }).token;
-          const claims = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as { access: { actions: string[] }[] };
-          resolve(claims.access[0]?.actions ?? []);
-        });
-      });
-      req.on('error', reject);
-      req.end();
-    });
+  const granted = async (user: string, password: string, repo: string): Promise<string[]> => {
+    const auth = Buffer.from(`${user}:${password}`).toString('base64');
+    const res = await httpsRequest(`${tokenUrl}/token?service=${EXAMPLE_SERVICE}&scope=repository:${repo}:pull,push,delete`, ca, { headers: { authorization: `Basic ${auth}` } });
+    if (res.status !== 200) return [];
+    const token = (JSON.parse(res.text) as { token: string }).token;
+    const claims = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as { access: { actions: string[] }[] };
+    return claims.access[0]?.actions ?? [];
+  };
 
   try {
     // A freshly established CRD may answer 429 for a moment; apply until it is accepted.
