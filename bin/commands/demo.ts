@@ -1,7 +1,5 @@
 // `portcullis demo`: the local, all-on-loopback Portcullis of local/demo.ts, stopped by Ctrl-C.
 import type { Command } from 'commander';
-import { demoInstructions, startDemo } from '../../local/demo.js';
-import { toolPath } from '../../local/tools.js';
 
 export function register(program: Command): void {
   program
@@ -11,6 +9,8 @@ export function register(program: Command): void {
     .action(async (flags: { flavor: string }) => {
       if (flags.flavor !== 'v3' && flags.flavor !== '2.8') program.error('--flavor must be v3 or 2.8');
       const say = (line: string): void => void process.stdout.write(`${line}\n`);
+      // Loaded when run: the demo's launchers pull in the Kubernetes client.
+      const [{ demoInstructions, startDemo }, { toolPath }] = await Promise.all([import('../../local/demo.js'), import('../../local/tools.js')]);
       let demo;
       try {
         demo = await startDemo({ flavor: flags.flavor as 'v3' | '2.8', say });

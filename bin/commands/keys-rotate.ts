@@ -1,7 +1,7 @@
 // `portcullis keys rotate REGISTRY [--ca] [--emergency] [-n NAMESPACE]`: asks the operator to rotate now,
 // by setting the `portcullis.dev/rotate` annotation on the Registry (the operator clears it once acted on).
 
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import type { Command } from 'commander';
 import { isNotFound, KubeClient, MERGE_PATCH, objectPath, Resources } from '../../operator/kube/request.js';
 import { ROTATE_ANNOTATION } from '../../operator/keys/material.js';
@@ -33,6 +33,8 @@ export function register(keysCommand: Command): void {
     .option('--ca', 'rotate the CA: stage a new CA, roll the registry to trust both, switch keys, then drop the old CA', false)
     .option('--emergency', 'with a compromised CA: trust only a new CA at once (clients may see brief failures)', false)
     .action(async (registry: string, opts: { namespace?: string; ca: boolean; emergency: boolean }) => {
+      // Loaded when run, so other commands do not pay for client-node's config module.
+      const { KubeConfig } = await import('@kubernetes/client-node');
       const kc = new KubeConfig();
       kc.loadFromDefault();
       const namespace = opts.namespace ?? kc.getContextObject(kc.getCurrentContext())?.namespace ?? 'default';

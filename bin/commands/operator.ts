@@ -5,7 +5,6 @@
 
 import type { Command } from 'commander';
 import { pino } from 'pino';
-import { startOperator } from '../../operator/main.js';
 
 interface OperatorFlags {
   namespace?: string;
@@ -36,6 +35,8 @@ export function register(program: Command): void {
       const log = pino({ name: 'portcullis-operator', level: flags.logLevel });
       let operator;
       try {
+        // Loaded when run, so other commands do not pay for the Kubernetes client.
+        const { startOperator } = await import('../../operator/main.js');
         operator = await startOperator({
           log,
           leaderElect: flags.leaderElect,

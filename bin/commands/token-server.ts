@@ -6,14 +6,12 @@
 // generation while the API server is away. Prints one line `token-server listening on URL` when ready;
 // SIGTERM closes it gracefully with exit status 0.
 
-import { KubeConfig } from '@kubernetes/client-node';
 import type { Command } from 'commander';
 import { parseDuration } from '../../policy/duration.js';
 import { createLogger } from '../../token-server/logger.js';
 import { TokenServerMetrics } from '../../token-server/metrics.js';
 import { startServer } from '../../token-server/server.js';
 import { directorySources } from '../../token-server/sources/directory.js';
-import { kubernetesSources } from '../../token-server/sources/kubernetes.js';
 import type { KeySource, PolicySource, Source } from '../../token-server/sources/types.js';
 
 export interface ListenAddress {
@@ -84,6 +82,9 @@ export function register(program: Command): void {
       // Before the app subscribes (at build), a failed first load is worth a line of its own.
       const reportRejected = (name: string, source: Source<unknown>) => source.onRejected((reason) => logger.error({ source: name, reason }, `${name} not loaded`));
       if (registryRef) {
+        // Loaded only here: client-node's KubeConfig module alone is ~70 MB of RSS, which a token server
+        // reading directories should not carry.
+        const [{ KubeConfig }, { kubernetesSources }] = await Promise.all([import('@kubernetes/client-node'), import('../../token-server/sources/kubernetes.js')]);
         const kubeConfig = new KubeConfig();
         kubeConfig.loadFromDefault();
         const live = kubernetesSources({ kubeConfig, namespace: registryRef[1]!, registry: registryRef[2]!, log: logger });
