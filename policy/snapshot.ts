@@ -377,6 +377,28 @@ function snapshotOf(registries: RegistryPolicy[]): Snapshot {
 }
 
 /** Compiles objects into one snapshot per Registry plus a status for every object. Pure and deterministic. */
+/**
+ * The first two checks every user and grant goes through: its registryRef names an accepted Registry,
+ * and that Registry's delegation admits the object's namespace. On failure the refusal is the status.
+ */
+function attachToRegistry(
+  kind: 'RegistryUser' | 'RepositoryGrant',
+  ref: { name?: string; namespace?: string } | undefined,
+  meta: Meta,
+  accepted: ReadonlyMap<string, AcceptedRegistry>,
+  rejected: ReadonlySet<string>,
+  namespaces: ReadonlyMap<string, NamespaceInfo>,
+): { reg: AcceptedRegistry; entries: Delegation[] | undefined } | { refused: ObjectStatus } {
+  const reg = resolveRegistry(ref, meta.namespace, accepted, rejected);
+  if (!('policy' in reg)) return { refused: status(kind, meta, false, reg.reason, reg.message) };
+  const entries = admittingEntries(reg, meta.namespace, namespaces);
+  if (entries !== undefined && entries.length === 0) {
+    const what = kind === 'RegistryUser' ? 'users' : 'grants';
+    return { refused: status(kind, meta, false, Reasons.NamespaceNotAllowed, `Registry ${reg.id} does not admit ${what} from namespace ${meta.namespace}`) };
+  }
+  return { reg, entries };
+}
+
 export function compileSnapshot(input: CompileInput): CompileResult {
   const statuses: ObjectStatus[] = [];
   const namespaces = new Map(input.namespaces.map((n) => [n.name, n]));
@@ -410,16 +432,12 @@ export function compileSnapshot(input: CompileInput): CompileResult {
   const candidates = new Map<string, { u: RegistryUserResource; meta: Meta; username: string }[]>();
   for (const u of byKey(input.users)) {
     const meta = metaOf(u);
-    const reg = resolveRegistry(u.spec?.registryRef, meta.namespace, accepted, rejected);
-    if (!('policy' in reg)) {
-      statuses.push(status('RegistryUser', meta, false, reg.reason, reg.message));
+    const attached = attachToRegistry('RegistryUser', u.spec?.registryRef, meta, accepted, rejected, namespaces);
+    if ('refused' in attached) {
+      statuses.push(attached.refused);
       continue;
     }
-    const entries = admittingEntries(reg, meta.namespace, namespaces);
-    if (entries !== undefined && entries.length === 0) {
-      statuses.push(status('RegistryUser', meta, false, Reasons.NamespaceNotAllowed, `Registry ${reg.id} does not admit users from namespace ${meta.namespace}`));
-      continue;
-    }
+    const { reg } = attached;
     const bad = checkUserSpec(u);
     if (bad !== undefined) {
       statuses.push(status('RegistryUser', meta, false, bad.reason, bad.message));
@@ -474,16 +492,12 @@ export function compileSnapshot(input: CompileInput): CompileResult {
   const grantsByRegistry = new Map<string, GrantEntry[]>();
   for (const g of byKey(input.grants)) {
     const meta = metaOf(g);
-    const reg = resolveRegistry(g.spec?.registryRef, meta.namespace, accepted, rejected);
-    if (!('policy' in reg)) {
-      statuses.push(status('RepositoryGrant', meta, false, reg.reason, reg.message));
+    const attached = attachToRegistry('RepositoryGrant', g.spec?.registryRef, meta, accepted, rejected, namespaces);
+    if ('refused' in attached) {
+      statuses.push(attached.refused);
       continue;
     }
-    const entries = admittingEntries(reg, meta.namespace, namespaces);
-    if (entries !== undefined && entries.length === 0) {
-      statuses.push(status('RepositoryGrant', meta, false, Reasons.NamespaceNotAllowed, `Registry ${reg.id} does not admit grants from namespace ${meta.namespace}`));
-      continue;
-    }
+    const { reg, entries } = attached;
     const grant = normaliseGrant(keyOf(meta), g);
     if (!('source' in grant)) {
       statuses.push(status('RepositoryGrant', meta, false, grant.reason, grant.message));
