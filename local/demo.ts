@@ -4,11 +4,11 @@
 // throwaway CA. Prints what to try, then runs until SIGINT/SIGTERM and stops everything it started.
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAllDocuments, stringify } from 'yaml';
 import { kubectl, startControlPlane, type ControlPlane } from './controlPlane.js';
+import { httpsRequest } from './https.js';
 import { run, startProcess, waitFor, type ManagedProcess } from './process.js';
 import { startRegistry, type RegistryFlavor, type RunningRegistry } from './registry.js';
 import { createTestTLS } from './tls.js';
@@ -57,19 +57,6 @@ export async function exampleManifests(): Promise<string> {
     }
   }
   return docs.join('---\n');
-}
-
-async function httpsStatus(url: string, caPath: string): Promise<number> {
-  const ca = await readFile(caPath);
-  return new Promise((resolve, reject) => {
-    const req = request(url, { ca, timeout: 2000 }, (res) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-    req.end();
-  });
 }
 
 /** Waits for the operator to publish the examples' trust bundle (ConfigMap portcullis-main-bundle) and returns it. */
@@ -141,7 +128,7 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
     const tokenUrl = `https://localhost:${listening.exec(tokenServer.output())![1]}`;
     await waitFor(
       'the token server to load the policy',
-      async () => (await httpsStatus(`${tokenUrl}/readyz`, tls.caCertPath)) === 200,
+      async () => (await httpsRequest(`${tokenUrl}/readyz`, await readFile(tls.caCertPath), { timeoutMs: 2000 })).status === 200,
       60_000,
       () => tokenServer.output(),
     );

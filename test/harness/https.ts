@@ -1,20 +1,2 @@
-// One HTTPS request trusting a given CA (the test CA of registries and token servers).
-import { request } from 'node:https';
-
-export interface HttpsResponse {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  text: string;
-}
-
-export function httpsRequest(url: string, ca: string | Buffer, options: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<HttpsResponse> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { ca, method: options.method ?? 'GET', headers: options.headers ?? {} }, (res) => {
-      let text = '';
-      res.on('data', (c: Buffer) => (text += c.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text }));
-    });
-    req.on('error', reject);
-    req.end(options.body);
-  });
-}
+// The harness uses the same request helper as `portcullis demo` (local/https.ts).
+export * from '../../local/https.js';
