@@ -5,7 +5,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RegistryResource, RegistryUserResource, RepositoryGrantResource } from '../crds/types.js';
 import { initKeysDir } from '../keys/init.js';
-import { compileSnapshot, mergeSnapshots, serializeCredentials, serializeSnapshot, type ResolvedCredential } from '../policy/snapshot.js';
+import { compileSnapshot, type ResolvedCredential } from '../policy/snapshot.js';
+import { mergeSnapshots, serializeCredentials, serializeSnapshot } from '../policy/snapshot-format.js';
 
 export const SERVICE = 'bench.registry';
 export const NAMESPACE = 'bench';

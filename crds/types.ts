@@ -51,6 +51,22 @@ export interface Delegation {
   namespaces: { from: NamespacesFrom; selector?: LabelSelector };
   /** Repository prefixes (patterns) these namespaces may grant on; `${namespace}` is the grant's namespace. */
   repositories: string[];
+  /**
+   * Owner-side consent for identities from these namespaces to count outside their prefixes. Without it, a
+   * user from a delegated namespace obtains nothing outside the prefixes, whatever grant names it.
+   */
+  identities?: DelegatedIdentities;
+  /** Whether grants from these namespaces may set `catalog: true` (the catalog lists every repository). */
+  catalog?: boolean;
+}
+
+export interface DelegatedIdentities {
+  /** Username patterns (`*` any run of characters, `${namespace}`) that are registry-wide names. */
+  usernames?: string[];
+  /** Group patterns (same syntax) whose members are matched by grants anywhere. */
+  groups?: string[];
+  /** Whether users from these namespaces count as `Authenticated` outside the prefixes. */
+  authenticated?: boolean;
 }
 
 export interface RegistrySpec {

@@ -6,6 +6,8 @@
 
 import bcrypt from 'bcrypt';
 import { createHmac, randomBytes } from 'node:crypto';
+import { checkBcryptHash, normaliseBcryptHash } from '../policy/password-hash.js';
+import { namespaceOf } from '../policy/object-keys.js';
 import { Reasons } from '../policy/reasons.js';
 import type { ResolvedCredential } from '../policy/snapshot.js';
 import type { RegistryUserResource, SecretResource } from '../crds/types.js';
@@ -43,9 +45,6 @@ export interface ResolveResult {
 
 const processHmacKey = randomBytes(32);
 
-// Bcrypt as htpasswd writes it ($2y$) and as other tools do ($2a$, $2b$): cost 04-31, 22 salt + 31 hash chars.
-const BCRYPT_HASH = /^\$2[aby]\$(0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{53}$/;
-
 /** Describes a non-bcrypt htpasswd hash format for the refusal message (never echoing the hash). */
 function htpasswdFormat(value: string): string {
   if (value.startsWith('$apr1$')) return 'an Apache MD5 ($apr1$) hash';
@@ -69,10 +68,14 @@ export function parseHtpasswdHash(value: string): { hash: string } | { message: 
   const line = lines[0] as string;
   const colon = line.indexOf(':');
   const hash = colon >= 0 ? line.slice(colon + 1) : line;
-  if (!BCRYPT_HASH.test(hash)) {
+  const problem = checkBcryptHash(hash);
+  if (problem === 'is not a bcrypt hash') {
     return { message: `holds ${htpasswdFormat(hash)}; only bcrypt ($2y$, $2a$, $2b$) is supported (htpasswd -B)` };
   }
-  return { hash: hash.startsWith('$2y$') ? `$2b$${hash.slice(4)}` : hash };
+  if (problem !== undefined) {
+    return { message: `holds a hash that ${problem}: every login against it would take too long; hash it again with a lower cost (htpasswd -B -C 10)` };
+  }
+  return { hash: normaliseBcryptHash(hash) };
 }
 
 /** The value of `key` in a Secret: stringData wins over data, as the API server merges them. */
@@ -106,7 +109,7 @@ export async function resolveCredential(user: RegistryUserResource, secret: Secr
   const ref = user.spec.passwordSecretRef;
   const secretName = ref?.name ?? '';
   const key = ref?.key ?? DEFAULT_PASSWORD_KEY;
-  const namespace = user.metadata.namespace ?? 'default';
+  const namespace = namespaceOf(user);
   if (secret === undefined) {
     return refused(Reasons.SecretNotFound, `Secret ${namespace}/${secretName} was not found`);
   }
@@ -147,10 +150,9 @@ export async function resolveCredential(user: RegistryUserResource, secret: Secr
 
 /** bcrypt.compare that accepts `$2y$` (which native bcrypt refuses) and never throws on a malformed hash. */
 export async function bcryptMatches(password: string, hash: string): Promise<boolean> {
-  if (!BCRYPT_HASH.test(hash)) return false;
-  const normalised = hash.startsWith('$2y$') ? `$2b$${hash.slice(4)}` : hash;
+  if (checkBcryptHash(hash) !== undefined) return false;
   try {
-    return await bcrypt.compare(password, normalised);
+    return await bcrypt.compare(password, normaliseBcryptHash(hash));
   } catch {
     return false;
   }

@@ -6,10 +6,23 @@
 // the pattern's first segment — a literal first segment goes in a map keyed by it, `${user}/…` in a
 // bucket consulted only when the name starts with the requester's own name, and `*`/`**`-first
 // patterns in a small bucket always consulted. A request touches only the buckets of its own subjects.
+//
+// Tenancy: a user from a delegated namespace is confined to that namespace's prefixes. A match counts
+// outside them only when it came through an identity the Registry consented to (its username, a group,
+// Authenticated), and a `${user}` pattern only when the username itself is consented — otherwise a
+// tenant naming its robot `library` would own `library/*` through a `${user}/*` grant.
 
 import { compilePattern, matchesParts, type CompiledPattern } from './match.js';
 import type { ResourceScope } from './scope.js';
 import type { Action, GrantEntry, RegistryPolicy, UserEntry } from './types.js';
+
+interface TenancyIndex {
+  namespace: string;
+  prefixes: CompiledPattern[];
+  trustedUsername: boolean;
+  trustedGroups: ReadonlySet<string>;
+  trustedAuthenticated: boolean;
+}
 
 export type Requester = { kind: 'anonymous' } | { kind: 'user'; username: string; groups: readonly string[] };
 
@@ -31,6 +44,8 @@ interface SubjectBucket {
 export interface PolicyIndex {
   readonly registry: RegistryPolicy;
   readonly users: ReadonlyMap<string, UserEntry>;
+  /** @internal username -> the confinement of a user from a delegated namespace. */
+  readonly tenancy: ReadonlyMap<string, TenancyIndex>;
   /** @internal subject key -> bucket. */
   readonly subjects: ReadonlyMap<string, SubjectBucket>;
 }
@@ -67,7 +82,19 @@ function emptyBucket(): SubjectBucket {
 /** Indexes a registry's policy for `authorize`. Build once per snapshot; reuse for every request. */
 export function buildPolicyIndex(registry: RegistryPolicy): PolicyIndex {
   const users = new Map<string, UserEntry>();
-  for (const user of registry.users) users.set(user.username, user);
+  const tenancy = new Map<string, TenancyIndex>();
+  for (const user of registry.users) {
+    users.set(user.username, user);
+    const t = user.tenancy;
+    if (t === undefined) continue;
+    tenancy.set(user.username, {
+      namespace: t.namespace,
+      prefixes: t.prefixes.map((p) => compilePattern(p)),
+      trustedUsername: t.trustedUsername,
+      trustedGroups: new Set(t.trustedGroups),
+      trustedAuthenticated: t.trustedAuthenticated,
+    });
+  }
   const subjects = new Map<string, SubjectBucket>();
   for (const grant of registry.grants) {
     const allows = new Set<string>(grant.actions.includes('*') ? REPOSITORY_ACTIONS : grant.actions);
@@ -95,12 +122,27 @@ export function buildPolicyIndex(registry: RegistryPolicy): PolicyIndex {
       }
     }
   }
-  return { registry, users, subjects };
+  return { registry, users, tenancy, subjects };
 }
 
-function requesterSubjectKeys(requester: Requester): string[] {
-  if (requester.kind === 'anonymous') return ['anonymous'];
-  return [`user:${requester.username}`, 'authenticated', ...requester.groups.map((g) => `group:${g}`)];
+/** A subject bucket the requester belongs to, and whether matches through it count beyond the tenancy prefixes. */
+interface RequesterBucket {
+  bucket: SubjectBucket;
+  trusted: boolean;
+}
+
+function requesterSubjects(requester: Requester, tenancy: TenancyIndex | undefined): { key: string; trusted: boolean }[] {
+  if (requester.kind === 'anonymous') return [{ key: 'anonymous', trusted: true }];
+  return [
+    { key: `user:${requester.username}`, trusted: tenancy === undefined || tenancy.trustedUsername },
+    // A consented username is a registry-wide user, and so authenticated registry-wide too.
+    { key: 'authenticated', trusted: tenancy === undefined || tenancy.trustedAuthenticated || tenancy.trustedUsername },
+    ...requester.groups.map((g) => ({ key: `group:${g}`, trusted: tenancy === undefined || tenancy.trustedGroups.has(g) })),
+  ];
+}
+
+function usesUser(pattern: CompiledPattern): boolean {
+  return pattern.segments.some((s) => s.kind === 'user');
 }
 
 function describe(requester: Requester): string {
@@ -111,7 +153,7 @@ function nothing(scope: ResourceScope, reason: string): ScopeDecision {
   return { scope, granted: [], grants: [], reason };
 }
 
-function authorizeRepository(index: PolicyIndex, requester: Requester, buckets: SubjectBucket[], scope: ResourceScope): ScopeDecision {
+function authorizeRepository(requester: Requester, buckets: readonly RequesterBucket[], tenancy: TenancyIndex | undefined, scope: ResourceScope): ScopeDecision {
   const name = scope.name;
   const slash = name.indexOf('/');
   const first = slash < 0 ? name : name.slice(0, slash);
@@ -120,10 +162,18 @@ function authorizeRepository(index: PolicyIndex, requester: Requester, buckets: 
   const allowed = new Set<string>();
   const contributors = new Set<string>();
   let matchedAny = false;
-  const consider = (list: readonly IndexedPattern[] | undefined): void => {
+  let confinedAway = false;
+  let inside: boolean | undefined;
+  const withinTenancy = (): boolean => (inside ??= tenancy !== undefined && tenancy.prefixes.some((p) => matchesParts(p, parts, user)));
+  const consider = (list: readonly IndexedPattern[] | undefined, trusted: boolean): void => {
     if (list === undefined) return;
     for (const entry of list) {
       if (!matchesParts(entry.pattern, parts, user)) continue;
+      const confined = tenancy !== undefined && (!trusted || (usesUser(entry.pattern) && !tenancy.trustedUsername));
+      if (confined && !withinTenancy()) {
+        confinedAway = true;
+        continue;
+      }
       matchedAny = true;
       let contributed = false;
       for (const action of scope.actions) {
@@ -135,10 +185,10 @@ function authorizeRepository(index: PolicyIndex, requester: Requester, buckets: 
       if (contributed) contributors.add(entry.grant.source);
     }
   };
-  for (const bucket of buckets) {
-    consider(bucket.byFirstSegment.get(first));
-    if (user !== undefined && first === user) consider(bucket.userFirst);
-    consider(bucket.wildcardFirst);
+  for (const { bucket, trusted } of buckets) {
+    consider(bucket.byFirstSegment.get(first), trusted);
+    if (user !== undefined && first === user) consider(bucket.userFirst, trusted);
+    consider(bucket.wildcardFirst, trusted);
   }
   const granted = scope.actions.filter((a) => allowed.has(a));
   const grants = [...contributors].sort();
@@ -150,6 +200,12 @@ function authorizeRepository(index: PolicyIndex, requester: Requester, buckets: 
   }
   if (matchedAny) {
     return nothing(scope, `grants for ${who} match ${JSON.stringify(name)} but none allows ${scope.actions.join(', ')}`);
+  }
+  if (confinedAway && tenancy !== undefined) {
+    return nothing(
+      scope,
+      `${who} is from delegated namespace ${tenancy.namespace} and reaches only ${tenancy.prefixes.map((p) => p.source).join(', ')}; ${JSON.stringify(name)} is outside, and no identity the Registry's delegation consents to matches it`,
+    );
   }
   return nothing(scope, `no grant for ${who} matches repository ${JSON.stringify(name)}`);
 }
@@ -168,15 +224,20 @@ export function authorize(index: PolicyIndex, requester: Requester, scopes: read
       return scopes.map((s) => nothing(s, `user ${JSON.stringify(requester.username)} is disabled`));
     }
   }
-  const buckets: SubjectBucket[] = [];
-  for (const key of new Set(requesterSubjectKeys(requester))) {
+  const tenancy = requester.kind === 'user' ? index.tenancy.get(requester.username) : undefined;
+  const buckets: RequesterBucket[] = [];
+  const seen = new Set<string>();
+  for (const { key, trusted } of requesterSubjects(requester, tenancy)) {
     const bucket = index.subjects.get(key);
-    if (bucket !== undefined) buckets.push(bucket);
+    if (bucket === undefined || seen.has(key)) continue;
+    seen.add(key);
+    buckets.push({ bucket, trusted });
   }
   return scopes.map((scope): ScopeDecision => {
-    if (scope.type === 'repository') return authorizeRepository(index, requester, buckets, scope);
+    if (scope.type === 'repository') return authorizeRepository(requester, buckets, tenancy, scope);
     if (scope.type === 'registry' && scope.name === 'catalog') {
-      const sources = [...new Set(buckets.flatMap((b) => b.catalog))].sort();
+      // The catalog lists every repository: never through an identity confined to a namespace's prefixes.
+      const sources = [...new Set(buckets.filter((b) => b.trusted).flatMap((b) => b.bucket.catalog))].sort();
       if (sources.length === 0) return nothing(scope, `no grant gives ${describe(requester)} the catalog`);
       if (!scope.actions.includes('*')) return nothing(scope, 'the catalog is granted only as action "*"');
       return { scope, granted: ['*'], grants: sources, reason: `catalog granted to ${describe(requester)} by ${sources.join(', ')}` };

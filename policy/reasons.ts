@@ -1,19 +1,18 @@
-// Every condition type and every condition/Event reason Portcullis writes, in one place, so the
-// operator, `compile` and the docs agree on spelling. Reasons are CamelCase, as Kubernetes expects.
+// Every condition type and every condition/Event reason the Registry controller and `compile` write, in
+// one place, so the operator, `compile` and the docs agree on spelling. Reasons are CamelCase, as
+// Kubernetes expects. (The keys controller's own conditions live beside it in operator/controllers/keys.ts.)
 
 export const ConditionTypes = {
   /** The object is compiled into the live snapshot (or why it is not). */
   Ready: 'Ready',
-  /** The object is admitted by its Registry (delegation); kept apart from Ready for Gateway-API-style status. */
-  Accepted: 'Accepted',
+  /** Another object claims what this one holds (a service, a username); present only while true. */
+  Conflicted: 'Conflicted',
 } as const;
 export type ConditionType = (typeof ConditionTypes)[keyof typeof ConditionTypes];
 
 export const Reasons = {
   // Success.
-  Ready: 'Ready',
   Compiled: 'Compiled',
-  Accepted: 'Accepted',
   UserDisabled: 'UserDisabled',
 
   // References.
@@ -25,9 +24,10 @@ export const Reasons = {
   SecretKeyNotFound: 'SecretKeyNotFound',
   InvalidCredential: 'InvalidCredential',
 
-  // Delegation.
+  // Delegation (tenancy).
   NamespaceNotAllowed: 'NamespaceNotAllowed',
   OutsideDelegatedPrefix: 'OutsideDelegatedPrefix',
+  CatalogNotDelegated: 'CatalogNotDelegated',
 
   // Conflicts and validation.
   UsernameConflict: 'UsernameConflict',
@@ -35,17 +35,12 @@ export const Reasons = {
   InvalidSpec: 'InvalidSpec',
 
   // Operator lifecycle (Events and Registry conditions).
-  Pending: 'Pending',
-  ReconcileError: 'ReconcileError',
   SnapshotPublished: 'SnapshotPublished',
-  CredentialsPublished: 'CredentialsPublished',
+  SnapshotTooLarge: 'SnapshotTooLarge',
   KeysReady: 'KeysReady',
   KeyRotated: 'KeyRotated',
   KeyRotationPending: 'KeyRotationPending',
-  CARotated: 'CARotated',
   DeploymentNotFound: 'DeploymentNotFound',
   DeploymentUpdated: 'DeploymentUpdated',
-  LeaderElected: 'LeaderElected',
-  LeaderLost: 'LeaderLost',
 } as const;
 export type Reason = (typeof Reasons)[keyof typeof Reasons];

@@ -2,8 +2,11 @@
 // It is plain JSON so it can live in ConfigMaps and be diffed in GitOps checks. Nothing secret is in it:
 // password hashes travel separately, in `Credentials`, which is stored in a Secret.
 
-/** The value of `Snapshot.format`; bumped on any incompatible change of the layout below. */
-export const SNAPSHOT_FORMAT = 'portcullis.dev/snapshot/v1' as const;
+/**
+ * The value of `Snapshot.format`; bumped on any incompatible change of the layout below. v2 added the
+ * tenancy of delegated users: a v1 reader would ignore it and grant across namespaces, so it must refuse v2.
+ */
+export const SNAPSHOT_FORMAT = 'portcullis.dev/snapshot/v2' as const;
 /** The value of `Credentials.format`. */
 export const CREDENTIALS_FORMAT = 'portcullis.dev/credentials/v1' as const;
 
@@ -33,6 +36,29 @@ export interface UserEntry {
   credentialRevision: string;
   /** `namespace/name` of the RegistryUser object, for audit lines and status. */
   source: string;
+  /**
+   * `uid:generation` of the RegistryUser object (absent for manifests, which have neither). Refresh tokens
+   * are bound to it beside the credential, so deleting and recreating, disabling and re-enabling, or
+   * editing the user ends every refresh token issued before.
+   */
+  objectRevision?: string;
+  /** Present for a user from a delegated namespace: how far its identity reaches. Absent: unrestricted. */
+  tenancy?: Tenancy;
+}
+
+/**
+ * What a user created in a delegated namespace may obtain. Its access is confined to `prefixes` unless it
+ * came through an identity the Registry's delegation consented to (a trusted username, group or
+ * Authenticated); `${user}` patterns expand outside the prefixes only for a trusted username.
+ */
+export interface Tenancy {
+  namespace: string;
+  /** Repository patterns, `${namespace}` already replaced. Sorted. */
+  prefixes: string[];
+  trustedUsername: boolean;
+  /** The user's groups that are consented registry-wide. Sorted. */
+  trustedGroups: string[];
+  trustedAuthenticated: boolean;
 }
 
 export interface GrantEntry {

@@ -4,7 +4,7 @@ import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseCredentials, parseSnapshot } from '../../policy/snapshot.js';
+import { parseCredentials, parseSnapshot } from '../../policy/snapshot-format.js';
 import { compileManifests, register } from './compile.js';
 
 const COST = 4;

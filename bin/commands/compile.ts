@@ -4,21 +4,17 @@
 // is printed (file, document, field; or kind, name, reason, message) so one run shows all of them.
 
 import type { Command } from 'commander';
+import { parseBcryptCost } from '../../policy/password-hash.js';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { resolveCredential, DEFAULT_BCRYPT_COST } from '../../credentials/resolve.js';
 import type { NamespaceInfo, RegistryUserResource, SecretResource } from '../../crds/types.js';
 import { loadManifests } from '../../manifests/load.js';
-import {
-  compileSnapshot,
-  mergeSnapshots,
-  parseCredentials,
-  serializeCredentials,
-  serializeSnapshot,
-  type ObjectStatus,
-  type ResolvedCredential,
-} from '../../policy/snapshot.js';
+import { usernameOf } from '../../policy/compile/users.js';
+import { namespaceOf, objectKey, registryKeyOf } from '../../policy/object-keys.js';
+import { compileSnapshot, usersNeedingCredentials, type ObjectStatus, type ResolvedCredential } from '../../policy/snapshot.js';
+import { mergeSnapshots, parseCredentials, serializeCredentials, serializeSnapshot } from '../../policy/snapshot-format.js';
 import type { Credentials, Snapshot } from '../../policy/types.js';
 
 export const SNAPSHOT_FILE = 'snapshot.json';
@@ -49,8 +45,6 @@ export interface CompileOutcome {
   statuses: ObjectStatus[];
 }
 
-const key = (namespace: string | undefined, name: string) => `${namespace ?? 'default'}/${name}`;
-
 /** Hashes from the last compile into the same directory, so unchanged passwords keep their hash (and revision). */
 async function previousHashes(outDir: string): Promise<Credentials | undefined> {
   try {
@@ -60,22 +54,23 @@ async function previousHashes(outDir: string): Promise<Credentials | undefined> 
   }
 }
 
+/** Credentials of the users compileSnapshot will read: admitted ones holding their username, and no others. */
 async function resolveAll(
   users: RegistryUserResource[],
+  needed: ReadonlySet<string>,
   secrets: SecretResource[],
   previous: Credentials | undefined,
   cost: number,
-  registryIdOf: (u: RegistryUserResource) => string,
 ): Promise<Map<string, ResolvedCredential>> {
-  const secretsByKey = new Map(secrets.map((s) => [key(s.metadata.namespace, s.metadata.name), s]));
+  const secretsByKey = new Map(secrets.map((s) => [objectKey(s), s]));
   const entries = await Promise.all(
     users
-      .filter((u) => u.spec?.disabled !== true)
+      .filter((u) => needed.has(objectKey(u)))
       .map(async (u): Promise<[string, ResolvedCredential]> => {
-        const secret = secretsByKey.get(key(u.metadata.namespace, u.spec.passwordSecretRef?.name ?? ''));
-        const reuseHash = previous?.registries[registryIdOf(u)]?.[u.spec.username ?? u.metadata.name];
+        const secret = secretsByKey.get(`${namespaceOf(u)}/${u.spec.passwordSecretRef?.name ?? ''}`);
+        const reuseHash = previous?.registries[registryKeyOf(u)]?.[usernameOf(u)];
         const { credential } = await resolveCredential(u, secret, reuseHash === undefined ? { cost } : { cost, reuseHash });
-        return [key(u.metadata.namespace, u.metadata.name), credential];
+        return [objectKey(u), credential];
       }),
   );
   return new Map(entries);
@@ -116,20 +111,14 @@ export async function compileManifests(options: CompileOptions): Promise<Compile
   // Namespaces: labelled ones from the input; any other namespace an object is in has no labels.
   const namespaces = new Map<string, NamespaceInfo>(loaded.namespaces.map((n) => [n.name, n]));
   for (const o of [...loaded.registries, ...loaded.users, ...loaded.grants]) {
-    const ns = o.metadata.namespace ?? 'default';
+    const ns = namespaceOf(o);
     if (!namespaces.has(ns)) namespaces.set(ns, { name: ns, labels: {} });
   }
 
-  const registryIdOf = (u: RegistryUserResource) => key(u.spec.registryRef?.namespace ?? u.metadata.namespace, u.spec.registryRef?.name ?? '');
+  const objects = { registries: loaded.registries, users: loaded.users, grants: loaded.grants, namespaces: [...namespaces.values()] };
   const previous = await previousHashes(options.outDir);
-  const credentials = await resolveAll(loaded.users, loaded.secrets, previous, options.cost ?? DEFAULT_BCRYPT_COST, registryIdOf);
-  const result = compileSnapshot({
-    registries: loaded.registries,
-    users: loaded.users,
-    grants: loaded.grants,
-    namespaces: [...namespaces.values()],
-    credentials,
-  });
+  const credentials = await resolveAll(loaded.users, usersNeedingCredentials(objects), loaded.secrets, previous, options.cost ?? DEFAULT_BCRYPT_COST);
+  const result = compileSnapshot({ ...objects, credentials });
   let merged: { snapshot: Snapshot; credentials: Credentials };
   try {
     merged = mergeSnapshots(result.registries);
@@ -178,13 +167,16 @@ export function register(program: Command): void {
     .requiredOption('-f, --filename <path>', 'manifest file or directory (repeatable; directories are read recursively)', collect, [])
     .requiredOption('-o, --output <dir>', 'directory to write snapshot.json and credentials.json to')
     .option('--allow-not-ready', 'write the output even if some objects are not Ready (exit status stays 2)', false)
-    .option('--bcrypt-cost <n>', 'bcrypt cost for plain passwords', (v) => Number.parseInt(v, 10), DEFAULT_BCRYPT_COST)
+    .option('--bcrypt-cost <n>', 'bcrypt cost for plain passwords', String(DEFAULT_BCRYPT_COST))
     .addHelpText('after', '\nExit status: 0 all objects Ready and written; 2 invalid manifests or objects not Ready.')
-    .action(async (opts: { filename: string[]; output: string; allowNotReady: boolean; bcryptCost: number }) => {
-      if (!Number.isInteger(opts.bcryptCost) || opts.bcryptCost < 4 || opts.bcryptCost > 31) {
-        program.error('--bcrypt-cost must be an integer from 4 to 31');
+    .action(async (opts: { filename: string[]; output: string; allowNotReady: boolean; bcryptCost: string }) => {
+      let cost: number;
+      try {
+        cost = parseBcryptCost(opts.bcryptCost);
+      } catch (error) {
+        program.error((error as Error).message);
       }
-      const outcome = await compileManifests({ files: opts.filename, outDir: opts.output, allowNotReady: opts.allowNotReady, cost: opts.bcryptCost });
+      const outcome = await compileManifests({ files: opts.filename, outDir: opts.output, allowNotReady: opts.allowNotReady, cost });
       for (const line of outcome.out) process.stdout.write(`${line}\n`);
       for (const line of outcome.err) process.stderr.write(`${line}\n`);
       process.exitCode = outcome.exitCode;

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { validateResource } from '../../crds/schema.js';
-import { parseCredentials } from '../../policy/snapshot.js';
+import { parseCredentials } from '../../policy/snapshot-format.js';
 import { compileManifests } from './compile.js';
 import { htpasswdToManifests, objectNameFor, register, toYamlDocuments } from './import.js';
 

@@ -4,6 +4,7 @@
 // at once) and exit 0.
 
 import type { Command } from 'commander';
+import { parseBcryptCost } from '../../policy/password-hash.js';
 import { pino } from 'pino';
 
 interface OperatorFlags {
@@ -30,8 +31,12 @@ export function register(program: Command): void {
     .option('--bcrypt-cost <n>', 'bcrypt cost for plain passwords (default 10)')
     .action(async (flags: OperatorFlags) => {
       if (!['trace', 'debug', 'info', 'warn', 'error', 'fatal'].includes(flags.logLevel)) program.error(`unknown --log-level ${flags.logLevel}`);
-      const bcryptCost = flags.bcryptCost === undefined ? undefined : Number(flags.bcryptCost);
-      if (bcryptCost !== undefined && !(Number.isInteger(bcryptCost) && bcryptCost >= 4 && bcryptCost <= 31)) program.error('--bcrypt-cost must be an integer from 4 to 31');
+      let bcryptCost: number | undefined;
+      try {
+        bcryptCost = flags.bcryptCost === undefined ? undefined : parseBcryptCost(flags.bcryptCost);
+      } catch (error) {
+        program.error((error as Error).message);
+      }
       const log = pino({ name: 'portcullis-operator', level: flags.logLevel });
       let operator;
       try {

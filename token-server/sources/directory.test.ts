@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, rename, rm, symlink, writeFile } from 'node:fs/promises
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, afterAll, beforeEach, describe, expect, it } from 'vitest';
-import { serializeCredentials, serializeSnapshot } from '../../policy/snapshot.js';
+import { serializeCredentials, serializeSnapshot } from '../../policy/snapshot-format.js';
 import type { SigningKeySet } from '../../policy/signing.js';
 import { makeKeys, makePolicy, SERVICE, type FixtureUser } from '../testing/fixtures.js';
 import { directorySources, type DirectorySources } from './directory.js';

@@ -6,7 +6,7 @@
 
 import { join } from 'node:path';
 import { KEY_FILES } from '../../policy/signing.js';
-import { parseCredentials, parseSnapshot } from '../../policy/snapshot.js';
+import { parseCredentials, parseSnapshot } from '../../policy/snapshot-format.js';
 import { CREDENTIALS_FORMAT, type Credentials } from '../../policy/types.js';
 import { parseSigningKeySet } from './key-set.js';
 import { buildPolicyState } from './policy-state.js';

@@ -16,7 +16,7 @@ import { Informer, type InformerEvent } from '../../operator/informer.js';
 import { Labels } from '../../operator/kube/apply.js';
 import { KubeClient, Resources } from '../../operator/kube/request.js';
 import { KEY_FILES } from '../../policy/signing.js';
-import { parseCredentials, parseSnapshot } from '../../policy/snapshot.js';
+import { parseCredentials, parseSnapshot } from '../../policy/snapshot-format.js';
 import { parseSigningKeySet } from './key-set.js';
 import { buildPolicyState } from './policy-state.js';
 import { PushedSource } from './pushed.js';

@@ -2,7 +2,7 @@
 // (built once per reload, never per request) and the users' stored credentials.
 
 import { buildPolicyIndex } from '../../policy/authorize.js';
-import { credentialRevision } from '../../policy/snapshot.js';
+import { credentialRevision } from '../../policy/revision.js';
 import type { Credentials, Snapshot } from '../../policy/types.js';
 import type { LoadedRegistry, PolicyState, StoredCredential } from './types.js';
 

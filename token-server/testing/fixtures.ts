@@ -9,7 +9,7 @@ import bcrypt from 'bcrypt';
 import { pino, type Logger } from 'pino';
 import { initKeysDir } from '../../keys/init.js';
 import { canonicalJson, sha256Hex } from '../../policy/canonical.js';
-import { credentialRevision } from '../../policy/snapshot.js';
+import { credentialRevision } from '../../policy/revision.js';
 import { KEY_FILES, type SigningKeySet } from '../../policy/signing.js';
 import { CREDENTIALS_FORMAT, SNAPSHOT_FORMAT, type Credentials, type RegistryPolicy, type Snapshot, type SigningAlgorithm } from '../../policy/types.js';
 import { loggerOptions } from '../logger.js';

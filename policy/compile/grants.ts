@@ -1,0 +1,80 @@
+// Phase 3 of compileSnapshot: RepositoryGrants. Admission as for users; then the spec is normalised
+// (sorted, de-duplicated, `*` standing alone) and a grant from a delegated namespace is held to its
+// prefixes and to the catalog consent.
+
+import type { RepositoryGrantResource } from '../../crds/types.js';
+import { validatePattern } from '../match.js';
+import { Reasons } from '../reasons.js';
+import { SUBJECT_KINDS } from '../snapshot-format.js';
+import { ACTIONS, type Action, type GrantEntry, type Subject } from '../types.js';
+import { checkDelegatedGrant } from './delegation.js';
+import { attachToRegistry, type RegistryLookup } from './users.js';
+import { byKey, compareStrings, isRefusal, metaOf, readyStatus, refuse, refusedStatus, type ObjectStatus, type Refusal } from './status.js';
+
+function isNonEmptyString(x: unknown): x is string {
+  return typeof x === 'string' && x.length > 0;
+}
+
+function compareSubjects(a: Subject, b: Subject): number {
+  return compareStrings(a.kind, b.kind) || compareStrings(a.name ?? '', b.name ?? '');
+}
+
+export function normaliseGrant(source: string, g: RepositoryGrantResource): GrantEntry | Refusal {
+  const spec = g.spec;
+  if (spec === undefined || spec === null) return refuse(Reasons.InvalidSpec, 'spec is required');
+  if (!Array.isArray(spec.subjects) || spec.subjects.length === 0) return refuse(Reasons.InvalidSpec, 'spec.subjects must list at least one subject');
+  const subjects = new Map<string, Subject>();
+  for (const [i, s] of spec.subjects.entries()) {
+    if (!SUBJECT_KINDS.includes(s?.kind)) return refuse(Reasons.InvalidSpec, `spec.subjects[${i}].kind must be User, Group, Anonymous or Authenticated`);
+    if (s.kind === 'User' || s.kind === 'Group') {
+      if (!isNonEmptyString(s.name)) return refuse(Reasons.InvalidSpec, `spec.subjects[${i}]: kind ${s.kind} needs a name`);
+      subjects.set(`${s.kind}/${s.name}`, { kind: s.kind, name: s.name });
+    } else {
+      if (s.name !== undefined) return refuse(Reasons.InvalidSpec, `spec.subjects[${i}]: kind ${s.kind} takes no name`);
+      subjects.set(s.kind, { kind: s.kind });
+    }
+  }
+  if (!Array.isArray(spec.repositories) || spec.repositories.length === 0) return refuse(Reasons.InvalidSpec, 'spec.repositories must list at least one pattern');
+  for (const p of spec.repositories) {
+    const error = validatePattern(p);
+    if (error !== undefined) return refuse(Reasons.InvalidSpec, `spec.repositories: ${error}`);
+  }
+  if (!Array.isArray(spec.actions) || spec.actions.length === 0) return refuse(Reasons.InvalidSpec, 'spec.actions must list at least one action');
+  for (const a of spec.actions) {
+    if (!ACTIONS.includes(a)) return refuse(Reasons.InvalidSpec, `spec.actions: unknown action ${JSON.stringify(a)} (pull, push, delete or *)`);
+  }
+  if (spec.catalog !== undefined && typeof spec.catalog !== 'boolean') return refuse(Reasons.InvalidSpec, 'spec.catalog must be true or false');
+  const actions: Action[] = spec.actions.includes('*') ? ['*'] : [...new Set(spec.actions)].sort(compareStrings);
+  return {
+    source,
+    subjects: [...subjects.values()].sort(compareSubjects),
+    repositories: [...new Set(spec.repositories)].sort(compareStrings),
+    actions,
+    catalog: spec.catalog === true,
+  };
+}
+
+export function admitGrants(grants: readonly RepositoryGrantResource[], registries: RegistryLookup): { byRegistry: Map<string, GrantEntry[]>; statuses: ObjectStatus[] } {
+  const byRegistry = new Map<string, GrantEntry[]>();
+  const statuses: ObjectStatus[] = [];
+  for (const g of byKey(grants)) {
+    const meta = metaOf(g);
+    const attached = attachToRegistry('grants', g.spec?.registryRef, meta, registries);
+    if (isRefusal(attached)) {
+      statuses.push(refusedStatus('RepositoryGrant', meta, attached));
+      continue;
+    }
+    const grant = normaliseGrant(meta.key, g);
+    const bad = isRefusal(grant) ? grant : attached.admission.home ? undefined : checkDelegatedGrant(grant, attached.admission);
+    if (bad !== undefined) {
+      statuses.push(refusedStatus('RepositoryGrant', meta, bad));
+      continue;
+    }
+    const entry = grant as GrantEntry;
+    const list = byRegistry.get(attached.reg.id) ?? [];
+    list.push(entry);
+    byRegistry.set(attached.reg.id, list);
+    statuses.push(readyStatus('RepositoryGrant', meta, true, Reasons.Compiled, `grant is in Registry ${attached.reg.id}`));
+  }
+  return { byRegistry, statuses };
+}

@@ -1,0 +1,191 @@
+// The snapshot and credentials files: deterministic bytes out, validated values in. The operator and
+// `portcullis compile` write them; the token server reads them from ConfigMaps, Secrets or directories.
+
+import { canonicalJson, sha256Hex } from './canonical.js';
+import { validatePattern } from './match.js';
+import {
+  ACTIONS,
+  CREDENTIALS_FORMAT,
+  SNAPSHOT_FORMAT,
+  type Action,
+  type Credentials,
+  type RegistryPolicy,
+  type SigningAlgorithm,
+  type Snapshot,
+  type SubjectKind,
+} from './types.js';
+
+export const SIGNING_ALGORITHMS: readonly SigningAlgorithm[] = ['ES256', 'RS256'];
+export const SUBJECT_KINDS: readonly SubjectKind[] = ['User', 'Group', 'Anonymous', 'Authenticated'];
+
+function compareStrings(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** A snapshot of these policies: sorted by service, with the content hash as its generation. */
+export function snapshotOf(registries: readonly RegistryPolicy[]): Snapshot {
+  const sorted = [...registries].sort((a, b) => compareStrings(a.service, b.service));
+  return { format: SNAPSHOT_FORMAT, generation: sha256Hex(canonicalJson(sorted)), registries: sorted };
+}
+
+/** Joins per-registry parts into one snapshot and one credentials file. Throws on a service served twice. */
+export function mergeSnapshots(parts: readonly { id: string; snapshot: Snapshot; credentials: Credentials }[]): { snapshot: Snapshot; credentials: Credentials } {
+  const services = new Map<string, string>();
+  const policies: RegistryPolicy[] = [];
+  const credentials: Credentials = { format: CREDENTIALS_FORMAT, registries: {} };
+  for (const part of [...parts].sort((a, b) => compareStrings(a.id, b.id))) {
+    for (const policy of part.snapshot.registries) {
+      const owner = services.get(policy.service);
+      if (owner !== undefined) {
+        throw new Error(`service ${JSON.stringify(policy.service)} is served by both ${owner} and ${policy.id}`);
+      }
+      services.set(policy.service, policy.id);
+      policies.push(policy);
+    }
+    for (const [id, users] of Object.entries(part.credentials.registries)) {
+      credentials.registries[id] = { ...(credentials.registries[id] ?? {}), ...users };
+    }
+  }
+  return { snapshot: snapshotOf(policies), credentials };
+}
+
+/** Deterministic bytes: canonical JSON plus a trailing newline. */
+export function serializeSnapshot(s: Snapshot): string {
+  return `${canonicalJson(s)}\n`;
+}
+
+/** Deterministic bytes for a credentials file. */
+export function serializeCredentials(c: Credentials): string {
+  return `${canonicalJson(c)}\n`;
+}
+
+class ShapeError extends Error {}
+
+function expect(cond: boolean, path: string, what: string): void {
+  if (!cond) throw new ShapeError(`${path} must be ${what}`);
+}
+
+function isObject(x: unknown): x is Record<string, unknown> {
+  return x !== null && typeof x === 'object' && !Array.isArray(x);
+}
+
+function isNonEmptyString(x: unknown): x is string {
+  return typeof x === 'string' && x.length > 0;
+}
+
+function checkStringArray(x: unknown, path: string): void {
+  expect(Array.isArray(x), path, 'a list of strings');
+  for (const [i, v] of (x as unknown[]).entries()) expect(typeof v === 'string', `${path}[${i}]`, 'a string');
+}
+
+function checkPatterns(x: unknown, path: string): void {
+  checkStringArray(x, path);
+  for (const [j, pattern] of (x as string[]).entries()) {
+    const error = validatePattern(pattern);
+    expect(error === undefined, `${path}[${j}]`, `a valid pattern (${error ?? ''})`);
+  }
+}
+
+function checkTenancy(t: unknown, at: string): void {
+  expect(isObject(t), at, 'an object');
+  const e = t as Record<string, unknown>;
+  expect(isNonEmptyString(e.namespace), `${at}.namespace`, 'a non-empty string');
+  checkPatterns(e.prefixes, `${at}.prefixes`);
+  expect(typeof e.trustedUsername === 'boolean', `${at}.trustedUsername`, 'a boolean');
+  checkStringArray(e.trustedGroups, `${at}.trustedGroups`);
+  expect(typeof e.trustedAuthenticated === 'boolean', `${at}.trustedAuthenticated`, 'a boolean');
+}
+
+function checkPolicy(r: unknown, path: string): void {
+  expect(isObject(r), path, 'an object');
+  const p = r as Record<string, unknown>;
+  expect(isNonEmptyString(p.id), `${path}.id`, 'a non-empty string');
+  expect(isNonEmptyString(p.service), `${path}.service`, 'a non-empty string');
+  expect(isNonEmptyString(p.issuer), `${path}.issuer`, 'a non-empty string');
+  expect(p.realm === undefined || typeof p.realm === 'string', `${path}.realm`, 'a string');
+  expect(Number.isInteger(p.tokenTTLSeconds) && (p.tokenTTLSeconds as number) > 0, `${path}.tokenTTLSeconds`, 'a positive integer');
+  expect(SIGNING_ALGORITHMS.includes(p.signingAlgorithm as SigningAlgorithm), `${path}.signingAlgorithm`, 'ES256 or RS256');
+  expect(Array.isArray(p.users), `${path}.users`, 'a list');
+  for (const [i, u] of (p.users as unknown[]).entries()) {
+    const at = `${path}.users[${i}]`;
+    expect(isObject(u), at, 'an object');
+    const e = u as Record<string, unknown>;
+    expect(isNonEmptyString(e.username), `${at}.username`, 'a non-empty string');
+    checkStringArray(e.groups, `${at}.groups`);
+    expect(typeof e.disabled === 'boolean', `${at}.disabled`, 'a boolean');
+    expect(typeof e.credentialRevision === 'string', `${at}.credentialRevision`, 'a string');
+    expect(typeof e.source === 'string', `${at}.source`, 'a string');
+    expect(e.objectRevision === undefined || typeof e.objectRevision === 'string', `${at}.objectRevision`, 'a string');
+    if (e.tenancy !== undefined) checkTenancy(e.tenancy, `${at}.tenancy`);
+  }
+  expect(Array.isArray(p.grants), `${path}.grants`, 'a list');
+  for (const [i, g] of (p.grants as unknown[]).entries()) {
+    const at = `${path}.grants[${i}]`;
+    expect(isObject(g), at, 'an object');
+    const e = g as Record<string, unknown>;
+    expect(typeof e.source === 'string', `${at}.source`, 'a string');
+    expect(Array.isArray(e.subjects), `${at}.subjects`, 'a list');
+    for (const [j, s] of (e.subjects as unknown[]).entries()) {
+      expect(isObject(s) && SUBJECT_KINDS.includes((s as Record<string, unknown>).kind as SubjectKind), `${at}.subjects[${j}].kind`, 'User, Group, Anonymous or Authenticated');
+      const name = (s as Record<string, unknown>).name;
+      expect(name === undefined || typeof name === 'string', `${at}.subjects[${j}].name`, 'a string');
+    }
+    checkPatterns(e.repositories, `${at}.repositories`);
+    expect(Array.isArray(e.actions) && (e.actions as unknown[]).every((a) => ACTIONS.includes(a as Action)), `${at}.actions`, 'a list of pull, push, delete, *');
+    expect(typeof e.catalog === 'boolean', `${at}.catalog`, 'a boolean');
+  }
+}
+
+/** Parses and validates a snapshot file. Throws an Error saying what is wrong and where. */
+export function parseSnapshot(text: string): Snapshot {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`snapshot is not valid JSON: ${(e as Error).message}`);
+  }
+  try {
+    expect(isObject(value), 'snapshot', 'a JSON object');
+    const s = value as Record<string, unknown>;
+    expect(s.format === SNAPSHOT_FORMAT, 'snapshot.format', JSON.stringify(SNAPSHOT_FORMAT));
+    expect(typeof s.generation === 'string' && /^[0-9a-f]{64}$/.test(s.generation), 'snapshot.generation', 'a hex sha256');
+    expect(Array.isArray(s.registries), 'snapshot.registries', 'a list');
+    const services = new Set<string>();
+    for (const [i, r] of (s.registries as unknown[]).entries()) {
+      checkPolicy(r, `snapshot.registries[${i}]`);
+      const service = (r as RegistryPolicy).service;
+      expect(!services.has(service), `snapshot.registries[${i}].service`, 'unique in the snapshot');
+      services.add(service);
+    }
+    const snapshot = value as Snapshot;
+    const generation = sha256Hex(canonicalJson(snapshot.registries));
+    expect(generation === snapshot.generation, 'snapshot.generation', 'the sha256 of its registries (the file is corrupt or was edited)');
+    return snapshot;
+  } catch (e) {
+    if (e instanceof ShapeError) throw new Error(`invalid snapshot: ${e.message}`);
+    throw e;
+  }
+}
+
+/** Parses and validates a credentials file. Error messages never quote hashes. */
+export function parseCredentials(text: string): Credentials {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    // The JSON parser's message may quote the text, which holds password hashes.
+    throw new Error('credentials file is not valid JSON');
+  }
+  if (!isObject(value)) throw new Error('invalid credentials: not a JSON object');
+  if (value.format !== CREDENTIALS_FORMAT) throw new Error(`invalid credentials: format must be ${JSON.stringify(CREDENTIALS_FORMAT)}`);
+  if (!isObject(value.registries)) throw new Error('invalid credentials: registries must be an object');
+  for (const [id, users] of Object.entries(value.registries)) {
+    if (!isObject(users)) throw new Error(`invalid credentials: registries[${JSON.stringify(id)}] must be an object`);
+    for (const [username, hash] of Object.entries(users)) {
+      if (typeof hash !== 'string' || hash.length === 0) {
+        throw new Error(`invalid credentials: the hash of ${JSON.stringify(username)} in ${JSON.stringify(id)} must be a non-empty string`);
+      }
+    }
+  }
+  return value as unknown as Credentials;
+}
