@@ -98,7 +98,7 @@ describe('timing safety', () => {
 describe('rate limiting', () => {
   it('answers 429 with Retry-After once a username has failed too often, without running bcrypt', async () => {
     const compare = vi.fn((pw: string, hash: string) => bcrypt.compare(pw, hash));
-    const h = await harness({ set: keys.set, now, compare, limits: { failuresPerUser: 3, failuresPerAddress: 100, failureWindowSeconds: 60 } });
+    const h = await harness({ set: keys.set, now, compare, limits: { failuresPerAccountAndAddress: 3, failuresPerAddress: 100, failureWindowSeconds: 60 } });
     const attempt = (password: string) =>
       h.app.inject({ method: 'GET', url: `/token?service=${SERVICE}`, headers: { authorization: basic('alice', password) } });
     for (let i = 0; i < 3; i++) expect((await attempt('wrong')).statusCode).toBe(401);
@@ -112,7 +112,7 @@ describe('rate limiting', () => {
   });
 
   it('limits a client address across usernames', async () => {
-    const h = await harness({ set: keys.set, now, limits: { failuresPerUser: 100, failuresPerAddress: 2 } });
+    const h = await harness({ set: keys.set, now, limits: { failuresPerAccountAndAddress: 100, failuresPerAddress: 2 } });
     for (const user of ['u1', 'u2']) {
       expect((await h.app.inject({ method: 'GET', url: `/token?service=${SERVICE}`, headers: { authorization: basic(user, 'x') } })).statusCode).toBe(401);
     }

@@ -6,7 +6,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 import type { Logger } from 'pino';
 import type { AppContext } from './context.js';
 import { signingMaterialCache } from './context.js';
-import { CredentialVerifier, type PasswordCompare } from './credentials.js';
+import { CredentialVerifier, type BcryptTimings, type PasswordCompare } from './credentials.js';
 import { ERRORS, TokenServerError, catalogueCodeFor, errorBody, type ErrorCode } from './errors.js';
 import { DEFAULT_LIMITS, LoginThrottle, type Limits } from './limits.js';
 import { TokenServerMetrics, type Outcome } from './metrics.js';
@@ -15,6 +15,8 @@ import { registerJwksRoute } from './routes/jwks.js';
 import { registerMetricsRoute } from './routes/metrics.js';
 import { registerTokenRoutes } from './routes/token.js';
 import type { KeySource, PolicySource } from './sources/types.js';
+import { fastifyTrustProxy, type TrustProxy } from './trust-proxy.js';
+import type { VerificationQueueOptions } from './verification-queue.js';
 
 export interface AppOptions {
   policy: PolicySource;
@@ -26,8 +28,17 @@ export interface AppOptions {
   /** Default 30 days. */
   refreshTokenTTLSeconds?: number;
   credentialCache?: { ttlSeconds?: number; maxEntries?: number };
-  /** Passed to fastify: set when behind a proxy whose X-Forwarded-For should name the client. */
-  trustProxy?: boolean | string | string[];
+  /** Password checks: how many run at once and how many may wait (see verification-queue.ts). */
+  verificationQueue?: Partial<VerificationQueueOptions>;
+  /** A failed login takes at least this long. Default 0: the registry's bcrypt costs decide. */
+  minFailureMs?: number;
+  /** What failed logins are padded to; tests preload it. Default: measured as the server runs. */
+  bcryptTimings?: BcryptTimings;
+  /**
+   * Which X-Forwarded-For hops name the client: a hop count, or the addresses/CIDRs of trusted proxies
+   * (see trust-proxy.ts). Never "trust every hop": that lets any client choose its own address.
+   */
+  trustProxy?: TrustProxy;
   /** Tests observe bcrypt through this; default bcrypt.compare. */
   comparePassword?: PasswordCompare;
   /** Default: a fresh metrics registry. */
@@ -58,6 +69,9 @@ export async function build(options: AppOptions): Promise<FastifyInstance> {
   if (options.credentialCache?.ttlSeconds !== undefined) verifierOptions.ttlSeconds = options.credentialCache.ttlSeconds;
   if (options.credentialCache?.maxEntries !== undefined) verifierOptions.maxEntries = options.credentialCache.maxEntries;
   if (options.comparePassword !== undefined) verifierOptions.compare = options.comparePassword;
+  if (options.verificationQueue !== undefined) verifierOptions.queue = options.verificationQueue;
+  if (options.minFailureMs !== undefined) verifierOptions.minFailureMs = options.minFailureMs;
+  if (options.bcryptTimings !== undefined) verifierOptions.timings = options.bcryptTimings;
 
   const ctx: AppContext = {
     policy: options.policy,
@@ -79,7 +93,7 @@ export async function build(options: AppOptions): Promise<FastifyInstance> {
     // The audit line is the record of a token request; per-request access logs would double the cost.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: limits.maxBodyBytes,
-    trustProxy: options.trustProxy ?? false,
+    trustProxy: fastifyTrustProxy(options.trustProxy),
     return503OnClosing: true,
     frameworkErrors: (error, _request, reply) => {
       void sendError(reply, catalogueCodeFor(error) === 'INTERNAL' ? 'INVALID_REQUEST' : catalogueCodeFor(error));
@@ -133,11 +147,15 @@ function headerBytes(request: FastifyRequest): number {
 /** Keeps metrics and logs in step with the sources; the sources themselves hold the state. */
 function wireSources(ctx: AppContext): void {
   const policy = ctx.policy.current();
-  if (policy !== undefined) ctx.metrics.snapshotLoaded(policy.generation, policy.loadedAt);
+  if (policy !== undefined) {
+    ctx.metrics.snapshotLoaded(policy.generation, policy.loadedAt);
+    ctx.verifier.prepare(policy.registries.values());
+  }
   const keys = ctx.keys.current();
   if (keys !== undefined) ctx.metrics.keysLoadedAt.set(keys.loadedAt.getTime() / 1000);
   ctx.policy.onChange((state) => {
     ctx.metrics.snapshotLoaded(state.generation, state.loadedAt);
+    ctx.verifier.prepare(state.registries.values());
     ctx.logger.info({ generation: state.generation, registries: [...state.registries.keys()] }, 'policy snapshot loaded');
   });
   ctx.keys.onChange((state) => {

@@ -1,7 +1,19 @@
-// Abuse limits. Failed logins are counted per username and per client address in a sliding window;
-// when either passes its budget, further attempts get 429 with Retry-After before any bcrypt runs.
-// Maps are bounded: when full, the least recently touched key is forgotten (an attacker spraying keys
-// can only evict, never grow memory).
+// Abuse limits. A login attempt that needs a password check is counted before the check runs, against two
+// sliding-window budgets: per (account, client address) and per client address. An attempt over either
+// budget gets 429 with Retry-After before any bcrypt runs; a successful one gives its place back, a failed
+// one keeps it for the window.
+//
+// Who is never refused by these limits:
+// - a correct password the credential cache already verified: that is checked before the budgets, so a
+//   flood of bad logins from the same address (everyone behind one NAT or proxy) never locks out clients
+//   that are already logging in;
+// - an account that logged in successfully from this address recently (a "known client"), by the
+//   address-wide budget: others failing from its address cannot lock it out;
+// - an account from any other address: there is no account-wide budget, so nobody who can reach the
+//   endpoint can lock `ci-bot` out. Guessing one account from many addresses is slowed instead by the
+//   per-address budgets, the failed-login delay and the verification queue (see credentials.ts).
+// Maps are bounded: when full, the least recently touched key is forgotten, so spraying keys can only
+// evict, never grow memory.
 
 export interface Limits {
   /** Scopes per request; more is a 400. Default 32. */
@@ -12,12 +24,14 @@ export interface Limits {
   maxHeaderBytes: number;
   /** POST body bytes. Default 16 KiB. */
   maxBodyBytes: number;
-  /** Failed attempts per username within the window. Default 10. */
-  failuresPerUser: number;
-  /** Failed attempts per client address within the window. Default 30. */
+  /** Failed (or in-flight) password checks per account from one client address within the window. Default 10. */
+  failuresPerAccountAndAddress: number;
+  /** Failed (or in-flight) password checks per client address within the window. Default 30. */
   failuresPerAddress: number;
   /** Default 60 s. */
   failureWindowSeconds: number;
+  /** How long an account that logged in from an address is exempt from that address's budget. Default 24 h. */
+  knownClientSeconds: number;
   /** Keys remembered per map. Default 10,000. */
   maxTrackedKeys: number;
 }
@@ -27,76 +41,147 @@ export const DEFAULT_LIMITS: Limits = {
   maxNameLength: 255,
   maxHeaderBytes: 8 * 1024,
   maxBodyBytes: 16 * 1024,
-  failuresPerUser: 10,
+  failuresPerAccountAndAddress: 10,
   failuresPerAddress: 30,
   failureWindowSeconds: 60,
+  knownClientSeconds: 24 * 3600,
   maxTrackedKeys: 10_000,
 };
 
-/** Sliding-window failure counter: per key, the times of the last `budget` failures. */
-export class FailureWindow {
-  private readonly failures = new Map<string, number[]>();
+/** A map that forgets its least recently touched key when full. */
+class BoundedMap<V> {
+  private readonly map = new Map<string, V>();
+  constructor(private readonly maxKeys: number) {}
+  get size(): number {
+    return this.map.size;
+  }
+  get(key: string): V | undefined {
+    return this.map.get(key);
+  }
+  set(key: string, value: V): void {
+    this.map.delete(key);
+    while (this.map.size >= this.maxKeys) {
+      const oldest = this.map.keys().next();
+      if (oldest.done === true) break;
+      this.map.delete(oldest.value);
+    }
+    this.map.set(key, value);
+  }
+  delete(key: string): void {
+    this.map.delete(key);
+  }
+}
+
+/** Sliding-window counter: per key, the times of the attempts still counted (at most `budget`). */
+export class AttemptWindow {
+  private readonly attempts: BoundedMap<number[]>;
 
   constructor(
     private readonly budget: number,
     private readonly windowMs: number,
-    private readonly maxKeys: number,
-  ) {}
+    maxKeys: number,
+  ) {
+    this.attempts = new BoundedMap(maxKeys);
+  }
 
   get size(): number {
-    return this.failures.size;
+    return this.attempts.size;
+  }
+
+  private live(key: string, now: number): number[] {
+    return (this.attempts.get(key) ?? []).filter((t) => t + this.windowMs > now);
   }
 
   /** Milliseconds until `key` may try again, or 0 if it may now. */
   retryAfterMs(key: string, now: number): number {
-    const times = this.failures.get(key);
-    if (times === undefined || times.length < this.budget) return 0;
+    const times = this.live(key, now);
+    if (times.length < this.budget) return 0;
     const oldest = times[times.length - this.budget] as number;
-    return Math.max(0, oldest + this.windowMs - now);
+    return Math.max(1, oldest + this.windowMs - now);
   }
 
+  /** Counts an attempt at `now`; `release` takes it back (a success, or a check that never ran). */
   record(key: string, now: number): void {
-    const times = (this.failures.get(key) ?? []).filter((t) => t + this.windowMs > now);
+    const times = this.live(key, now);
     times.push(now);
     if (times.length > this.budget) times.splice(0, times.length - this.budget);
-    this.failures.delete(key);
-    while (this.failures.size >= this.maxKeys) {
-      const oldest = this.failures.keys().next();
-      if (oldest.done === true) break;
-      this.failures.delete(oldest.value);
-    }
-    this.failures.set(key, times);
+    this.attempts.set(key, times);
   }
 
-  forget(key: string): void {
-    this.failures.delete(key);
+  release(key: string, at: number): void {
+    const times = this.attempts.get(key);
+    if (times === undefined) return;
+    const i = times.indexOf(at);
+    if (i >= 0) times.splice(i, 1);
+    if (times.length === 0) this.attempts.delete(key);
   }
 }
 
+/** One counted login attempt: say how it ended exactly once. */
+export interface LoginAttempt {
+  /** The password was right: the places are given back and the client becomes known. */
+  succeeded(): void;
+  /** The password was wrong: the places stay taken for the window. */
+  failed(): void;
+  /** No check ran (the queue refused it): the places are given back. */
+  abandoned(): void;
+}
+
+export type Admission = { attempt: LoginAttempt } | { retryAfterSeconds: number };
+
 export class LoginThrottle {
-  private readonly byUser: FailureWindow;
-  private readonly byAddress: FailureWindow;
+  private readonly byAccount: AttemptWindow;
+  private readonly byAddress: AttemptWindow;
+  private readonly knownClients: BoundedMap<number>;
 
-  constructor(limits: Limits) {
+  constructor(private readonly limits: Limits) {
     const windowMs = limits.failureWindowSeconds * 1000;
-    this.byUser = new FailureWindow(limits.failuresPerUser, windowMs, limits.maxTrackedKeys);
-    this.byAddress = new FailureWindow(limits.failuresPerAddress, windowMs, limits.maxTrackedKeys);
+    this.byAccount = new AttemptWindow(limits.failuresPerAccountAndAddress, windowMs, limits.maxTrackedKeys);
+    this.byAddress = new AttemptWindow(limits.failuresPerAddress, windowMs, limits.maxTrackedKeys);
+    this.knownClients = new BoundedMap(limits.maxTrackedKeys);
   }
 
-  /** Seconds to wait (rounded up, at least 1) if this attempt must be refused, else 0. */
-  retryAfterSeconds(username: string | undefined, address: string, now: Date): number {
+  /**
+   * Counts a password check for `account` (unique per service) from `address` before it runs, or says how
+   * long to wait. `address` budgets apply unless this account logged in from there recently.
+   */
+  begin(account: string, address: string, now: Date): Admission {
     const t = now.getTime();
-    const ms = Math.max(username === undefined ? 0 : this.byUser.retryAfterMs(username, t), this.byAddress.retryAfterMs(address, t));
-    return ms === 0 ? 0 : Math.max(1, Math.ceil(ms / 1000));
-  }
-
-  recordFailure(username: string | undefined, address: string, now: Date): void {
-    const t = now.getTime();
-    if (username !== undefined) this.byUser.record(username, t);
+    const pair = `${account}\u0000${address}`;
+    const known = (this.knownClients.get(pair) ?? 0) > t;
+    const wait = Math.max(this.byAccount.retryAfterMs(pair, t), known ? 0 : this.byAddress.retryAfterMs(address, t));
+    if (wait > 0) return { retryAfterSeconds: Math.max(1, Math.ceil(wait / 1000)) };
+    this.byAccount.record(pair, t);
     this.byAddress.record(address, t);
+    let settled = false;
+    const release = (): void => {
+      this.byAccount.release(pair, t);
+      this.byAddress.release(address, t);
+    };
+    const once = (fn: () => void) => () => {
+      if (settled) return;
+      settled = true;
+      fn();
+    };
+    return {
+      attempt: {
+        succeeded: once(() => {
+          release();
+          this.knownClients.set(pair, t + this.limits.knownClientSeconds * 1000);
+        }),
+        failed: once(() => undefined),
+        abandoned: once(release),
+      },
+    };
   }
 
-  recordSuccess(username: string): void {
-    this.byUser.forget(username);
+  /** Refresh tokens are checked without bcrypt; only bad ones count, per address. */
+  refreshRetryAfterSeconds(address: string, now: Date): number {
+    const wait = this.byAddress.retryAfterMs(address, now.getTime());
+    return wait === 0 ? 0 : Math.max(1, Math.ceil(wait / 1000));
+  }
+
+  recordBadRefresh(address: string, now: Date): void {
+    this.byAddress.record(address, now.getTime());
   }
 }

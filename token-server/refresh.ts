@@ -1,7 +1,8 @@
 // Refresh tokens: self-contained HS256 JWTs MACed with the shared refresh keys, so any replica can check
-// them and they survive signing-key rotation. A token names the user, the service and the user's
-// credential revision at issue time; a password change, a disabled or deleted user, or a token for
-// another service all refuse it. Nothing is stored server-side.
+// them and they survive signing-key rotation. A token names the user, the service, the issuer and the
+// session revision at issue time (the credential and the RegistryUser's uid:generation; see
+// policy/revision.ts); a password change, a deleted, recreated, disabled or edited user, or a token for
+// another service or issuer all refuse it. Nothing is stored server-side.
 
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { RefreshKey } from '../policy/signing.js';
@@ -52,7 +53,7 @@ export class RefreshTokens {
     return this.newest !== undefined;
   }
 
-  issue(fields: { issuer: string; service: string; username: string; credentialRevision: string; now: Date; ttlSeconds: number }): string {
+  issue(fields: { issuer: string; service: string; username: string; sessionRevision: string; now: Date; ttlSeconds: number }): string {
     const key = this.newest;
     if (key === undefined) throw new Error('no refresh key loaded');
     const iat = Math.floor(fields.now.getTime() / 1000);
@@ -60,7 +61,7 @@ export class RefreshTokens {
       iss: fields.issuer,
       sub: fields.username,
       aud: fields.service,
-      crev: fields.credentialRevision,
+      crev: fields.sessionRevision,
       token_use: REFRESH_TOKEN_USE,
       iat,
       exp: iat + fields.ttlSeconds,

@@ -13,6 +13,7 @@ import { TokenServerMetrics } from '../../token-server/metrics.js';
 import { startServer } from '../../token-server/server.js';
 import { directorySources } from '../../token-server/sources/directory.js';
 import type { KeySource, PolicySource, Source } from '../../token-server/sources/types.js';
+import { parseTrustProxy, type TrustProxy } from '../../token-server/trust-proxy.js';
 
 export interface ListenAddress {
   host: string;
@@ -38,7 +39,7 @@ interface TokenServerFlags {
   tlsKey?: string;
   logLevel: string;
   refreshTokenTtl: string;
-  trustProxy: boolean;
+  trustProxy?: string;
   pollInterval: string;
 }
 
@@ -55,13 +56,15 @@ export function register(program: Command): void {
     .option('--tls-key <file>', 'private key for --tls-cert (PEM)')
     .option('--log-level <level>', 'trace, debug, info, warn, error or fatal', 'info')
     .option('--refresh-token-ttl <duration>', 'lifetime of refresh tokens (offline tokens)', '720h')
-    .option('--trust-proxy', 'take the client address from X-Forwarded-For (only behind a trusted proxy)', false)
+    .option('--trust-proxy <hops|CIDRs>', 'take the client address from X-Forwarded-For: the number of proxies in front (e.g. 1), or their addresses/CIDRs (e.g. 10.0.0.0/8)')
     .option('--poll-interval <duration>', 'how often input files are re-read in case a change was not noticed', '5s')
     .action(async (flags: TokenServerFlags) => {
       let listen: ListenAddress;
       let refreshTokenTTLSeconds: number;
       let pollIntervalMs: number;
+      let trustProxy: TrustProxy | undefined;
       try {
+        trustProxy = flags.trustProxy === undefined ? undefined : parseTrustProxy(flags.trustProxy);
         listen = parseListenAddress(flags.listen);
         refreshTokenTTLSeconds = parseDuration(flags.refreshTokenTtl);
         pollIntervalMs = parseDuration(flags.pollInterval) * 1000;
@@ -112,7 +115,7 @@ export function register(program: Command): void {
       }
       try {
         const server = await startServer({
-          app: { policy: sources.policy, keys: sources.keys, logger, refreshTokenTTLSeconds, trustProxy: flags.trustProxy, metrics: new TokenServerMetrics(() => new Date()).withProcessMetrics() },
+          app: { policy: sources.policy, keys: sources.keys, logger, refreshTokenTTLSeconds, ...(trustProxy === undefined ? {} : { trustProxy }), metrics: new TokenServerMetrics(() => new Date()).withProcessMetrics() },
           host: listen.host,
           port: listen.port,
           ...(flags.tlsCert !== undefined && flags.tlsKey !== undefined ? { tls: { certFile: flags.tlsCert, keyFile: flags.tlsKey } } : {}),

@@ -219,6 +219,9 @@ describe('refresh tokens', () => {
 
   it.each<[string, (h: Harness) => Promise<void>, Record<string, string>]>([
     ['the user is disabled', (h) => h.setUsers(withAlice({ disabled: true })), {}],
+    ['the user was disabled and enabled again (a new generation, same password)', (h) => h.setUsers(withAlice({ objectRevision: 'uid-alice:3' })), {}],
+    ['the user was deleted and recreated with the same Secret (a new uid)', (h) => h.setUsers(withAlice({ objectRevision: 'uid-alice-again:1' })), {}],
+    ['the Registry now names another issuer', (h) => h.setUsers(DEFAULT_USERS, 'someone-else'), {}],
     ['the password changed', (h) => h.setUsers(withAlice({ password: 'new-password' })), {}],
     ['the user was removed', (h) => h.setUsers(DEFAULT_USERS.filter((u) => u.username !== 'alice')), {}],
     ['it is presented for another service', async () => undefined, { service: OTHER_SERVICE }],
@@ -230,6 +233,12 @@ describe('refresh tokens', () => {
     expect(response.statusCode).toBe(401);
     expect(response.json().errors[0].code).toBe('UNAUTHORIZED');
     expect(response.json().error).toBe('invalid_grant');
+  });
+
+  it('is still accepted when the policy is reloaded with the user unchanged', async () => {
+    const refreshToken = await offlineLogin();
+    await h.setUsers(DEFAULT_USERS);
+    expect((await redeem(refreshToken)).statusCode).toBe(200);
   });
 
   it.each([

@@ -1,14 +1,19 @@
 // The Docker Registry v2 token protocol: `GET /token` (Basic auth or anonymous; Docker's classic flow)
 // and `POST /token` (OAuth2 password and refresh_token grants; Docker with identity tokens, containerd).
 
+import { performance } from 'node:perf_hooks';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { sessionRevision } from '../../policy/revision.js';
+import type { UserEntry } from '../../policy/types.js';
 import { authorize, type Requester, type ScopeDecision } from '../../policy/authorize.js';
 import { formatScope, parseScopes, type ResourceScope } from '../../policy/scope.js';
 import { parseBasicAuthorization, type BasicCredentials } from '../basic-auth.js';
 import type { AppContext, SigningMaterial } from '../context.js';
+import type { CredentialCheck } from '../credentials.js';
 import { TokenServerError } from '../errors.js';
 import { newTokenId, type AccessEntry } from '../sign.js';
 import type { LoadedRegistry, PolicyState } from '../sources/types.js';
+import { VerificationBusy } from '../verification-queue.js';
 
 /** Clients assume a token lives at least this long (the token spec's minimum). */
 const MIN_EXPIRES_IN = 60;
@@ -26,7 +31,9 @@ interface TokenResponse {
 
 interface Grant {
   requester: Requester;
-  /** Set when the requester proved a credential: what a refresh token binds to. */
+  /** The user's snapshot entry, when a user proved a credential. */
+  user?: UserEntry;
+  /** Set when the requester proved a credential: what a refresh token binds to, with the user object. */
   revision?: string;
   grantType: 'basic' | 'anonymous' | 'password' | 'refresh_token';
 }
@@ -143,21 +150,40 @@ async function login(
   credentials: BasicCredentials,
   grantType: 'basic' | 'password',
 ): Promise<Grant> {
+  const startedAt = performance.now();
+  const { username, password } = credentials;
+  // A password verified within the cache TTL needs no bcrypt, so it is never throttled: others failing
+  // from the same address cannot lock out a client that is already logging in.
+  const lookup = ctx.verifier.lookup(registry, username, password);
+  if ('hit' in lookup) return userGrant(lookup.hit.user, lookup.hit.revision, grantType);
+
   const now = ctx.now();
-  const userKey = `${registry.policy.service}\u0000${credentials.username}`;
-  const wait = ctx.throttle.retryAfterSeconds(userKey, request.ip, now);
-  if (wait > 0) {
-    auditRefusal(ctx, request, registry, credentials.username, 'too many failed attempts');
-    throw throttled(wait);
+  const admitted = ctx.throttle.begin(`${registry.policy.service}\u0000${username}`, request.ip, now);
+  if ('retryAfterSeconds' in admitted) {
+    auditRefusal(ctx, request, registry, username, 'too many failed attempts');
+    throw throttled(admitted.retryAfterSeconds);
   }
-  const check = await ctx.verifier.verify(registry, credentials.username, credentials.password);
+  let check: CredentialCheck;
+  try {
+    check = await ctx.verifier.check(registry, username, password, lookup.miss, request.ip);
+  } catch (error) {
+    admitted.attempt.abandoned();
+    if (!(error instanceof VerificationBusy)) throw error;
+    auditRefusal(ctx, request, registry, username, `not checked: ${error.message}`);
+    throw throttled(1);
+  }
   if (!check.ok) {
-    ctx.throttle.recordFailure(userKey, request.ip, now);
-    auditRefusal(ctx, request, registry, credentials.username, check.reason);
+    admitted.attempt.failed();
+    auditRefusal(ctx, request, registry, username, check.reason);
+    await ctx.verifier.padFailure(registry, startedAt);
     throw challenge(registry, 'BAD_CREDENTIALS');
   }
-  ctx.throttle.recordSuccess(userKey);
-  return { requester: { kind: 'user', username: check.user.username, groups: check.user.groups }, revision: check.revision, grantType };
+  admitted.attempt.succeeded();
+  return userGrant(check.user, check.revision, grantType);
+}
+
+function userGrant(user: UserEntry, revision: string, grantType: Grant['grantType']): Grant {
+  return { requester: { kind: 'user', username: user.username, groups: user.groups }, user, revision, grantType };
 }
 
 function redeemRefreshToken(
@@ -169,10 +195,10 @@ function redeemRefreshToken(
   token: string,
 ): { registry: LoadedRegistry; grant: Grant } {
   const now = ctx.now();
-  const wait = ctx.throttle.retryAfterSeconds(undefined, request.ip, now);
+  const wait = ctx.throttle.refreshRetryAfterSeconds(request.ip, now);
   if (wait > 0) throw throttled(wait);
   const refuse = (registry: LoadedRegistry | undefined, user: string | undefined, reason: string): TokenServerError => {
-    ctx.throttle.recordFailure(undefined, request.ip, now);
+    ctx.throttle.recordBadRefresh(request.ip, now);
     auditRefusal(ctx, request, registry, user, `refresh token refused: ${reason}`);
     return new TokenServerError('INVALID_REFRESH_TOKEN');
   };
@@ -182,17 +208,17 @@ function redeemRefreshToken(
   if (service !== undefined && service !== claims.aud) throw refuse(undefined, claims.sub, 'issued for another service');
   const registry = state.registries.get(claims.aud);
   if (registry === undefined) throw refuse(undefined, claims.sub, 'its service is no longer served');
+  if (claims.iss !== registry.policy.issuer) throw refuse(registry, claims.sub, 'issued under another issuer');
   const user = registry.index.users.get(claims.sub);
   if (user === undefined) throw refuse(registry, claims.sub, 'user no longer exists');
   if (user.disabled) throw refuse(registry, claims.sub, 'user is disabled');
   const stored = registry.credentials.get(claims.sub);
-  if (stored === undefined || stored.revision === '' || stored.revision !== claims.crev) {
-    throw refuse(registry, claims.sub, 'the credential changed since it was issued');
+  // Bound to the credential and to the RegistryUser object as it was: a password change, a delete and
+  // re-create, a disable and re-enable (any spec edit) all end it.
+  if (stored === undefined || stored.revision === '' || sessionRevision(stored.revision, user.objectRevision) !== claims.crev) {
+    throw refuse(registry, claims.sub, 'the user or its credential changed since it was issued');
   }
-  return {
-    registry,
-    grant: { requester: { kind: 'user', username: user.username, groups: user.groups }, revision: stored.revision, grantType: 'refresh_token' },
-  };
+  return { registry, grant: userGrant(user, stored.revision, 'refresh_token') };
 }
 
 interface Issue {
@@ -236,12 +262,12 @@ function respond(ctx: AppContext, request: FastifyRequest, reply: FastifyReply, 
   const body: TokenResponse = { token, access_token: token, expires_in: expiresIn, issued_at: new Date(iat * 1000).toISOString() };
   const grantedScopes = access.map((a) => formatScope({ ...a }));
   if (issue.includeScope) body.scope = grantedScopes.join(' ');
-  if (issue.offline && grant.revision !== undefined && issue.material.refresh.canIssue) {
+  if (issue.offline && grant.revision !== undefined && grant.user !== undefined && issue.material.refresh.canIssue) {
     body.refresh_token = issue.material.refresh.issue({
       issuer: policy.issuer,
       service: policy.service,
       username,
-      credentialRevision: grant.revision,
+      sessionRevision: sessionRevision(grant.revision, grant.user.objectRevision),
       now,
       ttlSeconds: ctx.refreshTokenTTLSeconds,
     });

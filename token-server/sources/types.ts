@@ -7,9 +7,11 @@ import type { SigningKeySet } from '../../policy/signing.js';
 import type { RegistryPolicy } from '../../policy/types.js';
 
 export interface StoredCredential {
-  /** bcrypt hash, `$2y$`/`$2x$` already rewritten to `$2b$`. */
+  /** bcrypt hash, `$2y$` already rewritten to `$2b$`; its cost within the accepted range. */
   hash: string;
-  /** credentialRevision(hash): what caches and refresh tokens are bound to. */
+  /** The bcrypt cost of `hash`. */
+  cost: number;
+  /** credentialRevision(hash): what the verified-credential cache and refresh tokens are bound to. */
   revision: string;
 }
 
@@ -18,6 +20,8 @@ export interface LoadedRegistry {
   index: PolicyIndex;
   /** username -> stored credential. A user without an entry cannot log in. */
   credentials: ReadonlyMap<string, StoredCredential>;
+  /** The highest bcrypt cost among `credentials` (undefined: none): what unknown users are checked at. */
+  maxCost?: number;
 }
 
 export interface PolicyState {

@@ -21,8 +21,8 @@ export interface Harness {
   clock: { now: Date };
   snapshot: Snapshot;
   credentials: Credentials;
-  /** Replace the users (and so credentials) the app serves. */
-  setUsers(users: FixtureUser[]): Promise<void>;
+  /** Replace the users (and so credentials) the app serves, and optionally the issuer. */
+  setUsers(users: FixtureUser[], issuer?: string): Promise<void>;
 }
 
 export async function harness(options: {
@@ -50,8 +50,8 @@ export async function harness(options: {
     clock,
     snapshot,
     credentials,
-    async setUsers(users) {
-      const next = await makePolicy(users);
+    async setUsers(users, issuer) {
+      const next = await makePolicy(users, 'ES256', issuer);
       h.snapshot = next.snapshot;
       h.credentials = next.credentials;
       policy.set(buildPolicyState(next.snapshot, next.credentials, clock.now));

@@ -33,6 +33,8 @@ export interface FixtureUser {
   password?: string;
   /** Store the hash in htpasswd's `$2y$` spelling. */
   htpasswd?: boolean;
+  /** The RegistryUser's `uid:generation`; default `uid-<username>:1`. */
+  objectRevision?: string;
 }
 
 export const DEFAULT_USERS: FixtureUser[] = [
@@ -42,21 +44,30 @@ export const DEFAULT_USERS: FixtureUser[] = [
   { username: 'dave', groups: [], password: PASSWORDS.dave, htpasswd: true },
 ];
 
+// One hash per password for the whole run: a policy rebuilt with the same password keeps the same hash
+// (as the operator does), so a test can change one thing about a user and nothing else.
+const hashes = new Map<string, Promise<string>>();
+
 export async function hashPassword(password: string, htpasswd = false): Promise<string> {
-  const hash = await bcrypt.hash(password, 4);
-  return htpasswd ? `$2y$${hash.slice(4)}` : hash;
+  let hash = hashes.get(password);
+  if (hash === undefined) {
+    hash = bcrypt.hash(password, 4);
+    hashes.set(password, hash);
+  }
+  return htpasswd ? `$2y$${(await hash).slice(4)}` : hash;
 }
 
 export async function makePolicy(
   users: FixtureUser[] = DEFAULT_USERS,
   algorithm: SigningAlgorithm = 'ES256',
+  issuer = 'portcullis-test',
 ): Promise<{ snapshot: Snapshot; credentials: Credentials }> {
   const hashes: Record<string, string> = {};
   for (const u of users) if (u.password !== undefined) hashes[u.username] = await hashPassword(u.password, u.htpasswd);
   const main: RegistryPolicy = {
     id: 'registry/main',
     service: SERVICE,
-    issuer: 'portcullis-test',
+    issuer,
     realm: 'https://registry.test/token',
     tokenTTLSeconds: 300,
     signingAlgorithm: algorithm,
@@ -67,6 +78,7 @@ export async function makePolicy(
         disabled: u.disabled ?? false,
         credentialRevision: hashes[u.username] === undefined ? '' : credentialRevision(hashes[u.username] as string),
         source: `registry/${u.username}`,
+        objectRevision: u.objectRevision ?? `uid-${u.username}:1`,
       }))
       .sort((a, b) => a.username.localeCompare(b.username)),
     grants: [

@@ -1,0 +1,195 @@
+// How the token server stands up to password guessing, through the app (inject, no sockets): budgets
+// counted before bcrypt runs, the verification queue, what is never locked out, the failed-login path
+// that is the same for every kind of failure, and which X-Forwarded-For hop names the client.
+import bcrypt from 'bcrypt';
+import { performance } from 'node:perf_hooks';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { SigningKeySet } from '../policy/signing.js';
+import { BcryptTimings } from './credentials.js';
+import { harness } from './testing/app-harness.js';
+import { basic, DEFAULT_USERS, makeKeys, PASSWORDS, SERVICE } from './testing/fixtures.js';
+import { parseTrustProxy } from './trust-proxy.js';
+
+const now = new Date('2031-03-04T05:06:07Z');
+let keys: { set: SigningKeySet; bundle: string; cleanup: () => Promise<void> };
+beforeAll(async () => {
+  keys = await makeKeys(new Date(now.getTime() - 3600_000));
+});
+afterAll(async () => {
+  await keys.cleanup();
+});
+
+const url = `/token?service=${SERVICE}&scope=repository:team-a/app:pull`;
+type H = Awaited<ReturnType<typeof harness>>;
+const login = (h: H, user: string, password: string, remoteAddress = '127.0.0.1', headers: Record<string, string> = {}) =>
+  h.app.inject({ method: 'GET', url, remoteAddress, headers: { authorization: basic(user, password), ...headers } });
+
+/**
+ * A compare that holds every comparison until the test opens it, so requests pile up as they would behind
+ * bcrypt; `step()` lets the held ones go but keeps holding new ones, `open()` lets everything through.
+ */
+function heldCompare() {
+  const waiting: (() => void)[] = [];
+  let opened = false;
+  const compare = vi.fn(async (pw: string, hash: string) => {
+    if (!opened) await new Promise<void>((resolve) => waiting.push(resolve));
+    return bcrypt.compare(pw, hash);
+  });
+  const step = () => waiting.splice(0).forEach((r) => r());
+  const open = () => {
+    opened = true;
+    step();
+  };
+  return { compare, step, open, waiting };
+}
+
+describe('budgets are counted before bcrypt runs', () => {
+  it('200 concurrent wrong passwords for one account from one address: only the budget reaches bcrypt, the rest get 429', async () => {
+    const held = heldCompare();
+    const h = await harness({ set: keys.set, now, compare: held.compare, limits: { failuresPerAccountAndAddress: 5, failuresPerAddress: 1000 }, extra: { verificationQueue: { perClient: 1000, maxQueued: 1000 } } });
+    const responses = Array.from({ length: 200 }, (_, i) => login(h, 'alice', `wrong-${i}`));
+    await vi.waitFor(() => expect(held.compare.mock.calls.length).toBeGreaterThan(0));
+    held.open();
+    const statuses = (await Promise.all(responses)).map((r) => r.statusCode);
+    expect(statuses.filter((s) => s === 401)).toHaveLength(5);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(195);
+    expect(held.compare).toHaveBeenCalledTimes(5);
+  });
+
+  it('a flood from one address past the queue gets 429 without a comparison, and its places are given back', async () => {
+    const held = heldCompare();
+    const h = await harness({ set: keys.set, now, compare: held.compare, limits: { failuresPerAccountAndAddress: 1000, failuresPerAddress: 1000 }, extra: { verificationQueue: { concurrency: 1, perClient: 3, maxQueued: 100 } } });
+    const responses = Array.from({ length: 20 }, (_, i) => login(h, `user-${i}`, 'x'));
+    await vi.waitFor(() => expect(held.waiting.length).toBe(1));
+    const honest = login(h, 'alice', PASSWORDS.alice as string, '10.1.1.1');
+    held.open();
+    const statuses = (await Promise.all(responses)).map((r) => r.statusCode);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(17);
+    expect((await honest).statusCode).toBe(200);
+    expect(held.compare).toHaveBeenCalledTimes(4);
+  });
+});
+
+describe('what is never locked out', () => {
+  it('a correct password the cache already verified is served while others fail from the same address', async () => {
+    const h = await harness({ set: keys.set, now, limits: { failuresPerAccountAndAddress: 100, failuresPerAddress: 3 } });
+    expect((await login(h, 'alice', PASSWORDS.alice as string)).statusCode).toBe(200);
+    for (let i = 0; i < 3; i++) expect((await login(h, `guess-${i}`, 'x')).statusCode).toBe(401);
+    expect((await login(h, 'someone', 'x')).statusCode).toBe(429);
+    expect((await login(h, 'alice', PASSWORDS.alice as string)).statusCode).toBe(200);
+  });
+
+  it('an account that logged in from an address before is not refused because others failed there', async () => {
+    // No cache: every login runs bcrypt, so only the known-client rule can let alice in.
+    const h = await harness({ set: keys.set, now, limits: { failuresPerAccountAndAddress: 100, failuresPerAddress: 3 }, extra: { credentialCache: { ttlSeconds: 0 } } });
+    expect((await login(h, 'alice', PASSWORDS.alice as string)).statusCode).toBe(200);
+    for (let i = 0; i < 3; i++) expect((await login(h, `guess-${i}`, 'x')).statusCode).toBe(401);
+    expect((await login(h, 'dave', PASSWORDS.dave as string)).statusCode).toBe(429);
+    expect((await login(h, 'alice', PASSWORDS.alice as string)).statusCode).toBe(200);
+  });
+
+  it('nobody can lock an account out from everywhere: failures from one address leave every other address alone', async () => {
+    const h = await harness({ set: keys.set, now, limits: { failuresPerAccountAndAddress: 3, failuresPerAddress: 1000 }, extra: { credentialCache: { ttlSeconds: 0 } } });
+    for (let i = 0; i < 10; i++) await login(h, 'alice', `wrong-${i}`, '203.0.113.9');
+    expect((await login(h, 'alice', PASSWORDS.alice as string, '203.0.113.9')).statusCode).toBe(429);
+    expect((await login(h, 'alice', PASSWORDS.alice as string, '198.51.100.7')).statusCode).toBe(200);
+  });
+});
+
+describe('every failure takes the same path', () => {
+  it.each([
+    ['an unknown user', 'mallory', 'pw'],
+    ['a user without a credential', 'carol', 'pw'],
+    ['a disabled user', 'bob', PASSWORDS.bob as string],
+    ['a wrong password at the lowest cost', 'dave', 'wrong'],
+  ])('%s runs exactly one comparison, at the highest cost in the registry when it has no hash of its own', async (_name, username, password) => {
+    const cost12 = await bcrypt.hash('irrelevant', 4).then((h) => h.replace('$2b$04$', '$2b$12$'));
+    const compare = vi.fn(async (_pw: string, _hash: string) => false);
+    const h = await harness({ set: keys.set, now, compare, users: [...DEFAULT_USERS, { username: 'zed', password: 'zed-secret' }] });
+    // zed's stored hash is made to claim cost 12, so the registry's highest cost is 12.
+    const state = h.policy.current()!;
+    const registry = state.registries.get(SERVICE)!;
+    (registry.credentials as Map<string, { hash: string; cost: number; revision: string }>).set('zed', { hash: cost12, cost: 12, revision: 'r' });
+    registry.maxCost = 12;
+    h.policy.set(state);
+    const response = await login(h, username, password);
+    expect(response.statusCode).toBe(401);
+    expect(response.json().errors[0].code).toBe('UNAUTHORIZED');
+    expect(compare).toHaveBeenCalledTimes(1);
+    const hash = compare.mock.calls[0]![1];
+    // Users with a hash of their own (dave, bob) compare against it; the others against the cost-12 dummy.
+    if (username === 'dave' || username === 'bob') expect(hash).toMatch(/^\$2b\$04\$/);
+    else expect(hash).toMatch(/^\$2b\$12\$/);
+  });
+
+  it('concurrent identical attempts share one comparison whether or not the user exists', async () => {
+    for (const username of ['alice', 'mallory']) {
+      const held = heldCompare();
+      const h = await harness({ set: keys.set, now, compare: held.compare });
+      const responses = Array.from({ length: 5 }, () => login(h, username, 'same-wrong'));
+      await vi.waitFor(() => expect(held.waiting.length).toBe(1));
+      held.open();
+      expect((await Promise.all(responses)).map((r) => r.statusCode)).toEqual([401, 401, 401, 401, 401]);
+      expect(held.compare).toHaveBeenCalledTimes(1);
+    }
+  });
+
+  it('a failure is answered no sooner than the slowest comparison the registry expects (padding)', async () => {
+    // The registry holds a cost-4 hash (dave's, 1 ms here) and one of cost 9, known to take 40 ms.
+    const timings = new BcryptTimings();
+    timings.observe(9, 40);
+    const compare = vi.fn(async (pw: string, hash: string) => bcrypt.compare(pw, hash));
+    const h = await harness({ set: keys.set, now, compare, extra: { bcryptTimings: timings } });
+    const state = h.policy.current()!;
+    state.registries.get(SERVICE)!.maxCost = 9;
+    h.policy.set(state);
+    for (const [user, password] of [['dave', 'wrong'], ['mallory', 'x']] as const) {
+      const t = performance.now();
+      const r = await login(h, user, password, `10.0.0.${user.length}`);
+      expect(r.statusCode).toBe(401);
+      // Padded to 1.25 x 40 ms; timers may fire a millisecond early.
+      expect(performance.now() - t).toBeGreaterThanOrEqual(50 - 2);
+    }
+  });
+});
+
+describe('which X-Forwarded-For hop names the client', () => {
+  const xff = (value: string) => ({ 'x-forwarded-for': value });
+
+  it('without --trust-proxy, a rotating X-Forwarded-For changes nothing: the socket peer is throttled', async () => {
+    const h = await harness({ set: keys.set, now, limits: { failuresPerAccountAndAddress: 100, failuresPerAddress: 5 } });
+    const statuses = [];
+    for (let i = 0; i < 8; i++) statuses.push((await login(h, `u${i}`, 'x', '10.0.0.9', xff(`198.51.100.${i}`))).statusCode);
+    expect(statuses.filter((s) => s === 429).length).toBeGreaterThanOrEqual(3);
+  });
+
+  it('with one trusted hop, a client cannot choose its address by prepending to X-Forwarded-For', async () => {
+    const h = await harness({ set: keys.set, now, limits: { failuresPerAccountAndAddress: 100, failuresPerAddress: 5 }, extra: { trustProxy: parseTrustProxy('1') } });
+    const statuses = [];
+    // The ingress (the socket peer, 10.0.0.9) appends the real client, 203.0.113.5, after whatever the client sent.
+    for (let i = 0; i < 8; i++) statuses.push((await login(h, `u${i}`, 'x', '10.0.0.9', xff(`198.51.100.${i}, 203.0.113.5`))).statusCode);
+    expect(statuses.filter((s) => s === 429).length).toBeGreaterThanOrEqual(3);
+    const audit = h.log.lines.filter((l) => l.audit === 'refused').map((l) => l.client);
+    expect(new Set(audit)).toEqual(new Set(['203.0.113.5']));
+    // And another client behind the same ingress is not affected.
+    expect((await login(h, 'alice', PASSWORDS.alice as string, '10.0.0.9', xff('203.0.113.77'))).statusCode).toBe(200);
+  });
+
+  it.each([
+    ['true', /hops in front/],
+    ['0', /1\.\.16/],
+    ['17', /1\.\.16/],
+    ['10.0.0.0/33', /neither/],
+    ['proxy.internal', /neither/],
+  ])('--trust-proxy %s is refused with a clear message', (value, message) => {
+    expect(() => parseTrustProxy(value)).toThrow(message);
+  });
+
+  it.each([
+    ['1', { hops: 1 }],
+    ['10.0.0.0/8, 192.168.1.1', { proxies: ['10.0.0.0/8', '192.168.1.1'] }],
+    ['fd00::/8', { proxies: ['fd00::/8'] }],
+  ])('--trust-proxy %s is accepted', (value, expected) => {
+    expect(parseTrustProxy(value)).toEqual(expected);
+  });
+});

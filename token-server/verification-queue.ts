@@ -1,0 +1,94 @@
+// Password verification is the one expensive thing the token server does (bcrypt runs on libuv's thread
+// pool), so it is scheduled: at most `concurrency` comparisons run at once, the rest wait in a bounded
+// queue served round-robin by client address. One address flooding wrong passwords can hold at most
+// `perClient` places, and an honest client elsewhere waits for at most the comparisons already running,
+// never behind the flood. Work that cannot be queued is refused at once (the caller answers 429), so a
+// flood costs the attacker round trips, not the server memory or thread-pool time.
+
+export interface VerificationQueueOptions {
+  /** Comparisons running at once. Default 2: half of libuv's default pool, leaving threads for I/O. */
+  concurrency: number;
+  /** Waiting comparisons, all clients together. Default 128. */
+  maxQueued: number;
+  /** Running plus waiting comparisons of one client. Default 8. */
+  perClient: number;
+}
+
+export const DEFAULT_VERIFICATION_QUEUE: VerificationQueueOptions = { concurrency: 2, maxQueued: 128, perClient: 8 };
+
+/** Thrown (as a rejection) when the queue cannot take more work from this client. */
+export class VerificationBusy extends Error {
+  constructor(readonly scope: 'client' | 'server') {
+    super(scope === 'client' ? 'too many password checks in flight from this client' : 'too many password checks waiting');
+    this.name = 'VerificationBusy';
+  }
+}
+
+interface Waiting {
+  start: () => void;
+}
+
+export class VerificationQueue {
+  private running = 0;
+  private queued = 0;
+  /** Per client: waiting tasks in order; a client is in `turns` while it has any. */
+  private readonly waiting = new Map<string, Waiting[]>();
+  /** Clients with waiting tasks, in round-robin order. */
+  private readonly turns: string[] = [];
+  /** Per client: running + waiting. */
+  private readonly load = new Map<string, number>();
+
+  constructor(private readonly options: VerificationQueueOptions = DEFAULT_VERIFICATION_QUEUE) {}
+
+  get stats(): { running: number; queued: number } {
+    return { running: this.running, queued: this.queued };
+  }
+
+  /** Runs `task` when its turn comes; rejects with VerificationBusy, without running it, when full. */
+  run<T>(client: string, task: () => Promise<T>): Promise<T> {
+    const load = this.load.get(client) ?? 0;
+    if (load >= this.options.perClient) return Promise.reject(new VerificationBusy('client'));
+    const canStart = this.running < this.options.concurrency && this.queued === 0;
+    if (!canStart && this.queued >= this.options.maxQueued) return Promise.reject(new VerificationBusy('server'));
+    this.load.set(client, load + 1);
+    const finish = (): void => {
+      this.running--;
+      const left = (this.load.get(client) ?? 1) - 1;
+      if (left === 0) this.load.delete(client);
+      else this.load.set(client, left);
+      this.dispatch();
+    };
+    const execute = (): Promise<T> => {
+      this.running++;
+      let result: Promise<T>;
+      try {
+        result = task();
+      } catch (error) {
+        result = Promise.reject(error);
+      }
+      return result.finally(finish);
+    };
+    if (canStart) return execute();
+    return new Promise<T>((resolve, reject) => {
+      const list = this.waiting.get(client);
+      const entry: Waiting = { start: () => execute().then(resolve, reject) };
+      if (list === undefined) {
+        this.waiting.set(client, [entry]);
+        this.turns.push(client);
+      } else list.push(entry);
+      this.queued++;
+    });
+  }
+
+  private dispatch(): void {
+    while (this.running < this.options.concurrency && this.turns.length > 0) {
+      const client = this.turns.shift() as string;
+      const list = this.waiting.get(client) as Waiting[];
+      const next = list.shift() as Waiting;
+      if (list.length === 0) this.waiting.delete(client);
+      else this.turns.push(client);
+      this.queued--;
+      next.start();
+    }
+  }
+}
