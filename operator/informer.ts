@@ -9,9 +9,9 @@
 //   minute, so silence for `staleAfterMs` means a dead connection that TCP has not noticed: restart.
 // The store is never cleared on error: consumers keep the last known state while the API server is away.
 
-import { Watch, type KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { backoffDelay, realTimers, type BackoffOptions, type Timers } from './workqueue.js';
-import { KubeApiError, KubeClient, collectionPath, type ResourceType } from './kube/request.js';
+import { KubeApiError, KubeClient, METADATA_LIST, METADATA_OBJECT, collectionPath, type OpenWatch, type ResourceType } from './kube/request.js';
 
 export interface KubeObject {
   apiVersion?: string;
@@ -48,6 +48,11 @@ export interface InformerOptions<T> {
   pageSize?: number;
   /** Reduces what is kept per object (e.g. drops data nobody reads). */
   transform?: (object: T) => T;
+  /**
+   * Lists and watches PartialObjectMetadata only (names, labels, uid, resourceVersion): the data of the
+   * objects never reaches this process, e.g. for Secrets it must not hold.
+   */
+  metadataOnly?: boolean;
   timers?: Timers;
 }
 
@@ -169,12 +174,16 @@ export class Informer<T extends KubeObject> {
     let continueToken: string | undefined;
     let resourceVersion = '';
     do {
-      const page: ListResponse<T> = await this.client.get<ListResponse<T>>(this.path, {
-        labelSelector: this.options.labelSelector,
-        fieldSelector: this.options.fieldSelector,
-        limit: this.options.pageSize ?? 500,
-        continue: continueToken,
-      });
+      const page: ListResponse<T> = await this.client.get<ListResponse<T>>(
+        this.path,
+        {
+          labelSelector: this.options.labelSelector,
+          fieldSelector: this.options.fieldSelector,
+          limit: this.options.pageSize ?? 500,
+          continue: continueToken,
+        },
+        this.options.metadataOnly === true ? METADATA_LIST : undefined,
+      );
       for (const item of page.items) fresh.set(objectKey(item), this.shape(item));
       continueToken = page.metadata.continue || undefined;
       resourceVersion = page.metadata.resourceVersion;
@@ -216,7 +225,7 @@ export class Informer<T extends KubeObject> {
   private watchOnce(onConnected: () => void): Promise<WatchEnd> {
     return new Promise<WatchEnd>((resolve, reject) => {
       let finished = false;
-      let controller: AbortController | undefined;
+      let open: OpenWatch | undefined;
       let staleTimer: unknown;
       const resyncTimer = this.timers.setTimeout(() => finish('resync'), this.options.resyncMs ?? 10 * 60_000);
       const staleAfter = this.options.staleAfterMs ?? 3 * 60_000;
@@ -229,7 +238,7 @@ export class Informer<T extends KubeObject> {
         this.abortWatch = undefined;
         this.timers.clearTimeout(resyncTimer);
         if (staleTimer !== undefined) this.timers.clearTimeout(staleTimer);
-        controller?.abort();
+        open?.abort();
       };
       const finish = (end: WatchEnd): void => {
         if (finished) return;
@@ -243,10 +252,7 @@ export class Informer<T extends KubeObject> {
       };
       this.abortWatch = finish;
       armWatchdog();
-      // client-node is pinned to 1.4.0: in 2.0 a watch can end (abort) silently without calling `done`
-      // with an error, which would leave this informer waiting forever on a dead stream.
-      const watch = new Watch(this.options.kc);
-      watch
+      this.client
         .watch(
           this.path,
           {
@@ -262,19 +268,21 @@ export class Informer<T extends KubeObject> {
             armWatchdog();
             this.handleWatchEvent(phase, object, finish, fail);
           },
-          (error: unknown) => {
-            if (error === null || error === undefined) finish('closed');
-            else fail(error instanceof Error ? error : new Error(String(error)));
-          },
+          this.options.metadataOnly === true ? METADATA_OBJECT : undefined,
         )
-        .then((c) => {
-          controller = c;
-          if (finished) c.abort();
-          else {
+        .then(
+          (w) => {
+            open = w;
+            if (finished) {
+              w.abort();
+              return;
+            }
             onConnected();
             this.emit({ type: 'connected', resourceVersion: this.resourceVersion });
-          }
-        }, (error: unknown) => fail(error instanceof Error ? error : new Error(String(error))));
+            void w.ended.then((error) => (error === null ? finish('closed') : fail(error)));
+          },
+          (error: unknown) => fail(error instanceof Error ? error : new Error(String(error))),
+        );
     });
   }
 

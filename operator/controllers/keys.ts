@@ -445,6 +445,8 @@ export interface RunningKeysController {
  * after winning the Lease, `await running.stop()` when losing it.
  */
 export function startKeysController(options: StartKeysControllerOptions): RunningKeysController {
+  // A client passed in belongs to the caller (the operator shares one): only one made here is closed here.
+  const ownClient = options.client === undefined;
   const client = options.client ?? new KubeClient(options.kc);
   const events = options.events ?? new EventRecorder(client, `${hostname()}-keys`, options.log);
   const controller = new KeysController({ ...options, client, events });
@@ -487,7 +489,7 @@ export function startKeysController(options: StartKeysControllerOptions): Runnin
       queue.shutDown();
       await Promise.all(informers.map((i) => i.stop()));
       await workers;
-      client.close();
+      if (ownClient) client.close();
     },
   };
 }

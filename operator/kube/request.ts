@@ -32,7 +32,20 @@ export interface RequestOptions {
   body?: unknown;
   /** Default application/json; apply patches use application/apply-patch+yaml (JSON is valid YAML). */
   contentType?: string;
+  /** Default application/json; METADATA_LIST asks for names, labels and versions only. */
+  accept?: string;
   timeoutMs?: number;
+}
+
+/** A list of PartialObjectMetadata: names, labels, uid and resourceVersion, never data. */
+export const METADATA_LIST = 'application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io';
+/** Watch events carrying PartialObjectMetadata. */
+export const METADATA_OBJECT = 'application/json;as=PartialObjectMetadata;v=v1;g=meta.k8s.io';
+
+/** One open watch: `abort` closes it; `ended` resolves with null (closed by the server) or the error. */
+export interface OpenWatch {
+  abort(): void;
+  ended: Promise<Error | null>;
 }
 
 export const APPLY_PATCH = 'application/apply-patch+yaml';
@@ -40,6 +53,8 @@ export const MERGE_PATCH = 'application/merge-patch+json';
 
 export class KubeClient {
   private agent: https.Agent | undefined;
+  /** Watches hold their connection for minutes: they get their own pool, so they never starve requests. */
+  private watchAgent: https.Agent | undefined;
 
   constructor(readonly kc: KubeConfig) {}
 
@@ -49,25 +64,31 @@ export class KubeClient {
     return cluster.server;
   }
 
-  async request<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
+  /** URL, headers and agent for one request: the current token (in-cluster tokens rotate) each time. */
+  private async prepare(path: string, query: RequestOptions['query'], accept: string, pool: 'request' | 'watch'): Promise<{ url: URL; headers: Record<string, string>; agent: https.Agent }> {
     const url = new URL(this.server + path);
-    for (const [k, v] of Object.entries(options.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
-    // applyToHTTPSOptions reads the current token (in-cluster tokens rotate) and TLS material each time;
-    // the agent, which pools connections, is built once from the TLS part.
+    for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
+    // applyToHTTPSOptions reads the current token and TLS material each time; the agents, which pool
+    // connections, are built once from the TLS part.
     const opts: https.RequestOptions = { headers: {} };
     await this.kc.applyToHTTPSOptions(opts);
-    this.agent ??= new https.Agent({
-      keepAlive: true,
-      maxSockets: 16,
+    const tls = {
       ...(opts.ca ? { ca: opts.ca } : {}),
       ...(opts.cert ? { cert: opts.cert } : {}),
       ...(opts.key ? { key: opts.key } : {}),
       ...(opts.rejectUnauthorized !== undefined ? { rejectUnauthorized: opts.rejectUnauthorized } : {}),
       ...(opts.servername ? { servername: opts.servername } : {}),
-    });
-    const headers: Record<string, string> = { accept: 'application/json' };
+    };
+    this.agent ??= new https.Agent({ keepAlive: true, maxSockets: 16, ...tls });
+    this.watchAgent ??= new https.Agent({ keepAlive: false, ...tls });
+    const headers: Record<string, string> = { accept };
     for (const [k, v] of Object.entries(opts.headers ?? {})) if (typeof v === 'string') headers[k] = v;
     if (opts.auth) headers.authorization = `Basic ${Buffer.from(opts.auth).toString('base64')}`;
+    return { url, headers, agent: pool === 'watch' ? this.watchAgent : this.agent };
+  }
+
+  async request<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
+    const { url, headers, agent } = await this.prepare(path, options.query, options.accept ?? 'application/json', 'request');
     let payload: Buffer | undefined;
     if (options.body !== undefined) {
       payload = Buffer.from(JSON.stringify(options.body));
@@ -78,7 +99,7 @@ export class KubeClient {
     return new Promise<T>((resolve, reject) => {
       const req = transport.request(
         url,
-        { method, headers, ...(url.protocol === 'https:' ? { agent: this.agent } : {}), timeout: options.timeoutMs ?? 30_000 },
+        { method, headers, ...(url.protocol === 'https:' ? { agent } : {}), timeout: options.timeoutMs ?? 30_000 },
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
@@ -94,16 +115,7 @@ export class KubeClient {
               }
               return;
             }
-            let reason = http.STATUS_CODES[status] ?? 'Unknown';
-            let message = `${method} ${path}: HTTP ${status}`;
-            try {
-              const body = JSON.parse(text) as { reason?: string; message?: string };
-              if (body.reason) reason = body.reason;
-              if (body.message) message = `${method} ${path}: ${body.message}`;
-            } catch {
-              // Not a Status object (e.g. a proxy's HTML page); the status line says enough.
-            }
-            reject(new KubeApiError(status, reason, message));
+            reject(apiError(method, path, status, text));
           });
         },
       );
@@ -113,8 +125,69 @@ export class KubeClient {
     });
   }
 
-  get<T>(path: string, query?: RequestOptions['query']): Promise<T> {
-    return this.request<T>('GET', path, query ? { query } : {});
+  get<T>(path: string, query?: RequestOptions['query'], accept?: string): Promise<T> {
+    return this.request<T>('GET', path, { ...(query ? { query } : {}), ...(accept ? { accept } : {}) });
+  }
+
+  /**
+   * Opens a watch (`?watch=true`): each event line is parsed and passed to `onEvent`. Resolves once the
+   * server has answered 200; rejects with the API error otherwise. Has no client-side timeout: the
+   * server ends it after `timeoutSeconds`, and the informer's watchdog notices a dead connection.
+   */
+  async watch(path: string, query: RequestOptions['query'], onEvent: (type: string, object: unknown) => void, accept = 'application/json'): Promise<OpenWatch> {
+    const { url, headers, agent } = await this.prepare(path, { ...query, watch: true }, accept, 'watch');
+    const transport = url.protocol === 'http:' ? http : https;
+    return new Promise<OpenWatch>((resolve, reject) => {
+      let settle: (error: Error | null) => void = () => undefined;
+      const ended = new Promise<Error | null>((r) => (settle = r));
+      let done = false;
+      const end = (error: Error | null): void => {
+        if (done) return;
+        done = true;
+        settle(error);
+      };
+      const req = transport.request(url, { method: 'GET', headers, ...(url.protocol === 'https:' ? { agent } : {}) }, (res) => {
+        const status = res.statusCode ?? 0;
+        if (status !== 200) {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => reject(apiError('WATCH', path, status, Buffer.concat(chunks).toString('utf8'))));
+          res.on('error', reject);
+          return;
+        }
+        res.socket?.setKeepAlive(true, 30_000);
+        let pending = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          pending += chunk;
+          let newline = pending.indexOf('\n');
+          while (newline >= 0) {
+            const line = pending.slice(0, newline);
+            pending = pending.slice(newline + 1);
+            newline = pending.indexOf('\n');
+            if (line.trim() === '') continue;
+            let event: { type?: string; object?: unknown };
+            try {
+              event = JSON.parse(line) as { type?: string; object?: unknown };
+            } catch {
+              end(new Error(`watch ${path}: unparsable event`));
+              req.destroy();
+              return;
+            }
+            if (!done) onEvent(event.type ?? '', event.object);
+          }
+        });
+        res.on('end', () => end(null));
+        res.on('close', () => end(null));
+        res.on('error', (error) => end(error));
+        resolve({ abort: () => { end(null); req.destroy(); }, ended });
+      });
+      req.on('error', (error) => {
+        if (!done) reject(error);
+        end(error);
+      });
+      req.end();
+    });
   }
 
   /** Server-side apply as `fieldManager`, forcing ownership of the fields it sets. */
@@ -125,7 +198,22 @@ export class KubeClient {
   close(): void {
     this.agent?.destroy();
     this.agent = undefined;
+    this.watchAgent?.destroy();
+    this.watchAgent = undefined;
   }
+}
+
+function apiError(method: string, path: string, status: number, text: string): KubeApiError {
+  let reason = http.STATUS_CODES[status] ?? 'Unknown';
+  let message = `${method} ${path}: HTTP ${status}`;
+  try {
+    const body = JSON.parse(text) as { reason?: string; message?: string };
+    if (body.reason) reason = body.reason;
+    if (body.message) message = `${method} ${path}: ${body.message}`;
+  } catch {
+    // Not a Status object (e.g. a proxy's HTML page); the status line says enough.
+  }
+  return new KubeApiError(status, reason, message);
 }
 
 /** REST paths for the resources Portcullis touches. `namespace` undefined means all namespaces. */
