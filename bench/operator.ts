@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { loadCrd, CRD_KINDS } from '../crds/schema.js';
 import { startControlPlane } from '../local/controlPlane.js';
 import { freePort, waitFor } from '../local/process.js';
-import { KubeClient } from '../operator/kube/request.js';
+import { KubeClient } from '../kube/request.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const cli = join(here, '..', 'bin', 'portcullis.js');

@@ -89,13 +89,22 @@ export function secretValue(secret: SecretResource, key: string): { value: strin
   return { value: Buffer.from(compact, 'base64').toString('utf8') };
 }
 
-function sourceVersionOf(secret: SecretResource, key: string, value: string, cost: number, hmacKey: Uint8Array | string): string {
+/**
+ * The source version of a Secret read from the API server, from its metadata alone (uid and
+ * resourceVersion), so a caller holding only metadata can tell whether its last hash still stands
+ * without reading the Secret. Undefined for objects without them (manifests).
+ */
+export function metadataSourceVersion(meta: { uid?: string | undefined; resourceVersion?: string | undefined }, key: string, cost: number): string | undefined {
   // The key and cost are part of the version: switching `password` to `htpasswd`, or raising the cost,
   // must produce a new hash even though the Secret itself did not change.
-  const { uid, resourceVersion } = secret.metadata;
-  if (uid !== undefined && uid !== '' && resourceVersion !== undefined && resourceVersion !== '') {
-    return `rv:${uid}:${resourceVersion}:${key}:${cost}`;
-  }
+  const { uid, resourceVersion } = meta;
+  if (uid === undefined || uid === '' || resourceVersion === undefined || resourceVersion === '') return undefined;
+  return `rv:${uid}:${resourceVersion}:${key}:${cost}`;
+}
+
+function sourceVersionOf(secret: SecretResource, key: string, value: string, cost: number, hmacKey: Uint8Array | string): string {
+  const fromMetadata = metadataSourceVersion(secret.metadata, key, cost);
+  if (fromMetadata !== undefined) return fromMetadata;
   const mac = createHmac('sha256', hmacKey).update(`${key}\0${cost}\0`).update(value, 'utf8').digest('base64url');
   return `hmac:${mac}`;
 }

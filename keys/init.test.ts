@@ -3,7 +3,8 @@ import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { KEY_FILES, SIGNING_FORMAT, activeSigningKey, type SigningKeySet } from '../policy/signing.js';
+import { KEY_FILES } from '../wire/files.js';
+import { SIGNING_FORMAT, activeSigningKey, type SigningKeySet } from '../wire/signing-key-set.js';
 import { initKeysDir } from './init.js';
 
 let dir: string;

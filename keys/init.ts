@@ -4,7 +4,8 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { KEY_FILES, SIGNING_FORMAT, type SigningKeySet } from '../policy/signing.js';
+import { KEY_FILES } from '../wire/files.js';
+import { SIGNING_FORMAT, type SigningKeySet } from '../wire/signing-key-set.js';
 import type { SigningAlgorithm } from '../policy/types.js';
 import { createCA } from './ca.js';
 import { issueSigningKey, newRefreshKey } from './issue.js';

@@ -2,7 +2,7 @@
 
 import { createPublicKey, randomBytes } from 'node:crypto';
 import { calculateJwkThumbprint, type JWK } from 'jose';
-import type { RefreshKey, SigningKey } from '../policy/signing.js';
+import type { RefreshKey, SigningKey } from '../wire/signing-key-set.js';
 import type { SigningAlgorithm } from '../policy/types.js';
 import { generateKeyPairFor } from './algorithms.js';
 import { CLOCK_SKEW_SECONDS, loadCA, type CertificateAuthority } from './ca.js';

@@ -12,8 +12,11 @@ import { freePort, run, startProcess, waitFor, type ManagedProcess } from './pro
 import { toolPath } from './tools.js';
 
 export interface ControlPlaneOptions {
-  /** Write an audit log of every write (RequestResponse for mutating verbs) to `auditLogPath`. */
-  auditLog?: boolean;
+  /**
+   * Write an audit log to `auditLogPath`: of every write (Metadata level), or with 'secret-reads' also
+   * of every read of a Secret (who read which Secret, never its content).
+   */
+  auditLog?: boolean | 'secret-reads';
   /** Keep the temp dir after stop (for debugging). */
   keepDir?: boolean;
 }
@@ -109,11 +112,16 @@ function adminGet(server: string, pki: Pki, path: string): Promise<{ status: num
   );
 }
 
+const SECRET_READS = `- level: Metadata
+  verbs: [get, list]
+  resources: [{group: "", resources: [secrets]}]
+`;
+
 const AUDIT_POLICY = `apiVersion: audit.k8s.io/v1
 kind: Policy
 omitStages: [RequestReceived]
 rules:
-- level: None
+__READS__- level: None
   verbs: [get, list, watch]
 - level: None
   resources: [{group: coordination.k8s.io, resources: [leases]}]
@@ -161,7 +169,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
   if (options.auditLog) {
     auditLogPath = join(dir, 'audit.log');
     const policyPath = join(dir, 'audit-policy.yaml');
-    await writeFile(policyPath, AUDIT_POLICY);
+    await writeFile(policyPath, AUDIT_POLICY.replace('__READS__', options.auditLog === 'secret-reads' ? SECRET_READS : ''));
     apiArgs.push(`--audit-policy-file=${policyPath}`, `--audit-log-path=${auditLogPath}`, '--audit-log-mode=blocking');
   }
 

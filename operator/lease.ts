@@ -7,8 +7,8 @@
 // Writes are optimistic (PUT with resourceVersion); a 409 just means someone else wrote first.
 
 import type { Logger } from 'pino';
-import { KubeApiError, isConflict, isNotFound, type KubeClient, objectPath, Resources, collectionPath } from './kube/request.js';
-import { realTimers, type Timers } from './workqueue.js';
+import { KubeApiError, isConflict, isNotFound, type KubeClient, objectPath, Resources, collectionPath } from '../kube/request.js';
+import { realTimers, type Timers } from '../kube/backoff.js';
 
 export interface LeaseSpec {
   holderIdentity?: string | null;

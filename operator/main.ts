@@ -9,16 +9,18 @@ import { hostname } from 'node:os';
 import { KubeConfig } from '@kubernetes/client-node';
 import { pino, type Logger } from 'pino';
 import { collectDefaultMetrics, Counter, Gauge, Registry as MetricsRegistry } from 'prom-client';
-import type { RegistryResource, RegistryUserResource, RepositoryGrantResource, SecretResource } from '../crds/types.js';
-import type { ChunkLimits } from './chunked.js';
-import { RegistryController, keyOf, registryKeyOf, type NamespaceObject, type RegistryCaches } from './controllers/registry.js';
+import type { RegistryResource, RegistryUserResource, RepositoryGrantResource } from '../crds/types.js';
+import type { ChunkLimits } from '../wire/chunked.js';
+import { objectKey, registryKeyOf } from '../policy/object-keys.js';
+import { RegistryController, type NamespaceObject, type RegistryCaches } from './controllers/registry.js';
+import type { SecretMetadata } from './controllers/password-hashes.js';
 import { startKeysController, type KeysControllerOptions, type RunningKeysController } from './controllers/keys.js';
 import { SecretIndex, ownerRegistryKey, selectsNamespacesByLabel } from './controllers/triggers.js';
-import type { StoredObject } from './controllers/publish.js';
-import { Informer, type InformerEvent, type KubeObject } from './informer.js';
-import { MANAGED_SELECTOR } from './kube/apply.js';
-import { EventRecorder } from './kube/events.js';
-import { KubeClient, Resources, type ResourceType } from './kube/request.js';
+import type { StoredObject } from '../wire/chunked.js';
+import { Informer, type InformerEvent, type KubeObject } from '../kube/informer.js';
+import { MANAGED_SELECTOR } from '../wire/labels.js';
+import { EventRecorder } from './writes/events.js';
+import { KubeClient, Resources, type ResourceType } from '../kube/request.js';
 import { LeaderElector } from './lease.js';
 import { runWorkers } from './reconciler.js';
 import { WorkQueue } from './workqueue.js';
@@ -64,15 +66,6 @@ export function defaultLeaseNamespace(): string {
   }
 }
 
-// Secret types that never hold a RegistryUser password; their (possibly large) data is not kept.
-const IGNORED_SECRET_TYPES = new Set(['kubernetes.io/service-account-token', 'helm.sh/release.v1']);
-
-function stripUnusedSecretData(secret: SecretResource & StoredObject & { type?: string }): SecretResource & StoredObject {
-  if (!secret.type || !IGNORED_SECRET_TYPES.has(secret.type)) return secret;
-  const { data: _dropped, ...rest } = secret;
-  return rest;
-}
-
 export async function startOperator(options: OperatorOptions = {}): Promise<RunningOperator> {
   const log = options.log ?? pino({ name: 'portcullis-operator' });
   const kc = options.kubeConfig ?? loadKubeConfig();
@@ -80,7 +73,7 @@ export async function startOperator(options: OperatorOptions = {}): Promise<Runn
   const identity = options.identity ?? `${hostname()}-${randomBytes(4).toString('hex')}`;
   const scope = options.namespace;
 
-  const make = <T extends KubeObject>(resource: ResourceType, extra: { namespace?: string; labelSelector?: string; transform?: (o: T) => T } = {}): Informer<T> => {
+  const make = <T extends KubeObject>(resource: ResourceType, extra: { namespace?: string; labelSelector?: string; metadataOnly?: boolean } = {}): Informer<T> => {
     const informer = new Informer<T>({ kc, client, resource, ...extra, ...(options.resyncMs ? { resyncMs: options.resyncMs } : {}) });
     informer.on((event: InformerEvent<T>) => logLifecycle(log, resource.plural, event));
     return informer;
@@ -92,7 +85,9 @@ export async function startOperator(options: OperatorOptions = {}): Promise<Runn
     grants: make<RepositoryGrantResource>(Resources.repositoryGrants, ns),
     // Delegation selects namespaces by label, so namespaces are always watched cluster-wide.
     namespaces: make<NamespaceObject>(Resources.namespaces),
-    secrets: make<SecretResource & StoredObject>(Resources.secrets, { ...ns, transform: stripUnusedSecretData }),
+    // Password Secrets are any Secret a user names: watched as metadata only, read one by one when they change.
+    secretMetadata: make<SecretMetadata>(Resources.secrets, { ...ns, metadataOnly: true }),
+    ownedSecrets: make<StoredObject & { metadata: { name: string } }>(Resources.secrets, { ...ns, labelSelector: MANAGED_SELECTOR }),
     configMaps: make<StoredObject & { metadata: { name: string } }>(Resources.configMaps, { ...ns, labelSelector: MANAGED_SELECTOR }),
   };
   const all = Object.values(caches) as Informer<KubeObject>[];
@@ -116,7 +111,7 @@ export async function startOperator(options: OperatorOptions = {}): Promise<Runn
     if (key !== undefined) queue?.add(key);
   };
   const enqueueAllRegistries = (): void => {
-    for (const r of caches.registries.list()) enqueue(keyOf(r));
+    for (const r of caches.registries.list()) enqueue(objectKey(r));
   };
   const secretIndex = new SecretIndex();
   caches.registries.on((e) => {
@@ -136,17 +131,19 @@ export async function startOperator(options: OperatorOptions = {}): Promise<Runn
     if (e.type === 'added' || e.type === 'updated') secretIndex.setUser(e.object);
     else if (e.type === 'deleted') secretIndex.deleteUser(e.key);
   });
-  caches.secrets.on((e) => {
+  caches.secretMetadata.on((e) => {
     if (e.type !== 'added' && e.type !== 'updated' && e.type !== 'deleted') return;
     for (const key of secretIndex.registriesFor(e.key)) enqueue(key);
-    enqueue(ownerRegistryKey(e.object));
+  });
+  caches.ownedSecrets.on((e) => {
+    if (e.type === 'added' || e.type === 'updated' || e.type === 'deleted') enqueue(ownerRegistryKey(e.object));
   });
   caches.configMaps.on((e) => {
     if (e.type === 'added' || e.type === 'updated' || e.type === 'deleted') enqueue(ownerRegistryKey(e.object));
   });
   caches.namespaces.on((e) => {
     if (e.type !== 'added' && e.type !== 'updated' && e.type !== 'deleted') return;
-    for (const r of caches.registries.list()) if (selectsNamespacesByLabel(r)) enqueue(keyOf(r));
+    for (const r of caches.registries.list()) if (selectsNamespacesByLabel(r)) enqueue(objectKey(r));
   });
 
   // ---- controllers, only while leading ----

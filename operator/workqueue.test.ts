@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { backoffDelay, DEFAULT_BACKOFF, WorkQueue, type Timers } from './workqueue.js';
+import { backoffDelay, DEFAULT_BACKOFF, type Timers } from '../kube/backoff.js';
+import { WorkQueue } from './workqueue.js';
 
 /** Timers that fire only when the test advances the clock. */
 function fakeTimers(random = 0): Timers & { now: () => number; advance: (ms: number) => void; pending: () => number } {

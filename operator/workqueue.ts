@@ -5,40 +5,7 @@
 // - `addRateLimited` backs off per key exponentially (5 ms .. 5 min, with jitter) until `forget`.
 // Time comes in through `Timers` so tests drive it without sleeping.
 
-export interface Timers {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-  /** In [0, 1): used for jitter. */
-  random(): number;
-}
-
-export const realTimers: Timers = {
-  setTimeout: (fn, ms) => {
-    const handle = setTimeout(fn, ms);
-    // A pending requeue must not keep the process alive after shutdown.
-    handle.unref?.();
-    return handle;
-  },
-  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
-  random: Math.random,
-};
-
-export interface BackoffOptions {
-  baseMs: number;
-  maxMs: number;
-  /** Fraction of the delay added at random, e.g. 0.1 adds up to 10 %. */
-  jitter: number;
-}
-
-export const DEFAULT_BACKOFF: BackoffOptions = { baseMs: 5, maxMs: 5 * 60_000, jitter: 0.1 };
-
-/** The delay before the (failures+1)-th retry: base * 2^failures, capped, plus jitter. */
-export function backoffDelay(failures: number, options: BackoffOptions, random: () => number): number {
-  // 2^60 already exceeds any cap; clamping the exponent keeps the arithmetic finite.
-  const exponential = options.baseMs * 2 ** Math.min(failures, 60);
-  const capped = Math.min(exponential, options.maxMs);
-  return capped + capped * options.jitter * random();
-}
+import { backoffDelay, DEFAULT_BACKOFF, realTimers, type BackoffOptions, type Timers } from '../kube/backoff.js';
 
 export class WorkQueue {
   private readonly queue: string[] = [];

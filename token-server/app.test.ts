@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import bcrypt from 'bcrypt';
-import type { SigningKeySet } from '../policy/signing.js';
+import type { SigningKeySet } from '../wire/signing-key-set.js';
 import { basic, makeKeys, PASSWORDS, SERVICE } from './testing/fixtures.js';
 import { harness } from './testing/app-harness.js';
 import type { PolicyState } from './sources/types.js';

@@ -4,7 +4,7 @@
 import bcrypt from 'bcrypt';
 import { performance } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { SigningKeySet } from '../policy/signing.js';
+import type { SigningKeySet } from '../wire/signing-key-set.js';
 import { BcryptTimings } from './credentials.js';
 import { harness } from './testing/app-harness.js';
 import { basic, DEFAULT_USERS, makeKeys, PASSWORDS, SERVICE } from './testing/fixtures.js';

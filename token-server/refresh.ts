@@ -5,7 +5,7 @@
 // another service or issuer all refuse it. Nothing is stored server-side.
 
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import type { RefreshKey } from '../policy/signing.js';
+import type { RefreshKey } from '../wire/signing-key-set.js';
 import { base64url, newTokenId } from './sign.js';
 
 /** Distinguishes refresh tokens from access tokens: an access token is never accepted here, nor the reverse. */

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCA } from '../keys/ca.js';
-import type { SigningKeySet } from '../policy/signing.js';
+import type { SigningKeySet } from '../wire/signing-key-set.js';
 import { startServer } from './server.js';
 import { buildPolicyState } from './sources/policy-state.js';
 import type { KeyState, PolicyState } from './sources/types.js';

@@ -6,7 +6,7 @@
 // because 2.8 cannot parse an array there.
 
 import { X509Certificate, createPrivateKey, randomUUID, sign, type KeyObject } from 'node:crypto';
-import type { SigningKey, SigningKeySet } from '../policy/signing.js';
+import type { SigningKey, SigningKeySet } from '../wire/signing-key-set.js';
 import type { SigningAlgorithm } from '../policy/types.js';
 
 export interface AccessEntry {

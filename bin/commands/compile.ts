@@ -5,6 +5,7 @@
 
 import type { Command } from 'commander';
 import { parseBcryptCost } from '../../policy/password-hash.js';
+import { CREDENTIALS_FILE, SNAPSHOT_FILE } from '../../wire/files.js';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -17,8 +18,6 @@ import { compileSnapshot, usersNeedingCredentials, type ObjectStatus, type Resol
 import { mergeSnapshots, parseCredentials, serializeCredentials, serializeSnapshot } from '../../policy/snapshot-format.js';
 import type { Credentials, Snapshot } from '../../policy/types.js';
 
-export const SNAPSHOT_FILE = 'snapshot.json';
-export const CREDENTIALS_FILE = 'credentials.json';
 /** Exit status for "the input must not be published" (invalid manifests, objects not Ready). */
 export const EXIT_NOT_READY = 2;
 

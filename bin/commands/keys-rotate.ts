@@ -3,8 +3,8 @@
 
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Command } from 'commander';
-import { isNotFound, KubeClient, MERGE_PATCH, objectPath, Resources } from '../../operator/kube/request.js';
-import { ROTATE_ANNOTATION } from '../../operator/keys/material.js';
+import { isNotFound, KubeClient, MERGE_PATCH, objectPath, Resources } from '../../kube/request.js';
+import { Annotations } from '../../wire/labels.js';
 import type { RotationRequest } from '../../policy/rotation.js';
 
 export function rotationRequestFor(options: { ca: boolean; emergency: boolean }): RotationRequest {
@@ -16,7 +16,7 @@ export async function requestRotation(kc: KubeConfig, namespace: string, name: s
   const client = new KubeClient(kc);
   try {
     await client.request('PATCH', objectPath(Resources.registries, namespace, name), {
-      body: { metadata: { annotations: { [ROTATE_ANNOTATION]: request } } },
+      body: { metadata: { annotations: { [Annotations.rotate]: request } } },
       contentType: MERGE_PATCH,
     });
   } finally {

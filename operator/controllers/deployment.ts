@@ -6,9 +6,11 @@
 // user's lists instead of replacing them: their own env, resources, labels and volumes are untouched.
 
 import type { RegistrySpec } from '../../crds/types.js';
-import { FIELD_MANAGER } from '../kube/apply.js';
-import { isNotFound, objectPath, type KubeClient, type ResourceType } from '../kube/request.js';
-import { BUNDLE_HASH_ANNOTATION, type DeploymentLike } from '../keys/material.js';
+import { FIELD_MANAGER } from '../writes/apply.js';
+import { isNotFound, objectPath, type KubeClient, type ResourceType } from '../../kube/request.js';
+import { Annotations } from '../../wire/labels.js';
+import { bundleConfigMapName } from '../../wire/names.js';
+import type { DeploymentLike } from '../keys/material.js';
 
 export const deployments: ResourceType = { base: '/apis/apps/v1', plural: 'deployments', namespaced: true };
 
@@ -46,10 +48,6 @@ export function registryContainerName(deployment: Deployment, spec: RegistrySpec
   return found.name;
 }
 
-export function bundleConfigMapName(registryName: string): string {
-  return `portcullis-${registryName}-bundle`;
-}
-
 export interface WiringInput {
   namespace: string;
   deploymentName: string;
@@ -73,7 +71,7 @@ export function deploymentApplyPatch(input: WiringInput): Record<string, unknown
     metadata: { name: input.deploymentName, namespace: input.namespace },
     spec: {
       template: {
-        metadata: { annotations: { [BUNDLE_HASH_ANNOTATION]: input.bundleHash } },
+        metadata: { annotations: { [Annotations.bundleHash]: input.bundleHash } },
         spec: {
           containers: [{ name: input.containerName, env, volumeMounts: [{ name: BUNDLE_VOLUME, mountPath: BUNDLE_MOUNT_PATH, readOnly: true }] }],
           volumes: [{ name: BUNDLE_VOLUME, configMap: { name: bundleConfigMapName(input.registryName) } }],

@@ -2,7 +2,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { KubeClient } from '../kube/request.js';
+import { KubeClient } from '../../kube/request.js';
 import { KeysController } from './keys.js';
 
 describe('KeysController', () => {

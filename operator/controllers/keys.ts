@@ -12,13 +12,15 @@ import { Gauge, type Registry as MetricsRegistry } from 'prom-client';
 import { API_VERSION, type Condition, type RegistryResource } from '../../crds/types.js';
 import { activeKey, nextRotationStep, type RotationInput, type RotationSettings, type RotationStatus, type RotationStep } from '../../policy/rotation.js';
 import { Reasons } from '../../policy/reasons.js';
-import { KEY_FILES, type SigningKeySet } from '../../policy/signing.js';
-import { parseSigningKeySet } from '../../token-server/sources/key-set.js';
-import { Informer, objectKey, type KubeObject } from '../informer.js';
-import { applyObject, controllerReference, Labels, MANAGED_BY, type AppliedObject } from '../kube/apply.js';
-import { EventRecorder, type EventType } from '../kube/events.js';
-import { isNotFound, KubeClient, MERGE_PATCH, objectPath, Resources } from '../kube/request.js';
-import { stableJson } from '../kube/status.js';
+import { KEY_FILES } from '../../wire/files.js';
+import { Annotations, Labels, MANAGED_BY } from '../../wire/labels.js';
+import { bundleConfigMapName, caSecretName, signingSecretName } from '../../wire/names.js';
+import { parseSigningKeySet, type SigningKeySet } from '../../wire/signing-key-set.js';
+import { Informer, objectKey, type KubeObject } from '../../kube/informer.js';
+import { applyObject, controllerReference, type AppliedObject } from '../writes/apply.js';
+import { EventRecorder, type EventType } from '../writes/events.js';
+import { isNotFound, KubeClient, MERGE_PATCH, objectPath, Resources } from '../../kube/request.js';
+import { stableJson } from '../writes/status.js';
 import { runWorkers, type ReconcileResult } from '../reconciler.js';
 import { WorkQueue } from '../workqueue.js';
 import {
@@ -26,12 +28,10 @@ import {
   bundleHash,
   bundleIds,
   caInfos,
-  CAS_KEY,
   emptyKeySet,
   ensureRefreshKey,
   keyInfos,
   parseCAs,
-  ROTATE_ANNOTATION,
   rolloutInfo,
   rotationRequestOf,
   rotationSettings,
@@ -40,11 +40,8 @@ import {
   type Changed,
   type Material,
 } from '../keys/material.js';
-import { applyDeploymentWiring, bundleConfigMapName, ContainerNotFoundError, deployments, getDeployment, registryContainerName, type Deployment } from './deployment.js';
+import { applyDeploymentWiring, ContainerNotFoundError, deployments, getDeployment, registryContainerName, type Deployment } from './deployment.js';
 
-export const caSecretName = (registry: string): string => `portcullis-${registry}-ca`;
-export const signingSecretName = (registry: string): string => `portcullis-${registry}-signing`;
-export { bundleConfigMapName };
 
 /** Status writes of this controller use their own field manager, so they never remove fields (conditions) other controllers own. */
 export const STATUS_FIELD_MANAGER = 'portcullis-operator-keys';
@@ -201,7 +198,7 @@ export class KeysController {
       }
       if (action.type === 'AcknowledgeRequest') {
         await client.request('PATCH', objectPath(Resources.registries, namespace, name), {
-          body: { metadata: { annotations: { [ROTATE_ANNOTATION]: null } } },
+          body: { metadata: { annotations: { [Annotations.rotate]: null } } },
           contentType: MERGE_PATCH,
         });
         request = undefined;
@@ -301,7 +298,7 @@ export class KeysController {
     const signingText = decode(signingSecret?.data?.[KEY_FILES.signing]);
     // A malformed set is an error (retried with backoff) rather than replaced: replacing it would throw away keys in use.
     const signing: SigningKeySet = signingText === undefined ? emptyKeySet() : parseSigningKeySet(signingText);
-    const material: Material = { cas: parseCAs(decode(caSecret?.data?.[CAS_KEY])), signing, bundlePem: bundle?.data?.[KEY_FILES.bundle] ?? '' };
+    const material: Material = { cas: parseCAs(decode(caSecret?.data?.[KEY_FILES.cas])), signing, bundlePem: bundle?.data?.[KEY_FILES.bundle] ?? '' };
     return {
       registry,
       material,
@@ -327,7 +324,7 @@ export class KeysController {
     const { registry, material } = observed;
     const name = registry.metadata.name;
     if (changed.includes('cas')) {
-      await applyObject(client, Resources.secrets, { apiVersion: 'v1', kind: 'Secret', metadata: this.owned(observed, caSecretName(name)), type: 'Opaque', data: { [CAS_KEY]: encode(serializeCAs(material.cas)) } });
+      await applyObject(client, Resources.secrets, { apiVersion: 'v1', kind: 'Secret', metadata: this.owned(observed, caSecretName(name)), type: 'Opaque', data: { [KEY_FILES.cas]: encode(serializeCAs(material.cas)) } });
     }
     if (changed.includes('signing')) {
       await applyObject(client, Resources.secrets, {

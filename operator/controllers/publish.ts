@@ -1,19 +1,12 @@
-// Publishes a set of files as a chunked main object + parts (see ../chunked.ts) as ConfigMaps or
+// Publishes a set of files as a chunked main object + parts (see wire/chunked.ts) as ConfigMaps or
 // Secrets owned by a Registry: parts first, the main object (with the manifest) last, stale parts
-// deleted after. Nothing is written when the cached objects already hold the planned content.
+// deleted after. Nothing is written when the cached objects already hold the planned content. Parts
+// named by generation are immutable; fixed slots are rewritten in place.
 
-import { MANIFEST_KEY, PART_KEY, planChunks, sha256Hex, type ChunkLimits, type ChunkPlan } from '../chunked.js';
-import { applyObject, deleteObject, Labels, MANAGED_BY, type AppliedObject, type OwnerReference } from '../kube/apply.js';
-import { Resources, type KubeClient } from '../kube/request.js';
-
-export type StoreKind = 'ConfigMap' | 'Secret';
-
-/** A ConfigMap or Secret as cached by an informer. */
-export interface StoredObject {
-  metadata: { name: string; namespace?: string; labels?: Record<string, string>; ownerReferences?: { uid: string }[] };
-  data?: Record<string, string>;
-  binaryData?: Record<string, string>;
-}
+import { MANIFEST_KEY, PART_KEY, partBytes, mainValues, planChunks, sha256Hex, type ChunkLimits, type ChunkPlan, type PartSlots, type StoreKind, type StoredObject } from '../../wire/chunked.js';
+import { Labels, MANAGED_BY } from '../../wire/labels.js';
+import { applyObject, deleteObject, type AppliedObject, type OwnerReference } from '../writes/apply.js';
+import { Resources, type KubeClient } from '../../kube/request.js';
 
 export interface PublishTarget {
   kind: StoreKind;
@@ -22,19 +15,8 @@ export interface PublishTarget {
   name: string;
   registryName: string;
   owner: OwnerReference;
-}
-
-/** The text values of a cached main object (Secret data is base64). */
-export function mainValues(kind: StoreKind, object: StoredObject): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(object.data ?? {})) out[k] = kind === 'Secret' ? Buffer.from(v, 'base64').toString('utf8') : v;
-  return out;
-}
-
-/** The bytes of a cached part object. */
-export function partBytes(kind: StoreKind, object: StoredObject): Buffer | undefined {
-  const value = kind === 'Secret' ? object.data?.[PART_KEY] : object.binaryData?.[PART_KEY];
-  return value === undefined ? undefined : Buffer.from(value, 'base64');
+  /** Fixed part names (for Secrets read by name); default: parts named by generation. */
+  slots?: PartSlots;
 }
 
 function owned(object: StoredObject | undefined, target: PublishTarget): boolean {
@@ -55,7 +37,7 @@ export async function publishChunked(
   cached: { main: StoredObject | undefined; parts: StoredObject[] },
   limits?: ChunkLimits,
 ): Promise<PublishResult> {
-  const plan = planChunks(target.name, generation, files, limits);
+  const plan = planChunks(target.name, generation, files, limits, target.slots);
   const cachedParts = new Map(cached.parts.map((p) => [p.metadata.name, p]));
   const partUpToDate = (name: string, bytes: Buffer): boolean => {
     const existing = cachedParts.get(name);
@@ -89,7 +71,7 @@ export async function publishChunked(
       kind: target.kind,
       metadata: meta(part.name, true),
       ...(target.kind === 'Secret' ? { type: 'Opaque', data: { [PART_KEY]: base64 } } : { binaryData: { [PART_KEY]: base64 } }),
-      immutable: true,
+      ...(target.slots === undefined ? { immutable: true } : {}),
     });
   }
   if (!mainUpToDate) {

@@ -8,8 +8,8 @@
 // - a Registry: all Registries, because a service conflict between two of them changes both statuses.
 
 import type { RegistryResource, RegistryUserResource } from '../../crds/types.js';
-import { Labels } from '../kube/apply.js';
-import { keyOf, registryKeyOf } from './registry.js';
+import { Labels } from '../../wire/labels.js';
+import { DEFAULT_NAMESPACE, namespaceOf, objectKey, registryKeyOf } from '../../policy/object-keys.js';
 
 export class SecretIndex {
   /** user key -> [secret key, registry key] */
@@ -18,10 +18,10 @@ export class SecretIndex {
   private readonly bySecret = new Map<string, Map<string, number>>();
 
   setUser(user: RegistryUserResource): void {
-    this.deleteUser(keyOf(user));
-    const secret = `${user.metadata.namespace ?? 'default'}/${user.spec?.passwordSecretRef?.name ?? ''}`;
+    this.deleteUser(objectKey(user));
+    const secret = `${namespaceOf(user)}/${user.spec?.passwordSecretRef?.name ?? ''}`;
     const registry = registryKeyOf(user);
-    this.byUser.set(keyOf(user), [secret, registry]);
+    this.byUser.set(objectKey(user), [secret, registry]);
     const registries = this.bySecret.get(secret) ?? new Map<string, number>();
     registries.set(registry, (registries.get(registry) ?? 0) + 1);
     this.bySecret.set(secret, registries);
@@ -48,7 +48,7 @@ export class SecretIndex {
 /** The Registry an owned object belongs to, from its label; undefined for objects we do not own. */
 export function ownerRegistryKey(object: { metadata: { namespace?: string; labels?: Record<string, string> } }): string | undefined {
   const name = object.metadata.labels?.[Labels.registry];
-  return name ? `${object.metadata.namespace ?? 'default'}/${name}` : undefined;
+  return name ? `${object.metadata.namespace || DEFAULT_NAMESPACE}/${name}` : undefined;
 }
 
 export function selectsNamespacesByLabel(registry: RegistryResource): boolean {

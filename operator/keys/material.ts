@@ -8,9 +8,11 @@ import { createCA } from '../../keys/ca.js';
 import { issueSigningKey, newRefreshKey } from '../../keys/issue.js';
 import { parseDuration } from '../../policy/duration.js';
 import type { CAInfo, KeyInfo, RolloutInfo, RotationAction, RotationRequest, RotationSettings, RotationStatus } from '../../policy/rotation.js';
-import { SIGNING_FORMAT, type SigningKey, type SigningKeySet } from '../../policy/signing.js';
+import { SIGNING_FORMAT, type SigningKey, type SigningKeySet } from '../../wire/signing-key-set.js';
 import type { SigningAlgorithm } from '../../policy/types.js';
 import type { RegistrySpec } from '../../crds/types.js';
+import { KEY_FILES } from '../../wire/files.js';
+import { Annotations } from '../../wire/labels.js';
 
 /** One entry of the operator-only `cas.json`. */
 export interface StoredCA {
@@ -29,9 +31,6 @@ export interface Material {
   bundlePem: string;
 }
 
-export const ROTATE_ANNOTATION = 'portcullis.dev/rotate';
-export const BUNDLE_HASH_ANNOTATION = 'portcullis.dev/bundle-hash';
-export const CAS_KEY = 'cas.json';
 
 // ---------------------------------------------------------------------------------------------- CAs
 
@@ -59,19 +58,19 @@ export function parseCAs(text: string | undefined): StoredCA[] {
   try {
     value = JSON.parse(text);
   } catch {
-    throw new Error(`${CAS_KEY} is not valid JSON`);
+    throw new Error(`${KEY_FILES.cas} is not valid JSON`);
   }
-  if (!Array.isArray(value)) throw new Error(`${CAS_KEY} must be a list`);
+  if (!Array.isArray(value)) throw new Error(`${KEY_FILES.cas} must be a list`);
   return value.map((entry: unknown, i) => {
     const e = entry as Partial<StoredCA> | null;
     if (typeof e !== 'object' || e === null || typeof e.certPem !== 'string' || typeof e.keyPem !== 'string') {
-      throw new Error(`${CAS_KEY}[${i}] needs certPem and keyPem`);
+      throw new Error(`${KEY_FILES.cas}[${i}] needs certPem and keyPem`);
     }
     // Derived fields are recomputed, so a hand-edited id or date cannot disagree with the certificate.
     try {
       return storedCA(e.certPem, e.keyPem);
     } catch {
-      throw new Error(`${CAS_KEY}[${i}].certPem is not a PEM certificate`);
+      throw new Error(`${KEY_FILES.cas}[${i}].certPem is not a PEM certificate`);
     }
   });
 }
@@ -167,7 +166,7 @@ export function rolloutInfo(deployment: DeploymentLike | undefined, managed: boo
     (s.updatedReplicas ?? 0) === desired &&
     (s.availableReplicas ?? 0) === desired &&
     (s.replicas ?? 0) === desired;
-  const hash = deployment.spec?.template?.metadata?.annotations?.[BUNDLE_HASH_ANNOTATION];
+  const hash = deployment.spec?.template?.metadata?.annotations?.[Annotations.bundleHash];
   return { managed: true, ...(hash === undefined ? {} : { templateBundleHash: hash }), complete, paused: deployment.spec?.paused === true };
 }
 
@@ -239,7 +238,7 @@ export function rotationStatusOf(value: unknown): RotationStatus {
 }
 
 export function rotationRequestOf(annotations: Record<string, string> | undefined): RotationRequest | undefined {
-  const value = annotations?.[ROTATE_ANNOTATION];
+  const value = annotations?.[Annotations.rotate];
   return value === 'keys' || value === 'ca' || value === 'ca-emergency' ? value : undefined;
 }
 

@@ -5,7 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { craneDigest, cranePush } from '../harness/clients.js';
+import { craneDigest, cranePush, registryRefusal } from '../harness/clients.js';
 import { kubectl, startControlPlane, type ControlPlane } from '../harness/controlPlane.js';
 import { buildImage } from '../harness/image.js';
 import { run } from '../harness/process.js';
@@ -66,7 +66,8 @@ describe('the chart RBAC, end to end', () => {
     const pushed = await cranePush(image.layoutDir, ref, alice);
     expect(pushed.code, pushed.stderr).toBe(0);
     expect((await craneDigest(ref, alice)).stdout.trim()).toBe(image.digest);
-    expect((await cranePush(image.layoutDir, ref, bob)).code).not.toBe(0);
+    const refused = await cranePush(image.layoutDir, ref, bob);
+    expect(registryRefusal(refused), refused.stderr).toBe('UNAUTHORIZED');
     // the operator could write every status under its chart role
     const users = JSON.parse((await kubectl(cp, ['get', 'registryusers', '-A', '-o', 'json'])).stdout) as { items: { status?: { conditions?: { type: string; status: string }[] } }[] };
     expect(users.items.every((u) => u.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'))).toBe(true);

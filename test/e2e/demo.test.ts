@@ -5,7 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { craneDigest, cranePush } from '../harness/clients.js';
+import { craneDigest, cranePush, registryRefusal } from '../harness/clients.js';
 import { kubectl } from '../harness/controlPlane.js';
 import { buildImage } from '../harness/image.js';
 import { cliPath } from '../harness/portcullis.js';
@@ -51,7 +51,8 @@ describe('portcullis demo', () => {
     const pushed = await cranePush(image.layoutDir, `${host}/team-a/app:1`, alice);
     expect(pushed.code, pushed.stderr).toBe(0);
     expect((await craneDigest(`${host}/team-a/app:1`, alice)).stdout.trim()).toBe(image.digest);
-    expect((await cranePush(image.layoutDir, `${host}/team-a/app:2`, bob)).code).not.toBe(0);
+    const refused = await cranePush(image.layoutDir, `${host}/team-a/app:2`, bob);
+    expect(registryRefusal(refused), refused.stderr).toBe('UNAUTHORIZED');
 
     // the kubectl command the demo prints
     const patched = await kubectl({ kubeconfigPath: kubeconfig }, ['-n', 'registry', 'patch', 'repositorygrant', 'team-b-write', '--type=merge', '-p', '{"spec":{"repositories":["team-b/**","team-a/**"]}}']);

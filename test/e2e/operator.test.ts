@@ -5,7 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { craneDigest, cranePush, type ClientContext } from '../harness/clients.js';
+import { craneDigest, cranePush, registryRefusal, type ClientContext } from '../harness/clients.js';
 import { kubectl, startControlPlane, type ControlPlane } from '../harness/controlPlane.js';
 import { buildImage } from '../harness/image.js';
 import { waitFor } from '../harness/process.js';
@@ -69,7 +69,8 @@ describe('operator and live token server', () => {
     const pushed = await cranePush(image.layoutDir, ref, as('alice'));
     expect(pushed.code, pushed.stderr).toBe(0);
     expect((await craneDigest(ref, as('ci-bot'))).stdout.trim()).toBe(image.digest);
-    expect((await cranePush(image.layoutDir, `${stack.registry.host}/team-a/other:latest`, as('bob'))).code).not.toBe(0);
+    const refused = await cranePush(image.layoutDir, `${stack.registry.host}/team-a/other:latest`, as('bob'));
+    expect(registryRefusal(refused), refused.stderr).toBe('UNAUTHORIZED');
     expect((await cranePush(image.layoutDir, `${stack.registry.host}/team-b/app:latest`, as('bob'))).code).toBe(0);
     expect((await cranePush(image.layoutDir, `${stack.registry.host}/bob/tool:latest`, as('bob'))).code).toBe(0);
   });

@@ -20,12 +20,14 @@ import { pino } from 'pino';
 import { Registry as MetricsRegistry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startOperator, type RunningOperator } from '../../operator/main.js';
-import { KeysController, signingSecretName, caSecretName } from '../../operator/controllers/keys.js';
+import { KeysController } from '../../operator/controllers/keys.js';
+import { caSecretName, signingSecretName } from '../../wire/names.js';
 import { deployments, type Deployment } from '../../operator/controllers/deployment.js';
-import { applyAction, bundleIds, CAS_KEY, parseCAs, serializeCAs, rotationSettings } from '../../operator/keys/material.js';
-import { KubeClient, objectPath, Resources, collectionPath } from '../../operator/kube/request.js';
-import { FIELD_MANAGER } from '../../operator/kube/apply.js';
-import { KEY_FILES, type SigningKeySet } from '../../policy/signing.js';
+import { applyAction, bundleIds, parseCAs, serializeCAs, rotationSettings } from '../../operator/keys/material.js';
+import { KubeClient, objectPath, Resources, collectionPath } from '../../kube/request.js';
+import { FIELD_MANAGER } from '../../operator/writes/apply.js';
+import { KEY_FILES } from '../../wire/files.js';
+import { type SigningKeySet } from '../../wire/signing-key-set.js';
 import type { RegistryResource } from '../../crds/types.js';
 import { requestRotation as setRotateAnnotation } from '../../bin/commands/keys-rotate.js';
 import { craneDigest, cranePush, type ClientContext } from '../harness/clients.js';
@@ -352,7 +354,7 @@ describe.each<RegistryFlavor>(['2.8', 'v3'])('rotation with Distribution %s', (f
     const ca = await client.get<{ data: Record<string, string> }>(objectPath(Resources.secrets, NS, caSecretName(name)));
     const signing = await client.get<{ data: Record<string, string> }>(objectPath(Resources.secrets, NS, signingSecretName(name)));
     const material = {
-      cas: parseCAs(Buffer.from(ca.data[CAS_KEY] ?? '', 'base64').toString()),
+      cas: parseCAs(Buffer.from(ca.data[KEY_FILES.cas] ?? '', 'base64').toString()),
       signing: JSON.parse(Buffer.from(signing.data[KEY_FILES.signing] ?? '', 'base64').toString()) as SigningKeySet,
       bundlePem: '',
     };
@@ -363,7 +365,7 @@ describe.each<RegistryFlavor>(['2.8', 'v3'])('rotation with Distribution %s', (f
     // The naive order: sign with the new CA's key at once, before any rollout of a bundle that trusts it.
     const withKey = await applyAction(withCA.material, { type: 'IssueKey', caId: withCA.created!, notBefore: new Date() }, actx);
     const owned = { namespace: NS, labels: { 'portcullis.dev/registry': name } };
-    await client.apply(objectPath(Resources.secrets, NS, caSecretName(name)), { apiVersion: 'v1', kind: 'Secret', metadata: { name: caSecretName(name), ...owned }, data: { [CAS_KEY]: Buffer.from(serializeCAs(withKey.material.cas)).toString('base64') } }, FIELD_MANAGER);
+    await client.apply(objectPath(Resources.secrets, NS, caSecretName(name)), { apiVersion: 'v1', kind: 'Secret', metadata: { name: caSecretName(name), ...owned }, data: { [KEY_FILES.cas]: Buffer.from(serializeCAs(withKey.material.cas)).toString('base64') } }, FIELD_MANAGER);
     await client.apply(
       objectPath(Resources.secrets, NS, signingSecretName(name)),
       { apiVersion: 'v1', kind: 'Secret', metadata: { name: signingSecretName(name), ...owned }, data: { [KEY_FILES.signing]: Buffer.from(JSON.stringify(withKey.material.signing)).toString('base64') } },

@@ -26,6 +26,20 @@ export interface ClientContext {
   auth?: Credentials;
 }
 
+/**
+ * The registry's own refusal in what a client printed, or undefined when it failed some other way (a TLS
+ * error, a crash, a timeout) or did not fail. A push outside the grant is UNAUTHORIZED for crane
+ * (Distribution answers 401 insufficient_scope when the token lacks the action) and "denied" for
+ * skopeo; a pull without access likewise.
+ */
+export function registryRefusal(r: ClientResult): 'UNAUTHORIZED' | 'DENIED' | undefined {
+  if (r.code === 0) return undefined;
+  const text = `${r.stdout}\n${r.stderr}`;
+  if (/\bDENIED\b|requested access to the resource is denied|: denied/i.test(text)) return 'DENIED';
+  if (/\bUNAUTHORIZED\b|unauthorized: authentication required|invalid username\/password|authentication failed/i.test(text)) return 'UNAUTHORIZED';
+  return undefined;
+}
+
 /** A fresh DOCKER_CONFIG directory holding `auth` for `host` (or nothing: anonymous). */
 async function dockerConfig(host: string, auth?: Credentials): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'portcullis-client-'));

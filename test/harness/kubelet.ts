@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import type { ControlPlane } from './controlPlane.js';
 import { freePort } from './process.js';
 import { startRegistry, type RegistryFlavor, type RunningRegistry } from './registry.js';
-import { KubeClient, MERGE_PATCH, objectPath, Resources, isNotFound } from '../../operator/kube/request.js';
-import { stableJson } from '../../operator/kube/status.js';
+import { KubeClient, MERGE_PATCH, objectPath, Resources, isNotFound } from '../../kube/request.js';
+import { stableJson } from '../../operator/writes/status.js';
 import { deployments, type Deployment } from '../../operator/controllers/deployment.js';
 
 export interface FakeKubeletOptions {

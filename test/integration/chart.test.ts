@@ -10,6 +10,7 @@ import { parse, parseAllDocuments, stringify } from 'yaml';
 import { kubectl, startControlPlane, type ControlPlane } from '../harness/controlPlane.js';
 import { run } from '../harness/process.js';
 import { repoRoot, toolPath } from '../harness/tools.js';
+import { tokenServerSecretNames } from '../../wire/names.js';
 
 const chartDir = join(repoRoot, 'charts', 'portcullis');
 const allOptions = join(chartDir, 'ci', 'all-options-values.yaml');
@@ -285,6 +286,12 @@ describe('chart RBAC', () => {
       .map((d) => d.toJS() as K8sObject | null)
       .filter((o): o is K8sObject => o !== null);
 
+  it('names for the token server exactly the Secrets the operator writes for it (wire/names.ts)', async () => {
+    const rendered = await render('portcullis', 'portcullis-system', ['--set', 'registryResource.name=edge']);
+    const rules = one(rendered, 'Role', 'portcullis-token-server').rules as { resources: string[]; resourceNames?: string[] }[];
+    expect(rules.find((r) => r.resources.includes('secrets'))?.resourceNames).toEqual(tokenServerSecretNames('edge'));
+  });
+
   it.each([['operator.yaml'], ['token-server.yaml']])('grants exactly the rules of deploy/rbac/%s', async (file) => {
     const reference = readManifests(file);
     // deploy/rbac is written for release "portcullis" in namespace portcullis-system with Registry "main".
@@ -300,12 +307,13 @@ describe('chart RBAC', () => {
   it.each([['operator.yaml'], ['token-server.yaml']])('binds the same roles to the same ServiceAccounts as deploy/rbac/%s', async (file) => {
     const reference = readManifests(file);
     const namespace = reference.find((o) => o.metadata.namespace)?.metadata.namespace ?? 'portcullis-system';
-    const rendered = await render('portcullis', namespace);
+    // deploy/rbac's Registry lives in `registry`: the operator writes there.
+    const rendered = await render('portcullis', namespace, ['--set', 'operator.registryNamespaces={registry}']);
     const bindings = reference.filter((o) => o.kind === 'RoleBinding' || o.kind === 'ClusterRoleBinding');
     expect(bindings.length).toBeGreaterThan(0);
     for (const binding of bindings) {
-      const mine = one(rendered, binding.kind, binding.metadata.name);
-      expect(mine.metadata.namespace, binding.metadata.name).toBe(binding.metadata.namespace);
+      const mine = find(rendered, binding.kind, binding.metadata.name).find((b) => b.metadata.namespace === binding.metadata.namespace);
+      if (mine === undefined) throw new Error(`no ${binding.kind} ${binding.metadata.name} in namespace ${binding.metadata.namespace ?? '(cluster)'}`);
       expect(mine.roleRef, binding.metadata.name).toEqual(binding.roleRef);
       expect(mine.subjects, binding.metadata.name).toEqual(binding.subjects);
     }
@@ -425,13 +433,28 @@ spec:
     }
   });
 
+  const TS = 'p-default-portcullis-token-server';
+  const OP = 'p-default-portcullis-operator';
+  const NS = 'portcullis-default';
   it.each([
-    ['the token server may watch Secrets in its namespace', 'p-default-portcullis-token-server', ['watch', 'secrets', '-n', 'portcullis-default'], true],
-    ['the token server may not read Secrets elsewhere', 'p-default-portcullis-token-server', ['list', 'secrets', '-n', 'kube-system'], false],
-    ['the token server may not write ConfigMaps', 'p-default-portcullis-token-server', ['patch', 'configmaps', '-n', 'portcullis-default'], false],
-    ['the operator may patch Registry status anywhere', 'p-default-portcullis-operator', ['patch', 'registries.portcullis.dev', '--subresource=status', '-n', 'team-a'], true],
-    ['the operator may update its Lease', 'p-default-portcullis-operator', ['update', 'leases.coordination.k8s.io', '-n', 'portcullis-default'], true],
-    ['the operator may not delete Registries', 'p-default-portcullis-operator', ['delete', 'registries.portcullis.dev', '-n', 'team-a'], false],
+    ['the token server may read the credentials Secret', TS, ['get', 'secret/portcullis-main-credentials', '-n', NS], true],
+    ['the token server may watch the credentials Secret by name', TS, ['watch', 'secret/portcullis-main-credentials', '-n', NS], true],
+    ['the token server may read every credentials part slot', TS, ['get', 'secret/portcullis-main-credentials-7', '-n', NS], true],
+    ['the token server may read the signing keys', TS, ['get', 'secret/portcullis-main-signing', '-n', NS], true],
+    ['the token server may not read the CA Secret (the CA private key)', TS, ['get', 'secret/portcullis-main-ca', '-n', NS], false],
+    ['the token server may not read the hash bookkeeping', TS, ['get', 'secret/portcullis-main-hash-sources', '-n', NS], false],
+    ['the token server may not read a user\'s password Secret', TS, ['get', 'secret/ci-bot-password', '-n', NS], false],
+    ['the token server may not list Secrets', TS, ['list', 'secrets', '-n', NS], false],
+    ['the token server may not watch Secrets without naming one', TS, ['watch', 'secrets', '-n', NS], false],
+    ['the token server may not read Secrets elsewhere', TS, ['list', 'secrets', '-n', 'kube-system'], false],
+    ['the token server may not write ConfigMaps', TS, ['patch', 'configmaps', '-n', NS], false],
+    ['the operator may patch Registry status anywhere', OP, ['patch', 'registries.portcullis.dev', '--subresource=status', '-n', 'team-a'], true],
+    ['the operator may update its Lease', OP, ['update', 'leases.coordination.k8s.io', '-n', NS], true],
+    ['the operator may not delete Registries', OP, ['delete', 'registries.portcullis.dev', '-n', 'team-a'], false],
+    ['the operator may write Secrets where its Registry is', OP, ['create', 'secrets', '-n', NS], true],
+    ['the operator may not write Secrets in a tenant namespace', OP, ['create', 'secrets', '-n', 'team-a'], false],
+    ['the operator may not delete ConfigMaps in kube-system', OP, ['delete', 'configmaps', '-n', 'kube-system'], false],
+    ['the operator may not patch Deployments outside its Registries\' namespaces', OP, ['patch', 'deployments.apps', '-n', 'team-a'], false],
   ])('after the default apply, %s', async (_sentence, account, args, allowed) => {
     const r = await kubectl(cp, ['auth', 'can-i', ...args, `--as=system:serviceaccount:portcullis-default:${account}`]);
     expect(r.stdout.trim(), r.stderr).toBe(allowed ? 'yes' : 'no');

@@ -5,9 +5,9 @@
 import { readFile } from 'node:fs/promises';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MANIFEST_KEY, parseManifest } from '../../operator/chunked.js';
+import { MANIFEST_KEY, parseManifest } from '../../wire/chunked.js';
 import { startOperator, type OperatorOptions, type RunningOperator } from '../../operator/main.js';
-import { KubeClient, objectPath, Resources, isNotFound } from '../../operator/kube/request.js';
+import { KubeClient, objectPath, Resources, isNotFound } from '../../kube/request.js';
 import { kubernetesSources } from '../../token-server/sources/kubernetes.js';
 import { kubectl, startControlPlane, type ControlPlane } from '../harness/controlPlane.js';
 import { waitFor } from '../harness/process.js';
@@ -72,15 +72,23 @@ beforeAll(async () => {
   for (const args of [
     ['apply', '-f', 'crds/registries.yaml', '-f', 'crds/registryusers.yaml', '-f', 'crds/repositorygrants.yaml'],
     ['wait', '--for=condition=Established', '--timeout=60s', 'crd/registries.portcullis.dev', 'crd/registryusers.portcullis.dev', 'crd/repositorygrants.portcullis.dev'],
+  ]) {
+    const r = await kubectl(cp, args);
+    if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
+  }
+  for (const ns of [{ name: 'registry' }, { name: 'team-a', labels: { team: 'a' } }, { name: 'big' }]) {
+    await admin.request('POST', '/api/v1/namespaces', { body: { apiVersion: 'v1', kind: 'Namespace', metadata: ns } });
+  }
+  // The RBAC as deploy/rbac writes it (the operator writes where Registries are: `registry`), plus the
+  // same write binding in `big`, the other namespace here that holds a Registry.
+  for (const args of [
     ['apply', '-f', 'deploy/rbac/operator.yaml'],
+    ['create', 'rolebinding', 'portcullis-operator-registry', '-n', 'big', '--clusterrole=portcullis-operator-registry', '--serviceaccount=portcullis-system:portcullis-operator'],
   ]) {
     const r = await kubectl(cp, args);
     if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
   }
   operatorKc = (await cp.kubeconfigForServiceAccount('portcullis-system', 'portcullis-operator')).kubeConfig;
-  for (const ns of [{ name: 'registry' }, { name: 'team-a', labels: { team: 'a' } }, { name: 'big' }]) {
-    await admin.request('POST', '/api/v1/namespaces', { body: { apiVersion: 'v1', kind: 'Namespace', metadata: ns } });
-  }
   await create('registries', 'registry', {
     apiVersion: API,
     kind: 'Registry',
@@ -197,7 +205,7 @@ describe('operator', () => {
     for (const part of file.parts) expect(await get('configMaps', 'big', part.name)).toBeDefined();
 
     // The token server reads with exactly what deploy/rbac/token-server.yaml grants, in namespace `big`.
-    const rbac = (await readFile('deploy/rbac/token-server.yaml', 'utf8')).replaceAll('namespace: registry', 'namespace: big');
+    const rbac = (await readFile('deploy/rbac/token-server.yaml', 'utf8')).replaceAll('namespace: registry', 'namespace: big').replaceAll('portcullis-main-', 'portcullis-big-');
     const applied = await kubectl(cp, ['apply', '-f', '-'], rbac);
     expect(applied.stderr).toBe('');
     const tokenKc = (await cp.kubeconfigForServiceAccount('big', 'portcullis-token-server')).kubeConfig;

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { SigningKeySet } from '../../policy/signing.js';
+import type { SigningKeySet } from '../../wire/signing-key-set.js';
 import { basic, makeKeys, OTHER_SERVICE, PASSWORDS, SERVICE, type FixtureUser, DEFAULT_USERS } from '../testing/fixtures.js';
 import { harness, verifyLikeRegistry, type Harness } from '../testing/app-harness.js';
 

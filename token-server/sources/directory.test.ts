@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { serializeCredentials, serializeSnapshot } from '../../policy/snapshot-format.js';
-import type { SigningKeySet } from '../../policy/signing.js';
+import type { SigningKeySet } from '../../wire/signing-key-set.js';
 import { makeKeys, makePolicy, SERVICE, type FixtureUser } from '../testing/fixtures.js';
 import { directorySources, type DirectorySources } from './directory.js';
 import type { PolicyState } from './types.js';

@@ -5,10 +5,10 @@
 // Nothing here knows about Kubernetes; the kubelet's `..data` symlink swaps are just file changes.
 
 import { join } from 'node:path';
-import { KEY_FILES } from '../../policy/signing.js';
+import { KEY_FILES } from '../../wire/files.js';
 import { parseCredentials, parseSnapshot } from '../../policy/snapshot-format.js';
 import { CREDENTIALS_FORMAT, type Credentials } from '../../policy/types.js';
-import { parseSigningKeySet } from './key-set.js';
+import { parseSigningKeySet } from '../../wire/signing-key-set.js';
 import { buildPolicyState } from './policy-state.js';
 import type { KeyState, PolicyState } from './types.js';
 import { WatchedFiles } from './watched-files.js';

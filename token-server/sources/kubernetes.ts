@@ -1,30 +1,29 @@
 // Policy and keys read live from the cluster for `portcullis token-server --registry NAMESPACE/NAME`.
-// Watches, in the Registry's namespace only (the token server's Role allows nothing else):
-//   ConfigMaps and Secrets labelled portcullis.dev/registry=NAME: the snapshot and credentials objects the
-//     operator writes (main objects with a manifest, plus parts; see operator/chunked.ts);
-//   the Secret portcullis-NAME-signing (by field selector): signing.json.
+// In the Registry's namespace only, and only what the token server needs (its Role names exactly these):
+//   ConfigMaps labelled portcullis.dev/registry=NAME: the snapshot (main object with a manifest, plus
+//     parts), watched by label: ConfigMaps hold nothing secret;
+//   the Secret portcullis-NAME-credentials, watched by name, and its part Secrets
+//     portcullis-NAME-credentials-<slot>, read by name when the manifest lists them (wire/names.ts);
+//   the Secret portcullis-NAME-signing, watched by name: signing.json.
+// It never lists Secrets: the CA Secret (with the CA's private key) and users' password Secrets live in
+// the same namespace, and the token server is the internet-facing process.
 // A new policy is assembled only when the snapshot manifest, the credentials manifest and every part
 // they list have arrived with matching hashes; then it is swapped in whole. Watch errors, a missing
 // object or a malformed one never clear what is served: the last good state stays until a better one.
 
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { assembleChunks } from '../../operator/chunked.js';
-import { mainValues, partBytes, type StoredObject } from '../../operator/controllers/publish.js';
-import { CREDENTIALS_FILE, credentialsSecretName, SNAPSHOT_FILE, snapshotConfigMapName } from '../../operator/controllers/registry.js';
-import { Informer, type InformerEvent } from '../../operator/informer.js';
-import { Labels } from '../../operator/kube/apply.js';
-import { KubeClient, Resources } from '../../operator/kube/request.js';
-import { KEY_FILES } from '../../policy/signing.js';
+import { Informer, type InformerEvent } from '../../kube/informer.js';
+import { isNotFound, KubeClient, objectPath, Resources } from '../../kube/request.js';
 import { parseCredentials, parseSnapshot } from '../../policy/snapshot-format.js';
-import { parseSigningKeySet } from './key-set.js';
+import { assembleChunks, mainValues, parseManifest, partBytes, sha256Hex, MANIFEST_KEY, type StoredObject } from '../../wire/chunked.js';
+import { CREDENTIALS_FILE, KEY_FILES, SNAPSHOT_FILE } from '../../wire/files.js';
+import { Labels } from '../../wire/labels.js';
+import { credentialsSecretName, signingSecretName, snapshotConfigMapName, tokenServerSecretNames } from '../../wire/names.js';
+import { parseSigningKeySet } from '../../wire/signing-key-set.js';
 import { buildPolicyState } from './policy-state.js';
 import { PushedSource } from './pushed.js';
 import type { KeyState, PolicyState } from './types.js';
-
-export function signingSecretName(registry: string): string {
-  return `portcullis-${registry}-signing`;
-}
 
 export interface KubernetesSourceOptions {
   kubeConfig: KubeConfig;
@@ -34,12 +33,14 @@ export interface KubernetesSourceOptions {
   now?: () => Date;
   /** Informer relist period. */
   resyncMs?: number;
+  /** First retry after a failed part read; doubles up to 30 s. Default 500 ms. */
+  retryMs?: number;
 }
 
 export interface KubernetesSources {
   policy: PushedSource<PolicyState>;
   keys: PushedSource<KeyState>;
-  /** Starts the watches; resolves when both states have loaded once (or waits on). */
+  /** Starts the watches; resolves when they have listed once. */
   start(): Promise<void>;
   /** Resolves once a policy and keys are loaded. */
   ready(): Promise<void>;
@@ -53,14 +54,18 @@ export function kubernetesSources(options: KubernetesSourceOptions): KubernetesS
   const now = options.now ?? (() => new Date());
   const client = new KubeClient(kc);
   const common = { kc, client, namespace, ...(options.resyncMs ? { resyncMs: options.resyncMs } : {}) };
-  const selector = `${Labels.registry}=${registry}`;
-  const configMaps = new Informer<Stored>({ ...common, resource: Resources.configMaps, labelSelector: selector });
-  const secrets = new Informer<Stored>({ ...common, resource: Resources.secrets, labelSelector: selector });
-  const signing = new Informer<Stored>({ ...common, resource: Resources.secrets, fieldSelector: `metadata.name=${signingSecretName(registry)}` });
+  const byName = (name: string) => new Informer<Stored>({ ...common, resource: Resources.secrets, fieldSelector: `metadata.name=${name}` });
+  const configMaps = new Informer<Stored>({ ...common, resource: Resources.configMaps, labelSelector: `${Labels.registry}=${registry}` });
+  const credentialsMain = byName(credentialsSecretName(registry));
+  const signing = byName(signingSecretName(registry));
+  const readable = new Set(tokenServerSecretNames(registry));
   const policy = new PushedSource<PolicyState>();
   const keys = new PushedSource<KeyState>();
+  /** Part bytes already read, by name and content hash: an unchanged part is not read again. */
+  let partCache = new Map<string, Buffer>();
   let loadedPolicy = '';
   let loadedKeys = '';
+  let closed = false;
   const lastRejected = { policy: '', keys: '' };
 
   const reject = (which: 'policy' | 'keys', reason: string): void => {
@@ -71,36 +76,88 @@ export function kubernetesSources(options: KubernetesSourceOptions): KubernetesS
     (which === 'policy' ? policy : keys).reject(reason);
   };
 
-  const assemble = (informer: Informer<Stored>, kind: 'ConfigMap' | 'Secret', mainName: string) => {
-    const main = informer.get(`${namespace}/${mainName}`);
-    if (!main) return { missing: `${kind} ${namespace}/${mainName} not found` } as const;
-    return assembleChunks(mainValues(kind, main), (name) => {
-      const part = informer.get(`${namespace}/${name}`);
-      return part && partBytes(kind, part);
-    });
+  /** Reads the credential parts a manifest lists (by name, from the allowed slots only). */
+  const readCredentialParts = async (mainData: Record<string, string>): Promise<Map<string, Buffer>> => {
+    const manifest = parseManifest(mainData[MANIFEST_KEY] ?? '');
+    const wanted = Object.values(manifest.files).flatMap((f) => f.parts);
+    const next = new Map<string, Buffer>();
+    for (const part of wanted) {
+      if (!readable.has(part.name)) throw new Error(`the credentials manifest names ${JSON.stringify(part.name)}, which is not a credentials part`);
+      const cacheKey = `${part.name}@${part.sha256}`;
+      let bytes = partCache.get(cacheKey);
+      if (bytes === undefined) {
+        try {
+          const secret = await client.get<Stored>(objectPath(Resources.secrets, namespace, part.name));
+          bytes = partBytes('Secret', secret);
+        } catch (error) {
+          if (!isNotFound(error)) throw error;
+        }
+      }
+      // A part caught mid-rewrite (or not there yet) does not match; the next manifest event tries again.
+      if (bytes !== undefined && sha256Hex(bytes) === part.sha256) next.set(cacheKey, bytes);
+    }
+    partCache = next;
+    return new Map([...next].map(([k, v]) => [k.slice(0, k.lastIndexOf('@')), v]));
   };
 
+  let reloading: Promise<void> | undefined;
+  let again = false;
+  let retryMs = options.retryMs ?? 500;
+  let retryTimer: NodeJS.Timeout | undefined;
+
+  const assemblePolicy = async (): Promise<'done' | 'retry'> => {
+    if (!configMaps.hasSynced || !credentialsMain.hasSynced) return 'done';
+    const snapshotMain = configMaps.get(`${namespace}/${snapshotConfigMapName(registry)}`);
+    if (!snapshotMain) return (reject('policy', `ConfigMap ${namespace}/${snapshotConfigMapName(registry)} not found`), 'done');
+    const credentialsObject = credentialsMain.get(`${namespace}/${credentialsSecretName(registry)}`);
+    if (!credentialsObject) return (reject('policy', `Secret ${namespace}/${credentialsSecretName(registry)} not found`), 'done');
+    const snapshot = assembleChunks(mainValues('ConfigMap', snapshotMain), (name) => {
+      const part = configMaps.get(`${namespace}/${name}`);
+      return part && partBytes('ConfigMap', part);
+    });
+    // Parts still on their way: the next event completes the set.
+    if (!snapshot.complete) return 'done';
+    const credentialsData = mainValues('Secret', credentialsObject);
+    const parts = await readCredentialParts(credentialsData);
+    const credentials = assembleChunks(credentialsData, (name) => parts.get(name));
+    if (!credentials.complete) return 'retry';
+    const version = `${snapshot.generation}/${credentials.generation}`;
+    if (version === loadedPolicy) return 'done';
+    const snapshotText = snapshot.files[SNAPSHOT_FILE];
+    const credentialsText = credentials.files[CREDENTIALS_FILE];
+    if (snapshotText === undefined || credentialsText === undefined) return (reject('policy', 'manifest lists no snapshot.json or credentials.json'), 'done');
+    const state = buildPolicyState(parseSnapshot(snapshotText), parseCredentials(credentialsText), now());
+    loadedPolicy = version;
+    lastRejected.policy = '';
+    policy.set(state);
+    return 'done';
+  };
+
+  // One reload at a time; events during one ask for another. Failed part reads retry with backoff.
   const reloadPolicy = (): void => {
-    if (!configMaps.hasSynced || !secrets.hasSynced) return;
-    try {
-      const snapshot = assemble(configMaps, 'ConfigMap', snapshotConfigMapName(registry));
-      if ('missing' in snapshot) return reject('policy', snapshot.missing);
-      const credentials = assemble(secrets, 'Secret', credentialsSecretName(registry));
-      if ('missing' in credentials) return reject('policy', credentials.missing);
-      // Parts still on their way: the next event completes the set.
-      if (!snapshot.complete || !credentials.complete) return;
-      const version = `${snapshot.generation}/${credentials.generation}`;
-      if (version === loadedPolicy) return;
-      const snapshotText = snapshot.files[SNAPSHOT_FILE];
-      const credentialsText = credentials.files[CREDENTIALS_FILE];
-      if (snapshotText === undefined || credentialsText === undefined) return reject('policy', 'manifest lists no snapshot.json or credentials.json');
-      const state = buildPolicyState(parseSnapshot(snapshotText), parseCredentials(credentialsText), now());
-      loadedPolicy = version;
-      lastRejected.policy = '';
-      policy.set(state);
-    } catch (error) {
-      reject('policy', error instanceof Error ? error.message : String(error));
+    if (closed) return;
+    if (reloading) {
+      again = true;
+      return;
     }
+    reloading = (async () => {
+      do {
+        again = false;
+        let outcome: 'done' | 'retry';
+        try {
+          outcome = await assemblePolicy();
+        } catch (error) {
+          reject('policy', error instanceof Error ? error.message : String(error));
+          outcome = 'retry';
+        }
+        if (outcome === 'retry' && !again && !closed) {
+          clearTimeout(retryTimer);
+          retryTimer = setTimeout(reloadPolicy, retryMs);
+          retryTimer.unref();
+          retryMs = Math.min(retryMs * 2, 30_000);
+        } else if (outcome === 'done') retryMs = options.retryMs ?? 500;
+      } while (again && !closed);
+    })().finally(() => (reloading = undefined));
   };
 
   const reloadKeys = (): void => {
@@ -126,7 +183,7 @@ export function kubernetesSources(options: KubernetesSourceOptions): KubernetesS
     if (event.type === 'added' || event.type === 'updated' || event.type === 'deleted' || event.type === 'relisted') reload();
   };
   configMaps.on(onEvent(reloadPolicy, 'configmaps'));
-  secrets.on(onEvent(reloadPolicy, 'secrets'));
+  credentialsMain.on(onEvent(reloadPolicy, 'credentials secret'));
   signing.on(onEvent(reloadKeys, 'signing secret'));
 
   const waitFor = <T>(source: PushedSource<T>): Promise<void> =>
@@ -139,18 +196,20 @@ export function kubernetesSources(options: KubernetesSourceOptions): KubernetesS
           });
         });
 
+  const informers = [configMaps, credentialsMain, signing];
   return {
     policy,
     keys,
     async start() {
-      configMaps.start();
-      secrets.start();
-      signing.start();
-      await Promise.all([configMaps.waitForSync(), secrets.waitForSync(), signing.waitForSync()]);
+      for (const i of informers) i.start();
+      await Promise.all(informers.map((i) => i.waitForSync()));
     },
     ready: () => Promise.all([waitFor(policy), waitFor(keys)]).then(() => undefined),
     async close() {
-      await Promise.all([configMaps.stop(), secrets.stop(), signing.stop()]);
+      closed = true;
+      clearTimeout(retryTimer);
+      await Promise.all(informers.map((i) => i.stop()));
+      await reloading;
       client.close();
     },
   };

@@ -3,7 +3,7 @@
 // the Kubernetes source implement the same two interfaces.
 
 import type { PolicyIndex } from '../../policy/authorize.js';
-import type { SigningKeySet } from '../../policy/signing.js';
+import type { SigningKeySet } from '../../wire/signing-key-set.js';
 import type { RegistryPolicy } from '../../policy/types.js';
 
 export interface StoredCredential {

@@ -9,7 +9,7 @@ import type { PasswordCompare } from '../credentials.js';
 import type { Limits } from '../limits.js';
 import { buildPolicyState } from '../sources/policy-state.js';
 import type { KeyState, PolicyState } from '../sources/types.js';
-import type { SigningKeySet } from '../../policy/signing.js';
+import type { SigningKeySet } from '../../wire/signing-key-set.js';
 import type { Credentials, Snapshot } from '../../policy/types.js';
 import { captureLogger, makePolicy, MemorySource, DEFAULT_USERS, type FixtureUser } from './fixtures.js';
 

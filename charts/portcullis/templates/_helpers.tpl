@@ -123,3 +123,27 @@ app.kubernetes.io/part-of: portcullis
     - {port: {{ . }}, protocol: TCP}
     {{- end }}
 {{- end }}
+
+{{/*
+The Secrets the token server may read, by name (wire/names.ts tokenServerSecretNames): the credentials
+main object, its 8 part slots (CREDENTIAL_PARTS), and the signing keys.
+*/}}
+{{- define "portcullis.tokenServer.secretNames" -}}
+{{- $registry := .Values.registryResource.name -}}
+- portcullis-{{ $registry }}-credentials
+{{- range $i := until 8 }}
+- portcullis-{{ $registry }}-credentials-{{ $i }}
+{{- end }}
+- portcullis-{{ $registry }}-signing
+{{- end }}
+
+{{/*
+The namespaces the operator writes in: the release namespace (the chart's Registry), the watched
+namespace when set, and any listed in operator.registryNamespaces. A JSON list.
+*/}}
+{{- define "portcullis.operator.registryNamespaces" -}}
+{{- $list := list .Release.Namespace -}}
+{{- with .Values.operator.watchNamespace }}{{- $list = append $list . -}}{{- end -}}
+{{- range .Values.operator.registryNamespaces }}{{- $list = append $list . -}}{{- end -}}
+{{- $list | uniq | toJson -}}
+{{- end }}

@@ -3,20 +3,9 @@
 // from churning. Every owned object carries the same labels, so the token server and RBAC-scoped
 // readers can select exactly them.
 
-import { isNotFound, objectPath, type KubeClient, type ResourceType } from './request.js';
+import { isNotFound, objectPath, type KubeClient, type ResourceType } from '../../kube/request.js';
 
 export const FIELD_MANAGER = 'portcullis-operator';
-
-export const Labels = {
-  managedBy: 'app.kubernetes.io/managed-by',
-  /** The Registry (name; same namespace) an object belongs to. */
-  registry: 'portcullis.dev/registry',
-  /** For part objects: the main object they belong to. */
-  partOf: 'portcullis.dev/part-of',
-} as const;
-
-export const MANAGED_BY = 'portcullis-operator';
-export const MANAGED_SELECTOR = `${Labels.managedBy}=${MANAGED_BY}`;
 
 export interface OwnerReference {
   apiVersion: string;

@@ -1,8 +1,62 @@
-// Reads and checks a signing-key set. A set that parses but holds a key node:crypto cannot load, or a
-// chain whose leaf does not hold that key, is refused as a whole so the last good set stays in use.
+// The signing-key set: what `portcullis keys init` and the operator write (in a Secret the token server
+// mounts or watches) and what the token server signs with. One JSON file, so a kubelet `..data` swap or a
+// Secret update replaces it atomically.
 
 import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';
-import { SIGNING_FORMAT, type SigningKeySet } from '../../policy/signing.js';
+import type { SigningAlgorithm } from '../policy/types.js';
+
+export const SIGNING_FORMAT = 'portcullis.dev/signing/v1' as const;
+
+export interface SigningKey {
+  /** Key id: the RFC 7638 JWK thumbprint of the public key. Also the JWT `kid` and the JWKS entry's `kid`. */
+  kid: string;
+  algorithm: SigningAlgorithm;
+  /** PKCS#8 PEM. */
+  privateKey: string;
+  /** PEM certificates, leaf first, then the issuing CA: becomes the JWT `x5c` header. */
+  certificateChain: string[];
+  /** RFC 3339. A key is used for signing only from this time on; it is published in JWKS before. */
+  notBefore: string;
+  /** RFC 3339: the leaf certificate's expiry. The key is not used after it. */
+  notAfter: string;
+  /** Registry id (`namespace/name`) this key signs for; absent: any registry served. */
+  registry?: string;
+}
+
+/**
+ * HMAC keys for refresh tokens. Refresh tokens are self-contained (any replica verifies them) and must
+ * outlive signing-key rotations, so they are MACed with these long-lived shared keys instead.
+ */
+export interface RefreshKey {
+  kid: string;
+  /** base64 of 32 random bytes. */
+  secret: string;
+  /** RFC 3339. The newest key signs; every listed key verifies. */
+  createdAt: string;
+}
+
+export interface SigningKeySet {
+  format: typeof SIGNING_FORMAT;
+  keys: SigningKey[];
+  refreshKeys: RefreshKey[];
+}
+
+/** Picks the key to sign with at `now`: the newest valid key for the registry (or any registry). */
+export function activeSigningKey(set: SigningKeySet, registryId: string, now: Date): SigningKey | undefined {
+  const t = now.getTime();
+  let best: SigningKey | undefined;
+  for (const key of set.keys) {
+    if (key.registry !== undefined && key.registry !== registryId) continue;
+    const from = Date.parse(key.notBefore);
+    const until = Date.parse(key.notAfter);
+    if (!(from <= t && t < until)) continue;
+    if (best === undefined || from > Date.parse(best.notBefore)) best = key;
+  }
+  return best;
+}
+
+// ---- parsing: a set that parses but holds a key node:crypto cannot load, or a chain whose leaf does not
+// hold that key, is refused as a whole so the reader keeps its last good set.
 
 function fail(message: string): never {
   throw new Error(`invalid signing key set: ${message}`);

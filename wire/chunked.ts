@@ -1,15 +1,17 @@
-// How a set of files (snapshot.json; credentials.json + sources.json) is laid out across a main object
-// and part objects, so that neither ConfigMaps nor Secrets hit the API server's ~1 MiB object limit and a
-// reader never mixes two generations. Pure: no I/O; the operator writes what `planChunks` returns and the
-// token server's Kubernetes source feeds what it watched into `assembleChunks`.
+// How a set of files (snapshot.json; credentials.json) is laid out across a main object and part objects,
+// so that neither ConfigMaps nor Secrets hit the API server's ~1 MiB object limit and a reader never mixes
+// two generations. Pure: no I/O; the operator writes what `planChunks` returns and the token server's
+// Kubernetes source feeds what it read into `assembleChunks`.
 //
 // - Small payloads (all files together <= inlineLimit) live inline in the main object beside
 //   manifest.json: one object, one atomic write.
-// - Larger ones are gzipped and split into parts named `<base>-<generation[:12]>-<i>`. Parts are written
-//   first, the main object (whose manifest lists each part's name and sha256) last, and stale parts are
-//   deleted only after that. A reader that sees an old manifest still finds that manifest's parts (their
-//   names carry the generation), and one that sees a new manifest waits until every listed part has
-//   arrived with the expected hash.
+// - Larger ones are gzipped and split into parts. Parts are written first, the main object (whose
+//   manifest lists each part's name and sha256) last, and stale parts are deleted only after that. A
+//   reader that sees a new manifest waits until every listed part has arrived with the expected hash.
+// - Part names: by default `<base>-<generation[:12]>-<i>`, so a reader holding an old manifest still finds
+//   that manifest's parts. Or fixed slots (`slots`), for Secrets whose readers may only read them by
+//   name (RBAC cannot select by label): slots are overwritten in place, and a reader that catches a slot
+//   mid-rewrite sees a hash that does not match its manifest and keeps what it served until the next one.
 
 import { createHash } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
@@ -41,6 +43,19 @@ export interface ChunkLimits {
 
 export const DEFAULT_CHUNK_LIMITS: ChunkLimits = { inlineLimit: 900 * 1024, partBytes: 640 * 1024 };
 
+/** Fixed part names: `name(i)` for i below `count`; more parts than that is an error (TooLarge). */
+export interface PartSlots {
+  name: (index: number) => string;
+  count: number;
+}
+
+export class TooLargeError extends Error {
+  constructor(readonly parts: number, readonly slots: number) {
+    super(`needs ${parts} parts, more than the ${slots} there are names for`);
+    this.name = 'TooLargeError';
+  }
+}
+
 export interface ChunkPlan {
   manifest: Manifest;
   /** Text values for the main object (manifest.json and inline files). */
@@ -59,7 +74,7 @@ export function partName(base: string, generation: string, file: string, index: 
   return `${base}-${generation.slice(0, 12)}${fileTag}-${index}`;
 }
 
-export function planChunks(base: string, generation: string, files: Record<string, string>, limits: ChunkLimits = DEFAULT_CHUNK_LIMITS): ChunkPlan {
+export function planChunks(base: string, generation: string, files: Record<string, string>, limits: ChunkLimits = DEFAULT_CHUNK_LIMITS, slots?: PartSlots): ChunkPlan {
   const names = Object.keys(files).sort();
   const total = names.reduce((n, f) => n + Buffer.byteLength(files[f] as string, 'utf8'), 0);
   const manifest: Manifest = { format: CHUNKED_FORMAT, generation, files: {} };
@@ -77,12 +92,13 @@ export function planChunks(base: string, generation: string, files: Record<strin
     const entry: ManifestFile = { sha256: sha256Hex(text), encoding: 'gzip', parts: [] };
     for (let offset = 0, i = 0; offset < gz.length || i === 0; offset += limits.partBytes, i++) {
       const bytes = gz.subarray(offset, offset + limits.partBytes);
-      const name = partName(base, generation, file, i, names.length);
+      const name = slots === undefined ? partName(base, generation, file, i, names.length) : slots.name(parts.length);
       entry.parts.push({ name, sha256: sha256Hex(bytes) });
       parts.push({ name, bytes });
     }
     manifest.files[file] = entry;
   }
+  if (slots !== undefined && parts.length > slots.count) throw new TooLargeError(parts.length, slots.count);
   main[MANIFEST_KEY] = JSON.stringify(manifest);
   return { manifest, main, parts };
 }
@@ -136,4 +152,28 @@ export function assembleChunks(main: Readonly<Record<string, string>>, parts: (n
 /** Names of all part objects a manifest refers to. */
 export function manifestParts(manifest: Manifest): Set<string> {
   return new Set(Object.values(manifest.files).flatMap((f) => f.parts.map((p) => p.name)));
+}
+
+// ---- the objects that carry them ----
+
+export type StoreKind = 'ConfigMap' | 'Secret';
+
+/** A ConfigMap or Secret as cached by an informer. */
+export interface StoredObject {
+  metadata: { name: string; namespace?: string; labels?: Record<string, string>; ownerReferences?: { uid: string }[] };
+  data?: Record<string, string>;
+  binaryData?: Record<string, string>;
+}
+
+/** The text values of a cached main object (Secret data is base64). */
+export function mainValues(kind: StoreKind, object: StoredObject): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(object.data ?? {})) out[k] = kind === 'Secret' ? Buffer.from(v, 'base64').toString('utf8') : v;
+  return out;
+}
+
+/** The bytes of a cached part object. */
+export function partBytes(kind: StoreKind, object: StoredObject): Buffer | undefined {
+  const value = kind === 'Secret' ? object.data?.[PART_KEY] : object.binaryData?.[PART_KEY];
+  return value === undefined ? undefined : Buffer.from(value, 'base64');
 }

@@ -10,8 +10,8 @@
 // The store is never cleared on error: consumers keep the last known state while the API server is away.
 
 import type { KubeConfig } from '@kubernetes/client-node';
-import { backoffDelay, realTimers, type BackoffOptions, type Timers } from './workqueue.js';
-import { KubeApiError, KubeClient, METADATA_LIST, METADATA_OBJECT, collectionPath, type OpenWatch, type ResourceType } from './kube/request.js';
+import { backoffDelay, realTimers, type BackoffOptions, type Timers } from './backoff.js';
+import { KubeApiError, KubeClient, METADATA_LIST, METADATA_OBJECT, collectionPath, type OpenWatch, type ResourceType } from './request.js';
 
 export interface KubeObject {
   apiVersion?: string;

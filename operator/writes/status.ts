@@ -6,13 +6,18 @@
 // writer can erase (or revert from a stale cache) what the other owns.
 
 import type { Condition } from '../../crds/types.js';
-import { objectPath, type KubeClient, type ResourceType } from './request.js';
+import { objectPath, type KubeClient, type ResourceType } from '../../kube/request.js';
 
 export interface DesiredStatus {
   observedGeneration?: number;
   conditions: Condition[];
   /** Other status fields (counts, published generation), compared and written as they are. */
   extra?: Record<string, unknown>;
+  /**
+   * Condition types this writer manages. One of them present on the object but absent from `conditions`
+   * is a change (the apply removes it, as this field manager owned it): a cleared Conflicted disappears.
+   */
+  owns?: readonly string[];
 }
 
 interface CurrentStatus {
@@ -40,7 +45,7 @@ export function statusUpdate(current: CurrentStatus | undefined, desired: Desire
   // Fields the operator does not manage (written by other controllers) are kept by the merge patch, so
   // only the fields we set take part in the comparison.
   // Conditions of other types belong to other writers (field managers) and are left to them.
-  const mine = new Set(conditions.map((c) => c.type));
+  const mine = new Set([...conditions.map((c) => c.type), ...(desired.owns ?? [])]);
   const currentSubset: Record<string, unknown> = {};
   for (const k of Object.keys(next)) if (current && k in current) currentSubset[k] = current[k];
   if (current?.conditions) currentSubset.conditions = current.conditions.filter((c) => mine.has(c.type));

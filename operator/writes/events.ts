@@ -4,7 +4,7 @@
 
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import { collectionPath, Resources, type KubeClient } from './request.js';
+import { collectionPath, Resources, type KubeClient } from '../../kube/request.js';
 
 export interface Regarding {
   apiVersion: string;

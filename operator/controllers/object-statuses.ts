@@ -1,0 +1,79 @@
+// Writing what compileSnapshot says about each object to its status, and an Event when its Ready
+// condition (or a Conflicted one) changes. Only statuses that differ from what the object shows are
+// written, at most `concurrency` at a time, and writing stops at once when the controller is told to.
+
+import { API_VERSION, type RegistryResource, type RegistryUserResource, type RepositoryGrantResource } from '../../crds/types.js';
+import { Resources, type KubeClient, type ResourceType } from '../../kube/request.js';
+import { objectKey } from '../../policy/object-keys.js';
+import { ConditionTypes } from '../../policy/reasons.js';
+import type { ObjectStatus } from '../../policy/snapshot.js';
+import type { EventRecorder } from '../writes/events.js';
+import { statusUpdate, writeStatus } from '../writes/status.js';
+import { forEachLimited } from './password-hashes.js';
+
+type Compiled = RegistryResource | RegistryUserResource | RepositoryGrantResource;
+
+const KIND_RESOURCE: Record<ObjectStatus['kind'], ResourceType> = {
+  Registry: Resources.registries,
+  RegistryUser: Resources.registryUsers,
+  RepositoryGrant: Resources.repositoryGrants,
+};
+
+/** The condition types the Registry controller writes; one missing from a new status is removed. */
+const OWNED_CONDITIONS = [ConditionTypes.Ready, ConditionTypes.Conflicted];
+
+function conditionOf(conditions: { type: string; status: string; reason: string; message: string }[] | undefined, type: string) {
+  return conditions?.find((c) => c.type === type);
+}
+
+export interface StatusWriteInput {
+  registryKey: string;
+  registry: RegistryResource | undefined;
+  users: readonly RegistryUserResource[];
+  grants: readonly RepositoryGrantResource[];
+  statuses: readonly ObjectStatus[];
+  /** The published snapshot's generation, shown on the Registry. */
+  generation: string | undefined;
+  /** The Registry's SnapshotPublished Event already said it is Ready: no second Event. */
+  snapshotWritten: boolean;
+}
+
+export async function writeObjectStatuses(
+  deps: { client: KubeClient; events: EventRecorder; now: () => Date; concurrency: number; stopping: () => boolean },
+  input: StatusWriteInput,
+): Promise<void> {
+  const objects = new Map<string, Compiled>();
+  if (input.registry) objects.set(`Registry/${input.registryKey}`, input.registry);
+  for (const u of input.users) objects.set(`RegistryUser/${objectKey(u)}`, u);
+  for (const g of input.grants) objects.set(`RepositoryGrant/${objectKey(g)}`, g);
+  const work = input.statuses.flatMap((status) => {
+    const object = objects.get(`${status.kind}/${status.namespace}/${status.name}`);
+    if (!object) return [];
+    const extra: Record<string, unknown> = {};
+    if (status.kind === 'Registry') {
+      if (status.counts) Object.assign(extra, status.counts);
+      if (input.generation !== undefined) extra.snapshotGeneration = input.generation;
+    }
+    const desired = { ...(status.observedGeneration !== undefined ? { observedGeneration: status.observedGeneration } : {}), conditions: status.conditions, extra, owns: OWNED_CONDITIONS };
+    const update = statusUpdate(object.status, desired, deps.now());
+    return update ? [{ status, object, update }] : [];
+  });
+  await forEachLimited(
+    work,
+    deps.concurrency,
+    async ({ status, object, update }) => {
+      await writeStatus(deps.client, { resource: KIND_RESOURCE[status.kind], apiVersion: API_VERSION, kind: status.kind }, status.namespace, status.name, update);
+      const regarding = { apiVersion: API_VERSION, kind: status.kind, metadata: object.metadata };
+      const before = conditionOf(object.status?.conditions, ConditionTypes.Ready);
+      const after = conditionOf(status.conditions, ConditionTypes.Ready);
+      if (after && (before?.status !== after.status || before.reason !== after.reason) && !(status.kind === 'Registry' && input.snapshotWritten && after.status === 'True')) {
+        await deps.events.record(regarding, after.status === 'True' ? 'Normal' : 'Warning', after.reason, after.message);
+      }
+      const conflict = conditionOf(status.conditions, ConditionTypes.Conflicted);
+      if (conflict && conditionOf(object.status?.conditions, ConditionTypes.Conflicted)?.reason !== conflict.reason) {
+        await deps.events.record(regarding, 'Warning', conflict.reason, conflict.message);
+      }
+    },
+    deps.stopping,
+  );
+}

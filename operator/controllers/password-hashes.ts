@@ -1,0 +1,138 @@
+// From admitted RegistryUsers to the bcrypt hashes the token server verifies against, reading as little
+// as possible:
+// - only users compileSnapshot will actually use (admitted by their Registry, holding their username) are
+//   looked at, so a user from a namespace the Registry does not admit never costs a read or a hash;
+// - Secrets are watched as metadata only, so the data of Secrets no user names never reaches this
+//   process; a Secret whose uid and resourceVersion are unchanged since its last hash is not read at all;
+//   a changed one is read with a GET of that one Secret. What was read is kept, by version, only while
+//   users keep naming it (one htpasswd import puts thousands of users in one Secret: it is read once).
+// The record of which Secret version each hash came from (hash-sources) survives restarts in an
+// operator-only Secret, so a new leader does not re-hash every password.
+
+import type { Logger } from 'pino';
+import { DEFAULT_BCRYPT_COST, DEFAULT_PASSWORD_KEY, metadataSourceVersion, resolveCredential } from '../../credentials/resolve.js';
+import type { RegistryUserResource, SecretResource } from '../../crds/types.js';
+import { isNotFound, objectPath, Resources, type KubeClient } from '../../kube/request.js';
+import { namespaceOf, objectKey } from '../../policy/object-keys.js';
+import { Reasons } from '../../policy/reasons.js';
+import type { ResolvedCredential } from '../../policy/snapshot.js';
+
+/** What a hash came from: the Secret version (see credentials/resolve.ts) and the hash itself. */
+export interface HashSource {
+  sourceVersion: string;
+  hash: string;
+}
+
+/** A Secret as the metadata-only watch sees it. */
+export interface SecretMetadata {
+  metadata: { name: string; namespace?: string; uid?: string; resourceVersion?: string };
+}
+
+export interface PasswordHashesOptions {
+  client: KubeClient;
+  /** The metadata of a Secret (`namespace/name`) from the watch; undefined: it does not exist. */
+  secretMetadata: (key: string) => SecretMetadata | undefined;
+  log: Logger;
+  bcryptCost?: number;
+  /** Secrets read and hashes made at once. Default 8. */
+  concurrency?: number;
+}
+
+export interface ResolvedHashes {
+  credentials: Map<string, ResolvedCredential>;
+  /** Per user key, the source of each hash: what to persist. */
+  sources: Map<string, HashSource>;
+  /** How many Secrets were read this time (for logs and tests). */
+  reads: number;
+}
+
+/** Runs `fn` over `items`, at most `limit` at a time. */
+export async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>, stop: () => boolean = () => false): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length && !stop()) await fn(items[next++] as T);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+/** How long a read Secret is kept after the last user that named it was resolved. */
+const READ_CACHE_MS = 15 * 60_000;
+
+export class PasswordHashes {
+  /** Secrets read, by `namespace/name`: the version read and when a user last needed it. */
+  private readonly reads = new Map<string, { resourceVersion: string; secret: Promise<SecretResource | undefined>; usedAt: number }>();
+
+  /** Per Registry, failures by user key and source version: a broken Secret is read again only once it changes. */
+  private readonly failures = new Map<string, Map<string, { sourceVersion: string; credential: ResolvedCredential }>>();
+
+  constructor(private readonly options: PasswordHashesOptions) {}
+
+  /** Hashes for `users` of the Registry `registryKey`; `previous` is what the last run recorded. */
+  async resolve(registryKey: string, users: readonly RegistryUserResource[], previous: ReadonlyMap<string, HashSource>): Promise<ResolvedHashes> {
+    const cost = this.options.bcryptCost ?? DEFAULT_BCRYPT_COST;
+    const knownFailures = this.failures.get(registryKey) ?? new Map<string, { sourceVersion: string; credential: ResolvedCredential }>();
+    const failures = new Map<string, { sourceVersion: string; credential: ResolvedCredential }>();
+    const credentials = new Map<string, ResolvedCredential>();
+    const sources = new Map<string, HashSource>();
+    let reads = 0;
+    await forEachLimited(users, this.options.concurrency ?? 8, async (user) => {
+      const userKey = objectKey(user);
+      const secretName = user.spec?.passwordSecretRef?.name ?? '';
+      const secretKey = `${namespaceOf(user)}/${secretName}`;
+      const meta = this.options.secretMetadata(secretKey);
+      if (meta === undefined) {
+        credentials.set(userKey, { reason: Reasons.SecretNotFound, message: `Secret ${secretKey} was not found` });
+        return;
+      }
+      const version = metadataSourceVersion(meta.metadata, user.spec.passwordSecretRef?.key ?? DEFAULT_PASSWORD_KEY, cost);
+      const before = previous.get(userKey);
+      if (version !== undefined && before?.sourceVersion === version) {
+        credentials.set(userKey, { hash: before.hash });
+        sources.set(userKey, before);
+        return;
+      }
+      const failed = knownFailures.get(userKey);
+      if (version !== undefined && failed?.sourceVersion === version) {
+        credentials.set(userKey, failed.credential);
+        failures.set(userKey, failed);
+        return;
+      }
+      const secret = await this.read(secretKey, meta, () => reads++);
+      const resolved = await resolveCredential(user, secret, { cost, ...(before ? { previous: before } : {}) });
+      credentials.set(userKey, resolved.credential);
+      if ('hash' in resolved.credential && resolved.sourceVersion !== '') {
+        sources.set(userKey, { sourceVersion: resolved.sourceVersion, hash: resolved.credential.hash });
+      } else if (version !== undefined) {
+        failures.set(userKey, { sourceVersion: version, credential: resolved.credential });
+      }
+    });
+    this.failures.set(registryKey, failures);
+    const now = Date.now();
+    for (const [key, entry] of this.reads) if (entry.usedAt + READ_CACHE_MS < now) this.reads.delete(key);
+    return { credentials, sources, reads };
+  }
+
+  /** Drops what is remembered about a Registry that is gone. */
+  forget(registryKey: string): void {
+    this.failures.delete(registryKey);
+  }
+
+  /** The Secret at the version its metadata shows: read once per version, however many users name it. */
+  private read(key: string, meta: SecretMetadata, counted: () => void): Promise<SecretResource | undefined> {
+    const version = meta.metadata.resourceVersion ?? '';
+    const cached = this.reads.get(key);
+    if (cached !== undefined && cached.resourceVersion === version && version !== '') {
+      cached.usedAt = Date.now();
+      return cached.secret;
+    }
+    counted();
+    const [namespace = '', name = ''] = [key.slice(0, key.indexOf('/')), key.slice(key.indexOf('/') + 1)];
+    const secret = this.options.client.get<SecretResource>(objectPath(Resources.secrets, namespace, name)).catch((error: unknown) => {
+      if (isNotFound(error)) return undefined;
+      this.reads.delete(key);
+      throw error;
+    });
+    this.reads.set(key, { resourceVersion: version, secret, usedAt: Date.now() });
+    return secret;
+  }
+}
