@@ -1,6 +1,7 @@
 // `npm run bench`: token-issuing throughput and latency of `portcullis token-server` against a bare
 // node:http ES256 signer measured in the same run (the machines are shared and noisy: the ratio is
-// the figure to compare), plus a micro-benchmark of policy evaluation at 10,000 grants.
+// the figure to compare), a micro-benchmark of policy evaluation at 10,000 grants, and how failed
+// logins behave (login-defences.ts). BENCH_ONLY=throughput or BENCH_ONLY=defences runs one part.
 //
 // Workloads, each against its own freshly started server process on loopback:
 //   (a) one user logging in repeatedly for repository:team/app:pull,push
@@ -17,6 +18,7 @@ import { authorize, buildPolicyIndex } from '../policy/authorize.js';
 import { parseScopes } from '../policy/scope.js';
 import { compileSnapshot } from '../policy/snapshot.js';
 import { benchPolicy, NAMESPACE, SERVICE, writeBenchDirs } from './fixture.js';
+import { runLoginDefenceBench } from './login-defences.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const cli = join(here, '..', 'bin', 'portcullis.js');
@@ -109,6 +111,18 @@ async function main(): Promise<void> {
   };
   try {
     print(`machine: ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}`);
+    const only = process.env.BENCH_ONLY;
+    if (only !== 'defences') await throughput(dir, print);
+    if (only !== 'throughput') {
+      await runLoginDefenceBench(print, startChild, join(here, 'baseline.js'), cli);
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function throughput(dir: string, print: (s: string) => void): Promise<void> {
+  {
     print(`load: autocannon, ${CONNECTIONS} connections, ${DURATION} s per run after a 2 s warm-up, loopback`);
     const policy = await benchPolicy(1000, 10_000);
     const { policyDir, keysDir } = await writeBenchDirs(dir, policy);
@@ -185,8 +199,6 @@ async function main(): Promise<void> {
     print('');
     print(`policy evaluation, 10,000 grants, 1,000 users: ${perScopeUs.toFixed(2)} µs per scope (${iterations} scopes)`);
     print('peer: cesanta/docker_auth is not served by the Go module proxy here (403), so no peer figure is measured');
-  } finally {
-    await rm(dir, { recursive: true, force: true });
   }
 }
 

@@ -65,6 +65,7 @@ export async function build(options: AppOptions): Promise<FastifyInstance> {
   const verifierOptions: ConstructorParameters<typeof CredentialVerifier>[0] = {
     now,
     onCacheLookup: (hit) => metrics.credentialCache.inc({ result: hit ? 'hit' : 'miss' }),
+    onComparison: (cost) => metrics.passwordComparisons.inc({ cost: String(cost) }),
   };
   if (options.credentialCache?.ttlSeconds !== undefined) verifierOptions.ttlSeconds = options.credentialCache.ttlSeconds;
   if (options.credentialCache?.maxEntries !== undefined) verifierOptions.maxEntries = options.credentialCache.maxEntries;
@@ -101,6 +102,7 @@ export async function build(options: AppOptions): Promise<FastifyInstance> {
   });
 
   wireSources(ctx);
+  metrics.observePasswordQueue(() => ctx.verifier.queueStats);
 
   // Only form bodies: anything else (JSON included) is a 415 from the catalogue.
   app.removeAllContentTypeParsers();

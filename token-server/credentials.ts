@@ -36,6 +36,8 @@ export interface CredentialVerifierOptions {
   /** Default bcrypt.compare; injectable so tests can observe that every path compares. */
   compare?: PasswordCompare;
   onCacheLookup?: (hit: boolean) => void;
+  /** Called for every bcrypt comparison actually run, with the cost of the hash. */
+  onComparison?: (cost: number) => void;
   queue?: Partial<VerificationQueueOptions>;
   /** A failed login takes at least this long, whatever the costs. Default 0: the registry's costs decide. */
   minFailureMs?: number;
@@ -159,6 +161,7 @@ export class CredentialVerifier {
     const result = this.queue
       .run(client, async () => {
         const started = performance.now();
+        this.options.onComparison?.(cost);
         try {
           return await this.compare(password, hash);
         } catch {

@@ -128,7 +128,11 @@ export class TokenServerError extends Error {
   readonly headers: Readonly<Record<string, string>>;
 
   constructor(code: ErrorCode, options?: { detail?: string; headers?: Record<string, string> }) {
+    // A catalogue error is an answer, not a bug: no stack trace is captured (a flood of 429s would pay for it).
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(options?.detail === undefined ? ERRORS[code].message : `${ERRORS[code].message}: ${options.detail}`);
+    Error.stackTraceLimit = limit;
     this.name = 'TokenServerError';
     this.code = code;
     this.detail = options?.detail;

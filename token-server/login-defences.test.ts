@@ -54,6 +54,10 @@ describe('budgets are counted before bcrypt runs', () => {
     expect(statuses.filter((s) => s === 401)).toHaveLength(5);
     expect(statuses.filter((s) => s === 429)).toHaveLength(195);
     expect(held.compare).toHaveBeenCalledTimes(5);
+    const metrics = (await h.app.inject({ method: 'GET', url: '/metrics' })).body;
+    expect(metrics).toContain('portcullis_password_comparisons_total{cost="4"} 5');
+    expect(metrics).toContain('portcullis_password_checks_refused_total{reason="budget"} 195');
+    expect(metrics).toMatch(/portcullis_password_checks\{state="waiting"\} 0/);
   });
 
   it('a flood from one address past the queue gets 429 without a comparison, and its places are given back', async () => {

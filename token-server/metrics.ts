@@ -22,6 +22,10 @@ export class TokenServerMetrics {
   readonly keysLoadedAt: Gauge;
   readonly credentialCache: Counter<'result'>;
   readonly reloadsRejected: Counter<'source'>;
+  readonly passwordComparisons: Counter<'cost'>;
+  readonly passwordChecksRefused: Counter<'reason'>;
+  readonly passwordQueue: Gauge<'state'>;
+  private queueStats: () => { running: number; queued: number } = () => ({ running: 0, queued: 0 });
 
   constructor(now: () => Date) {
     const registers = [this.registry];
@@ -76,6 +80,35 @@ export class TokenServerMetrics {
       labelNames: ['source'],
       registers,
     });
+    this.passwordComparisons = new Counter({
+      name: 'portcullis_password_comparisons_total',
+      help: 'bcrypt comparisons run, by the cost of the hash compared against.',
+      labelNames: ['cost'],
+      registers,
+    });
+    this.passwordChecksRefused = new Counter({
+      name: 'portcullis_password_checks_refused_total',
+      help: 'Logins answered 429 before any comparison: budget (too many failures) or queue (too many checks waiting).',
+      labelNames: ['reason'],
+      registers,
+    });
+    const queueStats = (): { running: number; queued: number } => this.queueStats();
+    this.passwordQueue = new Gauge({
+      name: 'portcullis_password_checks',
+      help: 'Password checks running and waiting in the verification queue.',
+      labelNames: ['state'],
+      registers,
+      collect() {
+        const { running, queued } = queueStats();
+        this.set({ state: 'running' }, running);
+        this.set({ state: 'waiting' }, queued);
+      },
+    });
+  }
+
+  /** Where the password-check gauge reads the verification queue's state from. */
+  observePasswordQueue(stats: () => { running: number; queued: number }): void {
+    this.queueStats = stats;
   }
 
   snapshotLoaded(generation: string, loadedAt: Date): void {

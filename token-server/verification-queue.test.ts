@@ -18,7 +18,7 @@ const tick = () => new Promise((r) => setImmediate(r));
 
 describe('VerificationQueue', () => {
   it('runs at most `concurrency` tasks at once', async () => {
-    const q = new VerificationQueue({ concurrency: 2, maxQueued: 10, perClient: 10 });
+    const q = new VerificationQueue({ concurrency: 2, maxQueued: 10, perClient: 10, runningPerClient: 10 });
     const log: string[] = [];
     const gates = ['a', 'b', 'c'].map((n) => gate(log, n));
     const results = gates.map((g, i) => q.run(`client-${i}`, g.task));
@@ -36,7 +36,7 @@ describe('VerificationQueue', () => {
   });
 
   it('serves waiting clients round-robin: a flood from one address delays another by at most one turn', async () => {
-    const q = new VerificationQueue({ concurrency: 1, maxQueued: 100, perClient: 100 });
+    const q = new VerificationQueue({ concurrency: 1, maxQueued: 100, perClient: 100, runningPerClient: 1 });
     const log: string[] = [];
     const flood = Array.from({ length: 6 }, (_, i) => gate(log, `flood-${i}`));
     const runs = flood.map((g) => q.run('flood', g.task));
@@ -59,8 +59,26 @@ describe('VerificationQueue', () => {
     expect(log).toEqual(['flood-0', 'flood-1', 'honest', 'flood-2', 'flood-3', 'flood-4', 'flood-5']);
   });
 
+  it('one address never holds every slot: another client starts at once while the first floods', async () => {
+    const q = new VerificationQueue({ concurrency: 2, maxQueued: 100, perClient: 100, runningPerClient: 1 });
+    const log: string[] = [];
+    const flood = Array.from({ length: 5 }, (_, i) => gate(log, `flood-${i}`));
+    const runs = flood.map((g) => q.run('flood', g.task));
+    await tick();
+    expect(log).toEqual(['flood-0']);
+    expect(q.stats).toEqual({ running: 1, queued: 4 });
+    const honest = gate(log, 'honest');
+    runs.push(q.run('honest', honest.task));
+    await tick();
+    expect(log).toEqual(['flood-0', 'honest']);
+    honest.open();
+    for (const g of flood) g.open();
+    await Promise.all(runs);
+    expect(log).toHaveLength(6);
+  });
+
   it('refuses at once, without running it, work over the per-client limit', async () => {
-    const q = new VerificationQueue({ concurrency: 1, maxQueued: 100, perClient: 2 });
+    const q = new VerificationQueue({ concurrency: 1, maxQueued: 100, perClient: 2, runningPerClient: 1 });
     const log: string[] = [];
     const gates = [gate(log, 'a'), gate(log, 'b')];
     const running = gates.map((g) => q.run('x', g.task));
@@ -79,7 +97,7 @@ describe('VerificationQueue', () => {
   });
 
   it('refuses work when the whole queue is full', async () => {
-    const q = new VerificationQueue({ concurrency: 1, maxQueued: 1, perClient: 10 });
+    const q = new VerificationQueue({ concurrency: 1, maxQueued: 1, perClient: 10, runningPerClient: 1 });
     const log: string[] = [];
     const a = gate(log, 'a');
     const b = gate(log, 'b');
@@ -91,7 +109,7 @@ describe('VerificationQueue', () => {
   });
 
   it('a task that throws frees its place', async () => {
-    const q = new VerificationQueue({ concurrency: 1, maxQueued: 1, perClient: 1 });
+    const q = new VerificationQueue({ concurrency: 1, maxQueued: 1, perClient: 1, runningPerClient: 1 });
     await expect(q.run('x', async () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
     expect(await q.run('x', async () => 'again')).toBe('again');
   });

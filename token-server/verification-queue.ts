@@ -1,8 +1,8 @@
 // Password verification is the one expensive thing the token server does (bcrypt runs on libuv's thread
 // pool), so it is scheduled: at most `concurrency` comparisons run at once, the rest wait in a bounded
-// queue served round-robin by client address. One address flooding wrong passwords can hold at most
-// `perClient` places, and an honest client elsewhere waits for at most the comparisons already running,
-// never behind the flood. Work that cannot be queued is refused at once (the caller answers 429), so a
+// queue served round-robin by client address. One address runs at most `runningPerClient` comparisons
+// at a time and holds at most `perClient` places, so an honest client elsewhere finds a free slot (or
+// waits for at most one comparison) however hard another address floods. Work that cannot be queued is refused at once (the caller answers 429), so a
 // flood costs the attacker round trips, not the server memory or thread-pool time.
 
 export interface VerificationQueueOptions {
@@ -12,9 +12,11 @@ export interface VerificationQueueOptions {
   maxQueued: number;
   /** Running plus waiting comparisons of one client. Default 8. */
   perClient: number;
+  /** Comparisons of one client running at once. Default 1: with concurrency 2, one is always another's. */
+  runningPerClient: number;
 }
 
-export const DEFAULT_VERIFICATION_QUEUE: VerificationQueueOptions = { concurrency: 2, maxQueued: 128, perClient: 8 };
+export const DEFAULT_VERIFICATION_QUEUE: VerificationQueueOptions = { concurrency: 2, maxQueued: 128, perClient: 8, runningPerClient: 1 };
 
 /** Thrown (as a rejection) when the queue cannot take more work from this client. */
 export class VerificationBusy extends Error {
@@ -37,6 +39,8 @@ export class VerificationQueue {
   private readonly turns: string[] = [];
   /** Per client: running + waiting. */
   private readonly load = new Map<string, number>();
+  /** Per client: running. */
+  private readonly runningBy = new Map<string, number>();
 
   constructor(private readonly options: VerificationQueueOptions = DEFAULT_VERIFICATION_QUEUE) {}
 
@@ -48,25 +52,21 @@ export class VerificationQueue {
   run<T>(client: string, task: () => Promise<T>): Promise<T> {
     const load = this.load.get(client) ?? 0;
     if (load >= this.options.perClient) return Promise.reject(new VerificationBusy('client'));
-    const canStart = this.running < this.options.concurrency && this.queued === 0;
+    // Waiting tasks are all ineligible whenever a slot is free (dispatch starts eligible ones at once),
+    // so a client with nothing waiting and a free slot of its own may start now.
+    const canStart = this.running < this.options.concurrency && this.eligible(client) && !this.waiting.has(client);
     if (!canStart && this.queued >= this.options.maxQueued) return Promise.reject(new VerificationBusy('server'));
     this.load.set(client, load + 1);
-    const finish = (): void => {
-      this.running--;
-      const left = (this.load.get(client) ?? 1) - 1;
-      if (left === 0) this.load.delete(client);
-      else this.load.set(client, left);
-      this.dispatch();
-    };
     const execute = (): Promise<T> => {
       this.running++;
+      this.runningBy.set(client, (this.runningBy.get(client) ?? 0) + 1);
       let result: Promise<T>;
       try {
         result = task();
       } catch (error) {
         result = Promise.reject(error);
       }
-      return result.finally(finish);
+      return result.finally(() => this.finish(client));
     };
     if (canStart) return execute();
     return new Promise<T>((resolve, reject) => {
@@ -80,9 +80,32 @@ export class VerificationQueue {
     });
   }
 
+  private eligible(client: string): boolean {
+    return (this.runningBy.get(client) ?? 0) < this.options.runningPerClient;
+  }
+
+  private finish(client: string): void {
+    this.running--;
+    const running = (this.runningBy.get(client) ?? 1) - 1;
+    if (running === 0) this.runningBy.delete(client);
+    else this.runningBy.set(client, running);
+    const left = (this.load.get(client) ?? 1) - 1;
+    if (left === 0) this.load.delete(client);
+    else this.load.set(client, left);
+    this.dispatch();
+  }
+
+  /** Starts waiting tasks round-robin by client, skipping clients already at their running limit. */
   private dispatch(): void {
-    while (this.running < this.options.concurrency && this.turns.length > 0) {
+    let skipped = 0;
+    while (this.running < this.options.concurrency && skipped < this.turns.length) {
       const client = this.turns.shift() as string;
+      if (!this.eligible(client)) {
+        this.turns.push(client);
+        skipped++;
+        continue;
+      }
+      skipped = 0;
       const list = this.waiting.get(client) as Waiting[];
       const next = list.shift() as Waiting;
       if (list.length === 0) this.waiting.delete(client);

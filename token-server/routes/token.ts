@@ -160,6 +160,7 @@ async function login(
   const now = ctx.now();
   const admitted = ctx.throttle.begin(`${registry.policy.service}\u0000${username}`, request.ip, now);
   if ('retryAfterSeconds' in admitted) {
+    ctx.metrics.passwordChecksRefused.inc({ reason: 'budget' });
     auditRefusal(ctx, request, registry, username, 'too many failed attempts');
     throw throttled(admitted.retryAfterSeconds);
   }
@@ -169,6 +170,7 @@ async function login(
   } catch (error) {
     admitted.attempt.abandoned();
     if (!(error instanceof VerificationBusy)) throw error;
+    ctx.metrics.passwordChecksRefused.inc({ reason: 'queue' });
     auditRefusal(ctx, request, registry, username, `not checked: ${error.message}`);
     throw throttled(1);
   }
