@@ -4,7 +4,7 @@ import bcrypt from 'bcrypt';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RegistryResource, RegistryUserResource, RepositoryGrantResource } from '../crds/types.js';
-import { initKeysDir } from '../keys/init.js';
+import { initKeysDir } from '../pki/init.js';
 import { compileSnapshot, type ResolvedCredential } from '../policy/snapshot.js';
 import { mergeSnapshots, serializeCredentials, serializeSnapshot } from '../policy/snapshot-format.js';
 

@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pino } from 'pino';
 import type { RegistryResource, RegistryUserResource } from '../crds/types.js';
-import { initKeysDir } from '../keys/init.js';
+import { initKeysDir } from '../pki/init.js';
 import { compileSnapshot } from '../policy/snapshot.js';
 import { serializeCredentials, serializeSnapshot } from '../policy/snapshot-format.js';
 import { build } from '../token-server/app.js';

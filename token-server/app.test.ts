@@ -145,7 +145,7 @@ describe('readiness, keys and metrics', () => {
   });
 
   it('publishes keys in JWKS before they start signing', async () => {
-    const { issueSigningKey } = await import('../keys/issue.js');
+    const { issueSigningKey } = await import('../pki/issue.js');
     const { readFile } = await import('node:fs/promises');
     const { join } = await import('node:path');
     const dir = (await makeKeysDir()).dir;

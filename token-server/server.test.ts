@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCA } from '../keys/ca.js';
+import { createCA } from '../pki/ca.js';
 import type { SigningKeySet } from '../wire/signing-key-set.js';
 import { startServer } from './server.js';
 import { buildPolicyState } from './sources/policy-state.js';

@@ -2,7 +2,7 @@
 // Distribution's `rootcertbundle`, and a signing-key set for the token server.
 
 import type { Command } from 'commander';
-import { initKeysDir } from '../../keys/init.js';
+import { initKeysDir } from '../../pki/init.js';
 import type { SigningAlgorithm } from '../../policy/types.js';
 
 /**

@@ -4,8 +4,8 @@
 // writes the objects; this file only decides their content, so every step is testable without a cluster.
 
 import { X509Certificate, createHash } from 'node:crypto';
-import { createCA } from '../../keys/ca.js';
-import { issueSigningKey, newRefreshKey } from '../../keys/issue.js';
+import { createCA } from '../../pki/ca.js';
+import { issueSigningKey, newRefreshKey } from '../../pki/issue.js';
 import { parseDuration } from '../../policy/duration.js';
 import type { CAInfo, KeyInfo, RolloutInfo, RotationAction, RotationRequest, RotationSettings, RotationStatus } from '../../policy/rotation.js';
 import { SIGNING_FORMAT, type SigningKey, type SigningKeySet } from '../../wire/signing-key-set.js';

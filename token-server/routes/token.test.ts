@@ -257,7 +257,7 @@ describe('refresh tokens', () => {
 
   it('is still accepted after the refresh keys gain a newer key (any listed key verifies)', async () => {
     const refreshToken = await offlineLogin();
-    const { newRefreshKey } = await import('../../keys/issue.js');
+    const { newRefreshKey } = await import('../../pki/issue.js');
     const set = { ...keys.set, refreshKeys: [...keys.set.refreshKeys, newRefreshKey(new Date(now.getTime() + 1000))] };
     h.keys.set({ set, loadedAt: now });
     expect((await redeem(refreshToken)).statusCode).toBe(200);

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import bcrypt from 'bcrypt';
 import { pino, type Logger } from 'pino';
-import { initKeysDir } from '../../keys/init.js';
+import { initKeysDir } from '../../pki/init.js';
 import { canonicalJson, sha256Hex } from '../../policy/canonical.js';
 import { credentialRevision } from '../../policy/revision.js';
 import { KEY_FILES } from '../../wire/files.js';

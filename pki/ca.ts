@@ -5,7 +5,7 @@
 import { X509Certificate, createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import type { SigningAlgorithm } from '../policy/types.js';
 import { generateKeyPairFor } from './algorithms.js';
-import { buildCertificate, derToPem, distinguishedName } from './x509.js';
+import { buildCertificate, derToPem } from './certificates.js';
 
 export interface CertificateAuthority {
   /** PEM of the self-signed CA certificate. */
@@ -27,11 +27,9 @@ export const CLOCK_SKEW_SECONDS = 300;
 export async function createCA(options: CreateCAOptions): Promise<CertificateAuthority> {
   if (!(options.lifetimeSeconds > 0)) throw new RangeError('CA lifetime must be positive');
   const { publicKey, privateKey } = await generateKeyPairFor(options.algorithm, 'ca');
-  const der = buildCertificate({
+  const der = await buildCertificate({
     subjectCommonName: options.commonName,
     subjectPublicKey: publicKey,
-    issuerName: distinguishedName(options.commonName),
-    issuerPublicKey: publicKey,
     issuerPrivateKey: privateKey,
     notBefore: new Date(options.now.getTime() - CLOCK_SKEW_SECONDS * 1000),
     notAfter: new Date(options.now.getTime() + options.lifetimeSeconds * 1000),

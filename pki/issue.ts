@@ -6,7 +6,7 @@ import type { RefreshKey, SigningKey } from '../wire/signing-key-set.js';
 import type { SigningAlgorithm } from '../policy/types.js';
 import { generateKeyPairFor } from './algorithms.js';
 import { CLOCK_SKEW_SECONDS, loadCA, type CertificateAuthority } from './ca.js';
-import { buildCertificate, derToPem, subjectNameOf } from './x509.js';
+import { buildCertificate, derToPem } from './certificates.js';
 
 export interface IssueSigningKeyOptions {
   ca: CertificateAuthority;
@@ -29,11 +29,10 @@ export async function issueSigningKey(options: IssueSigningKeyOptions): Promise<
   const notAfter = new Date(Math.min(options.notBefore.getTime() + options.lifetimeSeconds * 1000, caNotAfter));
   if (notAfter.getTime() <= options.notBefore.getTime()) throw new RangeError('the CA expires before the key would start');
 
-  const der = buildCertificate({
+  const der = await buildCertificate({
     subjectCommonName: `portcullis token signing ${kid.slice(0, 16)}`,
     subjectPublicKey: publicKey,
-    issuerName: subjectNameOf(ca.certificate.raw),
-    issuerPublicKey: ca.publicKey,
+    issuerCertificate: ca.certificate.raw,
     issuerPrivateKey: ca.privateKey,
     notBefore: new Date(options.notBefore.getTime() - CLOCK_SKEW_SECONDS * 1000),
     notAfter,
