@@ -3,6 +3,7 @@
 // and names the file, the document and the field, so one CI run shows everything that is wrong:
 //   examples/a.yaml: document 2 (RepositoryGrant team/x): spec.actions[1]: must be one of pull, push, delete, *
 
+import { DEFAULT_NAMESPACE } from '../policy/object-keys.js';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
@@ -17,7 +18,6 @@ import {
 } from '../crds/types.js';
 
 /** Objects without a namespace are in this one, as kubectl would put them (policy/snapshot.ts agrees). */
-export const DEFAULT_NAMESPACE = 'default';
 
 const MANIFEST_EXTENSIONS = new Set(['.yaml', '.yml', '.json']);
 

@@ -3,10 +3,10 @@
 // Lease. Informer events only enqueue keys; all logic lives in the reconcile.
 
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { hostname } from 'node:os';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { loadKubeConfig, podNamespace } from '../kube/config.js';
 import { pino, type Logger } from 'pino';
 import { collectDefaultMetrics, Counter, Gauge, Registry as MetricsRegistry } from 'prom-client';
 import type { RegistryResource, RegistryUserResource, RepositoryGrantResource } from '../crds/types.js';
@@ -33,8 +33,8 @@ export interface OperatorOptions {
   leaseNamespace?: string;
   leaseName?: string;
   identity?: string;
-  /** host:port for /metrics. */
-  metricsListen?: string;
+  /** Where to serve /metrics and /healthz. */
+  metricsListen?: { host: string; port: number };
   log?: Logger;
   workers?: number;
   bcryptCost?: number;
@@ -54,21 +54,9 @@ export interface RunningOperator {
   stop(): Promise<void>;
 }
 
-const SERVICE_ACCOUNT_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
-
-/** Where the Lease lives: --lease-namespace, else the pod's namespace, else `default`. */
-export function defaultLeaseNamespace(): string {
-  if (process.env.POD_NAMESPACE) return process.env.POD_NAMESPACE;
-  try {
-    return readFileSync(SERVICE_ACCOUNT_NAMESPACE, 'utf8').trim() || 'default';
-  } catch {
-    return 'default';
-  }
-}
-
 export async function startOperator(options: OperatorOptions = {}): Promise<RunningOperator> {
   const log = options.log ?? pino({ name: 'portcullis-operator' });
-  const kc = options.kubeConfig ?? loadKubeConfig();
+  const kc = options.kubeConfig ?? (await loadKubeConfig());
   const client = new KubeClient(kc);
   const identity = options.identity ?? `${hostname()}-${randomBytes(4).toString('hex')}`;
   const scope = options.namespace;
@@ -210,7 +198,7 @@ export async function startOperator(options: OperatorOptions = {}): Promise<Runn
   if (options.leaderElect ?? true) {
     elector = new LeaderElector({
       client,
-      namespace: options.leaseNamespace ?? defaultLeaseNamespace(),
+      namespace: options.leaseNamespace ?? podNamespace(),
       name: options.leaseName ?? 'portcullis-operator',
       identity,
       log,
@@ -231,7 +219,7 @@ export async function startOperator(options: OperatorOptions = {}): Promise<Runn
   if (options.metricsListen) {
     // Process and Node.js metrics (resident memory, heap, event-loop lag) only when served.
     collectDefaultMetrics({ register: metrics });
-    const { host, port } = parseListen(options.metricsListen);
+    const { host, port } = options.metricsListen;
     metricsServer = http.createServer((req, res) => {
       if (req.url === '/metrics') {
         void metrics.metrics().then((text) => res.writeHead(200, { 'content-type': metrics.contentType }).end(text));
@@ -254,18 +242,6 @@ export async function startOperator(options: OperatorOptions = {}): Promise<Runn
   };
 }
 
-export function loadKubeConfig(): KubeConfig {
-  const kc = new KubeConfig();
-  kc.loadFromDefault();
-  return kc;
-}
-
-export function parseListen(value: string): { host: string; port: number } {
-  const colon = value.lastIndexOf(':');
-  const port = Number(value.slice(colon + 1));
-  if (colon < 0 || !Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--metrics-listen must be HOST:PORT, got ${JSON.stringify(value)}`);
-  return { host: value.slice(0, colon).replace(/^\[|\]$/g, '') || '0.0.0.0', port };
-}
 
 function logLifecycle<T>(log: Logger, resource: string, event: InformerEvent<T>): void {
   switch (event.type) {

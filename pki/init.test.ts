@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { KEY_FILES } from '../wire/files.js';
-import { SIGNING_FORMAT, activeSigningKey, type SigningKeySet } from '../wire/signing-key-set.js';
+import { SIGNING_FORMAT, type SigningKeySet } from '../wire/signing-key-set.js';
+import { AccessTokenSigner } from '../token-server/sign.js';
 import { initKeysDir } from './init.js';
 
 let dir: string;
@@ -25,7 +26,7 @@ describe('keys init', () => {
     expect(set.keys).toHaveLength(1);
     expect(set.refreshKeys).toHaveLength(1);
     expect(Buffer.from(set.refreshKeys[0]?.secret ?? '', 'base64')).toHaveLength(32);
-    expect(activeSigningKey(set, 'any/registry', now)?.kid).toBe(result.kid);
+    expect(new AccessTokenSigner(set).keyFor('any/registry', 'ES256', now)?.kid).toBe(result.kid);
 
     const bundle = await readFile(join(dir, KEY_FILES.bundle), 'utf8');
     const caCert = await readFile(join(dir, KEY_FILES.caCert), 'utf8');

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
-  activeKey,
+  activeKeyInfo,
   nextRotationStep,
   type CAInfo,
   type KeyInfo,
@@ -151,7 +151,7 @@ function simulate(request: RotationRequest, crashes: Set<number>, rolloutTicks: 
   let nextId = 2;
   for (let step = 0; step < 400; step++) {
     n = step;
-    const active = activeKey(keys, at(now));
+    const active = activeKeyInfo(keys, at(now));
     if (active && !trusted.includes(active.caId) && request !== 'ca-emergency') failures++;
     const result = nextRotationStep({
       now: at(now),

@@ -12,6 +12,8 @@
 // An emergency rotation (CA key compromised) skips the overlap: bundle [new] at once, old keys dropped.
 
 /** Phases recorded in Registry.status.rotation.phase. */
+import { activeKey } from './active-key.js';
+
 export type RotationPhase = 'Stable' | 'CAStaged' | 'CAIssuing' | 'CADraining' | 'CARetiring' | 'CAEmergency';
 
 export interface RotationStatus {
@@ -112,12 +114,10 @@ function sameIds(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((id, i) => id === b[i]);
 }
 
-/** The newest key that is valid at `now` (what token servers sign with). */
-export function activeKey(keys: readonly KeyInfo[], now: Date): KeyInfo | undefined {
-  const n = now.getTime();
-  return [...keys]
-    .filter((k) => t(k.notBefore) <= n && n < t(k.notAfter))
-    .sort((a, b) => t(b.notBefore) - t(a.notBefore) || a.kid.localeCompare(b.kid))[0];
+/** The key token servers sign with at `now` (policy/active-key.ts, the rule they use too). */
+export function activeKeyInfo(keys: readonly KeyInfo[], now: Date): KeyInfo | undefined {
+  const validity = keys.map((info) => ({ kid: info.kid, notBefore: t(info.notBefore), notAfter: t(info.notAfter), info }));
+  return activeKey(validity, now.getTime())?.info;
 }
 
 /** A key that will become active later (already published, waiting for its notBefore). */
@@ -143,7 +143,7 @@ function rolloutStep(input: RotationInput, status: RotationStatus, what: string)
 function prunableKeys(input: RotationInput): string[] {
   const n = input.now.getTime();
   const caIds = new Set(input.cas.map((c) => c.id));
-  const active = activeKey(input.keys, input.now);
+  const active = activeKeyInfo(input.keys, input.now);
   const grace = ms(input.settings.tokenTTLSeconds + input.settings.reloadDelaySeconds);
   return input.keys
     .filter((k) => {
@@ -187,7 +187,7 @@ function stable(input: RotationInput): RotationStep {
   const roll = rolloutStep(input, status, 'to the published bundle');
   if (roll) return roll;
 
-  const active = activeKey(input.keys, now);
+  const active = activeKeyInfo(input.keys, now);
   const pending = pendingKey(input.keys, now, ca.id);
   if (active === undefined && pending === undefined) {
     return { status, action: { type: 'IssueKey', caId: ca.id, notBefore: now }, message: 'issuing a signing key (none is valid)' };

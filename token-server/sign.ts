@@ -7,6 +7,7 @@
 
 import { X509Certificate, createPrivateKey, randomUUID, sign, type KeyObject } from 'node:crypto';
 import type { SigningKey, SigningKeySet } from '../wire/signing-key-set.js';
+import { activeKey, type KeyValidity } from '../policy/active-key.js';
 import type { SigningAlgorithm } from '../policy/types.js';
 
 export interface AccessEntry {
@@ -27,7 +28,7 @@ export interface AccessClaims {
   access: AccessEntry[];
 }
 
-export interface PreparedKey {
+export interface PreparedKey extends KeyValidity {
   readonly key: SigningKey;
   readonly privateKey: KeyObject;
   /** base64url of the JOSE header, ready to be joined with a payload. */
@@ -45,6 +46,9 @@ function prepare(key: SigningKey): PreparedKey {
   const header = { alg: key.algorithm, typ: 'JWT', kid: key.kid, x5c };
   return {
     key,
+    kid: key.kid,
+    registry: key.registry,
+    algorithm: key.algorithm,
     privateKey: createPrivateKey(key.privateKey),
     encodedHeader: base64url(JSON.stringify(header)),
     notBefore: Date.parse(key.notBefore),
@@ -57,25 +61,12 @@ export class AccessTokenSigner {
 
   /** Throws if a key cannot be imported; the key source has already validated the set. */
   constructor(readonly set: SigningKeySet) {
-    // Newest first, so the first usable key found is the one to sign with.
-    this.prepared = set.keys.map(prepare).sort((a, b) => b.notBefore - a.notBefore);
+    this.prepared = set.keys.map(prepare);
   }
 
-  /**
-   * The key to sign for `registryId` at `now`: the newest currently valid key for that registry (or for
-   * any registry), preferring the registry's configured algorithm. Mirrors policy/signing.ts
-   * activeSigningKey, with the algorithm preference added.
-   */
+  /** The key to sign for `registryId` at `now` (policy/active-key.ts), preferring the registry's algorithm. */
   keyFor(registryId: string, algorithm: SigningAlgorithm, now: Date): PreparedKey | undefined {
-    const t = now.getTime();
-    let fallback: PreparedKey | undefined;
-    for (const p of this.prepared) {
-      if (p.key.registry !== undefined && p.key.registry !== registryId) continue;
-      if (!(p.notBefore <= t && t < p.notAfter)) continue;
-      if (p.key.algorithm === algorithm) return p;
-      fallback ??= p;
-    }
-    return fallback;
+    return activeKey(this.prepared, now.getTime(), { registryId, algorithm });
   }
 
   sign(key: PreparedKey, claims: AccessClaims): string {

@@ -41,20 +41,6 @@ export interface SigningKeySet {
   refreshKeys: RefreshKey[];
 }
 
-/** Picks the key to sign with at `now`: the newest valid key for the registry (or any registry). */
-export function activeSigningKey(set: SigningKeySet, registryId: string, now: Date): SigningKey | undefined {
-  const t = now.getTime();
-  let best: SigningKey | undefined;
-  for (const key of set.keys) {
-    if (key.registry !== undefined && key.registry !== registryId) continue;
-    const from = Date.parse(key.notBefore);
-    const until = Date.parse(key.notAfter);
-    if (!(from <= t && t < until)) continue;
-    if (best === undefined || from > Date.parse(best.notBefore)) best = key;
-  }
-  return best;
-}
-
 // ---- parsing: a set that parses but holds a key node:crypto cannot load, or a chain whose leaf does not
 // hold that key, is refused as a whole so the reader keeps its last good set.
 

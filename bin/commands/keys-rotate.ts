@@ -1,6 +1,8 @@
 // `portcullis keys rotate REGISTRY [--ca] [--emergency] [-n NAMESPACE]`: asks the operator to rotate now,
 // by setting the `portcullis.dev/rotate` annotation on the Registry (the operator clears it once acted on).
 
+import { loadKubeConfig } from '../../kube/config.js';
+import { DEFAULT_NAMESPACE } from '../../policy/object-keys.js';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Command } from 'commander';
 import { isNotFound, KubeClient, MERGE_PATCH, objectPath, Resources } from '../../kube/request.js';
@@ -34,10 +36,8 @@ export function register(keysCommand: Command): void {
     .option('--emergency', 'with a compromised CA: trust only a new CA at once (clients may see brief failures)', false)
     .action(async (registry: string, opts: { namespace?: string; ca: boolean; emergency: boolean }) => {
       // Loaded when run, so other commands do not pay for client-node's config module.
-      const { KubeConfig } = await import('@kubernetes/client-node');
-      const kc = new KubeConfig();
-      kc.loadFromDefault();
-      const namespace = opts.namespace ?? kc.getContextObject(kc.getCurrentContext())?.namespace ?? 'default';
+      const kc = await loadKubeConfig();
+      const namespace = opts.namespace || kc.getContextObject(kc.getCurrentContext())?.namespace || DEFAULT_NAMESPACE;
       const request = rotationRequestFor(opts);
       try {
         await requestRotation(kc, namespace, registry, request);

@@ -5,6 +5,7 @@
 
 import type { Command } from 'commander';
 import { parseBcryptCost } from '../../policy/password-hash.js';
+import { parseListenAddress, parseLogLevel, type ListenAddress } from '../flags.js';
 import { pino } from 'pino';
 
 interface OperatorFlags {
@@ -30,14 +31,17 @@ export function register(program: Command): void {
     .option('--log-level <level>', 'trace, debug, info, warn, error or fatal', 'info')
     .option('--bcrypt-cost <n>', 'bcrypt cost for plain passwords (default 10)')
     .action(async (flags: OperatorFlags) => {
-      if (!['trace', 'debug', 'info', 'warn', 'error', 'fatal'].includes(flags.logLevel)) program.error(`unknown --log-level ${flags.logLevel}`);
       let bcryptCost: number | undefined;
+      let metricsListen: ListenAddress | undefined;
+      let logLevel: string;
       try {
+        logLevel = parseLogLevel(flags.logLevel);
         bcryptCost = flags.bcryptCost === undefined ? undefined : parseBcryptCost(flags.bcryptCost);
+        metricsListen = flags.metricsListen === undefined ? undefined : parseListenAddress(flags.metricsListen, '--metrics-listen');
       } catch (error) {
         program.error((error as Error).message);
       }
-      const log = pino({ name: 'portcullis-operator', level: flags.logLevel });
+      const log = pino({ name: 'portcullis-operator', level: logLevel });
       let operator;
       try {
         // Loaded when run, so other commands do not pay for the Kubernetes client.
@@ -48,7 +52,7 @@ export function register(program: Command): void {
           leaseName: flags.leaseName,
           ...(flags.namespace ? { namespace: flags.namespace } : {}),
           ...(flags.leaseNamespace ? { leaseNamespace: flags.leaseNamespace } : {}),
-          ...(flags.metricsListen ? { metricsListen: flags.metricsListen } : {}),
+          ...(metricsListen ? { metricsListen } : {}),
           ...(bcryptCost !== undefined ? { bcryptCost } : {}),
         });
       } catch (error) {

@@ -7,6 +7,7 @@
 // SIGTERM closes it gracefully with exit status 0.
 
 import type { Command } from 'commander';
+import { parseListenAddress, parseLogLevel, type ListenAddress } from '../flags.js';
 import { parseDuration } from '../../policy/duration.js';
 import { createLogger } from '../../token-server/logger.js';
 import { TokenServerMetrics } from '../../token-server/metrics.js';
@@ -14,20 +15,6 @@ import { startServer } from '../../token-server/server.js';
 import { directorySources } from '../../token-server/sources/directory.js';
 import type { KeySource, PolicySource, Source } from '../../token-server/sources/types.js';
 import { parseTrustProxy, type TrustProxy } from '../../token-server/trust-proxy.js';
-
-export interface ListenAddress {
-  host: string;
-  port: number;
-}
-
-/** `HOST:PORT`, `[IPv6]:PORT` or `:PORT` (all interfaces). */
-export function parseListenAddress(value: string): ListenAddress {
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(value);
-  const port = m === null ? NaN : Number(m[3]);
-  if (m === null || !(port >= 0 && port <= 65535)) throw new Error(`--listen must be HOST:PORT, not ${JSON.stringify(value)}`);
-  const host = m[1] ?? (m[2] === '' || m[2] === undefined ? '0.0.0.0' : m[2]);
-  return { host, port };
-}
 
 interface TokenServerFlags {
   policyDir?: string;
@@ -60,19 +47,20 @@ export function register(program: Command): void {
     .option('--poll-interval <duration>', 'how often input files are re-read in case a change was not noticed', '5s')
     .action(async (flags: TokenServerFlags) => {
       let listen: ListenAddress;
+      let logLevel: string;
       let refreshTokenTTLSeconds: number;
       let pollIntervalMs: number;
       let trustProxy: TrustProxy | undefined;
       try {
         trustProxy = flags.trustProxy === undefined ? undefined : parseTrustProxy(flags.trustProxy);
         listen = parseListenAddress(flags.listen);
+        logLevel = parseLogLevel(flags.logLevel);
         refreshTokenTTLSeconds = parseDuration(flags.refreshTokenTtl);
         pollIntervalMs = parseDuration(flags.pollInterval) * 1000;
       } catch (err) {
         program.error((err as Error).message);
       }
       if ((flags.tlsCert === undefined) !== (flags.tlsKey === undefined)) program.error('--tls-cert and --tls-key go together');
-      if (!['trace', 'debug', 'info', 'warn', 'error', 'fatal'].includes(flags.logLevel)) program.error(`unknown --log-level ${flags.logLevel}`);
 
       const fromDirs = flags.policyDir !== undefined || flags.keysDir !== undefined;
       if (fromDirs === (flags.registry !== undefined)) program.error('give either --policy-dir and --keys-dir, or --registry NAMESPACE/NAME');
@@ -80,16 +68,15 @@ export function register(program: Command): void {
       const registryRef = flags.registry === undefined ? undefined : /^([a-z0-9][a-z0-9-]{0,62})\/([a-z0-9][a-z0-9.-]{0,252})$/.exec(flags.registry);
       if (flags.registry !== undefined && !registryRef) program.error(`--registry must be NAMESPACE/NAME, not ${JSON.stringify(flags.registry)}`);
 
-      const logger = createLogger(flags.logLevel);
+      const logger = createLogger(logLevel);
       let sources: { policy: PolicySource; keys: KeySource; close(): unknown };
       // Before the app subscribes (at build), a failed first load is worth a line of its own.
       const reportRejected = (name: string, source: Source<unknown>) => source.onRejected((reason) => logger.error({ source: name, reason }, `${name} not loaded`));
       if (registryRef) {
         // Loaded only here: client-node's KubeConfig module alone is ~70 MB of RSS, which a token server
         // reading directories should not carry.
-        const [{ KubeConfig }, { kubernetesSources }] = await Promise.all([import('@kubernetes/client-node'), import('../../token-server/sources/kubernetes.js')]);
-        const kubeConfig = new KubeConfig();
-        kubeConfig.loadFromDefault();
+        const [{ loadKubeConfig }, { kubernetesSources }] = await Promise.all([import('../../kube/config.js'), import('../../token-server/sources/kubernetes.js')]);
+        const kubeConfig = await loadKubeConfig();
         const live = kubernetesSources({ kubeConfig, namespace: registryRef[1]!, registry: registryRef[2]!, log: logger });
         const offs = [reportRejected('policy', live.policy), reportRejected('keys', live.keys)];
         try {

@@ -10,7 +10,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { Gauge, type Registry as MetricsRegistry } from 'prom-client';
 import { API_VERSION, type Condition, type RegistryResource } from '../../crds/types.js';
-import { activeKey, nextRotationStep, type RotationInput, type RotationSettings, type RotationStatus, type RotationStep } from '../../policy/rotation.js';
+import { activeKeyInfo, nextRotationStep, type RotationInput, type RotationSettings, type RotationStatus, type RotationStep } from '../../policy/rotation.js';
 import { Reasons } from '../../policy/reasons.js';
 import { KEY_FILES } from '../../wire/files.js';
 import { Annotations, Labels, MANAGED_BY } from '../../wire/labels.js';
@@ -345,7 +345,7 @@ export class KeysController {
   private signingStatus(observed: Observed, registryId: string, rotation: RotationStatus): SigningStatus {
     const { material } = observed;
     const keys = keyInfos(material.signing, material.cas, registryId);
-    const active = activeKey(keys, this.now());
+    const active = activeKeyInfo(keys, this.now());
     const published = bundleIds(material.bundlePem);
     const current = material.cas.filter((c) => published.includes(c.id)).sort((a, b) => Date.parse(b.notBefore) - Date.parse(a.notBefore))[0];
     return {
@@ -403,7 +403,7 @@ export class KeysController {
   private recordMetrics(observed: Observed, registryId: string): void {
     const keys = keyInfos(observed.material.signing, observed.material.cas, registryId);
     const now = this.now();
-    const active = activeKey(keys, now);
+    const active = activeKeyInfo(keys, now);
     if (active) {
       this.keyAge?.set({ registry: registryId }, Math.max(0, (now.getTime() - Date.parse(active.notBefore)) / 1000));
       this.certExpiry?.set({ registry: registryId }, Date.parse(active.notAfter) / 1000);

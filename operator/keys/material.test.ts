@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { leakedParts, thrownBy } from '../../test/support/assert.js';
 import { describe, expect, it } from 'vitest';
-import { activeKey, nextRotationStep, type RotationRequest, type RotationStatus } from '../../policy/rotation.js';
+import { activeKeyInfo, nextRotationStep, type RotationRequest, type RotationStatus } from '../../policy/rotation.js';
 import {
   applyAction,
   bundleHash,
@@ -195,7 +195,7 @@ describe('rotation over real material', () => {
     let template: string | undefined;
     let request: RotationRequest | undefined;
     const verify = () => {
-      const active = activeKey(keyInfos(m.signing, m.cas, REGISTRY), now);
+      const active = activeKeyInfo(keyInfos(m.signing, m.cas, REGISTRY), now);
       if (active) expect(bundleIds(running.bundle)).toContain(active.caId);
     };
     const run = async (maxSteps = 60) => {
@@ -223,12 +223,12 @@ describe('rotation over real material', () => {
     await run();
     const caOf = () => keyInfos(m.signing, m.cas, REGISTRY).map((k) => k.caId);
     for (let i = 0; i < 5; i++) {
-      const before = activeKey(keyInfos(m.signing, m.cas, REGISTRY), now)!.kid;
+      const before = activeKeyInfo(keyInfos(m.signing, m.cas, REGISTRY), now)!.kid;
       request = 'keys';
       await run();
       now = new Date(now.getTime() + (settings.reloadDelaySeconds + 1) * 1000);
       await run();
-      expect(activeKey(keyInfos(m.signing, m.cas, REGISTRY), now)!.kid).not.toBe(before);
+      expect(activeKeyInfo(keyInfos(m.signing, m.cas, REGISTRY), now)!.kid).not.toBe(before);
     }
     for (let i = 0; i < 2; i++) {
       const oldCA = m.cas[0]!.id;

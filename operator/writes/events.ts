@@ -2,6 +2,7 @@
 // controller records an Event only when it writes a change, so Events do not repeat on every resync.
 // Recording is best effort: a failed Event is logged, never a reconcile error.
 
+import { namespaceOf } from '../../policy/object-keys.js';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { collectionPath, Resources, type KubeClient } from '../../kube/request.js';
@@ -23,7 +24,7 @@ export class EventRecorder {
   ) {}
 
   async record(regarding: Regarding, type: EventType, reason: string, note: string): Promise<void> {
-    const namespace = regarding.metadata.namespace ?? 'default';
+    const namespace = namespaceOf(regarding);
     const at = this.now();
     const event = {
       apiVersion: 'events.k8s.io/v1',

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { parseListenAddress } from './token-server.js';
+import { parseListenAddress, parseLogLevel } from './flags.js';
 
 describe('--listen', () => {
   it.each([
@@ -19,11 +19,24 @@ describe('--listen', () => {
     },
   );
 
+  it('names the flag it parses', () => {
+    expect(() => parseListenAddress('nope', '--metrics-listen')).toThrow(/^--metrics-listen must be HOST:PORT/);
+  });
+
   it('round-trips any IPv4 address and port', () => {
     fc.assert(
       fc.property(fc.ipV4(), fc.integer({ min: 0, max: 65535 }), (host, port) => {
         expect(parseListenAddress(`${host}:${port}`)).toEqual({ host, port });
       }),
     );
+  });
+});
+
+describe('--log-level', () => {
+  it.each(['trace', 'debug', 'info', 'warn', 'error', 'fatal'])('accepts %s', (level) => {
+    expect(parseLogLevel(level)).toBe(level);
+  });
+  it('refuses anything else, listing the levels', () => {
+    expect(() => parseLogLevel('verbose')).toThrow(/unknown --log-level "verbose": use trace, debug, info, warn, error, fatal/);
   });
 });
