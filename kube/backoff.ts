@@ -6,6 +6,8 @@ export interface Timers {
   clearTimeout(handle: unknown): void;
   /** In [0, 1): used for jitter. */
   random(): number;
+  /** Epoch milliseconds. */
+  now(): number;
 }
 
 export const realTimers: Timers = {
@@ -17,6 +19,7 @@ export const realTimers: Timers = {
   },
   clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
   random: Math.random,
+  now: Date.now,
 };
 
 export interface BackoffOptions {

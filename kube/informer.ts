@@ -75,6 +75,10 @@ export class Informer<T extends KubeObject> {
   private readonly path: string;
   private resourceVersion = '';
   private synced = false;
+  /** When the API server last said anything (a list, a watch connect, an event, a bookmark); 0: never. */
+  private lastActivity = 0;
+  /** Consecutive failures; 0 while watching normally. */
+  private failures = 0;
   private syncWaiters: (() => void)[] = [];
   private stopped = true;
   private abortWatch: ((end: WatchEnd) => void) | undefined;
@@ -89,6 +93,11 @@ export class Informer<T extends KubeObject> {
 
   get hasSynced(): boolean {
     return this.synced;
+  }
+
+  /** For health checks: synced, when the API server was last heard from, and whether it is failing now. */
+  health(): { synced: boolean; lastActivityAt: number; failing: boolean; staleAfterMs: number } {
+    return { synced: this.synced, lastActivityAt: this.lastActivity, failing: this.failures > 0, staleAfterMs: this.options.staleAfterMs ?? 3 * 60_000 };
   }
 
   get(key: string): T | undefined {
@@ -136,12 +145,16 @@ export class Informer<T extends KubeObject> {
           await this.relist(relist);
           relist = undefined;
         }
-        const end = await this.watchOnce(() => (attempt = 0));
+        const end = await this.watchOnce(() => {
+          attempt = 0;
+          this.failures = 0;
+        });
         if (end !== 'closed') relist = end;
       } catch (caught) {
         if (this.stopped) break;
         const error = caught instanceof Error ? caught : new Error(String(caught));
         attempt++;
+        this.failures = attempt;
         relist = 'error';
         if (this.options.maxAttempts !== undefined && attempt >= this.options.maxAttempts) {
           this.emit({ type: 'gaveUp', error });
@@ -197,6 +210,7 @@ export class Informer<T extends KubeObject> {
     }
     for (const [key, object] of fresh) this.put(key, object);
     this.resourceVersion = resourceVersion;
+    this.lastActivity = this.timers.now();
     // Synced before `relisted` is emitted, so listeners reacting to it see hasSynced.
     const first = !this.synced;
     this.synced = true;
@@ -265,6 +279,7 @@ export class Informer<T extends KubeObject> {
           },
           (phase: string, object: unknown) => {
             if (finished) return;
+            this.lastActivity = this.timers.now();
             armWatchdog();
             this.handleWatchEvent(phase, object, finish, fail);
           },
@@ -278,6 +293,7 @@ export class Informer<T extends KubeObject> {
               return;
             }
             onConnected();
+            this.lastActivity = this.timers.now();
             this.emit({ type: 'connected', resourceVersion: this.resourceVersion });
             void w.ended.then((error) => (error === null ? finish('closed') : fail(error)));
           },

@@ -1,12 +1,18 @@
-// Every condition type and every condition/Event reason the Registry controller and `compile` write, in
-// one place, so the operator, `compile` and the docs agree on spelling. Reasons are CamelCase, as
-// Kubernetes expects. (The keys controller's own conditions live beside it in operator/controllers/keys.ts.)
+// Every condition type and every condition/Event reason the operator and `compile` write, in one place,
+// so the controllers, `compile` and the docs agree on spelling. Reasons are CamelCase, as Kubernetes
+// expects.
 
 export const ConditionTypes = {
   /** The object is compiled into the live snapshot (or why it is not). */
   Ready: 'Ready',
   /** Another object claims what this one holds (a service, a username); present only while true. */
   Conflicted: 'Conflicted',
+  /** On a Registry, from the keys controller: a signing key is active. */
+  KeysReady: 'KeysReady',
+  /** On a Registry: a CA rotation is in progress (reason: its phase). */
+  Rotating: 'Rotating',
+  /** On a Registry: the Distribution Deployment trusts the published bundle. */
+  DistributionWired: 'DistributionWired',
 } as const;
 export type ConditionType = (typeof ConditionTypes)[keyof typeof ConditionTypes];
 
@@ -42,5 +48,15 @@ export const Reasons = {
   KeyRotationPending: 'KeyRotationPending',
   DeploymentNotFound: 'DeploymentNotFound',
   DeploymentUpdated: 'DeploymentUpdated',
+
+  // Signing keys and CA rotation (the keys controller).
+  Stable: 'Stable',
+  CARotationStarted: 'CARotationStarted',
+  CARotationComplete: 'CARotationComplete',
+  EmergencyCARotation: 'EmergencyCARotation',
+  DeploymentPaused: 'DeploymentPaused',
+  ContainerNotFound: 'ContainerNotFound',
+  NotManaged: 'NotManaged',
+  InvalidSigningSettings: 'InvalidSigningSettings',
 } as const;
 export type Reason = (typeof Reasons)[keyof typeof Reasons];

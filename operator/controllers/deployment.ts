@@ -6,18 +6,19 @@
 // user's lists instead of replacing them: their own env, resources, labels and volumes are untouched.
 
 import type { RegistrySpec } from '../../crds/types.js';
+import { Reasons } from '../../policy/reasons.js';
 import { FIELD_MANAGER } from '../writes/apply.js';
 import { isNotFound, objectPath, type KubeClient, type ResourceType } from '../../kube/request.js';
 import { Annotations } from '../../wire/labels.js';
 import { bundleConfigMapName } from '../../wire/names.js';
-import type { DeploymentLike } from '../keys/material.js';
+import { DEFAULT_ISSUER } from '../../policy/compile/registries.js';
+import type { DeploymentLike } from '../signing/material.js';
 
 export const deployments: ResourceType = { base: '/apis/apps/v1', plural: 'deployments', namespaced: true };
 
 export const BUNDLE_VOLUME = 'portcullis-bundle';
 export const BUNDLE_MOUNT_PATH = '/etc/portcullis/bundle';
 export const BUNDLE_FILE = `${BUNDLE_MOUNT_PATH}/bundle.pem`;
-export const DEFAULT_ISSUER = 'portcullis';
 
 /** A Deployment as far as wiring needs it. */
 export interface Deployment extends DeploymentLike {
@@ -93,4 +94,29 @@ export async function getDeployment(client: KubeClient, namespace: string, name:
 /** Applies the wiring; returns the Deployment as the API server now has it. */
 export function applyDeploymentWiring(client: KubeClient, input: WiringInput): Promise<Deployment> {
   return client.apply<Deployment>(objectPath(deployments, input.namespace, input.deploymentName), deploymentApplyPatch(input), FIELD_MANAGER);
+}
+
+/**
+ * The one wiring step: applies the operator's fields to the registry Deployment with `bundleHash` in
+ * the pod template (a new hash rolls it). A Deployment without the named container is a problem to
+ * report, not an error to retry: the user must fix the Registry or the Deployment.
+ */
+export async function wireDeployment(
+  client: KubeClient,
+  target: { namespace: string; registryName: string; spec: RegistrySpec; deployment: Deployment; bundleHash: string },
+): Promise<{ deployment: Deployment } | { problem: { reason: string; message: string } }> {
+  try {
+    const deployment = await applyDeploymentWiring(client, {
+      namespace: target.namespace,
+      deploymentName: target.deployment.metadata.name,
+      containerName: registryContainerName(target.deployment, target.spec),
+      registryName: target.registryName,
+      spec: target.spec,
+      bundleHash: target.bundleHash,
+    });
+    return { deployment };
+  } catch (error) {
+    if (!(error instanceof ContainerNotFoundError)) throw error;
+    return { problem: { reason: Reasons.ContainerNotFound, message: error.message } };
+  }
 }

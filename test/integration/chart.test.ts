@@ -202,7 +202,7 @@ describe('rendered manifests', () => {
     const container = podSpec(operator).containers[0]!;
     expect(container.args).toEqual(['operator', '--leader-elect', '--lease-namespace', 'portcullis-system', '--metrics-listen', '0.0.0.0:8080', '--log-level', 'info']);
     expect(container.livenessProbe?.httpGet).toEqual({ path: '/healthz', port: 'metrics' });
-    expect(container.readinessProbe?.httpGet).toEqual({ path: '/healthz', port: 'metrics' });
+    expect(container.readinessProbe?.httpGet).toEqual({ path: '/readyz', port: 'metrics' });
     expect(podSpec(operator).serviceAccountName).toBe('portcullis-operator');
   });
 

@@ -10,7 +10,7 @@ import { startOperator, type OperatorOptions, type RunningOperator } from '../..
 import { KubeClient, objectPath, Resources, isNotFound } from '../../kube/request.js';
 import { kubernetesSources } from '../../token-server/sources/kubernetes.js';
 import { kubectl, startControlPlane, type ControlPlane } from '../harness/controlPlane.js';
-import { waitFor } from '../harness/process.js';
+import { freePort, waitFor } from '../harness/process.js';
 import type { KubeConfig } from '@kubernetes/client-node';
 
 const API = 'portcullis.dev/v1alpha1';
@@ -148,6 +148,25 @@ describe('operator', () => {
     expect(ready(await get('registryUsers', 'registry', 'bob'))).toMatchObject({ status: 'False', reason: 'SecretNotFound' });
     expect(ready(await get('repositoryGrants', 'team-a', 'sneaky'))).toMatchObject({ status: 'False', reason: 'OutsideDelegatedPrefix' });
     expect(ready(await get('repositoryGrants', 'registry', 'team-a-write'))?.status).toBe('True');
+  });
+
+  it('serves /healthz and /readyz (with what is wrong, if anything) and counts reconciles per controller', async () => {
+    const port = await freePort();
+    const op = await operator({ metricsListen: { host: '127.0.0.1', port }, leaderElect: false });
+    try {
+      const get = async (path: string) => {
+        const res = await fetch(`http://127.0.0.1:${port}${path}`);
+        return { status: res.status, text: await res.text() };
+      };
+      await waitFor('ready', async () => (await get('/readyz')).status === 200, 30_000);
+      expect(JSON.parse((await get('/healthz')).text)).toEqual({ ok: true, problems: [] });
+      await waitFor('both controllers reconciled', async () => {
+        const text = (await get('/metrics')).text;
+        return /portcullis_operator_reconcile_total\{controller="registry",result="success"\} [1-9]/.test(text) && /portcullis_operator_reconcile_total\{controller="keys",result="success"\} [1-9]/.test(text);
+      }, 30_000);
+    } finally {
+      await stopOperator(op);
+    }
   });
 
   it('writes nothing when restarted over an unchanged cluster', async () => {

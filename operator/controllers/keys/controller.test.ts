@@ -2,8 +2,8 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { KubeClient } from '../../kube/request.js';
-import { KeysController } from './keys.js';
+import { KubeClient } from '../../../kube/request.js';
+import { KeysController } from './controller.js';
 
 describe('KeysController', () => {
   it('can be created again on the same metrics registry (a replica that regains the Lease)', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { RegistryUserResource } from '../../crds/types.js';
+import type { RegistryUserResource } from '../crds/types.js';
 import { SecretIndex } from './triggers.js';
 
 const user = (name: string, secret: string, registry = 'main', namespace = 'registry'): RegistryUserResource => ({

@@ -1,0 +1,118 @@
+// Which Registry keys an event affects, for each controller. The work item is only the key; these
+// decide who has to look again. For the Registry controller:
+// - a RegistryUser or RepositoryGrant: its registryRef (before and after an edit that moved it);
+// - a Secret: every Registry with a user whose passwordSecretRef names it (kept in SecretIndex, so a
+//   Secret event costs a map lookup, not a scan of all users);
+// - an owned ConfigMap/Secret (someone edited or deleted it): the Registry in its label;
+// - a Namespace: every Registry whose delegation selects namespaces by label;
+// - a Registry: all Registries, because a service conflict between two of them changes both statuses.
+// For the keys controller: a Registry whose spec or rotate annotation changed, one of its key objects
+// deleted, or a change of the Deployment it names.
+
+import type { RegistryResource, RegistryUserResource, RepositoryGrantResource } from '../crds/types.js';
+import type { Informer } from '../kube/informer.js';
+import type { OperatorCaches } from './caches.js';
+import { stableJson } from './writes/status.js';
+import { Labels } from '../wire/labels.js';
+import { DEFAULT_NAMESPACE, namespaceOf, objectKey, registryKeyOf } from '../policy/object-keys.js';
+
+export class SecretIndex {
+  /** user key -> [secret key, registry key] */
+  private readonly byUser = new Map<string, [string, string]>();
+  /** secret key -> registry key -> number of users */
+  private readonly bySecret = new Map<string, Map<string, number>>();
+
+  setUser(user: RegistryUserResource): void {
+    this.deleteUser(objectKey(user));
+    const secret = `${namespaceOf(user)}/${user.spec?.passwordSecretRef?.name ?? ''}`;
+    const registry = registryKeyOf(user);
+    this.byUser.set(objectKey(user), [secret, registry]);
+    const registries = this.bySecret.get(secret) ?? new Map<string, number>();
+    registries.set(registry, (registries.get(registry) ?? 0) + 1);
+    this.bySecret.set(secret, registries);
+  }
+
+  deleteUser(userKey: string): void {
+    const entry = this.byUser.get(userKey);
+    if (!entry) return;
+    this.byUser.delete(userKey);
+    const [secret, registry] = entry;
+    const registries = this.bySecret.get(secret);
+    if (!registries) return;
+    const n = (registries.get(registry) ?? 1) - 1;
+    if (n <= 0) registries.delete(registry);
+    else registries.set(registry, n);
+    if (registries.size === 0) this.bySecret.delete(secret);
+  }
+
+  registriesFor(secretKey: string): string[] {
+    return [...(this.bySecret.get(secretKey)?.keys() ?? [])];
+  }
+}
+
+/** The Registry an owned object belongs to, from its label; undefined for objects we do not own. */
+export function ownerRegistryKey(object: { metadata: { namespace?: string; labels?: Record<string, string> } }): string | undefined {
+  const name = object.metadata.labels?.[Labels.registry];
+  return name ? `${object.metadata.namespace || DEFAULT_NAMESPACE}/${name}` : undefined;
+}
+
+export function selectsNamespacesByLabel(registry: RegistryResource): boolean {
+  return (registry.spec?.delegation ?? []).some((d) => d.namespaces?.from === 'Selector');
+}
+
+/** Where the triggers put keys: each controller's queue, or nowhere while this replica does not lead. */
+export interface Queues {
+  registry(key: string): void;
+  keys(key: string): void;
+}
+
+/** Subscribes the controllers' triggers to the caches. */
+export function wireTriggers(caches: OperatorCaches, queues: Queues): void {
+  const secretIndex = new SecretIndex();
+  const allRegistries = (): void => {
+    for (const r of caches.registries.list()) queues.registry(objectKey(r));
+  };
+  caches.registries.on((e) => {
+    if (e.type !== 'added' && e.type !== 'updated' && e.type !== 'deleted') return;
+    queues.registry(e.key);
+    if (e.type !== 'updated' || e.object.metadata.generation !== e.previous.metadata.generation) allRegistries();
+    // The keys controller's own status writes change only the status: it looks again on spec or annotation changes.
+    if (e.type === 'deleted') return;
+    if (e.type === 'updated' && e.previous.metadata.generation === e.object.metadata.generation && stableJson(e.previous.metadata.annotations) === stableJson(e.object.metadata.annotations)) return;
+    queues.keys(e.key);
+  });
+  for (const informer of [caches.users, caches.grants] as Informer<RegistryUserResource | RepositoryGrantResource>[]) {
+    informer.on((e) => {
+      if (e.type !== 'added' && e.type !== 'updated' && e.type !== 'deleted') return;
+      queues.registry(registryKeyOf(e.object));
+      if (e.type === 'updated') queues.registry(registryKeyOf(e.previous));
+    });
+  }
+  caches.users.on((e) => {
+    if (e.type === 'added' || e.type === 'updated') secretIndex.setUser(e.object);
+    else if (e.type === 'deleted') secretIndex.deleteUser(e.key);
+  });
+  caches.secretMetadata.on((e) => {
+    if (e.type !== 'added' && e.type !== 'updated' && e.type !== 'deleted') return;
+    for (const key of secretIndex.registriesFor(e.key)) queues.registry(key);
+  });
+  for (const owned of [caches.ownedSecrets, caches.configMaps]) {
+    owned.on((e) => {
+      if (e.type !== 'added' && e.type !== 'updated' && e.type !== 'deleted') return;
+      const owner = ownerRegistryKey(e.object);
+      if (owner === undefined) return;
+      queues.registry(owner);
+      if (e.type === 'deleted') queues.keys(owner);
+    });
+  }
+  caches.namespaces.on((e) => {
+    if (e.type !== 'added' && e.type !== 'updated' && e.type !== 'deleted') return;
+    for (const r of caches.registries.list()) if (selectsNamespacesByLabel(r)) queues.registry(objectKey(r));
+  });
+  caches.deployments.on((e) => {
+    if (e.type !== 'added' && e.type !== 'updated' && e.type !== 'deleted') return;
+    for (const r of caches.registries.list()) {
+      if (namespaceOf(r) === namespaceOf(e.object) && r.spec.distribution?.deployment === e.object.metadata.name) queues.keys(objectKey(r));
+    }
+  });
+}
