@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import bcrypt from 'bcrypt';
 import type { SigningKeySet } from '../wire/signing-key-set.js';
-import { basic, makeKeys, PASSWORDS, SERVICE } from './testing/fixtures.js';
-import { harness } from './testing/app-harness.js';
+import { basic, makeKeys, PASSWORDS, SERVICE } from '../test/support/token-server-fixtures.js';
+import { harness } from '../test/support/token-server-app.js';
 import type { PolicyState } from './sources/types.js';
 
 const now = new Date('2031-03-04T05:06:07Z');
@@ -138,7 +138,7 @@ describe('readiness, keys and metrics', () => {
 
   it('is not ready before a snapshot has loaded', async () => {
     const { build } = await import('./app.js');
-    const { MemorySource, captureLogger } = await import('./testing/fixtures.js');
+    const { MemorySource, captureLogger } = await import('../test/support/token-server-fixtures.js');
     const app = await build({ policy: new MemorySource<PolicyState>(undefined), keys: new MemorySource({ set: keys.set, loadedAt: now }), logger: captureLogger().logger, now: () => now });
     expect((await app.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(503);
     expect((await app.inject({ method: 'GET', url: `/token?service=${SERVICE}` })).json().errors[0].code).toBe('UNAVAILABLE');

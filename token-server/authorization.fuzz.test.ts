@@ -14,7 +14,7 @@ import type { SigningKeySet } from '../wire/signing-key-set.js';
 import { build } from './app.js';
 import { buildPolicyState } from './sources/policy-state.js';
 import type { PolicyState } from './sources/types.js';
-import { captureLogger, makeKeys, MemorySource } from './testing/fixtures.js';
+import { captureLogger, makeKeys, MemorySource } from '../test/support/token-server-fixtures.js';
 
 const SERVICE = 'fuzz.example.com';
 const HOME = 'registry';

@@ -6,8 +6,8 @@ import { performance } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { SigningKeySet } from '../wire/signing-key-set.js';
 import { BcryptTimings } from './credentials.js';
-import { harness } from './testing/app-harness.js';
-import { basic, DEFAULT_USERS, makeKeys, PASSWORDS, SERVICE } from './testing/fixtures.js';
+import { harness } from '../test/support/token-server-app.js';
+import { basic, DEFAULT_USERS, makeKeys, PASSWORDS, SERVICE } from '../test/support/token-server-fixtures.js';
 import { parseTrustProxy } from './trust-proxy.js';
 
 const now = new Date('2031-03-04T05:06:07Z');

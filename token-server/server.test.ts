@@ -9,7 +9,7 @@ import type { SigningKeySet } from '../wire/signing-key-set.js';
 import { startServer } from './server.js';
 import { buildPolicyState } from './sources/policy-state.js';
 import type { KeyState, PolicyState } from './sources/types.js';
-import { captureLogger, makeKeys, makePolicy, MemorySource } from './testing/fixtures.js';
+import { captureLogger, makeKeys, makePolicy, MemorySource } from '../test/support/token-server-fixtures.js';
 
 let keys: { set: SigningKeySet; cleanup: () => Promise<void> };
 let dir: string;

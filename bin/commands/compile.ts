@@ -11,7 +11,7 @@ import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { resolveCredential, DEFAULT_BCRYPT_COST } from '../../credentials/resolve.js';
 import type { NamespaceInfo, RegistryUserResource, SecretResource } from '../../crds/types.js';
-import { loadManifests } from '../../manifests/load.js';
+import { loadManifests } from '../../crds/manifests.js';
 import { usernameOf } from '../../policy/compile/users.js';
 import { namespaceOf, objectKey, registryKeyOf } from '../../policy/object-keys.js';
 import { compileSnapshot, usersNeedingCredentials, type ObjectStatus, type ResolvedCredential } from '../../policy/snapshot.js';

@@ -10,13 +10,13 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KubeApiError, KubeClient, objectPath, Resources } from '../../kube/request.js';
 import { craneCatalog, cranePush, registryRefusal, type ClientContext } from '../harness/clients.js';
-import { kubectl, startControlPlane, type ControlPlane } from '../harness/controlPlane.js';
-import { httpsRequest } from '../harness/https.js';
+import { kubectl, startControlPlane, type ControlPlane } from '../../local/controlPlane.js';
+import { httpsRequest } from '../../local/https.js';
 import { buildImage, type BuiltImage } from '../harness/image.js';
-import { startProcess, waitFor } from '../harness/process.js';
+import { startProcess, waitFor } from '../../local/process.js';
 import { cliPath } from '../harness/portcullis.js';
 import { EXAMPLE_PASSWORDS, EXAMPLE_SERVICE, startStack, type Stack } from '../harness/stack.js';
-import { repoRoot } from '../harness/tools.js';
+import { repoRoot } from '../../local/tools.js';
 
 let cp: ControlPlane;
 let dir: string;

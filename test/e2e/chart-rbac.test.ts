@@ -6,11 +6,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { craneDigest, cranePush, registryRefusal } from '../harness/clients.js';
-import { kubectl, startControlPlane, type ControlPlane } from '../harness/controlPlane.js';
+import { kubectl, startControlPlane, type ControlPlane } from '../../local/controlPlane.js';
 import { buildImage } from '../harness/image.js';
-import { run } from '../harness/process.js';
+import { run } from '../../local/process.js';
 import { EXAMPLE_PASSWORDS, startStack, type Stack } from '../harness/stack.js';
-import { repoRoot, toolPath } from '../harness/tools.js';
+import { repoRoot, toolPath } from '../../local/tools.js';
 
 const RELEASE_NAMESPACE = 'registry';
 

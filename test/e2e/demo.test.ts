@@ -6,11 +6,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { craneDigest, cranePush, registryRefusal } from '../harness/clients.js';
-import { kubectl } from '../harness/controlPlane.js';
+import { kubectl } from '../../local/controlPlane.js';
 import { buildImage } from '../harness/image.js';
 import { cliPath } from '../harness/portcullis.js';
-import { startProcess, waitFor, type ManagedProcess } from '../harness/process.js';
-import type { TestTLS } from '../harness/tls.js';
+import { startProcess, waitFor, type ManagedProcess } from '../../local/process.js';
+import type { TestTLS } from '../../local/tls.js';
 
 /** Pids of the direct children of `pid`. */
 function childPids(pid: number): number[] {

@@ -5,11 +5,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { httpsRequest } from '../harness/https.js';
+import { httpsRequest } from '../../local/https.js';
 import { craneDigest, cranePull, cranePush, skopeoInspectRaw, skopeoPull, skopeoPush } from '../harness/clients.js';
 import { buildImage } from '../harness/image.js';
-import { startRegistry, type RegistryFlavor, type RunningRegistry } from '../harness/registry.js';
-import { createTestTLS, type TestTLS } from '../harness/tls.js';
+import { startRegistry, type RegistryFlavor, type RunningRegistry } from '../../local/registry.js';
+import { createTestTLS, type TestTLS } from '../../local/tls.js';
 
 describe.each<RegistryFlavor>(['2.8', 'v3'])('Distribution %s', (flavor) => {
   let dir: string;

@@ -6,11 +6,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { craneDigest, cranePush, registryRefusal, type ClientContext } from '../harness/clients.js';
-import { kubectl, startControlPlane, type ControlPlane } from '../harness/controlPlane.js';
+import { kubectl, startControlPlane, type ControlPlane } from '../../local/controlPlane.js';
 import { buildImage } from '../harness/image.js';
-import { waitFor } from '../harness/process.js';
+import { waitFor } from '../../local/process.js';
 import { EXAMPLE_PASSWORDS, startStack, type Stack } from '../harness/stack.js';
-import { repoRoot } from '../harness/tools.js';
+import { repoRoot } from '../../local/tools.js';
 
 const PASSWORDS = EXAMPLE_PASSWORDS;
 type Who = keyof typeof PASSWORDS;

@@ -17,12 +17,12 @@ import {
   skopeoPush,
   type ClientContext,
 } from '../harness/clients.js';
-import { httpsRequest } from '../harness/https.js';
+import { httpsRequest } from '../../local/https.js';
 import { buildImage } from '../harness/image.js';
-import { waitFor } from '../harness/process.js';
+import { waitFor } from '../../local/process.js';
 import { portcullis, startTokenServer, type RunningTokenServer } from '../harness/portcullis.js';
-import { startRegistry, type RegistryFlavor, type RunningRegistry } from '../harness/registry.js';
-import { createTestTLS, type TestTLS } from '../harness/tls.js';
+import { startRegistry, type RegistryFlavor, type RunningRegistry } from '../../local/registry.js';
+import { createTestTLS, type TestTLS } from '../../local/tls.js';
 
 const SERVICE = 'registry.test';
 

@@ -4,9 +4,9 @@
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { run } from './process.js';
-import type { TestTLS } from './tls.js';
-import { toolPath } from './tools.js';
+import { run } from '../../local/process.js';
+import type { TestTLS } from '../../local/tls.js';
+import { toolPath } from '../../local/tools.js';
 
 export interface Credentials {
   username: string;

@@ -1,8 +1,8 @@
 // Runs the built `portcullis` CLI (dist/, from `npm run build`) the way a user does.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { run, startProcess, waitFor, type ManagedProcess } from './process.js';
-import { repoRoot } from './tools.js';
+import { run, startProcess, waitFor, type ManagedProcess } from '../../local/process.js';
+import { repoRoot } from '../../local/tools.js';
 
 export const cliPath = join(repoRoot, 'dist', 'bin', 'portcullis.js');
 

@@ -5,12 +5,12 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { exampleManifests, publishedBundle } from '../../local/demo.js';
-import { kubectl, type ControlPlane } from './controlPlane.js';
-import { httpsRequest } from './https.js';
+import { kubectl, type ControlPlane } from '../../local/controlPlane.js';
+import { httpsRequest } from '../../local/https.js';
 import { cliPath } from './portcullis.js';
-import { startProcess, waitFor, type ManagedProcess } from './process.js';
-import { startRegistry, type RunningRegistry } from './registry.js';
-import { createTestTLS, type TestTLS } from './tls.js';
+import { startProcess, waitFor, type ManagedProcess } from '../../local/process.js';
+import { startRegistry, type RunningRegistry } from '../../local/registry.js';
+import { createTestTLS, type TestTLS } from '../../local/tls.js';
 
 /** The passwords of the users in examples/. */
 export const EXAMPLE_PASSWORDS = { alice: 'alice-example-password', bob: 'bob-example-password', 'ci-bot': 'ci-bot-example-password' } as const;

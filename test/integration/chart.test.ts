@@ -7,9 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments, stringify } from 'yaml';
-import { kubectl, startControlPlane, type ControlPlane } from '../harness/controlPlane.js';
-import { run } from '../harness/process.js';
-import { repoRoot, toolPath } from '../harness/tools.js';
+import { kubectl, startControlPlane, type ControlPlane } from '../../local/controlPlane.js';
+import { run } from '../../local/process.js';
+import { repoRoot, toolPath } from '../../local/tools.js';
 import { tokenServerSecretNames } from '../../wire/names.js';
 
 const chartDir = join(repoRoot, 'charts', 'portcullis');

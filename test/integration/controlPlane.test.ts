@@ -2,7 +2,7 @@
 // resources, watches, and enforces RBAC.
 import { CoreV1Api, CustomObjectsApi, Watch } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { kubectl, startControlPlane, type ControlPlane } from '../harness/controlPlane.js';
+import { kubectl, startControlPlane, type ControlPlane } from '../../local/controlPlane.js';
 
 const crd = `apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { validateResource } from '../../crds/schema.js';
-import { kubectl, startControlPlane, type ControlPlane } from '../harness/controlPlane.js';
+import { kubectl, startControlPlane, type ControlPlane } from '../../local/controlPlane.js';
 
 const grant = (spec: Record<string, unknown>, name = 'g') => ({
   apiVersion: 'portcullis.dev/v1alpha1',

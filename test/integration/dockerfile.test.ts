@@ -11,8 +11,8 @@ import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rm
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { run } from '../harness/process.js';
-import { repoRoot } from '../harness/tools.js';
+import { run } from '../../local/process.js';
+import { repoRoot } from '../../local/tools.js';
 
 interface Instruction {
   keyword: string;

@@ -9,8 +9,8 @@ import { MANIFEST_KEY, parseManifest } from '../../wire/chunked.js';
 import { startOperator, type OperatorOptions, type RunningOperator } from '../../operator/main.js';
 import { KubeClient, objectPath, Resources, isNotFound } from '../../kube/request.js';
 import { kubernetesSources } from '../../token-server/sources/kubernetes.js';
-import { kubectl, startControlPlane, type ControlPlane } from '../harness/controlPlane.js';
-import { freePort, waitFor } from '../harness/process.js';
+import { kubectl, startControlPlane, type ControlPlane } from '../../local/controlPlane.js';
+import { freePort, waitFor } from '../../local/process.js';
 import type { KubeConfig } from '@kubernetes/client-node';
 
 const API = 'portcullis.dev/v1alpha1';

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { SigningKeySet } from '../../wire/signing-key-set.js';
-import { basic, makeKeys, OTHER_SERVICE, PASSWORDS, SERVICE, type FixtureUser, DEFAULT_USERS } from '../testing/fixtures.js';
-import { harness, verifyLikeRegistry, type Harness } from '../testing/app-harness.js';
+import { basic, makeKeys, OTHER_SERVICE, PASSWORDS, SERVICE, type FixtureUser, DEFAULT_USERS } from '../../test/support/token-server-fixtures.js';
+import { harness, verifyLikeRegistry, type Harness } from '../../test/support/token-server-app.js';
 
 const now = new Date('2031-03-04T05:06:07Z');
 let keys: { set: SigningKeySet; bundle: string; cleanup: () => Promise<void> };

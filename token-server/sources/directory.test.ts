@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeAll, afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { serializeCredentials, serializeSnapshot } from '../../policy/snapshot-format.js';
 import type { SigningKeySet } from '../../wire/signing-key-set.js';
-import { makeKeys, makePolicy, SERVICE, type FixtureUser } from '../testing/fixtures.js';
+import { makeKeys, makePolicy, SERVICE, type FixtureUser } from '../../test/support/token-server-fixtures.js';
 import { directorySources, type DirectorySources } from './directory.js';
 import type { PolicyState } from './types.js';
 

@@ -13,8 +13,8 @@ import { credentialRevision } from '../../policy/revision.js';
 import { KEY_FILES } from '../../wire/files.js';
 import { type SigningKeySet } from '../../wire/signing-key-set.js';
 import { CREDENTIALS_FORMAT, SNAPSHOT_FORMAT, type Credentials, type RegistryPolicy, type Snapshot, type SigningAlgorithm } from '../../policy/types.js';
-import { loggerOptions } from '../logger.js';
-import type { KeyState, Source } from '../sources/types.js';
+import { loggerOptions } from '../../token-server/logger.js';
+import type { KeyState, Source } from '../../token-server/sources/types.js';
 
 export const SERVICE = 'registry.test';
 export const OTHER_SERVICE = 'other.test';

@@ -4,14 +4,14 @@
 import { X509Certificate } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
-import { build, type AppOptions } from '../app.js';
-import type { PasswordCompare } from '../credentials.js';
-import type { Limits } from '../limits.js';
-import { buildPolicyState } from '../sources/policy-state.js';
-import type { KeyState, PolicyState } from '../sources/types.js';
+import { build, type AppOptions } from '../../token-server/app.js';
+import type { PasswordCompare } from '../../token-server/credentials.js';
+import type { Limits } from '../../token-server/limits.js';
+import { buildPolicyState } from '../../token-server/sources/policy-state.js';
+import type { KeyState, PolicyState } from '../../token-server/sources/types.js';
 import type { SigningKeySet } from '../../wire/signing-key-set.js';
 import type { Credentials, Snapshot } from '../../policy/types.js';
-import { captureLogger, makePolicy, MemorySource, DEFAULT_USERS, type FixtureUser } from './fixtures.js';
+import { captureLogger, makePolicy, MemorySource, DEFAULT_USERS, type FixtureUser } from './token-server-fixtures.js';
 
 export interface Harness {
   app: FastifyInstance;

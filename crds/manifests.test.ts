@@ -2,7 +2,7 @@ import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadManifests } from './load.js';
+import { loadManifests } from './manifests.js';
 
 const grant = (name: string, actions: string, extra = '') => `apiVersion: portcullis.dev/v1alpha1
 kind: RepositoryGrant

@@ -7,7 +7,7 @@ import { DEFAULT_NAMESPACE } from '../policy/object-keys.js';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { isCrdKind, isPlainObject, validateObjectMeta, validateResource } from '../crds/schema.js';
+import { isCrdKind, isPlainObject, validateObjectMeta, validateResource } from './schema.js';
 import {
   GROUP,
   type NamespaceInfo,
@@ -15,7 +15,7 @@ import {
   type RegistryUserResource,
   type RepositoryGrantResource,
   type SecretResource,
-} from '../crds/types.js';
+} from './types.js';
 
 /** Objects without a namespace are in this one, as kubectl would put them (policy/snapshot.ts agrees). */
 
