@@ -3,7 +3,7 @@
 // deleted after. Nothing is written when the cached objects already hold the planned content. Parts
 // named by generation are immutable; fixed slots are rewritten in place.
 
-import { MANIFEST_KEY, PART_KEY, partBytes, mainValues, planChunks, sha256Hex, type ChunkLimits, type ChunkPlan, type PartSlots, type StoreKind, type StoredObject } from '../../wire/chunked.js';
+import { PART_KEY, partBytes, mainValues, planChunks, sha256Hex, type ChunkLimits, type ChunkPlan, type PartSlots, type StoreKind, type StoredObject } from '../../wire/chunked.js';
 import { Labels, MANAGED_BY } from '../../wire/labels.js';
 import { applyObject, deleteObject, type AppliedObject, type OwnerReference } from '../writes/apply.js';
 import { Resources, type KubeClient } from '../../kube/request.js';
@@ -93,4 +93,3 @@ export async function publishChunked(
   return { plan, wrote: true };
 }
 
-export { MANIFEST_KEY };
