@@ -91,7 +91,7 @@ const tokenPath = (scope: string): string => `/token?service=${encodeURIComponen
 async function checkGrant(port: number, req: autocannon.Request, expected: string[]): Promise<void> {
   const res = await fetch(`http://127.0.0.1:${port}${req.path}`, { headers: (req.headers ?? {}) as Record<string, string> });
   const body = (await res.json()) as { token?: string };
-  const payload = body.token ? JSON.parse(Buffer.from(body.token.split('.')[1]!, 'base64url').toString()) : {};
+  const payload = (body.token ? JSON.parse(Buffer.from(body.token.split('.')[1]!, 'base64url').toString()) : {}) as { access?: { actions: string[] }[] };
   const actions: string[] = payload.access?.[0]?.actions ?? [];
   if (res.status !== 200 || expected.some((a) => !actions.includes(a))) {
     throw new Error(`sanity check failed for ${req.path}: status ${res.status}, access ${JSON.stringify(payload.access)}`);

@@ -2,12 +2,12 @@
 // drive without sleeping, and jittered exponential backoff.
 
 export interface Timers {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
+  setTimeout(this: void, fn: () => void, ms: number): unknown;
+  clearTimeout(this: void, handle: unknown): void;
   /** In [0, 1): used for jitter. */
-  random(): number;
+  random(this: void): number;
   /** Epoch milliseconds. */
-  now(): number;
+  now(this: void): number;
 }
 
 export const realTimers: Timers = {

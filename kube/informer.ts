@@ -185,7 +185,7 @@ export class Informer<T extends KubeObject> {
   private async relist(reason: RelistReason): Promise<void> {
     const fresh = new Map<string, T>();
     let continueToken: string | undefined;
-    let resourceVersion = '';
+    let resourceVersion: string;
     do {
       const page: ListResponse<T> = await this.client.get<ListResponse<T>>(
         this.path,

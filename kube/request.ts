@@ -111,7 +111,7 @@ export class KubeClient {
               try {
                 resolve((text === '' ? undefined : JSON.parse(text)) as T);
               } catch (error) {
-                reject(error);
+                reject(error instanceof Error ? error : new Error(String(error)));
               }
               return;
             }

@@ -44,7 +44,7 @@ describe.each<SigningAlgorithm>(['ES256', 'RS256'])('%s certificates, as Go and 
     const ca = await createCA({ commonName: 'bytes CA', algorithm, lifetimeSeconds: 86400, now });
     const key = await issueSigningKey({ ca, algorithm, lifetimeSeconds: 3600, notBefore: now });
     const caCert = new x509.X509Certificate(ca.certPem);
-    const leaf = new x509.X509Certificate(key.certificateChain[0] as string);
+    const leaf = new x509.X509Certificate(key.certificateChain[0]);
     expect(Buffer.from(leaf.issuerName.toArrayBuffer()).equals(Buffer.from(caCert.subjectName.toArrayBuffer()))).toBe(true);
     const ski = caCert.getExtension(x509.SubjectKeyIdentifierExtension);
     const aki = leaf.getExtension(x509.AuthorityKeyIdentifierExtension);

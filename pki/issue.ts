@@ -22,7 +22,7 @@ export async function issueSigningKey(options: IssueSigningKeyOptions): Promise<
   if (!(options.lifetimeSeconds > 0)) throw new RangeError('signing key lifetime must be positive');
   const ca = loadCA(options.ca);
   const { publicKey, privateKey } = await generateKeyPairFor(options.algorithm, 'signing');
-  const kid = await keyId(publicKey.export({ format: 'jwk' }) as JWK);
+  const kid = await keyId(publicKey.export({ format: 'jwk' }));
 
   // A leaf must not outlive its issuer: Go's verifier rejects a chain with any expired member.
   const caNotAfter = Date.parse(ca.certificate.validTo);

@@ -126,7 +126,7 @@ function checkPolicy(r: unknown, path: string): void {
     expect(typeof e.source === 'string', `${at}.source`, 'a string');
     expect(Array.isArray(e.subjects), `${at}.subjects`, 'a list');
     for (const [j, s] of (e.subjects as unknown[]).entries()) {
-      expect(isObject(s) && SUBJECT_KINDS.includes((s as Record<string, unknown>).kind as SubjectKind), `${at}.subjects[${j}].kind`, 'User, Group, Anonymous or Authenticated');
+      expect(isObject(s) && SUBJECT_KINDS.includes((s).kind as SubjectKind), `${at}.subjects[${j}].kind`, 'User, Group, Anonymous or Authenticated');
       const name = (s as Record<string, unknown>).name;
       expect(name === undefined || typeof name === 'string', `${at}.subjects[${j}].name`, 'a string');
     }
@@ -142,7 +142,7 @@ export function parseSnapshot(text: string): Snapshot {
   try {
     value = JSON.parse(text);
   } catch (e) {
-    throw new Error(`snapshot is not valid JSON: ${(e as Error).message}`);
+    throw new Error(`snapshot is not valid JSON: ${(e as Error).message}`, { cause: e });
   }
   try {
     expect(isObject(value), 'snapshot', 'a JSON object');
@@ -162,7 +162,7 @@ export function parseSnapshot(text: string): Snapshot {
     expect(generation === snapshot.generation, 'snapshot.generation', 'the sha256 of its registries (the file is corrupt or was edited)');
     return snapshot;
   } catch (e) {
-    if (e instanceof ShapeError) throw new Error(`invalid snapshot: ${e.message}`);
+    if (e instanceof ShapeError) throw new Error(`invalid snapshot: ${e.message}`, { cause: e });
     throw e;
   }
 }

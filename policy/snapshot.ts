@@ -11,7 +11,7 @@ import type { NamespaceInfo, RegistryResource, RegistryUserResource, RepositoryG
 import { admitGrants } from './compile/grants.js';
 import { acceptedRegistryStatus, acceptRegistries, type AcceptedRegistries } from './compile/registries.js';
 import { compareStrings, type ObjectStatus } from './compile/status.js';
-import { admitUsers, userEntryOf, type ClaimedUser, type RegistryLookup, type ResolvedCredential } from './compile/users.js';
+import { admitUsers, userEntryOf, type RegistryLookup, type ResolvedCredential } from './compile/users.js';
 import { snapshotOf } from './snapshot-format.js';
 import { CREDENTIALS_FORMAT, type Credentials, type RegistryPolicy, type Snapshot, type UserEntry } from './types.js';
 
@@ -64,7 +64,7 @@ export function compileSnapshot(input: CompileInput): CompileResult {
   const statuses: ObjectStatus[] = [...registries.refused.values(), ...users.statuses, ...grants.statuses];
 
   const usersByRegistry = new Map<string, { entries: UserEntry[]; hashes: Record<string, string> }>();
-  for (const c of users.claimed as ClaimedUser[]) {
+  for (const c of users.claimed) {
     const result = userEntryOf(c, input.credentials.get(c.meta.key));
     statuses.push(result.status);
     if (!('entry' in result)) continue;

@@ -153,7 +153,7 @@ describe('readiness, keys and metrics', () => {
     const set = JSON.parse(await readFile(join(dir, 'signing.json'), 'utf8')) as SigningKeySet;
     const future = await issueSigningKey({ ca, algorithm: 'ES256', lifetimeSeconds: 86400, notBefore: new Date(now.getTime() + 3600_000) });
     const h = await harness({ set: { ...set, keys: [...set.keys, future] }, now });
-    const jwks = (await h.app.inject({ method: 'GET', url: '/.well-known/jwks.json' })).json() as { keys: { kid: string; alg: string; use: string; x5c: string[]; kty: string; d?: string }[] };
+    const jwks = (await h.app.inject({ method: 'GET', url: '/.well-known/jwks.json' })).json<{ keys: { kid: string; alg: string; use: string; x5c: string[]; kty: string; d?: string }[] }>();
     expect(jwks.keys.map((k) => k.kid).sort()).toEqual([set.keys[0]?.kid, future.kid].sort());
     for (const k of jwks.keys) {
       expect(k).toMatchObject({ alg: 'ES256', use: 'sig', kty: 'EC' });

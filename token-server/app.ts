@@ -90,6 +90,7 @@ export async function build(options: AppOptions): Promise<FastifyInstance> {
 
   const app = Fastify({
     // pino's Logger is a FastifyBaseLogger; naming the base type keeps the instance type the default one.
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- without it fastify infers a Logger-typed instance the routes cannot take
     loggerInstance: logger as FastifyBaseLogger,
     // The audit line is the record of a token request; per-request access logs would double the cost.
     logController: new LogController({ disableRequestLogging: true }),

@@ -196,7 +196,7 @@ function expected(w: World, r: Request): Expected {
   const trusted = (s: GrantSpec['subjects'][number]): boolean => {
     if (!delegated || user === undefined) return true;
     if (s.kind === 'User') return consentedName;
-    if (s.kind === 'Group') return entries.some((e) => (e.identities?.groups ?? []).some((p) => glob(p, user!.ns, s.name!)));
+    if (s.kind === 'Group') return entries.some((e) => (e.identities?.groups ?? []).some((p) => glob(p, user.ns, s.name!)));
     return consentedName || entries.some((e) => e.identities?.authenticated === true);
   };
   const applies = (s: GrantSpec['subjects'][number]): boolean => {
@@ -281,12 +281,12 @@ describe('/token against a naive model of the rules', () => {
           for (const s of r.scopes) query.append('scope', s);
           if (r.malformed === 'bad-scope') query.append('scope', 'repository:Bad Name:pull');
           const headers = r.username === undefined ? {} : { authorization: `Basic ${Buffer.from(`${r.username}:${r.password}`).toString('base64')}` };
-          const response = await app.inject({ method: 'GET', url: `/token?${query}`, headers });
+          const response = await app.inject({ method: 'GET', url: `/token?${query.toString()}`, headers });
           expect(response.statusCode).toBeLessThan(500);
           const want = expected(w, r);
           expect(response.statusCode, JSON.stringify({ w, r, body: response.body })).toBe(want.status);
           if (want.status !== 200) continue;
-          const claims = JSON.parse(Buffer.from((response.json() as { token: string }).token.split('.')[1]!, 'base64url').toString()) as { access: { type: string; name: string; actions: string[] }[] };
+          const claims = JSON.parse(Buffer.from(response.json<{ token: string }>().token.split('.')[1]!, 'base64url').toString()) as { access: { type: string; name: string; actions: string[] }[] };
           const got = new Map(claims.access.map((a) => [`${a.type}:${a.name}`, a.actions]));
           const allowed = new Map([...want.access].map(([scope, actions]) => [scope.split(':').slice(0, 2).join(':'), actions]));
           for (const [scope, actions] of got) {

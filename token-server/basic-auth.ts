@@ -29,6 +29,7 @@ export function parseBasicAuthorization(header: string | undefined): BasicCreden
   if (colon <= 0) throw new TokenServerError('MALFORMED_AUTHORIZATION');
   const username = decoded.slice(0, colon);
   const password = decoded.slice(colon + 1);
+  // eslint-disable-next-line no-control-regex -- refusing control characters is the point
   if (username.length > MAX_CREDENTIAL_LENGTH || password.length > MAX_CREDENTIAL_LENGTH || /[\x00-\x1f\x7f]/.test(username)) {
     throw new TokenServerError('MALFORMED_AUTHORIZATION');
   }

@@ -64,14 +64,14 @@ export class VerificationQueue {
       try {
         result = task();
       } catch (error) {
-        result = Promise.reject(error);
+        result = Promise.reject(error instanceof Error ? error : new Error(String(error)));
       }
       return result.finally(() => this.finish(client));
     };
     if (canStart) return execute();
     return new Promise<T>((resolve, reject) => {
       const list = this.waiting.get(client);
-      const entry: Waiting = { start: () => execute().then(resolve, reject) };
+      const entry: Waiting = { start: () => void execute().then(resolve, reject) };
       if (list === undefined) {
         this.waiting.set(client, [entry]);
         this.turns.push(client);

@@ -105,7 +105,7 @@ spec:
     const previous = process.exitCode;
     const writes: string[] = [];
     const original = process.stdout.write.bind(process.stdout);
-    process.stdout.write = ((chunk: string) => (writes.push(String(chunk)), true)) as typeof process.stdout.write;
+    process.stdout.write = ((chunk: string) => (writes.push(String(chunk)), true));
     try {
       await program.parseAsync(['node', 'portcullis', 'compile', '-f', 'examples/00-namespaces.yaml', '-f', 'examples/registry.yaml', '-o', outDir, '--bcrypt-cost', '4']);
     } finally {

@@ -13,7 +13,7 @@ export function register(program: Command): void {
       const [{ demoInstructions, startDemo }, { toolPath }] = await Promise.all([import('../../local/demo.js'), import('../../local/tools.js')]);
       let demo;
       try {
-        demo = await startDemo({ flavor: flags.flavor as 'v3' | '2.8', say });
+        demo = await startDemo({ flavor: flags.flavor, say });
       } catch (err) {
         program.error(`demo: ${(err as Error).message}`);
       }

@@ -115,7 +115,7 @@ describe('import htpasswd', () => {
     register(program);
     const writes: string[] = [];
     const original = process.stdout.write.bind(process.stdout);
-    process.stdout.write = ((chunk: string) => (writes.push(String(chunk)), true)) as typeof process.stdout.write;
+    process.stdout.write = ((chunk: string) => (writes.push(String(chunk)), true));
     try {
       await program.parseAsync(['node', 'portcullis', 'import', 'htpasswd', file, '--registry', 'main', '--namespace', 'registry']);
     } finally {

@@ -18,7 +18,7 @@ describe('portcullis keys', () => {
     const program = new Command().exitOverride();
     register(program);
     const out = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
-    let printed = '';
+    let printed: string;
     try {
       await program.parseAsync(['node', 'portcullis', 'keys', 'init', '--dir', join(dir, 'k'), '--algorithm', 'ES256']);
       printed = out.mock.calls.map((c) => String(c[0])).join('');

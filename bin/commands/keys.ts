@@ -3,7 +3,6 @@
 
 import type { Command } from 'commander';
 import { initKeysDir } from '../../pki/init.js';
-import type { SigningAlgorithm } from '../../policy/types.js';
 
 /**
  * The `keys` command group, created on first use; other modules add subcommands to it
@@ -26,7 +25,7 @@ export function register(program: Command): void {
         program.error(`--algorithm must be ES256 or RS256, not ${JSON.stringify(opts.algorithm)}`);
       }
       try {
-        const result = await initKeysDir(opts.dir, { algorithm: opts.algorithm as SigningAlgorithm, now: new Date(), force: opts.force });
+        const result = await initKeysDir(opts.dir, { algorithm: opts.algorithm, now: new Date(), force: opts.force });
         process.stdout.write(`wrote ${result.files.caCert}, ${result.files.caKey}, ${result.files.bundle}, ${result.files.signing}\n`);
         process.stdout.write(`signing key ${result.kid}; point the registry's rootcertbundle at ${result.files.bundle}\n`);
       } catch (err) {

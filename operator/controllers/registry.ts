@@ -17,7 +17,7 @@ import type { Informer } from '../../kube/informer.js';
 import type { KubeClient } from '../../kube/request.js';
 import { objectKey, registryKeyOf, splitKey } from '../../policy/object-keys.js';
 import { ConditionTypes, Reasons } from '../../policy/reasons.js';
-import { compileSnapshot, usersNeedingCredentials, type CompileResult, type ObjectStatus } from '../../policy/snapshot.js';
+import { compileSnapshot, usersNeedingCredentials, type CompileResult } from '../../policy/snapshot.js';
 import { serializeCredentials, serializeSnapshot } from '../../policy/snapshot-format.js';
 import { assembleChunks, mainValues, partBytes, sha256Hex, TooLargeError, type ChunkLimits, type StoreKind, type StoredObject } from '../../wire/chunked.js';
 import { CREDENTIALS_FILE, HASH_SOURCES_FILE, SNAPSHOT_FILE } from '../../wire/files.js';
@@ -204,7 +204,7 @@ export class RegistryController {
 /** The Registry is not Ready when its credentials outgrow their part slots; the old snapshot stays published. */
 function markTooLarge(result: CompileResult, key: string, error: TooLargeError): void {
   const { namespace, name } = splitKey(key);
-  const status = result.statuses.find((s) => s.kind === 'Registry' && s.namespace === namespace && s.name === name) as ObjectStatus | undefined;
+  const status = result.statuses.find((s) => s.kind === 'Registry' && s.namespace === namespace && s.name === name);
   const ready = status?.conditions.find((c) => c.type === ConditionTypes.Ready);
   if (ready === undefined) return;
   ready.status = 'False';

@@ -38,6 +38,7 @@ export function statusUpdate(current: CurrentStatus | undefined, desired: Desire
   if (desired.observedGeneration !== undefined) next.observedGeneration = desired.observedGeneration;
   const comparable = (s: Record<string, unknown> | CurrentStatus | undefined): string => {
     if (!s) return '';
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- the union needs narrowing for `conditions`; tsc disagrees with the rule
     const { conditions: cs, ...rest } = s as CurrentStatus;
     const strip = (cs ?? []).map(({ lastTransitionTime: _ignored, ...c }) => c);
     return stableJson({ ...rest, conditions: strip });

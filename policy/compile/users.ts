@@ -43,6 +43,7 @@ function checkUserSpec(u: RegistryUserResource): Refusal | undefined {
   const username = usernameOf(u);
   if (!isNonEmptyString(username)) return refuse(Reasons.InvalidSpec, 'spec.username must be a non-empty string');
   // Basic auth splits at the first ':'; such a name could never log in.
+  // eslint-disable-next-line no-control-regex -- refusing control characters is the point
   if (username.includes(':') || /[\x00-\x20\x7f]/.test(username)) {
     return refuse(Reasons.InvalidSpec, 'spec.username must not contain ":", spaces or control characters');
   }

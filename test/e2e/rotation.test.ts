@@ -34,7 +34,7 @@ import { craneDigest, cranePush, type ClientContext } from '../harness/clients.j
 import { kubectl, startControlPlane, type ControlPlane } from '../../local/controlPlane.js';
 import { buildImage } from '../harness/image.js';
 import { startFakeKubelet, type FakeKubelet } from '../harness/kubelet.js';
-import { portcullis, startTokenServer, type RunningTokenServer } from '../harness/portcullis.js';
+import { startTokenServer, type RunningTokenServer } from '../harness/portcullis.js';
 import { freePort, waitFor } from '../../local/process.js';
 import type { RegistryFlavor } from '../../local/registry.js';
 import { createTestTLS, type TestTLS } from '../../local/tls.js';
@@ -199,7 +199,6 @@ async function requestRotation(name: string, what: 'keys' | 'ca'): Promise<void>
 }
 
 let cp: ControlPlane;
-let operator: RunningOperator;
 let client: KubeClient;
 let dir: string;
 let tls: TestTLS & { caCert: string };

@@ -66,7 +66,7 @@ describe('control plane', () => {
       {},
       (type: string, obj: { spec?: { size?: number } }) => events.push(`${type}:${obj.spec?.size}`),
       (err: unknown) => {
-        if (err) events.push(`error:${String(err)}`);
+        if (err) events.push(`error:${err instanceof Error ? err.message : JSON.stringify(err)}`);
       },
     );
     await api.createNamespacedCustomObject({ ...base, body: { apiVersion: 'harness.test/v1', kind: 'Widget', metadata: { name: 'w1' }, spec: { size: 1 } } });

@@ -82,5 +82,5 @@ export async function verifyLikeRegistry(token: string, bundlePem: string, expec
     currentDate: expected.now,
   });
   if (typeof payload.aud !== 'string') throw new Error('aud must be a string for Distribution 2.8');
-  return { header, claims: payload as VerifiedToken['claims'] };
+  return { header, claims: payload };
 }

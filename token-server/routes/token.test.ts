@@ -91,7 +91,7 @@ describe('the token protocol', () => {
     const response = await h.app.inject({ method: c.method, url: c.url, headers: c.headers ?? {}, payload: c.body === undefined ? undefined : form(c.body) });
     expect(response.statusCode, response.body).toBe(200);
     expect(response.headers['content-type']).toMatch(/^application\/json/);
-    const body = response.json() as Record<string, unknown>;
+    const body = response.json<Record<string, unknown>>();
     expect(body.token).toBe(body.access_token);
     expect(body.expires_in).toBeGreaterThanOrEqual(60);
     expect(body.issued_at).toBe(now.toISOString());

@@ -101,7 +101,7 @@ export class KeysController {
     const writeStatus = (rotation: RotationStatus, step: RotationStep | undefined) =>
       writeSigningStatus(client, observed, { registryId, rotation, step, wiring: ctx.wiring, warnings, now: this.now() });
 
-    let result: ReconcileResult = {};
+    let result: ReconcileResult;
     let lastStep: RotationStep | undefined;
     const maxSteps = this.options.maxStepsPerReconcile ?? 40;
     for (let i = 0; ; i++) {
