@@ -10,7 +10,20 @@ export default defineConfig({
         test: {
           name: 'unit',
           sequence: { groupOrder: 0 },
-          include: ['policy/**/*.test.ts', 'wire/**/*.test.ts', 'kube/**/*.test.ts', 'token-server/**/*.test.ts', 'operator/**/*.test.ts', 'bin/**/*.test.ts', 'crds/**/*.test.ts', 'credentials/**/*.test.ts', 'pki/**/*.test.ts', 'bench/**/*.test.ts', 'test/harness/**/*.test.ts', 'test/*.test.ts'],
+          include: [
+            'policy/**/*.test.ts',
+            'wire/**/*.test.ts',
+            'kube/**/*.test.ts',
+            'token-server/**/*.test.ts',
+            'operator/**/*.test.ts',
+            'bin/**/*.test.ts',
+            'crds/**/*.test.ts',
+            'credentials/**/*.test.ts',
+            'pki/**/*.test.ts',
+            'bench/**/*.test.ts',
+            'test/harness/**/*.test.ts',
+            'test/*.test.ts',
+          ],
         },
       },
       {

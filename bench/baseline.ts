@@ -5,7 +5,9 @@ import { createHash, generateKeyPairSync, randomUUID, sign } from 'node:crypto';
 import { createServer } from 'node:http';
 
 const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-const header = Buffer.from(JSON.stringify({ alg: 'ES256', typ: 'JWT', kid: createHash('sha256').update('baseline').digest('hex').slice(0, 16) })).toString('base64url');
+const header = Buffer.from(JSON.stringify({ alg: 'ES256', typ: 'JWT', kid: createHash('sha256').update('baseline').digest('hex').slice(0, 16) })).toString(
+  'base64url',
+);
 
 const server = createServer((req, res) => {
   const now = Math.floor(Date.now() / 1000);

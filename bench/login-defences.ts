@@ -32,7 +32,12 @@ const SERVICE = 'defences.bench';
 const NS = 'bench';
 
 function policyOf(users: { name: string; hash: string }[]) {
-  const registry: RegistryResource = { apiVersion: 'portcullis.dev/v1alpha1', kind: 'Registry', metadata: { name: 'main', namespace: NS }, spec: { service: SERVICE } };
+  const registry: RegistryResource = {
+    apiVersion: 'portcullis.dev/v1alpha1',
+    kind: 'Registry',
+    metadata: { name: 'main', namespace: NS },
+    spec: { service: SERVICE },
+  };
   const resources: RegistryUserResource[] = users.map((u) => ({
     apiVersion: 'portcullis.dev/v1alpha1',
     kind: 'RegistryUser',
@@ -85,7 +90,12 @@ async function timingByCost(print: (s: string) => void, set: SigningKeySet): Pro
     for (const k of kinds) {
       address++;
       const t = performance.now();
-      const r = await app.inject({ method: 'GET', url: `/token?service=${SERVICE}`, remoteAddress: `10.${(address >> 16) & 255}.${(address >> 8) & 255}.${address & 255}`, headers: { authorization: basic(k.user, 'wrong') } });
+      const r = await app.inject({
+        method: 'GET',
+        url: `/token?service=${SERVICE}`,
+        remoteAddress: `10.${(address >> 16) & 255}.${(address >> 8) & 255}.${address & 255}`,
+        headers: { authorization: basic(k.user, 'wrong') },
+      });
       const ms = performance.now() - t;
       if (r.statusCode !== 401) throw new Error(`expected 401 for ${k.label}, got ${r.statusCode}`);
       if (round >= 0) samples.get(k.label)!.push(ms);
@@ -99,7 +109,10 @@ async function timingByCost(print: (s: string) => void, set: SigningKeySet): Pro
   for (const k of kinds) {
     const m = median(samples.get(k.label)!);
     const cost = Number(/cost (\d+)/.exec(k.label)?.[1] ?? 12);
-    print(`  ${k.label.padEnd(36)}${m.toFixed(1).padEnd(12)}${(m / unknown).toFixed(3).padEnd(12)}${raw.get(cost)!.toFixed(1)}${k.user.startsWith('nobody') ? ' (dummy hash at the highest cost)' : ''}`);
+    print(
+      `  ${k.label.padEnd(36)}${m.toFixed(1).padEnd(12)}${(m / unknown).toFixed(3).padEnd(12)}${raw.get(cost)!.toFixed(1)}` +
+        (k.user.startsWith('nobody') ? ' (dummy hash at the highest cost)' : ''),
+    );
   }
 }
 
@@ -122,11 +135,13 @@ function shoot(port: number, path: string, agent: http.Agent, localAddress: stri
 
 async function metric(port: number, name: string): Promise<number> {
   const text = await new Promise<string>((resolve, reject) => {
-    http.get({ host: '127.0.0.1', port, path: '/metrics' }, (res) => {
-      let body = '';
-      res.on('data', (c: Buffer) => (body += c.toString()));
-      res.on('end', () => resolve(body));
-    }).on('error', reject);
+    http
+      .get({ host: '127.0.0.1', port, path: '/metrics' }, (res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => (body += c.toString()));
+        res.on('end', () => resolve(body));
+      })
+      .on('error', reject);
   });
   let total = 0;
   for (const line of text.split('\n')) if (line.startsWith(name)) total += Number(line.split(' ').pop());
@@ -170,16 +185,27 @@ async function bruteForce(print: (s: string) => void, start: Start, baselineScri
     await baseline.stop();
   }
 
-  const server = await start([cli, 'token-server', '--policy-dir', policyDir, '--keys-dir', keysDir, '--listen', '127.0.0.1:0', '--log-level', 'warn'], /listening on (?:https?:\/\/)?127\.0\.0\.1:(\d+)/);
+  const server = await start(
+    [cli, 'token-server', '--policy-dir', policyDir, '--keys-dir', keysDir, '--listen', '127.0.0.1:0', '--log-level', 'warn'],
+    /listening on (?:https?:\/\/)?127\.0\.0\.1:(\d+)/,
+  );
   print('');
   print('brute force: 500 simultaneous wrong logins from one address (bcrypt cost 10, warm keep-alive connections);');
   print('50 ms later an honest first login (a bcrypt check of its own) from another address; then 50 more wrong logins one by one');
   print(`  baseline: the bare node:http signer answers the same burst in p50/p99 ${summary(baseBurst)} ms`);
-  print(`  ${'attack'.padEnd(32)}${'401'.padEnd(6)}${'429'.padEnd(6)}${'compared'.padEnd(10)}${'burst 429 p50/p99'.padEnd(19)}${'x base'.padEnd(8)}${'alone 429 p50/p99'.padEnd(19)}honest ms`);
+  print(
+    `  ${'attack'.padEnd(32)}${'401'.padEnd(6)}${'429'.padEnd(6)}${'compared'.padEnd(10)}` +
+      `${'burst 429 p50/p99'.padEnd(19)}${'x base'.padEnd(8)}${'alone 429 p50/p99'.padEnd(19)}honest ms`,
+  );
   try {
     const scenarios = [
       { name: 'one account (budget 10)', from: '127.0.0.1', honest: ['127.0.0.2', 'honest', 'honest-secret'] as const, user: () => 'victim' },
-      { name: 'spraying 500 names (budget 30)', from: '127.0.0.3', honest: ['127.0.0.4', 'honest-2', 'honest-secret-2'] as const, user: (i: number) => `spray-${i}` },
+      {
+        name: 'spraying 500 names (budget 30)',
+        from: '127.0.0.3',
+        honest: ['127.0.0.4', 'honest-2', 'honest-secret-2'] as const,
+        user: (i: number) => `spray-${i}`,
+      },
     ];
     for (const s of scenarios) {
       const attacker = await warmAgent(server.port, s.from, 500);
@@ -197,8 +223,10 @@ async function bruteForce(print: (s: string) => void, start: Start, baselineScri
       const compared = (await metric(server.port, 'portcullis_password_comparisons_total')) - before - 1;
       const throttled = shots.filter((x) => x.status === 429).map((x) => x.ms);
       const ratio = throttled.length === 0 ? '-' : (percentile(throttled, 50) / percentile(baseBurst, 50)).toFixed(2);
+      const refused = String(shots.filter((x) => x.status === 401).length);
       print(
-        `  ${s.name.padEnd(32)}${String(shots.filter((x) => x.status === 401).length).padEnd(6)}${String(throttled.length).padEnd(6)}${String(compared).padEnd(10)}${summary(throttled).padEnd(19)}${ratio.padEnd(8)}${summary(alone).padEnd(19)}${honest.ms.toFixed(1)} (${honest.status})`,
+        `  ${s.name.padEnd(32)}${refused.padEnd(6)}${String(throttled.length).padEnd(6)}${String(compared).padEnd(10)}` +
+          `${summary(throttled).padEnd(19)}${ratio.padEnd(8)}${summary(alone).padEnd(19)}${honest.ms.toFixed(1)} (${honest.status})`,
       );
       attacker.destroy();
       honestAgent.destroy();
@@ -234,7 +262,8 @@ async function bruteForce(print: (s: string) => void, start: Start, baselineScri
     await Promise.all(workers);
     attacker.destroy();
     print(
-      `  sustained: 50 in flight from one address, ${sent} requests in ${((500 + 10 * 250) / 1000).toFixed(1)}+ s; 429 p50/p99 ${summary(refusedMs)} ms; honest first logins (10, other addresses) p50/p99 ${summary(honestMs)} ms`,
+      `  sustained: 50 in flight from one address, ${sent} requests in ${((500 + 10 * 250) / 1000).toFixed(1)}+ s; 429 p50/p99 ${summary(refusedMs)} ms; ` +
+        `honest first logins (10, other addresses) p50/p99 ${summary(honestMs)} ms`,
     );
   } finally {
     await server.stop();

@@ -107,10 +107,20 @@ async function main(): Promise<void> {
           body: { apiVersion: 'v1', kind: 'Secret', metadata: { name: `user-${i}-pw` }, stringData: { htpasswd: hash } },
         });
         await client.request('POST', `${GROUP}/namespaces/${NS}/registryusers`, {
-          body: { apiVersion: 'portcullis.dev/v1alpha1', kind: 'RegistryUser', metadata: { name: `user-${i}` }, spec: { registryRef: { name: 'main' }, passwordSecretRef: { name: `user-${i}-pw`, key: 'htpasswd' }, groups: [`team-${i % 100}`] } },
+          body: {
+            apiVersion: 'portcullis.dev/v1alpha1',
+            kind: 'RegistryUser',
+            metadata: { name: `user-${i}` },
+            spec: { registryRef: { name: 'main' }, passwordSecretRef: { name: `user-${i}-pw`, key: 'htpasswd' }, groups: [`team-${i % 100}`] },
+          },
         });
         await client.request('POST', `${GROUP}/namespaces/${NS}/repositorygrants`, {
-          body: { apiVersion: 'portcullis.dev/v1alpha1', kind: 'RepositoryGrant', metadata: { name: `grant-${i}` }, spec: { registryRef: { name: 'main' }, subjects: [{ kind: 'User', name: `user-${i}` }], repositories: [`u-${i}/app`], actions: ['pull'] } },
+          body: {
+            apiVersion: 'portcullis.dev/v1alpha1',
+            kind: 'RepositoryGrant',
+            metadata: { name: `grant-${i}` },
+            spec: { registryRef: { name: 'main' }, subjects: [{ kind: 'User', name: `user-${i}` }], repositories: [`u-${i}/app`], actions: ['pull'] },
+          },
         });
       },
     );
@@ -128,7 +138,9 @@ async function main(): Promise<void> {
     children.push(tokenServer.child);
     const basic = (i: number): string => `Basic ${Buffer.from(`user-${i}:${password}`).toString('base64')}`;
     const actionsFor = async (i: number, repo: string): Promise<string[]> => {
-      const res = await fetch(`http://127.0.0.1:${tokenPort}/token?service=${SERVICE}&scope=repository:${repo}:pull,push`, { headers: { authorization: basic(i) } });
+      const res = await fetch(`http://127.0.0.1:${tokenPort}/token?service=${SERVICE}&scope=repository:${repo}:pull,push`, {
+        headers: { authorization: basic(i) },
+      });
       if (res.status !== 200) return [];
       const body = (await res.json()) as { token: string };
       const claims = JSON.parse(Buffer.from(body.token.split('.')[1]!, 'base64url').toString()) as { access: { actions: string[] }[] };
@@ -139,17 +151,30 @@ async function main(): Promise<void> {
     const operator = spawnCli(['operator', '--no-leader-elect', '--log-level', 'warn'], env);
     children.push(operator.child);
     const last = N - 1;
-    await waitFor('the token server to serve the snapshot', async () => (await actionsFor(last, `u-${last}/app`)).includes('pull'), 300_000, () => `${operator.output()}\n${tokenServer.output()}`);
+    await waitFor(
+      'the token server to serve the snapshot',
+      async () => (await actionsFor(last, `u-${last}/app`)).includes('pull'),
+      300_000,
+      () => `${operator.output()}\n${tokenServer.output()}`,
+    );
     const servedSeconds = (Date.now() - operatorStart) / 1000;
     print(`(served after ${servedSeconds.toFixed(1)} s; waiting for the first start's status writes)`);
     // Statuses of every object are written after the snapshot is published; on a first start that is
     // one write per object. Grant-change latency is measured once they are done (the steady state).
     const withStatus = async (plural: string): Promise<number> => {
-      const list = await client.request<{ items: { status?: { conditions?: unknown[] } }[] }>('GET', `${GROUP}/namespaces/${NS}/${plural}`, { timeoutMs: 120_000 });
+      const list = await client.request<{ items: { status?: { conditions?: unknown[] } }[] }>('GET', `${GROUP}/namespaces/${NS}/${plural}`, {
+        timeoutMs: 120_000,
+      });
       return list.items.filter((o) => (o.status?.conditions?.length ?? 0) > 0).length;
     };
     // polled every 2 s: listing 20,000 objects is itself load on the API server
-    await waitFor('every status written', async () => (await withStatus('registryusers')) === N && (await withStatus('repositorygrants')) === N, 900_000, () => operator.output(), 2000);
+    await waitFor(
+      'every status written',
+      async () => (await withStatus('registryusers')) === N && (await withStatus('repositorygrants')) === N,
+      900_000,
+      () => operator.output(),
+      2000,
+    );
     const statusesSeconds = (Date.now() - operatorStart) / 1000;
 
     // First-time hashing, separately: bcrypt cost 10 on this machine's threadpool.
@@ -166,7 +191,12 @@ async function main(): Promise<void> {
         body: { spec: { actions: ['pull', 'push'] } },
         contentType: 'application/merge-patch+json',
       });
-      await waitFor(`grant-${i} to take effect`, async () => (await actionsFor(i, `u-${i}/app`)).includes('push'), 60_000, () => operator.output());
+      await waitFor(
+        `grant-${i} to take effect`,
+        async () => (await actionsFor(i, `u-${i}/app`)).includes('push'),
+        60_000,
+        () => operator.output(),
+      );
       latencies.push(Date.now() - start);
     }
 
@@ -174,10 +204,18 @@ async function main(): Promise<void> {
     print(`baseline: one LIST of the ${3 * N} inputs: ${listSeconds.toFixed(2)} s`);
     print(`operator start -> snapshot served by the token server: ${servedSeconds.toFixed(2)} s (${(servedSeconds / listSeconds).toFixed(1)} x baseline)`);
     print(`operator start -> all ${2 * N} object statuses written (first start only): ${statusesSeconds.toFixed(1)} s`);
-    print(`first-time hashing (bcrypt cost 10, plain passwords): ${perHashMs.toFixed(1)} ms per password, ~${((perHashMs * N) / 1000).toFixed(0)} s for ${N} users`);
-    print(`grant change -> new decision, ${CHANGES} changes: p50 ${percentile(latencies, 50)} ms, p99 ${percentile(latencies, 99)} ms, max ${Math.max(...latencies)} ms`);
+    print(
+      `first-time hashing (bcrypt cost 10, plain passwords): ${perHashMs.toFixed(1)} ms per password, ~${((perHashMs * N) / 1000).toFixed(0)} s for ${N} users`,
+    );
+    print(
+      `grant change -> new decision, ${CHANGES} changes: ` +
+        `p50 ${percentile(latencies, 50)} ms, p99 ${percentile(latencies, 99)} ms, max ${Math.max(...latencies)} ms`,
+    );
     const heapUsed = /^nodejs_heap_size_used_bytes (\S+)/m.exec(await (await fetch(`http://127.0.0.1:${tokenPort}/metrics`)).text())?.[1];
-    print(`RSS: operator ${rssOf(operator.child.pid!)}, token server ${rssOf(tokenServer.child.pid!)} (V8 heap in use ${(Number(heapUsed) / 2 ** 20).toFixed(0)} MB)`);
+    print(
+      `RSS: operator ${rssOf(operator.child.pid!)}, token server ${rssOf(tokenServer.child.pid!)} ` +
+        `(V8 heap in use ${(Number(heapUsed) / 2 ** 20).toFixed(0)} MB)`,
+    );
   } finally {
     for (const child of children) await stopChild(child);
     await cp.stop();

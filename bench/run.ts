@@ -130,7 +130,9 @@ async function throughput(dir: string, print: (s: string) => void): Promise<void
     const workloads: { name: string; requests: autocannon.Request[]; expect: string[] }[] = [
       {
         name: '(a) one user, team/app pull,push',
-        requests: [{ method: 'GET', path: tokenPath('repository:team/app:pull,push'), headers: { authorization: basic('solo', policy.passwords.get('solo')!) } }],
+        requests: [
+          { method: 'GET', path: tokenPath('repository:team/app:pull,push'), headers: { authorization: basic('solo', policy.passwords.get('solo')!) } },
+        ],
         expect: ['pull', 'push'],
       },
       {
@@ -174,7 +176,17 @@ async function throughput(dir: string, print: (s: string) => void): Promise<void
         await load(server.port, w.requests, 2); // warm-up: fills the credential cache, JIT
         const r = await load(server.port, w.requests, DURATION);
         const rss = rssOf(server.child.pid!);
-        print(row([w.name, r.rps.toFixed(0), r.p50, r.p99, `${rss.rssMB.toFixed(0)} (peak ${rss.peakMB.toFixed(0)})`, r.non2xx + r.errors, (r.rps / base.rps).toFixed(2)]));
+        print(
+          row([
+            w.name,
+            r.rps.toFixed(0),
+            r.p50,
+            r.p99,
+            `${rss.rssMB.toFixed(0)} (peak ${rss.peakMB.toFixed(0)})`,
+            r.non2xx + r.errors,
+            (r.rps / base.rps).toFixed(2),
+          ]),
+        );
       } finally {
         await server.stop();
       }

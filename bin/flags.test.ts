@@ -12,12 +12,14 @@ describe('--listen', () => {
     expect(parseListenAddress(value)).toEqual(expected);
   });
 
-  it.each([['no port', '127.0.0.1'], ['a port too large', ':70000'], ['an unbracketed IPv6 address', '::1:80'], ['nothing', '']])(
-    'refuses %s',
-    (_name, value) => {
-      expect(() => parseListenAddress(value)).toThrow(/--listen/);
-    },
-  );
+  it.each([
+    ['no port', '127.0.0.1'],
+    ['a port too large', ':70000'],
+    ['an unbracketed IPv6 address', '::1:80'],
+    ['nothing', ''],
+  ])('refuses %s', (_name, value) => {
+    expect(() => parseListenAddress(value)).toThrow(/--listen/);
+  });
 
   it('names the flag it parses', () => {
     expect(() => parseListenAddress('nope', '--metrics-listen')).toThrow(/^--metrics-listen must be HOST:PORT/);

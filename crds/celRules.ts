@@ -57,8 +57,7 @@ const EXACT: Record<string, CelCheck> = {
   "self.from == 'Selector' ? has(self.selector) : !has(self.selector)": (self) =>
     field(self, 'from') === 'Selector' ? has(self, 'selector') : !has(self, 'selector'),
 
-  "self.kind in ['User', 'Group'] ? has(self.name) : true": (self) =>
-    ['User', 'Group'].includes(field(self, 'kind') as string) ? has(self, 'name') : true,
+  "self.kind in ['User', 'Group'] ? has(self.name) : true": (self) => (['User', 'Group'].includes(field(self, 'kind') as string) ? has(self, 'name') : true),
 
   "self.kind in ['Anonymous', 'Authenticated'] ? !has(self.name) : true": (self) =>
     ['Anonymous', 'Authenticated'].includes(field(self, 'kind') as string) ? !has(self, 'name') : true,

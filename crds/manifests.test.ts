@@ -41,7 +41,12 @@ describe('loadManifests', () => {
     expect(loaded.errors).toEqual([]);
     expect(loaded.warnings).toEqual([]);
     expect(loaded.registries.map((r) => r.metadata.name)).toEqual(['main']);
-    expect(loaded.users.map((u) => `${u.metadata.namespace}/${u.metadata.name}`).sort()).toEqual(['registry/alice', 'registry/bob', 'registry/ci-bot', 'team-a/team-a-deployer']);
+    expect(loaded.users.map((u) => `${u.metadata.namespace}/${u.metadata.name}`).sort()).toEqual([
+      'registry/alice',
+      'registry/bob',
+      'registry/ci-bot',
+      'team-a/team-a-deployer',
+    ]);
     expect(loaded.grants.length).toBe(6);
     expect(loaded.secrets.length).toBe(4);
     expect(loaded.namespaces).toEqual([
@@ -68,11 +73,20 @@ describe('loadManifests', () => {
   });
 
   it('flattens kind: List and reads JSON', async () => {
-    const list = { apiVersion: 'v1', kind: 'List', items: [{ apiVersion: 'v1', kind: 'Secret', metadata: { name: 's' }, data: { password: 'cGFzcw==' } }, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c' } }] };
+    const list = {
+      apiVersion: 'v1',
+      kind: 'List',
+      items: [
+        { apiVersion: 'v1', kind: 'Secret', metadata: { name: 's' }, data: { password: 'cGFzcw==' } },
+        { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c' } },
+      ],
+    };
     const path = await file('list.json', JSON.stringify(list));
     const loaded = await loadManifests([path]);
     expect(loaded.secrets.map((s) => s.metadata.name)).toEqual(['s']);
-    expect(loaded.warnings).toEqual([`${path}: document 1 item 2 (ConfigMap default/c): ignored (compile reads only portcullis.dev objects, Secrets and Namespaces)`]);
+    expect(loaded.warnings).toEqual([
+      `${path}: document 1 item 2 (ConfigMap default/c): ignored (compile reads only portcullis.dev objects, Secrets and Namespaces)`,
+    ]);
   });
 
   it('reads directories recursively, .yaml/.yml/.json only, in name order', async () => {
@@ -90,8 +104,16 @@ describe('loadManifests', () => {
     ['invalid YAML', 'kind: [unclosed', /: document 1: invalid YAML: /],
     ['a document that is not a mapping', '- a\n- b\n', /: document 1: must be a Kubernetes object \(a mapping with apiVersion and kind\)$/],
     ['an object without kind', 'apiVersion: v1\nmetadata: {name: x}\n', /: document 1 \(object without kind default\/x\): kind: is required$/],
-    ['a Secret with data that is not base64', 'apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ndata: {password: "hunter2!"}\n', /: document 1 \(Secret default\/s\): data\.password: must be base64 \(use stringData for plain text\)$/],
-    ['a Registry with the wrong version', registry.replace('v1alpha1', 'v1'), /: document 1 \(Registry default\/main\): apiVersion: must be portcullis.dev\/v1alpha1 for kind Registry$/],
+    [
+      'a Secret with data that is not base64',
+      'apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ndata: {password: "hunter2!"}\n',
+      /: document 1 \(Secret default\/s\): data\.password: must be base64 \(use stringData for plain text\)$/,
+    ],
+    [
+      'a Registry with the wrong version',
+      registry.replace('v1alpha1', 'v1'),
+      /: document 1 \(Registry default\/main\): apiVersion: must be portcullis.dev\/v1alpha1 for kind Registry$/,
+    ],
   ])('reports %s', async (name, text, expected) => {
     const path = await file(`${name.replace(/\W+/g, '-')}.yaml`, text);
     const loaded = await loadManifests([path]);

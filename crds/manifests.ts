@@ -8,14 +8,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { isCrdKind, isPlainObject, validateObjectMeta, validateResource } from './schema.js';
-import {
-  GROUP,
-  type NamespaceInfo,
-  type RegistryResource,
-  type RegistryUserResource,
-  type RepositoryGrantResource,
-  type SecretResource,
-} from './types.js';
+import { GROUP, type NamespaceInfo, type RegistryResource, type RegistryUserResource, type RepositoryGrantResource, type SecretResource } from './types.js';
 
 /** Objects without a namespace are in this one, as kubectl would put them (policy/snapshot.ts agrees). */
 

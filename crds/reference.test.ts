@@ -10,7 +10,15 @@ describe('docs/crd-reference.md', () => {
 
   it('documents every kind and its spec fields', () => {
     const text = crdReference();
-    for (const field of ['## Registry', '## RegistryUser', '## RepositoryGrant', '`spec.service`', '`spec.passwordSecretRef.name`', '`spec.subjects[].kind`', '`spec.actions`']) {
+    for (const field of [
+      '## Registry',
+      '## RegistryUser',
+      '## RepositoryGrant',
+      '`spec.service`',
+      '`spec.passwordSecretRef.name`',
+      '`spec.subjects[].kind`',
+      '`spec.actions`',
+    ]) {
       expect(text).toContain(field);
     }
   });

@@ -23,7 +23,11 @@ function constraints(s: StructuralSchema): string {
   return out.join('; ');
 }
 
-const cell = (text: string): string => text.replace(/\|/g, '\\|').replace(/\s*\n\s*/g, ' ').trim();
+const cell = (text: string): string =>
+  text
+    .replace(/\|/g, '\\|')
+    .replace(/\s*\n\s*/g, ' ')
+    .trim();
 
 function rows(s: StructuralSchema, path: string, required: boolean, out: string[]): void {
   out.push(`| \`${path}\` | ${typeOf(s)} | ${required ? 'yes' : ''} | ${cell(s.description ?? '')}${constraints(s) ? ` (${cell(constraints(s))})` : ''} |`);
@@ -49,7 +53,11 @@ export function crdReference(): string {
     const names = (crd.spec as { names?: { shortNames?: string[]; categories?: string[] } }).names ?? {};
     out.push(`## ${kind}`, '');
     if (schema.description) out.push(cell(schema.description), '');
-    out.push(`Short names: ${(names.shortNames ?? []).map((n) => `\`${n}\``).join(', ') || 'none'}; categories: ${(names.categories ?? []).map((n) => `\`${n}\``).join(', ') || 'none'}.`, '');
+    out.push(
+      `Short names: ${(names.shortNames ?? []).map((n) => `\`${n}\``).join(', ') || 'none'}; ` +
+        `categories: ${(names.categories ?? []).map((n) => `\`${n}\``).join(', ') || 'none'}.`,
+      '',
+    );
     for (const v of schema['x-kubernetes-validations'] ?? []) if (v.message) out.push(`- Rule: ${cell(v.message)}`);
     out.push('', '| field | type | required | description |', '| --- | --- | --- | --- |');
     for (const top of ['spec', 'status'] as const) {

@@ -38,14 +38,16 @@ const grant = (): RepositoryGrantResource => ({
 });
 
 /** A deep copy of `base` changed by `edit` (which may use any shape: these are invalid on purpose). */
-function edited<T>(base: T, edit: (o: any) => void): unknown { // eslint-disable-line @typescript-eslint/no-explicit-any -- test fixtures break the types on purpose
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- test fixtures break the types on purpose
+function edited<T>(base: T, edit: (o: any) => void): unknown {
   const copy = structuredClone(base);
   edit(copy);
   return copy;
 }
 
 const PATTERN_MESSAGE =
-  "must be a repository pattern: '/'-separated segments, each '*', '**', '${user}' or a lowercase path component (the first may be a host[:port]) such as team-a or my_app.v2 ('${namespace}' is only for Registry delegation prefixes)";
+  "must be a repository pattern: '/'-separated segments, each '*', '**', '${user}' or a lowercase path component " +
+  "(the first may be a host[:port]) such as team-a or my_app.v2 ('${namespace}' is only for Registry delegation prefixes)";
 const TTL_MESSAGE = 'must be a duration between 60s and 24h, such as 5m or 1h30m';
 
 describe('validateResource', () => {
@@ -70,13 +72,28 @@ describe('validateResource', () => {
     ['no actions', edited(grant(), (g) => (g.spec.actions = [])), ['spec.actions: must not be empty']],
     ['no subjects', edited(grant(), (g) => (g.spec.subjects = [])), ['spec.subjects: must not be empty']],
     ['no repositories', edited(grant(), (g) => delete g.spec.repositories), ['spec.repositories: is required']],
-    ['a User subject without name', edited(grant(), (g) => (g.spec.subjects = [{ kind: 'User' }])), ['spec.subjects[0].name: User and Group subjects need a name']],
+    [
+      'a User subject without name',
+      edited(grant(), (g) => (g.spec.subjects = [{ kind: 'User' }])),
+      ['spec.subjects[0].name: User and Group subjects need a name'],
+    ],
     [
       'an Anonymous subject with a name',
-      edited(grant(), (g) => (g.spec.subjects = [{ kind: 'Group', name: 'a' }, { kind: 'Anonymous', name: 'x' }])),
+      edited(
+        grant(),
+        (g) =>
+          (g.spec.subjects = [
+            { kind: 'Group', name: 'a' },
+            { kind: 'Anonymous', name: 'x' },
+          ]),
+      ),
       ['spec.subjects[1].name: Anonymous and Authenticated subjects take no name'],
     ],
-    ['an unknown subject kind', edited(grant(), (g) => (g.spec.subjects = [{ kind: 'ServiceAccount', name: 'x' }])), ['spec.subjects[0].kind: must be one of User, Group, Anonymous, Authenticated']],
+    [
+      'an unknown subject kind',
+      edited(grant(), (g) => (g.spec.subjects = [{ kind: 'ServiceAccount', name: 'x' }])),
+      ['spec.subjects[0].kind: must be one of User, Group, Anonymous, Authenticated'],
+    ],
     ['an uppercase repository segment', edited(grant(), (g) => (g.spec.repositories = ['team-a/App'])), [`spec.repositories[0]: ${PATTERN_MESSAGE}`]],
     ['a partial wildcard', edited(grant(), (g) => (g.spec.repositories = ['ok/**', 'team-*'])), [`spec.repositories[1]: ${PATTERN_MESSAGE}`]],
     ['${namespace} in a grant', edited(grant(), (g) => (g.spec.repositories = ['${namespace}/**'])), [`spec.repositories[0]: ${PATTERN_MESSAGE}`]],
@@ -87,10 +104,18 @@ describe('validateResource', () => {
     ['a tokenTTL under 60s', edited(registry(), (r) => (r.spec.tokenTTL = '30s')), [`spec.tokenTTL: ${TTL_MESSAGE}`]],
     ['a tokenTTL over 24h', edited(registry(), (r) => (r.spec.tokenTTL = '25h')), [`spec.tokenTTL: ${TTL_MESSAGE}`]],
     ['a tokenTTL that is no duration', edited(registry(), (r) => (r.spec.tokenTTL = 'five minutes')), [`spec.tokenTTL: ${TTL_MESSAGE}`]],
-    ['a rotateEvery under 1m', edited(registry(), (r) => (r.spec.signing.rotateEvery = '30s')), ['spec.signing.rotateEvery: must be a duration between 1m and 8760h, such as 24h']],
+    [
+      'a rotateEvery under 1m',
+      edited(registry(), (r) => (r.spec.signing.rotateEvery = '30s')),
+      ['spec.signing.rotateEvery: must be a duration between 1m and 8760h, such as 24h'],
+    ],
     ['an unknown algorithm', edited(registry(), (r) => (r.spec.signing.algorithm = 'HS256')), ['spec.signing.algorithm: must be one of ES256, RS256']],
     ['a Registry without service', edited(registry(), (r) => delete r.spec.service), ['spec.service: is required']],
-    ['a realm without scheme', edited(registry(), (r) => (r.spec.realm = 'registry.example.com/token')), ['spec.realm: must be an absolute http:// or https:// URL']],
+    [
+      'a realm without scheme',
+      edited(registry(), (r) => (r.spec.realm = 'registry.example.com/token')),
+      ['spec.realm: must be an absolute http:// or https:// URL'],
+    ],
     [
       'from Selector without selector',
       edited(registry(), (r) => (r.spec.delegation = [{ namespaces: { from: 'Selector' }, repositories: ['${namespace}/**'] }])),
@@ -110,7 +135,8 @@ describe('validateResource', () => {
       'an unknown variable in a delegation prefix',
       edited(registry(), (r) => (r.spec.delegation[0].repositories = ['${ns}/**'])),
       [
-        "spec.delegation[0].repositories[0]: must be a repository pattern: '/'-separated segments, each '*', '**', '${user}', '${namespace}' or a lowercase path component (the first may be a host[:port]) such as team-a or my_app.v2",
+        "spec.delegation[0].repositories[0]: must be a repository pattern: '/'-separated segments, each '*', '**', '${user}', '${namespace}' " +
+          'or a lowercase path component (the first may be a host[:port]) such as team-a or my_app.v2',
       ],
     ],
     ['a username with a colon', edited(user(), (u) => (u.spec.username = 'al:ice')), ['spec.username: must not contain colons or whitespace']],
@@ -132,7 +158,11 @@ describe('validateResource', () => {
       ["metadata.name: must be a lowercase DNS-1123 name: a-z, 0-9, '-' and '.', starting and ending with a letter or digit (at most 253 characters)"],
     ],
     ['no metadata.name', edited(user(), (u) => delete u.metadata.name), ['metadata.name: is required']],
-    ['the wrong apiVersion', edited(user(), (u) => (u.apiVersion = 'portcullis.dev/v1')), ['apiVersion: must be portcullis.dev/v1alpha1 for kind RegistryUser']],
+    [
+      'the wrong apiVersion',
+      edited(user(), (u) => (u.apiVersion = 'portcullis.dev/v1')),
+      ['apiVersion: must be portcullis.dev/v1alpha1 for kind RegistryUser'],
+    ],
     ['no spec', edited(user(), (u) => delete u.spec), ['spec: is required']],
     ['too many actions', edited(grant(), (g) => (g.spec.actions = ['pull', 'push', 'delete', '*', 'pull'])), ['spec.actions: must have at most 4 items']],
   ])('refuses %s', (_name, obj, expected) => {
@@ -192,7 +222,25 @@ describe('the CRD YAML', () => {
   // The CEL regex (what the API server checks) and policy/match.ts (what compile checks, and what
   // matches) must agree on every pattern, or a manifest would pass one and fail the other.
   const segment = fc.oneof(
-    fc.constantFrom('*', '**', '${user}', '${namespace}', 'team-a', 'a.b', 'a__b', 'a--b', 'A', 'a_', '-a', 'x*', '', 'localhost:5000', '[::1]:5000', 'Host.Example', 'a b'),
+    fc.constantFrom(
+      '*',
+      '**',
+      '${user}',
+      '${namespace}',
+      'team-a',
+      'a.b',
+      'a__b',
+      'a--b',
+      'A',
+      'a_',
+      '-a',
+      'x*',
+      '',
+      'localhost:5000',
+      '[::1]:5000',
+      'Host.Example',
+      'a b',
+    ),
     fc.stringMatching(/^[a-z0-9._:-]{1,8}$/),
   );
   const pattern = fc.array(segment, { minLength: 1, maxLength: 4 }).map((segments) => segments.join('/'));

@@ -117,7 +117,8 @@ export function validateObjectMeta(metadata: unknown, errors: string[]): void {
   const { name, namespace } = metadata;
   if (name === undefined || name === '') errors.push('metadata.name: is required');
   else if (typeof name !== 'string') errors.push('metadata.name: must be a string');
-  else if (name.length > 253 || !DNS1123_SUBDOMAIN.test(name)) errors.push(`metadata.name: ${PATTERN_WORDS[DNS1123_SUBDOMAIN.source]} (at most 253 characters)`);
+  else if (name.length > 253 || !DNS1123_SUBDOMAIN.test(name))
+    errors.push(`metadata.name: ${PATTERN_WORDS[DNS1123_SUBDOMAIN.source]} (at most 253 characters)`);
   if (namespace !== undefined) {
     if (typeof namespace !== 'string' || namespace.length > 63 || !DNS1123_LABEL.test(namespace)) {
       errors.push(`metadata.namespace: ${PATTERN_WORDS[DNS1123_LABEL.source]} (at most 63 characters)`);

@@ -66,9 +66,21 @@ describe('resolveCredential', () => {
   it.each([
     ['no Secret', user(), undefined, 'SecretNotFound', 'Secret registry/alice-password was not found'],
     ['no such key', user(), secret({ stringData: { pass: 'x' } }), 'SecretKeyNotFound', 'Secret registry/alice-password has no key "password"'],
-    ['no htpasswd key', user('htpasswd'), secret({ stringData: { password: 'x' } }), 'SecretKeyNotFound', 'Secret registry/alice-password has no key "htpasswd"'],
+    [
+      'no htpasswd key',
+      user('htpasswd'),
+      secret({ stringData: { password: 'x' } }),
+      'SecretKeyNotFound',
+      'Secret registry/alice-password has no key "htpasswd"',
+    ],
     ['an empty password', user(), secret({ stringData: { password: '' } }), 'InvalidCredential', 'Secret registry/alice-password key "password" is empty'],
-    ['invalid base64', user(), secret({ data: { password: 'not base64!' } }), 'InvalidCredential', 'Secret registry/alice-password: data.password is not valid base64'],
+    [
+      'invalid base64',
+      user(),
+      secret({ data: { password: 'not base64!' } }),
+      'InvalidCredential',
+      'Secret registry/alice-password: data.password is not valid base64',
+    ],
     [
       'a password bcrypt would truncate',
       user(),

@@ -61,7 +61,10 @@ function htpasswdFormat(value: string): string {
  * (the same algorithm as `$2y$`/`$2a$`, and what native bcrypt compares correctly), or an error message.
  */
 export function parseHtpasswdHash(value: string): { hash: string } | { message: string } {
-  const lines = value.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '');
+  const lines = value
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l !== '');
   if (lines.length !== 1) {
     return { message: lines.length === 0 ? 'is empty' : `holds ${lines.length} lines; it must hold one bcrypt hash or one user:hash line` };
   }
@@ -147,7 +150,8 @@ export async function resolveCredential(user: RegistryUserResource, secret: Secr
   if (Buffer.byteLength(found.value, 'utf8') > MAX_PASSWORD_BYTES) {
     return refused(
       Reasons.InvalidCredential,
-      `Secret ${namespace}/${secretName} key ${JSON.stringify(key)} is longer than ${MAX_PASSWORD_BYTES} bytes, which bcrypt cannot tell apart; use a shorter password`,
+      `Secret ${namespace}/${secretName} key ${JSON.stringify(key)} is longer than ${MAX_PASSWORD_BYTES} bytes, ` +
+        'which bcrypt cannot tell apart; use a shorter password',
     );
   }
   if (options.reuseHash !== undefined && (await bcryptMatches(found.value, options.reuseHash))) {

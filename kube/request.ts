@@ -65,7 +65,12 @@ export class KubeClient {
   }
 
   /** URL, headers and agent for one request: the current token (in-cluster tokens rotate) each time. */
-  private async prepare(path: string, query: RequestOptions['query'], accept: string, pool: 'request' | 'watch'): Promise<{ url: URL; headers: Record<string, string>; agent: https.Agent }> {
+  private async prepare(
+    path: string,
+    query: RequestOptions['query'],
+    accept: string,
+    pool: 'request' | 'watch',
+  ): Promise<{ url: URL; headers: Record<string, string>; agent: https.Agent }> {
     const url = new URL(this.server + path);
     for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
     // applyToHTTPSOptions reads the current token and TLS material each time; the agents, which pool
@@ -97,28 +102,24 @@ export class KubeClient {
     }
     const transport = url.protocol === 'http:' ? http : https;
     return new Promise<T>((resolve, reject) => {
-      const req = transport.request(
-        url,
-        { method, headers, ...(url.protocol === 'https:' ? { agent } : {}), timeout: options.timeoutMs ?? 30_000 },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('error', reject);
-          res.on('end', () => {
-            const text = Buffer.concat(chunks).toString('utf8');
-            const status = res.statusCode ?? 0;
-            if (status >= 200 && status < 300) {
-              try {
-                resolve((text === '' ? undefined : JSON.parse(text)) as T);
-              } catch (error) {
-                reject(error instanceof Error ? error : new Error(String(error)));
-              }
-              return;
+      const req = transport.request(url, { method, headers, ...(url.protocol === 'https:' ? { agent } : {}), timeout: options.timeoutMs ?? 30_000 }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', reject);
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          const status = res.statusCode ?? 0;
+          if (status >= 200 && status < 300) {
+            try {
+              resolve((text === '' ? undefined : JSON.parse(text)) as T);
+            } catch (error) {
+              reject(error instanceof Error ? error : new Error(String(error)));
             }
-            reject(apiError(method, path, status, text));
-          });
-        },
-      );
+            return;
+          }
+          reject(apiError(method, path, status, text));
+        });
+      });
       req.on('timeout', () => req.destroy(new Error(`${method} ${path}: timed out`)));
       req.on('error', reject);
       req.end(payload);
@@ -180,7 +181,13 @@ export class KubeClient {
         res.on('end', () => end(null));
         res.on('close', () => end(null));
         res.on('error', (error) => end(error));
-        resolve({ abort: () => { end(null); req.destroy(); }, ended });
+        resolve({
+          abort: () => {
+            end(null);
+            req.destroy();
+          },
+          ended,
+        });
       });
       req.on('error', (error) => {
         if (!done) reject(error);
@@ -225,9 +232,7 @@ export interface ResourceType {
 }
 
 export function collectionPath(type: ResourceType, namespace?: string): string {
-  return type.namespaced && namespace !== undefined
-    ? `${type.base}/namespaces/${encodeURIComponent(namespace)}/${type.plural}`
-    : `${type.base}/${type.plural}`;
+  return type.namespaced && namespace !== undefined ? `${type.base}/namespaces/${encodeURIComponent(namespace)}/${type.plural}` : `${type.base}/${type.plural}`;
 }
 
 export function objectPath(type: ResourceType, namespace: string | undefined, name: string, subresource?: string): string {

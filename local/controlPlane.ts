@@ -70,9 +70,7 @@ async function createPki(dir: string): Promise<Pki> {
 }
 
 function kubeconfigYaml(server: string, caPath: string, user: { certPath?: string; keyPath?: string; token?: string }, name: string): string {
-  const userLines = user.token
-    ? [`    token: ${user.token}`]
-    : [`    client-certificate: ${user.certPath}`, `    client-key: ${user.keyPath}`];
+  const userLines = user.token ? [`    token: ${user.token}`] : [`    client-certificate: ${user.certPath}`, `    client-key: ${user.keyPath}`];
   return [
     'apiVersion: v1',
     'kind: Config',
@@ -215,8 +213,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
   const kubeConfig = new KubeConfig();
   kubeConfig.loadFromFile(kubeconfigPath);
 
-  const kubectlAdmin = (args: string[], input?: string) =>
-    run('kubectl', ['--kubeconfig', kubeconfigPath, ...args], input === undefined ? {} : { input });
+  const kubectlAdmin = (args: string[], input?: string) => run('kubectl', ['--kubeconfig', kubeconfigPath, ...args], input === undefined ? {} : { input });
 
   const plane: ControlPlane = {
     server,
@@ -238,7 +235,12 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       return { path, kubeConfig: kc };
     },
     async kubeconfigForUser(user, groups = []) {
-      const cert = await issueCert(pki.ca, dir, { name: `user-${user.replace(/[^a-z0-9-]/gi, '_')}`, commonName: user, organizations: groups, usage: 'client' });
+      const cert = await issueCert(pki.ca, dir, {
+        name: `user-${user.replace(/[^a-z0-9-]/gi, '_')}`,
+        commonName: user,
+        organizations: groups,
+        usage: 'client',
+      });
       const path = join(dir, `user-${user.replace(/[^a-z0-9-]/gi, '_')}.kubeconfig`);
       await writeFile(path, kubeconfigYaml(server, pki.ca.certPath, cert, user));
       const kc = new KubeConfig();

@@ -119,12 +119,30 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
     const tokenServer = startProcess(
       'token-server',
       process.execPath,
-      [cli, 'token-server', '--registry', 'registry/main', '--listen', '127.0.0.1:0', '--tls-cert', tls.serverCertPath, '--tls-key', tls.serverKeyPath, '--log-level', 'warn'],
+      [
+        cli,
+        'token-server',
+        '--registry',
+        'registry/main',
+        '--listen',
+        '127.0.0.1:0',
+        '--tls-cert',
+        tls.serverCertPath,
+        '--tls-key',
+        tls.serverKeyPath,
+        '--log-level',
+        'warn',
+      ],
       { env },
     );
     stack.push(() => tokenServer.stop());
     const listening = /listening on https:\/\/[^:]+:(\d+)/;
-    await waitFor('the token server', async () => listening.test(tokenServer.output()), 30_000, () => tokenServer.output());
+    await waitFor(
+      'the token server',
+      async () => listening.test(tokenServer.output()),
+      30_000,
+      () => tokenServer.output(),
+    );
     const tokenUrl = `https://localhost:${listening.exec(tokenServer.output())![1]}`;
     await waitFor(
       'the token server to load the policy',

@@ -7,7 +7,11 @@ export interface HttpsResponse {
   text: string;
 }
 
-export function httpsRequest(url: string, ca: string | Buffer, options: { method?: string; headers?: Record<string, string>; body?: string; timeoutMs?: number } = {}): Promise<HttpsResponse> {
+export function httpsRequest(
+  url: string,
+  ca: string | Buffer,
+  options: { method?: string; headers?: Record<string, string>; body?: string; timeoutMs?: number } = {},
+): Promise<HttpsResponse> {
   return new Promise((resolve, reject) => {
     const req = request(url, { ca, method: options.method ?? 'GET', headers: options.headers ?? {}, timeout: options.timeoutMs ?? 10_000 }, (res) => {
       let text = '';

@@ -24,8 +24,24 @@ export async function createCA(dir: string, name: string): Promise<TestCA> {
   const certPath = join(dir, `${name}-ca.crt`);
   await openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', keyPath], dir);
   await openssl(
-    ['req', '-x509', '-new', '-key', keyPath, '-sha256', '-days', '2', '-subj', `/CN=${name} test CA`,
-      '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign', '-out', certPath],
+    [
+      'req',
+      '-x509',
+      '-new',
+      '-key',
+      keyPath,
+      '-sha256',
+      '-days',
+      '2',
+      '-subj',
+      `/CN=${name} test CA`,
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
+      '-out',
+      certPath,
+    ],
     dir,
   );
   return { certPath, keyPath };
@@ -58,7 +74,24 @@ export async function issueCert(ca: TestCA, dir: string, req: CertRequest): Prom
   ];
   await writeFile(extPath, ext.join('\n') + '\n');
   await openssl(
-    ['x509', '-req', '-in', csrPath, '-CA', ca.certPath, '-CAkey', ca.keyPath, '-CAcreateserial', '-days', '2', '-sha256', '-extfile', extPath, '-out', certPath],
+    [
+      'x509',
+      '-req',
+      '-in',
+      csrPath,
+      '-CA',
+      ca.certPath,
+      '-CAkey',
+      ca.keyPath,
+      '-CAcreateserial',
+      '-days',
+      '2',
+      '-sha256',
+      '-extfile',
+      extPath,
+      '-out',
+      certPath,
+    ],
     dir,
   );
   return { certPath, keyPath };

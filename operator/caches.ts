@@ -22,7 +22,10 @@ export interface OperatorCaches extends RegistryCaches {
 export function createCaches(options: { kc: KubeConfig; client: KubeClient; log: Logger; namespace?: string; resyncMs?: number }): OperatorCaches {
   const { kc, client, log } = options;
   const ns = options.namespace === undefined ? {} : { namespace: options.namespace };
-  const make = <T extends KubeObject>(resource: ResourceType, extra: { namespace?: string; labelSelector?: string; metadataOnly?: boolean } = {}): Informer<T> => {
+  const make = <T extends KubeObject>(
+    resource: ResourceType,
+    extra: { namespace?: string; labelSelector?: string; metadataOnly?: boolean } = {},
+  ): Informer<T> => {
     const informer = new Informer<T>({ kc, client, resource, ...extra, ...(options.resyncMs ? { resyncMs: options.resyncMs } : {}) });
     informer.on((event: InformerEvent<T>) => logLifecycle(log, resource.plural, event));
     return informer;

@@ -60,11 +60,22 @@ export async function startOperator(options: OperatorOptions = {}): Promise<Runn
   const kc = options.kubeConfig ?? (await loadKubeConfig());
   const client = new KubeClient(kc);
   const identity = options.identity ?? `${hostname()}-${randomBytes(4).toString('hex')}`;
-  const caches = createCaches({ kc, client, log, ...(options.namespace === undefined ? {} : { namespace: options.namespace }), ...(options.resyncMs ? { resyncMs: options.resyncMs } : {}) });
+  const caches = createCaches({
+    kc,
+    client,
+    log,
+    ...(options.namespace === undefined ? {} : { namespace: options.namespace }),
+    ...(options.resyncMs ? { resyncMs: options.resyncMs } : {}),
+  });
   const informers = allInformers(caches);
 
   const metrics = new MetricsRegistry();
-  const reconciles = new Counter({ name: 'portcullis_operator_reconcile_total', help: 'Reconciles by controller and result', labelNames: ['controller', 'result'], registers: [metrics] });
+  const reconciles = new Counter({
+    name: 'portcullis_operator_reconcile_total',
+    help: 'Reconciles by controller and result',
+    labelNames: ['controller', 'result'],
+    registers: [metrics],
+  });
   const leaderGauge = new Gauge({ name: 'portcullis_operator_leader', help: '1 while this process holds the Lease', registers: [metrics] });
   const inFlight = new InFlight();
   const events = new EventRecorder(client, identity, log);
@@ -154,7 +165,8 @@ export async function startOperator(options: OperatorOptions = {}): Promise<Runn
     // Process and Node.js metrics (resident memory, heap, event-loop lag) only when served.
     collectDefaultMetrics({ register: metrics });
     const { host, port } = options.metricsListen;
-    const report = () => healthReport(new Map([...informers].map(([name, i]) => [name, i.health()])), inFlight, Date.now(), options.wedgedAfterMs ?? 10 * 60_000);
+    const report = () =>
+      healthReport(new Map([...informers].map(([name, i]) => [name, i.health()])), inFlight, Date.now(), options.wedgedAfterMs ?? 10 * 60_000);
     metricsServer = http.createServer((req, res) => {
       if (req.url === '/metrics') {
         void metrics.metrics().then((text) => res.writeHead(200, { 'content-type': metrics.contentType }).end(text));

@@ -78,7 +78,12 @@ export function wireTriggers(caches: OperatorCaches, queues: Queues): void {
     if (e.type !== 'updated' || e.object.metadata.generation !== e.previous.metadata.generation) allRegistries();
     // The keys controller's own status writes change only the status: it looks again on spec or annotation changes.
     if (e.type === 'deleted') return;
-    if (e.type === 'updated' && e.previous.metadata.generation === e.object.metadata.generation && stableJson(e.previous.metadata.annotations) === stableJson(e.object.metadata.annotations)) return;
+    if (
+      e.type === 'updated' &&
+      e.previous.metadata.generation === e.object.metadata.generation &&
+      stableJson(e.previous.metadata.annotations) === stableJson(e.object.metadata.annotations)
+    )
+      return;
     queues.keys(e.key);
   });
   for (const informer of [caches.users, caches.grants] as Informer<RegistryUserResource | RepositoryGrantResource>[]) {

@@ -82,9 +82,9 @@ describe('issuing', () => {
   it('refuses a CA key that does not belong to the certificate', async () => {
     const a = await createCA({ commonName: 'a', algorithm: 'ES256', lifetimeSeconds: 3600, now });
     const b = await createCA({ commonName: 'b', algorithm: 'ES256', lifetimeSeconds: 3600, now });
-    await expect(
-      issueSigningKey({ ca: { certPem: a.certPem, keyPem: b.keyPem }, algorithm: 'ES256', lifetimeSeconds: 60, notBefore: now }),
-    ).rejects.toThrow(/does not match/);
+    await expect(issueSigningKey({ ca: { certPem: a.certPem, keyPem: b.keyPem }, algorithm: 'ES256', lifetimeSeconds: 60, notBefore: now })).rejects.toThrow(
+      /does not match/,
+    );
   });
 
   it('gives different keys different kids', async () => {

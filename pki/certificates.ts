@@ -59,7 +59,11 @@ function serialNumber(): string {
 
 /** RFC 7093 method 1 style: a digest of the SubjectPublicKeyInfo, truncated to 160 bits. */
 function keyIdentifier(key: KeyObject): string {
-  return createHash('sha256').update(key.export({ type: 'spki', format: 'der' })).digest().subarray(0, 20).toString('hex');
+  return createHash('sha256')
+    .update(key.export({ type: 'spki', format: 'der' }))
+    .digest()
+    .subarray(0, 20)
+    .toString('hex');
 }
 
 export function distinguishedName(commonName: string): string {
@@ -72,7 +76,8 @@ export async function buildCertificate(req: CertificateRequest): Promise<Uint8Ar
   const subjectKey = (await webKeys(req.subjectPublicKey)).publicKey;
   const signingKey = (await webKeys(createPublicKey(req.issuerPrivateKey), req.issuerPrivateKey)).privateKey as CryptoKey;
   const issuer = req.issuerCertificate === undefined ? undefined : new x509.X509Certificate(req.issuerCertificate);
-  const issuerPublicKey = issuer === undefined ? req.subjectPublicKey : createPublicKey({ key: Buffer.from(issuer.publicKey.rawData), format: 'der', type: 'spki' });
+  const issuerPublicKey =
+    issuer === undefined ? req.subjectPublicKey : createPublicKey({ key: Buffer.from(issuer.publicKey.rawData), format: 'der', type: 'spki' });
   const name = distinguishedName(req.subjectCommonName);
   const usage = req.isCA ? x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign : x509.KeyUsageFlags.digitalSignature;
   const certificate = await x509.X509CertificateGenerator.create({
@@ -96,6 +101,9 @@ export async function buildCertificate(req: CertificateRequest): Promise<Uint8Ar
 }
 
 export function derToPem(der: Uint8Array): string {
-  const lines = Buffer.from(der).toString('base64').match(/.{1,64}/g) ?? [];
+  const lines =
+    Buffer.from(der)
+      .toString('base64')
+      .match(/.{1,64}/g) ?? [];
   return `-----BEGIN CERTIFICATE-----\n${lines.join('\n')}\n-----END CERTIFICATE-----\n`;
 }

@@ -11,7 +11,13 @@ describe('activeKey', () => {
     ['at the same start, the lower kid signs, whatever the order', [key('b', 10, 100), key('a', 10, 100)], 60, {}, 'a'],
     ["another registry's key does not sign", [key('theirs', 50, 100, { registry: 'x/other' }), key('any', 0, 100)], 60, { registryId: 'x/main' }, 'any'],
     ['a key for this registry signs', [key('mine', 50, 100, { registry: 'x/main' }), key('any', 0, 100)], 60, { registryId: 'x/main' }, 'mine'],
-    ["the registry's algorithm is preferred over a newer key of another", [key('rsa', 50, 100, { algorithm: 'RS256' }), key('ec', 0, 100, { algorithm: 'ES256' })], 60, { algorithm: 'ES256' }, 'ec'],
+    [
+      "the registry's algorithm is preferred over a newer key of another",
+      [key('rsa', 50, 100, { algorithm: 'RS256' }), key('ec', 0, 100, { algorithm: 'ES256' })],
+      60,
+      { algorithm: 'ES256' },
+      'ec',
+    ],
     ['without a key of the preferred algorithm, the newest signs', [key('rsa', 50, 100, { algorithm: 'RS256' })], 60, { algorithm: 'ES256' }, 'rsa'],
   ];
   it.each(cases)('%s', (_sentence, keys, now, scope, expected) => {

@@ -31,7 +31,13 @@ const grants: GrantEntry[] = [
 describe('authorize', () => {
   const index = buildPolicyIndex(policy(grants));
   const cases: [string, Requester, ResourceScope, string[], string[]][] = [
-    ['a group member gets what the group grant allows', alice, repo('team-a/app', 'pull', 'push'), ['pull', 'push'], ['registry/alice-extra', 'registry/team-a-write']],
+    [
+      'a group member gets what the group grant allows',
+      alice,
+      repo('team-a/app', 'pull', 'push'),
+      ['pull', 'push'],
+      ['registry/alice-extra', 'registry/team-a-write'],
+    ],
     ['granted is requested ∩ allowed', alice, repo('team-a/app', 'pull', 'delete'), ['pull'], ['registry/alice-extra', 'registry/team-a-write']],
     ['a non-member gets nothing from a group grant', bob, repo('team-a/app', 'pull'), [], []],
     ['grants union: a user grant adds to nothing else', bob, repo('team-a/old', 'pull', 'delete'), ['delete'], ['registry/bob-delete']],
@@ -40,10 +46,16 @@ describe('authorize', () => {
     ['authenticated grants apply to any signed-in user', bob, repo('shared/x/y', 'pull'), ['pull'], ['registry/everyone-read']],
     ['authenticated grants do not apply to anonymous requests', anonymous, repo('shared/x', 'pull'), [], []],
     ['${user} gives each user their own space', bob, repo('bob/app', 'pull', 'push', 'delete'), ['pull', 'push', 'delete'], ['registry/own-space']],
-    ['${user} does not reach another user\'s space', bob, repo('alice/app', 'pull'), [], []],
+    ["${user} does not reach another user's space", bob, repo('alice/app', 'pull'), [], []],
     ['grant action * allows the * action', alice, repo('alice/app', '*'), ['*'], ['registry/own-space']],
     ['unknown requested actions are never granted', alice, repo('alice/app', 'pull', 'frobnicate'), ['pull'], ['registry/own-space']],
-    ['the class of a repository scope is ignored for matching', alice, { type: 'repository', class: 'plugin', name: 'team-a/p', actions: ['pull'] }, ['pull'], ['registry/team-a-write']],
+    [
+      'the class of a repository scope is ignored for matching',
+      alice,
+      { type: 'repository', class: 'plugin', name: 'team-a/p', actions: ['pull'] },
+      ['pull'],
+      ['registry/team-a-write'],
+    ],
     ['a disabled user gets nothing', carol, repo('carol/app', 'pull'), [], []],
     ['an unknown user gets nothing', { kind: 'user', username: 'mallory', groups: ['team-a'] }, repo('team-a/app', 'pull'), [], []],
     ['the catalog needs a catalog grant', alice, { type: 'registry', name: 'catalog', actions: ['*'] }, [], []],
@@ -86,17 +98,40 @@ describe('authorize at scale', () => {
     const users: UserEntry[] = [];
     for (let i = 0; i < 10_000; i++) {
       const team = `team${i % 1000}`;
-      many.push(grant(`ns/g${String(i).padStart(5, '0')}`, [{ kind: 'Group', name: team }], [`${team}/app${i}`, `${team}/shared/**`], i % 2 === 0 ? ['pull'] : ['pull', 'push']));
+      many.push(
+        grant(
+          `ns/g${String(i).padStart(5, '0')}`,
+          [{ kind: 'Group', name: team }],
+          [`${team}/app${i}`, `${team}/shared/**`],
+          i % 2 === 0 ? ['pull'] : ['pull', 'push'],
+        ),
+      );
       if (i < 1000) users.push(user(`u${i}`, [`team${i}`]));
     }
     many.push(grant('ns/wild', [{ kind: 'Authenticated' }], ['*/readme'], ['pull']));
     const index = buildPolicyIndex(policy(many, users));
     const u7: Requester = { kind: 'user', username: 'u7', groups: ['team7'] };
-    const decisions = authorize(index, u7, [repo('team7/app1007', 'pull', 'push'), repo('team7/shared/x', 'push'), repo('team8/app8', 'pull'), repo('team8/readme', 'pull')]);
+    const decisions = authorize(index, u7, [
+      repo('team7/app1007', 'pull', 'push'),
+      repo('team7/shared/x', 'push'),
+      repo('team8/app8', 'pull'),
+      repo('team8/readme', 'pull'),
+    ]);
     expect(decisions.map((d) => d.granted)).toEqual([['pull', 'push'], ['push'], [], ['pull']]);
     expect(decisions[0]?.grants).toEqual(['ns/g01007']);
     // team7/shared/** is in the ten grants i ≡ 7 (mod 1000); the odd ones allow push.
-    expect(decisions[1]?.grants).toEqual(['ns/g00007', 'ns/g01007', 'ns/g02007', 'ns/g03007', 'ns/g04007', 'ns/g05007', 'ns/g06007', 'ns/g07007', 'ns/g08007', 'ns/g09007']);
+    expect(decisions[1]?.grants).toEqual([
+      'ns/g00007',
+      'ns/g01007',
+      'ns/g02007',
+      'ns/g03007',
+      'ns/g04007',
+      'ns/g05007',
+      'ns/g06007',
+      'ns/g07007',
+      'ns/g08007',
+      'ns/g09007',
+    ]);
     expect(decisions[3]?.grants).toEqual(['ns/wild']);
   });
 });

@@ -153,7 +153,12 @@ function nothing(scope: ResourceScope, reason: string): ScopeDecision {
   return { scope, granted: [], grants: [], reason };
 }
 
-function authorizeRepository(requester: Requester, buckets: readonly RequesterBucket[], tenancy: TenancyIndex | undefined, scope: ResourceScope): ScopeDecision {
+function authorizeRepository(
+  requester: Requester,
+  buckets: readonly RequesterBucket[],
+  tenancy: TenancyIndex | undefined,
+  scope: ResourceScope,
+): ScopeDecision {
   const name = scope.name;
   const slash = name.indexOf('/');
   const first = slash < 0 ? name : name.slice(0, slash);
@@ -204,7 +209,8 @@ function authorizeRepository(requester: Requester, buckets: readonly RequesterBu
   if (confinedAway && tenancy !== undefined) {
     return nothing(
       scope,
-      `${who} is from delegated namespace ${tenancy.namespace} and reaches only ${tenancy.prefixes.map((p) => p.source).join(', ')}; ${JSON.stringify(name)} is outside, and no identity the Registry's delegation consents to matches it`,
+      `${who} is from delegated namespace ${tenancy.namespace} and reaches only ${tenancy.prefixes.map((p) => p.source).join(', ')}; ` +
+        `${JSON.stringify(name)} is outside, and no identity the Registry's delegation consents to matches it`,
     );
   }
   return nothing(scope, `no grant for ${who} matches repository ${JSON.stringify(name)}`);

@@ -132,7 +132,9 @@ describe('patternWithin', () => {
     };
     grow([], 5);
     const users = ['alice', 'a', 'yy'];
-    const small = fc.array(fc.oneof(fc.constantFrom('a', 'b', 'alice'), fc.constant('*'), fc.constant('**'), fc.constant('${user}')), { minLength: 1, maxLength: 3 }).map((s) => s.join('/'));
+    const small = fc
+      .array(fc.oneof(fc.constantFrom('a', 'b', 'alice'), fc.constant('*'), fc.constant('**'), fc.constant('${user}')), { minLength: 1, maxLength: 3 })
+      .map((s) => s.join('/'));
     fc.assert(
       fc.property(small, small, (inner, outer) => {
         const brute = users.every((u) => names.every((n) => !match(inner, n, u) || match(outer, n, u)));

@@ -14,12 +14,7 @@ import { isDomain, isPathComponent, DEFAULT_MAX_NAME_LENGTH } from './scope.js';
 export const USER_VAR = '${user}';
 export const NAMESPACE_VAR = '${namespace}';
 
-export type Segment =
-  | { kind: 'literal'; value: string }
-  | { kind: 'one' }
-  | { kind: 'many' }
-  | { kind: 'user' }
-  | { kind: 'namespace' };
+export type Segment = { kind: 'literal'; value: string } | { kind: 'one' } | { kind: 'many' } | { kind: 'user' } | { kind: 'namespace' };
 
 export interface CompiledPattern {
   readonly source: string;
@@ -66,9 +61,7 @@ export function compilePattern(p: string): CompiledPattern {
     return { kind: 'literal', value: seg };
   });
   const first = segments[0];
-  return first !== undefined && first.kind === 'literal'
-    ? { source: p, segments, literalPrefix: first.value }
-    : { source: p, segments };
+  return first !== undefined && first.kind === 'literal' ? { source: p, segments, literalPrefix: first.value } : { source: p, segments };
 }
 
 /** Replaces `${namespace}` segments with a namespace name (delegation prefixes). */
@@ -125,11 +118,7 @@ export function matchesParts(pattern: CompiledPattern, parts: readonly string[],
 }
 
 /** Whether `name` matches `pattern`, and a sentence saying why (or why not). */
-export function matchRepository(
-  pattern: CompiledPattern,
-  name: string,
-  vars: { user?: string },
-): { matched: boolean; why: string } {
+export function matchRepository(pattern: CompiledPattern, name: string, vars: { user?: string }): { matched: boolean; why: string } {
   const parts = name.split('/');
   if (parts.includes('')) return { matched: false, why: `${JSON.stringify(name)} has an empty path segment` };
   if (matchesParts(pattern, parts, vars.user)) {
@@ -194,8 +183,7 @@ export function patternWithin(inner: string, outer: string): boolean {
   }
   // Inner `*`/`**` range over real segments; the user symbol is reached only through inner `${user}`
   // (it stands for a name that could also be any literal, which is exactly why literals refuse it).
-  const innerSymbol = (seg: Segment, symbol: string): boolean =>
-    seg.kind === 'user' ? symbol === USER : symbol !== USER && symbolMatches(seg, symbol);
+  const innerSymbol = (seg: Segment, symbol: string): boolean => (seg.kind === 'user' ? symbol === USER : symbol !== USER && symbolMatches(seg, symbol));
   const innerStep = (states: ReadonlySet<number>, symbol: string): Set<number> => {
     const next = new Set<number>();
     for (const i of states) {
@@ -204,8 +192,7 @@ export function patternWithin(inner: string, outer: string): boolean {
     }
     return next;
   };
-  const key = (x: ReadonlySet<number>, y: ReadonlySet<number>): string =>
-    `${[...x].sort((m, n) => m - n).join(',')}|${[...y].sort((m, n) => m - n).join(',')}`;
+  const key = (x: ReadonlySet<number>, y: ReadonlySet<number>): string => `${[...x].sort((m, n) => m - n).join(',')}|${[...y].sort((m, n) => m - n).join(',')}`;
   const start: [Set<number>, Set<number>] = [new Set([0]), new Set([0])];
   const seen = new Set<string>([key(...start)]);
   const queue: [Set<number>, Set<number>][] = [start];

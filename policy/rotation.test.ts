@@ -25,7 +25,12 @@ const at = (seconds: number) => new Date(T0 + seconds * 1000);
 const iso = (seconds: number) => at(seconds).toISOString();
 
 const ca = (id: string, from = -H, lifetime = settings.caLifetimeSeconds): CAInfo => ({ id, notBefore: iso(from), notAfter: iso(from + lifetime) });
-const key = (kid: string, caId: string, from = -H, lifetime = settings.certificateLifetimeSeconds): KeyInfo => ({ kid, caId, notBefore: iso(from), notAfter: iso(from + lifetime) });
+const key = (kid: string, caId: string, from = -H, lifetime = settings.certificateLifetimeSeconds): KeyInfo => ({
+  kid,
+  caId,
+  notBefore: iso(from),
+  notAfter: iso(from + lifetime),
+});
 
 function input(over: Partial<RotationInput>): RotationInput {
   return {
@@ -45,7 +50,11 @@ describe('nextRotationStep in Stable', () => {
   it.each<[string, Partial<RotationInput>, string]>([
     ['a registry with no CA gets one', { cas: [], bundle: [], keys: [] }, 'CreateCA'],
     ['a CA not yet in the bundle is published', { bundle: [] }, 'PublishBundle'],
-    ['a bundle the Deployment has not rolled to is rolled out', { rollout: { managed: true, templateBundleHash: 'old', complete: true, paused: false } }, 'RollDeployment'],
+    [
+      'a bundle the Deployment has not rolled to is rolled out',
+      { rollout: { managed: true, templateBundleHash: 'old', complete: true, paused: false } },
+      'RollDeployment',
+    ],
     ['a rollout in progress is waited for', { rollout: { managed: true, templateBundleHash: 'h(ca1)', complete: false, paused: false } }, 'WaitForRollout'],
     ['a paused Deployment is reported, not forced', { rollout: { managed: true, templateBundleHash: 'old', complete: true, paused: true } }, 'None'],
     ['an unmanaged registry is not rolled', { rollout: { managed: false, complete: false, paused: false } }, 'None'],
@@ -53,7 +62,11 @@ describe('nextRotationStep in Stable', () => {
     ['a key older than rotateEvery is replaced', { keys: [key('k1', 'ca1', -25 * H)] }, 'IssueKey'],
     ['a key whose certificate ends within a token lifetime is replaced', { keys: [key('k1', 'ca1', -H, H + 200)] }, 'IssueKey'],
     ['a key rotation request issues a key', { request: 'keys' }, 'IssueKey'],
-    ['a key rotation request with the new key pending is acknowledged', { request: 'keys', keys: [key('k1', 'ca1'), key('k2', 'ca1', 10)] }, 'AcknowledgeRequest'],
+    [
+      'a key rotation request with the new key pending is acknowledged',
+      { request: 'keys', keys: [key('k1', 'ca1'), key('k2', 'ca1', 10)] },
+      'AcknowledgeRequest',
+    ],
     ['an expired key is pruned', { keys: [key('k1', 'ca1'), key('k0', 'ca1', -100 * H)] }, 'PruneKeys'],
     ['a superseded key is pruned once no token it signed can be valid', { keys: [key('k0', 'ca1', -3 * H), key('k1', 'ca1', -H)] }, 'PruneKeys'],
     ['everything current: nothing to do', {}, 'None'],
@@ -103,7 +116,16 @@ describe('nextRotationStep during a CA rotation', () => {
     ['the new CA is created first', staged({}), 'CreateCA'],
     ['then the bundle trusts both', staged({ cas: [ca('ca1'), ca('ca2', 0)] }), 'PublishBundle'],
     ['then the Deployment rolls', staged({ cas: [ca('ca1'), ca('ca2', 0)], bundle: ['ca1', 'ca2'], bundleHash: 'h2' }), 'RollDeployment'],
-    ['and the rollout is waited for', staged({ cas: [ca('ca1'), ca('ca2', 0)], bundle: ['ca1', 'ca2'], bundleHash: 'h2', rollout: { managed: true, templateBundleHash: 'h2', complete: false, paused: false } }), 'WaitForRollout'],
+    [
+      'and the rollout is waited for',
+      staged({
+        cas: [ca('ca1'), ca('ca2', 0)],
+        bundle: ['ca1', 'ca2'],
+        bundleHash: 'h2',
+        rollout: { managed: true, templateBundleHash: 'h2', complete: false, paused: false },
+      }),
+      'WaitForRollout',
+    ],
     ['a request during a rotation is acknowledged and ignored', staged({ cas: [ca('ca1'), ca('ca2', 0)], request: 'keys' }), 'AcknowledgeRequest'],
   ])('%s', (_name, inp, expected) => {
     expect(nextRotationStep(inp).action.type).toBe(expected);
@@ -111,7 +133,12 @@ describe('nextRotationStep during a CA rotation', () => {
 
   it('no key is issued from the new CA before the rollout that trusts it completes', () => {
     const step = nextRotationStep(
-      staged({ cas: [ca('ca1'), ca('ca2', 0)], bundle: ['ca1', 'ca2'], bundleHash: 'h2', rollout: { managed: true, templateBundleHash: 'h2', complete: false, paused: false } }),
+      staged({
+        cas: [ca('ca1'), ca('ca2', 0)],
+        bundle: ['ca1', 'ca2'],
+        bundleHash: 'h2',
+        rollout: { managed: true, templateBundleHash: 'h2', complete: false, paused: false },
+      }),
     );
     expect(step.action.type).not.toBe('IssueKey');
     expect(step.status.phase).toBe('CAStaged');
@@ -119,13 +146,22 @@ describe('nextRotationStep during a CA rotation', () => {
 
   it('draining waits the token lifetime plus the reload delay after the new key is active', () => {
     const step = nextRotationStep(
-      input({ status: { phase: 'CAIssuing', retiringCA: 'ca1' }, cas: [ca('ca1'), ca('ca2', 0)], bundle: ['ca1', 'ca2'], keys: [key('k1', 'ca1'), key('k2', 'ca2', 10)] }),
+      input({
+        status: { phase: 'CAIssuing', retiringCA: 'ca1' },
+        cas: [ca('ca1'), ca('ca2', 0)],
+        bundle: ['ca1', 'ca2'],
+        keys: [key('k1', 'ca1'), key('k2', 'ca2', 10)],
+      }),
     );
     expect(step.status).toEqual({ phase: 'CADraining', retiringCA: 'ca1', drainUntil: iso(10 + 300 + 10) });
   });
 
   it('the old CA leaves the bundle only after draining', () => {
-    const draining = input({ status: { phase: 'CADraining', retiringCA: 'ca1', drainUntil: iso(320) }, cas: [ca('ca1'), ca('ca2', 0)], bundle: ['ca1', 'ca2'] });
+    const draining = input({
+      status: { phase: 'CADraining', retiringCA: 'ca1', drainUntil: iso(320) },
+      cas: [ca('ca1'), ca('ca2', 0)],
+      bundle: ['ca1', 'ca2'],
+    });
     expect(nextRotationStep(draining).action.type).toBe('Wait');
     expect(nextRotationStep({ ...draining, now: at(320) }).status.phase).toBe('CARetiring');
   });
@@ -136,7 +172,12 @@ describe('nextRotationStep during a CA rotation', () => {
  * token servers sign with the active key. Whatever the crash points, a token signed at any moment
  * must verify against what the registry trusts, and the rotation must finish.
  */
-function simulate(request: RotationRequest, crashes: Set<number>, rolloutTicks: number, eagerIssue = false): { failures: number; steps: number; final: RotationStatus; cas: string[] } {
+function simulate(
+  request: RotationRequest,
+  crashes: Set<number>,
+  rolloutTicks: number,
+  eagerIssue = false,
+): { failures: number; steps: number; final: RotationStatus; cas: string[] } {
   let now = 0;
   let status: RotationStatus = { phase: 'Stable' };
   let cas: CAInfo[] = [ca('ca1')];

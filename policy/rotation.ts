@@ -165,7 +165,11 @@ function stable(input: RotationInput): RotationStep {
   // A second CA in Stable is a staging that crashed before its phase was recorded: resume it.
   const extra = input.cas.find((c) => c.id !== ca.id && !input.bundle.includes(c.id));
   if (extra !== undefined && input.bundle.includes(ca.id)) {
-    return { status: { phase: 'CAStaged', retiringCA: ca.id }, action: { type: 'None', requeueAfterSeconds: 0 }, message: `resuming the rotation to CA ${extra.id}` };
+    return {
+      status: { phase: 'CAStaged', retiringCA: ca.id },
+      action: { type: 'None', requeueAfterSeconds: 0 },
+      message: `resuming the rotation to CA ${extra.id}`,
+    };
   }
 
   if (input.request === 'ca' || input.request === 'ca-emergency') {
@@ -180,7 +184,11 @@ function stable(input: RotationInput): RotationStep {
     };
   }
   if (now.getTime() >= t(ca.notAfter) - ms(settings.caRotateBeforeSeconds)) {
-    return { status: { phase: 'CAStaged', retiringCA: ca.id }, action: { type: 'None', requeueAfterSeconds: 0 }, message: `CA ${ca.id} expires ${ca.notAfter}: rotating it` };
+    return {
+      status: { phase: 'CAStaged', retiringCA: ca.id },
+      action: { type: 'None', requeueAfterSeconds: 0 },
+      message: `CA ${ca.id} expires ${ca.notAfter}: rotating it`,
+    };
   }
 
   if (!sameIds(input.bundle, [ca.id])) return { status, action: { type: 'PublishBundle', caIds: [ca.id] }, message: `publishing the bundle with CA ${ca.id}` };
@@ -198,19 +206,28 @@ function stable(input: RotationInput): RotationStep {
       // the leaf must outlive the tokens it signs: rotate before notAfter - tokenTTL
       t(active.notAfter) - now.getTime() <= ms(settings.tokenTTLSeconds + settings.reloadDelaySeconds));
   if (input.request === 'keys' && pending === undefined) {
-    return { status, action: { type: 'IssueKey', caId: ca.id, notBefore: new Date(now.getTime() + ms(settings.reloadDelaySeconds)) }, message: 'signing-key rotation requested' };
+    return {
+      status,
+      action: { type: 'IssueKey', caId: ca.id, notBefore: new Date(now.getTime() + ms(settings.reloadDelaySeconds)) },
+      message: 'signing-key rotation requested',
+    };
   }
   if (input.request === 'keys') return { status, action: { type: 'AcknowledgeRequest' }, message: 'signing-key rotation started' };
   if (due && pending === undefined) {
     // published now, used once every token server has had time to load it
-    return { status, action: { type: 'IssueKey', caId: ca.id, notBefore: new Date(now.getTime() + ms(settings.reloadDelaySeconds)) }, message: `signing key ${active.kid} is due for rotation` };
+    return {
+      status,
+      action: { type: 'IssueKey', caId: ca.id, notBefore: new Date(now.getTime() + ms(settings.reloadDelaySeconds)) },
+      message: `signing key ${active.kid} is due for rotation`,
+    };
   }
   const prune = prunableKeys(input);
   if (prune.length > 0) return { status, action: { type: 'PruneKeys', kids: prune }, message: `removing ${prune.length} retired signing key(s)` };
 
   // Next wake-up: the earliest of key rotation, a pending key's activation, and CA rotation.
   const wakeups = [t(ca.notAfter) - ms(settings.caRotateBeforeSeconds)];
-  if (active) wakeups.push(t(active.notBefore) + ms(settings.rotateEverySeconds), t(active.notAfter) - ms(settings.tokenTTLSeconds + settings.reloadDelaySeconds));
+  if (active)
+    wakeups.push(t(active.notBefore) + ms(settings.rotateEverySeconds), t(active.notAfter) - ms(settings.tokenTTLSeconds + settings.reloadDelaySeconds));
   if (pending) wakeups.push(t(pending.notBefore));
   const next = Math.min(...wakeups) - now.getTime();
   return { status, action: { type: 'None', requeueAfterSeconds: Math.max(1, Math.ceil(next / 1000)) }, message: 'signing keys are current' };
@@ -227,33 +244,64 @@ export function nextRotationStep(input: RotationInput): RotationStep {
     return { status: { phase: 'Stable' }, action: { type: 'None', requeueAfterSeconds: 0 }, message: 'CA rotation complete' };
   }
   if (fresh === undefined) return { status, action: { type: 'CreateCA' }, message: `creating the CA that replaces ${old}` };
-  if (input.request !== undefined) return { status, action: { type: 'AcknowledgeRequest' }, message: `a rotation is already in progress (${status.phase}); request noted` };
+  if (input.request !== undefined)
+    return { status, action: { type: 'AcknowledgeRequest' }, message: `a rotation is already in progress (${status.phase}); request noted` };
 
   switch (status.phase) {
     case 'CAEmergency': {
-      if (!sameIds(input.bundle, [fresh.id])) return { status, action: { type: 'PublishBundle', caIds: [fresh.id] }, message: `emergency: publishing a bundle with only CA ${fresh.id}`, warning: true };
-      if (!input.keys.some((k) => k.caId === fresh.id)) return { status, action: { type: 'IssueKey', caId: fresh.id, notBefore: now }, message: `emergency: issuing a signing key from CA ${fresh.id}`, warning: true };
+      if (!sameIds(input.bundle, [fresh.id]))
+        return {
+          status,
+          action: { type: 'PublishBundle', caIds: [fresh.id] },
+          message: `emergency: publishing a bundle with only CA ${fresh.id}`,
+          warning: true,
+        };
+      if (!input.keys.some((k) => k.caId === fresh.id))
+        return {
+          status,
+          action: { type: 'IssueKey', caId: fresh.id, notBefore: now },
+          message: `emergency: issuing a signing key from CA ${fresh.id}`,
+          warning: true,
+        };
       const stale = input.keys.filter((k) => k.caId !== fresh.id).map((k) => k.kid);
-      if (stale.length > 0) return { status, action: { type: 'PruneKeys', kids: stale }, message: `emergency: dropping keys issued by CA ${old}`, warning: true };
+      if (stale.length > 0)
+        return { status, action: { type: 'PruneKeys', kids: stale }, message: `emergency: dropping keys issued by CA ${old}`, warning: true };
       const roll = rolloutStep(input, status, 'to the emergency bundle');
       if (roll) return roll;
       return { status: { phase: 'Stable' }, action: { type: 'DropCA', caId: old }, message: `emergency rotation complete: CA ${old} dropped` };
     }
     case 'CAStaged': {
-      if (!sameIds(input.bundle, [old, fresh.id])) return { status, action: { type: 'PublishBundle', caIds: [old, fresh.id] }, message: `publishing a bundle that trusts both CA ${old} and CA ${fresh.id}` };
+      if (!sameIds(input.bundle, [old, fresh.id]))
+        return {
+          status,
+          action: { type: 'PublishBundle', caIds: [old, fresh.id] },
+          message: `publishing a bundle that trusts both CA ${old} and CA ${fresh.id}`,
+        };
       const roll = rolloutStep(input, status, 'so the registry trusts both CAs');
       if (roll) return roll;
-      return { status: { phase: 'CAIssuing', retiringCA: old }, action: { type: 'None', requeueAfterSeconds: 0 }, message: `the registry trusts CA ${fresh.id}` };
+      return {
+        status: { phase: 'CAIssuing', retiringCA: old },
+        action: { type: 'None', requeueAfterSeconds: 0 },
+        message: `the registry trusts CA ${fresh.id}`,
+      };
     }
     case 'CAIssuing': {
       if (!input.keys.some((k) => k.caId === fresh.id)) {
-        return { status, action: { type: 'IssueKey', caId: fresh.id, notBefore: new Date(now.getTime() + ms(settings.reloadDelaySeconds)) }, message: `issuing a signing key from CA ${fresh.id}` };
+        return {
+          status,
+          action: { type: 'IssueKey', caId: fresh.id, notBefore: new Date(now.getTime() + ms(settings.reloadDelaySeconds)) },
+          message: `issuing a signing key from CA ${fresh.id}`,
+        };
       }
       const newest = input.keys.filter((k) => k.caId === fresh.id).sort((a, b) => t(b.notBefore) - t(a.notBefore))[0]!;
       // Tokens signed by the old CA's keys stay valid until their exp: the last one is signed just
       // before the new key becomes active.
       const drainUntil = new Date(Math.max(t(newest.notBefore), now.getTime()) + ms(settings.tokenTTLSeconds + settings.reloadDelaySeconds));
-      return { status: { phase: 'CADraining', retiringCA: old, drainUntil: drainUntil.toISOString() }, action: { type: 'None', requeueAfterSeconds: 0 }, message: `waiting until ${drainUntil.toISOString()} for tokens signed under CA ${old} to expire` };
+      return {
+        status: { phase: 'CADraining', retiringCA: old, drainUntil: drainUntil.toISOString() },
+        action: { type: 'None', requeueAfterSeconds: 0 },
+        message: `waiting until ${drainUntil.toISOString()} for tokens signed under CA ${old} to expire`,
+      };
     }
     case 'CADraining': {
       const until = status.drainUntil ? t(status.drainUntil) : now.getTime();
@@ -261,7 +309,8 @@ export function nextRotationStep(input: RotationInput): RotationStep {
       return { status: { phase: 'CARetiring', retiringCA: old }, action: { type: 'None', requeueAfterSeconds: 0 }, message: `retiring CA ${old}` };
     }
     case 'CARetiring': {
-      if (!sameIds(input.bundle, [fresh.id])) return { status, action: { type: 'PublishBundle', caIds: [fresh.id] }, message: `publishing a bundle without CA ${old}` };
+      if (!sameIds(input.bundle, [fresh.id]))
+        return { status, action: { type: 'PublishBundle', caIds: [fresh.id] }, message: `publishing a bundle without CA ${old}` };
       const roll = rolloutStep(input, status, `so the registry stops trusting CA ${old}`);
       if (roll) return roll;
       const stale = input.keys.filter((k) => k.caId === old).map((k) => k.kid);

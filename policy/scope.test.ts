@@ -6,22 +6,34 @@ describe('parseScopes', () => {
   const good: [string, string[], ResourceScope[]][] = [
     ['a plain repository scope', ['repository:team/app:pull'], [{ type: 'repository', name: 'team/app', actions: ['pull'] }]],
     ['several actions', ['repository:app:pull,push'], [{ type: 'repository', name: 'app', actions: ['pull', 'push'] }]],
-    ['a name with host:port (actions after the LAST colon)', ['repository:localhost:5000/foo/bar:pull'], [{ type: 'repository', name: 'localhost:5000/foo/bar', actions: ['pull'] }]],
+    [
+      'a name with host:port (actions after the LAST colon)',
+      ['repository:localhost:5000/foo/bar:pull'],
+      [{ type: 'repository', name: 'localhost:5000/foo/bar', actions: ['pull'] }],
+    ],
     ['a type with a class', ['repository(plugin):vieux/sshfs:pull'], [{ type: 'repository', class: 'plugin', name: 'vieux/sshfs', actions: ['pull'] }]],
     ['the catalog', ['registry:catalog:*'], [{ type: 'registry', name: 'catalog', actions: ['*'] }]],
-    ['several scopes in one parameter', ['repository:a:pull repository:b:push'], [
-      { type: 'repository', name: 'a', actions: ['pull'] },
-      { type: 'repository', name: 'b', actions: ['push'] },
-    ]],
+    [
+      'several scopes in one parameter',
+      ['repository:a:pull repository:b:push'],
+      [
+        { type: 'repository', name: 'a', actions: ['pull'] },
+        { type: 'repository', name: 'b', actions: ['push'] },
+      ],
+    ],
     ['empty parameters are ignored', ['', 'repository:a:pull', ''], [{ type: 'repository', name: 'a', actions: ['pull'] }]],
     ['no parameters give no scopes', [], []],
     ['empty actions are dropped', ['repository:a:,pull,,'], [{ type: 'repository', name: 'a', actions: ['pull'] }]],
     ['duplicate actions are removed, first-seen order kept', ['repository:a:push,pull,push'], [{ type: 'repository', name: 'a', actions: ['push', 'pull'] }]],
     ['the same resource twice is merged', ['repository:a:pull', 'repository:a:push,pull'], [{ type: 'repository', name: 'a', actions: ['pull', 'push'] }]],
-    ['a different class is a different resource', ['repository:a:pull repository(plugin):a:pull'], [
-      { type: 'repository', name: 'a', actions: ['pull'] },
-      { type: 'repository', class: 'plugin', name: 'a', actions: ['pull'] },
-    ]],
+    [
+      'a different class is a different resource',
+      ['repository:a:pull repository(plugin):a:pull'],
+      [
+        { type: 'repository', name: 'a', actions: ['pull'] },
+        { type: 'repository', class: 'plugin', name: 'a', actions: ['pull'] },
+      ],
+    ],
     ['name separators of the reference grammar', ['repository:a.b_c__d---e/f:pull'], [{ type: 'repository', name: 'a.b_c__d---e/f', actions: ['pull'] }]],
     ['an unknown resource type still parses', ['foo:bar:baz'], [{ type: 'foo', name: 'bar', actions: ['baz'] }]],
   ];
@@ -88,9 +100,7 @@ describe('isRepositoryName', () => {
 // Generators for valid scopes, following the reference grammar.
 const alnum = fc.stringMatching(/^[a-z0-9]{1,6}$/);
 const separator = fc.constantFrom('.', '_', '__', '-', '--');
-const component = fc
-  .tuple(alnum, fc.array(fc.tuple(separator, alnum), { maxLength: 2 }))
-  .map(([head, rest]) => head + rest.map(([s, a]) => s + a).join(''));
+const component = fc.tuple(alnum, fc.array(fc.tuple(separator, alnum), { maxLength: 2 })).map(([head, rest]) => head + rest.map(([s, a]) => s + a).join(''));
 const domain = fc.constantFrom('localhost:5000', 'registry.example.com', 'reg-1.local:443');
 const repoName = fc
   .tuple(fc.option(domain, { nil: undefined }), fc.array(component, { minLength: 1, maxLength: 4 }))

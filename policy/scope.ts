@@ -91,10 +91,7 @@ function resourceKey(s: ResourceScope): string {
  * actions, first-seen order). At most `maxScopes` scopes are read, counted before merging, so a client
  * cannot make the server do unbounded work.
  */
-export function parseScopes(
-  params: readonly string[],
-  limits?: { maxScopes?: number; maxNameLength?: number },
-): ScopeParseResult {
+export function parseScopes(params: readonly string[], limits?: { maxScopes?: number; maxNameLength?: number }): ScopeParseResult {
   const maxScopes = limits?.maxScopes ?? DEFAULT_MAX_SCOPES;
   const maxNameLength = limits?.maxNameLength ?? DEFAULT_MAX_NAME_LENGTH;
   const byResource = new Map<string, ResourceScope>();

@@ -29,7 +29,10 @@ export function snapshotOf(registries: readonly RegistryPolicy[]): Snapshot {
 }
 
 /** Joins per-registry parts into one snapshot and one credentials file. Throws on a service served twice. */
-export function mergeSnapshots(parts: readonly { id: string; snapshot: Snapshot; credentials: Credentials }[]): { snapshot: Snapshot; credentials: Credentials } {
+export function mergeSnapshots(parts: readonly { id: string; snapshot: Snapshot; credentials: Credentials }[]): {
+  snapshot: Snapshot;
+  credentials: Credentials;
+} {
   const services = new Map<string, string>();
   const policies: RegistryPolicy[] = [];
   const credentials: Credentials = { format: CREDENTIALS_FORMAT, registries: {} };
@@ -126,12 +129,16 @@ function checkPolicy(r: unknown, path: string): void {
     expect(typeof e.source === 'string', `${at}.source`, 'a string');
     expect(Array.isArray(e.subjects), `${at}.subjects`, 'a list');
     for (const [j, s] of (e.subjects as unknown[]).entries()) {
-      expect(isObject(s) && SUBJECT_KINDS.includes((s).kind as SubjectKind), `${at}.subjects[${j}].kind`, 'User, Group, Anonymous or Authenticated');
+      expect(isObject(s) && SUBJECT_KINDS.includes(s.kind as SubjectKind), `${at}.subjects[${j}].kind`, 'User, Group, Anonymous or Authenticated');
       const name = (s as Record<string, unknown>).name;
       expect(name === undefined || typeof name === 'string', `${at}.subjects[${j}].name`, 'a string');
     }
     checkPatterns(e.repositories, `${at}.repositories`);
-    expect(Array.isArray(e.actions) && (e.actions as unknown[]).every((a) => ACTIONS.includes(a as Action)), `${at}.actions`, 'a list of pull, push, delete, *');
+    expect(
+      Array.isArray(e.actions) && (e.actions as unknown[]).every((a) => ACTIONS.includes(a as Action)),
+      `${at}.actions`,
+      'a list of pull, push, delete, *',
+    );
     expect(typeof e.catalog === 'boolean', `${at}.catalog`, 'a boolean');
   }
 }

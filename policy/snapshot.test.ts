@@ -18,9 +18,19 @@ import { mergeSnapshots, parseCredentials, parseSnapshot, serializeSnapshot } fr
 const HASH = '$2b$10$abcdefghijklmnopqrstuuABCDEFGHIJKLMNOPQRSTUVWXYZ01234';
 
 function registry(ns: string, name: string, spec: Partial<RegistrySpec> = {}, generation = 1): RegistryResource {
-  return { apiVersion: 'portcullis.dev/v1alpha1', kind: 'Registry', metadata: { name, namespace: ns, generation }, spec: { service: `${name}.${ns}.example.com`, ...spec } };
+  return {
+    apiVersion: 'portcullis.dev/v1alpha1',
+    kind: 'Registry',
+    metadata: { name, namespace: ns, generation },
+    spec: { service: `${name}.${ns}.example.com`, ...spec },
+  };
 }
-function regUser(ns: string, name: string, spec: Partial<RegistryUserSpec> = {}, extra: { creationTimestamp?: string; generation?: number } = {}): RegistryUserResource {
+function regUser(
+  ns: string,
+  name: string,
+  spec: Partial<RegistryUserSpec> = {},
+  extra: { creationTimestamp?: string; generation?: number } = {},
+): RegistryUserResource {
   return {
     apiVersion: 'portcullis.dev/v1alpha1',
     kind: 'RegistryUser',
@@ -33,7 +43,13 @@ function regGrant(ns: string, name: string, spec: Partial<RepositoryGrantSpec> =
     apiVersion: 'portcullis.dev/v1alpha1',
     kind: 'RepositoryGrant',
     metadata: generation === undefined ? { name, namespace: ns } : { name, namespace: ns, generation },
-    spec: { registryRef: { name: 'main', namespace: 'registry' }, subjects: [{ kind: 'Group', name: 'devs' }], repositories: ['app/**'], actions: ['pull'], ...spec },
+    spec: {
+      registryRef: { name: 'main', namespace: 'registry' },
+      subjects: [{ kind: 'Group', name: 'devs' }],
+      repositories: ['app/**'],
+      actions: ['pull'],
+      ...spec,
+    },
   };
 }
 const namespaces: NamespaceInfo[] = [
@@ -43,9 +59,17 @@ const namespaces: NamespaceInfo[] = [
 ];
 function input(parts: Partial<CompileInput>): CompileInput {
   const users = parts.users ?? [];
-  const credentials = new Map<string, ResolvedCredential>(users.map((u) => [`${u.metadata.namespace}/${u.metadata.name}`, { hash: `${HASH}-${u.metadata.name}` }]));
+  const credentials = new Map<string, ResolvedCredential>(
+    users.map((u) => [`${u.metadata.namespace}/${u.metadata.name}`, { hash: `${HASH}-${u.metadata.name}` }]),
+  );
   for (const [k, v] of parts.credentials ?? []) credentials.set(k, v);
-  return { registries: parts.registries ?? [registry('registry', 'main')], users, grants: parts.grants ?? [], namespaces: parts.namespaces ?? namespaces, credentials };
+  return {
+    registries: parts.registries ?? [registry('registry', 'main')],
+    users,
+    grants: parts.grants ?? [],
+    namespaces: parts.namespaces ?? namespaces,
+    credentials,
+  };
 }
 function statusOf(r: CompileResult, kind: string, ns: string, name: string) {
   const s = r.statuses.find((x) => x.kind === kind && x.namespace === ns && x.name === name);
@@ -57,11 +81,21 @@ const policyOf = (r: CompileResult, id = 'registry/main') => r.registries.find((
 describe('compileSnapshot: registries', () => {
   it('applies defaults: issuer portcullis, tokenTTL 5m, ES256', () => {
     const r = compileSnapshot(input({}));
-    expect(policyOf(r)).toEqual({ id: 'registry/main', service: 'main.registry.example.com', issuer: 'portcullis', tokenTTLSeconds: 300, signingAlgorithm: 'ES256', users: [], grants: [] });
+    expect(policyOf(r)).toEqual({
+      id: 'registry/main',
+      service: 'main.registry.example.com',
+      issuer: 'portcullis',
+      tokenTTLSeconds: 300,
+      signingAlgorithm: 'ES256',
+      users: [],
+      grants: [],
+    });
     expect(statusOf(r, 'Registry', 'registry', 'main')).toMatchObject({ type: 'Ready', status: 'True', observedGeneration: 1 });
   });
   it('keeps explicit settings', () => {
-    const r = compileSnapshot(input({ registries: [registry('registry', 'main', { issuer: 'me', realm: 'https://r/token', tokenTTL: '1h', signing: { algorithm: 'RS256' } })] }));
+    const r = compileSnapshot(
+      input({ registries: [registry('registry', 'main', { issuer: 'me', realm: 'https://r/token', tokenTTL: '1h', signing: { algorithm: 'RS256' } })] }),
+    );
     expect(policyOf(r)).toMatchObject({ issuer: 'me', realm: 'https://r/token', tokenTTLSeconds: 3600, signingAlgorithm: 'RS256' });
   });
   const invalid: [string, Partial<RegistrySpec>][] = [
@@ -94,12 +128,16 @@ describe('compileSnapshot: registries', () => {
 describe('compileSnapshot: users', () => {
   it('username defaults to metadata.name; groups are sorted and de-duplicated', () => {
     const r = compileSnapshot(input({ users: [regUser('registry', 'alice', { groups: ['b', 'a', 'b'] })] }));
-    expect(policyOf(r)?.users).toEqual([{ username: 'alice', groups: ['a', 'b'], disabled: false, credentialRevision: credentialRevision(`${HASH}-alice`), source: 'registry/alice' }]);
+    expect(policyOf(r)?.users).toEqual([
+      { username: 'alice', groups: ['a', 'b'], disabled: false, credentialRevision: credentialRevision(`${HASH}-alice`), source: 'registry/alice' },
+    ]);
     expect(r.registries[0]?.credentials.registries['registry/main']).toEqual({ alice: `${HASH}-alice` });
     expect(statusOf(r, 'RegistryUser', 'registry', 'alice')).toMatchObject({ status: 'True' });
   });
-  it('registryRef.namespace defaults to the object\'s own namespace', () => {
-    const r = compileSnapshot(input({ users: [regUser('registry', 'alice', { registryRef: { name: 'main' } }), regUser('team-a', 'bob', { registryRef: { name: 'main' } })] }));
+  it("registryRef.namespace defaults to the object's own namespace", () => {
+    const r = compileSnapshot(
+      input({ users: [regUser('registry', 'alice', { registryRef: { name: 'main' } }), regUser('team-a', 'bob', { registryRef: { name: 'main' } })] }),
+    );
     expect(statusOf(r, 'RegistryUser', 'registry', 'alice')).toMatchObject({ status: 'True' });
     expect(statusOf(r, 'RegistryUser', 'team-a', 'bob')).toMatchObject({ status: 'False', reason: Reasons.RegistryNotFound });
   });
@@ -112,8 +150,17 @@ describe('compileSnapshot: users', () => {
     expect(statusOf(r, 'RegistryUser', 'registry', 'alice')).toMatchObject({ status: 'False', reason: Reasons.RegistryNotReady });
   });
   it('a user whose credential is unresolved carries its reason and is left out', () => {
-    const r = compileSnapshot(input({ users: [regUser('registry', 'alice'), regUser('registry', 'bob')], credentials: new Map([['registry/alice', { reason: Reasons.SecretKeyNotFound, message: 'key password missing' }]]) }));
-    expect(statusOf(r, 'RegistryUser', 'registry', 'alice')).toMatchObject({ status: 'False', reason: Reasons.SecretKeyNotFound, message: 'key password missing' });
+    const r = compileSnapshot(
+      input({
+        users: [regUser('registry', 'alice'), regUser('registry', 'bob')],
+        credentials: new Map([['registry/alice', { reason: Reasons.SecretKeyNotFound, message: 'key password missing' }]]),
+      }),
+    );
+    expect(statusOf(r, 'RegistryUser', 'registry', 'alice')).toMatchObject({
+      status: 'False',
+      reason: Reasons.SecretKeyNotFound,
+      message: 'key password missing',
+    });
     expect(policyOf(r)?.users.map((u) => u.username)).toEqual(['bob']);
     expect(r.registries[0]?.credentials.registries['registry/main']).toEqual({ bob: `${HASH}-bob` });
   });
@@ -129,7 +176,14 @@ describe('compileSnapshot: users', () => {
     expect(statusOf(r, 'RegistryUser', 'registry', 'carol')).toMatchObject({ status: 'True', reason: Reasons.UserDisabled });
   });
   it('of two users with the same username the older wins; the other is UsernameConflict', () => {
-    const r = compileSnapshot(input({ users: [regUser('registry', 'a-new', { username: 'sam' }, { creationTimestamp: '2024-02-01T00:00:00Z' }), regUser('registry', 'z-old', { username: 'sam' }, { creationTimestamp: '2024-01-01T00:00:00Z' })] }));
+    const r = compileSnapshot(
+      input({
+        users: [
+          regUser('registry', 'a-new', { username: 'sam' }, { creationTimestamp: '2024-02-01T00:00:00Z' }),
+          regUser('registry', 'z-old', { username: 'sam' }, { creationTimestamp: '2024-01-01T00:00:00Z' }),
+        ],
+      }),
+    );
     expect(policyOf(r)?.users.map((u) => u.source)).toEqual(['registry/z-old']);
     expect(statusOf(r, 'RegistryUser', 'registry', 'a-new')).toMatchObject({ status: 'False', reason: Reasons.UsernameConflict });
   });
@@ -139,7 +193,12 @@ describe('compileSnapshot: users', () => {
     expect(statusOf(r, 'RegistryUser', 'registry', 'b')).toMatchObject({ reason: Reasons.UsernameConflict });
   });
   it('a winner with a broken Secret keeps its username (no takeover)', () => {
-    const r = compileSnapshot(input({ users: [regUser('registry', 'a', { username: 'sam' }), regUser('registry', 'b', { username: 'sam' })], credentials: new Map([['registry/a', { reason: Reasons.SecretNotFound, message: 'gone' }]]) }));
+    const r = compileSnapshot(
+      input({
+        users: [regUser('registry', 'a', { username: 'sam' }), regUser('registry', 'b', { username: 'sam' })],
+        credentials: new Map([['registry/a', { reason: Reasons.SecretNotFound, message: 'gone' }]]),
+      }),
+    );
     expect(policyOf(r)?.users).toEqual([]);
     expect(statusOf(r, 'RegistryUser', 'registry', 'b')).toMatchObject({ reason: Reasons.UsernameConflict });
   });
@@ -161,8 +220,27 @@ describe('compileSnapshot: users', () => {
 
 describe('compileSnapshot: grants', () => {
   it('normalises: actions sorted, subjects sorted and de-duplicated, patterns sorted', () => {
-    const r = compileSnapshot(input({ grants: [regGrant('registry', 'g', { subjects: [{ kind: 'User', name: 'z' }, { kind: 'Group', name: 'b' }, { kind: 'User', name: 'z' }, { kind: 'Anonymous' }], repositories: ['b/*', 'a/**', 'b/*'], actions: ['push', 'pull'], catalog: true })] }));
-    expect(policyOf(r)?.grants).toEqual([{ source: 'registry/g', subjects: [{ kind: 'Anonymous' }, { kind: 'Group', name: 'b' }, { kind: 'User', name: 'z' }], repositories: ['a/**', 'b/*'], actions: ['pull', 'push'], catalog: true }]);
+    const r = compileSnapshot(
+      input({
+        grants: [
+          regGrant('registry', 'g', {
+            subjects: [{ kind: 'User', name: 'z' }, { kind: 'Group', name: 'b' }, { kind: 'User', name: 'z' }, { kind: 'Anonymous' }],
+            repositories: ['b/*', 'a/**', 'b/*'],
+            actions: ['push', 'pull'],
+            catalog: true,
+          }),
+        ],
+      }),
+    );
+    expect(policyOf(r)?.grants).toEqual([
+      {
+        source: 'registry/g',
+        subjects: [{ kind: 'Anonymous' }, { kind: 'Group', name: 'b' }, { kind: 'User', name: 'z' }],
+        repositories: ['a/**', 'b/*'],
+        actions: ['pull', 'push'],
+        catalog: true,
+      },
+    ]);
   });
   it('* absorbs the other actions', () => {
     const r = compileSnapshot(input({ grants: [regGrant('registry', 'g', { actions: ['pull', '*', 'delete'] })] }));
@@ -191,9 +269,11 @@ describe('compileSnapshot: grants', () => {
 
 describe('compileSnapshot: delegation', () => {
   const delegating = (delegation: RegistrySpec['delegation']) => [registry('registry', 'main', { delegation })];
-  const teamPrefix: RegistrySpec['delegation'] = [{ namespaces: { from: 'Selector', selector: { matchLabels: { team: 'a' } } }, repositories: ['${namespace}/**'] }];
+  const teamPrefix: RegistrySpec['delegation'] = [
+    { namespaces: { from: 'Selector', selector: { matchLabels: { team: 'a' } } }, repositories: ['${namespace}/**'] },
+  ];
 
-  it('objects in the registry\'s own namespace are unrestricted', () => {
+  it("objects in the registry's own namespace are unrestricted", () => {
     const r = compileSnapshot(input({ registries: delegating(teamPrefix), grants: [regGrant('registry', 'g', { repositories: ['**'] })] }));
     expect(statusOf(r, 'RepositoryGrant', 'registry', 'g')).toMatchObject({ status: 'True' });
   });
@@ -213,7 +293,7 @@ describe('compileSnapshot: delegation', () => {
     expect(statusOf(r, 'RepositoryGrant', 'team-a', 'g')).toMatchObject({ status: 'True' });
     expect(policyOf(r)?.grants.map((g) => g.source)).toEqual(['team-a/g']);
   });
-  it('a grant outside its namespace\'s prefix is not applied', () => {
+  it("a grant outside its namespace's prefix is not applied", () => {
     const r = compileSnapshot(input({ registries: delegating(teamPrefix), grants: [regGrant('team-a', 'g', { repositories: ['team-a/app', 'team-b/**'] })] }));
     const c = statusOf(r, 'RepositoryGrant', 'team-a', 'g');
     expect(c).toMatchObject({ status: 'False', reason: Reasons.OutsideDelegatedPrefix });
@@ -224,10 +304,17 @@ describe('compileSnapshot: delegation', () => {
     const r = compileSnapshot(input({ registries: delegating(teamPrefix), grants: [regGrant('team-a', 'g', { repositories: ['team-a'] })] }));
     expect(statusOf(r, 'RepositoryGrant', 'team-a', 'g')).toMatchObject({ reason: Reasons.OutsideDelegatedPrefix });
   });
-  it('from: All admits every namespace; from: Same admits none but the registry\'s', () => {
-    const all = compileSnapshot(input({ registries: delegating([{ namespaces: { from: 'All' }, repositories: ['shared/**'] }]), grants: [regGrant('team-b', 'g', { repositories: ['shared/x'] })] }));
+  it("from: All admits every namespace; from: Same admits none but the registry's", () => {
+    const all = compileSnapshot(
+      input({
+        registries: delegating([{ namespaces: { from: 'All' }, repositories: ['shared/**'] }]),
+        grants: [regGrant('team-b', 'g', { repositories: ['shared/x'] })],
+      }),
+    );
     expect(statusOf(all, 'RepositoryGrant', 'team-b', 'g')).toMatchObject({ status: 'True' });
-    const same = compileSnapshot(input({ registries: delegating([{ namespaces: { from: 'Same' }, repositories: ['**'] }]), grants: [regGrant('team-b', 'g')] }));
+    const same = compileSnapshot(
+      input({ registries: delegating([{ namespaces: { from: 'Same' }, repositories: ['**'] }]), grants: [regGrant('team-b', 'g')] }),
+    );
     expect(statusOf(same, 'RepositoryGrant', 'team-b', 'g')).toMatchObject({ reason: Reasons.NamespaceNotAllowed });
   });
   it('prefixes come only from entries that admit the namespace', () => {
@@ -235,7 +322,12 @@ describe('compileSnapshot: delegation', () => {
       { namespaces: { from: 'Selector', selector: { matchLabels: { team: 'a' } } }, repositories: ['a-stuff/**'] },
       { namespaces: { from: 'Selector', selector: { matchLabels: { team: 'b' } } }, repositories: ['b-stuff/**'] },
     ];
-    const r = compileSnapshot(input({ registries: delegating(delegation), grants: [regGrant('team-a', 'ok', { repositories: ['a-stuff/x'] }), regGrant('team-a', 'bad', { repositories: ['b-stuff/x'] })] }));
+    const r = compileSnapshot(
+      input({
+        registries: delegating(delegation),
+        grants: [regGrant('team-a', 'ok', { repositories: ['a-stuff/x'] }), regGrant('team-a', 'bad', { repositories: ['b-stuff/x'] })],
+      }),
+    );
     expect(statusOf(r, 'RepositoryGrant', 'team-a', 'ok')).toMatchObject({ status: 'True' });
     expect(statusOf(r, 'RepositoryGrant', 'team-a', 'bad')).toMatchObject({ reason: Reasons.OutsideDelegatedPrefix });
   });
@@ -250,7 +342,9 @@ describe('compileSnapshot: delegation', () => {
     ['an empty selector selects all', {}, true],
   ];
   it.each(expressions)('selector %s: admits team-a = %s', (_sentence, selector, admitted) => {
-    const r = compileSnapshot(input({ registries: delegating([{ namespaces: { from: 'Selector', selector }, repositories: ['**'] }]), grants: [regGrant('team-a', 'g')] }));
+    const r = compileSnapshot(
+      input({ registries: delegating([{ namespaces: { from: 'Selector', selector }, repositories: ['**'] }]), grants: [regGrant('team-a', 'g')] }),
+    );
     expect(statusOf(r, 'RepositoryGrant', 'team-a', 'g')?.status).toBe(admitted ? 'True' : 'False');
   });
 });
@@ -276,7 +370,12 @@ describe('snapshots: determinism and files', () => {
     const r = compileSnapshot(objects());
     expect(r.registries.map((x) => x.id)).toEqual(['other/r2', 'registry/main']);
     expect(r.statuses.map((s) => `${s.kind} ${s.namespace}/${s.name}`)).toEqual([
-      'Registry other/r2', 'Registry registry/main', 'RegistryUser registry/alice', 'RegistryUser registry/bob', 'RepositoryGrant registry/g1', 'RepositoryGrant registry/g2',
+      'Registry other/r2',
+      'Registry registry/main',
+      'RegistryUser registry/alice',
+      'RegistryUser registry/bob',
+      'RepositoryGrant registry/g1',
+      'RepositoryGrant registry/g2',
     ]);
   });
   it('generation is the sha256 of the canonical JSON of registries', () => {
@@ -313,7 +412,17 @@ describe('snapshots: determinism and files', () => {
     ['a wrong format', (s) => ({ ...s, format: 'v0' }), /format/],
     ['a missing registries list', (s) => ({ ...s, registries: undefined }), /registries/],
     ['an edited body', (s) => ({ ...s, registries: (s.registries as Record<string, unknown>[]).map((r) => ({ ...r, issuer: 'evil' })) }), /generation/],
-    ['a bad grant action', (s) => ({ ...s, registries: (s.registries as Record<string, unknown>[]).map((r) => ({ ...r, grants: [{ source: 'x', subjects: [], repositories: ['a'], actions: ['write'], catalog: false }] })) }), /actions/],
+    [
+      'a bad grant action',
+      (s) => ({
+        ...s,
+        registries: (s.registries as Record<string, unknown>[]).map((r) => ({
+          ...r,
+          grants: [{ source: 'x', subjects: [], repositories: ['a'], actions: ['write'], catalog: false }],
+        })),
+      }),
+      /actions/,
+    ],
   ];
   it.each(broken)('parseSnapshot refuses %s with a clear error', (_sentence, edit, message) => {
     const s = JSON.parse(serializeSnapshot(compileSnapshot(objects()).registries[1]!.snapshot)) as Record<string, unknown>;

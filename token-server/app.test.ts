@@ -23,21 +23,61 @@ describe('malformed requests', () => {
     ['a scope without actions', { method: 'GET', url: `/token?service=${SERVICE}&scope=repository:foo` }, 400, 'INVALID_SCOPE'],
     ['a scope with an invalid repository name', { method: 'GET', url: `/token?service=${SERVICE}&scope=repository:foo//bar:pull` }, 400, 'INVALID_SCOPE'],
     ['100 scopes', { method: 'GET', url: `/token?service=${SERVICE}&${manyScopes}` }, 400, 'INVALID_SCOPE'],
-    ['a repository name over the length limit', { method: 'GET', url: `/token?service=${SERVICE}&scope=repository:${'a'.repeat(300)}:pull` }, 400, 'INVALID_SCOPE'],
+    [
+      'a repository name over the length limit',
+      { method: 'GET', url: `/token?service=${SERVICE}&scope=repository:${'a'.repeat(300)}:pull` },
+      400,
+      'INVALID_SCOPE',
+    ],
     ['a Bearer Authorization header', { method: 'GET', url: `/token?service=${SERVICE}`, headers: { authorization: 'Bearer abc' } }, 400, 'INVALID_REQUEST'],
-    ['Basic with no colon', { method: 'GET', url: `/token?service=${SERVICE}`, headers: { authorization: `Basic ${Buffer.from('nocolon').toString('base64')}` } }, 400, 'INVALID_REQUEST'],
+    [
+      'Basic with no colon',
+      { method: 'GET', url: `/token?service=${SERVICE}`, headers: { authorization: `Basic ${Buffer.from('nocolon').toString('base64')}` } },
+      400,
+      'INVALID_REQUEST',
+    ],
     ['Basic with non-base64', { method: 'GET', url: `/token?service=${SERVICE}`, headers: { authorization: 'Basic !!!' } }, 400, 'INVALID_REQUEST'],
     ['Basic with nothing', { method: 'GET', url: `/token?service=${SERVICE}`, headers: { authorization: 'Basic ' } }, 400, 'INVALID_REQUEST'],
     ['a huge header', { method: 'GET', url: `/token?service=${SERVICE}`, headers: { 'x-padding': 'x'.repeat(20_000) } }, 431, 'INVALID_REQUEST'],
     ['service given twice', { method: 'GET', url: `/token?service=${SERVICE}&service=${SERVICE}` }, 400, 'INVALID_REQUEST'],
-    ['a JSON body', { method: 'POST', url: '/token', headers: { 'content-type': 'application/json' }, payload: '{"grant_type":"password"}' }, 415, 'INVALID_REQUEST'],
+    [
+      'a JSON body',
+      { method: 'POST', url: '/token', headers: { 'content-type': 'application/json' }, payload: '{"grant_type":"password"}' },
+      415,
+      'INVALID_REQUEST',
+    ],
     ['a POST without a body', { method: 'POST', url: '/token' }, 400, 'INVALID_REQUEST'],
     ['a form without grant_type', { method: 'POST', url: '/token', headers: { 'content-type': FORM }, payload: 'client_id=x' }, 400, 'INVALID_REQUEST'],
-    ['an unsupported grant_type', { method: 'POST', url: '/token', headers: { 'content-type': FORM }, payload: 'grant_type=client_credentials&client_id=x' }, 400, 'UNSUPPORTED_GRANT_TYPE'],
-    ['a password grant without client_id', { method: 'POST', url: '/token', headers: { 'content-type': FORM }, payload: `grant_type=password&service=${SERVICE}&username=alice&password=x` }, 400, 'INVALID_REQUEST'],
-    ['a password grant without password', { method: 'POST', url: '/token', headers: { 'content-type': FORM }, payload: `grant_type=password&client_id=x&service=${SERVICE}&username=alice` }, 400, 'INVALID_REQUEST'],
-    ['a refresh grant without refresh_token', { method: 'POST', url: '/token', headers: { 'content-type': FORM }, payload: `grant_type=refresh_token&client_id=x&service=${SERVICE}` }, 400, 'INVALID_REQUEST'],
-    ['a body over the limit', { method: 'POST', url: '/token', headers: { 'content-type': FORM }, payload: `grant_type=password&client_id=${'x'.repeat(40_000)}` }, 413, 'INVALID_REQUEST'],
+    [
+      'an unsupported grant_type',
+      { method: 'POST', url: '/token', headers: { 'content-type': FORM }, payload: 'grant_type=client_credentials&client_id=x' },
+      400,
+      'UNSUPPORTED_GRANT_TYPE',
+    ],
+    [
+      'a password grant without client_id',
+      { method: 'POST', url: '/token', headers: { 'content-type': FORM }, payload: `grant_type=password&service=${SERVICE}&username=alice&password=x` },
+      400,
+      'INVALID_REQUEST',
+    ],
+    [
+      'a password grant without password',
+      { method: 'POST', url: '/token', headers: { 'content-type': FORM }, payload: `grant_type=password&client_id=x&service=${SERVICE}&username=alice` },
+      400,
+      'INVALID_REQUEST',
+    ],
+    [
+      'a refresh grant without refresh_token',
+      { method: 'POST', url: '/token', headers: { 'content-type': FORM }, payload: `grant_type=refresh_token&client_id=x&service=${SERVICE}` },
+      400,
+      'INVALID_REQUEST',
+    ],
+    [
+      'a body over the limit',
+      { method: 'POST', url: '/token', headers: { 'content-type': FORM }, payload: `grant_type=password&client_id=${'x'.repeat(40_000)}` },
+      413,
+      'INVALID_REQUEST',
+    ],
     ['an unknown path', { method: 'GET', url: '/v2/' }, 404, 'NOT_FOUND'],
     ['an unsupported method', { method: 'GET', url: '/token/extra' }, 404, 'NOT_FOUND'],
   ])('%s gets its 4xx with a JSON body', async (_name, request, status, code) => {
@@ -71,8 +111,7 @@ describe('timing safety', () => {
   it('a repeated login is served from the cache, and a password change drops the entry', async () => {
     const compare = vi.fn((pw: string, hash: string) => bcrypt.compare(pw, hash));
     const h = await harness({ set: keys.set, now, compare });
-    const login = (password: string) =>
-      h.app.inject({ method: 'GET', url: `/token?service=${SERVICE}`, headers: { authorization: basic('alice', password) } });
+    const login = (password: string) => h.app.inject({ method: 'GET', url: `/token?service=${SERVICE}`, headers: { authorization: basic('alice', password) } });
     expect((await login(PASSWORDS.alice as string)).statusCode).toBe(200);
     expect((await login(PASSWORDS.alice as string)).statusCode).toBe(200);
     expect(compare).toHaveBeenCalledTimes(1);
@@ -87,7 +126,8 @@ describe('timing safety', () => {
   it('the cache entry expires after its TTL', async () => {
     const compare = vi.fn((pw: string, hash: string) => bcrypt.compare(pw, hash));
     const h = await harness({ set: keys.set, now, compare, extra: { credentialCache: { ttlSeconds: 60 } } });
-    const login = () => h.app.inject({ method: 'GET', url: `/token?service=${SERVICE}`, headers: { authorization: basic('alice', PASSWORDS.alice as string) } });
+    const login = () =>
+      h.app.inject({ method: 'GET', url: `/token?service=${SERVICE}`, headers: { authorization: basic('alice', PASSWORDS.alice as string) } });
     await login();
     h.clock.now = new Date(now.getTime() + 61_000);
     await login();
@@ -116,9 +156,18 @@ describe('rate limiting', () => {
     for (const user of ['u1', 'u2']) {
       expect((await h.app.inject({ method: 'GET', url: `/token?service=${SERVICE}`, headers: { authorization: basic(user, 'x') } })).statusCode).toBe(401);
     }
-    const refused = await h.app.inject({ method: 'GET', url: `/token?service=${SERVICE}`, headers: { authorization: basic('alice', PASSWORDS.alice as string) } });
+    const refused = await h.app.inject({
+      method: 'GET',
+      url: `/token?service=${SERVICE}`,
+      headers: { authorization: basic('alice', PASSWORDS.alice as string) },
+    });
     expect(refused.statusCode).toBe(429);
-    const other = await h.app.inject({ method: 'GET', url: `/token?service=${SERVICE}`, remoteAddress: '10.9.8.7', headers: { authorization: basic('alice', PASSWORDS.alice as string) } });
+    const other = await h.app.inject({
+      method: 'GET',
+      url: `/token?service=${SERVICE}`,
+      remoteAddress: '10.9.8.7',
+      headers: { authorization: basic('alice', PASSWORDS.alice as string) },
+    });
     expect(other.statusCode).toBe(200);
   });
 });
@@ -139,7 +188,12 @@ describe('readiness, keys and metrics', () => {
   it('is not ready before a snapshot has loaded', async () => {
     const { build } = await import('./app.js');
     const { MemorySource, captureLogger } = await import('../test/support/token-server-fixtures.js');
-    const app = await build({ policy: new MemorySource<PolicyState>(undefined), keys: new MemorySource({ set: keys.set, loadedAt: now }), logger: captureLogger().logger, now: () => now });
+    const app = await build({
+      policy: new MemorySource<PolicyState>(undefined),
+      keys: new MemorySource({ set: keys.set, loadedAt: now }),
+      logger: captureLogger().logger,
+      now: () => now,
+    });
     expect((await app.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(503);
     expect((await app.inject({ method: 'GET', url: `/token?service=${SERVICE}` })).json().errors[0].code).toBe('UNAVAILABLE');
   });
@@ -153,7 +207,9 @@ describe('readiness, keys and metrics', () => {
     const set = JSON.parse(await readFile(join(dir, 'signing.json'), 'utf8')) as SigningKeySet;
     const future = await issueSigningKey({ ca, algorithm: 'ES256', lifetimeSeconds: 86400, notBefore: new Date(now.getTime() + 3600_000) });
     const h = await harness({ set: { ...set, keys: [...set.keys, future] }, now });
-    const jwks = (await h.app.inject({ method: 'GET', url: '/.well-known/jwks.json' })).json<{ keys: { kid: string; alg: string; use: string; x5c: string[]; kty: string; d?: string }[] }>();
+    const jwks = (await h.app.inject({ method: 'GET', url: '/.well-known/jwks.json' })).json<{
+      keys: { kid: string; alg: string; use: string; x5c: string[]; kty: string; d?: string }[];
+    }>();
     expect(jwks.keys.map((k) => k.kid).sort()).toEqual([set.keys[0]?.kid, future.kid].sort());
     for (const k of jwks.keys) {
       expect(k).toMatchObject({ alg: 'ES256', use: 'sig', kty: 'EC' });

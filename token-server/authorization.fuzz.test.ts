@@ -31,52 +31,82 @@ const GRANT_PATTERNS = ['team-a/**', 'team-b/**', 'library/*', 'shared/*', '${us
 const PREFIXES = ['${namespace}/**', 'shared/*', '${namespace}/${user}', 'library/*'];
 const ACTIONS = ['pull', 'push', 'delete', '*'] as const;
 
-interface UserSpec { ns: string; name: string; username: string; groups: string[]; disabled: boolean; password: string; age: number }
-interface GrantSpec { ns: string; name: string; subjects: { kind: 'User' | 'Group' | 'Anonymous' | 'Authenticated'; name?: string }[]; repositories: string[]; actions: string[]; catalog: boolean }
-interface World { delegation: Delegation[]; users: UserSpec[]; grants: GrantSpec[] }
-interface Request { username?: string; password?: string; scopes: string[]; malformed?: 'repeated-service' | 'bad-scope' }
+interface UserSpec {
+  ns: string;
+  name: string;
+  username: string;
+  groups: string[];
+  disabled: boolean;
+  password: string;
+  age: number;
+}
+interface GrantSpec {
+  ns: string;
+  name: string;
+  subjects: { kind: 'User' | 'Group' | 'Anonymous' | 'Authenticated'; name?: string }[];
+  repositories: string[];
+  actions: string[];
+  catalog: boolean;
+}
+interface World {
+  delegation: Delegation[];
+  users: UserSpec[];
+  grants: GrantSpec[];
+}
+interface Request {
+  username?: string;
+  password?: string;
+  scopes: string[];
+  malformed?: 'repeated-service' | 'bad-scope';
+}
 
 // ---- generators ------------------------------------------------------------------------------------
 
 const subset = <T>(items: readonly T[], min = 0) => fc.subarray([...items], { minLength: min });
-const delegationEntry: fc.Arbitrary<Delegation> = fc.record({
-  from: fc.constantFrom('All', 'Same', 'team=a', 'team=b'),
-  repositories: subset(PREFIXES, 1),
-  usernames: fc.constantFrom<string[][]>([], ['${namespace}-*'], ['*'], ['ci-*']),
-  groups: fc.constantFrom<string[][]>([], ['devs'], ['${namespace}-devs']),
-  authenticated: fc.boolean(),
-  catalog: fc.boolean(),
-}).map((e) => ({
-  namespaces: e.from === 'All' || e.from === 'Same' ? { from: e.from } : { from: 'Selector' as const, selector: { matchLabels: { team: e.from.slice(5) } } },
-  repositories: e.repositories,
-  identities: { usernames: e.usernames, groups: e.groups, authenticated: e.authenticated },
-  catalog: e.catalog,
-}));
-const userSpec = (i: number): fc.Arbitrary<UserSpec> =>
-  fc.record({
-    ns: fc.constantFrom(HOME, 'team-a', 'team-a', 'team-b', 'other'),
-    username: fc.constantFrom(...USERNAMES.slice(0, 4)),
-    groups: subset(GROUPS),
-    disabled: fc.constantFrom(false, false, false, true),
-    age: fc.integer({ min: 0, max: 5 }),
-  }).map((u) => ({ ...u, name: `u${i}`, password: `pw-${i}` }));
-const grantSpec = (i: number): fc.Arbitrary<GrantSpec> =>
-  fc.record({
-    ns: fc.constantFrom(HOME, HOME, 'team-a', 'team-b', 'other'),
-    subjects: fc.uniqueArray(
-      fc.oneof(
-        fc.constantFrom(...USERNAMES).map((name) => ({ kind: 'User' as const, name })),
-        fc.constantFrom(...GROUPS).map((name) => ({ kind: 'Group' as const, name })),
-        fc.constant<GrantSpec['subjects'][number]>({ kind: 'Anonymous' }),
-        fc.constant<GrantSpec['subjects'][number]>({ kind: 'Authenticated' }),
-        fc.constant<GrantSpec['subjects'][number]>({ kind: 'Authenticated' }),
-      ),
-      { minLength: 1, maxLength: 3, selector: (s: GrantSpec['subjects'][number]) => `${s.kind}/${s.name ?? ''}` },
-    ),
-    repositories: subset(GRANT_PATTERNS, 1).map((r) => r.slice(0, 2)),
-    actions: subset(ACTIONS, 1),
+const delegationEntry: fc.Arbitrary<Delegation> = fc
+  .record({
+    from: fc.constantFrom('All', 'Same', 'team=a', 'team=b'),
+    repositories: subset(PREFIXES, 1),
+    usernames: fc.constantFrom<string[][]>([], ['${namespace}-*'], ['*'], ['ci-*']),
+    groups: fc.constantFrom<string[][]>([], ['devs'], ['${namespace}-devs']),
+    authenticated: fc.boolean(),
     catalog: fc.boolean(),
-  }).map((g) => ({ ...g, name: `g${i}` }));
+  })
+  .map((e) => ({
+    namespaces: e.from === 'All' || e.from === 'Same' ? { from: e.from } : { from: 'Selector' as const, selector: { matchLabels: { team: e.from.slice(5) } } },
+    repositories: e.repositories,
+    identities: { usernames: e.usernames, groups: e.groups, authenticated: e.authenticated },
+    catalog: e.catalog,
+  }));
+const userSpec = (i: number): fc.Arbitrary<UserSpec> =>
+  fc
+    .record({
+      ns: fc.constantFrom(HOME, 'team-a', 'team-a', 'team-b', 'other'),
+      username: fc.constantFrom(...USERNAMES.slice(0, 4)),
+      groups: subset(GROUPS),
+      disabled: fc.constantFrom(false, false, false, true),
+      age: fc.integer({ min: 0, max: 5 }),
+    })
+    .map((u) => ({ ...u, name: `u${i}`, password: `pw-${i}` }));
+const grantSpec = (i: number): fc.Arbitrary<GrantSpec> =>
+  fc
+    .record({
+      ns: fc.constantFrom(HOME, HOME, 'team-a', 'team-b', 'other'),
+      subjects: fc.uniqueArray(
+        fc.oneof(
+          fc.constantFrom(...USERNAMES).map((name) => ({ kind: 'User' as const, name })),
+          fc.constantFrom(...GROUPS).map((name) => ({ kind: 'Group' as const, name })),
+          fc.constant<GrantSpec['subjects'][number]>({ kind: 'Anonymous' }),
+          fc.constant<GrantSpec['subjects'][number]>({ kind: 'Authenticated' }),
+          fc.constant<GrantSpec['subjects'][number]>({ kind: 'Authenticated' }),
+        ),
+        { minLength: 1, maxLength: 3, selector: (s: GrantSpec['subjects'][number]) => `${s.kind}/${s.name ?? ''}` },
+      ),
+      repositories: subset(GRANT_PATTERNS, 1).map((r) => r.slice(0, 2)),
+      actions: subset(ACTIONS, 1),
+      catalog: fc.boolean(),
+    })
+    .map((g) => ({ ...g, name: `g${i}` }));
 const world: fc.Arbitrary<World> = fc.record({
   delegation: fc.array(delegationEntry, { minLength: 1, maxLength: 2 }),
   users: fc.integer({ min: 1, max: 6 }).chain((n) => fc.tuple(...Array.from({ length: n }, (_, i) => userSpec(i)))),
@@ -92,29 +122,37 @@ const scopesFor = (username: string | undefined) =>
   fc.uniqueArray(
     fc.oneof(
       { weight: 5, arbitrary: scopeText },
-      { weight: 2, arbitrary: fc.tuple(fc.array(fc.constantFrom(...SEGMENTS), { maxLength: 2 }), subset(['pull', 'push', 'delete'], 1)).map(([rest, actions]) => `repository:${[username ?? 'alice', ...rest].join('/')}:${actions.join(',')}`) },
+      {
+        weight: 2,
+        arbitrary: fc
+          .tuple(fc.array(fc.constantFrom(...SEGMENTS), { maxLength: 2 }), subset(['pull', 'push', 'delete'], 1))
+          .map(([rest, actions]) => `repository:${[username ?? 'alice', ...rest].join('/')}:${actions.join(',')}`),
+      },
     ),
     { minLength: 1, maxLength: 3, selector: (s) => s.split(':').slice(0, 2).join(':') },
   );
 const request = (w: World): fc.Arbitrary<Request> =>
-  fc.record({
-    who: fc.oneof({ weight: 1, arbitrary: fc.constant(undefined) }, { weight: 4, arbitrary: fc.nat({ max: w.users.length - 1 }) }),
-    wrong: fc.constantFrom(false, false, false, false, true),
-    scopes: fc.constant(undefined),
-    malformed: fc.option(fc.constantFrom('repeated-service' as const, 'bad-scope' as const), { freq: 8 }),
-  }).chain((r) => {
-    const u = r.who === undefined ? undefined : w.users[r.who];
-    return scopesFor(u?.username).map((scopes) => ({ ...r, scopes, u }));
-  }).map((r) => {
-    const u = r.u;
-    const out: Request = { scopes: r.scopes };
-    if (u !== undefined) {
-      out.username = u.username;
-      out.password = r.wrong ? 'wrong' : u.password;
-    }
-    if (r.malformed !== null) out.malformed = r.malformed;
-    return out;
-  });
+  fc
+    .record({
+      who: fc.oneof({ weight: 1, arbitrary: fc.constant(undefined) }, { weight: 4, arbitrary: fc.nat({ max: w.users.length - 1 }) }),
+      wrong: fc.constantFrom(false, false, false, false, true),
+      scopes: fc.constant(undefined),
+      malformed: fc.option(fc.constantFrom('repeated-service' as const, 'bad-scope' as const), { freq: 8 }),
+    })
+    .chain((r) => {
+      const u = r.who === undefined ? undefined : w.users[r.who];
+      return scopesFor(u?.username).map((scopes) => ({ ...r, scopes, u }));
+    })
+    .map((r) => {
+      const u = r.u;
+      const out: Request = { scopes: r.scopes };
+      if (u !== undefined) {
+        out.username = u.username;
+        out.password = r.wrong ? 'wrong' : u.password;
+      }
+      if (r.malformed !== null) out.malformed = r.malformed;
+      return out;
+    });
 
 // ---- the model ---------------------------------------------------------------------------------------
 
@@ -152,15 +190,21 @@ function within(inner: string, outers: string[]): boolean {
   }
   return true;
 }
-const glob = (pattern: string, ns: string, value: string) => new RegExp(`^${pattern.split('${namespace}').join(ns).split('*').map(escape).join('.*')}$`).test(value);
+const glob = (pattern: string, ns: string, value: string) =>
+  new RegExp(`^${pattern.split('${namespace}').join(ns).split('*').map(escape).join('.*')}$`).test(value);
 
 function entriesFor(w: World, ns: string): Delegation[] {
   const labels = NAMESPACES.find((n) => n.name === ns)?.labels ?? {};
-  return w.delegation.filter((e) => e.namespaces.from === 'All' || (e.namespaces.from === 'Selector' && Object.entries(e.namespaces.selector?.matchLabels ?? {}).every(([k, v]) => labels[k] === v)));
+  return w.delegation.filter(
+    (e) =>
+      e.namespaces.from === 'All' ||
+      (e.namespaces.from === 'Selector' && Object.entries(e.namespaces.selector?.matchLabels ?? {}).every(([k, v]) => labels[k] === v)),
+  );
 }
 const prefixesOf = (w: World, ns: string) => entriesFor(w, ns).flatMap((e) => e.repositories.map((p) => p.split('${namespace}').join(ns)));
 const admitted = (w: World, ns: string) => ns === HOME || entriesFor(w, ns).length > 0;
-const nameConsented = (w: World, u: UserSpec) => u.ns !== HOME && entriesFor(w, u.ns).some((e) => (e.identities?.usernames ?? []).some((p) => glob(p, u.ns, u.username)));
+const nameConsented = (w: World, u: UserSpec) =>
+  u.ns !== HOME && entriesFor(w, u.ns).some((e) => (e.identities?.usernames ?? []).some((p) => glob(p, u.ns, u.username)));
 
 function validGrants(w: World): GrantSpec[] {
   return w.grants.filter((g) => {
@@ -174,7 +218,9 @@ function validGrants(w: World): GrantSpec[] {
 
 function winners(w: World): Map<string, UserSpec> {
   const rank = (u: UserSpec) => (u.ns === HOME ? 0 : nameConsented(w, u) ? 1 : 2);
-  const candidates = w.users.filter((u) => admitted(w, u.ns)).sort((a, b) => rank(a) - rank(b) || a.age - b.age || `${a.ns}/${a.name}`.localeCompare(`${b.ns}/${b.name}`));
+  const candidates = w.users
+    .filter((u) => admitted(w, u.ns))
+    .sort((a, b) => rank(a) - rank(b) || a.age - b.age || `${a.ns}/${a.name}`.localeCompare(`${b.ns}/${b.name}`));
   const out = new Map<string, UserSpec>();
   for (const u of candidates) if (!out.has(u.username)) out.set(u.username, u);
   return out;
@@ -236,19 +282,36 @@ function expected(w: World, r: Request): Expected {
 
 const hashes = new Map<string, string>();
 function compileWorld(w: World): PolicyState {
-  const registry: RegistryResource = { apiVersion: 'portcullis.dev/v1alpha1', kind: 'Registry', metadata: { name: 'main', namespace: HOME }, spec: { service: SERVICE, delegation: w.delegation } };
+  const registry: RegistryResource = {
+    apiVersion: 'portcullis.dev/v1alpha1',
+    kind: 'Registry',
+    metadata: { name: 'main', namespace: HOME },
+    spec: { service: SERVICE, delegation: w.delegation },
+  };
   const at = (age: number) => new Date(Date.UTC(2026, 0, 1 + age)).toISOString();
   const users: RegistryUserResource[] = w.users.map((u) => ({
     apiVersion: 'portcullis.dev/v1alpha1',
     kind: 'RegistryUser',
     metadata: { name: u.name, namespace: u.ns, creationTimestamp: at(u.age), uid: `uid-${u.ns}-${u.name}`, generation: 1 },
-    spec: { registryRef: { name: 'main', namespace: HOME }, username: u.username, passwordSecretRef: { name: `${u.name}-pw` }, groups: u.groups, disabled: u.disabled },
+    spec: {
+      registryRef: { name: 'main', namespace: HOME },
+      username: u.username,
+      passwordSecretRef: { name: `${u.name}-pw` },
+      groups: u.groups,
+      disabled: u.disabled,
+    },
   }));
   const grants: RepositoryGrantResource[] = w.grants.map((g) => ({
     apiVersion: 'portcullis.dev/v1alpha1',
     kind: 'RepositoryGrant',
     metadata: { name: g.name, namespace: g.ns },
-    spec: { registryRef: { name: 'main', namespace: HOME }, subjects: g.subjects, repositories: g.repositories, actions: g.actions as ('pull' | 'push' | 'delete' | '*')[], catalog: g.catalog },
+    spec: {
+      registryRef: { name: 'main', namespace: HOME },
+      subjects: g.subjects,
+      repositories: g.repositories,
+      actions: g.actions as ('pull' | 'push' | 'delete' | '*')[],
+      catalog: g.catalog,
+    },
   }));
   const credentials = new Map(w.users.map((u) => [`${u.ns}/${u.name}`, { hash: hashes.get(u.password) as string }]));
   const compiled = compileSnapshot({ registries: [registry], users, grants, namespaces: NAMESPACES, credentials });
@@ -273,29 +336,37 @@ describe('/token against a naive model of the rules', () => {
       limits: { failuresPerAccountAndAddress: 1e9, failuresPerAddress: 1e9 },
     });
     await fc.assert(
-      fc.asyncProperty(world.chain((w) => fc.tuple(fc.constant(w), fc.array(request(w), { minLength: 4, maxLength: 12 }))), async ([w, requests]) => {
-        policy.set(compileWorld(w));
-        for (const r of requests) {
-          const query = new URLSearchParams({ service: SERVICE });
-          if (r.malformed === 'repeated-service') query.append('service', SERVICE);
-          for (const s of r.scopes) query.append('scope', s);
-          if (r.malformed === 'bad-scope') query.append('scope', 'repository:Bad Name:pull');
-          const headers = r.username === undefined ? {} : { authorization: `Basic ${Buffer.from(`${r.username}:${r.password}`).toString('base64')}` };
-          const response = await app.inject({ method: 'GET', url: `/token?${query.toString()}`, headers });
-          expect(response.statusCode).toBeLessThan(500);
-          const want = expected(w, r);
-          expect(response.statusCode, JSON.stringify({ w, r, body: response.body })).toBe(want.status);
-          if (want.status !== 200) continue;
-          const claims = JSON.parse(Buffer.from(response.json<{ token: string }>().token.split('.')[1]!, 'base64url').toString()) as { access: { type: string; name: string; actions: string[] }[] };
-          const got = new Map(claims.access.map((a) => [`${a.type}:${a.name}`, a.actions]));
-          const allowed = new Map([...want.access].map(([scope, actions]) => [scope.split(':').slice(0, 2).join(':'), actions]));
-          for (const [scope, actions] of got) {
-            const may = allowed.get(scope) ?? [];
-            expect(actions.filter((a) => !may.includes(a)), `more than the model allows for ${scope}: ${JSON.stringify({ w, r })}`).toEqual([]);
+      fc.asyncProperty(
+        world.chain((w) => fc.tuple(fc.constant(w), fc.array(request(w), { minLength: 4, maxLength: 12 }))),
+        async ([w, requests]) => {
+          policy.set(compileWorld(w));
+          for (const r of requests) {
+            const query = new URLSearchParams({ service: SERVICE });
+            if (r.malformed === 'repeated-service') query.append('service', SERVICE);
+            for (const s of r.scopes) query.append('scope', s);
+            if (r.malformed === 'bad-scope') query.append('scope', 'repository:Bad Name:pull');
+            const headers = r.username === undefined ? {} : { authorization: `Basic ${Buffer.from(`${r.username}:${r.password}`).toString('base64')}` };
+            const response = await app.inject({ method: 'GET', url: `/token?${query.toString()}`, headers });
+            expect(response.statusCode).toBeLessThan(500);
+            const want = expected(w, r);
+            expect(response.statusCode, JSON.stringify({ w, r, body: response.body })).toBe(want.status);
+            if (want.status !== 200) continue;
+            const claims = JSON.parse(Buffer.from(response.json<{ token: string }>().token.split('.')[1]!, 'base64url').toString()) as {
+              access: { type: string; name: string; actions: string[] }[];
+            };
+            const got = new Map(claims.access.map((a) => [`${a.type}:${a.name}`, a.actions]));
+            const allowed = new Map([...want.access].map(([scope, actions]) => [scope.split(':').slice(0, 2).join(':'), actions]));
+            for (const [scope, actions] of got) {
+              const may = allowed.get(scope) ?? [];
+              expect(
+                actions.filter((a) => !may.includes(a)),
+                `more than the model allows for ${scope}: ${JSON.stringify({ w, r })}`,
+              ).toEqual([]);
+            }
+            expect(Object.fromEntries(got), JSON.stringify({ w, r })).toEqual(Object.fromEntries(allowed));
           }
-          expect(Object.fromEntries(got), JSON.stringify({ w, r })).toEqual(Object.fromEntries(allowed));
-        }
-      }),
+        },
+      ),
       { numRuns: 300 },
     );
     await app.close();

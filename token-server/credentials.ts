@@ -21,9 +21,7 @@ import type { UserEntry } from '../policy/types.js';
 import type { LoadedRegistry } from './sources/types.js';
 import { DEFAULT_VERIFICATION_QUEUE, VerificationQueue, type VerificationQueueOptions } from './verification-queue.js';
 
-export type CredentialCheck =
-  | { ok: true; user: UserEntry; revision: string; cached: boolean }
-  | { ok: false; reason: string };
+export type CredentialCheck = { ok: true; user: UserEntry; revision: string; cached: boolean } | { ok: false; reason: string };
 
 export type PasswordCompare = (password: string, hash: string) => Promise<boolean>;
 
@@ -120,7 +118,13 @@ export class CredentialVerifier {
     if (cached !== undefined) {
       const user = registry.index.users.get(username);
       const stored = registry.credentials.get(username);
-      if (cached.expiresAt > this.options.now().getTime() && stored !== undefined && cached.revision === stored.revision && user !== undefined && !user.disabled) {
+      if (
+        cached.expiresAt > this.options.now().getTime() &&
+        stored !== undefined &&
+        cached.revision === stored.revision &&
+        user !== undefined &&
+        !user.disabled
+      ) {
         this.options.onCacheLookup?.(true);
         return { hit: { ok: true, user, revision: stored.revision, cached: true } };
       }

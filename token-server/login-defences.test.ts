@@ -46,7 +46,13 @@ function heldCompare() {
 describe('budgets are counted before bcrypt runs', () => {
   it('200 concurrent wrong passwords for one account from one address: only the budget reaches bcrypt, the rest get 429', async () => {
     const held = heldCompare();
-    const h = await harness({ set: keys.set, now, compare: held.compare, limits: { failuresPerAccountAndAddress: 5, failuresPerAddress: 1000 }, extra: { verificationQueue: { perClient: 1000, maxQueued: 1000 } } });
+    const h = await harness({
+      set: keys.set,
+      now,
+      compare: held.compare,
+      limits: { failuresPerAccountAndAddress: 5, failuresPerAddress: 1000 },
+      extra: { verificationQueue: { perClient: 1000, maxQueued: 1000 } },
+    });
     const responses = Array.from({ length: 200 }, (_, i) => login(h, 'alice', `wrong-${i}`));
     await vi.waitFor(() => expect(held.compare.mock.calls.length).toBeGreaterThan(0));
     held.open();
@@ -62,7 +68,13 @@ describe('budgets are counted before bcrypt runs', () => {
 
   it('a flood from one address past the queue gets 429 without a comparison, and its places are given back', async () => {
     const held = heldCompare();
-    const h = await harness({ set: keys.set, now, compare: held.compare, limits: { failuresPerAccountAndAddress: 1000, failuresPerAddress: 1000 }, extra: { verificationQueue: { concurrency: 1, perClient: 3, maxQueued: 100 } } });
+    const h = await harness({
+      set: keys.set,
+      now,
+      compare: held.compare,
+      limits: { failuresPerAccountAndAddress: 1000, failuresPerAddress: 1000 },
+      extra: { verificationQueue: { concurrency: 1, perClient: 3, maxQueued: 100 } },
+    });
     const responses = Array.from({ length: 20 }, (_, i) => login(h, `user-${i}`, 'x'));
     await vi.waitFor(() => expect(held.waiting.length).toBe(1));
     const honest = login(h, 'alice', PASSWORDS.alice as string, '10.1.1.1');
@@ -85,7 +97,12 @@ describe('what is never locked out', () => {
 
   it('an account that logged in from an address before is not refused because others failed there', async () => {
     // No cache: every login runs bcrypt, so only the known-client rule can let alice in.
-    const h = await harness({ set: keys.set, now, limits: { failuresPerAccountAndAddress: 100, failuresPerAddress: 3 }, extra: { credentialCache: { ttlSeconds: 0 } } });
+    const h = await harness({
+      set: keys.set,
+      now,
+      limits: { failuresPerAccountAndAddress: 100, failuresPerAddress: 3 },
+      extra: { credentialCache: { ttlSeconds: 0 } },
+    });
     expect((await login(h, 'alice', PASSWORDS.alice as string)).statusCode).toBe(200);
     for (let i = 0; i < 3; i++) expect((await login(h, `guess-${i}`, 'x')).statusCode).toBe(401);
     expect((await login(h, 'dave', PASSWORDS.dave as string)).statusCode).toBe(429);
@@ -93,7 +110,12 @@ describe('what is never locked out', () => {
   });
 
   it('nobody can lock an account out from everywhere: failures from one address leave every other address alone', async () => {
-    const h = await harness({ set: keys.set, now, limits: { failuresPerAccountAndAddress: 3, failuresPerAddress: 1000 }, extra: { credentialCache: { ttlSeconds: 0 } } });
+    const h = await harness({
+      set: keys.set,
+      now,
+      limits: { failuresPerAccountAndAddress: 3, failuresPerAddress: 1000 },
+      extra: { credentialCache: { ttlSeconds: 0 } },
+    });
     for (let i = 0; i < 10; i++) await login(h, 'alice', `wrong-${i}`, '203.0.113.9');
     expect((await login(h, 'alice', PASSWORDS.alice as string, '203.0.113.9')).statusCode).toBe(429);
     expect((await login(h, 'alice', PASSWORDS.alice as string, '198.51.100.7')).statusCode).toBe(200);
@@ -147,7 +169,10 @@ describe('every failure takes the same path', () => {
     const state = h.policy.current()!;
     state.registries.get(SERVICE)!.maxCost = 9;
     h.policy.set(state);
-    for (const [user, password] of [['dave', 'wrong'], ['mallory', 'x']] as const) {
+    for (const [user, password] of [
+      ['dave', 'wrong'],
+      ['mallory', 'x'],
+    ] as const) {
       const t = performance.now();
       const r = await login(h, user, password, `10.0.0.${user.length}`);
       expect(r.statusCode).toBe(401);
@@ -168,7 +193,12 @@ describe('which X-Forwarded-For hop names the client', () => {
   });
 
   it('with one trusted hop, a client cannot choose its address by prepending to X-Forwarded-For', async () => {
-    const h = await harness({ set: keys.set, now, limits: { failuresPerAccountAndAddress: 100, failuresPerAddress: 5 }, extra: { trustProxy: parseTrustProxy('1') } });
+    const h = await harness({
+      set: keys.set,
+      now,
+      limits: { failuresPerAccountAndAddress: 100, failuresPerAddress: 5 },
+      extra: { trustProxy: parseTrustProxy('1') },
+    });
     const statuses = [];
     // The ingress (the socket peer, 10.0.0.9) appends the real client, 203.0.113.5, after whatever the client sent.
     for (let i = 0; i < 8; i++) statuses.push((await login(h, `u${i}`, 'x', '10.0.0.9', xff(`198.51.100.${i}, 203.0.113.5`))).statusCode);

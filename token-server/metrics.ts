@@ -3,14 +3,7 @@
 
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
-export type Outcome =
-  | 'issued'
-  | 'bad_credentials'
-  | 'invalid_refresh_token'
-  | 'throttled'
-  | 'bad_request'
-  | 'not_ready'
-  | 'error';
+export type Outcome = 'issued' | 'bad_credentials' | 'invalid_refresh_token' | 'throttled' | 'bad_request' | 'not_ready' | 'error';
 
 export class TokenServerMetrics {
   readonly registry = new Registry();

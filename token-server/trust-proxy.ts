@@ -29,7 +29,10 @@ export function parseTrustProxy(value: string): TrustProxy {
     return { hops };
   }
   if (text === '' || text === 'true' || text === '*' || text === 'all') {
-    throw new Error('--trust-proxy needs the number of proxy hops in front (e.g. 1) or their addresses/CIDRs (e.g. 10.0.0.0/8); trusting every hop would let clients choose their own address');
+    throw new Error(
+      '--trust-proxy needs the number of proxy hops in front (e.g. 1) or their addresses/CIDRs (e.g. 10.0.0.0/8); ' +
+        'trusting every hop would let clients choose their own address',
+    );
   }
   const proxies = text.split(',').map((p) => p.trim());
   const bad = proxies.find((p) => !isCidrOrAddress(p));

@@ -43,11 +43,15 @@ describe('chunked layout', () => {
 
   it('round-trips any set of files, inline or split', () => {
     fc.assert(
-      fc.property(fc.dictionary(fc.constantFrom('a.json', 'b.json', 'sources.json'), fc.string({ maxLength: 600 })), fc.stringMatching(/^[0-9a-f]{12,64}$/), (files, gen) => {
-        const plan = planChunks('base', gen, files, small);
-        expect(assembleChunks(plan.main, lookup(plan))).toEqual({ complete: true, generation: gen, files });
-        expect(new Set(plan.parts.map((p) => p.name)).size).toBe(plan.parts.length);
-      }),
+      fc.property(
+        fc.dictionary(fc.constantFrom('a.json', 'b.json', 'sources.json'), fc.string({ maxLength: 600 })),
+        fc.stringMatching(/^[0-9a-f]{12,64}$/),
+        (files, gen) => {
+          const plan = planChunks('base', gen, files, small);
+          expect(assembleChunks(plan.main, lookup(plan))).toEqual({ complete: true, generation: gen, files });
+          expect(new Set(plan.parts.map((p) => p.name)).size).toBe(plan.parts.length);
+        },
+      ),
     );
   });
 

@@ -50,7 +50,10 @@ export interface PartSlots {
 }
 
 export class TooLargeError extends Error {
-  constructor(readonly parts: number, readonly slots: number) {
+  constructor(
+    readonly parts: number,
+    readonly slots: number,
+  ) {
     super(`needs ${parts} parts, more than the ${slots} there are names for`);
     this.name = 'TooLargeError';
   }
@@ -70,11 +73,23 @@ export function sha256Hex(data: string | Buffer): string {
 
 export function partName(base: string, generation: string, file: string, index: number, fileCount: number): string {
   // With one file the name stays short; with several the file's position keeps the names apart.
-  const fileTag = fileCount > 1 ? `-${file.replace(/[^a-z0-9]/gi, '').toLowerCase().slice(0, 12)}` : '';
+  const fileTag =
+    fileCount > 1
+      ? `-${file
+          .replace(/[^a-z0-9]/gi, '')
+          .toLowerCase()
+          .slice(0, 12)}`
+      : '';
   return `${base}-${generation.slice(0, 12)}${fileTag}-${index}`;
 }
 
-export function planChunks(base: string, generation: string, files: Record<string, string>, limits: ChunkLimits = DEFAULT_CHUNK_LIMITS, slots?: PartSlots): ChunkPlan {
+export function planChunks(
+  base: string,
+  generation: string,
+  files: Record<string, string>,
+  limits: ChunkLimits = DEFAULT_CHUNK_LIMITS,
+  slots?: PartSlots,
+): ChunkPlan {
   const names = Object.keys(files).sort();
   const total = names.reduce((n, f) => n + Buffer.byteLength(files[f] as string, 'utf8'), 0);
   const manifest: Manifest = { format: CHUNKED_FORMAT, generation, files: {} };

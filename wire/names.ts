@@ -23,5 +23,9 @@ export const hashSourcesSecretName = (registry: string): string => `portcullis-$
 
 /** Every Secret the token server of `registry` may read, and nothing else (its Role's resourceNames). */
 export function tokenServerSecretNames(registry: string): string[] {
-  return [credentialsSecretName(registry), ...Array.from({ length: CREDENTIAL_PARTS }, (_, i) => credentialsPartName(registry, i)), signingSecretName(registry)];
+  return [
+    credentialsSecretName(registry),
+    ...Array.from({ length: CREDENTIAL_PARTS }, (_, i) => credentialsPartName(registry, i)),
+    signingSecretName(registry),
+  ];
 }

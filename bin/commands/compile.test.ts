@@ -46,12 +46,19 @@ describe('portcullis compile', () => {
 
   it('refuses invalid manifests with file, document and field, and writes nothing', async () => {
     const bad = join(dir, 'bad.yaml');
-    await writeFile(bad, 'apiVersion: portcullis.dev/v1alpha1\nkind: RepositoryGrant\nmetadata: {name: x, namespace: registry}\nspec:\n  registryRef: {name: main}\n  subjects: [{kind: User}]\n  repositories: ["a/**"]\n  actions: [pull]\n');
+    await writeFile(
+      bad,
+      'apiVersion: portcullis.dev/v1alpha1\nkind: RepositoryGrant\nmetadata: {name: x, namespace: registry}\n' +
+        'spec:\n  registryRef: {name: main}\n  subjects: [{kind: User}]\n  repositories: ["a/**"]\n  actions: [pull]\n',
+    );
     const outDir = join(dir, 'bad-out');
     const outcome = await compileManifests({ files: ['examples', bad], outDir, cost: COST });
     expect(outcome.exitCode).toBe(2);
     expect(outcome.wrote).toBe(false);
-    expect(outcome.err).toEqual([`error: ${bad}: document 1 (RepositoryGrant registry/x): spec.subjects[0].name: User and Group subjects need a name`, 'error: 1 invalid manifest(s); nothing written']);
+    expect(outcome.err).toEqual([
+      `error: ${bad}: document 1 (RepositoryGrant registry/x): spec.subjects[0].name: User and Group subjects need a name`,
+      'error: 1 invalid manifest(s); nothing written',
+    ]);
     await expect(stat(outDir)).rejects.toThrow();
   });
 
@@ -105,9 +112,21 @@ spec:
     const previous = process.exitCode;
     const writes: string[] = [];
     const original = process.stdout.write.bind(process.stdout);
-    process.stdout.write = ((chunk: string) => (writes.push(String(chunk)), true));
+    process.stdout.write = (chunk: string) => (writes.push(String(chunk)), true);
     try {
-      await program.parseAsync(['node', 'portcullis', 'compile', '-f', 'examples/00-namespaces.yaml', '-f', 'examples/registry.yaml', '-o', outDir, '--bcrypt-cost', '4']);
+      await program.parseAsync([
+        'node',
+        'portcullis',
+        'compile',
+        '-f',
+        'examples/00-namespaces.yaml',
+        '-f',
+        'examples/registry.yaml',
+        '-o',
+        outDir,
+        '--bcrypt-cost',
+        '4',
+      ]);
     } finally {
       process.stdout.write = original;
     }

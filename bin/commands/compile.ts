@@ -129,7 +129,8 @@ export async function compileManifests(options: CompileOptions): Promise<Compile
   for (const policy of merged.snapshot.registries) {
     const part = result.registries.find((r) => r.id === policy.id);
     out.push(
-      `Registry ${policy.id} (service ${policy.service}): ${policy.users.length} users, ${policy.grants.length} grants, generation ${part?.snapshot.generation.slice(0, 12) ?? '?'}`,
+      `Registry ${policy.id} (service ${policy.service}): ${policy.users.length} users, ${policy.grants.length} grants, ` +
+        `generation ${part?.snapshot.generation.slice(0, 12) ?? '?'}`,
     );
   }
   out.push(`snapshot generation ${merged.snapshot.generation}`);

@@ -31,7 +31,10 @@ describe('import htpasswd', () => {
     const result = htpasswdToManifests(HTPASSWD, { registry: 'main', namespace: 'registry' });
     if (!('objects' in result)) throw new Error(result.errors.join('\n'));
     await writeFile(join(dir, 'users.yaml'), toYamlDocuments(result.objects));
-    await writeFile(join(dir, 'registry.yaml'), 'apiVersion: portcullis.dev/v1alpha1\nkind: Registry\nmetadata: {name: main, namespace: registry}\nspec: {service: r.example}\n');
+    await writeFile(
+      join(dir, 'registry.yaml'),
+      'apiVersion: portcullis.dev/v1alpha1\nkind: Registry\nmetadata: {name: main, namespace: registry}\nspec: {service: r.example}\n',
+    );
     const outDir = join(dir, 'out');
     const outcome = await compileManifests({ files: [dir], outDir, cost: 4 });
     expect(outcome.err).toEqual([]);
@@ -47,7 +50,8 @@ describe('import htpasswd', () => {
   it('prints valid manifests: a Secret and a RegistryUser per user, username kept exact', () => {
     const result = htpasswdToManifests(HTPASSWD, { registry: 'registry/main' });
     if (!('objects' in result)) throw new Error(result.errors.join('\n'));
-    const docs = parseAllDocuments(toYamlDocuments(result.objects)).map((d) => d.toJS() as Record<string, any>); // eslint-disable-line @typescript-eslint/no-explicit-any -- parsed YAML
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- parsed YAML
+    const docs = parseAllDocuments(toYamlDocuments(result.objects)).map((d) => d.toJS() as Record<string, any>);
     expect(docs.map((d) => `${d.kind} ${d.metadata.name}`)).toEqual([
       'Secret alice-htpasswd',
       'RegistryUser alice',
@@ -104,7 +108,9 @@ describe('import htpasswd', () => {
   });
 
   it('refuses a bad registry name and an empty file', () => {
-    expect(htpasswdToManifests(`alice:${hashY('x')}`, { registry: 'Main' })).toEqual({ errors: ['--registry "Main": must be a Registry name, or namespace/name'] });
+    expect(htpasswdToManifests(`alice:${hashY('x')}`, { registry: 'Main' })).toEqual({
+      errors: ['--registry "Main": must be a Registry name, or namespace/name'],
+    });
     expect(htpasswdToManifests('\n# nothing\n', { registry: 'main' })).toEqual({ errors: ['no users in the file'] });
   });
 
@@ -115,7 +121,7 @@ describe('import htpasswd', () => {
     register(program);
     const writes: string[] = [];
     const original = process.stdout.write.bind(process.stdout);
-    process.stdout.write = ((chunk: string) => (writes.push(String(chunk)), true));
+    process.stdout.write = (chunk: string) => (writes.push(String(chunk)), true);
     try {
       await program.parseAsync(['node', 'portcullis', 'import', 'htpasswd', file, '--registry', 'main', '--namespace', 'registry']);
     } finally {

@@ -129,7 +129,10 @@ export function register(program: Command): void {
     .option('-n, --namespace <ns>', 'namespace of the generated objects (default: the namespace in --registry NS/NAME)')
     .action(async (file: string, opts: { registry: string; namespace?: string }) => {
       const text = file === '-' ? await readStdin() : await readFile(file, 'utf8');
-      const result = htpasswdToManifests(text, opts.namespace === undefined ? { registry: opts.registry } : { registry: opts.registry, namespace: opts.namespace });
+      const result = htpasswdToManifests(
+        text,
+        opts.namespace === undefined ? { registry: opts.registry } : { registry: opts.registry, namespace: opts.namespace },
+      );
       if ('errors' in result) {
         for (const e of result.errors) process.stderr.write(`error: ${file}: ${e}\n`);
         process.exitCode = 1;

@@ -16,7 +16,7 @@ export function keysCommand(program: Command): Command {
 export function register(program: Command): void {
   keysCommand(program)
     .command('init')
-    .description('create a CA and a signing-key set in DIR (DIR/bundle.pem is the registry\'s rootcertbundle)')
+    .description("create a CA and a signing-key set in DIR (DIR/bundle.pem is the registry's rootcertbundle)")
     .requiredOption('--dir <dir>', 'directory to write ca.crt, ca.key, bundle.pem and signing.json to')
     .option('--algorithm <alg>', 'signing algorithm: ES256 or RS256', 'ES256')
     .option('--force', 'replace an existing CA (every registry must then trust the new bundle.pem)', false)

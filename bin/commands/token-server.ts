@@ -43,7 +43,10 @@ export function register(program: Command): void {
     .option('--tls-key <file>', 'private key for --tls-cert (PEM)')
     .option('--log-level <level>', 'trace, debug, info, warn, error or fatal', 'info')
     .option('--refresh-token-ttl <duration>', 'lifetime of refresh tokens (offline tokens)', '720h')
-    .option('--trust-proxy <hops|CIDRs>', 'take the client address from X-Forwarded-For: the number of proxies in front (e.g. 1), or their addresses/CIDRs (e.g. 10.0.0.0/8)')
+    .option(
+      '--trust-proxy <hops|CIDRs>',
+      'take the client address from X-Forwarded-For: the number of proxies in front (e.g. 1), or their addresses/CIDRs (e.g. 10.0.0.0/8)',
+    )
     .option('--poll-interval <duration>', 'how often input files are re-read in case a change was not noticed', '5s')
     .action(async (flags: TokenServerFlags) => {
       let listen: ListenAddress;
@@ -71,11 +74,15 @@ export function register(program: Command): void {
       const logger = createLogger(logLevel);
       let sources: { policy: PolicySource; keys: KeySource; close(): unknown };
       // Before the app subscribes (at build), a failed first load is worth a line of its own.
-      const reportRejected = (name: string, source: Source<unknown>) => source.onRejected((reason) => logger.error({ source: name, reason }, `${name} not loaded`));
+      const reportRejected = (name: string, source: Source<unknown>) =>
+        source.onRejected((reason) => logger.error({ source: name, reason }, `${name} not loaded`));
       if (registryRef) {
         // Loaded only here: client-node's KubeConfig module alone is ~70 MB of RSS, which a token server
         // reading directories should not carry.
-        const [{ loadKubeConfig }, { kubernetesSources }] = await Promise.all([import('../../kube/config.js'), import('../../token-server/sources/kubernetes.js')]);
+        const [{ loadKubeConfig }, { kubernetesSources }] = await Promise.all([
+          import('../../kube/config.js'),
+          import('../../token-server/sources/kubernetes.js'),
+        ]);
         const kubeConfig = await loadKubeConfig();
         const live = kubernetesSources({ kubeConfig, namespace: registryRef[1]!, registry: registryRef[2]!, log: logger });
         const offs = [reportRejected('policy', live.policy), reportRejected('keys', live.keys)];
@@ -93,7 +100,10 @@ export function register(program: Command): void {
           ...(flags.credentialsDir === undefined ? {} : { credentialsDir: flags.credentialsDir }),
           pollIntervalMs: Math.max(1000, pollIntervalMs),
         });
-        for (const [name, source] of [['policy', dirs.policy], ['keys', dirs.keys]] as const) {
+        for (const [name, source] of [
+          ['policy', dirs.policy],
+          ['keys', dirs.keys],
+        ] as const) {
           const off = reportRejected(name, source);
           await source.start();
           off();
@@ -102,7 +112,14 @@ export function register(program: Command): void {
       }
       try {
         const server = await startServer({
-          app: { policy: sources.policy, keys: sources.keys, logger, refreshTokenTTLSeconds, ...(trustProxy === undefined ? {} : { trustProxy }), metrics: new TokenServerMetrics(() => new Date()).withProcessMetrics() },
+          app: {
+            policy: sources.policy,
+            keys: sources.keys,
+            logger,
+            refreshTokenTTLSeconds,
+            ...(trustProxy === undefined ? {} : { trustProxy }),
+            metrics: new TokenServerMetrics(() => new Date()).withProcessMetrics(),
+          },
           host: listen.host,
           port: listen.port,
           ...(flags.tlsCert !== undefined && flags.tlsKey !== undefined ? { tls: { certFile: flags.tlsCert, keyFile: flags.tlsKey } } : {}),

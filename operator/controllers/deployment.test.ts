@@ -11,13 +11,17 @@ describe('registry container', () => {
     ['without spec.distribution.container the first container is the registry', ['registry', 'sidecar'], undefined, 'registry'],
     ['spec.distribution.container picks a container by name', ['sidecar', 'registry'], 'registry', 'registry'],
   ])('%s', (_name, containers, wanted, expected) => {
-    expect(registryContainerName(deployment(containers), { service: 's', distribution: { deployment: 'registry', ...(wanted ? { container: wanted } : {}) } })).toBe(expected);
+    expect(
+      registryContainerName(deployment(containers), { service: 's', distribution: { deployment: 'registry', ...(wanted ? { container: wanted } : {}) } }),
+    ).toBe(expected);
   });
   it.each([
     ['a named container that does not exist is an error', ['registry'], 'nope'],
     ['a Deployment without containers is an error', [], undefined],
   ])('%s', (_name, containers, wanted) => {
-    expect(() => registryContainerName(deployment(containers), { service: 's', distribution: { ...(wanted ? { container: wanted } : {}) } })).toThrow(ContainerNotFoundError);
+    expect(() => registryContainerName(deployment(containers), { service: 's', distribution: { ...(wanted ? { container: wanted } : {}) } })).toThrow(
+      ContainerNotFoundError,
+    );
   });
 });
 
@@ -29,7 +33,15 @@ describe('apply patch', () => {
     registryName: 'main',
     spec: { service: 'registry.example.com', realm: 'https://auth.example.com/token' },
     bundleHash: 'h1',
-  }) as { spec: { template: { metadata: unknown; spec: { containers: { name: string; env: { name: string; value: string }[]; [k: string]: unknown }[]; volumes: unknown[]; [k: string]: unknown } }; [k: string]: unknown } };
+  }) as {
+    spec: {
+      template: {
+        metadata: unknown;
+        spec: { containers: { name: string; env: { name: string; value: string }[]; [k: string]: unknown }[]; volumes: unknown[]; [k: string]: unknown };
+      };
+      [k: string]: unknown;
+    };
+  };
 
   it('names the container by its list-map key and sets only env, the bundle mount and the hash annotation', () => {
     expect(Object.keys(patch.spec)).toEqual(['template']);

@@ -54,7 +54,12 @@ export async function writeObjectStatuses(
       if (status.counts) Object.assign(extra, status.counts);
       if (input.generation !== undefined) extra.snapshotGeneration = input.generation;
     }
-    const desired = { ...(status.observedGeneration !== undefined ? { observedGeneration: status.observedGeneration } : {}), conditions: status.conditions, extra, owns: OWNED_CONDITIONS };
+    const desired = {
+      ...(status.observedGeneration !== undefined ? { observedGeneration: status.observedGeneration } : {}),
+      conditions: status.conditions,
+      extra,
+      owns: OWNED_CONDITIONS,
+    };
     const update = statusUpdate(object.status, desired, deps.now());
     return update ? [{ status, object, update }] : [];
   });
@@ -62,11 +67,21 @@ export async function writeObjectStatuses(
     work,
     deps.concurrency,
     async ({ status, object, update }) => {
-      await writeStatus(deps.client, { resource: KIND_RESOURCE[status.kind], apiVersion: API_VERSION, kind: status.kind }, status.namespace, status.name, update);
+      await writeStatus(
+        deps.client,
+        { resource: KIND_RESOURCE[status.kind], apiVersion: API_VERSION, kind: status.kind },
+        status.namespace,
+        status.name,
+        update,
+      );
       const regarding = { apiVersion: API_VERSION, kind: status.kind, metadata: object.metadata };
       const before = conditionOf(object.status?.conditions, ConditionTypes.Ready);
       const after = conditionOf(status.conditions, ConditionTypes.Ready);
-      if (after && (before?.status !== after.status || before.reason !== after.reason) && !(status.kind === 'Registry' && input.snapshotWritten && after.status === 'True')) {
+      if (
+        after &&
+        (before?.status !== after.status || before.reason !== after.reason) &&
+        !(status.kind === 'Registry' && input.snapshotWritten && after.status === 'True')
+      ) {
         await deps.events.record(regarding, after.status === 'True' ? 'Normal' : 'Warning', after.reason, after.message);
       }
       const conflict = conditionOf(status.conditions, ConditionTypes.Conflicted);

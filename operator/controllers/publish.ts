@@ -3,7 +3,18 @@
 // deleted after. Nothing is written when the cached objects already hold the planned content. Parts
 // named by generation are immutable; fixed slots are rewritten in place.
 
-import { PART_KEY, partBytes, mainValues, planChunks, sha256Hex, type ChunkLimits, type ChunkPlan, type PartSlots, type StoreKind, type StoredObject } from '../../wire/chunked.js';
+import {
+  PART_KEY,
+  partBytes,
+  mainValues,
+  planChunks,
+  sha256Hex,
+  type ChunkLimits,
+  type ChunkPlan,
+  type PartSlots,
+  type StoreKind,
+  type StoredObject,
+} from '../../wire/chunked.js';
 import { Labels, MANAGED_BY } from '../../wire/labels.js';
 import { applyObject, deleteObject, type AppliedObject, type OwnerReference } from '../writes/apply.js';
 import { Resources, type KubeClient } from '../../kube/request.js';
@@ -76,9 +87,7 @@ export async function publishChunked(
   }
   if (!mainUpToDate) {
     const data =
-      target.kind === 'Secret'
-        ? Object.fromEntries(Object.entries(plan.main).map(([k, v]) => [k, Buffer.from(v, 'utf8').toString('base64')]))
-        : plan.main;
+      target.kind === 'Secret' ? Object.fromEntries(Object.entries(plan.main).map(([k, v]) => [k, Buffer.from(v, 'utf8').toString('base64')])) : plan.main;
     // Apply owns the whole `data` map, so inline files of an older generation that are now split
     // into parts disappear from the main object in the same write as the new manifest.
     await applyObject(client, resource, {
@@ -92,4 +101,3 @@ export async function publishChunked(
   for (const part of stale) await deleteObject(client, resource, target.namespace, part.metadata.name);
   return { plan, wrote: true };
 }
-

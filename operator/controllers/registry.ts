@@ -108,7 +108,11 @@ export class RegistryController {
     // Admission first: only users the snapshot will hold get their Secret looked at.
     const needed = usersNeedingCredentials(objects);
     const previous = this.knownSources(key, registry);
-    const resolved = await this.hashes.resolve(key, users.filter((u) => needed.has(objectKey(u))), previous);
+    const resolved = await this.hashes.resolve(
+      key,
+      users.filter((u) => needed.has(objectKey(u))),
+      previous,
+    );
     if (registry) this.sources.set(key, resolved.sources);
     else {
       this.sources.delete(key);
@@ -127,18 +131,43 @@ export class RegistryController {
       }
     }
     await writeObjectStatuses(
-      { client: this.options.client, events: this.options.events, now: this.now, concurrency: this.options.writeConcurrency ?? 16, stopping: () => this.stopping },
+      {
+        client: this.options.client,
+        events: this.options.events,
+        now: this.now,
+        concurrency: this.options.writeConcurrency ?? 16,
+        stopping: () => this.stopping,
+      },
       { registryKey: key, registry, users, grants, statuses: result.statuses, generation: compiled?.snapshot.generation, snapshotWritten },
     );
   };
 
   /** Writes the hash bookkeeping, the credentials, then the snapshot; says whether the snapshot changed. */
-  private async publish(key: string, registry: RegistryResource, compiled: CompileResult['registries'][number], sources: ReadonlyMap<string, HashSource>): Promise<boolean> {
+  private async publish(
+    key: string,
+    registry: RegistryResource,
+    compiled: CompileResult['registries'][number],
+    sources: ReadonlyMap<string, HashSource>,
+  ): Promise<boolean> {
     const { namespace, name } = splitKey(key);
     const owner = controllerReference(registry);
-    const target = (kind: StoreKind, main: string, extra: Partial<PublishTarget> = {}): PublishTarget => ({ kind, namespace, name: main, registryName: name, owner, ...extra });
+    const target = (kind: StoreKind, main: string, extra: Partial<PublishTarget> = {}): PublishTarget => ({
+      kind,
+      namespace,
+      name: main,
+      registryName: name,
+      owner,
+      ...extra,
+    });
     const sourcesJson = JSON.stringify(Object.fromEntries([...sources].sort(([a], [b]) => (a < b ? -1 : 1))));
-    await publishChunked(this.options.client, target('Secret', hashSourcesSecretName(name)), sha256Hex(sourcesJson), { [HASH_SOURCES_FILE]: sourcesJson }, this.cachedObjects('Secret', namespace, hashSourcesSecretName(name)), this.options.chunkLimits);
+    await publishChunked(
+      this.options.client,
+      target('Secret', hashSourcesSecretName(name)),
+      sha256Hex(sourcesJson),
+      { [HASH_SOURCES_FILE]: sourcesJson },
+      this.cachedObjects('Secret', namespace, hashSourcesSecretName(name)),
+      this.options.chunkLimits,
+    );
     // Credentials before the snapshot: a token server that then sees the new snapshot finds the hashes it refers to.
     const credentialsJson = serializeCredentials(compiled.credentials);
     const slots = { name: (i: number) => credentialsPartName(name, i), count: CREDENTIAL_PARTS };
@@ -160,7 +189,9 @@ export class RegistryController {
     );
     if (published.wrote) {
       const policy = compiled.snapshot.registries[0];
-      const note = `published snapshot generation ${compiled.snapshot.generation.slice(0, 12)}: ${policy?.users.length ?? 0} users, ${policy?.grants.length ?? 0} grants, ${published.plan.parts.length} parts`;
+      const note =
+        `published snapshot generation ${compiled.snapshot.generation.slice(0, 12)}: ` +
+        `${policy?.users.length ?? 0} users, ${policy?.grants.length ?? 0} grants, ${published.plan.parts.length} parts`;
       this.options.log.info({ registry: key, generation: compiled.snapshot.generation, parts: published.plan.parts.length }, 'snapshot published');
       await this.options.events.record(registry, 'Normal', Reasons.SnapshotPublished, note);
     }

@@ -116,7 +116,13 @@ describe('actions', () => {
 
   it('actions on the Deployment, the request or the clock change no material', async () => {
     const m = await withCAs(1);
-    for (const action of [{ type: 'RollDeployment' }, { type: 'WaitForRollout' }, { type: 'AcknowledgeRequest' }, { type: 'Wait', until: T0 }, { type: 'None', requeueAfterSeconds: 1 }] as const) {
+    for (const action of [
+      { type: 'RollDeployment' },
+      { type: 'WaitForRollout' },
+      { type: 'AcknowledgeRequest' },
+      { type: 'Wait', until: T0 },
+      { type: 'None', requeueAfterSeconds: 1 },
+    ] as const) {
       const r = await applyAction(m, action, ctx(T0));
       expect(r.changed).toEqual([]);
       expect(r.material).toBe(m);
@@ -132,9 +138,15 @@ describe('actions', () => {
 });
 
 describe('rollout', () => {
-  const dep = (over: Partial<{ gen: number; observed: number; replicas: number; updated: number; available: number; total: number; paused: boolean; hash: string }>): DeploymentLike => ({
+  const dep = (
+    over: Partial<{ gen: number; observed: number; replicas: number; updated: number; available: number; total: number; paused: boolean; hash: string }>,
+  ): DeploymentLike => ({
     metadata: { name: 'registry', generation: over.gen ?? 2 },
-    spec: { replicas: over.replicas ?? 2, paused: over.paused ?? false, template: { metadata: { annotations: over.hash ? { 'portcullis.dev/bundle-hash': over.hash } : {} } } },
+    spec: {
+      replicas: over.replicas ?? 2,
+      paused: over.paused ?? false,
+      template: { metadata: { annotations: over.hash ? { 'portcullis.dev/bundle-hash': over.hash } : {} } },
+    },
     status: { observedGeneration: over.observed ?? 2, updatedReplicas: over.updated ?? 2, availableReplicas: over.available ?? 2, replicas: over.total ?? 2 },
   });
   it.each([
@@ -155,9 +167,31 @@ describe('rollout', () => {
 
 describe('settings', () => {
   it.each([
-    ['an empty spec gets the documented defaults', {}, { rotateEverySeconds: 86400, certificateLifetimeSeconds: 172800, caLifetimeSeconds: 8760 * 3600, caRotateBeforeSeconds: 720 * 3600, tokenTTLSeconds: 300, reloadDelaySeconds: 10 }, 0],
-    ['a certificate lifetime not longer than rotateEvery + tokenTTL is raised and reported', { tokenTTL: '5m', signing: { rotateEvery: '1h', certificateLifetime: '1h' } }, { certificateLifetimeSeconds: 3600 + 2 * 310 }, 1],
-    ['caRotateBefore not shorter than caLifetime is halved and reported', { signing: { caLifetime: '10h', caRotateBefore: '20h' } }, { caRotateBeforeSeconds: 18000 }, 1],
+    [
+      'an empty spec gets the documented defaults',
+      {},
+      {
+        rotateEverySeconds: 86400,
+        certificateLifetimeSeconds: 172800,
+        caLifetimeSeconds: 8760 * 3600,
+        caRotateBeforeSeconds: 720 * 3600,
+        tokenTTLSeconds: 300,
+        reloadDelaySeconds: 10,
+      },
+      0,
+    ],
+    [
+      'a certificate lifetime not longer than rotateEvery + tokenTTL is raised and reported',
+      { tokenTTL: '5m', signing: { rotateEvery: '1h', certificateLifetime: '1h' } },
+      { certificateLifetimeSeconds: 3600 + 2 * 310 },
+      1,
+    ],
+    [
+      'caRotateBefore not shorter than caLifetime is halved and reported',
+      { signing: { caLifetime: '10h', caRotateBefore: '20h' } },
+      { caRotateBeforeSeconds: 18000 },
+      1,
+    ],
     ['the default certificate lifetime follows a long rotateEvery', { signing: { rotateEvery: '720h' } }, { certificateLifetimeSeconds: 1440 * 3600 }, 0],
   ])('%s', (_name, spec, expected, warnings) => {
     const r = rotationSettings({ service: 's', ...spec });
@@ -165,12 +199,19 @@ describe('settings', () => {
     expect(r.warnings).toHaveLength(warnings);
   });
   it('test overrides replace tokenTTL and reloadDelay', () => {
-    expect(rotationSettings({ service: 's', tokenTTL: '5m' }, { overrides: { tokenTTLSeconds: 5, reloadDelaySeconds: 1 } }).settings).toMatchObject({ tokenTTLSeconds: 5, reloadDelaySeconds: 1 });
+    expect(rotationSettings({ service: 's', tokenTTL: '5m' }, { overrides: { tokenTTLSeconds: 5, reloadDelaySeconds: 1 } }).settings).toMatchObject({
+      tokenTTLSeconds: 5,
+      reloadDelaySeconds: 1,
+    });
   });
   it.each([
     ['an absent status is Stable', undefined, { phase: 'Stable' }],
     ['an unknown phase is Stable', { phase: 'Sideways' }, { phase: 'Stable' }],
-    ['a draining status keeps its fields', { phase: 'CADraining', retiringCA: 'a', drainUntil: '2030-01-01T00:00:00Z' }, { phase: 'CADraining', retiringCA: 'a', drainUntil: '2030-01-01T00:00:00Z' }],
+    [
+      'a draining status keeps its fields',
+      { phase: 'CADraining', retiringCA: 'a', drainUntil: '2030-01-01T00:00:00Z' },
+      { phase: 'CADraining', retiringCA: 'a', drainUntil: '2030-01-01T00:00:00Z' },
+    ],
   ])('%s', (_n, value, expected) => {
     expect(rotationStatusOf(value)).toEqual(expected);
   });
@@ -201,9 +242,15 @@ describe('rotation over real material', () => {
     const run = async (maxSteps = 60) => {
       for (let i = 0; i < maxSteps; i++) {
         const step = nextRotationStep({
-          now, settings, status, cas: m.cas, bundle: bundleIds(m.bundlePem), bundleHash: bundleHash(m.bundlePem),
+          now,
+          settings,
+          status,
+          cas: m.cas,
+          bundle: bundleIds(m.bundlePem),
+          bundleHash: bundleHash(m.bundlePem),
           rollout: { managed: true, ...(template ? { templateBundleHash: template } : {}), complete: running.hash === template, paused: false },
-          keys: keyInfos(m.signing, m.cas, REGISTRY), ...(request ? { request } : {}),
+          keys: keyInfos(m.signing, m.cas, REGISTRY),
+          ...(request ? { request } : {}),
         });
         status = step.status;
         const a = step.action;

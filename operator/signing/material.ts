@@ -31,7 +31,6 @@ export interface Material {
   bundlePem: string;
 }
 
-
 // ---------------------------------------------------------------------------------------------- CAs
 
 const PEM_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
@@ -200,11 +199,10 @@ export function rotationSettings(spec: RegistrySpec, options: { reloadDelaySecon
   // A certificate must outlive its key's turn as the signer plus the tokens it signed last, with
   // room to spare; otherwise the state machine would rotate on expiry instead of on schedule.
   const minimumLifetime = rotateEverySeconds + 2 * (tokenTTLSeconds + reloadDelaySeconds);
-  let certificateLifetimeSeconds = signing.certificateLifetime !== undefined ? parseDuration(signing.certificateLifetime) : Math.max(2 * rotateEverySeconds, minimumLifetime);
+  let certificateLifetimeSeconds =
+    signing.certificateLifetime !== undefined ? parseDuration(signing.certificateLifetime) : Math.max(2 * rotateEverySeconds, minimumLifetime);
   if (certificateLifetimeSeconds < minimumLifetime) {
-    warnings.push(
-      `signing.certificateLifetime ${signing.certificateLifetime} is not longer than rotateEvery + tokenTTL; using ${minimumLifetime}s`,
-    );
+    warnings.push(`signing.certificateLifetime ${signing.certificateLifetime} is not longer than rotateEvery + tokenTTL; using ${minimumLifetime}s`);
     certificateLifetimeSeconds = minimumLifetime;
   }
   const settings: RotationSettings = {
@@ -220,7 +218,10 @@ export function rotationSettings(spec: RegistrySpec, options: { reloadDelaySecon
     warnings.push(`signing.caRotateBefore is not shorter than caLifetime; using ${adjusted}s`);
     settings.caRotateBeforeSeconds = adjusted;
   }
-  Object.assign(settings, { ...options.overrides, certificateLifetimeSeconds: options.overrides?.certificateLifetimeSeconds ?? settings.certificateLifetimeSeconds });
+  Object.assign(settings, {
+    ...options.overrides,
+    certificateLifetimeSeconds: options.overrides?.certificateLifetimeSeconds ?? settings.certificateLifetimeSeconds,
+  });
   return { settings, algorithm: signing.algorithm ?? 'ES256', warnings };
 }
 

@@ -49,7 +49,10 @@ export class EventRecorder {
     try {
       await this.client.request('POST', collectionPath(Resources.events, namespace), { body: event });
     } catch (error) {
-      this.log.warn({ reason, object: `${namespace}/${regarding.metadata.name}`, err: error instanceof Error ? error.message : String(error) }, 'could not record event');
+      this.log.warn(
+        { reason, object: `${namespace}/${regarding.metadata.name}`, err: error instanceof Error ? error.message : String(error) },
+        'could not record event',
+      );
     }
   }
 }

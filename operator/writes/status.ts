@@ -31,8 +31,13 @@ export function statusUpdate(current: CurrentStatus | undefined, desired: Desire
   const previous = new Map((current?.conditions ?? []).map((c) => [c.type, c]));
   const conditions = desired.conditions.map((c): Condition => {
     const before = previous.get(c.type);
-    const lastTransitionTime = before && before.status === c.status && before.lastTransitionTime ? before.lastTransitionTime : now.toISOString().replace(/\.\d{3}Z$/, 'Z');
-    return { ...c, ...(desired.observedGeneration !== undefined && c.observedGeneration === undefined ? { observedGeneration: desired.observedGeneration } : {}), lastTransitionTime };
+    const lastTransitionTime =
+      before && before.status === c.status && before.lastTransitionTime ? before.lastTransitionTime : now.toISOString().replace(/\.\d{3}Z$/, 'Z');
+    return {
+      ...c,
+      ...(desired.observedGeneration !== undefined && c.observedGeneration === undefined ? { observedGeneration: desired.observedGeneration } : {}),
+      lastTransitionTime,
+    };
   });
   const next: Record<string, unknown> = { ...(desired.extra ?? {}), conditions };
   if (desired.observedGeneration !== undefined) next.observedGeneration = desired.observedGeneration;
@@ -57,7 +62,9 @@ export function statusUpdate(current: CurrentStatus | undefined, desired: Desire
 export function stableJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(stableJson).join(',')}]`;
   if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${stableJson(v)}`).join(',')}}`;
   }
   return JSON.stringify(value);
@@ -73,5 +80,9 @@ export async function writeStatus(
   name: string,
   status: Record<string, unknown>,
 ): Promise<void> {
-  await client.apply(objectPath(target.resource, namespace, name, 'status'), { apiVersion: target.apiVersion, kind: target.kind, metadata: { name, namespace }, status }, STATUS_MANAGER);
+  await client.apply(
+    objectPath(target.resource, namespace, name, 'status'),
+    { apiVersion: target.apiVersion, kind: target.kind, metadata: { name, namespace }, status },
+    STATUS_MANAGER,
+  );
 }

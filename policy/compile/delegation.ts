@@ -154,14 +154,16 @@ export function checkDelegatedGrant(grant: GrantEntry, admission: Admission & { 
     if (!prefixes.some((prefix) => patternWithin(pattern, prefix))) {
       return refuse(
         Reasons.OutsideDelegatedPrefix,
-        `repository pattern ${JSON.stringify(pattern)} is outside the prefixes delegated to namespace ${admission.namespace}: ${prefixes.map((p) => JSON.stringify(p)).join(', ')}`,
+        `repository pattern ${JSON.stringify(pattern)} is outside the prefixes delegated to namespace ${admission.namespace}: ` +
+          prefixes.map((p) => JSON.stringify(p)).join(', '),
       );
     }
   }
   if (grant.catalog && !admission.entries.some((e) => e.catalog === true)) {
     return refuse(
       Reasons.CatalogNotDelegated,
-      `catalog: true lists every repository in the registry, beyond the prefixes delegated to namespace ${admission.namespace}; the Registry's delegation does not allow it (catalog: true on the entry)`,
+      `catalog: true lists every repository in the registry, beyond the prefixes delegated to namespace ${admission.namespace}; ` +
+        "the Registry's delegation does not allow it (catalog: true on the entry)",
     );
   }
   return undefined;

@@ -34,7 +34,8 @@ export function normaliseGrant(source: string, g: RepositoryGrantResource): Gran
       subjects.set(s.kind, { kind: s.kind });
     }
   }
-  if (!Array.isArray(spec.repositories) || spec.repositories.length === 0) return refuse(Reasons.InvalidSpec, 'spec.repositories must list at least one pattern');
+  if (!Array.isArray(spec.repositories) || spec.repositories.length === 0)
+    return refuse(Reasons.InvalidSpec, 'spec.repositories must list at least one pattern');
   for (const p of spec.repositories) {
     const error = validatePattern(p);
     if (error !== undefined) return refuse(Reasons.InvalidSpec, `spec.repositories: ${error}`);
@@ -54,7 +55,10 @@ export function normaliseGrant(source: string, g: RepositoryGrantResource): Gran
   };
 }
 
-export function admitGrants(grants: readonly RepositoryGrantResource[], registries: RegistryLookup): { byRegistry: Map<string, GrantEntry[]>; statuses: ObjectStatus[] } {
+export function admitGrants(
+  grants: readonly RepositoryGrantResource[],
+  registries: RegistryLookup,
+): { byRegistry: Map<string, GrantEntry[]>; statuses: ObjectStatus[] } {
   const byRegistry = new Map<string, GrantEntry[]>();
   const statuses: ObjectStatus[] = [];
   for (const g of byKey(grants)) {

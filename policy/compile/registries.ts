@@ -95,7 +95,8 @@ export function acceptRegistries(registries: readonly RegistryResource[]): Accep
     const owner = owners.get(reg.policy.service);
     if (owner !== undefined) {
       owner.conflicts.push(reg.id);
-      const message = `service ${JSON.stringify(reg.policy.service)} is already served by Registry ${owner.id}, which is older; give this Registry another service`;
+      const message =
+        `service ${JSON.stringify(reg.policy.service)} is already served by Registry ${owner.id}, which is older; ` + 'give this Registry another service';
       refused.set(reg.id, readyStatus('Registry', reg.meta, false, Reasons.ServiceConflict, message));
       continue;
     }
@@ -111,7 +112,12 @@ export function acceptedRegistryStatus(reg: AcceptedRegistry, users: number, gra
   s.counts = { users, grants };
   if (reg.conflicts.length > 0) {
     const others = [...reg.conflicts].sort().join(', ');
-    s = withConflict(s, reg.meta, Reasons.ServiceConflict, `Registry ${others} also claims service ${JSON.stringify(reg.policy.service)}; this Registry is older and keeps it`);
+    s = withConflict(
+      s,
+      reg.meta,
+      Reasons.ServiceConflict,
+      `Registry ${others} also claims service ${JSON.stringify(reg.policy.service)}; this Registry is older and keeps it`,
+    );
   }
   return s;
 }

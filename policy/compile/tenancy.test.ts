@@ -13,28 +13,60 @@ const API = 'portcullis.dev/v1alpha1' as const;
 function registry(delegation: Delegation[], meta: Partial<RegistryResource['metadata']> = {}, service = 'registry.example.com'): RegistryResource {
   return { apiVersion: API, kind: 'Registry', metadata: { name: 'main', namespace: 'registry', ...meta }, spec: { service, delegation } };
 }
-function user(ns: string, name: string, spec: { username?: string; groups?: string[]; disabled?: boolean } = {}, meta: Partial<RegistryUserResource['metadata']> = {}): RegistryUserResource {
-  return { apiVersion: API, kind: 'RegistryUser', metadata: { name, namespace: ns, ...meta }, spec: { registryRef: { name: 'main', namespace: 'registry' }, passwordSecretRef: { name: `${name}-pw` }, ...spec } };
+function user(
+  ns: string,
+  name: string,
+  spec: { username?: string; groups?: string[]; disabled?: boolean } = {},
+  meta: Partial<RegistryUserResource['metadata']> = {},
+): RegistryUserResource {
+  return {
+    apiVersion: API,
+    kind: 'RegistryUser',
+    metadata: { name, namespace: ns, ...meta },
+    spec: { registryRef: { name: 'main', namespace: 'registry' }, passwordSecretRef: { name: `${name}-pw` }, ...spec },
+  };
 }
 function grant(ns: string, name: string, spec: Partial<RepositoryGrantSpec>): RepositoryGrantResource {
-  return { apiVersion: API, kind: 'RepositoryGrant', metadata: { name, namespace: ns }, spec: { registryRef: { name: 'main', namespace: 'registry' }, subjects: [{ kind: 'Authenticated' }], repositories: ['x'], actions: ['pull'], ...spec } };
+  return {
+    apiVersion: API,
+    kind: 'RepositoryGrant',
+    metadata: { name, namespace: ns },
+    spec: { registryRef: { name: 'main', namespace: 'registry' }, subjects: [{ kind: 'Authenticated' }], repositories: ['x'], actions: ['pull'], ...spec },
+  };
 }
 const namespaces: NamespaceInfo[] = [
   { name: 'registry', labels: {} },
   { name: 'team-a', labels: { team: 'a' } },
   { name: 'team-b', labels: { team: 'b' } },
 ];
-const TEAMS: Delegation = { namespaces: { from: 'Selector', selector: { matchExpressions: [{ key: 'team', operator: 'Exists' }] } }, repositories: ['${namespace}/**'] };
+const TEAMS: Delegation = {
+  namespaces: { from: 'Selector', selector: { matchExpressions: [{ key: 'team', operator: 'Exists' }] } },
+  repositories: ['${namespace}/**'],
+};
 
 /** The examples' grants in the Registry's own namespace. */
 const homeGrants = [
   grant('registry', 'team-b-write', { subjects: [{ kind: 'Group', name: 'team-b' }], repositories: ['team-b/**'], actions: ['pull', 'push', 'delete'] }),
-  grant('registry', 'ci-publish', { subjects: [{ kind: 'User', name: 'ci-bot' }], repositories: ['library/**', 'team-a/**'], actions: ['pull', 'push'], catalog: true }),
-  grant('registry', 'public-pull', { subjects: [{ kind: 'Anonymous' }, { kind: 'Authenticated' }], repositories: ['public/**', 'library/*'], actions: ['pull'] }),
+  grant('registry', 'ci-publish', {
+    subjects: [{ kind: 'User', name: 'ci-bot' }],
+    repositories: ['library/**', 'team-a/**'],
+    actions: ['pull', 'push'],
+    catalog: true,
+  }),
+  grant('registry', 'public-pull', {
+    subjects: [{ kind: 'Anonymous' }, { kind: 'Authenticated' }],
+    repositories: ['public/**', 'library/*'],
+    actions: ['pull'],
+  }),
   grant('registry', 'personal', { subjects: [{ kind: 'Authenticated' }], repositories: ['${user}/*'], actions: ['pull', 'push', 'delete'] }),
 ];
 
-function compile(parts: { delegation?: Delegation[]; users?: RegistryUserResource[]; grants?: RepositoryGrantResource[]; registries?: RegistryResource[] }): CompileResult {
+function compile(parts: {
+  delegation?: Delegation[];
+  users?: RegistryUserResource[];
+  grants?: RepositoryGrantResource[];
+  registries?: RegistryResource[];
+}): CompileResult {
   const users = parts.users ?? [];
   const input: CompileInput = {
     registries: parts.registries ?? [registry(parts.delegation ?? [TEAMS])],
@@ -60,22 +92,101 @@ function statusOf(r: CompileResult, kind: string, ns: string, name: string) {
 
 describe('tenancy: a delegated namespace reaches nothing outside its prefixes', () => {
   const cases: [string, Parameters<typeof compile>[0], Requester, ResourceScope, string[]][] = [
-    ['a tenant user claiming group team-b gets nothing on team-b/app', { users: [user('team-a', 'mallory', { groups: ['team-b'] })] }, as('mallory', ['team-b']), repo('team-b/app'), []],
-    ['the same claim is honoured inside its own prefix', { users: [user('team-a', 'mallory', { groups: ['team-b'] })], grants: [grant('team-a', 'own', { subjects: [{ kind: 'Group', name: 'team-b' }], repositories: ['team-a/**'], actions: ['pull'] })] }, as('mallory', ['team-b']), repo('team-a/app'), ['pull']],
-    ['a tenant user named library gets nothing on library/alpine through ${user}/*', { users: [user('team-a', 'library')] }, as('library'), repo('library/alpine'), []],
-    ['...not even pull through the Authenticated grant on library/*', { users: [user('team-a', 'library')] }, as('library'), { type: 'repository', name: 'library/alpine', actions: ['pull'] }, []],
-    ['a tenant user named ci-bot gets no push on library/** through a User grant', { users: [user('team-a', 'ci-bot')] }, as('ci-bot'), repo('library/base'), []],
-    ['...but the home grant to ci-bot still counts inside team-a/**', { users: [user('team-a', 'ci-bot')] }, as('ci-bot'), repo('team-a/app'), ['pull', 'push']],
+    [
+      'a tenant user claiming group team-b gets nothing on team-b/app',
+      { users: [user('team-a', 'mallory', { groups: ['team-b'] })] },
+      as('mallory', ['team-b']),
+      repo('team-b/app'),
+      [],
+    ],
+    [
+      'the same claim is honoured inside its own prefix',
+      {
+        users: [user('team-a', 'mallory', { groups: ['team-b'] })],
+        grants: [grant('team-a', 'own', { subjects: [{ kind: 'Group', name: 'team-b' }], repositories: ['team-a/**'], actions: ['pull'] })],
+      },
+      as('mallory', ['team-b']),
+      repo('team-a/app'),
+      ['pull'],
+    ],
+    [
+      'a tenant user named library gets nothing on library/alpine through ${user}/*',
+      { users: [user('team-a', 'library')] },
+      as('library'),
+      repo('library/alpine'),
+      [],
+    ],
+    [
+      '...not even pull through the Authenticated grant on library/*',
+      { users: [user('team-a', 'library')] },
+      as('library'),
+      { type: 'repository', name: 'library/alpine', actions: ['pull'] },
+      [],
+    ],
+    [
+      'a tenant user named ci-bot gets no push on library/** through a User grant',
+      { users: [user('team-a', 'ci-bot')] },
+      as('ci-bot'),
+      repo('library/base'),
+      [],
+    ],
+    [
+      '...but the home grant to ci-bot still counts inside team-a/**',
+      { users: [user('team-a', 'ci-bot')] },
+      as('ci-bot'),
+      repo('team-a/app'),
+      ['pull', 'push'],
+    ],
     ['a tenant user gets no catalog through a home User grant', { users: [user('team-a', 'ci-bot')] }, as('ci-bot'), CATALOG, []],
     ['an admin user keeps the catalog', { users: [user('registry', 'ci-bot')] }, as('ci-bot'), CATALOG, ['*']],
     ['a home user keeps its personal space', { users: [user('registry', 'alice')] }, as('alice'), repo('alice/tool'), ['pull', 'push', 'delete']],
     ['a tenant user gets no personal space outside its prefixes', { users: [user('team-a', 'dev')] }, as('dev'), repo('dev/tool'), []],
-    ['consented groups reach everywhere', { delegation: [{ ...TEAMS, identities: { groups: ['team-b'] } }], users: [user('team-a', 'helper', { groups: ['team-b'] })] }, as('helper', ['team-b']), repo('team-b/app'), ['pull', 'push', 'delete']],
-    ['a consented group pattern with ${namespace} is per namespace', { delegation: [{ ...TEAMS, identities: { groups: ['${namespace}-*'] } }], users: [user('team-a', 'helper', { groups: ['team-b-devs'] })], grants: [grant('registry', 'devs', { subjects: [{ kind: 'Group', name: 'team-b-devs' }], repositories: ['shared/**'], actions: ['pull'] })] }, as('helper', ['team-b-devs']), repo('shared/x'), []],
-    ['consented usernames expand ${user} outside the prefixes', { delegation: [{ ...TEAMS, identities: { usernames: ['${namespace}-*'] } }], users: [user('team-a', 'team-a-bot')] }, as('team-a-bot'), repo('team-a-bot/tool'), ['pull', 'push', 'delete']],
-    ['a consented username is matched by User grants everywhere', { delegation: [{ ...TEAMS, identities: { usernames: ['ci-*'] } }], users: [user('team-a', 'ci-bot')] }, as('ci-bot'), repo('library/base'), ['pull', 'push']],
-    ['consented Authenticated reaches public pulls', { delegation: [{ ...TEAMS, identities: { authenticated: true } }], users: [user('team-a', 'dev')] }, as('dev'), repo('public/base'), ['pull']],
-    ['...but not ${user} expansion without a consented username', { delegation: [{ ...TEAMS, identities: { authenticated: true } }], users: [user('team-a', 'library')] }, as('library'), repo('library/alpine'), ['pull']],
+    [
+      'consented groups reach everywhere',
+      { delegation: [{ ...TEAMS, identities: { groups: ['team-b'] } }], users: [user('team-a', 'helper', { groups: ['team-b'] })] },
+      as('helper', ['team-b']),
+      repo('team-b/app'),
+      ['pull', 'push', 'delete'],
+    ],
+    [
+      'a consented group pattern with ${namespace} is per namespace',
+      {
+        delegation: [{ ...TEAMS, identities: { groups: ['${namespace}-*'] } }],
+        users: [user('team-a', 'helper', { groups: ['team-b-devs'] })],
+        grants: [grant('registry', 'devs', { subjects: [{ kind: 'Group', name: 'team-b-devs' }], repositories: ['shared/**'], actions: ['pull'] })],
+      },
+      as('helper', ['team-b-devs']),
+      repo('shared/x'),
+      [],
+    ],
+    [
+      'consented usernames expand ${user} outside the prefixes',
+      { delegation: [{ ...TEAMS, identities: { usernames: ['${namespace}-*'] } }], users: [user('team-a', 'team-a-bot')] },
+      as('team-a-bot'),
+      repo('team-a-bot/tool'),
+      ['pull', 'push', 'delete'],
+    ],
+    [
+      'a consented username is matched by User grants everywhere',
+      { delegation: [{ ...TEAMS, identities: { usernames: ['ci-*'] } }], users: [user('team-a', 'ci-bot')] },
+      as('ci-bot'),
+      repo('library/base'),
+      ['pull', 'push'],
+    ],
+    [
+      'consented Authenticated reaches public pulls',
+      { delegation: [{ ...TEAMS, identities: { authenticated: true } }], users: [user('team-a', 'dev')] },
+      as('dev'),
+      repo('public/base'),
+      ['pull'],
+    ],
+    [
+      '...but not ${user} expansion without a consented username',
+      { delegation: [{ ...TEAMS, identities: { authenticated: true } }], users: [user('team-a', 'library')] },
+      as('library'),
+      repo('library/alpine'),
+      ['pull'],
+    ],
   ];
   it.each(cases)('%s', (_sentence, parts, requester, scope, expected) => {
     expect(granted(compile(parts), requester, scope)).toEqual(expected);
@@ -101,7 +212,12 @@ describe('tenancy: a delegated namespace reaches nothing outside its prefixes', 
 
 describe('tenancy: usernames', () => {
   it("the Registry's own namespace wins a username whatever the age, and the tenant's user reports UsernameConflict", () => {
-    const r = compile({ users: [user('team-a', 'squatter', { username: 'ci-bot' }, { creationTimestamp: '2020-01-01T00:00:00Z' }), user('registry', 'ci-bot', {}, { creationTimestamp: '2026-01-01T00:00:00Z' })] });
+    const r = compile({
+      users: [
+        user('team-a', 'squatter', { username: 'ci-bot' }, { creationTimestamp: '2020-01-01T00:00:00Z' }),
+        user('registry', 'ci-bot', {}, { creationTimestamp: '2026-01-01T00:00:00Z' }),
+      ],
+    });
     expect(r.registries[0]!.snapshot.registries[0]!.users.map((u) => u.source)).toEqual(['registry/ci-bot']);
     const lost = statusOf(r, 'RegistryUser', 'team-a', 'squatter')?.conditions[0];
     expect(lost).toMatchObject({ status: 'False', reason: Reasons.UsernameConflict });
@@ -109,7 +225,13 @@ describe('tenancy: usernames', () => {
   });
   it('a consented name beats an older unconsented claim from another tenant', () => {
     const delegation: Delegation[] = [{ ...TEAMS, identities: { usernames: ['${namespace}-*'] } }];
-    const r = compile({ delegation, users: [user('team-b', 'squat', { username: 'team-a-bot' }, { creationTimestamp: '2020-01-01T00:00:00Z' }), user('team-a', 'team-a-bot', {}, { creationTimestamp: '2026-01-01T00:00:00Z' })] });
+    const r = compile({
+      delegation,
+      users: [
+        user('team-b', 'squat', { username: 'team-a-bot' }, { creationTimestamp: '2020-01-01T00:00:00Z' }),
+        user('team-a', 'team-a-bot', {}, { creationTimestamp: '2026-01-01T00:00:00Z' }),
+      ],
+    });
     expect(r.registries[0]!.snapshot.registries[0]!.users.map((u) => u.source)).toEqual(['team-a/team-a-bot']);
     expect(statusOf(r, 'RegistryUser', 'team-b', 'squat')?.conditions[0]?.reason).toBe(Reasons.UsernameConflict);
   });
@@ -117,14 +239,31 @@ describe('tenancy: usernames', () => {
     const r = compile({ users: [user('team-a', 'dev', { groups: ['x'] }), user('registry', 'alice')] });
     const users = r.registries[0]!.snapshot.registries[0]!.users;
     expect(users.find((u) => u.username === 'alice')?.tenancy).toBeUndefined();
-    expect(users.find((u) => u.username === 'dev')?.tenancy).toEqual({ namespace: 'team-a', prefixes: ['team-a/**'], trustedUsername: false, trustedGroups: [], trustedAuthenticated: false });
+    expect(users.find((u) => u.username === 'dev')?.tenancy).toEqual({
+      namespace: 'team-a',
+      prefixes: ['team-a/**'],
+      trustedUsername: false,
+      trustedGroups: [],
+      trustedAuthenticated: false,
+    });
   });
 });
 
 describe('admission before credentials', () => {
   it('only admitted users holding their username need a credential', () => {
-    const users = [user('team-a', 'dev'), user('elsewhere', 'outsider'), user('registry', 'alice'), user('team-b', 'dup', { username: 'alice' }), user('registry', 'off', { disabled: true })];
-    const needed = usersNeedingCredentials({ registries: [registry([TEAMS])], users, grants: [], namespaces: [...namespaces, { name: 'elsewhere', labels: {} }] });
+    const users = [
+      user('team-a', 'dev'),
+      user('elsewhere', 'outsider'),
+      user('registry', 'alice'),
+      user('team-b', 'dup', { username: 'alice' }),
+      user('registry', 'off', { disabled: true }),
+    ];
+    const needed = usersNeedingCredentials({
+      registries: [registry([TEAMS])],
+      users,
+      grants: [],
+      namespaces: [...namespaces, { name: 'elsewhere', labels: {} }],
+    });
     expect([...needed].sort()).toEqual(['registry/alice', 'team-a/dev']);
   });
 });

@@ -75,7 +75,9 @@ export function attachToRegistry(
   const id = `${ref.namespace || meta.namespace}/${ref.name}`;
   const reg = registries.accepted.get(id);
   if (reg === undefined) {
-    return registries.refused.has(id) ? refuse(Reasons.RegistryNotReady, `Registry ${id} is not ready`) : refuse(Reasons.RegistryNotFound, `Registry ${id} not found`);
+    return registries.refused.has(id)
+      ? refuse(Reasons.RegistryNotReady, `Registry ${id} is not ready`)
+      : refuse(Reasons.RegistryNotFound, `Registry ${id} not found`);
   }
   const admission = admissionOf(reg.meta.namespace, reg.delegation, meta.namespace, registries.namespaces);
   if (admission === undefined) return refuse(Reasons.NamespaceNotAllowed, `Registry ${reg.id} does not admit ${what} from namespace ${meta.namespace}`);
@@ -128,7 +130,10 @@ export function admitUsers(users: readonly RegistryUserResource[], registries: R
 }
 
 /** The snapshot entry of a claimed user, or the refusal its credential leads to. */
-export function userEntryOf(c: ClaimedUser, credential: ResolvedCredential | undefined): { entry: UserEntry; hash?: string; status: ObjectStatus } | { status: ObjectStatus } {
+export function userEntryOf(
+  c: ClaimedUser,
+  credential: ResolvedCredential | undefined,
+): { entry: UserEntry; hash?: string; status: ObjectStatus } | { status: ObjectStatus } {
   const { user: u, meta, username, registryId } = c;
   const groups = [...new Set(u.spec.groups ?? [])].sort(compareStrings);
   const disabled = u.spec.disabled === true;
@@ -146,5 +151,9 @@ export function userEntryOf(c: ClaimedUser, credential: ResolvedCredential | und
   if (!('hash' in credential)) return { status: refusedStatus('RegistryUser', meta, { refused: credential }) };
   entry.credentialRevision = credentialRevision(credential.hash);
   const scope = entry.tenancy === undefined ? '' : `, confined to namespace ${entry.tenancy.namespace}'s prefixes ${entry.tenancy.prefixes.join(', ')}`;
-  return { entry, hash: credential.hash, status: readyStatus('RegistryUser', meta, true, Reasons.Compiled, `user ${JSON.stringify(username)} is in Registry ${registryId}${scope}`) };
+  return {
+    entry,
+    hash: credential.hash,
+    status: readyStatus('RegistryUser', meta, true, Reasons.Compiled, `user ${JSON.stringify(username)} is in Registry ${registryId}${scope}`),
+  };
 }

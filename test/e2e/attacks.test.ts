@@ -39,7 +39,12 @@ async function condition(kind: string, ns: string, name: string, type = 'Ready')
   return ((JSON.parse(r.stdout) as { status?: Status }).status?.conditions ?? []).find((c) => c.type === type);
 }
 async function waitForReason(kind: string, ns: string, name: string, reason: string, type = 'Ready') {
-  await waitFor(`${kind} ${ns}/${name} ${type} reason ${reason}`, async () => (await condition(kind, ns, name, type))?.reason === reason, 30_000, () => stack.logs());
+  await waitFor(
+    `${kind} ${ns}/${name} ${type} reason ${reason}`,
+    async () => (await condition(kind, ns, name, type))?.reason === reason,
+    30_000,
+    () => stack.logs(),
+  );
 }
 
 /** Several objects as one `kubectl apply -f -` input. */
@@ -50,16 +55,26 @@ function user(ns: string, name: string, password: string, spec: Record<string, u
   const registryRef = ns === 'registry' ? { name: 'main' } : { name: 'main', namespace: 'registry' };
   return list(
     { apiVersion: 'v1', kind: 'Secret', metadata: { name: `${name}-password`, namespace: ns }, stringData: { password } },
-    { apiVersion: 'portcullis.dev/v1alpha1', kind: 'RegistryUser', metadata: { name, namespace: ns }, spec: { registryRef, passwordSecretRef: { name: `${name}-password` }, ...spec } },
+    {
+      apiVersion: 'portcullis.dev/v1alpha1',
+      kind: 'RegistryUser',
+      metadata: { name, namespace: ns },
+      spec: { registryRef, passwordSecretRef: { name: `${name}-password` }, ...spec },
+    },
   );
 }
 
 const as = (username: string, password: string): ClientContext => ({ tls: stack.tls, auth: { username, password } });
 const ref = (repo: string) => `${stack.registry.host}/${repo}:latest`;
 const basic = (u: string, p: string) => `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}`;
-const token = (query: string, headers: Record<string, string> = {}) => httpsRequest(`${stack.tokenUrl}/token?service=${EXAMPLE_SERVICE}&${query}`, ca, { headers });
+const token = (query: string, headers: Record<string, string> = {}) =>
+  httpsRequest(`${stack.tokenUrl}/token?service=${EXAMPLE_SERVICE}&${query}`, ca, { headers });
 const post = (fields: Record<string, string>) =>
-  httpsRequest(`${stack.tokenUrl}/token`, ca, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(fields).toString() });
+  httpsRequest(`${stack.tokenUrl}/token`, ca, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams(fields).toString(),
+  });
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'portcullis-attacks-'));
@@ -123,7 +138,12 @@ describe('a delegated namespace reaches nothing outside its prefixes', () => {
     // ...and when the admin recreates ci-bot, the admin's wins whatever the age, and the squatter's session ends.
     await must(['apply', '-f', join(repoRoot, 'examples', 'users.yaml')]);
     await waitForReason('registryuser', 'team-a', 'squatter', 'UsernameConflict');
-    await waitFor('admin ci-bot back', async () => (await stack.granted('ci-bot', EXAMPLE_PASSWORDS['ci-bot'], 'library/base')).includes('push'), 30_000, () => stack.logs());
+    await waitFor(
+      'admin ci-bot back',
+      async () => (await stack.granted('ci-bot', EXAMPLE_PASSWORDS['ci-bot'], 'library/base')).includes('push'),
+      30_000,
+      () => stack.logs(),
+    );
     expect(await stack.granted('ci-bot', 'squatter-password-1', 'team-a/x')).toEqual([]);
     const refreshed = await post({ grant_type: 'refresh_token', refresh_token: squattersRefresh, client_id: 'attack', service: EXAMPLE_SERVICE });
     expect(refreshed.status).toBe(401);
@@ -131,7 +151,18 @@ describe('a delegated namespace reaches nothing outside its prefixes', () => {
   });
 
   it('a grant in team-a cannot give anonymous users the catalog (CatalogNotDelegated)', async () => {
-    const grant = { apiVersion: 'portcullis.dev/v1alpha1', kind: 'RepositoryGrant', metadata: { name: 'leak', namespace: 'team-a' }, spec: { registryRef: { name: 'main', namespace: 'registry' }, subjects: [{ kind: 'Anonymous' }], repositories: ['team-a/x'], actions: ['pull'], catalog: true } };
+    const grant = {
+      apiVersion: 'portcullis.dev/v1alpha1',
+      kind: 'RepositoryGrant',
+      metadata: { name: 'leak', namespace: 'team-a' },
+      spec: {
+        registryRef: { name: 'main', namespace: 'registry' },
+        subjects: [{ kind: 'Anonymous' }],
+        repositories: ['team-a/x'],
+        actions: ['pull'],
+        catalog: true,
+      },
+    };
     await must(['apply', '-f', '-'], JSON.stringify(grant));
     await waitForReason('repositorygrant', 'team-a', 'leak', 'CatalogNotDelegated');
     const anonymous = await craneCatalog(stack.registry.host, { tls: stack.tls });
@@ -142,10 +173,25 @@ describe('a delegated namespace reaches nothing outside its prefixes', () => {
 
   it("a tenant's own robot still pushes within its prefix", async () => {
     await must(['apply', '-f', '-'], user('team-a', 'team-a-builder', 'builder-password-1'));
-    const grant = { apiVersion: 'portcullis.dev/v1alpha1', kind: 'RepositoryGrant', metadata: { name: 'builder', namespace: 'team-a' }, spec: { registryRef: { name: 'main', namespace: 'registry' }, subjects: [{ kind: 'User', name: 'team-a-builder' }], repositories: ['team-a/**'], actions: ['pull', 'push'] } };
+    const grant = {
+      apiVersion: 'portcullis.dev/v1alpha1',
+      kind: 'RepositoryGrant',
+      metadata: { name: 'builder', namespace: 'team-a' },
+      spec: {
+        registryRef: { name: 'main', namespace: 'registry' },
+        subjects: [{ kind: 'User', name: 'team-a-builder' }],
+        repositories: ['team-a/**'],
+        actions: ['pull', 'push'],
+      },
+    };
     await must(['apply', '-f', '-'], JSON.stringify(grant));
     await waitForReason('repositorygrant', 'team-a', 'builder', 'Compiled');
-    await waitFor('builder may push', async () => (await stack.granted('team-a-builder', 'builder-password-1', 'team-a/tool')).includes('push'), 30_000, () => stack.logs());
+    await waitFor(
+      'builder may push',
+      async () => (await stack.granted('team-a-builder', 'builder-password-1', 'team-a/tool')).includes('push'),
+      30_000,
+      () => stack.logs(),
+    );
     const pushed = await cranePush(image.layoutDir, ref('team-a/tool'), as('team-a-builder', 'builder-password-1'));
     expect(pushed.code, pushed.stderr).toBe(0);
     const outside = await cranePush(image.layoutDir, ref('team-b/tool'), as('team-a-builder', 'builder-password-1'));
@@ -159,7 +205,11 @@ describe('keys and secrets stay with the process that needs them', () => {
     tokenServerClient = new KubeClient((await cp.kubeconfigForServiceAccount('registry', 'portcullis-token-server')).kubeConfig);
   });
   afterAll(() => tokenServerClient?.close());
-  const status = async (p: Promise<unknown>) => p.then(() => 200, (e: unknown) => (e instanceof KubeApiError ? e.code : -1));
+  const status = async (p: Promise<unknown>) =>
+    p.then(
+      () => 200,
+      (e: unknown) => (e instanceof KubeApiError ? e.code : -1),
+    );
 
   it.each([
     ['the CA Secret (the CA private key)', 'portcullis-main-ca'],
@@ -187,7 +237,14 @@ describe('keys and secrets stay with the process that needs them', () => {
       .filter((l) => l !== '')
       .map((l) => JSON.parse(l) as { verb: string; user: { username: string }; objectRef?: { resource?: string; namespace?: string; name?: string } });
     const operatorRead = (ns: string, name: string) =>
-      events.some((e) => e.verb === 'get' && e.user.username === 'system:serviceaccount:portcullis-system:portcullis-operator' && e.objectRef?.resource === 'secrets' && e.objectRef.namespace === ns && e.objectRef.name === name);
+      events.some(
+        (e) =>
+          e.verb === 'get' &&
+          e.user.username === 'system:serviceaccount:portcullis-system:portcullis-operator' &&
+          e.objectRef?.resource === 'secrets' &&
+          e.objectRef.namespace === ns &&
+          e.objectRef.name === name,
+      );
     expect(operatorRead('team-a', 'insider-password')).toBe(true);
     expect(operatorRead('outsider', 'intruder-password')).toBe(false);
   });
@@ -195,11 +252,20 @@ describe('keys and secrets stay with the process that needs them', () => {
 
 describe('revocation lasts', () => {
   async function refreshTokenOf(username: string, password: string): Promise<string> {
-    const r = await post({ grant_type: 'password', username, password, access_type: 'offline', client_id: 'attack', service: EXAMPLE_SERVICE, scope: 'repository:team-a/app:pull' });
+    const r = await post({
+      grant_type: 'password',
+      username,
+      password,
+      access_type: 'offline',
+      client_id: 'attack',
+      service: EXAMPLE_SERVICE,
+      scope: 'repository:team-a/app:pull',
+    });
     expect(r.status, r.text).toBe(200);
     return (JSON.parse(r.text) as { refresh_token: string }).refresh_token;
   }
-  const redeem = (refreshToken: string) => post({ grant_type: 'refresh_token', refresh_token: refreshToken, client_id: 'attack', service: EXAMPLE_SERVICE, scope: 'repository:team-a/app:pull' });
+  const redeem = (refreshToken: string) =>
+    post({ grant_type: 'refresh_token', refresh_token: refreshToken, client_id: 'attack', service: EXAMPLE_SERVICE, scope: 'repository:team-a/app:pull' });
 
   it('a refresh token stays dead after its user is disabled and enabled again', async () => {
     const refreshToken = await refreshTokenOf('alice', EXAMPLE_PASSWORDS.alice);
@@ -208,7 +274,12 @@ describe('revocation lasts', () => {
     await waitForReason('registryuser', 'registry', 'alice', 'UserDisabled');
     await must(['patch', 'registryuser', 'alice', '-n', 'registry', '--type=merge', '-p', '{"spec":{"disabled":false}}']);
     await waitForReason('registryuser', 'registry', 'alice', 'Compiled');
-    await waitFor('alice logs in again', async () => (await stack.granted('alice', EXAMPLE_PASSWORDS.alice, 'team-a/app')).includes('pull'), 30_000, () => stack.logs());
+    await waitFor(
+      'alice logs in again',
+      async () => (await stack.granted('alice', EXAMPLE_PASSWORDS.alice, 'team-a/app')).includes('pull'),
+      30_000,
+      () => stack.logs(),
+    );
     const r = await redeem(refreshToken);
     expect(r.status).toBe(401);
     expect((JSON.parse(r.text) as { errors: { code: string }[] }).errors[0]?.code).toBe('UNAUTHORIZED');
@@ -216,15 +287,33 @@ describe('revocation lasts', () => {
 
   it('a refresh token stays dead after its user is deleted and recreated with the same Secret (an htpasswd hash, so the same credential)', async () => {
     const hash = await bcrypt.hash('reborn-password-1', 4);
-    const reborn = { apiVersion: 'portcullis.dev/v1alpha1', kind: 'RegistryUser', metadata: { name: 'reborn', namespace: 'registry' }, spec: { registryRef: { name: 'main' }, passwordSecretRef: { name: 'reborn-password', key: 'htpasswd' }, groups: ['team-a'] } };
-    await must(['apply', '-f', '-'], list({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'reborn-password', namespace: 'registry' }, stringData: { htpasswd: hash } }, reborn));
+    const reborn = {
+      apiVersion: 'portcullis.dev/v1alpha1',
+      kind: 'RegistryUser',
+      metadata: { name: 'reborn', namespace: 'registry' },
+      spec: { registryRef: { name: 'main' }, passwordSecretRef: { name: 'reborn-password', key: 'htpasswd' }, groups: ['team-a'] },
+    };
+    await must(
+      ['apply', '-f', '-'],
+      list({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'reborn-password', namespace: 'registry' }, stringData: { htpasswd: hash } }, reborn),
+    );
     await waitForReason('registryuser', 'registry', 'reborn', 'Compiled');
     const refreshToken = await refreshTokenOf('reborn', 'reborn-password-1');
     expect((await redeem(refreshToken)).status).toBe(200);
     await must(['delete', 'registryuser', 'reborn', '-n', 'registry']);
-    await waitFor('reborn gone', async () => (await stack.granted('reborn', 'reborn-password-1', 'team-a/app')).length === 0, 30_000, () => stack.logs());
+    await waitFor(
+      'reborn gone',
+      async () => (await stack.granted('reborn', 'reborn-password-1', 'team-a/app')).length === 0,
+      30_000,
+      () => stack.logs(),
+    );
     await must(['apply', '-f', '-'], JSON.stringify(reborn));
-    await waitFor('reborn back', async () => (await stack.granted('reborn', 'reborn-password-1', 'team-a/app')).includes('pull'), 30_000, () => stack.logs());
+    await waitFor(
+      'reborn back',
+      async () => (await stack.granted('reborn', 'reborn-password-1', 'team-a/app')).includes('pull'),
+      30_000,
+      () => stack.logs(),
+    );
     const r = await redeem(refreshToken);
     expect(r.status).toBe(401);
     expect((JSON.parse(r.text) as { errors: { code: string }[] }).errors[0]?.code).toBe('UNAUTHORIZED');
@@ -232,17 +321,35 @@ describe('revocation lasts', () => {
 
   it('a younger Registry claiming the same service from a namespace that sorts first takes nothing over, and both say so', async () => {
     await must(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'aaa' } }));
-    await must(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'portcullis.dev/v1alpha1', kind: 'Registry', metadata: { name: 'main', namespace: 'aaa' }, spec: { service: EXAMPLE_SERVICE } }));
+    await must(
+      ['apply', '-f', '-'],
+      JSON.stringify({
+        apiVersion: 'portcullis.dev/v1alpha1',
+        kind: 'Registry',
+        metadata: { name: 'main', namespace: 'aaa' },
+        spec: { service: EXAMPLE_SERVICE },
+      }),
+    );
     await waitForReason('registry', 'aaa', 'main', 'ServiceConflict');
     await waitForReason('registry', 'registry', 'main', 'ServiceConflict', 'Conflicted');
     expect((await condition('registry', 'registry', 'main'))?.status).toBe('True');
     // The original keeps publishing: a revocation made now still takes effect.
     expect(await stack.granted('bob', EXAMPLE_PASSWORDS.bob, 'team-b/app')).toContain('push');
     await must(['patch', 'registryuser', 'bob', '-n', 'registry', '--type=merge', '-p', '{"spec":{"disabled":true}}']);
-    await waitFor('bob revoked', async () => (await stack.granted('bob', EXAMPLE_PASSWORDS.bob, 'team-b/app')).length === 0, 30_000, () => stack.logs());
+    await waitFor(
+      'bob revoked',
+      async () => (await stack.granted('bob', EXAMPLE_PASSWORDS.bob, 'team-b/app')).length === 0,
+      30_000,
+      () => stack.logs(),
+    );
     // And when the usurper goes, the conflict clears.
     await must(['delete', 'registry', 'main', '-n', 'aaa']);
-    await waitFor('Conflicted cleared', async () => (await condition('registry', 'registry', 'main', 'Conflicted')) === undefined, 30_000, () => stack.logs());
+    await waitFor(
+      'Conflicted cleared',
+      async () => (await condition('registry', 'registry', 'main', 'Conflicted')) === undefined,
+      30_000,
+      () => stack.logs(),
+    );
   });
 });
 
@@ -250,13 +357,24 @@ describe('guessing passwords does not work and reveals nothing', () => {
   // Last in the file: these use up the budgets of 127.0.0.1, where every other test's client is too.
   it('a $2y$31$ hash in a Secret is refused (InvalidCredential), and logins against it answer at once instead of hanging', async () => {
     const hash = `$2y$31$${'A'.repeat(53)}`;
-    await must(['apply', '-f', '-'], list(
-      { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'slow-password', namespace: 'registry' }, stringData: { htpasswd: `slow:${hash}` } },
-      { apiVersion: 'portcullis.dev/v1alpha1', kind: 'RegistryUser', metadata: { name: 'slow', namespace: 'registry' }, spec: { registryRef: { name: 'main' }, passwordSecretRef: { name: 'slow-password', key: 'htpasswd' } } },
-    ));
+    await must(
+      ['apply', '-f', '-'],
+      list(
+        { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'slow-password', namespace: 'registry' }, stringData: { htpasswd: `slow:${hash}` } },
+        {
+          apiVersion: 'portcullis.dev/v1alpha1',
+          kind: 'RegistryUser',
+          metadata: { name: 'slow', namespace: 'registry' },
+          spec: { registryRef: { name: 'main' }, passwordSecretRef: { name: 'slow-password', key: 'htpasswd' } },
+        },
+      ),
+    );
     await waitForReason('registryuser', 'registry', 'slow', 'InvalidCredential');
     expect((await condition('registryuser', 'registry', 'slow'))?.message).toMatch(/bcrypt cost 31, outside the accepted 4\.\.14/);
-    const r = await httpsRequest(`${stack.tokenUrl}/token?service=${EXAMPLE_SERVICE}`, ca, { headers: { authorization: basic('slow', 'anything') }, timeoutMs: 10_000 });
+    const r = await httpsRequest(`${stack.tokenUrl}/token?service=${EXAMPLE_SERVICE}`, ca, {
+      headers: { authorization: basic('slow', 'anything') },
+      timeoutMs: 10_000,
+    });
     expect(r.status).toBe(401);
   });
 
@@ -266,14 +384,20 @@ describe('guessing passwords does not work and reveals nothing', () => {
     expect(unknown.status).toBe(401);
     expect(wrong.status).toBe(401);
     expect(unknown.text).toBe(wrong.text);
-    const shape = (h: Record<string, unknown>) => Object.keys(h).filter((k) => k !== 'date').sort().map((k) => `${k}: ${k === 'content-length' ? '' : String(h[k])}`);
+    const shape = (h: Record<string, unknown>) =>
+      Object.keys(h)
+        .filter((k) => k !== 'date')
+        .sort()
+        .map((k) => `${k}: ${k === 'content-length' ? '' : String(h[k])}`);
     expect(shape(unknown.headers)).toEqual(shape(wrong.headers));
   });
 
   it('200 concurrent wrong passwords for one account from one address: at most the budget is checked, the rest get 429', async () => {
     await must(['apply', '-f', '-'], user('registry', 'victim', 'victim-password-1'));
     await waitForReason('registryuser', 'registry', 'victim', 'Compiled');
-    const responses = await Promise.all(Array.from({ length: 200 }, (_, i) => token('scope=repository:team-a/app:pull', { authorization: basic('victim', `guess-${i}`) })));
+    const responses = await Promise.all(
+      Array.from({ length: 200 }, (_, i) => token('scope=repository:team-a/app:pull', { authorization: basic('victim', `guess-${i}`) })),
+    );
     const statuses = responses.map((r) => r.status);
     expect(statuses.every((s) => s === 401 || s === 429)).toBe(true);
     // The default budget is 10 failures per account and address per minute.
@@ -285,13 +409,41 @@ describe('guessing passwords does not work and reveals nothing', () => {
   });
 
   it('behind one trusted proxy hop (--trust-proxy 1), a client cannot pick its address, and other clients behind the proxy are unaffected', async () => {
-    const proxied = startProcess('token-server-proxied', process.execPath, [cliPath, 'token-server', '--registry', 'registry/main', '--listen', '127.0.0.1:0', '--tls-cert', stack.tls.serverCertPath, '--tls-key', stack.tls.serverKeyPath, '--trust-proxy', '1'], {
-      env: { ...process.env, KUBECONFIG: (await cp.kubeconfigForServiceAccount('registry', 'portcullis-token-server')).path },
-    });
+    const proxied = startProcess(
+      'token-server-proxied',
+      process.execPath,
+      [
+        cliPath,
+        'token-server',
+        '--registry',
+        'registry/main',
+        '--listen',
+        '127.0.0.1:0',
+        '--tls-cert',
+        stack.tls.serverCertPath,
+        '--tls-key',
+        stack.tls.serverKeyPath,
+        '--trust-proxy',
+        '1',
+      ],
+      {
+        env: { ...process.env, KUBECONFIG: (await cp.kubeconfigForServiceAccount('registry', 'portcullis-token-server')).path },
+      },
+    );
     try {
-      await waitFor('proxied token server', async () => /listening on https:\/\/[^:]+:\d+/.test(proxied.output()), 30_000, () => proxied.output());
+      await waitFor(
+        'proxied token server',
+        async () => /listening on https:\/\/[^:]+:\d+/.test(proxied.output()),
+        30_000,
+        () => proxied.output(),
+      );
       const url = `https://localhost:${/listening on https:\/\/[^:]+:(\d+)/.exec(proxied.output())![1]}/token?service=${EXAMPLE_SERVICE}`;
-      await waitFor('proxied token server ready', async () => (await httpsRequest(url, ca)).status === 200, 30_000, () => proxied.output());
+      await waitFor(
+        'proxied token server ready',
+        async () => (await httpsRequest(url, ca)).status === 200,
+        30_000,
+        () => proxied.output(),
+      );
       // The proxy appends the real client (203.0.113.5) after whatever the client itself sent.
       const statuses: number[] = [];
       for (let i = 0; i < 40; i++) {
@@ -299,7 +451,9 @@ describe('guessing passwords does not work and reveals nothing', () => {
         statuses.push(r.status);
       }
       expect(statuses).toContain(429);
-      const other = await httpsRequest(url, ca, { headers: { authorization: basic('ci-bot', EXAMPLE_PASSWORDS['ci-bot']), 'x-forwarded-for': '203.0.113.77' } });
+      const other = await httpsRequest(url, ca, {
+        headers: { authorization: basic('ci-bot', EXAMPLE_PASSWORDS['ci-bot']), 'x-forwarded-for': '203.0.113.77' },
+      });
       expect(other.status).toBe(200);
     } finally {
       await proxied.stop();
@@ -309,7 +463,9 @@ describe('guessing passwords does not work and reveals nothing', () => {
   it('a client rotating X-Forwarded-For is still one address to the limits (no --trust-proxy)', async () => {
     const statuses: number[] = [];
     for (let i = 0; i < 40; i++) {
-      const r = await httpsRequest(`${stack.tokenUrl}/token?service=${EXAMPLE_SERVICE}`, ca, { headers: { authorization: basic(`spray-${i}`, 'x'), 'x-forwarded-for': `198.51.100.${i}` } });
+      const r = await httpsRequest(`${stack.tokenUrl}/token?service=${EXAMPLE_SERVICE}`, ca, {
+        headers: { authorization: basic(`spray-${i}`, 'x'), 'x-forwarded-for': `198.51.100.${i}` },
+      });
       statuses.push(r.status);
     }
     expect(statuses).toContain(429);

@@ -31,9 +31,21 @@ describe('the chart RBAC, end to end', () => {
     await must(['wait', '--for=condition=Established', 'crd', '--all', '--timeout=60s']);
     await must(['apply', '-f', join(repoRoot, 'examples', '00-namespaces.yaml')]);
     const rendered = await run(toolPath('helm'), [
-      'template', 'portcullis', join(repoRoot, 'charts', 'portcullis'), '-n', RELEASE_NAMESPACE,
-      '--set', 'crds.enabled=false', '--set', 'registryResource.create=false',
-      '--show-only', 'templates/serviceaccounts.yaml', '--show-only', 'templates/operator-rbac.yaml', '--show-only', 'templates/token-server-rbac.yaml',
+      'template',
+      'portcullis',
+      join(repoRoot, 'charts', 'portcullis'),
+      '-n',
+      RELEASE_NAMESPACE,
+      '--set',
+      'crds.enabled=false',
+      '--set',
+      'registryResource.create=false',
+      '--show-only',
+      'templates/serviceaccounts.yaml',
+      '--show-only',
+      'templates/operator-rbac.yaml',
+      '--show-only',
+      'templates/token-server-rbac.yaml',
     ]);
     expect(rendered.code, rendered.stderr).toBe(0);
     await must(['apply', '--server-side', '-f', '-'], rendered.stdout);
@@ -69,7 +81,9 @@ describe('the chart RBAC, end to end', () => {
     const refused = await cranePush(image.layoutDir, ref, bob);
     expect(registryRefusal(refused), refused.stderr).toBe('UNAUTHORIZED');
     // the operator could write every status under its chart role
-    const users = JSON.parse((await kubectl(cp, ['get', 'registryusers', '-A', '-o', 'json'])).stdout) as { items: { status?: { conditions?: { type: string; status: string }[] } }[] };
+    const users = JSON.parse((await kubectl(cp, ['get', 'registryusers', '-A', '-o', 'json'])).stdout) as {
+      items: { status?: { conditions?: { type: string; status: string }[] } }[];
+    };
     expect(users.items.every((u) => u.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'))).toBe(true);
     expect(stack.logs()).not.toMatch(/forbidden/i);
   });

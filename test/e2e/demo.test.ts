@@ -15,7 +15,10 @@ import type { TestTLS } from '../../local/tls.js';
 /** Pids of the direct children of `pid`. */
 function childPids(pid: number): number[] {
   const out = execFileSync('ps', ['-o', 'pid=', '--ppid', String(pid)], { encoding: 'utf8' });
-  return out.split('\n').map((l) => Number(l.trim())).filter((n) => n > 0);
+  return out
+    .split('\n')
+    .map((l) => Number(l.trim()))
+    .filter((n) => n > 0);
 }
 
 describe('portcullis demo', () => {
@@ -30,10 +33,15 @@ describe('portcullis demo', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'portcullis-demo-test-'));
     demo = startProcess('demo', process.execPath, [cliPath, 'demo']);
-    await waitFor('the demo ready line', async () => {
-      if (demo.child.exitCode !== null) throw new Error(`demo exited with ${demo.child.exitCode}`);
-      return demo.output().includes('portcullis demo ready');
-    }, 180_000, () => demo.output());
+    await waitFor(
+      'the demo ready line',
+      async () => {
+        if (demo.child.exitCode !== null) throw new Error(`demo exited with ${demo.child.exitCode}`);
+        return demo.output().includes('portcullis demo ready');
+      },
+      180_000,
+      () => demo.output(),
+    );
   });
   afterAll(async () => {
     await demo?.stop(15_000);
@@ -55,7 +63,16 @@ describe('portcullis demo', () => {
     expect(registryRefusal(refused), refused.stderr).toBe('UNAUTHORIZED');
 
     // the kubectl command the demo prints
-    const patched = await kubectl({ kubeconfigPath: kubeconfig }, ['-n', 'registry', 'patch', 'repositorygrant', 'team-b-write', '--type=merge', '-p', '{"spec":{"repositories":["team-b/**","team-a/**"]}}']);
+    const patched = await kubectl({ kubeconfigPath: kubeconfig }, [
+      '-n',
+      'registry',
+      'patch',
+      'repositorygrant',
+      'team-b-write',
+      '--type=merge',
+      '-p',
+      '{"spec":{"repositories":["team-b/**","team-a/**"]}}',
+    ]);
     expect(patched.code, patched.stderr).toBe(0);
     await waitFor('bob to be allowed to push team-a/**', async () => (await cranePush(image.layoutDir, `${host}/team-a/app:2`, bob)).code === 0, 30_000);
   });

@@ -77,7 +77,11 @@ describe('operator and live token server', () => {
 
   it('the objects report Ready with their observed generation', async () => {
     const out = JSON.parse(await mustKubectl(['get', 'registryusers,repositorygrants,registries', '-A', '-o', 'json'])) as {
-      items: { kind: string; metadata: { name: string; generation: number }; status?: { observedGeneration?: number; conditions?: { type: string; status: string }[] } }[];
+      items: {
+        kind: string;
+        metadata: { name: string; generation: number };
+        status?: { observedGeneration?: number; conditions?: { type: string; status: string }[] };
+      }[];
     };
     expect(out.items.length).toBeGreaterThan(8);
     for (const item of out.items) {
@@ -90,7 +94,17 @@ describe('operator and live token server', () => {
     expect(await granted('bob', 'team-a/app')).toEqual([]);
     const ms = await timeUntil(
       'grant edit -> new decision',
-      () => mustKubectl(['patch', 'repositorygrant', '-n', 'registry', 'team-b-write', '--type=merge', '-p', '{"spec":{"repositories":["team-b/**","team-a/app"]}}']),
+      () =>
+        mustKubectl([
+          'patch',
+          'repositorygrant',
+          '-n',
+          'registry',
+          'team-b-write',
+          '--type=merge',
+          '-p',
+          '{"spec":{"repositories":["team-b/**","team-a/app"]}}',
+        ]),
       async () => (await granted('bob', 'team-a/app')).includes('push'),
     );
     expect(ms).toBeLessThan(2000);
@@ -136,7 +150,11 @@ describe('operator and live token server', () => {
         waitFor(
           'apply after restart',
           async () =>
-            (await kubectl(cp, ['apply', '-f', '-'], `apiVersion: portcullis.dev/v1alpha1
+            (
+              await kubectl(
+                cp,
+                ['apply', '-f', '-'],
+                `apiVersion: portcullis.dev/v1alpha1
 kind: RepositoryGrant
 metadata: {name: alice-after-outage, namespace: registry}
 spec:
@@ -144,16 +162,23 @@ spec:
   subjects: [{kind: User, name: alice}]
   repositories: ["after/**"]
   actions: [pull]
-`)).code === 0,
+`,
+              )
+            ).code === 0,
           30_000,
         ),
       async () => (await granted('alice', 'after/thing')).includes('pull'),
     );
-    expect(stack.operators.every((o) => o.child.exitCode === null), 'operators must survive an API server outage').toBe(true);
+    expect(
+      stack.operators.every((o) => o.child.exitCode === null),
+      'operators must survive an API server outage',
+    ).toBe(true);
   });
 
   it('killing the leader: the other replica takes over and reconciles a change made meanwhile', async () => {
-    const lease = JSON.parse(await mustKubectl(['get', 'lease', '-n', 'portcullis-system', 'portcullis-operator', '-o', 'json'])) as { spec: { holderIdentity: string } };
+    const lease = JSON.parse(await mustKubectl(['get', 'lease', '-n', 'portcullis-system', 'portcullis-operator', '-o', 'json'])) as {
+      spec: { holderIdentity: string };
+    };
     const leader = lease.spec.holderIdentity;
     const leaderProc = stack.operators.find((o) => o.output().includes(`operator started as ${leader}`));
     expect(leaderProc, `no operator process is ${leader}`).toBeDefined();
@@ -162,7 +187,10 @@ spec:
     await leaderProc.exited;
     await timeUntil(
       'grant created while the leader was dead -> new decision',
-      () => mustKubectl(['apply', '-f', '-'], `apiVersion: portcullis.dev/v1alpha1
+      () =>
+        mustKubectl(
+          ['apply', '-f', '-'],
+          `apiVersion: portcullis.dev/v1alpha1
 kind: RepositoryGrant
 metadata: {name: alice-extra, namespace: registry}
 spec:
@@ -170,10 +198,13 @@ spec:
   subjects: [{kind: User, name: alice}]
   repositories: ["extra/**"]
   actions: [pull]
-`),
+`,
+        ),
       async () => (await granted('alice', 'extra/thing')).includes('pull'),
     );
-    const after = JSON.parse(await mustKubectl(['get', 'lease', '-n', 'portcullis-system', 'portcullis-operator', '-o', 'json'])) as { spec: { holderIdentity: string } };
+    const after = JSON.parse(await mustKubectl(['get', 'lease', '-n', 'portcullis-system', 'portcullis-operator', '-o', 'json'])) as {
+      spec: { holderIdentity: string };
+    };
     expect(after.spec.holderIdentity).not.toBe(leader);
   });
 });

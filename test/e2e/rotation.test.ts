@@ -174,7 +174,9 @@ function httpsGet(url: string, headers: Record<string, string> = {}): Promise<{ 
 
 async function tokenStatus(base: string, service: string): Promise<number> {
   const auth = `Basic ${Buffer.from(`alice:${PASSWORD}`).toString('base64')}`;
-  return (await httpsGet(`${base}/token?service=${encodeURIComponent(service)}&scope=repository:team/app:pull`, { authorization: auth }).catch(() => ({ status: 0 }))).status;
+  return (
+    await httpsGet(`${base}/token?service=${encodeURIComponent(service)}&scope=repository:team/app:pull`, { authorization: auth }).catch(() => ({ status: 0 }))
+  ).status;
 }
 
 async function jwksKids(base: string): Promise<string[]> {
@@ -191,7 +193,7 @@ interface SigningSummary {
   caIds?: string[];
   phase?: string;
 }
-const signingOf = (r: RegistryResource): SigningSummary => ((r.status as { signing?: SigningSummary } | undefined)?.signing ?? {});
+const signingOf = (r: RegistryResource): SigningSummary => (r.status as { signing?: SigningSummary } | undefined)?.signing ?? {};
 
 async function requestRotation(name: string, what: 'keys' | 'ca'): Promise<void> {
   // What `portcullis keys rotate NAME [--ca] -n NS` does (the CLI entry wiring is the lead's).
@@ -209,7 +211,15 @@ beforeAll(async () => {
   tls = { ...t, caCert: await readFile(t.caCertPath, 'utf8') };
   cp = await startControlPlane();
   client = new KubeClient(cp.kubeConfig);
-  const crds = await kubectl(cp, ['apply', '-f', join(repoRoot, 'crds', 'registries.yaml'), '-f', join(repoRoot, 'crds', 'registryusers.yaml'), '-f', join(repoRoot, 'crds', 'repositorygrants.yaml')]);
+  const crds = await kubectl(cp, [
+    'apply',
+    '-f',
+    join(repoRoot, 'crds', 'registries.yaml'),
+    '-f',
+    join(repoRoot, 'crds', 'registryusers.yaml'),
+    '-f',
+    join(repoRoot, 'crds', 'repositorygrants.yaml'),
+  ]);
   expect(crds.code, crds.stderr).toBe(0);
   expect((await kubectl(cp, ['wait', '--for=condition=Established', 'crd/registries.portcullis.dev', '--timeout=30s'])).code).toBe(0);
   expect((await kubectl(cp, ['create', 'namespace', NS])).code).toBe(0);
@@ -242,7 +252,13 @@ describe.each<RegistryFlavor>(['2.8', 'v3'])('rotation with Distribution %s', (f
     // Baseline as the API server stored it (with its defaults), before the operator touched it.
     initialUserFields = userFields(await client.request<Deployment>('POST', collectionPath(deployments, NS), { body: userDeployment(`${name}-distribution`) }));
 
-    kubelet = await startFakeKubelet({ cp, namespace: NS, deployment: `${name}-distribution`, flavor, tls: { cert: tls.serverCertPath, key: tls.serverKeyPath } });
+    kubelet = await startFakeKubelet({
+      cp,
+      namespace: NS,
+      deployment: `${name}-distribution`,
+      flavor,
+      tls: { cert: tls.serverCertPath, key: tls.serverKeyPath },
+    });
     operator = await startOperator({
       kubeConfig: cp.kubeConfig,
       namespace: NS,
@@ -251,17 +267,41 @@ describe.each<RegistryFlavor>(['2.8', 'v3'])('rotation with Distribution %s', (f
       bcryptCost: 4,
       keys: { reloadDelaySeconds: RELOAD_DELAY, settingsOverrides: { tokenTTLSeconds: TOKEN_TTL_OVERRIDE }, rolloutPollMs: 300 },
     });
-    await waitFor('an active signing key and a rolled Deployment', async () => {
-      const r = await registryObject(client, name);
-      const d = await client.get<Deployment>(objectPath(deployments, NS, `${name}-distribution`));
-      return signingOf(r).activeKeyId !== undefined && kubelet.rollouts().some((x) => x.bundleHash !== undefined) && (d.status?.observedGeneration ?? 0) === d.metadata.generation;
-    }, 60_000);
+    await waitFor(
+      'an active signing key and a rolled Deployment',
+      async () => {
+        const r = await registryObject(client, name);
+        const d = await client.get<Deployment>(objectPath(deployments, NS, `${name}-distribution`));
+        return (
+          signingOf(r).activeKeyId !== undefined &&
+          kubelet.rollouts().some((x) => x.bundleHash !== undefined) &&
+          (d.status?.observedGeneration ?? 0) === d.metadata.generation
+        );
+      },
+      60_000,
+    );
     expect(userFields(await deploymentNow())).toEqual(initialUserFields);
     server = await startTokenServer(
-      ['--listen', `127.0.0.1:${tokenPort}`, '--registry', `${NS}/${name}`, '--tls-cert', tls.serverCertPath, '--tls-key', tls.serverKeyPath, '--log-level', 'warn'],
+      [
+        '--listen',
+        `127.0.0.1:${tokenPort}`,
+        '--registry',
+        `${NS}/${name}`,
+        '--tls-cert',
+        tls.serverCertPath,
+        '--tls-key',
+        tls.serverKeyPath,
+        '--log-level',
+        'warn',
+      ],
       { tls: true, env: { ...process.env, KUBECONFIG: cp.kubeconfigPath } },
     );
-    await waitFor('the token server to serve a token for alice', async () => (await tokenStatus(server.url, service)) === 200, 60_000, () => server.process.output());
+    await waitFor(
+      'the token server to serve a token for alice',
+      async () => (await tokenStatus(server.url, service)) === 200,
+      60_000,
+      () => server.process.output(),
+    );
     const image = await buildImage(join(base, 'image'));
     const pushed = await cranePush(image.layoutDir, ref('base'), ctx());
     expect(pushed.code, pushed.stderr + kubelet.logs()).toBe(0);
@@ -285,10 +325,14 @@ describe.each<RegistryFlavor>(['2.8', 'v3'])('rotation with Distribution %s', (f
         const requestsBefore = loop.requests();
         const t0 = Date.now();
         await requestRotation(name, 'keys');
-        await waitFor(`key rotation ${i + 1}`, async () => {
-          const s = signingOf(await registryObject(client, name));
-          return s.activeKeyId !== undefined && s.activeKeyId !== before;
-        }, 60_000);
+        await waitFor(
+          `key rotation ${i + 1}`,
+          async () => {
+            const s = signingOf(await registryObject(client, name));
+            return s.activeKeyId !== undefined && s.activeKeyId !== before;
+          },
+          60_000,
+        );
         // Let the client use the new key for a moment (its tokens must verify, too).
         const settled = loop.requests() + 2;
         await waitFor('requests with the new key', async () => loop.requests() >= settled, 60_000);
@@ -304,10 +348,14 @@ describe.each<RegistryFlavor>(['2.8', 'v3'])('rotation with Distribution %s', (f
         const requestsBefore = loop.requests();
         const t0 = Date.now();
         await requestRotation(name, 'ca');
-        await waitFor(`CA rotation ${i + 1}`, async () => {
-          const s = signingOf(await registryObject(client, name));
-          return s.phase === 'Stable' && s.caIds?.length === 1 && s.caIds[0] !== oldCA;
-        }, 180_000);
+        await waitFor(
+          `CA rotation ${i + 1}`,
+          async () => {
+            const s = signingOf(await registryObject(client, name));
+            return s.phase === 'Stable' && s.caIds?.length === 1 && s.caIds[0] !== oldCA;
+          },
+          180_000,
+        );
         durations.push({ what: `CA rotation ${i + 1}`, seconds: (Date.now() - t0) / 1000, requests: loop.requests() - requestsBefore });
         // One roll to trust both CAs, one to drop the old one.
         expect(kubelet.restarts() - restarts).toBe(2);
@@ -334,10 +382,14 @@ describe.each<RegistryFlavor>(['2.8', 'v3'])('rotation with Distribution %s', (f
   // Both controllers write Registry conditions: the keys controller (server-side apply, its own field
   // manager) and the Registry controller (Ready). Each must keep the other's.
   it("the Registry shows the keys controller's conditions next to the Registry controller's Ready", async () => {
-    await waitFor('both controllers to have written their conditions', async () => {
-      const types = ((await registryObject(client, name)).status?.conditions ?? []).map((c) => c.type);
-      return ['Ready', 'KeysReady', 'Rotating', 'DistributionWired'].every((t) => types.includes(t));
-    }, 30_000);
+    await waitFor(
+      'both controllers to have written their conditions',
+      async () => {
+        const types = ((await registryObject(client, name)).status?.conditions ?? []).map((c) => c.type);
+        return ['Ready', 'KeysReady', 'Rotating', 'DistributionWired'].every((t) => types.includes(t));
+      },
+      30_000,
+    );
     // a resync of either controller must not remove the other's
     await new Promise((r) => setTimeout(r, 1500));
     const conditions = new Map(((await registryObject(client, name)).status?.conditions ?? []).map((c) => [c.type, c]));
@@ -364,10 +416,24 @@ describe.each<RegistryFlavor>(['2.8', 'v3'])('rotation with Distribution %s', (f
     // The naive order: sign with the new CA's key at once, before any rollout of a bundle that trusts it.
     const withKey = await applyAction(withCA.material, { type: 'IssueKey', caId: withCA.created!, notBefore: new Date() }, actx);
     const owned = { namespace: NS, labels: { 'portcullis.dev/registry': name } };
-    await client.apply(objectPath(Resources.secrets, NS, caSecretName(name)), { apiVersion: 'v1', kind: 'Secret', metadata: { name: caSecretName(name), ...owned }, data: { [KEY_FILES.cas]: Buffer.from(serializeCAs(withKey.material.cas)).toString('base64') } }, FIELD_MANAGER);
+    await client.apply(
+      objectPath(Resources.secrets, NS, caSecretName(name)),
+      {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: caSecretName(name), ...owned },
+        data: { [KEY_FILES.cas]: Buffer.from(serializeCAs(withKey.material.cas)).toString('base64') },
+      },
+      FIELD_MANAGER,
+    );
     await client.apply(
       objectPath(Resources.secrets, NS, signingSecretName(name)),
-      { apiVersion: 'v1', kind: 'Secret', metadata: { name: signingSecretName(name), ...owned }, data: { [KEY_FILES.signing]: Buffer.from(JSON.stringify(withKey.material.signing)).toString('base64') } },
+      {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: signingSecretName(name), ...owned },
+        data: { [KEY_FILES.signing]: Buffer.from(JSON.stringify(withKey.material.signing)).toString('base64') },
+      },
       FIELD_MANAGER,
     );
     await waitFor('the token server to publish the naive key', async () => (await jwksKids(server.url)).includes(withKey.created!), 30_000);
@@ -389,7 +455,14 @@ describe('keys controller on a real API server', () => {
   let clock = Date.parse('2031-01-01T00:00:00Z');
   const now = () => new Date(clock);
   const controller = (maxStepsPerReconcile?: number) =>
-    new KeysController({ client, log, now, reloadDelaySeconds: 1, settingsOverrides: { tokenTTLSeconds: 2 }, ...(maxStepsPerReconcile ? { maxStepsPerReconcile } : {}) });
+    new KeysController({
+      client,
+      log,
+      now,
+      reloadDelaySeconds: 1,
+      settingsOverrides: { tokenTTLSeconds: 2 },
+      ...(maxStepsPerReconcile ? { maxStepsPerReconcile } : {}),
+    });
   const registry = (name: string, deployment?: string) => ({
     apiVersion: 'portcullis.dev/v1alpha1',
     kind: 'Registry',
@@ -408,14 +481,18 @@ describe('keys controller on a real API server', () => {
     const c = await conditionsOf('nodeploy');
     expect(c.get('DistributionWired')).toMatchObject({ status: 'False', reason: 'DeploymentNotFound' });
     expect(c.get('KeysReady')?.status).toBe('True');
-    const owned = await client.get<{ metadata: { labels: Record<string, string>; ownerReferences: { controller: boolean; kind: string }[] } }>(objectPath(Resources.configMaps, NS, 'portcullis-nodeploy-bundle'));
+    const owned = await client.get<{ metadata: { labels: Record<string, string>; ownerReferences: { controller: boolean; kind: string }[] } }>(
+      objectPath(Resources.configMaps, NS, 'portcullis-nodeploy-bundle'),
+    );
     expect(owned.metadata.labels['portcullis.dev/registry']).toBe('nodeploy');
     expect(owned.metadata.ownerReferences[0]).toMatchObject({ kind: 'Registry', controller: true });
   });
 
   it('a paused Deployment is reported and not rolled', async () => {
     const d = userDeployment('paused-distribution');
-    await client.request('POST', collectionPath(deployments, NS), { body: { ...d, metadata: { ...d.metadata, namespace: NS }, spec: { ...d.spec, paused: true } } });
+    await client.request('POST', collectionPath(deployments, NS), {
+      body: { ...d, metadata: { ...d.metadata, namespace: NS }, spec: { ...d.spec, paused: true } },
+    });
     await client.request('POST', collectionPath(Resources.registries, NS), { body: registry('paused', 'paused-distribution') });
     const result = await controller().reconcile(`${NS}/paused`);
     expect(result.requeueAfterMs).toBeGreaterThan(0);
@@ -434,7 +511,9 @@ describe('keys controller on a real API server', () => {
     const phases = new Set<string>();
     for (let crash = 0; crash < 40; crash++) {
       // A fresh controller each time: nothing survives but the cluster's objects and the status.
-      await controller(1).reconcile(`${NS}/crashy`).catch((error: Error) => expect(error.message).toMatch(/did not settle/));
+      await controller(1)
+        .reconcile(`${NS}/crashy`)
+        .catch((error: Error) => expect(error.message).toMatch(/did not settle/));
       const s = signingOf(await registryObject(client, 'crashy', NS));
       if (s.phase) phases.add(s.phase);
       clock += 1000;

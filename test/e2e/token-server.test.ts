@@ -236,11 +236,25 @@ describe('token server e2e', () => {
       call(`${server.url}/token`, ca, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form(fields) });
 
     it('the refresh-token flow works, and is refused once the user is disabled in a new snapshot', async () => {
-      const login = await post({ grant_type: 'password', username: 'alice', password: PASSWORDS.alice, access_type: 'offline', client_id: 'e2e', service: SERVICE, scope: 'repository:team/app:pull' });
+      const login = await post({
+        grant_type: 'password',
+        username: 'alice',
+        password: PASSWORDS.alice,
+        access_type: 'offline',
+        client_id: 'e2e',
+        service: SERVICE,
+        scope: 'repository:team/app:pull',
+      });
       expect(login.status).toBe(200);
       const refreshToken = login.body.refresh_token as string;
       expect(typeof refreshToken).toBe('string');
-      const refreshed = await post({ grant_type: 'refresh_token', refresh_token: refreshToken, client_id: 'e2e', service: SERVICE, scope: 'repository:team/app:pull,push' });
+      const refreshed = await post({
+        grant_type: 'refresh_token',
+        refresh_token: refreshToken,
+        client_id: 'e2e',
+        service: SERVICE,
+        scope: 'repository:team/app:pull,push',
+      });
       expect(refreshed.status).toBe(200);
       expect(refreshed.body.scope).toBe('repository:team/app:pull,push');
 
@@ -294,22 +308,31 @@ describe('token server e2e', () => {
     // htpasswd -B writes $2y$ hashes; make them the way it does (bcrypt, cost 5) with known passwords.
     const bcrypt = await import('bcrypt');
     const lines = await Promise.all(
-      [['migrated-1', 'old-password-1'], ['Migrated.Two', 'old password 2']].map(async ([u, p]) => `${u}:${(await bcrypt.hash(p!, 5)).replace(/^\$2b\$/, '$2y$')}`),
+      [
+        ['migrated-1', 'old-password-1'],
+        ['Migrated.Two', 'old password 2'],
+      ].map(async ([u, p]) => `${u}:${(await bcrypt.hash(p!, 5)).replace(/^\$2b\$/, '$2y$')}`),
     );
     const htpasswdPath = join(dir, 'htpasswd');
     await writeFile(htpasswdPath, `${lines.join('\n')}\n`);
     const imported = await portcullis(['import', 'htpasswd', htpasswdPath, '--registry', 'registry/legacy']);
     expect(imported.code, imported.stderr).toBe(0);
     const legacy = join(dir, 'legacy');
-    await writeFile(join(dir, 'legacy.yaml'), `${imported.stdout}---
+    await writeFile(
+      join(dir, 'legacy.yaml'),
+      `${imported.stdout}---
 apiVersion: portcullis.dev/v1alpha1
 kind: Registry
 metadata: {name: legacy, namespace: registry}
 spec: {service: legacy.test}
-`);
+`,
+    );
     const compiled = await portcullis(['compile', '-f', join(dir, 'legacy.yaml'), '-o', legacy]);
     expect(compiled.code, compiled.stderr + compiled.stdout).toBe(0);
-    const legacyServer = await startTokenServer(['--policy-dir', legacy, '--keys-dir', join(dir, 'keys'), '--tls-cert', tls.serverCertPath, '--tls-key', tls.serverKeyPath], { tls: true });
+    const legacyServer = await startTokenServer(
+      ['--policy-dir', legacy, '--keys-dir', join(dir, 'keys'), '--tls-cert', tls.serverCertPath, '--tls-key', tls.serverKeyPath],
+      { tls: true },
+    );
     try {
       for (const [user, password, status] of [
         ['migrated-1', 'old-password-1', 200],

@@ -196,7 +196,11 @@ export async function startFakeKubelet(options: FakeKubeletOptions): Promise<Fak
       for (;;) {
         const d = await client.get<Deployment>(path).catch(() => undefined);
         if (d && current && observedGeneration === (d.metadata.generation ?? 1)) return;
-        if (Date.now() > deadline) throw new Error(`rollout of ${options.deployment} not done (observed ${observedGeneration}, latest ${latestGeneration}${lastError ? `, last error: ${lastError.message}` : ''})`);
+        if (Date.now() > deadline)
+          throw new Error(
+            `rollout of ${options.deployment} not done (observed ${observedGeneration}, latest ${latestGeneration}` +
+              `${lastError ? `, last error: ${lastError.message}` : ''})`,
+          );
         await new Promise((r) => setTimeout(r, 200));
       }
     },

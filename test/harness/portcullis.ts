@@ -10,7 +10,10 @@ function ensureBuilt(): void {
   if (!existsSync(cliPath)) throw new Error(`${cliPath} is missing: run 'npm run build' (npm test does it in pretest)`);
 }
 
-export function portcullis(args: string[], options: { input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+export function portcullis(
+  args: string[],
+  options: { input?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   ensureBuilt();
   return run(process.execPath, [cliPath, ...args], { env: options.env ?? process.env, ...(options.input === undefined ? {} : { input: options.input }) });
 }

@@ -58,7 +58,9 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   let tokenUrl = '';
   const granted = async (user: string, password: string, repo: string): Promise<string[]> => {
     const auth = Buffer.from(`${user}:${password}`).toString('base64');
-    const res = await httpsRequest(`${tokenUrl}/token?service=${EXAMPLE_SERVICE}&scope=repository:${repo}:pull,push,delete`, ca, { headers: { authorization: `Basic ${auth}` } });
+    const res = await httpsRequest(`${tokenUrl}/token?service=${EXAMPLE_SERVICE}&scope=repository:${repo}:pull,push,delete`, ca, {
+      headers: { authorization: `Basic ${auth}` },
+    });
     if (res.status !== 200) return [];
     const token = (JSON.parse(res.text) as { token: string }).token;
     const claims = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as { access: { actions: string[] }[] };
@@ -80,13 +82,23 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     const bundle = await publishedBundle(cp, logs);
     await writeFile(join(dir, 'bundle.pem'), bundle);
 
-    tokenServer = startProcess('token-server', process.execPath, [cliPath, 'token-server', '--registry', 'registry/main', '--listen', '127.0.0.1:0', '--tls-cert', tls.serverCertPath, '--tls-key', tls.serverKeyPath], {
-      env: { ...process.env, KUBECONFIG: options.tokenServerKubeconfig },
-    });
+    tokenServer = startProcess(
+      'token-server',
+      process.execPath,
+      [cliPath, 'token-server', '--registry', 'registry/main', '--listen', '127.0.0.1:0', '--tls-cert', tls.serverCertPath, '--tls-key', tls.serverKeyPath],
+      {
+        env: { ...process.env, KUBECONFIG: options.tokenServerKubeconfig },
+      },
+    );
     const ts = tokenServer;
     await waitFor('token-server listening', async () => LISTENING.test(ts.output()), 30_000, logs);
     tokenUrl = `https://localhost:${LISTENING.exec(ts.output())![1]}`;
-    await waitFor('the token server to serve the snapshot', async () => (await granted('alice', EXAMPLE_PASSWORDS.alice, 'team-a/app')).includes('push'), 60_000, logs);
+    await waitFor(
+      'the token server to serve the snapshot',
+      async () => (await granted('alice', EXAMPLE_PASSWORDS.alice, 'team-a/app')).includes('push'),
+      60_000,
+      logs,
+    );
 
     registry = await startRegistry({
       flavor: 'v3',

@@ -47,7 +47,12 @@ interface PodSpec {
 function helm(args: string[], kubeconfig?: string) {
   return run(toolPath('helm'), [...args, ...(kubeconfig ? ['--kubeconfig', kubeconfig] : [])], {
     // Keep helm's cache, config and data out of the user's home.
-    env: { ...process.env, HELM_CACHE_HOME: join(tmpdir(), 'portcullis-helm-cache'), HELM_CONFIG_HOME: join(tmpdir(), 'portcullis-helm-config'), HELM_DATA_HOME: join(tmpdir(), 'portcullis-helm-data') },
+    env: {
+      ...process.env,
+      HELM_CACHE_HOME: join(tmpdir(), 'portcullis-helm-cache'),
+      HELM_CONFIG_HOME: join(tmpdir(), 'portcullis-helm-config'),
+      HELM_DATA_HOME: join(tmpdir(), 'portcullis-helm-data'),
+    },
   });
 }
 
@@ -62,7 +67,8 @@ async function render(release: string, namespace: string, extra: string[] = []):
 const find = (objects: K8sObject[], kind: string, name?: string) => objects.filter((o) => o.kind === kind && (name === undefined || o.metadata.name === name));
 const one = (objects: K8sObject[], kind: string, name: string): K8sObject => {
   const found = find(objects, kind, name);
-  if (found.length !== 1) throw new Error(`expected one ${kind} ${name}, found ${found.length}: ${objects.map((o) => `${o.kind}/${o.metadata.name}`).join(', ')}`);
+  if (found.length !== 1)
+    throw new Error(`expected one ${kind} ${name}, found ${found.length}: ${objects.map((o) => `${o.kind}/${o.metadata.name}`).join(', ')}`);
   return found[0]!;
 };
 const podSpec = (deployment: K8sObject): PodSpec => (deployment.spec as { template: { spec: PodSpec } }).template.spec;
@@ -119,7 +125,11 @@ describe('chart metadata', () => {
   });
 
   it('values.schema.json is draft-07 and forbids unknown top-level keys', () => {
-    const schema = JSON.parse(readFileSync(join(chartDir, 'values.schema.json'), 'utf8')) as { $schema: string; additionalProperties: boolean; properties: Record<string, unknown> };
+    const schema = JSON.parse(readFileSync(join(chartDir, 'values.schema.json'), 'utf8')) as {
+      $schema: string;
+      additionalProperties: boolean;
+      properties: Record<string, unknown>;
+    };
     expect(schema.$schema).toBe('http://json-schema.org/draft-07/schema#');
     expect(schema.additionalProperties).toBe(false);
     const values = parse(readFileSync(join(chartDir, 'values.yaml'), 'utf8')) as Record<string, unknown>;
@@ -187,12 +197,17 @@ describe('rendered manifests', () => {
 
   it('leaves optional features out by default', () => {
     for (const kind of ['Ingress', 'NetworkPolicy', 'ServiceMonitor', 'PersistentVolumeClaim']) expect(find(defaults, kind), kind).toEqual([]);
-    expect(find(defaults, 'Deployment').map((d) => d.metadata.name).sort()).toEqual(['portcullis-operator', 'portcullis-token-server']);
+    expect(
+      find(defaults, 'Deployment')
+        .map((d) => d.metadata.name)
+        .sort(),
+    ).toEqual(['portcullis-operator', 'portcullis-token-server']);
   });
 
   it('renders every optional feature when enabled', () => {
     const kinds = new Set(everything.map((o) => o.kind));
-    for (const kind of ['Ingress', 'NetworkPolicy', 'ServiceMonitor', 'PersistentVolumeClaim', 'PodDisruptionBudget', 'Registry']) expect(kinds, kind).toContain(kind);
+    for (const kind of ['Ingress', 'NetworkPolicy', 'ServiceMonitor', 'PersistentVolumeClaim', 'PodDisruptionBudget', 'Registry'])
+      expect(kinds, kind).toContain(kind);
     expect(one(everything, 'ServiceMonitor', 'portcullis-operator').apiVersion).toBe('monitoring.coreos.com/v1');
   });
 
@@ -200,7 +215,16 @@ describe('rendered manifests', () => {
     const operator = one(defaults, 'Deployment', 'portcullis-operator');
     expect((operator.spec as { replicas: number }).replicas).toBe(2);
     const container = podSpec(operator).containers[0]!;
-    expect(container.args).toEqual(['operator', '--leader-elect', '--lease-namespace', 'portcullis-system', '--metrics-listen', '0.0.0.0:8080', '--log-level', 'info']);
+    expect(container.args).toEqual([
+      'operator',
+      '--leader-elect',
+      '--lease-namespace',
+      'portcullis-system',
+      '--metrics-listen',
+      '0.0.0.0:8080',
+      '--log-level',
+      'info',
+    ]);
     expect(container.livenessProbe?.httpGet).toEqual({ path: '/healthz', port: 'metrics' });
     expect(container.readinessProbe?.httpGet).toEqual({ path: '/readyz', port: 'metrics' });
     expect(podSpec(operator).serviceAccountName).toBe('portcullis-operator');
@@ -236,7 +260,11 @@ describe('rendered manifests', () => {
       const where = deployment.metadata.name;
       expect(spec.securityContext, where).toMatchObject({ runAsNonRoot: true, runAsUser: 65532, seccompProfile: { type: 'RuntimeDefault' } });
       for (const c of spec.containers) {
-        expect(c.securityContext, `${where}/${c.name}`).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
+        expect(c.securityContext, `${where}/${c.name}`).toMatchObject({
+          readOnlyRootFilesystem: true,
+          allowPrivilegeEscalation: false,
+          capabilities: { drop: ['ALL'] },
+        });
         expect(Object.keys(c.resources?.requests ?? {}).sort(), `${where}/${c.name} requests`).toEqual(['cpu', 'memory']);
         expect(Object.keys(c.resources?.limits ?? {}).sort(), `${where}/${c.name} limits`).toEqual(['cpu', 'memory']);
         expect(c.livenessProbe, `${where}/${c.name} liveness`).toBeDefined();
@@ -329,7 +357,10 @@ describe('chart RBAC', () => {
     expect(binding.metadata.namespace).toBe('team-a');
     expect(binding.roleRef).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'portcullis-operator' });
     const reference = rulesByRole(readManifests('operator.yaml')).get('ClusterRole/portcullis-operator') ?? [];
-    const split = [...(one(rendered, 'ClusterRole', 'portcullis-operator').rules ?? []), ...(one(rendered, 'ClusterRole', 'portcullis-operator-namespaces').rules ?? [])];
+    const split = [
+      ...(one(rendered, 'ClusterRole', 'portcullis-operator').rules ?? []),
+      ...(one(rendered, 'ClusterRole', 'portcullis-operator-namespaces').rules ?? []),
+    ];
     const key = (r: unknown) => JSON.stringify(r);
     expect(split.map(key).sort()).toEqual(reference.map(key).sort());
   });
@@ -373,11 +404,12 @@ describe('chart on a real API server', () => {
 
     ok(await helm(['uninstall', 'portcullis', '--namespace', ns, '--wait'], cp.kubeconfigPath), 'helm uninstall');
     const crds = JSON.parse(ok(await kubectl(cp, ['get', 'crd', '-o', 'json']), 'get crds')) as { items: K8sObject[] };
-    expect(crds.items.map((c) => c.metadata.name).filter((n) => n.endsWith('.portcullis.dev')).sort()).toEqual([
-      'registries.portcullis.dev',
-      'registryusers.portcullis.dev',
-      'repositorygrants.portcullis.dev',
-    ]);
+    expect(
+      crds.items
+        .map((c) => c.metadata.name)
+        .filter((n) => n.endsWith('.portcullis.dev'))
+        .sort(),
+    ).toEqual(['registries.portcullis.dev', 'registryusers.portcullis.dev', 'repositorygrants.portcullis.dev']);
     await getJson(['-n', ns, 'get', 'registry', 'main']);
     const gone = await kubectl(cp, ['-n', ns, 'get', 'deployment', 'portcullis-token-server']);
     expect(gone.code).not.toBe(0);
@@ -443,7 +475,7 @@ spec:
     ['the token server may read the signing keys', TS, ['get', 'secret/portcullis-main-signing', '-n', NS], true],
     ['the token server may not read the CA Secret (the CA private key)', TS, ['get', 'secret/portcullis-main-ca', '-n', NS], false],
     ['the token server may not read the hash bookkeeping', TS, ['get', 'secret/portcullis-main-hash-sources', '-n', NS], false],
-    ['the token server may not read a user\'s password Secret', TS, ['get', 'secret/ci-bot-password', '-n', NS], false],
+    ["the token server may not read a user's password Secret", TS, ['get', 'secret/ci-bot-password', '-n', NS], false],
     ['the token server may not list Secrets', TS, ['list', 'secrets', '-n', NS], false],
     ['the token server may not watch Secrets without naming one', TS, ['watch', 'secrets', '-n', NS], false],
     ['the token server may not read Secrets elsewhere', TS, ['list', 'secrets', '-n', 'kube-system'], false],
@@ -454,7 +486,7 @@ spec:
     ['the operator may write Secrets where its Registry is', OP, ['create', 'secrets', '-n', NS], true],
     ['the operator may not write Secrets in a tenant namespace', OP, ['create', 'secrets', '-n', 'team-a'], false],
     ['the operator may not delete ConfigMaps in kube-system', OP, ['delete', 'configmaps', '-n', 'kube-system'], false],
-    ['the operator may not patch Deployments outside its Registries\' namespaces', OP, ['patch', 'deployments.apps', '-n', 'team-a'], false],
+    ["the operator may not patch Deployments outside its Registries' namespaces", OP, ['patch', 'deployments.apps', '-n', 'team-a'], false],
   ])('after the default apply, %s', async (_sentence, account, args, allowed) => {
     const r = await kubectl(cp, ['auth', 'can-i', ...args, `--as=system:serviceaccount:portcullis-default:${account}`]);
     expect(r.stdout.trim(), r.stderr).toBe(allowed ? 'yes' : 'no');

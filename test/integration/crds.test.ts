@@ -29,12 +29,22 @@ const PATTERN = "must be a repository pattern: '/'-separated segments";
 
 // [sentence, manifest, the field both validators name, what the API server says about it]
 const INVALID: [string, Record<string, unknown>, string, RegExp][] = [
-  ['an unknown action', grant({ actions: ['pull', 'pulll'] }), 'spec.actions[1]', /Unsupported value: "pulll": supported values: "pull", "push", "delete", "\*"/],
+  [
+    'an unknown action',
+    grant({ actions: ['pull', 'pulll'] }),
+    'spec.actions[1]',
+    /Unsupported value: "pulll": supported values: "pull", "push", "delete", "\*"/,
+  ],
   ['a duplicate action', grant({ actions: ['pull', 'pull'] }), 'spec.actions[1]', /Duplicate value: "pull"/],
   ['no actions', grant({ actions: [] }), 'spec.actions', /should have at least 1 items/],
   ['no subjects', grant({ subjects: [] }), 'spec.subjects', /should have at least 1 items/],
   ['a User subject without name', grant({ subjects: [{ kind: 'User' }] }), 'spec.subjects[0].name', /User and Group subjects need a name/],
-  ['an Anonymous subject with a name', grant({ subjects: [{ kind: 'Anonymous', name: 'x' }] }), 'spec.subjects[0].name', /Anonymous and Authenticated subjects take no name/],
+  [
+    'an Anonymous subject with a name',
+    grant({ subjects: [{ kind: 'Anonymous', name: 'x' }] }),
+    'spec.subjects[0].name',
+    /Anonymous and Authenticated subjects take no name/,
+  ],
   ['an unknown subject kind', grant({ subjects: [{ kind: 'ServiceAccount', name: 'x' }] }), 'spec.subjects[0].kind', /Unsupported value: "ServiceAccount"/],
   ['an uppercase repository segment', grant({ repositories: ['team/App'] }), 'spec.repositories[0]', new RegExp(PATTERN)],
   ['a partial wildcard', grant({ repositories: ['team-*'] }), 'spec.repositories[0]', new RegExp(PATTERN)],
@@ -42,7 +52,12 @@ const INVALID: [string, Record<string, unknown>, string, RegExp][] = [
   ['a misspelt field', grant({ catalogue: true }), 'spec.catalogue', /unknown field "spec\.catalogue"/],
   ['a tokenTTL under 60s', registry({ tokenTTL: '30s' }), 'spec.tokenTTL', /must be a duration between 60s and 24h/],
   ['a tokenTTL that is no duration', registry({ tokenTTL: 'five minutes' }), 'spec.tokenTTL', /must be a duration between 60s and 24h/],
-  ['an unknown algorithm', registry({ signing: { algorithm: 'HS256' } }), 'spec.signing.algorithm', /Unsupported value: "HS256": supported values: "ES256", "RS256"/],
+  [
+    'an unknown algorithm',
+    registry({ signing: { algorithm: 'HS256' } }),
+    'spec.signing.algorithm',
+    /Unsupported value: "HS256": supported values: "ES256", "RS256"/,
+  ],
   ['a realm without scheme', registry({ realm: 'registry.example.com/token' }), 'spec.realm', /must be an absolute http:\/\/ or https:\/\/ URL/],
   [
     'from Selector without selector',
@@ -50,7 +65,12 @@ const INVALID: [string, Record<string, unknown>, string, RegExp][] = [
     'spec.delegation[0].namespaces',
     /selector is required with from: Selector and not allowed otherwise/,
   ],
-  ['an unknown variable in a delegation prefix', registry({ delegation: [{ namespaces: { from: 'All' }, repositories: ['${ns}/**'] }] }), 'spec.delegation[0].repositories[0]', new RegExp(PATTERN)],
+  [
+    'an unknown variable in a delegation prefix',
+    registry({ delegation: [{ namespaces: { from: 'All' }, repositories: ['${ns}/**'] }] }),
+    'spec.delegation[0].repositories[0]',
+    new RegExp(PATTERN),
+  ],
   [
     'an In expression without values',
     registry({ delegation: [{ namespaces: { from: 'Selector', selector: { matchExpressions: [{ key: 'team', operator: 'In' }] } }, repositories: ['x/**'] }] }),
@@ -70,7 +90,14 @@ describe('CRDs on a real API server', () => {
     cp = await startControlPlane();
     const applied = await kubectl(cp, ['apply', '-k', 'crds']);
     expect(applied.code, applied.stderr).toBe(0);
-    const established = await kubectl(cp, ['wait', '--for=condition=Established', '--timeout=60s', 'crd/registries.portcullis.dev', 'crd/registryusers.portcullis.dev', 'crd/repositorygrants.portcullis.dev']);
+    const established = await kubectl(cp, [
+      'wait',
+      '--for=condition=Established',
+      '--timeout=60s',
+      'crd/registries.portcullis.dev',
+      'crd/registryusers.portcullis.dev',
+      'crd/repositorygrants.portcullis.dev',
+    ]);
     expect(established.code, established.stderr).toBe(0);
     // Discovery and the OpenAPI document lag Established by a moment.
     for (let i = 0; i < 60; i++) {
@@ -112,7 +139,10 @@ describe('CRDs on a real API server', () => {
     expect(r.stderr).toMatch(apiMessage);
     expect(r.stderr).toContain(field);
     const offline = validateResource(manifest);
-    expect(offline.some((m) => m.startsWith(`${field}: `)), offline.join('\n')).toBe(true);
+    expect(
+      offline.some((m) => m.startsWith(`${field}: `)),
+      offline.join('\n'),
+    ).toBe(true);
   });
 
   it('has at least 12 refusals in the table', () => {
@@ -159,7 +189,15 @@ describe('CRDs on a real API server', () => {
   });
 
   it('accepts a status written through the status subresource', async () => {
-    const status = { status: { observedGeneration: 1, users: 4, grants: 6, conditions: [{ type: 'Ready', status: 'True', reason: 'Compiled', message: 'ok', lastTransitionTime: '2026-01-01T00:00:00Z' }], signing: { activeKeyID: 'abc' } } };
+    const status = {
+      status: {
+        observedGeneration: 1,
+        users: 4,
+        grants: 6,
+        conditions: [{ type: 'Ready', status: 'True', reason: 'Compiled', message: 'ok', lastTransitionTime: '2026-01-01T00:00:00Z' }],
+        signing: { activeKeyID: 'abc' },
+      },
+    };
     const r = await kubectl(cp, ['patch', 'registry', 'main', '-n', 'registry', '--subresource=status', '--type=merge', '-p', JSON.stringify(status)]);
     expect(r.code, r.stderr).toBe(0);
     const table = await kubectl(cp, ['get', 'preg', '-n', 'registry', 'main', '--no-headers']);

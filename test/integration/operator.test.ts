@@ -18,7 +18,14 @@ const API = 'portcullis.dev/v1alpha1';
 const HTPASSWD = '$2y$04$qpWk4xMnvI3vbd3irWfnZeURM.f9S5N5AZw0FjrkJ3RJTGeW8yipO';
 
 interface Obj {
-  metadata: { name: string; namespace?: string; resourceVersion?: string; generation?: number; ownerReferences?: { uid: string; controller?: boolean; kind: string }[]; uid?: string };
+  metadata: {
+    name: string;
+    namespace?: string;
+    resourceVersion?: string;
+    generation?: number;
+    ownerReferences?: { uid: string; controller?: boolean; kind: string }[];
+    uid?: string;
+  };
   status?: { observedGeneration?: number; conditions?: { type: string; status: string; reason: string }[]; users?: number };
   data?: Record<string, string>;
 }
@@ -71,7 +78,14 @@ beforeAll(async () => {
   admin = new KubeClient(cp.kubeConfig);
   for (const args of [
     ['apply', '-f', 'crds/registries.yaml', '-f', 'crds/registryusers.yaml', '-f', 'crds/repositorygrants.yaml'],
-    ['wait', '--for=condition=Established', '--timeout=60s', 'crd/registries.portcullis.dev', 'crd/registryusers.portcullis.dev', 'crd/repositorygrants.portcullis.dev'],
+    [
+      'wait',
+      '--for=condition=Established',
+      '--timeout=60s',
+      'crd/registries.portcullis.dev',
+      'crd/registryusers.portcullis.dev',
+      'crd/repositorygrants.portcullis.dev',
+    ],
   ]) {
     const r = await kubectl(cp, args);
     if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
@@ -83,7 +97,15 @@ beforeAll(async () => {
   // same write binding in `big`, the other namespace here that holds a Registry.
   for (const args of [
     ['apply', '-f', 'deploy/rbac/operator.yaml'],
-    ['create', 'rolebinding', 'portcullis-operator-registry', '-n', 'big', '--clusterrole=portcullis-operator-registry', '--serviceaccount=portcullis-system:portcullis-operator'],
+    [
+      'create',
+      'rolebinding',
+      'portcullis-operator-registry',
+      '-n',
+      'big',
+      '--clusterrole=portcullis-operator-registry',
+      '--serviceaccount=portcullis-system:portcullis-operator',
+    ],
   ]) {
     const r = await kubectl(cp, args);
     if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
@@ -99,8 +121,18 @@ beforeAll(async () => {
     },
   });
   await create('secrets', 'registry', { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'alice-password' }, stringData: { password: 'alice-secret' } });
-  await create('registryUsers', 'registry', { apiVersion: API, kind: 'RegistryUser', metadata: { name: 'alice' }, spec: { registryRef: { name: 'main' }, passwordSecretRef: { name: 'alice-password' }, groups: ['team-a'] } });
-  await create('registryUsers', 'registry', { apiVersion: API, kind: 'RegistryUser', metadata: { name: 'bob' }, spec: { registryRef: { name: 'main' }, passwordSecretRef: { name: 'bob-password' } } });
+  await create('registryUsers', 'registry', {
+    apiVersion: API,
+    kind: 'RegistryUser',
+    metadata: { name: 'alice' },
+    spec: { registryRef: { name: 'main' }, passwordSecretRef: { name: 'alice-password' }, groups: ['team-a'] },
+  });
+  await create('registryUsers', 'registry', {
+    apiVersion: API,
+    kind: 'RegistryUser',
+    metadata: { name: 'bob' },
+    spec: { registryRef: { name: 'main' }, passwordSecretRef: { name: 'bob-password' } },
+  });
   await create('repositoryGrants', 'registry', {
     apiVersion: API,
     kind: 'RepositoryGrant',
@@ -138,10 +170,16 @@ describe('operator', () => {
 
     const secret = (await get('secrets', 'registry', 'portcullis-main-credentials'))!;
     expect(secret.metadata.ownerReferences?.[0]?.uid).toBe(registry.metadata.uid);
-    const credentials = JSON.parse(Buffer.from(secret.data!['credentials.json']!, 'base64').toString()) as { registries: Record<string, Record<string, string>> };
+    const credentials = JSON.parse(Buffer.from(secret.data!['credentials.json']!, 'base64').toString()) as {
+      registries: Record<string, Record<string, string>>;
+    };
     expect(Object.keys(credentials.registries['registry/main'] ?? {})).toEqual(['alice']);
 
-    await waitFor('user and grant statuses', async () => ready(await get('repositoryGrants', 'team-a', 'sneaky')) !== undefined && ready(await get('registryUsers', 'registry', 'bob')) !== undefined, 30_000);
+    await waitFor(
+      'user and grant statuses',
+      async () => ready(await get('repositoryGrants', 'team-a', 'sneaky')) !== undefined && ready(await get('registryUsers', 'registry', 'bob')) !== undefined,
+      30_000,
+    );
     const alice = (await get('registryUsers', 'registry', 'alice'))!;
     expect(ready(alice)?.status).toBe('True');
     expect(alice.status?.observedGeneration).toBe(alice.metadata.generation);
@@ -160,10 +198,17 @@ describe('operator', () => {
       };
       await waitFor('ready', async () => (await get('/readyz')).status === 200, 30_000);
       expect(JSON.parse((await get('/healthz')).text)).toEqual({ ok: true, problems: [] });
-      await waitFor('both controllers reconciled', async () => {
-        const text = (await get('/metrics')).text;
-        return /portcullis_operator_reconcile_total\{controller="registry",result="success"\} [1-9]/.test(text) && /portcullis_operator_reconcile_total\{controller="keys",result="success"\} [1-9]/.test(text);
-      }, 30_000);
+      await waitFor(
+        'both controllers reconciled',
+        async () => {
+          const text = (await get('/metrics')).text;
+          return (
+            /portcullis_operator_reconcile_total\{controller="registry",result="success"\} [1-9]/.test(text) &&
+            /portcullis_operator_reconcile_total\{controller="keys",result="success"\} [1-9]/.test(text)
+          );
+        },
+        30_000,
+      );
     } finally {
       await stopOperator(op);
     }
@@ -189,10 +234,17 @@ describe('operator', () => {
   });
 
   it('publishes a password change and a newly created Secret', async () => {
-    await create('secrets', 'registry', { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'bob-password' }, stringData: { password: 'bob-secret', htpasswd: HTPASSWD } });
+    await create('secrets', 'registry', {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'bob-password' },
+      stringData: { password: 'bob-secret', htpasswd: HTPASSWD },
+    });
     await waitFor('bob Ready', async () => ready(await get('registryUsers', 'registry', 'bob'))?.status === 'True', 30_000);
     const secret = (await get('secrets', 'registry', 'portcullis-main-credentials'))!;
-    const credentials = JSON.parse(Buffer.from(secret.data!['credentials.json']!, 'base64').toString()) as { registries: Record<string, Record<string, string>> };
+    const credentials = JSON.parse(Buffer.from(secret.data!['credentials.json']!, 'base64').toString()) as {
+      registries: Record<string, Record<string, string>>;
+    };
     expect(Object.keys(credentials.registries['registry/main'] ?? {})).toEqual(['alice', 'bob']);
   });
 
@@ -204,7 +256,12 @@ describe('operator', () => {
     for (let i = 0; i < names.length; i += 100) {
       await Promise.all(
         names.slice(i, i + 100).map((name) =>
-          create('registryUsers', 'big', { apiVersion: API, kind: 'RegistryUser', metadata: { name }, spec: { registryRef: { name: 'big' }, passwordSecretRef: { name: 'shared', key: 'htpasswd' }, groups: ['bulk', 'everyone'] } }),
+          create('registryUsers', 'big', {
+            apiVersion: API,
+            kind: 'RegistryUser',
+            metadata: { name },
+            spec: { registryRef: { name: 'big' }, passwordSecretRef: { name: 'shared', key: 'htpasswd' }, groups: ['bulk', 'everyone'] },
+          }),
         ),
       );
     }
@@ -224,7 +281,9 @@ describe('operator', () => {
     for (const part of file.parts) expect(await get('configMaps', 'big', part.name)).toBeDefined();
 
     // The token server reads with exactly what deploy/rbac/token-server.yaml grants, in namespace `big`.
-    const rbac = (await readFile('deploy/rbac/token-server.yaml', 'utf8')).replaceAll('namespace: registry', 'namespace: big').replaceAll('portcullis-main-', 'portcullis-big-');
+    const rbac = (await readFile('deploy/rbac/token-server.yaml', 'utf8'))
+      .replaceAll('namespace: registry', 'namespace: big')
+      .replaceAll('portcullis-main-', 'portcullis-big-');
     const applied = await kubectl(cp, ['apply', '-f', '-'], rbac);
     expect(applied.stderr).toBe('');
     const tokenKc = (await cp.kubeconfigForServiceAccount('big', 'portcullis-token-server')).kubeConfig;
@@ -233,7 +292,12 @@ describe('operator', () => {
     sources.policy.onRejected((reason) => rejected.push(reason));
     try {
       await sources.start();
-      await waitFor('policy loaded', async () => sources.policy.current() !== undefined, 30_000, () => rejected.join('\n'));
+      await waitFor(
+        'policy loaded',
+        async () => sources.policy.current() !== undefined,
+        30_000,
+        () => rejected.join('\n'),
+      );
       const state = sources.policy.current()!;
       expect(state.generation).toBe(manifest.generation);
       const loaded = state.registries.get('big.example.com')!;
@@ -253,10 +317,19 @@ describe('operator', () => {
     expect(second.isLeader()).toBe(false);
     await stopOperator(first);
     await waitFor('second operator leads', async () => second.isLeader(), 10_000);
-    await create('registryUsers', 'registry', { apiVersion: API, kind: 'RegistryUser', metadata: { name: 'carol' }, spec: { registryRef: { name: 'main' }, passwordSecretRef: { name: 'bob-password', key: 'htpasswd' } } });
-    await waitFor('carol published by the new leader', async () => {
-      const cm = await get('configMaps', 'registry', 'portcullis-main-snapshot');
-      return (cm?.data?.['snapshot.json'] ?? '').includes('"carol"');
-    }, 30_000);
+    await create('registryUsers', 'registry', {
+      apiVersion: API,
+      kind: 'RegistryUser',
+      metadata: { name: 'carol' },
+      spec: { registryRef: { name: 'main' }, passwordSecretRef: { name: 'bob-password', key: 'htpasswd' } },
+    });
+    await waitFor(
+      'carol published by the new leader',
+      async () => {
+        const cm = await get('configMaps', 'registry', 'portcullis-main-snapshot');
+        return (cm?.data?.['snapshot.json'] ?? '').includes('"carol"');
+      },
+      30_000,
+    );
   });
 });

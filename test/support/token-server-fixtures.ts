@@ -84,7 +84,13 @@ export async function makePolicy(
       .sort((a, b) => a.username.localeCompare(b.username)),
     grants: [
       { source: 'registry/catalog', subjects: [{ kind: 'User', name: 'alice' }], repositories: [], actions: ['pull'], catalog: true },
-      { source: 'registry/public', subjects: [{ kind: 'Anonymous' }, { kind: 'Authenticated' }], repositories: ['public/**'], actions: ['pull'], catalog: false },
+      {
+        source: 'registry/public',
+        subjects: [{ kind: 'Anonymous' }, { kind: 'Authenticated' }],
+        repositories: ['public/**'],
+        actions: ['pull'],
+        catalog: false,
+      },
       { source: 'registry/team-a', subjects: [{ kind: 'Group', name: 'team-a' }], repositories: ['team-a/**'], actions: ['pull', 'push'], catalog: false },
     ],
   };
@@ -108,7 +114,10 @@ export function snapshotOf(registries: RegistryPolicy[]): Snapshot {
 }
 
 /** A keys directory made by `keys init`, read back. Call `cleanup` afterwards. */
-export async function makeKeys(now: Date, algorithm: SigningAlgorithm = 'ES256'): Promise<{ dir: string; set: SigningKeySet; bundle: string; cleanup: () => Promise<void> }> {
+export async function makeKeys(
+  now: Date,
+  algorithm: SigningAlgorithm = 'ES256',
+): Promise<{ dir: string; set: SigningKeySet; bundle: string; cleanup: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), 'portcullis-ts-keys-'));
   await initKeysDir(dir, { algorithm, now });
   const set = JSON.parse(await readFile(join(dir, KEY_FILES.signing), 'utf8')) as SigningKeySet;
@@ -164,7 +173,11 @@ export function captureLogger(): { logger: Logger; lines: Record<string, unknown
   return {
     logger,
     get lines() {
-      return raw.join('').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
+      return raw
+        .join('')
+        .split('\n')
+        .filter((l) => l !== '')
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
     },
     text: () => raw.join(''),
   };

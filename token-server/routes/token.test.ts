@@ -41,23 +41,60 @@ describe('the token protocol', () => {
   it.each<[string, ProtocolCase]>([
     [
       'an anonymous GET gets public pull and nothing of team-a',
-      { method: 'GET', url: `/token?service=${SERVICE}&scope=repository:public/lib:pull&scope=repository:team-a/app:pull`, sub: '', access: [{ type: 'repository', name: 'public/lib', actions: ['pull'] }], refreshToken: false },
+      {
+        method: 'GET',
+        url: `/token?service=${SERVICE}&scope=repository:public/lib:pull&scope=repository:team-a/app:pull`,
+        sub: '',
+        access: [{ type: 'repository', name: 'public/lib', actions: ['pull'] }],
+        refreshToken: false,
+      },
     ],
     [
       'a Basic GET by a team-a member gets pull and push on team-a',
-      { method: 'GET', url: `/token?service=${SERVICE}&scope=repository:team-a/app:pull,push,delete`, headers: { authorization: basic('alice', PASSWORDS.alice as string) }, sub: 'alice', access: [{ type: 'repository', name: 'team-a/app', actions: ['pull', 'push'] }], refreshToken: false },
+      {
+        method: 'GET',
+        url: `/token?service=${SERVICE}&scope=repository:team-a/app:pull,push,delete`,
+        headers: { authorization: basic('alice', PASSWORDS.alice as string) },
+        sub: 'alice',
+        access: [{ type: 'repository', name: 'team-a/app', actions: ['pull', 'push'] }],
+        refreshToken: false,
+      },
     ],
     [
       'several scopes in one request are each decided',
-      { method: 'GET', url: `/token?service=${SERVICE}&scope=repository:team-a/x:push&scope=repository:public/y:pull&scope=repository:other/z:pull`, headers: { authorization: basic('alice', PASSWORDS.alice as string) }, sub: 'alice', access: [{ type: 'repository', name: 'team-a/x', actions: ['push'] }, { type: 'repository', name: 'public/y', actions: ['pull'] }], refreshToken: false },
+      {
+        method: 'GET',
+        url: `/token?service=${SERVICE}&scope=repository:team-a/x:push&scope=repository:public/y:pull&scope=repository:other/z:pull`,
+        headers: { authorization: basic('alice', PASSWORDS.alice as string) },
+        sub: 'alice',
+        access: [
+          { type: 'repository', name: 'team-a/x', actions: ['push'] },
+          { type: 'repository', name: 'public/y', actions: ['pull'] },
+        ],
+        refreshToken: false,
+      },
     ],
     [
       'a login without scope (docker login) gets an empty access list',
-      { method: 'GET', url: `/token?service=${SERVICE}&account=alice&client_id=docker`, headers: { authorization: basic('alice', PASSWORDS.alice as string) }, sub: 'alice', access: [], refreshToken: false },
+      {
+        method: 'GET',
+        url: `/token?service=${SERVICE}&account=alice&client_id=docker`,
+        headers: { authorization: basic('alice', PASSWORDS.alice as string) },
+        sub: 'alice',
+        access: [],
+        refreshToken: false,
+      },
     ],
     [
       'the catalog is granted to a user with a catalog grant',
-      { method: 'GET', url: `/token?service=${SERVICE}&scope=registry:catalog:*`, headers: { authorization: basic('alice', PASSWORDS.alice as string) }, sub: 'alice', access: [{ type: 'registry', name: 'catalog', actions: ['*'] }], refreshToken: false },
+      {
+        method: 'GET',
+        url: `/token?service=${SERVICE}&scope=registry:catalog:*`,
+        headers: { authorization: basic('alice', PASSWORDS.alice as string) },
+        sub: 'alice',
+        access: [{ type: 'registry', name: 'catalog', actions: ['*'] }],
+        refreshToken: false,
+      },
     ],
     [
       'the catalog is not granted to anonymous requests',
@@ -65,7 +102,14 @@ describe('the token protocol', () => {
     ],
     [
       'offline_token=true with credentials returns a refresh token',
-      { method: 'GET', url: `/token?service=${SERVICE}&offline_token=true&scope=repository:team-a/app:pull`, headers: { authorization: basic('alice', PASSWORDS.alice as string) }, sub: 'alice', access: [{ type: 'repository', name: 'team-a/app', actions: ['pull'] }], refreshToken: true },
+      {
+        method: 'GET',
+        url: `/token?service=${SERVICE}&offline_token=true&scope=repository:team-a/app:pull`,
+        headers: { authorization: basic('alice', PASSWORDS.alice as string) },
+        sub: 'alice',
+        access: [{ type: 'repository', name: 'team-a/app', actions: ['pull'] }],
+        refreshToken: true,
+      },
     ],
     [
       'offline_token=true without credentials returns no refresh token',
@@ -73,19 +117,62 @@ describe('the token protocol', () => {
     ],
     [
       'an htpasswd ($2y$) hash verifies',
-      { method: 'GET', url: `/token?service=${SERVICE}&scope=repository:public/a:pull`, headers: { authorization: basic('dave', PASSWORDS.dave as string) }, sub: 'dave', access: [{ type: 'repository', name: 'public/a', actions: ['pull'] }], refreshToken: false },
+      {
+        method: 'GET',
+        url: `/token?service=${SERVICE}&scope=repository:public/a:pull`,
+        headers: { authorization: basic('dave', PASSWORDS.dave as string) },
+        sub: 'dave',
+        access: [{ type: 'repository', name: 'public/a', actions: ['pull'] }],
+        refreshToken: false,
+      },
     ],
     [
       'service may be omitted only when one registry is served... here a second service is picked explicitly',
-      { method: 'GET', url: `/token?service=${OTHER_SERVICE}&scope=repository:any/thing:pull`, sub: '', access: [{ type: 'repository', name: 'any/thing', actions: ['pull'] }], refreshToken: false, audience: OTHER_SERVICE },
+      {
+        method: 'GET',
+        url: `/token?service=${OTHER_SERVICE}&scope=repository:any/thing:pull`,
+        sub: '',
+        access: [{ type: 'repository', name: 'any/thing', actions: ['pull'] }],
+        refreshToken: false,
+        audience: OTHER_SERVICE,
+      },
     ],
     [
       'a POST password grant answers with scope and, for access_type=offline, a refresh token',
-      { method: 'POST', url: '/token', headers: FORM, body: { grant_type: 'password', client_id: 'containerd', service: SERVICE, username: 'alice', password: PASSWORDS.alice as string, access_type: 'offline', scope: 'repository:team-a/app:pull,push repository:public/x:pull' }, sub: 'alice', access: [{ type: 'repository', name: 'team-a/app', actions: ['pull', 'push'] }, { type: 'repository', name: 'public/x', actions: ['pull'] }], refreshToken: true, scope: 'repository:team-a/app:pull,push repository:public/x:pull' },
+      {
+        method: 'POST',
+        url: '/token',
+        headers: FORM,
+        body: {
+          grant_type: 'password',
+          client_id: 'containerd',
+          service: SERVICE,
+          username: 'alice',
+          password: PASSWORDS.alice as string,
+          access_type: 'offline',
+          scope: 'repository:team-a/app:pull,push repository:public/x:pull',
+        },
+        sub: 'alice',
+        access: [
+          { type: 'repository', name: 'team-a/app', actions: ['pull', 'push'] },
+          { type: 'repository', name: 'public/x', actions: ['pull'] },
+        ],
+        refreshToken: true,
+        scope: 'repository:team-a/app:pull,push repository:public/x:pull',
+      },
     ],
     [
       'a POST password grant without access_type gets no refresh token',
-      { method: 'POST', url: '/token', headers: FORM, body: { grant_type: 'password', client_id: 'x', service: SERVICE, username: 'alice', password: PASSWORDS.alice as string }, sub: 'alice', access: [], refreshToken: false, scope: '' },
+      {
+        method: 'POST',
+        url: '/token',
+        headers: FORM,
+        body: { grant_type: 'password', client_id: 'x', service: SERVICE, username: 'alice', password: PASSWORDS.alice as string },
+        sub: 'alice',
+        access: [],
+        refreshToken: false,
+        scope: '',
+      },
     ],
   ])('%s', async (_name, c) => {
     const response = await h.app.inject({ method: c.method, url: c.url, headers: c.headers ?? {}, payload: c.body === undefined ? undefined : form(c.body) });
@@ -189,7 +276,14 @@ describe('refresh tokens', () => {
       method: 'POST',
       url: '/token',
       headers: FORM,
-      payload: form({ grant_type: 'password', client_id: 'test', service: SERVICE, username: 'alice', password: PASSWORDS.alice as string, access_type: 'offline' }),
+      payload: form({
+        grant_type: 'password',
+        client_id: 'test',
+        service: SERVICE,
+        username: 'alice',
+        password: PASSWORDS.alice as string,
+        access_type: 'offline',
+      }),
     });
     expect(response.statusCode).toBe(200);
     return response.json().refresh_token as string;
@@ -200,7 +294,14 @@ describe('refresh tokens', () => {
       method: 'POST',
       url: '/token',
       headers: FORM,
-      payload: form({ grant_type: 'refresh_token', client_id: 'test', service: SERVICE, refresh_token: refreshToken, scope: 'repository:team-a/app:push', ...extra }),
+      payload: form({
+        grant_type: 'refresh_token',
+        client_id: 'test',
+        service: SERVICE,
+        refresh_token: refreshToken,
+        scope: 'repository:team-a/app:push',
+        ...extra,
+      }),
     });
   }
 
@@ -214,8 +315,7 @@ describe('refresh tokens', () => {
     expect(verified.claims.sub).toBe('alice');
   });
 
-  const withAlice = (change: Partial<FixtureUser>): FixtureUser[] =>
-    DEFAULT_USERS.map((u) => (u.username === 'alice' ? { ...u, ...change } : u));
+  const withAlice = (change: Partial<FixtureUser>): FixtureUser[] => DEFAULT_USERS.map((u) => (u.username === 'alice' ? { ...u, ...change } : u));
 
   it.each<[string, (h: Harness) => Promise<void>, Record<string, string>]>([
     ['the user is disabled', (h) => h.setUsers(withAlice({ disabled: true })), {}],
@@ -249,7 +349,9 @@ describe('refresh tokens', () => {
     const refreshToken = await offlineLogin();
     let presented = mangle(refreshToken);
     if (presented === 'ACCESS') {
-      presented = (await h.app.inject({ method: 'GET', url: `/token?service=${SERVICE}`, headers: { authorization: basic('alice', PASSWORDS.alice as string) } })).json().token;
+      presented = (
+        await h.app.inject({ method: 'GET', url: `/token?service=${SERVICE}`, headers: { authorization: basic('alice', PASSWORDS.alice as string) } })
+      ).json().token;
     }
     const response = await redeem(presented);
     expect(response.statusCode).toBe(401);

@@ -310,8 +310,5 @@ function auditDecision(
 }
 
 function auditRefusal(ctx: AppContext, request: FastifyRequest, registry: LoadedRegistry | undefined, user: string | undefined, reason: string): void {
-  ctx.audit.info(
-    { audit: 'refused', client: request.ip, user: user ?? null, service: registry?.policy.service ?? null, reason },
-    'token refused',
-  );
+  ctx.audit.info({ audit: 'refused', client: request.ip, user: user ?? null, service: registry?.policy.service ?? null, reason }, 'token refused');
 }

@@ -49,8 +49,7 @@ export function directorySources(options: DirectorySourceOptions): DirectorySour
       if (snapshotText === undefined) throw new Error(`${POLICY_FILES.snapshot} not found in ${options.policyDir}`);
       const snapshot = parseSnapshot(snapshotText);
       // No credentials file: a policy that only grants anonymous access is still usable; nobody can log in.
-      const credentials: Credentials =
-        credentialsText === undefined ? { format: CREDENTIALS_FORMAT, registries: {} } : parseCredentials(credentialsText);
+      const credentials: Credentials = credentialsText === undefined ? { format: CREDENTIALS_FORMAT, registries: {} } : parseCredentials(credentialsText);
       return buildPolicyState(snapshot, credentials, loadedAt);
     },
     now,

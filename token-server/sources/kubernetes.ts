@@ -179,7 +179,8 @@ export function kubernetesSources(options: KubernetesSourceOptions): KubernetesS
   };
 
   const onEvent = (reload: () => void, name: string) => (event: InformerEvent<Stored>) => {
-    if (event.type === 'error') options.log?.warn({ resource: name, attempt: event.attempt, err: event.error.message }, 'watch failed; serving the last good state');
+    if (event.type === 'error')
+      options.log?.warn({ resource: name, attempt: event.attempt, err: event.error.message }, 'watch failed; serving the last good state');
     if (event.type === 'added' || event.type === 'updated' || event.type === 'deleted' || event.type === 'relisted') reload();
   };
   configMaps.on(onEvent(reloadPolicy, 'configmaps'));

@@ -82,10 +82,14 @@ export class WatchedFiles<T> extends PushedSource<T> {
   }
 
   private async load(): Promise<void> {
-    const contents = await Promise.all(this.options.files.map((f) => readFile(f, 'utf8').catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') return undefined;
-      throw err;
-    }))).catch((err: Error) => err);
+    const contents = await Promise.all(
+      this.options.files.map((f) =>
+        readFile(f, 'utf8').catch((err: NodeJS.ErrnoException) => {
+          if (err.code === 'ENOENT') return undefined;
+          throw err;
+        }),
+      ),
+    ).catch((err: Error) => err);
     if (contents instanceof Error) {
       this.rejectInput(`cannot read inputs: ${contents.message}`, undefined);
       return;

@@ -8,7 +8,12 @@ import { KeysController } from './controller.js';
 describe('KeysController', () => {
   it('can be created again on the same metrics registry (a replica that regains the Lease)', () => {
     const kc = new KubeConfig();
-    kc.loadFromOptions({ clusters: [{ name: 'c', server: 'https://127.0.0.1:1' }], users: [{ name: 'u' }], contexts: [{ name: 'x', cluster: 'c', user: 'u' }], currentContext: 'x' });
+    kc.loadFromOptions({
+      clusters: [{ name: 'c', server: 'https://127.0.0.1:1' }],
+      users: [{ name: 'u' }],
+      contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
+      currentContext: 'x',
+    });
     const metrics = new Registry();
     const make = () => new KeysController({ client: new KubeClient(kc), log: pino({ level: 'silent' }), metrics });
     make();

@@ -12,9 +12,26 @@ import type { RegistryResource } from '../../../crds/types.js';
 import type { KubeClient } from '../../../kube/request.js';
 import { splitKey } from '../../../policy/object-keys.js';
 import { Reasons } from '../../../policy/reasons.js';
-import { activeKeyInfo, nextRotationStep, type RotationInput, type RotationSettings, type RotationStatus, type RotationStep } from '../../../policy/rotation.js';
+import {
+  activeKeyInfo,
+  nextRotationStep,
+  type RotationInput,
+  type RotationSettings,
+  type RotationStatus,
+  type RotationStep,
+} from '../../../policy/rotation.js';
 import { Annotations } from '../../../wire/labels.js';
-import { bundleHash, bundleIds, caInfos, ensureRefreshKey, keyInfos, rolloutInfo, rotationRequestOf, rotationSettings, rotationStatusOf } from '../../signing/material.js';
+import {
+  bundleHash,
+  bundleIds,
+  caInfos,
+  ensureRefreshKey,
+  keyInfos,
+  rolloutInfo,
+  rotationRequestOf,
+  rotationSettings,
+  rotationStatusOf,
+} from '../../signing/material.js';
 import type { EventRecorder, EventType } from '../../writes/events.js';
 import { stableJson } from '../../writes/status.js';
 import type { ReconcileResult } from '../../reconciler.js';
@@ -95,7 +112,10 @@ export class KeysController {
       now: this.now(),
       recorded: rotationStatusOf((observed.registry.status as { signing?: { rotation?: unknown } } | undefined)?.signing?.rotation),
       request: rotationRequestOf(observed.registry.metadata.annotations),
-      wiring: managed && observed.deployment === undefined ? { reason: Reasons.DeploymentNotFound, message: `Deployment ${spec.distribution?.deployment} not found in ${namespace}` } : undefined,
+      wiring:
+        managed && observed.deployment === undefined
+          ? { reason: Reasons.DeploymentNotFound, message: `Deployment ${spec.distribution?.deployment} not found in ${namespace}` }
+          : undefined,
       rolloutPollMs: this.options.rolloutPollMs ?? 2000,
     };
     const writeStatus = (rotation: RotationStatus, step: RotationStep | undefined) =>
@@ -113,7 +133,11 @@ export class KeysController {
       if (!sameStatus(step.status, ctx.recorded) && !endsRotation) {
         await writeStatus(step.status, step);
         if (ctx.recorded.phase === 'Stable' && step.status.phase !== 'Stable') {
-          await ctx.event(step.warning ? 'Warning' : 'Normal', step.status.phase === 'CAEmergency' ? Reasons.EmergencyCARotation : Reasons.CARotationStarted, step.message);
+          await ctx.event(
+            step.warning ? 'Warning' : 'Normal',
+            step.status.phase === 'CAEmergency' ? Reasons.EmergencyCARotation : Reasons.CARotationStarted,
+            step.message,
+          );
         }
         ctx.recorded = step.status;
       }

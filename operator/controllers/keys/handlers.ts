@@ -45,7 +45,13 @@ const step: StepOutcome = { next: 'step' };
 
 /** CreateCA, PublishBundle, IssueKey, PruneKeys, DropCA: new material, written. */
 const changeMaterial: Handler<Extract<RotationAction, { type: 'CreateCA' | 'PublishBundle' | 'IssueKey' | 'PruneKeys' | 'DropCA' }>> = async (ctx, action) => {
-  const applied = await applyAction(ctx.observed.material, action, { now: ctx.now, registryId: ctx.registryId, commonName: `portcullis ${ctx.registryId} CA`, algorithm: ctx.algorithm, settings: ctx.settings });
+  const applied = await applyAction(ctx.observed.material, action, {
+    now: ctx.now,
+    registryId: ctx.registryId,
+    commonName: `portcullis ${ctx.registryId} CA`,
+    algorithm: ctx.algorithm,
+    settings: ctx.settings,
+  });
   ctx.observed.material = applied.material;
   await writeMaterial(ctx.client, ctx.observed, applied.changed);
   if (action.type === 'IssueKey' && ctx.recorded.phase === 'Stable') {
@@ -92,7 +98,13 @@ export const HANDLERS: Handlers = {
   async RollDeployment(ctx, _action, current) {
     const deployment = ctx.observed.deployment;
     if (deployment === undefined) return { next: 'requeue', afterMs: 60_000 };
-    const wired = await wireDeployment(ctx.client, { namespace: ctx.namespace, registryName: ctx.name, spec: ctx.spec, deployment, bundleHash: bundleHash(ctx.observed.material.bundlePem) });
+    const wired = await wireDeployment(ctx.client, {
+      namespace: ctx.namespace,
+      registryName: ctx.name,
+      spec: ctx.spec,
+      deployment,
+      bundleHash: bundleHash(ctx.observed.material.bundlePem),
+    });
     if ('problem' in wired) {
       ctx.wiring = wired.problem;
       return { next: 'requeue', afterMs: 60_000 };

@@ -64,7 +64,13 @@ export async function writeMaterial(client: KubeClient, observed: Observed, chan
   const { registry, material } = observed;
   const name = registry.metadata.name;
   if (changed.includes('cas')) {
-    await applyObject(client, Resources.secrets, { apiVersion: 'v1', kind: 'Secret', metadata: owned(registry, caSecretName(name)), type: 'Opaque', data: { [KEY_FILES.cas]: encode(serializeCAs(material.cas)) } });
+    await applyObject(client, Resources.secrets, {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: owned(registry, caSecretName(name)),
+      type: 'Opaque',
+      data: { [KEY_FILES.cas]: encode(serializeCAs(material.cas)) },
+    });
   }
   if (changed.includes('signing')) {
     await applyObject(client, Resources.secrets, {

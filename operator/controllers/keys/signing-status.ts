@@ -43,18 +43,46 @@ export function signingStatus(observed: Observed, registryId: string, rotation: 
   };
 }
 
-export function signingConditions(signing: SigningStatus, step: RotationStep | undefined, wiring: WiringProblem | undefined, warnings: readonly string[], managed: boolean): Condition[] {
+export function signingConditions(
+  signing: SigningStatus,
+  step: RotationStep | undefined,
+  wiring: WiringProblem | undefined,
+  warnings: readonly string[],
+  managed: boolean,
+): Condition[] {
   const conditions: Condition[] = [
     signing.activeKeyId
-      ? { type: ConditionTypes.KeysReady, status: 'True', reason: Reasons.KeysReady, message: [`signing with key ${signing.activeKeyId} until ${signing.keyNotAfter}`, ...warnings].join('; ') }
-      : { type: ConditionTypes.KeysReady, status: 'False', reason: warnings.length > 0 ? Reasons.InvalidSigningSettings : Reasons.KeyRotationPending, message: [step?.message ?? 'no signing key yet', ...warnings].join('; ') },
+      ? {
+          type: ConditionTypes.KeysReady,
+          status: 'True',
+          reason: Reasons.KeysReady,
+          message: [`signing with key ${signing.activeKeyId} until ${signing.keyNotAfter}`, ...warnings].join('; '),
+        }
+      : {
+          type: ConditionTypes.KeysReady,
+          status: 'False',
+          reason: warnings.length > 0 ? Reasons.InvalidSigningSettings : Reasons.KeyRotationPending,
+          message: [step?.message ?? 'no signing key yet', ...warnings].join('; '),
+        },
     signing.phase === 'Stable'
       ? { type: ConditionTypes.Rotating, status: 'False', reason: Reasons.Stable, message: step?.message ?? 'signing keys are current' }
       : { type: ConditionTypes.Rotating, status: 'True', reason: signing.phase, message: step?.message ?? `CA rotation in phase ${signing.phase}` },
   ];
-  if (!managed) conditions.push({ type: ConditionTypes.DistributionWired, status: 'False', reason: Reasons.NotManaged, message: 'spec.distribution.deployment is not set; configure the registry to trust bundle.pem yourself' });
+  if (!managed)
+    conditions.push({
+      type: ConditionTypes.DistributionWired,
+      status: 'False',
+      reason: Reasons.NotManaged,
+      message: 'spec.distribution.deployment is not set; configure the registry to trust bundle.pem yourself',
+    });
   else if (wiring) conditions.push({ type: ConditionTypes.DistributionWired, status: 'False', reason: wiring.reason, message: wiring.message });
-  else conditions.push({ type: ConditionTypes.DistributionWired, status: 'True', reason: Reasons.DeploymentUpdated, message: 'the registry Deployment trusts the published bundle' });
+  else
+    conditions.push({
+      type: ConditionTypes.DistributionWired,
+      status: 'True',
+      reason: Reasons.DeploymentUpdated,
+      message: 'the registry Deployment trusts the published bundle',
+    });
   return conditions;
 }
 
@@ -65,7 +93,14 @@ export function signingConditions(signing: SigningStatus, step: RotationStep | u
 export async function writeSigningStatus(
   client: KubeClient,
   observed: Observed,
-  fields: { registryId: string; rotation: RotationStatus; step: RotationStep | undefined; wiring: WiringProblem | undefined; warnings: readonly string[]; now: Date },
+  fields: {
+    registryId: string;
+    rotation: RotationStatus;
+    step: RotationStep | undefined;
+    wiring: WiringProblem | undefined;
+    warnings: readonly string[];
+    now: Date;
+  },
 ): Promise<void> {
   const { registry } = observed;
   const signing = signingStatus(observed, fields.registryId, fields.rotation, fields.now);
@@ -75,15 +110,26 @@ export async function writeSigningStatus(
   const nowText = fields.now.toISOString().replace(/\.\d{3}Z$/, 'Z');
   const conditions = desired.map((c) => {
     const prev = before.get(c.type);
-    return { ...c, observedGeneration: registry.metadata.generation ?? 0, lastTransitionTime: prev && prev.status === c.status && prev.lastTransitionTime ? prev.lastTransitionTime : nowText };
+    return {
+      ...c,
+      observedGeneration: registry.metadata.generation ?? 0,
+      lastTransitionTime: prev && prev.status === c.status && prev.lastTransitionTime ? prev.lastTransitionTime : nowText,
+    };
   });
   const strip = (cs: Condition[]): unknown[] => cs.map(({ lastTransitionTime: _t, ...rest }) => rest);
   const mine = new Set(desired.map((c) => c.type));
-  const unchanged = stableJson(current.signing) === stableJson(signing) && stableJson(strip((current.conditions ?? []).filter((c) => mine.has(c.type)))) === stableJson(strip(conditions));
+  const unchanged =
+    stableJson(current.signing) === stableJson(signing) &&
+    stableJson(strip((current.conditions ?? []).filter((c) => mine.has(c.type)))) === stableJson(strip(conditions));
   if (unchanged) return;
   const updated = await client.apply<RegistryResource>(
     objectPath(Resources.registries, registry.metadata.namespace, registry.metadata.name, 'status'),
-    { apiVersion: API_VERSION, kind: 'Registry', metadata: { name: registry.metadata.name, namespace: registry.metadata.namespace }, status: { signing, conditions } },
+    {
+      apiVersion: API_VERSION,
+      kind: 'Registry',
+      metadata: { name: registry.metadata.name, namespace: registry.metadata.namespace },
+      status: { signing, conditions },
+    },
     STATUS_FIELD_MANAGER,
   );
   observed.registry = { ...registry, status: updated.status ?? { signing, conditions } };
