@@ -19,6 +19,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import bcrypt from 'bcrypt';
 import type { UserEntry } from '../policy/types.js';
 import type { LoadedRegistry } from './sources/types.js';
+import { BoundedMap } from './bounded-map.js';
 import { DEFAULT_VERIFICATION_QUEUE, VerificationQueue, type VerificationQueueOptions } from './verification-queue.js';
 
 export type CredentialCheck = { ok: true; user: UserEntry; revision: string; cached: boolean } | { ok: false; reason: string };
@@ -80,12 +81,11 @@ export class BcryptTimings {
 
 export class CredentialVerifier {
   private readonly cacheKeySecret = randomBytes(32);
-  private readonly cache = new Map<string, CacheEntry>();
+  private readonly cache: BoundedMap<CacheEntry>;
   /** Concurrent checks of the same (registry, username, password) share one comparison, known user or not. */
   private readonly inFlight = new Map<string, Promise<boolean>>();
   private readonly dummyHashes = new Map<number, Promise<string>>();
   private readonly ttlMs: number;
-  private readonly maxEntries: number;
   private readonly compare: PasswordCompare;
   private readonly queue: VerificationQueue;
   readonly timings: BcryptTimings;
@@ -93,7 +93,7 @@ export class CredentialVerifier {
   constructor(private readonly options: CredentialVerifierOptions) {
     this.timings = options.timings ?? new BcryptTimings();
     this.ttlMs = (options.ttlSeconds ?? 60) * 1000;
-    this.maxEntries = options.maxEntries ?? 10_000;
+    this.cache = new BoundedMap(options.maxEntries ?? 10_000);
     this.compare = options.compare ?? ((password, hash) => bcrypt.compare(password, hash));
     this.queue = new VerificationQueue({ ...DEFAULT_VERIFICATION_QUEUE, ...options.queue });
   }
@@ -147,7 +147,7 @@ export class CredentialVerifier {
     if (stored === undefined) return { ok: false, reason: 'user has no usable credential' };
     if (user.disabled) return { ok: false, reason: 'user is disabled' };
     if (!matches) return { ok: false, reason: 'wrong password' };
-    this.remember(key, { revision: stored.revision, expiresAt: this.options.now().getTime() + this.ttlMs });
+    this.cache.set(key, { revision: stored.revision, expiresAt: this.options.now().getTime() + this.ttlMs });
     return { ok: true, user, revision: stored.revision, cached: false };
   }
 
@@ -177,16 +177,6 @@ export class CredentialVerifier {
       .finally(() => this.inFlight.delete(key));
     this.inFlight.set(key, result);
     return result;
-  }
-
-  private remember(key: string, entry: CacheEntry): void {
-    this.cache.delete(key);
-    while (this.cache.size >= this.maxEntries) {
-      const oldest = this.cache.keys().next();
-      if (oldest.done === true) break;
-      this.cache.delete(oldest.value);
-    }
-    this.cache.set(key, entry);
   }
 
   /** A hash of a random password at `cost`; making it is also the first timing sample for that cost. */

@@ -15,6 +15,8 @@
 // Maps are bounded: when full, the least recently touched key is forgotten, so spraying keys can only
 // evict, never grow memory.
 
+import { BoundedMap } from './bounded-map.js';
+
 export interface Limits {
   /** Scopes per request; more is a 400. Default 32. */
   maxScopes: number;
@@ -47,30 +49,6 @@ export const DEFAULT_LIMITS: Limits = {
   knownClientSeconds: 24 * 3600,
   maxTrackedKeys: 10_000,
 };
-
-/** A map that forgets its least recently touched key when full. */
-class BoundedMap<V> {
-  private readonly map = new Map<string, V>();
-  constructor(private readonly maxKeys: number) {}
-  get size(): number {
-    return this.map.size;
-  }
-  get(key: string): V | undefined {
-    return this.map.get(key);
-  }
-  set(key: string, value: V): void {
-    this.map.delete(key);
-    while (this.map.size >= this.maxKeys) {
-      const oldest = this.map.keys().next();
-      if (oldest.done === true) break;
-      this.map.delete(oldest.value);
-    }
-    this.map.set(key, value);
-  }
-  delete(key: string): void {
-    this.map.delete(key);
-  }
-}
 
 /** Sliding-window counter: per key, the times of the attempts still counted (at most `budget`). */
 export class AttemptWindow {

@@ -10,12 +10,12 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KubeApiError, KubeClient, objectPath, Resources } from '../../kube/request.js';
 import { craneCatalog, cranePush, registryRefusal, type ClientContext } from '../harness/clients.js';
-import { kubectl, startControlPlane, type ControlPlane } from '../../local/controlPlane.js';
+import { kubectl, type ControlPlane } from '../../local/controlPlane.js';
 import { httpsRequest } from '../../local/https.js';
 import { buildImage, type BuiltImage } from '../harness/image.js';
-import { startProcess, waitFor } from '../../local/process.js';
-import { cliPath } from '../harness/portcullis.js';
-import { EXAMPLE_PASSWORDS, EXAMPLE_SERVICE, startStack, type Stack } from '../harness/stack.js';
+import { waitFor } from '../../local/process.js';
+import { startTokenServer } from '../harness/portcullis.js';
+import { EXAMPLE_PASSWORDS, EXAMPLE_SERVICE, startExampleStack, type Stack } from '../harness/stack.js';
 import { repoRoot } from '../../local/tools.js';
 
 let cp: ControlPlane;
@@ -78,19 +78,7 @@ const post = (fields: Record<string, string>) =>
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'portcullis-attacks-'));
-  cp = await startControlPlane({ auditLog: 'secret-reads' });
-  await must(['apply', '-k', join(repoRoot, 'crds')]);
-  await must(['wait', '--for=condition=Established', 'crd', '--all', '--timeout=60s']);
-  await must(['apply', '-f', join(repoRoot, 'examples', '00-namespaces.yaml')]);
-  await must(['apply', '-f', join(repoRoot, 'deploy', 'rbac')]);
-  stack = await startStack({
-    cp,
-    dir,
-    operatorKubeconfig: (await cp.kubeconfigForServiceAccount('portcullis-system', 'portcullis-operator')).path,
-    tokenServerKubeconfig: (await cp.kubeconfigForServiceAccount('registry', 'portcullis-token-server')).path,
-    leaseNamespace: 'portcullis-system',
-    operatorReplicas: 1,
-  });
+  ({ cp, stack } = await startExampleStack({ dir, operatorReplicas: 1, controlPlane: { auditLog: 'secret-reads' } }));
   ca = await readFile(stack.tls.caCertPath);
   image = await buildImage(join(dir, 'image'));
   // team-b's namespace, labelled like team-a's, so the Registry's delegation admits it too.
@@ -409,40 +397,17 @@ describe('guessing passwords does not work and reveals nothing', () => {
   });
 
   it('behind one trusted proxy hop (--trust-proxy 1), a client cannot pick its address, and other clients behind the proxy are unaffected', async () => {
-    const proxied = startProcess(
-      'token-server-proxied',
-      process.execPath,
-      [
-        cliPath,
-        'token-server',
-        '--registry',
-        'registry/main',
-        '--listen',
-        '127.0.0.1:0',
-        '--tls-cert',
-        stack.tls.serverCertPath,
-        '--tls-key',
-        stack.tls.serverKeyPath,
-        '--trust-proxy',
-        '1',
-      ],
-      {
-        env: { ...process.env, KUBECONFIG: (await cp.kubeconfigForServiceAccount('registry', 'portcullis-token-server')).path },
-      },
+    const proxied = await startTokenServer(
+      ['--registry', 'registry/main', '--tls-cert', stack.tls.serverCertPath, '--tls-key', stack.tls.serverKeyPath, '--trust-proxy', '1'],
+      { tls: true, env: { ...process.env, KUBECONFIG: (await cp.kubeconfigForServiceAccount('registry', 'portcullis-token-server')).path } },
     );
     try {
-      await waitFor(
-        'proxied token server',
-        async () => /listening on https:\/\/[^:]+:\d+/.test(proxied.output()),
-        30_000,
-        () => proxied.output(),
-      );
-      const url = `https://localhost:${/listening on https:\/\/[^:]+:(\d+)/.exec(proxied.output())![1]}/token?service=${EXAMPLE_SERVICE}`;
+      const url = `${proxied.url}/token?service=${EXAMPLE_SERVICE}`;
       await waitFor(
         'proxied token server ready',
         async () => (await httpsRequest(url, ca)).status === 200,
         30_000,
-        () => proxied.output(),
+        () => proxied.process.output(),
       );
       // The proxy appends the real client (203.0.113.5) after whatever the client itself sent.
       const statuses: number[] = [];

@@ -6,11 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { craneDigest, cranePush, registryRefusal, type ClientContext } from '../harness/clients.js';
-import { kubectl, startControlPlane, type ControlPlane } from '../../local/controlPlane.js';
+import { kubectl, type ControlPlane } from '../../local/controlPlane.js';
 import { buildImage } from '../harness/image.js';
 import { waitFor } from '../../local/process.js';
-import { EXAMPLE_PASSWORDS, startStack, type Stack } from '../harness/stack.js';
-import { repoRoot } from '../../local/tools.js';
+import { EXAMPLE_PASSWORDS, startExampleStack, type Stack } from '../harness/stack.js';
 
 const PASSWORDS = EXAMPLE_PASSWORDS;
 type Who = keyof typeof PASSWORDS;
@@ -41,19 +40,7 @@ const as = (who: Who): ClientContext => ({ tls: stack.tls, auth: { username: who
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'portcullis-operator-e2e-'));
-  cp = await startControlPlane();
-  await mustKubectl(['apply', '-k', join(repoRoot, 'crds')]);
-  await mustKubectl(['wait', '--for=condition=Established', 'crd', '--all', '--timeout=60s']);
-  await mustKubectl(['apply', '-f', join(repoRoot, 'examples', '00-namespaces.yaml')]);
-  await mustKubectl(['apply', '-f', join(repoRoot, 'deploy', 'rbac')]);
-  stack = await startStack({
-    cp,
-    dir,
-    operatorKubeconfig: (await cp.kubeconfigForServiceAccount('portcullis-system', 'portcullis-operator')).path,
-    tokenServerKubeconfig: (await cp.kubeconfigForServiceAccount('registry', 'portcullis-token-server')).path,
-    leaseNamespace: 'portcullis-system',
-    operatorReplicas: 2,
-  });
+  ({ cp, stack } = await startExampleStack({ dir, operatorReplicas: 2 }));
 });
 
 afterAll(async () => {

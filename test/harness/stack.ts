@@ -5,8 +5,9 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { exampleManifests, publishedBundle } from '../../local/demo.js';
-import { kubectl, type ControlPlane } from '../../local/controlPlane.js';
+import { kubectl, startControlPlane, type ControlPlane, type ControlPlaneOptions } from '../../local/controlPlane.js';
 import { httpsRequest } from '../../local/https.js';
+import { repoRoot } from '../../local/tools.js';
 import { cliPath } from './portcullis.js';
 import { startProcess, waitFor, type ManagedProcess } from '../../local/process.js';
 import { startRegistry, type RunningRegistry } from '../../local/registry.js';
@@ -109,5 +110,40 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   } catch (err) {
     await stop();
     throw err;
+  }
+}
+
+/**
+ * The usual e2e setup: a control plane with the CRDs, the examples' namespaces and deploy/rbac applied,
+ * and the stack running under deploy/rbac's ServiceAccounts. Stop both when done.
+ */
+export async function startExampleStack(options: {
+  dir: string;
+  operatorReplicas: number;
+  controlPlane?: ControlPlaneOptions;
+}): Promise<{ cp: ControlPlane; stack: Stack }> {
+  const cp = await startControlPlane(options.controlPlane ?? {});
+  try {
+    for (const args of [
+      ['apply', '-k', join(repoRoot, 'crds')],
+      ['wait', '--for=condition=Established', 'crd', '--all', '--timeout=60s'],
+      ['apply', '-f', join(repoRoot, 'examples', '00-namespaces.yaml')],
+      ['apply', '-f', join(repoRoot, 'deploy', 'rbac')],
+    ]) {
+      const r = await kubectl(cp, args);
+      if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
+    }
+    const stack = await startStack({
+      cp,
+      dir: options.dir,
+      operatorKubeconfig: (await cp.kubeconfigForServiceAccount('portcullis-system', 'portcullis-operator')).path,
+      tokenServerKubeconfig: (await cp.kubeconfigForServiceAccount('registry', 'portcullis-token-server')).path,
+      leaseNamespace: 'portcullis-system',
+      operatorReplicas: options.operatorReplicas,
+    });
+    return { cp, stack };
+  } catch (error) {
+    await cp.stop();
+    throw error;
   }
 }

@@ -1,0 +1,30 @@
+// A map of at most `maxKeys` entries that forgets the least recently written key when full: what every
+// per-client table of the token server uses, so a client spraying keys can only evict, never grow memory.
+
+export class BoundedMap<V> {
+  private readonly map = new Map<string, V>();
+
+  constructor(private readonly maxKeys: number) {}
+
+  get size(): number {
+    return this.map.size;
+  }
+
+  get(key: string): V | undefined {
+    return this.map.get(key);
+  }
+
+  set(key: string, value: V): void {
+    this.map.delete(key);
+    while (this.map.size >= this.maxKeys) {
+      const oldest = this.map.keys().next();
+      if (oldest.done === true) break;
+      this.map.delete(oldest.value);
+    }
+    this.map.set(key, value);
+  }
+
+  delete(key: string): void {
+    this.map.delete(key);
+  }
+}
