@@ -61,6 +61,14 @@ const EXACT: Record<string, CelCheck> = {
 
   "self.kind in ['Anonymous', 'Authenticated'] ? !has(self.name) : true": (self) =>
     ['Anonymous', 'Authenticated'].includes(field(self, 'kind') as string) ? !has(self, 'name') : true,
+
+  "self.kind == 'ServiceAccount' || !has(self.namespace)": (self) => field(self, 'kind') === 'ServiceAccount' || !has(self, 'namespace'),
+
+  'has(self.bindDN) == has(self.bindPasswordSecretRef)': (self) => has(self, 'bindDN') === has(self, 'bindPasswordSecretRef'),
+
+  "self.contains('{username}')": (self) => typeof self === 'string' && self.includes('{username}'),
+
+  "self.contains('{dn}') || self.contains('{username}')": (self) => typeof self === 'string' && (self.includes('{dn}') || self.includes('{username}')),
 };
 
 // `self.matches('RE') && duration(self) >= duration('MIN') && duration(self) <= duration('MAX')`

@@ -91,8 +91,46 @@ describe('validateResource', () => {
     ],
     [
       'an unknown subject kind',
-      edited(grant(), (g) => (g.spec.subjects = [{ kind: 'ServiceAccount', name: 'x' }])),
-      ['spec.subjects[0].kind: must be one of User, Group, Anonymous, Authenticated'],
+      edited(grant(), (g) => (g.spec.subjects = [{ kind: 'Robot', name: 'x' }])),
+      ['spec.subjects[0].kind: must be one of User, Group, Anonymous, Authenticated, ServiceAccount'],
+    ],
+    [
+      'a namespace on a User subject',
+      edited(grant(), (g) => (g.spec.subjects = [{ kind: 'User', name: 'x', namespace: 'team-a' }])),
+      ['spec.subjects[0].namespace: only ServiceAccount subjects take a namespace'],
+    ],
+    [
+      'LDAP bindDN without its password Secret',
+      edited(registry(), (r) => (r.spec.authentication = { ldap: { url: 'ldaps://ldap.example.com', bindDN: 'cn=x', userSearch: { baseDN: 'dc=example' } } })),
+      ['spec.authentication.ldap: bindDN and bindPasswordSecretRef go together (neither means an anonymous search)'],
+    ],
+    [
+      'an LDAP URL with a path',
+      edited(registry(), (r) => (r.spec.authentication = { ldap: { url: 'ldaps://ldap.example.com/dc=x', userSearch: { baseDN: 'dc=example' } } })),
+      ['spec.authentication.ldap.url: must match the regular expression ^ldaps?://[^/\\s]+/?$'],
+    ],
+    [
+      'a user filter without {username}',
+      edited(registry(), (r) => (r.spec.authentication = { ldap: { url: 'ldaps://l', userSearch: { baseDN: 'dc=example', filter: '(uid=alice)' } } })),
+      ['spec.authentication.ldap.userSearch.filter: must contain {username}'],
+    ],
+    [
+      'an HMAC algorithm for an OIDC issuer',
+      edited(
+        registry(),
+        (r) => (r.spec.authentication = { oidc: [{ issuer: 'https://issuer.example', audiences: ['a'], username: { prefix: 'x:' }, algorithms: ['HS256'] }] }),
+      ),
+      ['spec.authentication.oidc[0].algorithms[0]: must be one of EdDSA, ES256, ES384, ES512, PS256, PS384, PS512, RS256, RS384, RS512'],
+    ],
+    [
+      'an OIDC issuer without a username prefix',
+      edited(registry(), (r) => (r.spec.authentication = { oidc: [{ issuer: 'https://issuer.example', audiences: ['a'], username: { claim: 'sub' } }] })),
+      ['spec.authentication.oidc[0].username.prefix: is required'],
+    ],
+    [
+      'a ServiceAccount cache longer than a minute',
+      edited(registry(), (r) => (r.spec.authentication = { serviceAccounts: { cacheTTL: '5m' } })),
+      ['spec.authentication.serviceAccounts.cacheTTL: must be a duration between 0s and 60s'],
     ],
     ['an uppercase repository segment', edited(grant(), (g) => (g.spec.repositories = ['team-a/App'])), [`spec.repositories[0]: ${PATTERN_MESSAGE}`]],
     ['a partial wildcard', edited(grant(), (g) => (g.spec.repositories = ['ok/**', 'team-*'])), [`spec.repositories[1]: ${PATTERN_MESSAGE}`]],

@@ -84,6 +84,52 @@ export interface RegistrySpec {
   };
   distribution?: { deployment?: string; container?: string };
   delegation?: Delegation[];
+  authentication?: Authentication;
+}
+
+/** Where logins are checked (see docs/identity-sources.md). Absent: RegistryUsers only. */
+export interface Authentication {
+  /** Default true. */
+  registryUsers?: boolean;
+  ldap?: LdapSource;
+  oidc?: OidcIssuer[];
+  serviceAccounts?: ServiceAccountSource;
+}
+
+export interface LdapSource {
+  url: string;
+  startTLS?: boolean;
+  insecureNoTLS?: boolean;
+  certificateAuthority?: string;
+  bindDN?: string;
+  /** In the Registry's namespace. Required with bindDN. */
+  bindPasswordSecretRef?: SecretKeyReference;
+  userSearch: { baseDN: string; filter?: string; scope?: 'sub' | 'one'; usernameAttribute?: string };
+  groupSearch?: { baseDN: string; filter?: string; scope?: 'sub' | 'one'; nameAttribute?: string; nested?: boolean };
+  usernamePrefix?: string;
+  groupPrefix?: string;
+  authenticated?: boolean;
+  cacheTTL?: string;
+  timeout?: string;
+}
+
+export interface OidcIssuer {
+  issuer: string;
+  discoveryURL?: string;
+  certificateAuthority?: string;
+  audiences: string[];
+  algorithms?: string[];
+  username: { claim?: string; prefix: string };
+  groups?: { claim?: string; prefix: string };
+  conditions?: { expression: string; message?: string }[];
+  authenticated?: boolean;
+}
+
+export interface ServiceAccountSource {
+  /** Default: the Registry's service. */
+  audiences?: string[];
+  cacheTTL?: string;
+  authenticated?: boolean;
 }
 
 export interface RegistryUserSpec {
@@ -97,6 +143,8 @@ export interface RegistryUserSpec {
 export interface GrantSubject {
   kind: SubjectKind;
   name?: string;
+  /** ServiceAccount subjects only; default the grant's namespace. */
+  namespace?: string;
 }
 
 export interface RepositoryGrantSpec {

@@ -9,8 +9,8 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { checkBcryptHash, normaliseBcryptHash } from '../policy/password-hash.js';
 import { namespaceOf } from '../policy/object-keys.js';
 import { Reasons } from '../policy/reasons.js';
-import type { ResolvedCredential } from '../policy/snapshot.js';
-import type { RegistryUserResource, SecretResource } from '../crds/types.js';
+import { bindPasswordSecretRef, type ResolvedCredential, type ResolvedIdentitySecrets } from '../policy/snapshot.js';
+import type { RegistryResource, RegistryUserResource, SecretResource } from '../crds/types.js';
 
 export const DEFAULT_PASSWORD_KEY = 'password';
 /** A Secret key with this name holds a bcrypt hash (or an htpasswd line) instead of a plain password. */
@@ -169,4 +169,21 @@ export async function bcryptMatches(password: string, hash: string): Promise<boo
   } catch {
     return false;
   }
+}
+
+/**
+ * Resolves the LDAP bind password a Registry's `spec.authentication.ldap.bindPasswordSecretRef` names, or
+ * why it cannot. The token server needs the password itself (it binds with it), so it is copied, never hashed.
+ */
+export function resolveBindPassword(registry: RegistryResource, secret: SecretResource | undefined): ResolvedIdentitySecrets {
+  const ref = bindPasswordSecretRef(registry);
+  if (ref === undefined) return {};
+  const where = `Secret ${namespaceOf(registry)}/${ref.name}`;
+  if (secret === undefined) return { reason: Reasons.SecretNotFound, message: `${where} (the LDAP bind password) was not found` };
+  const key = ref.key ?? DEFAULT_PASSWORD_KEY;
+  const found = secretValue(secret, key);
+  if ('missing' in found) return { reason: Reasons.SecretKeyNotFound, message: `${where} has no key ${JSON.stringify(key)} (the LDAP bind password)` };
+  if ('invalid' in found) return { reason: Reasons.InvalidCredential, message: `${where}: ${found.invalid}` };
+  if (found.value === '') return { reason: Reasons.InvalidCredential, message: `${where} key ${JSON.stringify(key)} is empty (the LDAP bind password)` };
+  return { ldapBindPassword: found.value };
 }

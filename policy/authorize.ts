@@ -24,7 +24,25 @@ interface TenancyIndex {
   trustedAuthenticated: boolean;
 }
 
-export type Requester = { kind: 'anonymous' } | { kind: 'user'; username: string; groups: readonly string[] };
+/** Where an identity that is not a RegistryUser was verified. */
+export type IdentitySource = 'ldap' | 'oidc' | 'serviceaccount';
+
+/**
+ * Who asks. A `user` is a RegistryUser of the snapshot; an `identity` comes from an identity source (its
+ * names already carry the source's prefix). Identities are registry-wide: a source is configured on the
+ * Registry by its owner, so no tenancy confines them; they match `Authenticated` only where the source says so.
+ */
+export type Requester =
+  | { kind: 'anonymous' }
+  | { kind: 'user'; username: string; groups: readonly string[] }
+  | {
+      kind: 'identity';
+      source: IdentitySource;
+      username: string;
+      groups: readonly string[];
+      authenticated: boolean;
+      serviceAccount?: { namespace: string; name: string };
+    };
 
 interface IndexedPattern {
   pattern: CompiledPattern;
@@ -62,7 +80,7 @@ export interface ScopeDecision {
 /** What a grant action allows on a repository: `*` stands for every repository action and itself. */
 const REPOSITORY_ACTIONS: readonly Action[] = ['pull', 'push', 'delete', '*'];
 
-function subjectKey(kind: string, name?: string): string {
+function subjectKey(kind: string, name?: string, namespace?: string): string {
   switch (kind) {
     case 'User':
       return `user:${name ?? ''}`;
@@ -70,6 +88,8 @@ function subjectKey(kind: string, name?: string): string {
       return `group:${name ?? ''}`;
     case 'Anonymous':
       return 'anonymous';
+    case 'ServiceAccount':
+      return `serviceaccount:${namespace ?? ''}/${name ?? '*'}`;
     default:
       return 'authenticated';
   }
@@ -99,7 +119,7 @@ export function buildPolicyIndex(registry: RegistryPolicy): PolicyIndex {
   for (const grant of registry.grants) {
     const allows = new Set<string>(grant.actions.includes('*') ? REPOSITORY_ACTIONS : grant.actions);
     const patterns = grant.repositories.map((p) => compilePattern(p));
-    const keys = new Set(grant.subjects.map((s) => subjectKey(s.kind, s.name)));
+    const keys = new Set(grant.subjects.map((s) => subjectKey(s.kind, s.name, s.namespace)));
     for (const key of keys) {
       let bucket = subjects.get(key);
       if (bucket === undefined) {
@@ -133,6 +153,20 @@ interface RequesterBucket {
 
 function requesterSubjects(requester: Requester, tenancy: TenancyIndex | undefined): { key: string; trusted: boolean }[] {
   if (requester.kind === 'anonymous') return [{ key: 'anonymous', trusted: true }];
+  if (requester.kind === 'identity') {
+    const sa = requester.serviceAccount;
+    return [
+      { key: `user:${requester.username}`, trusted: true },
+      ...(requester.authenticated ? [{ key: 'authenticated', trusted: true }] : []),
+      ...(sa === undefined
+        ? []
+        : [
+            { key: `serviceaccount:${sa.namespace}/${sa.name}`, trusted: true },
+            { key: `serviceaccount:${sa.namespace}/*`, trusted: true },
+          ]),
+      ...requester.groups.map((g) => ({ key: `group:${g}`, trusted: true })),
+    ];
+  }
   return [
     { key: `user:${requester.username}`, trusted: tenancy === undefined || tenancy.trustedUsername },
     // A consented username is a registry-wide user, and so authenticated registry-wide too.
@@ -146,7 +180,9 @@ function usesUser(pattern: CompiledPattern): boolean {
 }
 
 function describe(requester: Requester): string {
-  return requester.kind === 'anonymous' ? 'anonymous requests' : `user ${JSON.stringify(requester.username)}`;
+  if (requester.kind === 'anonymous') return 'anonymous requests';
+  if (requester.kind === 'identity') return `${requester.source} identity ${JSON.stringify(requester.username)}`;
+  return `user ${JSON.stringify(requester.username)}`;
 }
 
 function nothing(scope: ResourceScope, reason: string): ScopeDecision {
@@ -163,7 +199,7 @@ function authorizeRepository(
   const slash = name.indexOf('/');
   const first = slash < 0 ? name : name.slice(0, slash);
   const parts = name.split('/');
-  const user = requester.kind === 'user' ? requester.username : undefined;
+  const user = requester.kind === 'anonymous' ? undefined : requester.username;
   const allowed = new Set<string>();
   const contributors = new Set<string>();
   let matchedAny = false;

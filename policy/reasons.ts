@@ -34,6 +34,7 @@ export const Reasons = {
   NamespaceNotAllowed: 'NamespaceNotAllowed',
   OutsideDelegatedPrefix: 'OutsideDelegatedPrefix',
   CatalogNotDelegated: 'CatalogNotDelegated',
+  ForeignServiceAccount: 'ForeignServiceAccount',
 
   // Conflicts and validation.
   UsernameConflict: 'UsernameConflict',

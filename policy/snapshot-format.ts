@@ -16,7 +16,7 @@ import {
 } from './types.js';
 
 export const SIGNING_ALGORITHMS: readonly SigningAlgorithm[] = ['ES256', 'RS256'];
-export const SUBJECT_KINDS: readonly SubjectKind[] = ['User', 'Group', 'Anonymous', 'Authenticated'];
+export const SUBJECT_KINDS: readonly SubjectKind[] = ['User', 'Group', 'Anonymous', 'Authenticated', 'ServiceAccount'];
 
 function compareStrings(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
@@ -47,6 +47,9 @@ export function mergeSnapshots(parts: readonly { id: string; snapshot: Snapshot;
     }
     for (const [id, users] of Object.entries(part.credentials.registries)) {
       credentials.registries[id] = { ...(credentials.registries[id] ?? {}), ...users };
+    }
+    for (const [id, secrets] of Object.entries(part.credentials.identity ?? {})) {
+      credentials.identity = { ...(credentials.identity ?? {}), [id]: secrets };
     }
   }
   return { snapshot: snapshotOf(policies), credentials };
@@ -99,6 +102,59 @@ function checkTenancy(t: unknown, at: string): void {
   expect(typeof e.trustedAuthenticated === 'boolean', `${at}.trustedAuthenticated`, 'a boolean');
 }
 
+function checkBoolean(x: unknown, path: string): void {
+  expect(typeof x === 'boolean', path, 'a boolean');
+}
+
+function checkSeconds(x: unknown, path: string): void {
+  expect(Number.isInteger(x) && (x as number) >= 0, path, 'a whole number of seconds');
+}
+
+function checkAuthentication(a: unknown, at: string): void {
+  expect(isObject(a), at, 'an object');
+  const e = a as Record<string, unknown>;
+  checkBoolean(e.registryUsers, `${at}.registryUsers`);
+  if (e.ldap !== undefined) {
+    expect(isObject(e.ldap), `${at}.ldap`, 'an object');
+    const l = e.ldap as Record<string, unknown>;
+    expect(typeof l.url === 'string' && /^ldaps?:\/\/[^/]+$/.test(l.url), `${at}.ldap.url`, 'an ldap:// or ldaps:// URL');
+    for (const f of ['startTLS', 'insecureNoTLS', 'authenticated'] as const) checkBoolean(l[f], `${at}.ldap.${f}`);
+    for (const f of ['usernamePrefix', 'groupPrefix'] as const) expect(typeof l[f] === 'string', `${at}.ldap.${f}`, 'a string');
+    checkSeconds(l.cacheTTLSeconds, `${at}.ldap.cacheTTLSeconds`);
+    checkSeconds(l.timeoutSeconds, `${at}.ldap.timeoutSeconds`);
+    const users = l.userSearch as Record<string, unknown> | undefined;
+    expect(isObject(users) && isNonEmptyString(users.baseDN) && typeof users.filter === 'string', `${at}.ldap.userSearch`, 'a search with baseDN and filter');
+    if (l.groupSearch !== undefined) {
+      const g = l.groupSearch as Record<string, unknown>;
+      expect(
+        isObject(g) && isNonEmptyString(g.baseDN) && isNonEmptyString(g.nameAttribute),
+        `${at}.ldap.groupSearch`,
+        'a search with baseDN and nameAttribute',
+      );
+    }
+  }
+  expect(Array.isArray(e.oidc), `${at}.oidc`, 'a list');
+  for (const [i, o] of (e.oidc as unknown[]).entries()) {
+    const p = `${at}.oidc[${i}]`;
+    expect(isObject(o), p, 'an object');
+    const issuer = o as Record<string, unknown>;
+    expect(typeof issuer.issuer === 'string' && issuer.issuer.startsWith('https://'), `${p}.issuer`, 'an https:// URL');
+    checkStringArray(issuer.audiences, `${p}.audiences`);
+    checkStringArray(issuer.algorithms, `${p}.algorithms`);
+    expect(!(issuer.algorithms as string[]).some((x) => x === 'none' || x.startsWith('HS')), `${p}.algorithms`, 'asymmetric algorithms only');
+    expect(isObject(issuer.username) && typeof issuer.username.claim === 'string', `${p}.username`, 'a claim and prefix');
+    expect(Array.isArray(issuer.conditions), `${p}.conditions`, 'a list');
+    checkBoolean(issuer.authenticated, `${p}.authenticated`);
+  }
+  if (e.serviceAccounts !== undefined) {
+    const sa = e.serviceAccounts as Record<string, unknown>;
+    expect(isObject(sa), `${at}.serviceAccounts`, 'an object');
+    checkStringArray(sa.audiences, `${at}.serviceAccounts.audiences`);
+    checkSeconds(sa.cacheTTLSeconds, `${at}.serviceAccounts.cacheTTLSeconds`);
+    checkBoolean(sa.authenticated, `${at}.serviceAccounts.authenticated`);
+  }
+}
+
 function checkPolicy(r: unknown, path: string): void {
   expect(isObject(r), path, 'an object');
   const p = r as Record<string, unknown>;
@@ -108,6 +164,7 @@ function checkPolicy(r: unknown, path: string): void {
   expect(p.realm === undefined || typeof p.realm === 'string', `${path}.realm`, 'a string');
   expect(Number.isInteger(p.tokenTTLSeconds) && (p.tokenTTLSeconds as number) > 0, `${path}.tokenTTLSeconds`, 'a positive integer');
   expect(SIGNING_ALGORITHMS.includes(p.signingAlgorithm as SigningAlgorithm), `${path}.signingAlgorithm`, 'ES256 or RS256');
+  if (p.authentication !== undefined) checkAuthentication(p.authentication, `${path}.authentication`);
   expect(Array.isArray(p.users), `${path}.users`, 'a list');
   for (const [i, u] of (p.users as unknown[]).entries()) {
     const at = `${path}.users[${i}]`;
@@ -129,9 +186,14 @@ function checkPolicy(r: unknown, path: string): void {
     expect(typeof e.source === 'string', `${at}.source`, 'a string');
     expect(Array.isArray(e.subjects), `${at}.subjects`, 'a list');
     for (const [j, s] of (e.subjects as unknown[]).entries()) {
-      expect(isObject(s) && SUBJECT_KINDS.includes(s.kind as SubjectKind), `${at}.subjects[${j}].kind`, 'User, Group, Anonymous or Authenticated');
-      const name = (s as Record<string, unknown>).name;
+      expect(isObject(s) && SUBJECT_KINDS.includes(s.kind as SubjectKind), `${at}.subjects[${j}].kind`, SUBJECT_KINDS.join(', '));
+      const { name, namespace, kind } = s as Record<string, unknown>;
       expect(name === undefined || typeof name === 'string', `${at}.subjects[${j}].name`, 'a string');
+      expect(
+        kind === 'ServiceAccount' ? isNonEmptyString(namespace) : namespace === undefined,
+        `${at}.subjects[${j}].namespace`,
+        'set for ServiceAccount only',
+      );
     }
     checkPatterns(e.repositories, `${at}.repositories`);
     expect(
@@ -191,6 +253,14 @@ export function parseCredentials(text: string): Credentials {
     for (const [username, hash] of Object.entries(users)) {
       if (typeof hash !== 'string' || hash.length === 0) {
         throw new Error(`invalid credentials: the hash of ${JSON.stringify(username)} in ${JSON.stringify(id)} must be a non-empty string`);
+      }
+    }
+  }
+  if (value.identity !== undefined) {
+    if (!isObject(value.identity)) throw new Error('invalid credentials: identity must be an object');
+    for (const [id, secrets] of Object.entries(value.identity)) {
+      if (!isObject(secrets) || (secrets.ldapBindPassword !== undefined && typeof secrets.ldapBindPassword !== 'string')) {
+        throw new Error(`invalid credentials: identity[${JSON.stringify(id)}] must be an object of strings`);
       }
     }
   }

@@ -9,7 +9,7 @@
 
 import type { NamespaceInfo, RegistryResource, RegistryUserResource, RepositoryGrantResource } from '../crds/types.js';
 import { admitGrants } from './compile/grants.js';
-import { acceptedRegistryStatus, acceptRegistries, type AcceptedRegistries } from './compile/registries.js';
+import { acceptedRegistryStatus, acceptRegistries, type AcceptedRegistries, type ResolvedIdentitySecrets } from './compile/registries.js';
 import { compareStrings, type ObjectStatus } from './compile/status.js';
 import { admitUsers, userEntryOf, type RegistryLookup, type ResolvedCredential } from './compile/users.js';
 import { snapshotOf } from './snapshot-format.js';
@@ -17,6 +17,7 @@ import { CREDENTIALS_FORMAT, type Credentials, type RegistryPolicy, type Snapsho
 
 export type { ObjectStatus } from './compile/status.js';
 export type { ResolvedCredential } from './compile/users.js';
+export { bindPasswordSecretRef, type ResolvedIdentitySecrets } from './compile/registries.js';
 
 export interface CompileInput {
   registries: RegistryResource[];
@@ -25,6 +26,11 @@ export interface CompileInput {
   namespaces: NamespaceInfo[];
   /** key: `${namespace}/${name}` of the RegistryUser. Only users `usersNeedingCredentials` lists are read. */
   credentials: ReadonlyMap<string, ResolvedCredential>;
+  /**
+   * key: `namespace/name` of the Registry. Needed for every Registry that `bindPasswordSecretRef` names a
+   * Secret for; such a Registry without an entry is refused (SecretNotFound).
+   */
+  identitySecrets?: ReadonlyMap<string, ResolvedIdentitySecrets>;
 }
 
 export interface CompiledRegistry {
@@ -57,7 +63,7 @@ export function usersNeedingCredentials(input: Omit<CompileInput, 'credentials'>
 
 /** Compiles objects into one snapshot per Registry plus a status for every object. Pure and deterministic. */
 export function compileSnapshot(input: CompileInput): CompileResult {
-  const registries = acceptRegistries(input.registries);
+  const registries = acceptRegistries(input.registries, input.identitySecrets ?? new Map());
   const lookup = lookupOf(registries, input.namespaces);
   const users = admitUsers(input.users, lookup);
   const grants = admitGrants(input.grants, lookup);
@@ -82,7 +88,9 @@ export function compileSnapshot(input: CompileInput): CompileResult {
     const policy: RegistryPolicy = { ...reg.policy, users: userEntries, grants: grantEntries };
     const sortedHashes: Record<string, string> = {};
     for (const name of Object.keys(bucket.hashes).sort(compareStrings)) sortedHashes[name] = bucket.hashes[name] as string;
-    compiled.push({ id: reg.id, snapshot: snapshotOf([policy]), credentials: { format: CREDENTIALS_FORMAT, registries: { [reg.id]: sortedHashes } } });
+    const credentials: Credentials = { format: CREDENTIALS_FORMAT, registries: { [reg.id]: sortedHashes } };
+    if (reg.secrets?.ldapBindPassword !== undefined) credentials.identity = { [reg.id]: { ldapBindPassword: reg.secrets.ldapBindPassword } };
+    compiled.push({ id: reg.id, snapshot: snapshotOf([policy]), credentials });
     statuses.push(acceptedRegistryStatus(reg, userEntries.length, grantEntries.length));
   }
   compiled.sort((a, b) => compareStrings(a.id, b.id));

@@ -5,8 +5,10 @@
 /**
  * The value of `Snapshot.format`; bumped on any incompatible change of the layout below. v2 added the
  * tenancy of delegated users: a v1 reader would ignore it and grant across namespaces, so it must refuse v2.
+ * v3 added identity sources and ServiceAccount subjects: a v2 reader would keep accepting RegistryUsers a
+ * Registry turned off, and read a ServiceAccount subject as nobody.
  */
-export const SNAPSHOT_FORMAT = 'portcullis.dev/snapshot/v2' as const;
+export const SNAPSHOT_FORMAT = 'portcullis.dev/snapshot/v3' as const;
 /** The value of `Credentials.format`. */
 export const CREDENTIALS_FORMAT = 'portcullis.dev/credentials/v1' as const;
 
@@ -14,12 +16,16 @@ export const CREDENTIALS_FORMAT = 'portcullis.dev/credentials/v1' as const;
 export type Action = 'pull' | 'push' | 'delete' | '*';
 export const ACTIONS: readonly Action[] = ['pull', 'push', 'delete', '*'];
 
-export type SubjectKind = 'User' | 'Group' | 'Anonymous' | 'Authenticated';
+export type SubjectKind = 'User' | 'Group' | 'Anonymous' | 'Authenticated' | 'ServiceAccount';
 
-/** Who a grant applies to. `name` is present for User and Group only. */
+/**
+ * Who a grant applies to. `name` is present for User and Group, and for a ServiceAccount when it names one
+ * (absent: every ServiceAccount of `namespace`). `namespace` is present for ServiceAccount only.
+ */
 export interface Subject {
   kind: SubjectKind;
   name?: string;
+  namespace?: string;
 }
 
 export interface UserEntry {
@@ -88,10 +94,70 @@ export interface RegistryPolicy {
   /** Access-token lifetime in seconds (at least 60, as clients assume). */
   tokenTTLSeconds: number;
   signingAlgorithm: SigningAlgorithm;
+  /** Where logins are checked. Absent: RegistryUsers only, as before identity sources existed. */
+  authentication?: AuthenticationPolicy;
   /** Sorted by username. */
   users: UserEntry[];
   /** Sorted by source. */
   grants: GrantEntry[];
+}
+
+/**
+ * The identity sources of a registry, defaults applied. Names from each source carry the prefix the admin
+ * chose, so an LDAP group `admins` is the built-in group `admins` only if the admin sets the prefix to "".
+ * Secrets (the LDAP bind password) are not here: they travel in `Credentials.identity`.
+ */
+export interface AuthenticationPolicy {
+  /** Whether RegistryUsers log in with their passwords. */
+  registryUsers: boolean;
+  ldap?: LdapPolicy;
+  /** Sorted by issuer. */
+  oidc: OidcIssuerPolicy[];
+  serviceAccounts?: ServiceAccountPolicy;
+}
+
+export interface LdapPolicy {
+  /** `ldaps://host[:port]` or `ldap://host[:port]`. */
+  url: string;
+  startTLS: boolean;
+  /** Plain `ldap://` without StartTLS: passwords cross the network in clear. Only when the admin says so. */
+  insecureNoTLS: boolean;
+  /** PEM bundle trusted for the directory's certificate; absent: the system roots. */
+  certificateAuthority?: string;
+  /** Absent: searches bind anonymously. */
+  bindDN?: string;
+  userSearch: { baseDN: string; filter: string; scope: 'sub' | 'one'; usernameAttribute?: string };
+  groupSearch?: { baseDN: string; filter: string; scope: 'sub' | 'one'; nameAttribute: string; nested: boolean };
+  usernamePrefix: string;
+  groupPrefix: string;
+  /** Whether directory users match `Authenticated` subjects. */
+  authenticated: boolean;
+  cacheTTLSeconds: number;
+  timeoutSeconds: number;
+}
+
+export interface OidcIssuerPolicy {
+  /** The exact `iss` of the tokens. https. */
+  issuer: string;
+  /** Where `/.well-known/openid-configuration` is read; absent: under `issuer`. */
+  discoveryURL?: string;
+  certificateAuthority?: string;
+  /** A token is accepted when its `aud` holds one of these. */
+  audiences: string[];
+  /** Sorted. Never `none` or an HMAC algorithm. */
+  algorithms: string[];
+  username: { claim: string; prefix: string };
+  groups?: { claim: string; prefix: string };
+  /** CEL expressions over `claims`, all of which must be true. */
+  conditions: { expression: string; message: string }[];
+  authenticated: boolean;
+}
+
+export interface ServiceAccountPolicy {
+  /** A token must be for one of these audiences (TokenReview checks it). */
+  audiences: string[];
+  cacheTTLSeconds: number;
+  authenticated: boolean;
 }
 
 export interface Snapshot {
@@ -109,4 +175,10 @@ export interface Snapshot {
 export interface Credentials {
   format: typeof CREDENTIALS_FORMAT;
   registries: Record<string, Record<string, string>>;
+  /** The secrets identity sources need, keyed by registry id: the LDAP bind password. Absent when none. */
+  identity?: Record<string, IdentitySecrets>;
+}
+
+export interface IdentitySecrets {
+  ldapBindPassword?: string;
 }

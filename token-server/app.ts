@@ -8,6 +8,7 @@ import type { AppContext } from './context.js';
 import { signingMaterialCache } from './context.js';
 import { CredentialVerifier, type BcryptTimings, type PasswordCompare } from './credentials.js';
 import { ERRORS, TokenServerError, catalogueCodeFor, errorBody, type ErrorCode } from './errors.js';
+import { IdentitySources } from './identity/sources.js';
 import { DEFAULT_LIMITS, LoginThrottle, type Limits } from './limits.js';
 import { TokenServerMetrics, type Outcome } from './metrics.js';
 import { registerHealthRoutes } from './routes/health.js';
@@ -16,7 +17,8 @@ import { registerMetricsRoute } from './routes/metrics.js';
 import { registerTokenRoutes } from './routes/token.js';
 import type { KeySource, PolicySource } from './sources/types.js';
 import { fastifyTrustProxy, type TrustProxy } from './trust-proxy.js';
-import type { VerificationQueueOptions } from './verification-queue.js';
+import { VerificationQueue, type VerificationQueueOptions } from './verification-queue.js';
+import type { KubeClient } from '../kube/request.js';
 
 export interface AppOptions {
   policy: PolicySource;
@@ -43,7 +45,13 @@ export interface AppOptions {
   comparePassword?: PasswordCompare;
   /** Default: a fresh metrics registry. */
   metrics?: TokenServerMetrics;
+  /** The cluster, for ServiceAccount TokenReviews. Default: none (ServiceAccount logins answer 503). */
+  kubeClient?: () => Promise<KubeClient | undefined>;
+  /** Directory binds and TokenReviews queued at once (see verification-queue.ts). Default 8 running, 256 waiting. */
+  remoteCheckQueue?: Partial<VerificationQueueOptions>;
 }
+
+const DEFAULT_REMOTE_CHECKS: VerificationQueueOptions = { concurrency: 8, maxQueued: 256, perClient: 8, runningPerClient: 2 };
 
 export const DEFAULT_REFRESH_TOKEN_TTL_SECONDS = 30 * 24 * 3600;
 
@@ -53,6 +61,7 @@ const OUTCOME: Partial<Record<ErrorCode, Outcome>> = {
   INVALID_REFRESH_TOKEN: 'invalid_refresh_token',
   TOO_MANY_REQUESTS: 'throttled',
   NOT_READY: 'not_ready',
+  IDENTITY_SOURCE_UNAVAILABLE: 'source_unavailable',
   INTERNAL: 'error',
 };
 
@@ -81,6 +90,8 @@ export async function build(options: AppOptions): Promise<FastifyInstance> {
     limits,
     refreshTokenTTLSeconds: options.refreshTokenTTLSeconds ?? DEFAULT_REFRESH_TOKEN_TTL_SECONDS,
     verifier: new CredentialVerifier(verifierOptions),
+    identities: new IdentitySources({ now, kubeClient: options.kubeClient ?? (() => Promise.resolve(undefined)) }),
+    remoteChecks: new VerificationQueue({ ...DEFAULT_REMOTE_CHECKS, ...options.remoteCheckQueue }),
     throttle: new LoginThrottle(limits),
     metrics,
     audit: logger.child({ log: 'audit' }),
@@ -130,6 +141,8 @@ export async function build(options: AppOptions): Promise<FastifyInstance> {
   });
   app.setNotFoundHandler(async (_request, reply) => sendError(reply, 'NOT_FOUND'));
 
+  app.addHook('onClose', async () => ctx.identities.close());
+
   registerTokenRoutes(app, ctx);
   registerJwksRoute(app, ctx);
   registerHealthRoutes(app, ctx);
@@ -153,12 +166,14 @@ function wireSources(ctx: AppContext): void {
   if (policy !== undefined) {
     ctx.metrics.snapshotLoaded(policy.generation, policy.loadedAt);
     ctx.verifier.prepare(policy.registries.values());
+    ctx.identities.prepare(policy.registries.values());
   }
   const keys = ctx.keys.current();
   if (keys !== undefined) ctx.metrics.keysLoadedAt.set(keys.loadedAt.getTime() / 1000);
   ctx.policy.onChange((state) => {
     ctx.metrics.snapshotLoaded(state.generation, state.loadedAt);
     ctx.verifier.prepare(state.registries.values());
+    ctx.identities.prepare(state.registries.values());
     ctx.logger.info({ generation: state.generation, registries: [...state.registries.keys()] }, 'policy snapshot loaded');
   });
   ctx.keys.onChange((state) => {

@@ -3,10 +3,12 @@
 import type { Logger } from 'pino';
 import { CredentialVerifier } from './credentials.js';
 import { LoginThrottle, type Limits } from './limits.js';
+import type { IdentitySources } from './identity/sources.js';
 import type { TokenServerMetrics } from './metrics.js';
 import { RefreshTokens } from './refresh.js';
 import { AccessTokenSigner } from './sign.js';
 import type { KeySource, KeyState, PolicySource } from './sources/types.js';
+import type { VerificationQueue } from './verification-queue.js';
 
 export interface SigningMaterial {
   state: KeyState;
@@ -21,6 +23,10 @@ export interface AppContext {
   limits: Limits;
   refreshTokenTTLSeconds: number;
   verifier: CredentialVerifier;
+  /** LDAP, OIDC and ServiceAccount logins, and their cache. */
+  identities: IdentitySources;
+  /** Directory binds and TokenReviews: checks that cost a peer, queued fairly by client like bcrypt. */
+  remoteChecks: VerificationQueue;
   throttle: LoginThrottle;
   metrics: TokenServerMetrics;
   /** Audit lines: one per token decision. */

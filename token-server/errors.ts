@@ -110,6 +110,12 @@ export const ERRORS = {
     oauthError: 'temporarily_unavailable',
     message: 'the token server has no usable policy snapshot or signing key yet',
   },
+  IDENTITY_SOURCE_UNAVAILABLE: {
+    status: 503,
+    registryCode: 'UNAVAILABLE',
+    oauthError: 'temporarily_unavailable',
+    message: 'the identity source that checks this login cannot be reached; nothing was granted; retry later',
+  },
   INTERNAL: {
     status: 500,
     registryCode: 'UNKNOWN',

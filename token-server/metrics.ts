@@ -3,7 +3,7 @@
 
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
-export type Outcome = 'issued' | 'bad_credentials' | 'invalid_refresh_token' | 'throttled' | 'bad_request' | 'not_ready' | 'error';
+export type Outcome = 'issued' | 'bad_credentials' | 'invalid_refresh_token' | 'throttled' | 'bad_request' | 'not_ready' | 'source_unavailable' | 'error';
 
 export class TokenServerMetrics {
   readonly registry = new Registry();
@@ -18,6 +18,7 @@ export class TokenServerMetrics {
   readonly passwordComparisons: Counter<'cost'>;
   readonly passwordChecksRefused: Counter<'reason'>;
   readonly passwordQueue: Gauge<'state'>;
+  readonly identityChecks: Counter<'source' | 'result'>;
   private queueStats: () => { running: number; queued: number } = () => ({ running: 0, queued: 0 });
 
   constructor(now: () => Date) {
@@ -83,6 +84,12 @@ export class TokenServerMetrics {
       name: 'portcullis_password_checks_refused_total',
       help: 'Logins answered 429 before any comparison: budget (too many failures) or queue (too many checks waiting).',
       labelNames: ['reason'],
+      registers,
+    });
+    this.identityChecks = new Counter({
+      name: 'portcullis_identity_checks_total',
+      help: 'Logins checked by an identity source (ldap, oidc, serviceaccount): ok, cached, refused or unavailable.',
+      labelNames: ['source', 'result'],
       registers,
     });
     const queueStats = (): { running: number; queued: number } => this.queueStats();

@@ -14,6 +14,7 @@ import { TokenServerMetrics } from '../../token-server/metrics.js';
 import { startServer } from '../../token-server/server.js';
 import { directorySources } from '../../token-server/sources/directory.js';
 import type { KeySource, PolicySource, Source } from '../../token-server/sources/types.js';
+import type { KubeClient } from '../../kube/request.js';
 import { parseTrustProxy, type TrustProxy } from '../../token-server/trust-proxy.js';
 
 interface TokenServerFlags {
@@ -73,6 +74,20 @@ export function register(program: Command): void {
 
       const logger = createLogger(logLevel);
       let sources: { policy: PolicySource; keys: KeySource; close(): unknown };
+      // ServiceAccount logins need the cluster (TokenReview): the same connection as --registry, or from
+      // directories the in-cluster ServiceAccount or KUBECONFIG when there is one, made on first use.
+      let kubeClient: Promise<KubeClient | undefined> | undefined;
+      const clusterClient = (): Promise<KubeClient | undefined> => {
+        kubeClient ??= (async () => {
+          if (registryRef === undefined && !process.env.KUBECONFIG && !process.env.KUBERNETES_SERVICE_HOST) return undefined;
+          const [{ loadKubeConfig }, { KubeClient: Client }] = await Promise.all([import('../../kube/config.js'), import('../../kube/request.js')]);
+          return new Client(await loadKubeConfig());
+        })().catch((err: unknown) => {
+          logger.error({ reason: (err as Error).message }, 'no cluster connection for ServiceAccount logins');
+          return undefined;
+        });
+        return kubeClient;
+      };
       // Before the app subscribes (at build), a failed first load is worth a line of its own.
       const reportRejected = (name: string, source: Source<unknown>) =>
         source.onRejected((reason) => logger.error({ source: name, reason }, `${name} not loaded`));
@@ -119,11 +134,15 @@ export function register(program: Command): void {
             refreshTokenTTLSeconds,
             ...(trustProxy === undefined ? {} : { trustProxy }),
             metrics: new TokenServerMetrics(() => new Date()).withProcessMetrics(),
+            kubeClient: clusterClient,
           },
           host: listen.host,
           port: listen.port,
           ...(flags.tlsCert !== undefined && flags.tlsKey !== undefined ? { tls: { certFile: flags.tlsCert, keyFile: flags.tlsKey } } : {}),
-          onClosed: () => void sources.close(),
+          onClosed: async () => {
+            await sources.close();
+            (await kubeClient)?.close();
+          },
         });
         process.stdout.write(`token-server listening on ${server.url}\n`);
         await server.closed;

@@ -159,6 +159,13 @@ export function checkDelegatedGrant(grant: GrantEntry, admission: Admission & { 
       );
     }
   }
+  const foreign = grant.subjects.find((s) => s.kind === 'ServiceAccount' && s.namespace !== admission.namespace);
+  if (foreign !== undefined) {
+    return refuse(
+      Reasons.ForeignServiceAccount,
+      `a grant in delegated namespace ${admission.namespace} may name only that namespace's ServiceAccounts, not ${foreign.namespace}/${foreign.name ?? '*'}`,
+    );
+  }
   if (grant.catalog && !admission.entries.some((e) => e.catalog === true)) {
     return refuse(
       Reasons.CatalogNotDelegated,

@@ -4,6 +4,7 @@
 
 import type { RepositoryGrantResource } from '../../crds/types.js';
 import { validatePattern } from '../match.js';
+import { namespaceOf } from '../object-keys.js';
 import { Reasons } from '../reasons.js';
 import { SUBJECT_KINDS } from '../snapshot-format.js';
 import { ACTIONS, type Action, type GrantEntry, type Subject } from '../types.js';
@@ -16,7 +17,23 @@ function isNonEmptyString(x: unknown): x is string {
 }
 
 function compareSubjects(a: Subject, b: Subject): number {
-  return compareStrings(a.kind, b.kind) || compareStrings(a.name ?? '', b.name ?? '');
+  return compareStrings(a.kind, b.kind) || compareStrings(a.namespace ?? '', b.namespace ?? '') || compareStrings(a.name ?? '', b.name ?? '');
+}
+
+const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+/** A ServiceAccount subject, its namespace defaulting to the grant's; `name` absent: all of the namespace's. */
+function serviceAccountSubject(s: { name?: unknown; namespace?: unknown }, grantNamespace: string, at: string): Subject | Refusal {
+  const namespace = s.namespace ?? grantNamespace;
+  if (typeof namespace !== 'string' || namespace.length > 63 || !DNS1123_LABEL.test(namespace)) {
+    return refuse(Reasons.InvalidSpec, `${at}.namespace must be a namespace name`);
+  }
+  if (s.name === undefined) return { kind: 'ServiceAccount', namespace };
+  if (typeof s.name !== 'string' || s.name.length > 253 || !DNS1123_SUBDOMAIN.test(s.name)) {
+    return refuse(Reasons.InvalidSpec, `${at}.name must be a ServiceAccount name`);
+  }
+  return { kind: 'ServiceAccount', namespace, name: s.name };
 }
 
 export function normaliseGrant(source: string, g: RepositoryGrantResource): GrantEntry | Refusal {
@@ -25,8 +42,14 @@ export function normaliseGrant(source: string, g: RepositoryGrantResource): Gran
   if (!Array.isArray(spec.subjects) || spec.subjects.length === 0) return refuse(Reasons.InvalidSpec, 'spec.subjects must list at least one subject');
   const subjects = new Map<string, Subject>();
   for (const [i, s] of spec.subjects.entries()) {
-    if (!SUBJECT_KINDS.includes(s?.kind)) return refuse(Reasons.InvalidSpec, `spec.subjects[${i}].kind must be User, Group, Anonymous or Authenticated`);
-    if (s.kind === 'User' || s.kind === 'Group') {
+    if (!SUBJECT_KINDS.includes(s?.kind)) return refuse(Reasons.InvalidSpec, `spec.subjects[${i}].kind must be one of ${SUBJECT_KINDS.join(', ')}`);
+    if (s.kind !== 'ServiceAccount' && s.namespace !== undefined)
+      return refuse(Reasons.InvalidSpec, `spec.subjects[${i}]: only ServiceAccount subjects take a namespace`);
+    if (s.kind === 'ServiceAccount') {
+      const subject = serviceAccountSubject(s, namespaceOf(g), `spec.subjects[${i}]`);
+      if (isRefusal(subject)) return subject;
+      subjects.set(`ServiceAccount/${subject.namespace}/${subject.name ?? ''}`, subject);
+    } else if (s.kind === 'User' || s.kind === 'Group') {
       if (!isNonEmptyString(s.name)) return refuse(Reasons.InvalidSpec, `spec.subjects[${i}]: kind ${s.kind} needs a name`);
       subjects.set(`${s.kind}/${s.name}`, { kind: s.kind, name: s.name });
     } else {

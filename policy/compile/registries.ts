@@ -2,11 +2,12 @@
 // a Registry created later with the same service can never take it over (and freeze the original's
 // revocations); both sides of a conflict say so in their status.
 
-import type { Delegation, RegistryResource } from '../../crds/types.js';
+import type { Delegation, RegistryResource, SecretKeyReference } from '../../crds/types.js';
 import { parseDuration } from '../duration.js';
 import { Reasons } from '../reasons.js';
 import { SIGNING_ALGORITHMS } from '../snapshot-format.js';
-import type { RegistryPolicy } from '../types.js';
+import type { IdentitySecrets, RegistryPolicy } from '../types.js';
+import { authenticationPolicy } from './authentication.js';
 import { checkDelegation } from './delegation.js';
 import { byAge, isRefusal, metaOf, readyStatus, refuse, refusedStatus, withConflict, type Meta, type ObjectStatus, type Refusal } from './status.js';
 
@@ -23,6 +24,8 @@ export interface AcceptedRegistry {
   delegation: Delegation[];
   /** Keys of younger Registries refused because they claim this one's service. */
   conflicts: string[];
+  /** What its identity sources need that cannot be in the snapshot (the bind password). */
+  secrets?: IdentitySecrets;
 }
 
 export interface AcceptedRegistries {
@@ -70,6 +73,8 @@ function acceptRegistry(r: RegistryResource): AcceptedRegistry | Refusal {
   }
   const badDelegation = checkDelegation(spec.delegation);
   if (badDelegation !== undefined) return badDelegation;
+  const authentication = authenticationPolicy(spec.authentication, spec.service);
+  if (isRefusal(authentication)) return authentication;
   const policy: Omit<RegistryPolicy, 'users' | 'grants'> = {
     id: meta.key,
     service: spec.service,
@@ -78,10 +83,24 @@ function acceptRegistry(r: RegistryResource): AcceptedRegistry | Refusal {
     signingAlgorithm: algorithm,
   };
   if (spec.realm !== undefined) policy.realm = spec.realm;
+  if (authentication !== undefined) policy.authentication = authentication;
   return { meta, id: meta.key, policy, delegation: spec.delegation ?? [], conflicts: [] };
 }
 
-export function acceptRegistries(registries: readonly RegistryResource[]): AcceptedRegistries {
+/** The secrets a Registry's identity sources need, resolved by the caller, or why they could not be. */
+export type ResolvedIdentitySecrets = IdentitySecrets | { reason: string; message: string };
+
+/** The Secret holding a Registry's LDAP bind password, if its spec names one. */
+export function bindPasswordSecretRef(r: RegistryResource): SecretKeyReference | undefined {
+  return r.spec?.authentication?.ldap?.bindPasswordSecretRef;
+}
+
+/**
+ * Validates Registries and claims services oldest first. With `identitySecrets` (compileSnapshot), a
+ * Registry whose bind password cannot be read is refused after it claimed its service: a missing Secret
+ * must not let a younger Registry take the service over.
+ */
+export function acceptRegistries(registries: readonly RegistryResource[], identitySecrets?: ReadonlyMap<string, ResolvedIdentitySecrets>): AcceptedRegistries {
   const accepted = new Map<string, AcceptedRegistry>();
   const refused = new Map<string, ObjectStatus>();
   const owners = new Map<string, AcceptedRegistry>();
@@ -101,6 +120,15 @@ export function acceptRegistries(registries: readonly RegistryResource[]): Accep
       continue;
     }
     owners.set(reg.policy.service, reg);
+    if (identitySecrets !== undefined && reg.policy.authentication?.ldap?.bindDN !== undefined) {
+      const secrets = identitySecrets.get(reg.id);
+      if (secrets === undefined || 'reason' in secrets) {
+        const why = secrets ?? { reason: Reasons.SecretNotFound, message: 'the LDAP bind password Secret was not read' };
+        refused.set(reg.id, readyStatus('Registry', reg.meta, false, why.reason, why.message));
+        continue;
+      }
+      reg.secrets = secrets;
+    }
     accepted.set(reg.id, reg);
   }
   return { accepted, refused };

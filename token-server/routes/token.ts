@@ -1,19 +1,16 @@
 // The Docker Registry v2 token protocol: `GET /token` (Basic auth or anonymous; Docker's classic flow)
 // and `POST /token` (OAuth2 password and refresh_token grants; Docker with identity tokens, containerd).
 
-import { performance } from 'node:perf_hooks';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { sessionRevision } from '../../policy/revision.js';
-import type { UserEntry } from '../../policy/types.js';
-import { authorize, type Requester, type ScopeDecision } from '../../policy/authorize.js';
+import { authorize, type ScopeDecision } from '../../policy/authorize.js';
 import { formatScope, parseScopes, type ResourceScope } from '../../policy/scope.js';
-import { parseBasicAuthorization, type BasicCredentials } from '../basic-auth.js';
+import { parseBasicAuthorization } from '../basic-auth.js';
 import type { AppContext, SigningMaterial } from '../context.js';
-import type { CredentialCheck } from '../credentials.js';
 import { TokenServerError } from '../errors.js';
+import { auditRefusal, challenge, login, throttled, userGrant, type Grant } from '../login.js';
 import { newTokenId, type AccessEntry } from '../sign.js';
 import type { LoadedRegistry, PolicyState } from '../sources/types.js';
-import { VerificationBusy } from '../verification-queue.js';
 
 /** Clients assume a token lives at least this long (the token spec's minimum). */
 const MIN_EXPIRES_IN = 60;
@@ -27,15 +24,6 @@ interface TokenResponse {
   issued_at: string;
   scope?: string;
   refresh_token?: string;
-}
-
-interface Grant {
-  requester: Requester;
-  /** The user's snapshot entry, when a user proved a credential. */
-  user?: UserEntry;
-  /** Set when the requester proved a credential: what a refresh token binds to, with the user object. */
-  revision?: string;
-  grantType: 'basic' | 'anonymous' | 'password' | 'refresh_token';
 }
 
 export function registerTokenRoutes(app: FastifyInstance, ctx: AppContext): void {
@@ -127,67 +115,6 @@ function scopesFrom(ctx: AppContext, value: unknown): ResourceScope[] {
   return parsed.scopes;
 }
 
-function realmOf(registry: LoadedRegistry | undefined): string {
-  return (registry?.policy.realm ?? registry?.policy.service ?? 'portcullis').replace(/["\\\r\n]/g, '');
-}
-
-function challenge(registry: LoadedRegistry, code: 'BAD_CREDENTIALS' | 'AUTHENTICATION_REQUIRED', detail?: string): TokenServerError {
-  const options: { detail?: string; headers: Record<string, string> } = {
-    headers: { 'www-authenticate': `Basic realm="${realmOf(registry)}", charset="UTF-8"` },
-  };
-  if (detail !== undefined) options.detail = detail;
-  return new TokenServerError(code, options);
-}
-
-function throttled(retryAfter: number): TokenServerError {
-  return new TokenServerError('TOO_MANY_REQUESTS', { headers: { 'retry-after': String(retryAfter) } });
-}
-
-async function login(
-  ctx: AppContext,
-  request: FastifyRequest,
-  registry: LoadedRegistry,
-  credentials: BasicCredentials,
-  grantType: 'basic' | 'password',
-): Promise<Grant> {
-  const startedAt = performance.now();
-  const { username, password } = credentials;
-  // A password verified within the cache TTL needs no bcrypt, so it is never throttled: others failing
-  // from the same address cannot lock out a client that is already logging in.
-  const lookup = ctx.verifier.lookup(registry, username, password);
-  if ('hit' in lookup) return userGrant(lookup.hit.user, lookup.hit.revision, grantType);
-
-  const now = ctx.now();
-  const admitted = ctx.throttle.begin(`${registry.policy.service}\u0000${username}`, request.ip, now);
-  if ('retryAfterSeconds' in admitted) {
-    ctx.metrics.passwordChecksRefused.inc({ reason: 'budget' });
-    auditRefusal(ctx, request, registry, username, 'too many failed attempts');
-    throw throttled(admitted.retryAfterSeconds);
-  }
-  let check: CredentialCheck;
-  try {
-    check = await ctx.verifier.check(registry, username, password, lookup.miss, request.ip);
-  } catch (error) {
-    admitted.attempt.abandoned();
-    if (!(error instanceof VerificationBusy)) throw error;
-    ctx.metrics.passwordChecksRefused.inc({ reason: 'queue' });
-    auditRefusal(ctx, request, registry, username, `not checked: ${error.message}`);
-    throw throttled(1);
-  }
-  if (!check.ok) {
-    admitted.attempt.failed();
-    auditRefusal(ctx, request, registry, username, check.reason);
-    await ctx.verifier.padFailure(registry, startedAt);
-    throw challenge(registry, 'BAD_CREDENTIALS');
-  }
-  admitted.attempt.succeeded();
-  return userGrant(check.user, check.revision, grantType);
-}
-
-function userGrant(user: UserEntry, revision: string, grantType: Grant['grantType']): Grant {
-  return { requester: { kind: 'user', username: user.username, groups: user.groups }, user, revision, grantType };
-}
-
 function redeemRefreshToken(
   ctx: AppContext,
   request: FastifyRequest,
@@ -249,7 +176,7 @@ function respond(ctx: AppContext, request: FastifyRequest, reply: FastifyReply, 
   }
   const iat = Math.floor(now.getTime() / 1000);
   const expiresIn = Math.max(MIN_EXPIRES_IN, policy.tokenTTLSeconds);
-  const username = grant.requester.kind === 'user' ? grant.requester.username : '';
+  const username = grant.requester.kind === 'anonymous' ? '' : grant.requester.username;
   // Every token is signed afresh with its own jti: one token per decision, as the audit line says.
   const token = issue.material.signer.sign(key, {
     iss: policy.issuer,
@@ -294,8 +221,9 @@ function auditDecision(
     {
       audit: 'token',
       client: request.ip,
-      user: grant.requester.kind === 'user' ? grant.requester.username : null,
+      user: grant.requester.kind === 'anonymous' ? null : grant.requester.username,
       anonymous: grant.requester.kind === 'anonymous',
+      ...(grant.source === undefined ? {} : { source: grant.source }),
       grantType: grant.grantType,
       service: registry.policy.service,
       registry: registry.policy.id,
@@ -307,8 +235,4 @@ function auditDecision(
     },
     'token issued',
   );
-}
-
-function auditRefusal(ctx: AppContext, request: FastifyRequest, registry: LoadedRegistry | undefined, user: string | undefined, reason: string): void {
-  ctx.audit.info({ audit: 'refused', client: request.ip, user: user ?? null, service: registry?.policy.service ?? null, reason }, 'token refused');
 }

@@ -25,6 +25,8 @@ export function buildPolicyState(snapshot: Snapshot, credentials: Credentials | 
     }
     const loaded: LoadedRegistry = { policy, index: buildPolicyIndex(policy), credentials: stored };
     if (maxCost !== undefined) loaded.maxCost = maxCost;
+    const identity = credentials?.identity?.[policy.id];
+    if (identity !== undefined) loaded.identitySecrets = identity;
     registries.set(policy.service, loaded);
   }
   return { generation: snapshot.generation, loadedAt, registries };

@@ -4,7 +4,7 @@
 
 import type { PolicyIndex } from '../../policy/authorize.js';
 import type { SigningKeySet } from '../../wire/signing-key-set.js';
-import type { RegistryPolicy } from '../../policy/types.js';
+import type { IdentitySecrets, RegistryPolicy } from '../../policy/types.js';
 
 export interface StoredCredential {
   /** bcrypt hash, `$2y$` already rewritten to `$2b$`; its cost within the accepted range. */
@@ -22,6 +22,8 @@ export interface LoadedRegistry {
   credentials: ReadonlyMap<string, StoredCredential>;
   /** The highest bcrypt cost among `credentials` (undefined: none): what unknown users are checked at. */
   maxCost?: number;
+  /** What the identity sources need from the credentials Secret (the LDAP bind password). */
+  identitySecrets?: IdentitySecrets;
 }
 
 export interface PolicyState {

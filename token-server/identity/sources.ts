@@ -1,0 +1,203 @@
+// The identity sources of every registry the token server serves, built from the snapshot and rebuilt only
+// when a registry's authentication (or its bind password) changes, plus one cache of verified identities.
+//
+// Which source checks a login is decided by the password: a JWT goes to the OIDC issuer its `iss` names, or
+// to the cluster when it is a ServiceAccount token; anything else is a password, checked against the
+// RegistryUsers first (a known RegistryUser is never also looked up in the directory) and then LDAP.
+// The cache is keyed by an HMAC under a per-process key of (registry, configuration, username, password),
+// as the password cache is, so it never holds a password or a token; an entry lives until the identity's
+// `reuseUntil` (the source's TTL, never past a token's expiry).
+
+import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { canonicalJson } from '../../policy/canonical.js';
+import type { KubeClient } from '../../kube/request.js';
+import type { AuthenticationPolicy } from '../../policy/types.js';
+import { BoundedMap } from '../bounded-map.js';
+import type { LoadedRegistry } from '../sources/types.js';
+import { peekJwt, type UnverifiedJwt } from './jwt-shape.js';
+import { LdapDirectory } from './ldap.js';
+import { OidcIssuer } from './oidc.js';
+import { looksLikeServiceAccountToken, ServiceAccountReviewer } from './service-accounts.js';
+import { refused, type IdentityCheck, type VerifiedIdentity } from './types.js';
+
+/** How a login is checked. `password` is the RegistryUser (bcrypt) path. */
+export type LoginRoute =
+  | { kind: 'password' }
+  | { kind: 'ldap' }
+  | { kind: 'oidc'; issuer: OidcIssuer }
+  | { kind: 'serviceaccount'; jwt: UnverifiedJwt }
+  /** A JWT no configured source accepts: refused without a check. */
+  | { kind: 'unroutable'; reason: string };
+
+interface RegistrySources {
+  revision: string;
+  ldap?: LdapDirectory;
+  oidc: Map<string, OidcIssuer>;
+  /** When the directory last failed to answer (ms), 0 if it answered since. */
+  ldapFailedAt: number;
+}
+
+export interface IdentitySourcesOptions {
+  now: () => Date;
+  /** The cluster, for TokenReviews; resolves undefined when this token server has none. */
+  kubeClient: () => Promise<KubeClient | undefined>;
+  maxCacheEntries?: number;
+}
+
+/** A directory that failed within this window is considered down for password logins that fail elsewhere. */
+const DOWN_WINDOW_MS = 30_000;
+
+/** Per loaded registry (a new policy state makes new objects), so a login never hashes the configuration. */
+const revisions = new WeakMap<LoadedRegistry, string>();
+
+function revisionOf(registry: LoadedRegistry): string {
+  let revision = revisions.get(registry);
+  if (revision === undefined) {
+    revision = computeRevision(registry);
+    revisions.set(registry, revision);
+  }
+  return revision;
+}
+
+function computeRevision(registry: LoadedRegistry): string {
+  const secret = registry.identitySecrets?.ldapBindPassword;
+  const secretDigest = secret === undefined ? '' : createHash('sha256').update(secret).digest('base64url');
+  return createHash('sha256')
+    .update(canonicalJson(registry.policy.authentication ?? null))
+    .update('\0')
+    .update(secretDigest)
+    .digest('base64url');
+}
+
+export class IdentitySources {
+  private readonly cacheKeySecret = randomBytes(32);
+  private readonly cache: BoundedMap<VerifiedIdentity>;
+  private readonly registries = new Map<string, RegistrySources>();
+  private readonly reviewer: ServiceAccountReviewer;
+
+  constructor(private readonly options: IdentitySourcesOptions) {
+    this.cache = new BoundedMap(options.maxCacheEntries ?? 10_000);
+    this.reviewer = new ServiceAccountReviewer(options.kubeClient, options.now);
+  }
+
+  /** Builds the sources of a new policy; sources whose configuration did not change are kept (with their connections and key sets). */
+  prepare(registries: Iterable<LoadedRegistry>): void {
+    const live = new Set<string>();
+    for (const registry of registries) {
+      const id = registry.policy.id;
+      live.add(id);
+      this.sourcesOf(registry);
+    }
+    for (const [id, sources] of this.registries) {
+      if (live.has(id)) continue;
+      this.registries.delete(id);
+      void this.closeSources(sources);
+    }
+  }
+
+  private build(registry: LoadedRegistry, revision: string): RegistrySources {
+    const auth = registry.policy.authentication;
+    const sources: RegistrySources = { revision, oidc: new Map(), ldapFailedAt: 0 };
+    if (auth?.ldap !== undefined) sources.ldap = new LdapDirectory(auth.ldap, registry.identitySecrets?.ldapBindPassword, this.options.now);
+    for (const issuer of auth?.oidc ?? []) sources.oidc.set(issuer.issuer, new OidcIssuer(issuer, this.options.now));
+    return sources;
+  }
+
+  /** The registry's sources; built here if a login arrives before `prepare` saw this policy. */
+  private sourcesOf(registry: LoadedRegistry): RegistrySources {
+    const revision = revisionOf(registry);
+    const existing = this.registries.get(registry.policy.id);
+    if (existing?.revision === revision) return existing;
+    if (existing !== undefined) void this.closeSources(existing);
+    const sources = this.build(registry, revision);
+    this.registries.set(registry.policy.id, sources);
+    return sources;
+  }
+
+  /** Which check a login needs. */
+  route(registry: LoadedRegistry, username: string, password: string): LoginRoute {
+    const auth: AuthenticationPolicy | undefined = registry.policy.authentication;
+    if (auth === undefined) return { kind: 'password' };
+    if (auth.oidc.length > 0 || auth.serviceAccounts !== undefined) {
+      const jwt = peekJwt(password);
+      if (jwt !== undefined) {
+        const issuer = typeof jwt.claims.iss === 'string' ? this.sourcesOf(registry).oidc.get(jwt.claims.iss) : undefined;
+        if (issuer !== undefined) return { kind: 'oidc', issuer };
+        if (auth.serviceAccounts !== undefined && looksLikeServiceAccountToken(jwt)) return { kind: 'serviceaccount', jwt };
+        return { kind: 'unroutable', reason: 'the token is from no issuer this registry trusts' };
+      }
+    }
+    if (auth.registryUsers && registry.index.users.has(username)) return { kind: 'password' };
+    if (auth.ldap !== undefined) return { kind: 'ldap' };
+    return { kind: 'password' };
+  }
+
+  private cacheKey(registry: LoadedRegistry, username: string, password: string, route: LoginRoute): string {
+    // A token is the whole credential: the username a client sends beside it does not change who it is.
+    const name = route.kind === 'ldap' ? username : '';
+    return createHmac('sha256', this.cacheKeySecret)
+      .update(`${registry.policy.id}\0${this.sourcesOf(registry).revision}\0${route.kind}\0${name}\0${password}`)
+      .digest('base64url');
+  }
+
+  /** A verification still within its reuse time. */
+  lookup(registry: LoadedRegistry, username: string, password: string, route: LoginRoute): VerifiedIdentity | { miss: string } {
+    const key = this.cacheKey(registry, username, password, route);
+    const hit = this.cache.get(key);
+    if (hit !== undefined) {
+      if (hit.reuseUntil > this.options.now().getTime()) return hit;
+      this.cache.delete(key);
+    }
+    return { miss: key };
+  }
+
+  /** Checks with the source; a success is remembered under `key` (from `lookup`). */
+  async verify(registry: LoadedRegistry, username: string, password: string, route: LoginRoute, key: string): Promise<IdentityCheck> {
+    const sources = this.sourcesOf(registry);
+    let check: IdentityCheck;
+    switch (route.kind) {
+      case 'oidc':
+        check = await route.issuer.verify(password);
+        break;
+      case 'serviceaccount':
+        check = await this.reviewer.verify(
+          password,
+          route.jwt,
+          registry.policy.authentication?.serviceAccounts ?? { audiences: [], cacheTTLSeconds: 0, authenticated: false },
+        );
+        break;
+      case 'ldap': {
+        if (sources.ldap === undefined) return refused('no directory configured');
+        check = await sources.ldap.login(username, password);
+        sources.ldapFailedAt = 'unavailable' in check ? this.options.now().getTime() : 0;
+        break;
+      }
+      case 'unroutable':
+        return refused(route.reason);
+      case 'password':
+        return refused('not an identity-source login');
+    }
+    if ('ok' in check && check.ok && check.identity.reuseUntil > this.options.now().getTime()) this.cache.set(key, check.identity);
+    return check;
+  }
+
+  /** Whether the registry's directory failed to answer recently (so a failed password login may be its fault). */
+  directoryDown(registry: LoadedRegistry): boolean {
+    const failedAt = this.registries.get(registry.policy.id)?.ldapFailedAt ?? 0;
+    return failedAt !== 0 && this.options.now().getTime() - failedAt < DOWN_WINDOW_MS;
+  }
+
+  get cacheSize(): number {
+    return this.cache.size;
+  }
+
+  private async closeSources(sources: RegistrySources): Promise<void> {
+    await sources.ldap?.close();
+  }
+
+  async close(): Promise<void> {
+    const all = [...this.registries.values()];
+    this.registries.clear();
+    await Promise.all(all.map((s) => this.closeSources(s)));
+  }
+}
