@@ -45,7 +45,7 @@ const INVALID: [string, Record<string, unknown>, string, RegExp][] = [
     'spec.subjects[0].name',
     /Anonymous and Authenticated subjects take no name/,
   ],
-  ['an unknown subject kind', grant({ subjects: [{ kind: 'ServiceAccount', name: 'x' }] }), 'spec.subjects[0].kind', /Unsupported value: "ServiceAccount"/],
+  ['an unknown subject kind', grant({ subjects: [{ kind: 'Robot', name: 'x' }] }), 'spec.subjects[0].kind', /Unsupported value: "Robot"/],
   ['an uppercase repository segment', grant({ repositories: ['team/App'] }), 'spec.repositories[0]', new RegExp(PATTERN)],
   ['a partial wildcard', grant({ repositories: ['team-*'] }), 'spec.repositories[0]', new RegExp(PATTERN)],
   ['${namespace} in a grant', grant({ repositories: ['${namespace}/**'] }), 'spec.repositories[0]', /only for Registry delegation prefixes/],
@@ -171,7 +171,7 @@ describe('CRDs on a real API server', () => {
     expect(spec.stdout).toContain('The service name clients ask tokens for');
     expect(spec.stdout).toMatch(/tokenTTL\s+<string>/);
     const subjects = await kubectl(cp, ['explain', 'repositorygrants.spec.subjects.kind']);
-    expect(subjects.stdout).toContain('User, Group, Anonymous or Authenticated');
+    expect(subjects.stdout).toContain('User, Group, Anonymous, Authenticated or ServiceAccount');
     const secretRef = await kubectl(cp, ['explain', 'pruser.spec.passwordSecretRef']);
     expect(secretRef.stdout).toContain('htpasswd');
   });
