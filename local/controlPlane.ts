@@ -28,6 +28,10 @@ export interface ControlPlane {
   kubeconfigPath: string;
   kubeConfig: KubeConfig;
   dir: string;
+  /** The CA that issued the API server's serving certificate (PEM file). */
+  caCertPath: string;
+  /** The private key the API server signs ServiceAccount tokens with (PEM file): for forged-token tests. */
+  serviceAccountSigningKeyPath: string;
   auditLogPath?: string;
   /** Creates the ServiceAccount if needed and returns a kubeconfig holding a token for it. */
   kubeconfigForServiceAccount(namespace: string, name: string): Promise<{ path: string; kubeConfig: KubeConfig }>;
@@ -156,7 +160,9 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     `--client-ca-file=${pki.ca.certPath}`,
     `--service-account-key-file=${pki.saPub}`,
     `--service-account-signing-key-file=${pki.saKey}`,
-    '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
+    // The issuer is the API server's own URL, so its discovery document and key set are reachable: tests
+    // use it as a real OIDC issuer (its ServiceAccount tokens as CI tokens).
+    `--service-account-issuer=${server}`,
     '--authorization-mode=RBAC',
     '--service-cluster-ip-range=10.0.0.0/24',
     '--allow-privileged=true',
@@ -220,6 +226,8 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     kubeconfigPath,
     kubeConfig,
     dir,
+    caCertPath: pki.ca.certPath,
+    serviceAccountSigningKeyPath: pki.saKey,
     ...(auditLogPath ? { auditLogPath } : {}),
     async kubeconfigForServiceAccount(namespace, name) {
       const sa = `apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: ${name}, namespace: ${namespace}}\n`;

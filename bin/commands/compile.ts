@@ -9,12 +9,12 @@ import { CREDENTIALS_FILE, SNAPSHOT_FILE } from '../../wire/files.js';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { resolveCredential, DEFAULT_BCRYPT_COST } from '../../credentials/resolve.js';
+import { resolveBindPassword, resolveCredential, DEFAULT_BCRYPT_COST } from '../../credentials/resolve.js';
 import type { NamespaceInfo, RegistryUserResource, SecretResource } from '../../crds/types.js';
 import { loadManifests } from '../../crds/manifests.js';
 import { usernameOf } from '../../policy/compile/users.js';
 import { namespaceOf, objectKey, registryKeyOf } from '../../policy/object-keys.js';
-import { compileSnapshot, usersNeedingCredentials, type ObjectStatus, type ResolvedCredential } from '../../policy/snapshot.js';
+import { bindPasswordSecretRef, compileSnapshot, usersNeedingCredentials, type ObjectStatus, type ResolvedCredential } from '../../policy/snapshot.js';
 import { mergeSnapshots, parseCredentials, serializeCredentials, serializeSnapshot } from '../../policy/snapshot-format.js';
 import type { Credentials, Snapshot } from '../../policy/types.js';
 
@@ -117,7 +117,11 @@ export async function compileManifests(options: CompileOptions): Promise<Compile
   const objects = { registries: loaded.registries, users: loaded.users, grants: loaded.grants, namespaces: [...namespaces.values()] };
   const previous = await previousHashes(options.outDir);
   const credentials = await resolveAll(loaded.users, usersNeedingCredentials(objects), loaded.secrets, previous, options.cost ?? DEFAULT_BCRYPT_COST);
-  const result = compileSnapshot({ ...objects, credentials });
+  const secretsByKey = new Map(loaded.secrets.map((secret) => [objectKey(secret), secret]));
+  const identitySecrets = new Map(
+    loaded.registries.map((r) => [objectKey(r), resolveBindPassword(r, secretsByKey.get(`${namespaceOf(r)}/${bindPasswordSecretRef(r)?.name ?? ''}`))]),
+  );
+  const result = compileSnapshot({ ...objects, credentials, identitySecrets });
   let merged: { snapshot: Snapshot; credentials: Credentials };
   try {
     merged = mergeSnapshots(result.registries);

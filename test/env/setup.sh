@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs or builds, at the versions pinned in versions.env, every external binary the tests use:
 # kube-apiserver, etcd, distribution v3, crane and helm built with Go; Debian's docker-registry
-# (Distribution 2.8) and skopeo checked. Binaries land in $PORTCULLIS_TOOLS_DIR (default: .tools/
-# at the repository root, git-ignored), one folder per name and version, so a run with everything
-# cached only checks that the files exist.
+# (Distribution 2.8), skopeo and OpenLDAP (slapd, ldap-utils) checked. Binaries land in
+# $PORTCULLIS_TOOLS_DIR (default: .tools/ at the repository root, git-ignored), one folder per name and
+# version, so a run with everything cached only checks that the files exist.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -45,6 +45,9 @@ need_debian=()
 command -v skopeo >/dev/null || need_debian+=(skopeo)
 [ -x /usr/bin/docker-registry ] || need_debian+=(docker-registry)
 command -v kubectl >/dev/null || need_debian+=(kubernetes-client)
+# OpenLDAP for the LDAP identity source's tests (the harness runs its own slapd on loopback).
+[ -x /usr/sbin/slapd ] || need_debian+=(slapd)
+command -v ldapmodify >/dev/null || need_debian+=(ldap-utils)
 if [ ${#need_debian[@]} -gt 0 ]; then
   log "installing Debian packages: ${need_debian[*]}"
   if [ "$(id -u)" = 0 ]; then
@@ -53,10 +56,12 @@ if [ ${#need_debian[@]} -gt 0 ]; then
     log "not root: install ${need_debian[*]} with apt-get"; exit 1
   fi
 fi
-# Debian's docker-registry package starts a system service; the tests run their own processes.
-if command -v systemctl >/dev/null && systemctl is-active --quiet docker-registry 2>/dev/null; then
-  systemctl stop docker-registry || true
-fi
+# Debian's docker-registry and slapd packages start system services; the tests run their own processes.
+for service in docker-registry slapd; do
+  if command -v systemctl >/dev/null && systemctl is-active --quiet "$service" 2>/dev/null; then
+    systemctl stop "$service" || true
+  fi
+done
 
 build etcd "$ETCD_VERSION" build_etcd
 build kube-apiserver "$KUBERNETES_VERSION" build_kube_apiserver

@@ -12,7 +12,7 @@ export const LDAP_SUFFIX = 'dc=example,dc=com';
 export const LDAP_ADMIN_DN = `cn=admin,${LDAP_SUFFIX}`;
 /** The service account Portcullis searches as. */
 export const LDAP_SERVICE_DN = `cn=portcullis,ou=services,${LDAP_SUFFIX}`;
-export const LDAP_SERVICE_PASSWORD = 'portcullis-bind-password';
+export const LDAP_SERVICE_PASSWORD = 'Zx81-Qv7m-Tk30-bnD';
 export const LDAP_PASSWORDS = { dana: 'dana-directory-password', erik: 'erik-directory-password', fay: 'fay-directory-password' } as const;
 
 export interface RunningSlapd {

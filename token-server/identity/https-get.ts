@@ -25,7 +25,8 @@ export function httpsGet(url: string, options: HttpsGetOptions): Promise<Respons
       target,
       {
         method: 'GET',
-        headers: { accept: 'application/json', ...options.headers },
+        // Key sets are often served as application/jwk-set+json; some servers (kube-apiserver) answer 406 without it.
+        headers: { accept: 'application/json, application/jwk-set+json', ...options.headers },
         timeout: options.timeoutMs,
         ...(options.ca === undefined ? {} : { ca: options.ca }),
         ...(options.signal === undefined ? {} : { signal: options.signal }),

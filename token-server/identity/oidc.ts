@@ -57,7 +57,8 @@ export class OidcIssuer {
       });
       claims = verified.payload;
     } catch (error) {
-      if (error instanceof errors.JWKSTimeout || !(error instanceof errors.JOSEError)) {
+      // jose's generic error comes from reading the key set (a non-200 answer, not JSON): the issuer's fault.
+      if (error instanceof errors.JWKSTimeout || !(error instanceof errors.JOSEError) || error.code === 'ERR_JOSE_GENERIC') {
         return unavailable(`the key set of issuer ${this.policy.issuer} could not be read: ${(error as Error).message}`);
       }
       return refused(`token from ${this.policy.issuer} refused: ${describeJoseError(error)}`);
@@ -112,7 +113,8 @@ export class OidcIssuer {
       timeoutDuration: FETCH_TIMEOUT_MS,
       cooldownDuration: 30_000,
       cacheMaxAge: 10 * 60_000,
-      [customFetch]: (target, init) => httpsGet(target, { timeoutMs: FETCH_TIMEOUT_MS, signal: init.signal, ...(ca === undefined ? {} : { ca }) }),
+      [customFetch]: (target, init) =>
+        httpsGet(target, { timeoutMs: FETCH_TIMEOUT_MS, signal: init.signal, headers: Object.fromEntries(init.headers), ...(ca === undefined ? {} : { ca }) }),
     });
     return { keys };
   }

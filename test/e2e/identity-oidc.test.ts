@@ -1,0 +1,197 @@
+// OIDC federation end to end with a real issuer: the kube-apiserver's ServiceAccount issuer serves
+// discovery and a key set, as GitHub's or GitLab's does, and `kubectl create token` mints the CI token.
+// crane logs in with any username and the JWT as the password. Every forgery a token server must refuse is
+// tried against it: the wrong audience, a token the claim condition excludes, an expired one, one signed
+// by another key under the issuer's kid, `alg: none`, and HS256 with the issuer's public key as the secret.
+import { createPrivateKey, createSecretKey, generateKeyPairSync } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { decodeJwt, decodeProtectedHeader, SignJWT, UnsecuredJWT, type JWTPayload } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { kubectl, startControlPlane, type ControlPlane } from '../../local/controlPlane.js';
+import { httpsRequest } from '../../local/https.js';
+import { startRegistry, type RunningRegistry } from '../../local/registry.js';
+import { createTestTLS, type TestTLS } from '../../local/tls.js';
+import { cranePush, registryRefusal, type ClientContext } from '../harness/clients.js';
+import { buildImage, type BuiltImage } from '../harness/image.js';
+import { portcullis, startTokenServer, type RunningTokenServer } from '../harness/portcullis.js';
+import { leakedParts } from '../support/assert.js';
+
+const SERVICE = 'registry.oidc.test';
+
+const DISCOVERY_FOR_ANONYMOUS = `apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: oidc-discovery-anonymous}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: system:service-account-issuer-discovery}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: Group, name: system:unauthenticated}]
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: ci}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: builder, namespace: ci}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: elsewhere}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: builder, namespace: elsewhere}
+`;
+
+function manifests(issuer: string, caPem: string): string {
+  const ca = caPem
+    .trim()
+    .split('\n')
+    .map((l) => `          ${l}`)
+    .join('\n');
+  return `apiVersion: portcullis.dev/v1alpha1
+kind: Registry
+metadata: {name: main, namespace: registry}
+spec:
+  service: ${SERVICE}
+  authentication:
+    registryUsers: false
+    oidc:
+      - issuer: ${issuer}
+        certificateAuthority: |
+${ca}
+        audiences: [${SERVICE}]
+        algorithms: [ES256, RS256]
+        username: {claim: sub, prefix: "k8s:"}
+        conditions:
+          - expression: 'claims["kubernetes.io"].namespace == "ci"'
+            message: only the ci namespace publishes
+---
+apiVersion: portcullis.dev/v1alpha1
+kind: RepositoryGrant
+metadata: {name: ci-publish, namespace: registry}
+spec:
+  registryRef: {name: main}
+  subjects: [{kind: User, name: "k8s:system:serviceaccount:ci:builder"}]
+  repositories: ["ci/**"]
+  actions: [pull, push]
+---
+apiVersion: portcullis.dev/v1alpha1
+kind: RepositoryGrant
+metadata: {name: elsewhere-publish, namespace: registry}
+spec:
+  registryRef: {name: main}
+  subjects: [{kind: User, name: "k8s:system:serviceaccount:elsewhere:builder"}]
+  repositories: ["ci/**"]
+  actions: [pull, push]
+`;
+}
+
+describe('OIDC identity source e2e (kube-apiserver as the issuer)', () => {
+  let dir: string;
+  let cp: ControlPlane;
+  let tls: TestTLS;
+  let ca: string;
+  let server: RunningTokenServer;
+  let registry: RunningRegistry;
+  let image: BuiltImage;
+  let good: string;
+  const ref = (repo: string) => `${registry.host}/${repo}:latest`;
+  const withToken = (jwt: string): ClientContext => ({ tls, auth: { username: 'ci', password: jwt } });
+  const tokenRequest = (jwt: string) =>
+    httpsRequest(`${server.url}/token?service=${SERVICE}&scope=repository:ci/app:pull,push`, ca, {
+      headers: { authorization: `Basic ${Buffer.from(`anything:${jwt}`).toString('base64')}` },
+    });
+  const createToken = async (namespace: string, audience: string): Promise<string> => {
+    const r = await kubectl(cp, ['create', 'token', 'builder', '-n', namespace, '--audience', audience, '--duration', '10m']);
+    expect(r.code, r.stderr).toBe(0);
+    return r.stdout.trim();
+  };
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'portcullis-oidc-e2e-'));
+    cp = await startControlPlane();
+    const applied = await kubectl(cp, ['apply', '-f', '-'], DISCOVERY_FOR_ANONYMOUS);
+    expect(applied.code, applied.stderr).toBe(0);
+    tls = await createTestTLS(join(dir, 'tls'));
+    ca = await readFile(tls.caCertPath, 'utf8');
+    await writeFile(join(dir, 'policy.yaml'), manifests(cp.server, await readFile(cp.caCertPath, 'utf8')));
+    const compiled = await portcullis(['compile', '-f', join(dir, 'policy.yaml'), '-o', join(dir, 'snapshot')]);
+    expect(compiled.code, compiled.stderr + compiled.stdout).toBe(0);
+    expect((await portcullis(['keys', 'init', '--dir', join(dir, 'keys')])).code).toBe(0);
+    server = await startTokenServer(
+      ['--policy-dir', join(dir, 'snapshot'), '--keys-dir', join(dir, 'keys'), '--tls-cert', tls.serverCertPath, '--tls-key', tls.serverKeyPath],
+      { tls: true },
+    );
+    registry = await startRegistry({
+      flavor: 'v3',
+      tls: { cert: tls.serverCertPath, key: tls.serverKeyPath },
+      auth: { realm: `${server.url}/token`, service: SERVICE, issuer: 'portcullis', rootCertBundle: join(dir, 'keys', 'bundle.pem') },
+    });
+    image = await buildImage(join(dir, 'image'));
+    good = await createToken('ci', SERVICE);
+  });
+  afterAll(async () => {
+    await registry?.stop();
+    await server?.stop();
+    await cp?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('crane pushes with the CI token as its password, within the grant only', async () => {
+    const pushed = await cranePush(image.layoutDir, ref('ci/app'), withToken(good));
+    expect(pushed.code, pushed.stderr).toBe(0);
+    const outside = await cranePush(image.layoutDir, ref('other/app'), withToken(good));
+    expect(registryRefusal(outside), outside.stderr).toBe('UNAUTHORIZED');
+  });
+
+  /** Signs `claims` as a forger would, under the issuer's own key id. */
+  async function forged(mutate: (claims: JWTPayload) => JWTPayload, key: 'issuer' | 'other'): Promise<string> {
+    const header = decodeProtectedHeader(good);
+    const claims = mutate({ ...decodeJwt(good) });
+    const signingKey =
+      key === 'issuer'
+        ? createPrivateKey(await readFile(cp.serviceAccountSigningKeyPath, 'utf8'))
+        : generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+    return new SignJWT(claims).setProtectedHeader({ alg: 'ES256', kid: header.kid! }).sign(signingKey);
+  }
+
+  it('refuses every forgery alike, and a forged token gets crane nothing', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const jwks = JSON.parse((await httpsRequest(`${cp.server}/openid/v1/jwks`, await readFile(cp.caCertPath, 'utf8'))).text) as { keys: object[] };
+    const publicJwk = JSON.stringify(jwks.keys[0]);
+    const hs256 = (secret: string) =>
+      new SignJWT(decodeJwt(good)).setProtectedHeader({ alg: 'HS256', kid: decodeProtectedHeader(good).kid! }).sign(createSecretKey(Buffer.from(secret)));
+    const forgeries: [string, string][] = [
+      ['the wrong audience', await createToken('ci', 'someone-else')],
+      ['a namespace the condition excludes', await createToken('elsewhere', SERVICE)],
+      ['an expired token, signed by the issuer', await forged((c) => ({ ...c, iat: now - 900, nbf: now - 900, exp: now - 120 }), 'issuer')],
+      ['a token not yet valid', await forged((c) => ({ ...c, nbf: now + 600 }), 'issuer')],
+      ['a token without an expiry', await forged(({ exp: _exp, ...c }) => c, 'issuer')],
+      ['another key under the issuer kid', await forged((c) => c, 'other')],
+      ['alg none', new UnsecuredJWT(decodeJwt(good)).encode()],
+      ['HS256 with the public key as the secret', await hs256(publicJwk)],
+      ['another issuer', await forged((c) => ({ ...c, iss: 'https://evil.example' }), 'issuer')],
+      [
+        'a tampered subject',
+        `${good.split('.')[0]}.${Buffer.from(JSON.stringify({ ...decodeJwt(good), sub: 'system:serviceaccount:ci:admin' })).toString('base64url')}.${good.split('.')[2]}`,
+      ],
+    ];
+    const answers = await Promise.all(forgeries.map(([, jwt]) => tokenRequest(jwt)));
+    for (const [i, answer] of answers.entries()) {
+      expect(answer.status, forgeries[i]![0]).toBe(401);
+      expect(answer.text, forgeries[i]![0]).toBe(answers[0]!.text);
+    }
+    const forgedPush = await cranePush(image.layoutDir, ref('ci/forged'), withToken(forgeries[5]![1]));
+    expect(registryRefusal(forgedPush), forgedPush.stderr).toBe('UNAUTHORIZED');
+    // Sanity: the genuine token still works after all that (its issuer's key set was not poisoned).
+    expect((await tokenRequest(good)).status).toBe(200);
+  });
+
+  it('never writes a token into its logs', () => {
+    const output = server.process.output();
+    expect(output).toContain('"audit":"refused"');
+    expect(leakedParts(output, good.split('.')[2]!, 12)).toEqual([]);
+    expect(leakedParts(output, good.split('.')[1]!, 24)).toEqual([]);
+  });
+});
