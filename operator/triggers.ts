@@ -2,7 +2,7 @@
 // decide who has to look again. For the Registry controller:
 // - a RegistryUser or RepositoryGrant: its registryRef (before and after an edit that moved it);
 // - a Secret: every Registry with a user whose passwordSecretRef names it (kept in SecretIndex, so a
-//   Secret event costs a map lookup, not a scan of all users);
+//   Secret event costs a map lookup, not a scan of all users), and a Registry whose LDAP bind password it holds;
 // - an owned ConfigMap/Secret (someone edited or deleted it): the Registry in its label;
 // - a Namespace: every Registry whose delegation selects namespaces by label;
 // - a Registry: all Registries, because a service conflict between two of them changes both statuses.
@@ -100,6 +100,11 @@ export function wireTriggers(caches: OperatorCaches, queues: Queues): void {
   caches.secretMetadata.on((e) => {
     if (e.type !== 'added' && e.type !== 'updated' && e.type !== 'deleted') return;
     for (const key of secretIndex.registriesFor(e.key)) queues.registry(key);
+    // The LDAP bind password: few Registries, so a scan rather than another index.
+    for (const r of caches.registries.list()) {
+      const ref = r.spec?.authentication?.ldap?.bindPasswordSecretRef;
+      if (ref !== undefined && `${namespaceOf(r)}/${ref.name}` === e.key) queues.registry(objectKey(r));
+    }
   });
   for (const owned of [caches.ownedSecrets, caches.configMaps]) {
     owned.on((e) => {

@@ -112,6 +112,16 @@ export class PasswordHashes {
     return { credentials, sources, reads };
   }
 
+  /**
+   * A Secret other than a password Secret that compilation needs (the LDAP bind password), read the same
+   * way: undefined when the watch shows none, and a GET only when its version changed.
+   */
+  async readSecret(key: string): Promise<SecretResource | undefined> {
+    const meta = this.options.secretMetadata(key);
+    if (meta === undefined) return undefined;
+    return this.read(key, meta, () => undefined);
+  }
+
   /** Drops what is remembered about a Registry that is gone. */
   forget(registryKey: string): void {
     this.failures.delete(registryKey);

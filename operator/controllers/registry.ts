@@ -17,7 +17,8 @@ import type { Informer } from '../../kube/informer.js';
 import type { KubeClient } from '../../kube/request.js';
 import { objectKey, registryKeyOf, splitKey } from '../../policy/object-keys.js';
 import { ConditionTypes, Reasons } from '../../policy/reasons.js';
-import { compileSnapshot, usersNeedingCredentials, type CompileResult } from '../../policy/snapshot.js';
+import { bindPasswordSecretRef, compileSnapshot, usersNeedingCredentials, type CompileResult, type ResolvedIdentitySecrets } from '../../policy/snapshot.js';
+import { resolveBindPassword } from '../../credentials/resolve.js';
 import { serializeCredentials, serializeSnapshot } from '../../policy/snapshot-format.js';
 import { assembleChunks, mainValues, partBytes, sha256Hex, TooLargeError, type ChunkLimits, type StoreKind, type StoredObject } from '../../wire/chunked.js';
 import { CREDENTIALS_FILE, HASH_SOURCES_FILE, SNAPSHOT_FILE } from '../../wire/files.js';
@@ -118,7 +119,7 @@ export class RegistryController {
       this.sources.delete(key);
       this.hashes.forget(key);
     }
-    const result = compileSnapshot({ ...objects, credentials: resolved.credentials });
+    const result = compileSnapshot({ ...objects, credentials: resolved.credentials, identitySecrets: await this.identitySecrets(key, registry) });
     const compiled = result.registries.find((r) => r.id === key);
 
     let snapshotWritten = false;
@@ -141,6 +142,14 @@ export class RegistryController {
       { registryKey: key, registry, users, grants, statuses: result.statuses, generation: compiled?.snapshot.generation, snapshotWritten },
     );
   };
+
+  /** The LDAP bind password the Registry names, read only when its Secret's version changed. */
+  private async identitySecrets(key: string, registry: RegistryResource | undefined): Promise<Map<string, ResolvedIdentitySecrets>> {
+    const ref = registry === undefined ? undefined : bindPasswordSecretRef(registry);
+    if (registry === undefined || ref === undefined) return new Map();
+    const secret = await this.hashes.readSecret(`${splitKey(key).namespace}/${ref.name}`);
+    return new Map([[key, resolveBindPassword(registry, secret)]]);
+  }
 
   /** Writes the hash bookkeeping, the credentials, then the snapshot; says whether the snapshot changed. */
   private async publish(
