@@ -19,6 +19,7 @@ export default defineConfig({
             'bin/**/*.test.ts',
             'crds/**/*.test.ts',
             'credentials/**/*.test.ts',
+            'credential-provider/**/*.test.ts',
             'pki/**/*.test.ts',
             'bench/**/*.test.ts',
             'test/harness/**/*.test.ts',

@@ -4,6 +4,7 @@
 
 import { Command } from 'commander';
 import { register as registerCompile } from './commands/compile.js';
+import { register as registerCredentialProvider } from './commands/credential-provider.js';
 import { register as registerDemo } from './commands/demo.js';
 import { register as registerImport } from './commands/import.js';
 import { keysCommand, register as registerKeys } from './commands/keys.js';
@@ -22,6 +23,7 @@ export function createProgram(): Command {
   registerTokenServer(program);
   registerOperator(program);
   registerDemo(program);
+  registerCredentialProvider(program);
   return program;
 }
 
