@@ -27,6 +27,7 @@ import { PushedSource } from '../token-server/sources/pushed.js';
 import type { KeyState, PolicyState } from '../token-server/sources/types.js';
 import { CREDENTIALS_FILE, KEY_FILES, SNAPSHOT_FILE } from '../wire/files.js';
 import type { SigningKeySet } from '../wire/signing-key-set.js';
+import { basic, median, percentile, type Start } from './measure.js';
 
 const SERVICE = 'defences.bench';
 const NS = 'bench';
@@ -49,16 +50,6 @@ function policyOf(users: { name: string; hash: string }[]) {
   if (compiled === undefined) throw new Error('bench policy did not compile');
   return compiled;
 }
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 === 1 ? (s[(s.length - 1) / 2] as number) : ((s[s.length / 2 - 1] as number) + (s[s.length / 2] as number)) / 2;
-};
-const percentile = (xs: number[], p: number): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] as number;
-};
-const basic = (u: string, p: string) => `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}`;
 
 async function timingByCost(print: (s: string) => void, set: SigningKeySet): Promise<void> {
   const costs = [5, 10, 12];
@@ -147,8 +138,6 @@ async function metric(port: number, name: string): Promise<number> {
   for (const line of text.split('\n')) if (line.startsWith(name)) total += Number(line.split(' ').pop());
   return total;
 }
-
-type Start = (args: string[], ready: RegExp) => Promise<{ port: number; stop(): Promise<void> }>;
 
 /** `count` keep-alive connections from `localAddress`, opened before the burst so it measures requests, not TCP setup. */
 async function warmAgent(port: number, localAddress: string, count: number): Promise<http.Agent> {

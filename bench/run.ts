@@ -1,7 +1,8 @@
 // `npm run bench`: token-issuing throughput and latency of `portcullis token-server` against a bare
 // node:http ES256 signer measured in the same run (the machines are shared and noisy: the ratio is
 // the figure to compare), a micro-benchmark of policy evaluation at 10,000 grants, and how failed
-// logins behave (login-defences.ts). BENCH_ONLY=throughput or BENCH_ONLY=defences runs one part.
+// logins behave (login-defences.ts), and logins from identity sources (identity.ts). BENCH_ONLY=throughput,
+// defences or identity runs one part.
 //
 // Workloads, each against its own freshly started server process on loopback:
 //   (a) one user logging in repeatedly for repository:team/app:pull,push
@@ -18,7 +19,9 @@ import { authorize, buildPolicyIndex } from '../policy/authorize.js';
 import { parseScopes } from '../policy/scope.js';
 import { compileSnapshot } from '../policy/snapshot.js';
 import { benchPolicy, NAMESPACE, SERVICE, writeBenchDirs } from './fixture.js';
+import { runIdentityBench } from './identity.js';
 import { runLoginDefenceBench } from './login-defences.js';
+import { basic, loadTest, type LoadResult } from './measure.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const cli = join(here, '..', 'bin', 'portcullis.js');
@@ -66,26 +69,6 @@ function rssOf(pid: number): { rssMB: number; peakMB: number } {
   return { rssMB: kb('VmRSS') / 1024, peakMB: kb('VmHWM') / 1024 };
 }
 
-interface LoadResult {
-  rps: number;
-  p50: number;
-  p99: number;
-  non2xx: number;
-  errors: number;
-}
-
-async function load(port: number, requests: autocannon.Request[], seconds: number): Promise<LoadResult> {
-  const result = await autocannon({ url: `http://127.0.0.1:${port}`, connections: CONNECTIONS, duration: seconds, requests });
-  return {
-    rps: result.requests.total / seconds,
-    p50: result.latency.p50,
-    p99: result.latency.p99,
-    non2xx: result.non2xx,
-    errors: result.errors + result.timeouts,
-  };
-}
-
-const basic = (user: string, password: string): string => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 const tokenPath = (scope: string): string => `/token?service=${encodeURIComponent(SERVICE)}&scope=${encodeURIComponent(scope)}`;
 
 async function checkGrant(port: number, req: autocannon.Request, expected: string[]): Promise<void> {
@@ -112,10 +95,9 @@ async function main(): Promise<void> {
   try {
     print(`machine: ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}`);
     const only = process.env.BENCH_ONLY;
-    if (only !== 'defences') await throughput(dir, print);
-    if (only !== 'throughput') {
-      await runLoginDefenceBench(print, startChild, join(here, 'baseline.js'), cli);
-    }
+    if (only === undefined || only === 'throughput') await throughput(dir, print);
+    if (only === undefined || only === 'defences') await runLoginDefenceBench(print, startChild, join(here, 'baseline.js'), cli);
+    if (only === undefined || only === 'identity') await runIdentityBench(print, startChild, join(here, 'baseline.js'), cli);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -159,8 +141,8 @@ async function throughput(dir: string, print: (s: string) => void): Promise<void
       const baseline = await startChild([join(here, 'baseline.js'), '0'], /baseline listening on 127\.0\.0\.1:(\d+)/);
       let base: LoadResult;
       try {
-        await load(baseline.port, w.requests, 2);
-        base = await load(baseline.port, w.requests, DURATION);
+        await loadTest(CONNECTIONS, baseline.port, w.requests, 2);
+        base = await loadTest(CONNECTIONS, baseline.port, w.requests, DURATION);
         const baseRss = rssOf(baseline.child.pid!);
         print(row([`  baseline (node:http + ES256)`, base.rps.toFixed(0), base.p50, base.p99, baseRss.rssMB.toFixed(0), base.non2xx, '1.00']));
       } finally {
@@ -173,8 +155,8 @@ async function throughput(dir: string, print: (s: string) => void): Promise<void
       try {
         await checkGrant(server.port, w.requests[0]!, w.expect);
         await checkGrant(server.port, w.requests[w.requests.length - 1]!, w.expect);
-        await load(server.port, w.requests, 2); // warm-up: fills the credential cache, JIT
-        const r = await load(server.port, w.requests, DURATION);
+        await loadTest(CONNECTIONS, server.port, w.requests, 2); // warm-up: fills the credential cache, JIT
+        const r = await loadTest(CONNECTIONS, server.port, w.requests, DURATION);
         const rss = rssOf(server.child.pid!);
         print(
           row([

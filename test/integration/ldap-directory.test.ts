@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LdapDirectory } from '../../token-server/identity/ldap.js';
 import type { IdentityCheck } from '../../token-server/identity/types.js';
 import type { LdapPolicy } from '../../policy/types.js';
-import { LDAP_PASSWORDS, LDAP_SERVICE_DN, LDAP_SERVICE_PASSWORD, LDAP_SUFFIX, startSlapd, type RunningSlapd } from '../harness/slapd.js';
+import { LDAP_PASSWORDS, LDAP_SERVICE_DN, LDAP_SERVICE_PASSWORD, LDAP_SUFFIX, startSlapd, type RunningSlapd } from '../../local/slapd.js';
 import { createCA } from '../../local/pki.js';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

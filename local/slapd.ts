@@ -1,12 +1,12 @@
-// A real OpenLDAP slapd (Debian's package) for the LDAP identity source: on loopback, ldap:// and ldaps://
-// with a certificate from a throwaway CA, an mdb database in a temp dir loaded from an LDIF fixture, run as
-// the unprivileged `openldap` user when the tests run as root. Changes during a test go through the real
-// ldapmodify as the directory's admin, as an operator of the directory would make them.
+// A real OpenLDAP slapd (Debian's package) for the LDAP identity source, used by the tests and by
+// `npm run bench`: on loopback, ldap:// and ldaps:// with a certificate from a throwaway CA, an mdb database
+// in a temp dir loaded from an LDIF fixture, run as the unprivileged `openldap` user when run as root.
+// Changes go through the real ldapmodify as the directory's admin, as an operator of the directory makes them.
 import { chmod, chown, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
-import { freePort, run, startProcess, waitFor, type ManagedProcess } from '../../local/process.js';
-import { createCA, issueCert } from '../../local/pki.js';
+import { freePort, run, startProcess, waitFor, type ManagedProcess } from './process.js';
+import { createCA, issueCert } from './pki.js';
 
 export const LDAP_SUFFIX = 'dc=example,dc=com';
 export const LDAP_ADMIN_DN = `cn=admin,${LDAP_SUFFIX}`;

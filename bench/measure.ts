@@ -1,0 +1,37 @@
+// Small helpers every bench part shares: order statistics over samples, a Basic header, an autocannon run
+// summarised, and the shape of the function run.ts hands each part to start a child process.
+import autocannon from 'autocannon';
+
+export type Start = (args: string[], ready: RegExp) => Promise<{ port: number; stop(): Promise<void> }>;
+
+export const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 === 1 ? (s[(s.length - 1) / 2] as number) : ((s[s.length / 2 - 1] as number) + (s[s.length / 2] as number)) / 2;
+};
+
+export const percentile = (xs: number[], p: number): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] as number;
+};
+
+export const basic = (user: string, password: string): string => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+
+export interface LoadResult {
+  rps: number;
+  p50: number;
+  p99: number;
+  non2xx: number;
+  errors: number;
+}
+
+/** `connections` keep-alive clients sending `requests` round-robin to 127.0.0.1:port for `seconds`. */
+export async function loadTest(connections: number, port: number, requests: autocannon.Request[], seconds: number): Promise<LoadResult> {
+  const result = await autocannon({ url: `http://127.0.0.1:${port}`, connections, duration: seconds, requests });
+  return {
+    rps: result.requests.total / seconds,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    non2xx: result.non2xx,
+    errors: result.errors + result.timeouts,
+  };
+}
