@@ -10,10 +10,18 @@ export interface HttpsResponse {
 export function httpsRequest(
   url: string,
   ca: string | Buffer,
-  options: { method?: string; headers?: Record<string, string>; body?: string; timeoutMs?: number } = {},
+  options: {
+    method?: string;
+    headers?: Record<string, string>;
+    body?: string;
+    timeoutMs?: number;
+    /** Source address, e.g. 127.0.0.2: a client of its own to per-address limits. */
+    localAddress?: string;
+  } = {},
 ): Promise<HttpsResponse> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { ca, method: options.method ?? 'GET', headers: options.headers ?? {}, timeout: options.timeoutMs ?? 10_000 }, (res) => {
+    const settings = { ca, method: options.method ?? 'GET', headers: options.headers ?? {}, timeout: options.timeoutMs ?? 10_000 };
+    const req = request(url, options.localAddress === undefined ? settings : { ...settings, localAddress: options.localAddress }, (res) => {
       let text = '';
       res.on('data', (c: Buffer) => (text += c.toString()));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text }));

@@ -128,7 +128,11 @@ async function passwordLogin(
   return userGrant(check.user, check.revision, grantType);
 }
 
-/** The account an attempt counts against: the login name, or for a token its (unverified) issuer and subject. */
+/**
+ * The account an attempt counts against: the login name; for an OIDC token its issuer (the subject of a
+ * token not yet verified is the sender's to choose, so it cannot be the key); for a ServiceAccount token
+ * its claimed subject, which the cluster checks.
+ */
 function accountOf(route: LoginRoute, username: string): string {
   if (route.kind === 'oidc') return `oidc\u0000${route.issuer.policy.issuer}`;
   if (route.kind === 'serviceaccount') return `serviceaccount\u0000${String(route.jwt.claims.sub)}`;
