@@ -10,20 +10,18 @@
 // 3. OIDC logins with a fresh token each (the key set cached, the identity not): the app's time per login
 //    through fastify's inject (no network). Target < 1 ms. Beside it: a cached password login through the
 //    same app (issuing a token without any verification), and jose's jwtVerify alone.
-import { generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import autocannon from 'autocannon';
 import bcrypt from 'bcrypt';
-import { exportJWK, jwtVerify, SignJWT } from 'jose';
+import { jwtVerify } from 'jose';
 import { Client } from 'ldapts';
 import { pino } from 'pino';
 import type { RegistryResource, RegistryUserResource, RepositoryGrantResource } from '../crds/types.js';
 import { LDAP_PASSWORDS, LDAP_SERVICE_DN, LDAP_SERVICE_PASSWORD, LDAP_SUFFIX, startSlapd, type RunningSlapd } from '../local/slapd.js';
-import { createTestTLS } from '../local/tls.js';
+import { startLocalIssuer, type LocalIssuer } from '../local/oidc-issuer.js';
 import { initKeysDir } from '../pki/init.js';
 import { compileSnapshot } from '../policy/snapshot.js';
 import { serializeCredentials, serializeSnapshot } from '../policy/snapshot-format.js';
@@ -41,46 +39,8 @@ const SCOPE = 'repository:bench/app:pull,push';
 const PATH = `/token?service=${SERVICE}&scope=${encodeURIComponent(SCOPE)}`;
 const SOLO_PASSWORD = 'solo-bench-password';
 
-interface Issuer {
-  url: string;
-  caPem: string;
-  sign(subject: string): Promise<string>;
-  publicKey: KeyObject;
-  close(): Promise<void>;
-}
-
-/** An OIDC issuer on loopback: discovery and a one-key JWKS over HTTPS, ES256 tokens for SERVICE. */
-async function startIssuer(dir: string): Promise<Issuer> {
-  const tls = await createTestTLS(join(dir, 'issuer-tls'));
-  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const jwk = { ...(await exportJWK(publicKey)), kid: 'bench-1', alg: 'ES256', use: 'sig' };
-  let url = '';
-  const server: Server = createServer({ cert: await readFile(tls.serverCertPath), key: await readFile(tls.serverKeyPath) }, (req, res) => {
-    const body = req.url === '/.well-known/openid-configuration' ? { issuer: url, jwks_uri: `${url}/keys` } : req.url === '/keys' ? { keys: [jwk] } : undefined;
-    res.writeHead(body === undefined ? 404 : 200, { 'content-type': 'application/json' });
-    res.end(JSON.stringify(body ?? {}));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  url = `https://localhost:${(server.address() as { port: number }).port}`;
-  return {
-    url,
-    caPem: await readFile(tls.caCertPath, 'utf8'),
-    publicKey,
-    sign: (subject) =>
-      new SignJWT({ jti: randomUUID() })
-        .setProtectedHeader({ alg: 'ES256', kid: 'bench-1' })
-        .setIssuer(url)
-        .setAudience(SERVICE)
-        .setSubject(subject)
-        .setIssuedAt()
-        .setExpirationTime('10m')
-        .sign(privateKey),
-    close: () => new Promise((resolve) => server.close(() => resolve())),
-  };
-}
-
 /** One Registry taking RegistryUsers, the directory and the issuer, and one grant naming one of each. */
-async function compiled(slapd: RunningSlapd, issuer: Issuer, ldapCacheTTL: string) {
+async function compiled(slapd: RunningSlapd, issuer: LocalIssuer, ldapCacheTTL: string) {
   const registry: RegistryResource = {
     apiVersion: 'portcullis.dev/v1alpha1',
     kind: 'Registry',
@@ -145,7 +105,15 @@ async function mustGrantPush(port: number, authorization: string, what: string):
 const row = (cells: (string | number)[]): string => cells.map((c, i) => String(c).padEnd(i === 0 ? 36 : 13)).join('');
 const ms = (xs: number[]): string => `${percentile(xs, 50).toFixed(2)}/${percentile(xs, 99).toFixed(2)}`;
 
-async function cachedLogins(print: (s: string) => void, start: Start, baselineScript: string, cli: string, dir: string, slapd: RunningSlapd, issuer: Issuer) {
+async function cachedLogins(
+  print: (s: string) => void,
+  start: Start,
+  baselineScript: string,
+  cli: string,
+  dir: string,
+  slapd: RunningSlapd,
+  issuer: LocalIssuer,
+) {
   const { snapshot, credentials } = await compiled(slapd, issuer, '60s');
   const policyDir = join(dir, 'policy');
   await mkdir(policyDir, { recursive: true });
@@ -156,7 +124,7 @@ async function cachedLogins(print: (s: string) => void, start: Start, baselineSc
   const workloads = [
     { name: 'cached password (RegistryUser)', authorization: basic('solo', SOLO_PASSWORD) },
     { name: 'cached LDAP (search+bind+groups)', authorization: basic('dana', LDAP_PASSWORDS.dana) },
-    { name: 'cached OIDC (ES256 JWT)', authorization: basic('ci', await issuer.sign('runner')) },
+    { name: 'cached OIDC (ES256 JWT)', authorization: basic('ci', await issuer.sign('runner', SERVICE)) },
   ];
   print('');
   print(`cached logins: autocannon, ${connections} connections, ${seconds} s per run after a 2 s warm-up, loopback; each identity verified once before`);
@@ -211,7 +179,7 @@ async function rawLdapLogin(slapd: RunningSlapd, rounds: number): Promise<number
   return times;
 }
 
-async function uncachedLogins(print: (s: string) => void, set: SigningKeySet, slapd: RunningSlapd, issuer: Issuer): Promise<void> {
+async function uncachedLogins(print: (s: string) => void, set: SigningKeySet, slapd: RunningSlapd, issuer: LocalIssuer): Promise<void> {
   const { snapshot, credentials } = await compiled(slapd, issuer, '0s');
   const policy = new PushedSource<PolicyState>();
   policy.set(buildPolicyState(snapshot, credentials, new Date()));
@@ -239,13 +207,13 @@ async function uncachedLogins(print: (s: string) => void, set: SigningKeySet, sl
     print(`  ${'p50/p99 ms'.padEnd(14)}x raw  (raw: ldapts search user + bind + search groups on warm connections)`);
     print(`  token server ${ms(ldap)}  ${(median(ldap) / median(raw)).toFixed(2)}  raw ${ms(raw)} (target: p50 < 20 ms)`);
 
-    const tokens = await Promise.all(Array.from({ length: rounds + 20 }, () => issuer.sign('runner')));
+    const tokens = await Promise.all(Array.from({ length: rounds + 20 }, () => issuer.sign('runner', SERVICE)));
     const oidc = await timeLogins((i) => basic('ci', tokens[i + 20]!));
     const password = await timeLogins(() => basic('solo', SOLO_PASSWORD));
     const verifyAlone: number[] = [];
     for (const token of tokens.slice(0, rounds)) {
       const t = performance.now();
-      await jwtVerify(token, issuer.publicKey, { issuer: issuer.url, audience: SERVICE });
+      await jwtVerify(token, issuer.publicKey(), { issuer: issuer.url, audience: SERVICE });
       verifyAlone.push(performance.now() - t);
     }
     print('');
@@ -262,7 +230,7 @@ async function uncachedLogins(print: (s: string) => void, set: SigningKeySet, sl
 export async function runIdentityBench(print: (s: string) => void, start: Start, baselineScript: string, cli: string): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'portcullis-identity-bench-'));
   const slapd = await startSlapd();
-  const issuer = await startIssuer(dir);
+  const issuer = await startLocalIssuer(dir);
   try {
     await initKeysDir(join(dir, 'keys'), { algorithm: 'ES256', now: new Date(Date.now() - 60_000) });
     const set = JSON.parse(await readFile(join(dir, 'keys', KEY_FILES.signing), 'utf8')) as SigningKeySet;

@@ -30,6 +30,8 @@ export class OidcIssuer {
   constructor(
     readonly policy: OidcIssuerPolicy,
     private readonly now: () => Date,
+    /** A token with an unknown `kid` re-reads the key set at most this often (so forged kids cannot hammer the issuer). */
+    private readonly keySetCooldownMs = 30_000,
   ) {
     this.conditions = policy.conditions.map((c) => {
       const compiled = compileClaimCondition(c.expression);
@@ -111,7 +113,7 @@ export class OidcIssuer {
     if (typeof doc.jwks_uri !== 'string' || !doc.jwks_uri.startsWith('https://')) throw new Error('discovery has no https jwks_uri');
     const keys = createRemoteJWKSet(new URL(doc.jwks_uri), {
       timeoutDuration: FETCH_TIMEOUT_MS,
-      cooldownDuration: 30_000,
+      cooldownDuration: this.keySetCooldownMs,
       cacheMaxAge: 10 * 60_000,
       [customFetch]: (target, init) =>
         httpsGet(target, { timeoutMs: FETCH_TIMEOUT_MS, signal: init.signal, headers: Object.fromEntries(init.headers), ...(ca === undefined ? {} : { ca }) }),
