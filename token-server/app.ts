@@ -11,6 +11,7 @@ import { ERRORS, TokenServerError, catalogueCodeFor, errorBody, type ErrorCode }
 import { IdentitySources } from './identity/sources.js';
 import { DEFAULT_LIMITS, LoginThrottle, type Limits } from './limits.js';
 import { TokenServerMetrics, type Outcome } from './metrics.js';
+import { RecentFailures } from './repeated-failures.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerJwksRoute } from './routes/jwks.js';
 import { registerMetricsRoute } from './routes/metrics.js';
@@ -93,6 +94,7 @@ export async function build(options: AppOptions): Promise<FastifyInstance> {
     identities: new IdentitySources({ now, kubeClient: options.kubeClient ?? (() => Promise.resolve(undefined)) }),
     remoteChecks: new VerificationQueue({ ...DEFAULT_REMOTE_CHECKS, ...options.remoteCheckQueue }),
     throttle: new LoginThrottle(limits),
+    recentFailures: new RecentFailures(limits.maxTrackedKeys),
     metrics,
     audit: logger.child({ log: 'audit' }),
     logger,

@@ -6,6 +6,7 @@ import { LoginThrottle, type Limits } from './limits.js';
 import type { IdentitySources } from './identity/sources.js';
 import type { TokenServerMetrics } from './metrics.js';
 import { RefreshTokens } from './refresh.js';
+import type { RecentFailures } from './repeated-failures.js';
 import { AccessTokenSigner } from './sign.js';
 import type { KeySource, KeyState, PolicySource } from './sources/types.js';
 import type { VerificationQueue } from './verification-queue.js';
@@ -28,6 +29,8 @@ export interface AppContext {
   /** Directory binds and TokenReviews: checks that cost a peer, queued fairly by client like bcrypt. */
   remoteChecks: VerificationQueue;
   throttle: LoginThrottle;
+  /** Wrong passwords of the last seconds, so a client's immediate retry (containerd: POST, then GET) counts once. */
+  recentFailures: RecentFailures;
   metrics: TokenServerMetrics;
   /** Audit lines: one per token decision. */
   audit: Logger;

@@ -227,3 +227,58 @@ describe('which X-Forwarded-For hop names the client', () => {
     expect(parseTrustProxy(value)).toEqual(expected);
   });
 });
+
+describe('an immediate retry of the same wrong password counts once (containerd asks POST, then GET)', () => {
+  const post = (h: H, user: string, password: string, remoteAddress = '127.0.0.1') =>
+    h.app.inject({
+      method: 'POST',
+      url: '/token',
+      remoteAddress,
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload: new URLSearchParams({
+        grant_type: 'password',
+        service: SERVICE,
+        client_id: 'containerd',
+        username: user,
+        password,
+        scope: 'repository:team-a/app:pull',
+      }).toString(),
+    });
+  const counting = () => vi.fn((pw: string, hash: string) => bcrypt.compare(pw, hash));
+
+  it('three typos, each retried as containerd does, are three attempts: six 401s, three comparisons, then the budget holds', async () => {
+    const compare = counting();
+    const h = await harness({ set: keys.set, now, compare, limits: { failuresPerAccountAndAddress: 3, failuresPerAddress: 100 } });
+    for (let i = 0; i < 3; i++) {
+      const first = await post(h, 'alice', `typo-${i}`);
+      const retried = await login(h, 'alice', `typo-${i}`);
+      expect([first.statusCode, retried.statusCode]).toEqual([401, 401]);
+      expect(retried.body).toBe(first.body);
+    }
+    expect(compare).toHaveBeenCalledTimes(3);
+    // A fourth different guess is over the budget of three: the retries were not what spent it.
+    expect((await login(h, 'alice', 'typo-3')).statusCode).toBe(429);
+    expect(h.log.lines.filter((l) => typeof l.reason === 'string' && l.reason.includes('counted once'))).toHaveLength(3);
+  });
+
+  it('the same wrong password is checked and counted again from another address, after the window, or under a new snapshot', async () => {
+    const compare = counting();
+    const h = await harness({ set: keys.set, now: new Date(now), compare, limits: { failuresPerAccountAndAddress: 10, failuresPerAddress: 100 } });
+    expect((await login(h, 'alice', 'typo')).statusCode).toBe(401);
+    expect((await login(h, 'alice', 'typo', '10.9.9.9')).statusCode).toBe(401);
+    expect(compare).toHaveBeenCalledTimes(2);
+    h.clock.now = new Date(now.getTime() + 11_000);
+    expect((await login(h, 'alice', 'typo')).statusCode).toBe(401);
+    expect(compare).toHaveBeenCalledTimes(3);
+    // The admin sets alice's password to what she just typed: her retry is checked, and succeeds.
+    expect((await login(h, 'alice', 'new-password')).statusCode).toBe(401);
+    await h.setUsers(DEFAULT_USERS.map((u) => (u.username === 'alice' ? { ...u, password: 'new-password' } : u)));
+    expect((await login(h, 'alice', 'new-password')).statusCode).toBe(200);
+  });
+
+  it('a right password after a wrong one is never taken for a repeat', async () => {
+    const h = await harness({ set: keys.set, now, limits: { failuresPerAccountAndAddress: 10, failuresPerAddress: 100 } });
+    expect((await post(h, 'alice', 'typo')).statusCode).toBe(401);
+    expect((await post(h, 'alice', PASSWORDS.alice as string)).statusCode).toBe(200);
+  });
+});

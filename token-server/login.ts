@@ -98,6 +98,12 @@ async function passwordLogin(
   // from the same address cannot lock out a client that is already logging in.
   const lookup = ctx.verifier.lookup(registry, username, password);
   if ('hit' in lookup) return userGrant(lookup.hit.user, lookup.hit.revision, grantType);
+  if (ctx.recentFailures.isRepeat(lookup.miss, request.ip, registry, ctx.now())) {
+    auditRefusal(ctx, request, registry, username, 'the same wrong password again (counted once)');
+    await ctx.verifier.padFailure(registry, startedAt);
+    if (ctx.identities.directoryDown(registry)) throw sourceUnavailable();
+    throw challenge(registry, 'BAD_CREDENTIALS');
+  }
 
   const admitted = ctx.throttle.begin(`${registry.policy.service}\u0000${username}`, request.ip, ctx.now());
   if ('retryAfterSeconds' in admitted) {
@@ -117,6 +123,7 @@ async function passwordLogin(
   }
   if (!check.ok) {
     admitted.attempt.failed();
+    ctx.recentFailures.remember(lookup.miss, request.ip, registry, ctx.now());
     auditRefusal(ctx, request, registry, username, check.reason);
     await ctx.verifier.padFailure(registry, startedAt);
     // While the directory is down, every failed password login of the registry says so: a 401 for
@@ -156,6 +163,11 @@ async function identityLogin(
     ctx.metrics.identityChecks.inc({ source, result: 'cached' });
     return identityGrant(cached, grantType);
   }
+  if (ctx.recentFailures.isRepeat(cached.miss, request.ip, registry, ctx.now())) {
+    auditRefusal(ctx, request, registry, route.kind === 'ldap' ? username : undefined, `${source}: the same refused credentials again (counted once)`);
+    await ctx.verifier.padFailure(registry, startedAt);
+    throw challenge(registry, 'BAD_CREDENTIALS');
+  }
 
   const admitted = ctx.throttle.begin(`${registry.policy.service}\u0000${accountOf(route, username)}`, request.ip, ctx.now());
   if ('retryAfterSeconds' in admitted) {
@@ -183,6 +195,7 @@ async function identityLogin(
   }
   if (!check.ok) {
     admitted.attempt.failed();
+    ctx.recentFailures.remember(cached.miss, request.ip, registry, ctx.now());
     ctx.metrics.identityChecks.inc({ source, result: 'refused' });
     auditRefusal(ctx, request, registry, route.kind === 'ldap' ? username : undefined, `${source}: ${check.reason}`);
     await ctx.verifier.padFailure(registry, startedAt);
