@@ -7,6 +7,7 @@ import { Resources, type KubeClient, type ResourceType } from '../../kube/reques
 import { objectKey } from '../../policy/object-keys.js';
 import { ConditionTypes } from '../../policy/reasons.js';
 import type { ObjectStatus } from '../../policy/snapshot.js';
+import { usernameOf } from '../../policy/compile/users.js';
 import type { EventRecorder } from '../writes/events.js';
 import { statusUpdate, writeStatus } from '../writes/status.js';
 import { forEachLimited } from './password-hashes.js';
@@ -54,6 +55,8 @@ export async function writeObjectStatuses(
       if (status.counts) Object.assign(extra, status.counts);
       if (input.generation !== undefined) extra.snapshotGeneration = input.generation;
     }
+    // `kubectl get registryusers` shows the name in effect, also when spec.username defaults to the object's.
+    if (status.kind === 'RegistryUser') extra.username = usernameOf(object as RegistryUserResource);
     const desired = {
       ...(status.observedGeneration !== undefined ? { observedGeneration: status.observedGeneration } : {}),
       conditions: status.conditions,
