@@ -38,6 +38,7 @@ const NS = 'bench';
 const SCOPE = 'repository:bench/app:pull,push';
 const PATH = `/token?service=${SERVICE}&scope=${encodeURIComponent(SCOPE)}`;
 const SOLO_PASSWORD = 'solo-bench-password';
+const ROUNDS = 3;
 
 /** One Registry taking RegistryUsers, the directory and the issuer, and one grant naming one of each. */
 async function compiled(slapd: RunningSlapd, issuer: LocalIssuer, ldapCacheTTL: string) {
@@ -144,14 +145,23 @@ async function cachedLogins(
     /listening on (?:https?:\/\/)?127\.0\.0\.1:(\d+)/,
   );
   try {
-    let password: number | undefined;
     for (const w of workloads) {
       await mustGrantPush(server.port, w.authorization, w.name);
       await loadTest(connections, server.port, requests(w.authorization), 2);
-      const r = await loadTest(connections, server.port, requests(w.authorization), seconds);
-      password ??= r.rps;
-      print(row([w.name, r.rps.toFixed(0), r.p50, r.p99, r.non2xx + r.errors, (r.rps / password).toFixed(2), (r.rps / base.rps).toFixed(2)]));
     }
+    // Interleaved rounds, so a noisy moment of a shared machine does not fall on one kind of login only.
+    const results = workloads.map(() => [] as LoadResult[]);
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const [i, w] of workloads.entries()) results[i]!.push(await loadTest(connections, server.port, requests(w.authorization), seconds / ROUNDS));
+    }
+    const best = results.map((rs) => rs.reduce((a, b) => (b.rps > a.rps ? b : a)));
+    const password = best[0]!.rps;
+    for (const [i, w] of workloads.entries()) {
+      const r = best[i]!;
+      const failures = results[i]!.reduce((n, x) => n + x.non2xx + x.errors, 0);
+      print(row([w.name, r.rps.toFixed(0), r.p50, r.p99, failures, (r.rps / password).toFixed(2), (r.rps / base.rps).toFixed(2)]));
+    }
+    print(`  (the best of ${ROUNDS} interleaved runs of ${(seconds / ROUNDS).toFixed(1)} s each)`);
   } finally {
     await server.stop();
   }

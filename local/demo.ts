@@ -2,13 +2,14 @@
 // the CRDs and the examples applied, the operator, a token server reading the cluster live, and a
 // Distribution registry trusting the bundle the operator publishes, all over TLS on `localhost` with a
 // throwaway CA. Prints what to try, then runs until SIGINT/SIGTERM and stops everything it started.
-import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createWriteStream, existsSync } from 'node:fs';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAllDocuments, stringify } from 'yaml';
 import { kubectl, startControlPlane, type ControlPlane } from './controlPlane.js';
 import { httpsRequest } from './https.js';
+import { buildImage } from './image.js';
 import { run, startProcess, waitFor, type ManagedProcess } from './process.js';
 import { startRegistry, type RegistryFlavor, type RunningRegistry } from './registry.js';
 import { createTestTLS } from './tls.js';
@@ -22,16 +23,41 @@ export interface DemoOptions {
 }
 
 export interface RunningDemo {
+  /** The demo's own directory (removed on stop): client configuration, the sample image, logs. */
+  dir: string;
   kubeconfigPath: string;
   registryHost: string;
   tokenUrl: string;
   caCertPath: string;
-  certDir: string;
+  /** A Docker-style trust directory: certs.d/HOST:PORT/ca.crt (docker, podman, containerd's --hosts-dir). */
+  certsDir: string;
+  /** The token server's log (audit lines included). */
+  tokenServerLog: string;
+  /** An OCI layout to push; also pushed as public/hello:1 when crane is there. */
+  sampleLayout: string;
+  samplePushed: boolean;
   /** Stops everything, in reverse order of start, and removes the temporary directory. */
   stop(): Promise<void>;
 }
 
 const SERVICE = 'registry.example.com';
+/** The examples' robot that may push public/** (examples/users.yaml). */
+const PUBLISHER = { username: 'ci-bot', password: 'ci-bot-example-password' };
+
+/** Pushes the sample image to public/hello:1 as the examples' publisher, with a configuration of its own. */
+async function publishSample(dir: string, host: string, caCertPath: string, layout: string): Promise<boolean> {
+  let crane: string;
+  try {
+    crane = toolPath('crane');
+  } catch {
+    return false;
+  }
+  const env = { ...process.env, SSL_CERT_FILE: caCertPath, DOCKER_CONFIG: join(dir, 'publisher') };
+  const login = await run(crane, ['auth', 'login', host, '-u', PUBLISHER.username, '-p', PUBLISHER.password], { env });
+  const push = login.code === 0 ? await run(crane, ['push', layout, `${host}/public/hello:1`], { env }) : login;
+  if (push.code !== 0) throw new Error(`pushing the sample image to public/hello:1 failed: ${push.stderr.trim()}`);
+  return true;
+}
 
 function toolsBuilt(flavor: RegistryFlavor): boolean {
   try {
@@ -79,8 +105,11 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
   const cli = join(repoRoot, 'dist', 'bin', 'portcullis.js');
   versions(); // a clear error outside a repository checkout (the demo builds its tools from it)
   if (!toolsBuilt(options.flavor)) {
-    say('first run: building kube-apiserver, etcd, the registry and clients with Go (about ten minutes)...');
-    const setup = await run('bash', [join(repoRoot, 'test', 'env', 'setup.sh')], { stdio: ['ignore', 'inherit', 'inherit'], timeoutMs: 60 * 60_000 });
+    say('first run: building kube-apiserver, etcd, the registry and crane with Go (several minutes)...');
+    const setup = await run('bash', [join(repoRoot, 'test', 'env', 'setup.sh'), '--demo'], {
+      stdio: ['ignore', 'inherit', 'inherit'],
+      timeoutMs: 60 * 60_000,
+    });
     if (setup.code !== 0) throw new Error('test/env/setup.sh failed; see its output above');
   }
   if (!existsSync(cli)) throw new Error(`${cli} is missing: run 'npm run build' first`);
@@ -131,11 +160,16 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
         '--tls-key',
         tls.serverKeyPath,
         '--log-level',
-        'warn',
+        'info',
       ],
       { env },
     );
     stack.push(() => tokenServer.stop());
+    // Its audit lines (one per token decision) go to a file the instructions name.
+    const tokenServerLog = join(dir, 'token-server.log');
+    const log = createWriteStream(tokenServerLog);
+    tokenServer.child.stdout?.pipe(log);
+    tokenServer.child.stderr?.pipe(log);
     const listening = /listening on https:\/\/[^:]+:(\d+)/;
     await waitFor(
       'the token server',
@@ -157,38 +191,27 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
       auth: { realm: `${tokenUrl}/token`, service: SERVICE, issuer: 'portcullis', rootCertBundle: bundlePath },
     });
     stack.push(() => registry.stop());
-    return { kubeconfigPath: cp.kubeconfigPath, registryHost: registry.host, tokenUrl, caCertPath: tls.caCertPath, certDir: tls.certDir, stop };
+
+    const certsDir = join(dir, 'certs.d');
+    await mkdir(join(certsDir, registry.host), { recursive: true });
+    await copyFile(tls.caCertPath, join(certsDir, registry.host, 'ca.crt'));
+    const sampleLayout = (await buildImage(join(dir, 'sample'))).layoutDir;
+    const samplePushed = await publishSample(dir, registry.host, tls.caCertPath, sampleLayout);
+    if (samplePushed) say('pushed a sample image to public/hello:1 (anyone may pull public/**)');
+    return {
+      dir,
+      kubeconfigPath: cp.kubeconfigPath,
+      registryHost: registry.host,
+      tokenUrl,
+      caCertPath: tls.caCertPath,
+      certsDir,
+      tokenServerLog,
+      sampleLayout,
+      samplePushed,
+      stop,
+    };
   } catch (err) {
     await stop();
     throw err;
   }
-}
-
-/** What the demo prints once everything is up. */
-export function demoInstructions(demo: RunningDemo, crane: string): string {
-  const h = demo.registryHost;
-  return `
-Portcullis demo is running (Ctrl-C stops everything).
-
-  registry      https://${h}        (Distribution, trusting the operator's bundle)
-  token server  ${demo.tokenUrl}/token
-  kubeconfig    export KUBECONFIG=${demo.kubeconfigPath}
-  CA            ${demo.caCertPath}   (clients must trust it: localhost certificates)
-
-Log in and push as alice (group team-a may push team-a/**):
-  skopeo login --cert-dir ${demo.certDir} -u alice -p alice-example-password ${h}
-  SSL_CERT_FILE=${demo.caCertPath} ${crane} auth login ${h} -u alice -p alice-example-password
-  SSL_CERT_FILE=${demo.caCertPath} ${crane} copy <an image or OCI layout> ${h}/team-a/app:1   # or: crane push DIR ${h}/team-a/app:1
-
-Anonymous pulls of public/** need no login; bob (team-b) cannot push team-a/**:
-  SSL_CERT_FILE=${demo.caCertPath} ${crane} push DIR ${h}/team-a/app:2   # after logging in as bob: DENIED
-
-Change a grant and watch it take effect within a second or two:
-  kubectl --kubeconfig ${demo.kubeconfigPath} -n registry patch repositorygrant team-b-write --type=merge \\
-    -p '{"spec":{"repositories":["team-b/**","team-a/**"]}}'
-  kubectl --kubeconfig ${demo.kubeconfigPath} get registries,registryusers,repositorygrants -A
-  kubectl --kubeconfig ${demo.kubeconfigPath} -n registry describe registry main   # conditions and Events
-
-portcullis demo ready
-`;
 }

@@ -10,7 +10,11 @@ export function register(program: Command): void {
       if (flags.flavor !== 'v3' && flags.flavor !== '2.8') program.error('--flavor must be v3 or 2.8');
       const say = (line: string): void => void process.stdout.write(`${line}\n`);
       // Loaded when run: the demo's launchers pull in the Kubernetes client.
-      const [{ demoInstructions, startDemo }, { toolPath }] = await Promise.all([import('../../local/demo.js'), import('../../local/tools.js')]);
+      const [{ startDemo }, { demoInstructions }, { toolPath }] = await Promise.all([
+        import('../../local/demo.js'),
+        import('../../local/demo-instructions.js'),
+        import('../../local/tools.js'),
+      ]);
       let demo;
       try {
         demo = await startDemo({ flavor: flags.flavor, say });

@@ -12,7 +12,7 @@ import { KubeApiError, KubeClient, objectPath, Resources } from '../../kube/requ
 import { craneCatalog, cranePush, registryRefusal, type ClientContext } from '../harness/clients.js';
 import { kubectl, type ControlPlane } from '../../local/controlPlane.js';
 import { httpsRequest } from '../../local/https.js';
-import { buildImage, type BuiltImage } from '../harness/image.js';
+import { buildImage, type BuiltImage } from '../../local/image.js';
 import { waitFor } from '../../local/process.js';
 import { startTokenServer } from '../harness/portcullis.js';
 import { EXAMPLE_PASSWORDS, EXAMPLE_SERVICE, startExampleStack, type Stack } from '../harness/stack.js';

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { craneDigest, cranePush, registryRefusal } from '../harness/clients.js';
 import { kubectl, startControlPlane, type ControlPlane } from '../../local/controlPlane.js';
-import { buildImage } from '../harness/image.js';
+import { buildImage } from '../../local/image.js';
 import { run } from '../../local/process.js';
 import { EXAMPLE_PASSWORDS, startStack, type Stack } from '../harness/stack.js';
 import { repoRoot, toolPath } from '../../local/tools.js';

@@ -5,12 +5,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { craneDigest, cranePush, registryRefusal } from '../harness/clients.js';
 import { kubectl } from '../../local/controlPlane.js';
-import { buildImage } from '../harness/image.js';
 import { cliPath } from '../harness/portcullis.js';
-import { startProcess, waitFor, type ManagedProcess } from '../../local/process.js';
-import type { TestTLS } from '../../local/tls.js';
+import { run, startProcess, waitFor, type ManagedProcess } from '../../local/process.js';
 
 /** Pids of the direct children of `pid`. */
 function childPids(pid: number): number[] {
@@ -24,11 +21,6 @@ function childPids(pid: number): number[] {
 describe('portcullis demo', () => {
   let demo: ManagedProcess;
   let dir: string;
-  const field = (name: string): string => {
-    const m = new RegExp(`${name}\\s+(\\S+)`).exec(demo.output());
-    if (!m) throw new Error(`demo output has no ${name} line:\n${demo.output()}`);
-    return m[1]!;
-  };
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'portcullis-demo-test-'));
@@ -48,33 +40,63 @@ describe('portcullis demo', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('prints working commands: alice pushes and pulls team-a/app, bob may not push there until a grant changes', async () => {
-    const ca = field('CA');
-    const host = /registry\s+https:\/\/(\S+)/.exec(demo.output())![1]!;
-    const kubeconfig = /export KUBECONFIG=(\S+)/.exec(demo.output())![1]!;
-    const tls = { caCertPath: ca, env: { SSL_CERT_FILE: ca } } as unknown as TestTLS;
-    const image = await buildImage(join(dir, 'img'));
-    const alice = { tls, auth: { username: 'alice', password: 'alice-example-password' } };
-    const bob = { tls, auth: { username: 'bob', password: 'bob-example-password' } };
-    const pushed = await cranePush(image.layoutDir, `${host}/team-a/app:1`, alice);
-    expect(pushed.code, pushed.stderr).toBe(0);
-    expect((await craneDigest(`${host}/team-a/app:1`, alice)).stdout.trim()).toBe(image.digest);
-    const refused = await cranePush(image.layoutDir, `${host}/team-a/app:2`, bob);
-    expect(registryRefusal(refused), refused.stderr).toBe('UNAUTHORIZED');
+  /** The indented lines of the printed block that starts with `heading`. */
+  const block = (heading: string): string[] => {
+    const text = demo.output();
+    const lines = text.slice(text.indexOf(heading)).split('\n').slice(1);
+    return lines
+      .slice(
+        0,
+        lines.findIndex((l) => l.trim() === ''),
+      )
+      .map((l) => l.trim());
+  };
 
-    // the kubectl command the demo prints
-    const patched = await kubectl({ kubeconfigPath: kubeconfig }, [
-      '-n',
-      'registry',
-      'patch',
-      'repositorygrant',
-      'team-b-write',
-      '--type=merge',
-      '-p',
-      '{"spec":{"repositories":["team-b/**","team-a/**"]}}',
-    ]);
-    expect(patched.code, patched.stderr).toBe(0);
-    await waitFor('bob to be allowed to push team-a/**', async () => (await cranePush(image.layoutDir, `${host}/team-a/app:2`, bob)).code === 0, 30_000);
+  it('prints commands that work when pasted in order: anonymous pull, alice pushes, bob is refused until a grant changes', async () => {
+    const commands = block('Paste in order');
+    expect(commands.length).toBeGreaterThanOrEqual(10);
+    // One bash, as a user pastes them: each command's output, then its exit status on a marker line.
+    const script = commands.map((c, i) => `${c}\necho "### ${i} exit $?"`).join('\n');
+    const r = await run('bash', ['-c', script], { timeoutMs: 120_000 });
+    const outputs = r.stdout.split(/### \d+ exit \d+\n/);
+    const statuses = [...r.stdout.matchAll(/### (\d+) exit (\d+)/g)].map((m) => Number(m[2]));
+    expect(statuses, r.stdout + r.stderr).toHaveLength(commands.length);
+    /** The output of the first command holding every one of `parts`, after checking its exit status. */
+    const check = (parts: string | string[], status: number): string => {
+      const wanted = typeof parts === 'string' ? [parts] : parts;
+      const i = commands.findIndex((c) => wanted.every((p) => c.includes(p)));
+      expect(i, wanted.join(' ')).toBeGreaterThanOrEqual(0);
+      expect(statuses[i], `${commands[i]}\n${outputs[i]}\n${r.stderr}`).toBe(status);
+      return outputs[i]!;
+    };
+    expect(check('public/hello:1', 0)).toMatch(/^sha256:[0-9a-f]{64}/);
+    check('-u alice', 0);
+    check('team-a/app:1    #', 0);
+    expect(check(['digest', 'team-a/app:1'], 0)).toMatch(/sha256:/);
+    check('-u bob', 0);
+    // bob's refusal, as crane prints it: its token lacks push, so Distribution answers crane's first
+    // request (a HEAD of the manifest) with 401, which has no body to carry a code.
+    const bobPush = commands.findIndex((c) => c.includes('team-a/app:2') && !c.startsWith('sleep'));
+    expect(statuses[bobPush]).not.toBe(0);
+    expect(r.stderr).toMatch(/team-a\/app\/manifests\/2: unexpected status code 401 Unauthorized/);
+    check('patch repositorygrant', 0);
+    check('sleep 3', 0);
+    expect(check('get registries', 0)).toContain('team-b-write');
+    expect(check('grep \'"audit"\'', 0)).toContain('"audit":"token"');
+  });
+
+  it('prints a trust directory other clients read: skopeo inspects the sample image with it', async () => {
+    const skopeo = block('Other clients').find((c) => c.startsWith('skopeo'))!;
+    const r = await run('bash', ['-c', skopeo]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ Name: expect.stringContaining('/public/hello') as unknown });
+  });
+
+  it('kubectl get registryusers shows each login name in effect, also where spec.username is not set', async () => {
+    const kubeconfig = /export KUBECONFIG=(\S+)/.exec(demo.output())![1]!;
+    const users = await kubectl({ kubeconfigPath: kubeconfig }, ['get', 'registryusers', '-A']);
+    expect(users.stdout).toMatch(/team-a\s+team-a-deployer\s+main\s+team-a-deployer\s+True/);
+    expect(users.stdout).toMatch(/registry\s+alice\s+main\s+alice\s+True/);
   });
 
   it('stops everything on SIGINT', async () => {

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { httpsRequest } from '../../local/https.js';
 import { craneDigest, cranePull, cranePush, skopeoInspectRaw, skopeoPull, skopeoPush } from '../harness/clients.js';
-import { buildImage } from '../harness/image.js';
+import { buildImage } from '../../local/image.js';
 import { startRegistry, type RegistryFlavor, type RunningRegistry } from '../../local/registry.js';
 import { createTestTLS, type TestTLS } from '../../local/tls.js';
 

@@ -11,7 +11,7 @@ import { httpsRequest } from '../../local/https.js';
 import { startRegistry, type RunningRegistry } from '../../local/registry.js';
 import { createTestTLS, type TestTLS } from '../../local/tls.js';
 import { cranePush, registryRefusal, type ClientContext } from '../harness/clients.js';
-import { buildImage, type BuiltImage } from '../harness/image.js';
+import { buildImage, type BuiltImage } from '../../local/image.js';
 import { portcullis, startTokenServer, type RunningTokenServer } from '../harness/portcullis.js';
 import { LDAP_PASSWORDS, LDAP_SERVICE_DN, LDAP_SERVICE_PASSWORD, LDAP_SUFFIX, startSlapd, type RunningSlapd } from '../../local/slapd.js';
 import { leakedParts } from '../support/assert.js';

@@ -14,7 +14,7 @@ import { httpsRequest } from '../../local/https.js';
 import { startRegistry, type RunningRegistry } from '../../local/registry.js';
 import { createTestTLS, type TestTLS } from '../../local/tls.js';
 import { craneDigest, cranePush, registryRefusal, type ClientContext } from '../harness/clients.js';
-import { buildImage, type BuiltImage } from '../harness/image.js';
+import { buildImage, type BuiltImage } from '../../local/image.js';
 import { portcullis, startTokenServer, type RunningTokenServer } from '../harness/portcullis.js';
 import { leakedParts } from '../support/assert.js';
 

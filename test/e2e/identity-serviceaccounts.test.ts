@@ -12,7 +12,7 @@ import { httpsRequest } from '../../local/https.js';
 import { waitFor } from '../../local/process.js';
 import { repoRoot } from '../../local/tools.js';
 import { craneDigest, cranePush, registryRefusal, type ClientContext } from '../harness/clients.js';
-import { buildImage, type BuiltImage } from '../harness/image.js';
+import { buildImage, type BuiltImage } from '../../local/image.js';
 import { portcullis } from '../harness/portcullis.js';
 import { EXAMPLE_SERVICE, startExampleStack, type Stack } from '../harness/stack.js';
 

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { craneDigest, cranePush, registryRefusal, type ClientContext } from '../harness/clients.js';
 import { kubectl, type ControlPlane } from '../../local/controlPlane.js';
-import { buildImage } from '../harness/image.js';
+import { buildImage } from '../../local/image.js';
 import { waitFor } from '../../local/process.js';
 import { EXAMPLE_PASSWORDS, startExampleStack, type Stack } from '../harness/stack.js';
 

@@ -32,7 +32,7 @@ import type { RegistryResource } from '../../crds/types.js';
 import { requestRotation as setRotateAnnotation } from '../../bin/commands/keys-rotate.js';
 import { craneDigest, cranePush, type ClientContext } from '../harness/clients.js';
 import { kubectl, startControlPlane, type ControlPlane } from '../../local/controlPlane.js';
-import { buildImage } from '../harness/image.js';
+import { buildImage } from '../../local/image.js';
 import { startFakeKubelet, type FakeKubelet } from '../harness/kubelet.js';
 import { startTokenServer, type RunningTokenServer } from '../harness/portcullis.js';
 import { freePort, waitFor } from '../../local/process.js';

@@ -18,7 +18,7 @@ import {
   type ClientContext,
 } from '../harness/clients.js';
 import { httpsRequest } from '../../local/https.js';
-import { buildImage } from '../harness/image.js';
+import { buildImage } from '../../local/image.js';
 import { waitFor } from '../../local/process.js';
 import { portcullis, startTokenServer, type RunningTokenServer } from '../harness/portcullis.js';
 import { startRegistry, type RegistryFlavor, type RunningRegistry } from '../../local/registry.js';

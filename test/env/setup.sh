@@ -3,8 +3,11 @@
 # kube-apiserver, etcd, distribution v3, crane and helm built with Go; Debian's docker-registry
 # (Distribution 2.8), skopeo and OpenLDAP (slapd, ldap-utils) checked. Binaries land in
 # $PORTCULLIS_TOOLS_DIR (default: .tools/ at the repository root, git-ignored), one folder per name and
-# version, so a run with everything cached only checks that the files exist.
+# version, so a run with everything cached only checks that the files exist. With --demo, only what
+# `portcullis demo` runs (control plane, registry, crane): a first demo does not wait for helm or slapd.
 set -euo pipefail
+demo_only=false
+[ "${1:-}" = "--demo" ] && demo_only=true
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 . "$here/versions.env"
@@ -46,8 +49,10 @@ command -v skopeo >/dev/null || need_debian+=(skopeo)
 [ -x /usr/bin/docker-registry ] || need_debian+=(docker-registry)
 command -v kubectl >/dev/null || need_debian+=(kubernetes-client)
 # OpenLDAP for the LDAP identity source's tests (the harness runs its own slapd on loopback).
-[ -x /usr/sbin/slapd ] || need_debian+=(slapd)
-command -v ldapmodify >/dev/null || need_debian+=(ldap-utils)
+if [ "$demo_only" = false ]; then
+  [ -x /usr/sbin/slapd ] || need_debian+=(slapd)
+  command -v ldapmodify >/dev/null || need_debian+=(ldap-utils)
+fi
 if [ ${#need_debian[@]} -gt 0 ]; then
   log "installing Debian packages: ${need_debian[*]}"
   if [ "$(id -u)" = 0 ]; then
@@ -67,5 +72,5 @@ build etcd "$ETCD_VERSION" build_etcd
 build kube-apiserver "$KUBERNETES_VERSION" build_kube_apiserver
 build crane "$CRANE_VERSION" go_install github.com/google/go-containerregistry/cmd/crane "$CRANE_VERSION"
 build registry "$DISTRIBUTION_V3_VERSION" go_install github.com/distribution/distribution/v3/cmd/registry "$DISTRIBUTION_V3_VERSION"
-build helm "$HELM_VERSION" go_install helm.sh/helm/v3/cmd/helm "$HELM_VERSION"
+[ "$demo_only" = true ] || build helm "$HELM_VERSION" go_install helm.sh/helm/v3/cmd/helm "$HELM_VERSION"
 log "tools ready in $tools"
