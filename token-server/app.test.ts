@@ -141,7 +141,7 @@ describe('rate limiting', () => {
     const h = await harness({ set: keys.set, now, compare, limits: { failuresPerAccountAndAddress: 3, failuresPerAddress: 100, failureWindowSeconds: 60 } });
     const attempt = (password: string) =>
       h.app.inject({ method: 'GET', url: `/token?service=${SERVICE}`, headers: { authorization: basic('alice', password) } });
-    for (let i = 0; i < 3; i++) expect((await attempt('wrong')).statusCode).toBe(401);
+    for (let i = 0; i < 3; i++) expect((await attempt(`wrong-${i}`)).statusCode).toBe(401);
     const refused = await attempt(PASSWORDS.alice as string);
     expect(refused.statusCode).toBe(429);
     expect(refused.headers['retry-after']).toBe('60');

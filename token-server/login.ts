@@ -16,6 +16,7 @@ import type { BasicCredentials } from './basic-auth.js';
 import type { AppContext } from './context.js';
 import type { CredentialCheck } from './credentials.js';
 import { TokenServerError } from './errors.js';
+import { hasJwtShape } from './identity/jwt-shape.js';
 import type { LoginRoute } from './identity/sources.js';
 import type { IdentityCheck, VerifiedIdentity } from './identity/types.js';
 import type { LoadedRegistry } from './sources/types.js';
@@ -80,6 +81,13 @@ export async function login(
   credentials: BasicCredentials,
   grantType: 'basic' | 'password',
 ): Promise<Grant> {
+  if (registry.policy.authentication !== undefined && hasJwtShape(credentials.password)) {
+    const cached = ctx.identities.cachedToken(registry, credentials.password);
+    if (cached !== undefined) {
+      ctx.metrics.identityChecks.inc({ source: cached.source, result: 'cached' });
+      return identityGrant(cached, grantType);
+    }
+  }
   const route = ctx.identities.route(registry, credentials.username, credentials.password);
   if (route.kind === 'password') return passwordLogin(ctx, request, registry, credentials, grantType);
   return identityLogin(ctx, request, registry, credentials, grantType, route);

@@ -12,8 +12,13 @@ export interface UnverifiedJwt {
 const JWT = /^[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*$/;
 const MAX_JWT_LENGTH = 16 * 1024;
 
+/** Whether `password` has the shape of a compact JWS (cheap: no decoding). */
+export function hasJwtShape(password: string): boolean {
+  return password.length <= MAX_JWT_LENGTH && JWT.test(password);
+}
+
 export function peekJwt(password: string): UnverifiedJwt | undefined {
-  if (password.length > MAX_JWT_LENGTH || !JWT.test(password)) return undefined;
+  if (!hasJwtShape(password)) return undefined;
   try {
     const header = decodeProtectedHeader(password);
     const claims = decodeJwt(password);
