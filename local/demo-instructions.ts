@@ -35,7 +35,7 @@ Other clients trust the CA through ${demo.certsDir}/${h}/ca.crt:
   skopeo inspect --cert-dir ${demo.certsDir}/${h} docker://${h}/public/hello:1
   podman pull --cert-dir ${demo.certsDir}/${h} ${h}/public/hello:1
   ctr images pull --hosts-dir ${demo.certsDir} ${h}/public/hello:1                 # containerd
-  oras manifest fetch --ca-file ${demo.caCertPath} ${h}/public/hello:1
+  oras manifest fetch --ca-file ${demo.caCertPath} --plain-http=false ${h}/public/hello:1    # oras speaks plain HTTP to localhost otherwise
   docker: sudo mkdir -p /etc/docker/certs.d/${h} && sudo cp ${demo.caCertPath} /etc/docker/certs.d/${h}/ca.crt
 
 portcullis demo ready

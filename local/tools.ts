@@ -31,7 +31,7 @@ export function versions(): Record<string, string> {
   return out;
 }
 
-type BuiltTool = 'kube-apiserver' | 'etcd' | 'crane' | 'helm' | 'registry-v3';
+type BuiltTool = 'kube-apiserver' | 'etcd' | 'crane' | 'helm' | 'registry-v3' | 'oras' | 'regctl';
 
 const toolVersion: Record<BuiltTool, [dir: string, versionKey: string, binary: string]> = {
   'kube-apiserver': ['kube-apiserver', 'KUBERNETES_VERSION', 'kube-apiserver'],
@@ -39,6 +39,8 @@ const toolVersion: Record<BuiltTool, [dir: string, versionKey: string, binary: s
   crane: ['crane', 'CRANE_VERSION', 'crane'],
   helm: ['helm', 'HELM_VERSION', 'helm'],
   'registry-v3': ['registry', 'DISTRIBUTION_V3_VERSION', 'registry'],
+  oras: ['oras', 'ORAS_VERSION', 'oras'],
+  regctl: ['regctl', 'REGCTL_VERSION', 'regctl'],
 };
 
 /** Absolute path of a tool built by setup.sh; throws with the fix when it is missing. */

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs or builds, at the versions pinned in versions.env, every external binary the tests use:
-# kube-apiserver, etcd, distribution v3, crane and helm built with Go; Debian's docker-registry
+# kube-apiserver, etcd, distribution v3, crane, helm, oras and regctl built with Go; Debian's docker-registry
 # (Distribution 2.8), skopeo and OpenLDAP (slapd, ldap-utils) checked. Binaries land in
 # $PORTCULLIS_TOOLS_DIR (default: .tools/ at the repository root, git-ignored), one folder per name and
 # version, so a run with everything cached only checks that the files exist. With --demo, only what
@@ -72,5 +72,10 @@ build etcd "$ETCD_VERSION" build_etcd
 build kube-apiserver "$KUBERNETES_VERSION" build_kube_apiserver
 build crane "$CRANE_VERSION" go_install github.com/google/go-containerregistry/cmd/crane "$CRANE_VERSION"
 build registry "$DISTRIBUTION_V3_VERSION" go_install github.com/distribution/distribution/v3/cmd/registry "$DISTRIBUTION_V3_VERSION"
-[ "$demo_only" = true ] || build helm "$HELM_VERSION" go_install helm.sh/helm/v3/cmd/helm "$HELM_VERSION"
+if [ "$demo_only" = false ]; then
+  build helm "$HELM_VERSION" go_install helm.sh/helm/v3/cmd/helm "$HELM_VERSION"
+  # More clients for the client matrix (test/e2e/clients.test.ts).
+  build oras "$ORAS_VERSION" go_install oras.land/oras/cmd/oras "$ORAS_VERSION"
+  build regctl "$REGCTL_VERSION" go_install github.com/regclient/regclient/cmd/regctl "$REGCTL_VERSION"
+fi
 log "tools ready in $tools"

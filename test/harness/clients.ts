@@ -1,7 +1,8 @@
-// Real registry clients with explicit credentials: crane (go-containerregistry) and skopeo
-// (containers/image). Each call gets its own credential store, so tests never share a login,
-// and returns exit code and output so tests can assert on denials.
-import { mkdtemp, writeFile } from 'node:fs/promises';
+// Real registry clients with explicit credentials: crane (go-containerregistry), skopeo
+// (containers/image), oras (oras-go) and regctl (regclient). Each call gets its own credential store,
+// so tests never share a login, and returns exit code and output so tests can assert on refusals.
+import { createHash } from 'node:crypto';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run } from '../../local/process.js';
@@ -117,3 +118,87 @@ export function skopeoDelete(ref: string, ctx: ClientContext = {}): Promise<Clie
 export function skopeoLogin(host: string, ctx: ClientContext & { auth: Credentials }): Promise<ClientResult> {
   return skopeo(['login', ...skopeoTls('', ctx), '-u', ctx.auth.username, '-p', ctx.auth.password, host]);
 }
+
+/** What a client did: login, push an OCI layout, pull one back, tell a manifest's digest. */
+export interface MatrixClient {
+  name: string;
+  /** Undefined for clients whose login does not ask the registry (crane writes its config only). */
+  login?: (host: string, ctx: ClientContext & { auth: Credentials }) => Promise<ClientResult>;
+  push(layoutDir: string, ref: string, ctx: ClientContext): Promise<ClientResult>;
+  pull(ref: string, layoutDir: string, ctx: ClientContext): Promise<ClientResult>;
+  digest(ref: string, ctx: ClientContext): Promise<ClientResult>;
+}
+
+async function emptyDir(prefix: string): Promise<string> {
+  return mkdtemp(join(tmpdir(), `portcullis-${prefix}-`));
+}
+
+/** oras with its own registry config file; credentials on the command line, as CI scripts pass them. */
+async function oras(args: string[]): Promise<ClientResult> {
+  const home = await emptyDir('oras');
+  return run(toolPath('oras'), args, { env: { ...process.env, HOME: home, DOCKER_CONFIG: home }, timeoutMs: 60_000 });
+}
+
+function orasRemote(side: '' | 'from-' | 'to-', ctx: ClientContext, config: string): string[] {
+  return [
+    // oras speaks plain HTTP to `localhost` unless told otherwise, explicitly.
+    ...(ctx.tls ? [`--${side}ca-file`, ctx.tls.caCertPath, `--${side}plain-http=false`] : [`--${side}plain-http`]),
+    `--${side}registry-config`,
+    config,
+    ...(ctx.auth ? [`--${side}username`, ctx.auth.username, `--${side}password`, ctx.auth.password] : []),
+  ];
+}
+
+export const orasClient: MatrixClient = {
+  name: 'oras',
+  login: async (host, ctx) => oras(['login', host, ...orasRemote('', ctx, join(await emptyDir('oras-config'), 'config.json'))]),
+  push: async (layoutDir, ref, ctx) =>
+    oras(['cp', '--from-oci-layout', `${layoutDir}:latest`, ref, ...orasRemote('to-', ctx, join(await emptyDir('oras-config'), 'c.json'))]),
+  pull: async (ref, layoutDir, ctx) =>
+    oras(['cp', ref, '--to-oci-layout', `${layoutDir}:latest`, ...orasRemote('from-', ctx, join(await emptyDir('oras-config'), 'c.json'))]),
+  digest: async (ref, ctx) => oras(['resolve', ref, ...orasRemote('', ctx, join(await emptyDir('oras-config'), 'c.json'))]),
+};
+
+/**
+ * regctl with a configuration of its own (REGCTL_CONFIG): the CA set for the host, then a login when
+ * credentials are given, then the command, all in one fresh configuration.
+ */
+async function regctl(host: string, ctx: ClientContext, args: string[]): Promise<ClientResult> {
+  const home = await emptyDir('regctl');
+  const env = { ...process.env, HOME: home, DOCKER_CONFIG: home, REGCTL_CONFIG: join(home, 'config.json') };
+  const bin = toolPath('regctl');
+  const tlsArgs = ctx.tls ? ['--cacert', await readFile(ctx.tls.caCertPath, 'utf8')] : ['--tls', 'disabled'];
+  const set = await run(bin, ['registry', 'set', host, ...tlsArgs], { env, timeoutMs: 30_000 });
+  if (set.code !== 0) return set;
+  if (ctx.auth) {
+    const login = await run(bin, ['registry', 'login', host, '-u', ctx.auth.username, '-p', ctx.auth.password], { env, timeoutMs: 30_000 });
+    if (login.code !== 0 || args.length === 0) return login;
+  }
+  return run(bin, args, { env, timeoutMs: 60_000 });
+}
+
+export const regctlClient: MatrixClient = {
+  name: 'regctl',
+  login: (host, ctx) => regctl(host, ctx, []),
+  push: (layoutDir, ref, ctx) => regctl(hostOf(ref), ctx, ['image', 'copy', `ocidir://${layoutDir}:latest`, ref]),
+  pull: (ref, layoutDir, ctx) => regctl(hostOf(ref), ctx, ['image', 'copy', ref, `ocidir://${layoutDir}:latest`]),
+  digest: (ref, ctx) => regctl(hostOf(ref), ctx, ['image', 'digest', ref]),
+};
+
+export const craneClient: MatrixClient = {
+  name: 'crane',
+  push: cranePush,
+  pull: cranePull,
+  digest: craneDigest,
+};
+
+export const skopeoClient: MatrixClient = {
+  name: 'skopeo',
+  login: skopeoLogin,
+  push: skopeoPush,
+  pull: skopeoPull,
+  digest: async (ref, ctx) => {
+    const raw = await skopeoInspectRaw(ref, ctx);
+    return raw.code === 0 ? { ...raw, stdout: `sha256:${createHash('sha256').update(raw.stdout).digest('hex')}\n` } : raw;
+  },
+};
