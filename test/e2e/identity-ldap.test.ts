@@ -3,16 +3,16 @@
 // Distribution v3 and crane. Group "dev" of the directory may pull and push dev/** only; nested groups
 // count; removing a user from the group takes effect within the cache TTL; while slapd is down, logins
 // still in the cache keep working and new ones get a clean 503, never a grant.
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { httpsRequest } from '../../local/https.js';
-import { startRegistry, type RunningRegistry } from '../../local/registry.js';
+import type { RunningRegistry } from '../../local/registry.js';
 import { createTestTLS, type TestTLS } from '../../local/tls.js';
 import { cranePush, registryRefusal, type ClientContext } from '../harness/clients.js';
 import { buildImage, type BuiltImage } from '../../local/image.js';
-import { portcullis, startTokenServer, type RunningTokenServer } from '../harness/portcullis.js';
+import { startCompiledSetup, type CompiledSetup, type RunningTokenServer } from '../harness/portcullis.js';
 import { LDAP_PASSWORDS, LDAP_SERVICE_DN, LDAP_SERVICE_PASSWORD, LDAP_SUFFIX, startSlapd, type RunningSlapd } from '../../local/slapd.js';
 import { leakedParts } from '../support/assert.js';
 
@@ -73,6 +73,7 @@ describe('LDAP identity source e2e', () => {
   let tls: TestTLS;
   let ca: string;
   let slapd: RunningSlapd;
+  let setup: CompiledSetup;
   let server: RunningTokenServer;
   let registry: RunningRegistry;
   let image: BuiltImage;
@@ -88,25 +89,12 @@ describe('LDAP identity source e2e', () => {
     tls = await createTestTLS(join(dir, 'tls'));
     ca = await readFile(tls.caCertPath, 'utf8');
     slapd = await startSlapd();
-    await writeFile(join(dir, 'policy.yaml'), manifests(slapd));
-    const compiled = await portcullis(['compile', '-f', join(dir, 'policy.yaml'), '-o', join(dir, 'snapshot')]);
-    expect(compiled.code, compiled.stderr + compiled.stdout).toBe(0);
-    const keys = await portcullis(['keys', 'init', '--dir', join(dir, 'keys')]);
-    expect(keys.code, keys.stderr).toBe(0);
-    server = await startTokenServer(
-      ['--policy-dir', join(dir, 'snapshot'), '--keys-dir', join(dir, 'keys'), '--tls-cert', tls.serverCertPath, '--tls-key', tls.serverKeyPath],
-      { tls: true },
-    );
-    registry = await startRegistry({
-      flavor: 'v3',
-      tls: { cert: tls.serverCertPath, key: tls.serverKeyPath },
-      auth: { realm: `${server.url}/token`, service: SERVICE, issuer: 'portcullis', rootCertBundle: join(dir, 'keys', 'bundle.pem') },
-    });
+    setup = await startCompiledSetup(dir, manifests(slapd), SERVICE, tls);
+    ({ server, registry } = setup);
     image = await buildImage(join(dir, 'image'));
   });
   afterAll(async () => {
-    await registry?.stop();
-    await server?.stop();
+    await setup?.stop();
     await slapd?.close();
     await rm(dir, { recursive: true, force: true });
   });

@@ -4,18 +4,18 @@
 // tried against it: the wrong audience, a token the claim condition excludes, an expired one, one signed
 // by another key under the issuer's kid, `alg: none`, and HS256 with the issuer's public key as the secret.
 import { createPrivateKey, createSecretKey, generateKeyPairSync } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeJwt, decodeProtectedHeader, SignJWT, UnsecuredJWT, type JWTPayload } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kubectl, startControlPlane, type ControlPlane } from '../../local/controlPlane.js';
 import { httpsRequest } from '../../local/https.js';
-import { startRegistry, type RunningRegistry } from '../../local/registry.js';
+import type { RunningRegistry } from '../../local/registry.js';
 import { createTestTLS, type TestTLS } from '../../local/tls.js';
 import { craneDigest, cranePush, registryRefusal, type ClientContext } from '../harness/clients.js';
 import { buildImage, type BuiltImage } from '../../local/image.js';
-import { portcullis, startTokenServer, type RunningTokenServer } from '../harness/portcullis.js';
+import { startCompiledSetup, type CompiledSetup, type RunningTokenServer } from '../harness/portcullis.js';
 import { leakedParts } from '../support/assert.js';
 
 const SERVICE = 'registry.oidc.test';
@@ -92,6 +92,7 @@ describe('OIDC identity source e2e (kube-apiserver as the issuer)', () => {
   let cp: ControlPlane;
   let tls: TestTLS;
   let ca: string;
+  let setup: CompiledSetup;
   let server: RunningTokenServer;
   let registry: RunningRegistry;
   let image: BuiltImage;
@@ -116,25 +117,13 @@ describe('OIDC identity source e2e (kube-apiserver as the issuer)', () => {
     expect(applied.code, applied.stderr).toBe(0);
     tls = await createTestTLS(join(dir, 'tls'));
     ca = await readFile(tls.caCertPath, 'utf8');
-    await writeFile(join(dir, 'policy.yaml'), manifests(cp.server, await readFile(cp.caCertPath, 'utf8')));
-    const compiled = await portcullis(['compile', '-f', join(dir, 'policy.yaml'), '-o', join(dir, 'snapshot')]);
-    expect(compiled.code, compiled.stderr + compiled.stdout).toBe(0);
-    expect((await portcullis(['keys', 'init', '--dir', join(dir, 'keys')])).code).toBe(0);
-    server = await startTokenServer(
-      ['--policy-dir', join(dir, 'snapshot'), '--keys-dir', join(dir, 'keys'), '--tls-cert', tls.serverCertPath, '--tls-key', tls.serverKeyPath],
-      { tls: true },
-    );
-    registry = await startRegistry({
-      flavor: 'v3',
-      tls: { cert: tls.serverCertPath, key: tls.serverKeyPath },
-      auth: { realm: `${server.url}/token`, service: SERVICE, issuer: 'portcullis', rootCertBundle: join(dir, 'keys', 'bundle.pem') },
-    });
+    setup = await startCompiledSetup(dir, manifests(cp.server, await readFile(cp.caCertPath, 'utf8')), SERVICE, tls);
+    ({ server, registry } = setup);
     image = await buildImage(join(dir, 'image'));
     good = await createToken('ci', SERVICE);
   });
   afterAll(async () => {
-    await registry?.stop();
-    await server?.stop();
+    await setup?.stop();
     await cp?.stop();
     await rm(dir, { recursive: true, force: true });
   });

@@ -1,7 +1,10 @@
 // Runs the built `portcullis` CLI (dist/, from `npm run build`) the way a user does.
 import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { run, startProcess, waitFor, type ManagedProcess } from '../../local/process.js';
+import { startRegistry, type RunningRegistry } from '../../local/registry.js';
+import type { TestTLS } from '../../local/tls.js';
 import { repoRoot } from '../../local/tools.js';
 
 export const cliPath = join(repoRoot, 'dist', 'bin', 'portcullis.js');
@@ -50,4 +53,45 @@ export async function startTokenServer(args: string[], options: { tls?: boolean;
     process: proc,
     stop: () => proc.stop(),
   };
+}
+
+export interface CompiledSetup {
+  server: RunningTokenServer;
+  registry: RunningRegistry;
+  stop(): Promise<void>;
+}
+
+/**
+ * The setup without a cluster, as the README's "Without a cluster" runs it: `compile` of the manifests in
+ * `dir/policy.yaml`, `keys init`, a token server over HTTPS from those directories, and a Distribution v3
+ * registry trusting the keys' bundle for `service`.
+ */
+export async function startCompiledSetup(dir: string, manifests: string, service: string, tls: TestTLS): Promise<CompiledSetup> {
+  await writeFile(join(dir, 'policy.yaml'), manifests);
+  const compiled = await portcullis(['compile', '-f', join(dir, 'policy.yaml'), '-o', join(dir, 'snapshot')]);
+  if (compiled.code !== 0) throw new Error(`portcullis compile failed: ${compiled.stderr}${compiled.stdout}`);
+  const keys = await portcullis(['keys', 'init', '--dir', join(dir, 'keys')]);
+  if (keys.code !== 0) throw new Error(`portcullis keys init failed: ${keys.stderr}`);
+  const server = await startTokenServer(
+    ['--policy-dir', join(dir, 'snapshot'), '--keys-dir', join(dir, 'keys'), '--tls-cert', tls.serverCertPath, '--tls-key', tls.serverKeyPath],
+    { tls: true },
+  );
+  try {
+    const registry = await startRegistry({
+      flavor: 'v3',
+      tls: { cert: tls.serverCertPath, key: tls.serverKeyPath },
+      auth: { realm: `${server.url}/token`, service, issuer: 'portcullis', rootCertBundle: join(dir, 'keys', 'bundle.pem') },
+    });
+    return {
+      server,
+      registry,
+      stop: async () => {
+        await registry.stop();
+        await server.stop();
+      },
+    };
+  } catch (error) {
+    await server.stop();
+    throw error;
+  }
 }
