@@ -3,7 +3,7 @@
 // Distribution registry trusting the bundle the operator publishes, all over TLS on `localhost` with a
 // throwaway CA. Prints what to try, then runs until SIGINT/SIGTERM and stops everything it started.
 import { createWriteStream, existsSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAllDocuments, stringify } from 'yaml';
@@ -13,6 +13,7 @@ import { buildImage } from './image.js';
 import { run, startProcess, waitFor, type ManagedProcess } from './process.js';
 import { startRegistry, type RegistryFlavor, type RunningRegistry } from './registry.js';
 import { createTestTLS } from './tls.js';
+import { writeTrustDir } from './trust-dir.js';
 import { repoRoot, toolPath, versions } from './tools.js';
 
 export interface DemoOptions {
@@ -193,8 +194,7 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
     stack.push(() => registry.stop());
 
     const certsDir = join(dir, 'certs.d');
-    await mkdir(join(certsDir, registry.host), { recursive: true });
-    await copyFile(tls.caCertPath, join(certsDir, registry.host, 'ca.crt'));
+    await writeTrustDir(certsDir, registry.host, tls.caCertPath);
     const sampleLayout = (await buildImage(join(dir, 'sample'))).layoutDir;
     const samplePushed = await publishSample(dir, registry.host, tls.caCertPath, sampleLayout);
     if (samplePushed) say('pushed a sample image to public/hello:1 (anyone may pull public/**)');

@@ -102,9 +102,7 @@ export async function startSlapd(): Promise<RunningSlapd> {
     await chmod(dir, 0o700);
     dropTo.push('-u', 'openldap', '-g', 'openldap');
   }
-  const [ldapPort, ldapsPort] = [await freePort(), await freePort()];
-  const ldapUrl = `ldap://localhost:${ldapPort}`;
-  const ldapsUrl = `ldaps://localhost:${ldapsPort}`;
+  let [ldapPort, ldapsPort] = [await freePort(), await freePort()];
   let proc: ManagedProcess | undefined;
   const start = async (): Promise<void> => {
     const p = startProcess('slapd', '/usr/sbin/slapd', [
@@ -128,10 +126,22 @@ export async function startSlapd(): Promise<RunningSlapd> {
       () => p.output(),
     );
   };
-  await start();
+  // A port found free can be taken by another process before slapd binds it (tests run side by side):
+  // slapd then exits at once, and a first start tries again on other ports. Restarts keep their ports.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await start();
+      break;
+    } catch (error) {
+      const exitedAtOnce = proc !== undefined && proc.child.exitCode !== null;
+      await proc?.stop();
+      if (attempt === 3 || !exitedAtOnce) throw error;
+      [ldapPort, ldapsPort] = [await freePort(), await freePort()];
+    }
+  }
   return {
-    ldapUrl,
-    ldapsUrl,
+    ldapUrl: `ldap://localhost:${ldapPort}`,
+    ldapsUrl: `ldaps://localhost:${ldapsPort}`,
     caPem: await readFile(ca.certPath, 'utf8'),
     async modify(ldif) {
       const r = await run('ldapmodify', ['-x', '-H', `ldap://127.0.0.1:${ldapPort}`, '-D', LDAP_ADMIN_DN, '-w', ADMIN_PASSWORD], { input: ldif });

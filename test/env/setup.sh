@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs or builds, at the versions pinned in versions.env, every external binary the tests use:
-# kube-apiserver, etcd, distribution v3, crane, helm, oras and regctl built with Go; Debian's docker-registry
-# (Distribution 2.8), skopeo and OpenLDAP (slapd, ldap-utils) checked. Binaries land in
+# kube-apiserver, etcd, distribution v3, crane, helm, oras and regctl built with Go; Debian's
+# docker-registry (Distribution 2.8), skopeo, OpenLDAP (slapd, ldap-utils) and docker.io (dockerd,
+# containerd) checked. Binaries land in
 # $PORTCULLIS_TOOLS_DIR (default: .tools/ at the repository root, git-ignored), one folder per name and
 # version, so a run with everything cached only checks that the files exist. With --demo, only what
 # `portcullis demo` runs (control plane, registry, crane): a first demo does not wait for helm or slapd.
@@ -52,6 +53,8 @@ command -v kubectl >/dev/null || need_debian+=(kubernetes-client)
 if [ "$demo_only" = false ]; then
   [ -x /usr/sbin/slapd ] || need_debian+=(slapd)
   command -v ldapmodify >/dev/null || need_debian+=(ldap-utils)
+  # Private engines for the client matrix's docker and containerd (ctr) runs.
+  [ -x /usr/sbin/dockerd ] || need_debian+=(docker.io)
 fi
 if [ ${#need_debian[@]} -gt 0 ]; then
   log "installing Debian packages: ${need_debian[*]}"
@@ -61,8 +64,8 @@ if [ ${#need_debian[@]} -gt 0 ]; then
     log "not root: install ${need_debian[*]} with apt-get"; exit 1
   fi
 fi
-# Debian's docker-registry and slapd packages start system services; the tests run their own processes.
-for service in docker-registry slapd; do
+# Debian's docker-registry, slapd and docker.io packages start system services; the tests run their own.
+for service in docker-registry slapd docker containerd; do
   if command -v systemctl >/dev/null && systemctl is-active --quiet "$service" 2>/dev/null; then
     systemctl stop "$service" || true
   fi
