@@ -197,7 +197,8 @@ interface ServerTime {
 /** The token server's own measure of its /token requests (portcullis_http_request_duration_seconds). */
 async function serverTime(app: Awaited<ReturnType<typeof build>>): Promise<ServerTime> {
   const text = (await app.inject({ method: 'GET', url: '/metrics' })).body;
-  const value = (name: string): number => Number(new RegExp(`^portcullis_http_request_duration_seconds_${name}\\{route="/token"\\} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
+  const value = (name: string): number =>
+    Number(new RegExp(`^portcullis_http_request_duration_seconds_${name}\\{route="/token"\\} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
   return { sum: value('sum'), count: value('count') };
 }
 
