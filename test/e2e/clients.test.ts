@@ -3,8 +3,10 @@
 // applied). For each: a login the registry answers (where the client's login asks it), a push, a pull that
 // gives back the same manifest digest, a push outside the grant, a wrong password and an anonymous pull of
 // a public repository. Refusals are asserted on what each client prints, not on its exit status. docker
-// and containerd run against private engines (test/harness/docker.ts, containerd.ts); podman is not here.
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+// and containerd run against private engines (test/harness/docker.ts, containerd.ts), podman with storage
+// of its own (test/harness/podman.ts).
+import { randomBytes } from 'node:crypto';
+import { cp as copyDir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -23,6 +25,8 @@ import {
 } from '../harness/clients.js';
 import { startContainerd, type RunningContainerd } from '../harness/containerd.js';
 import { startDocker, type RunningDocker } from '../harness/docker.js';
+import { podmanInstance, type Podman } from '../harness/podman.js';
+import { writeTrustDir } from '../../local/trust-dir.js';
 import { EXAMPLE_PASSWORDS, EXAMPLE_SERVICE, startExampleStack, type Stack } from '../harness/stack.js';
 
 /**
@@ -248,5 +252,76 @@ describe.each(FLAVORS)('containerd (ctr) against Distribution %s', (flavor) => {
     const pulled = await engine.ctr(['images', 'pull', '--snapshotter', 'native', '--hosts-dir', engine.hostsDir, `${host()}/public/hello:1`]);
     expect(pulled.code, text(pulled)).toBe(0);
     expect((await engine.ctr(['images', 'ls'])).stdout).toContain(image.digest);
+  });
+});
+
+// podman: daemonless, with storage and an auth file of its own, trusting the CA through --cert-dir.
+describe.each(FLAVORS)('podman against Distribution %s', (flavor) => {
+  let p: Podman;
+  let certDir: string;
+  let imageId: string;
+  let layout: string | undefined;
+  const host = () => registries.get(flavor)!.host;
+  const ref = (repo: string) => `${host()}/${repo}:1`;
+
+  beforeAll(async () => {
+    p = await podmanInstance();
+    certDir = join(dir, `podman-certs-${flavor}`);
+    await writeTrustDir(certDir, host(), stack.tls.caCertPath);
+    // podman names an image pulled from a layout after its path, which must be lowercase.
+    layout = join(tmpdir(), `portcullis-podman-layout-${randomBytes(4).toString('hex')}`);
+    await copyDir(image.layoutDir, layout, { recursive: true });
+    const loaded = await p.podman(['pull', `oci:${layout}:latest`]);
+    expect(loaded.code, text(loaded)).toBe(0);
+    imageId = loaded.stdout.trim().split('\n').pop()!;
+  });
+  afterAll(async () => {
+    await p?.close();
+    if (layout) await rm(layout, { recursive: true, force: true });
+  });
+  const tls = () => ['--cert-dir', join(certDir, host())];
+
+  it('logs in, pushes within the grant, and pulls back the same manifest', async () => {
+    const login = await p.podman(['login', ...tls(), '-u', 'alice', '--password-stdin', host()], EXAMPLE_PASSWORDS.alice);
+    expect(login.code, text(login)).toBe(0);
+    const digestFile = join(dir, `podman-digest-${flavor}`);
+    const pushed = await p.podman(['push', ...tls(), '--digestfile', digestFile, imageId, ref('team-a/podman')]);
+    expect(pushed.code, text(pushed)).toBe(0);
+    const digest = (await readFile(digestFile, 'utf8')).trim();
+    const registryDigest = await craneClient.digest(ref('team-a/podman'), { tls: stack.tls, auth: { username: 'alice', password: EXAMPLE_PASSWORDS.alice } });
+    expect(registryDigest.stdout.trim()).toBe(digest);
+    const pulled = await p.podman(['pull', ...tls(), ref('team-a/podman')]);
+    expect(pulled.code, text(pulled)).toBe(0);
+    // The pulled manifest is the pushed one (the image itself was already in this storage).
+    const repoDigests = await p.podman(['image', 'inspect', '--format', '{{range .RepoDigests}}{{.}} {{end}}', ref('team-a/podman')]);
+    expect(repoDigests.stdout.split(/\s+/)).toContain(`${host()}/team-a/podman@${digest}`);
+  });
+
+  it('is refused a push outside the grant, and says so', async () => {
+    const refused = await p.podman(['push', ...tls(), imageId, ref('team-b/podman')]);
+    expect(refused.code).not.toBe(0);
+    expect(text(refused)).toMatch(/denied: requested access to the resource is denied/);
+  });
+
+  it('is refused a login with a wrong password', async () => {
+    const other = await podmanInstance();
+    try {
+      const refused = await other.podman(['login', ...tls(), '-u', 'alice', '--password-stdin', host()], 'not-her-password');
+      expect(refused.code).not.toBe(0);
+      expect(text(refused)).toMatch(/invalid username\/password/);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('pulls a public repository anonymously', async () => {
+    const anonymous = await podmanInstance();
+    try {
+      const pulled = await anonymous.podman(['pull', ...tls(), `${host()}/public/hello:1`]);
+      expect(pulled.code, text(pulled)).toBe(0);
+      expect((await anonymous.podman(['image', 'inspect', '--format', '{{.Digest}}', `${host()}/public/hello:1`])).stdout.trim()).toBe(image.digest);
+    } finally {
+      await anonymous.close();
+    }
   });
 });

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs or builds, at the versions pinned in versions.env, every external binary the tests use:
 # kube-apiserver, etcd, distribution v3, crane, helm, oras and regctl built with Go; Debian's
-# docker-registry (Distribution 2.8), skopeo, OpenLDAP (slapd, ldap-utils) and docker.io (dockerd,
-# containerd) checked. Binaries land in
+# docker-registry (Distribution 2.8), skopeo, OpenLDAP (slapd, ldap-utils), docker.io (dockerd,
+# containerd) and podman checked. Binaries land in
 # $PORTCULLIS_TOOLS_DIR (default: .tools/ at the repository root, git-ignored), one folder per name and
 # version, so a run with everything cached only checks that the files exist. With --demo, only what
 # `portcullis demo` runs (control plane, registry, crane): a first demo does not wait for helm or slapd.
@@ -53,8 +53,9 @@ command -v kubectl >/dev/null || need_debian+=(kubernetes-client)
 if [ "$demo_only" = false ]; then
   [ -x /usr/sbin/slapd ] || need_debian+=(slapd)
   command -v ldapmodify >/dev/null || need_debian+=(ldap-utils)
-  # Private engines for the client matrix's docker and containerd (ctr) runs.
+  # Private engines for the client matrix's docker and containerd (ctr) runs, and podman.
   [ -x /usr/sbin/dockerd ] || need_debian+=(docker.io)
+  command -v podman >/dev/null || need_debian+=(podman)
 fi
 if [ ${#need_debian[@]} -gt 0 ]; then
   log "installing Debian packages: ${need_debian[*]}"
