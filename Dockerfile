@@ -1,5 +1,7 @@
 # syntax=docker/dockerfile:1
 # One image for both halves of Portcullis: `portcullis operator` and `portcullis token-server`.
+# test/integration/image.test.ts builds it with a real Docker engine (the legacy builder, which reads the
+# syntax line as a comment: offline, BuildKit could not fetch that frontend) and runs both commands from it;
 # test/integration/dockerfile.test.ts replays the RUN steps below on a copy of the build context, so
 # keep them to exactly `npm ci`, `npm run build`, `npm prune --omit=dev` (or update that test).
 

@@ -81,5 +81,7 @@ if [ "$demo_only" = false ]; then
   # More clients for the client matrix (test/e2e/clients.test.ts).
   build oras "$ORAS_VERSION" go_install oras.land/oras/cmd/oras "$ORAS_VERSION"
   build regctl "$REGCTL_VERSION" go_install github.com/regclient/regclient/cmd/regctl "$REGCTL_VERSION"
+  # The Dockerfile's base image, for test/integration/image.test.ts (its FROM cannot be pulled here).
+  bash "$here/base-image.sh"
 fi
 log "tools ready in $tools"

@@ -3,7 +3,7 @@
 // CLI with a DOCKER_CONFIG of its own per test. The engine trusts a registry through
 // /etc/docker/certs.d/HOST:PORT/ca.crt, the only place it reads: the harness writes that directory for the
 // registries a test names and removes it again.
-import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run, startProcess, waitFor, type ManagedProcess } from '../../local/process.js';
@@ -11,7 +11,7 @@ import type { ClientResult } from './clients.js';
 
 export interface RunningDocker {
   /** Runs the docker CLI against this engine with `config` as DOCKER_CONFIG. */
-  docker(args: string[], config: string, input?: string): Promise<ClientResult>;
+  docker(args: string[], config: string, input?: string, env?: NodeJS.ProcessEnv): Promise<ClientResult>;
   /** Makes the engine trust `caPath` for `host` (HOST:PORT). */
   trust(host: string, caPath: string): Promise<void>;
   /** Loads an OCI layout as `tag` (skopeo writes the docker-archive the engine loads). */
@@ -41,14 +41,17 @@ export async function startDocker(): Promise<RunningDocker> {
     '--iptables=false',
     '--ip6tables=false',
   ]);
-  const docker = (args: string[], config: string, input?: string): Promise<ClientResult> =>
+  const docker = (args: string[], config: string, input?: string, env: NodeJS.ProcessEnv = {}): Promise<ClientResult> =>
     run('docker', args, {
-      env: { ...process.env, DOCKER_HOST: `unix://${socket}`, DOCKER_CONFIG: config },
-      timeoutMs: 120_000,
+      env: { ...process.env, ...env, DOCKER_HOST: `unix://${socket}`, DOCKER_CONFIG: config },
+      timeoutMs: 900_000,
       ...(input === undefined ? {} : { input }),
     });
   const stop = async (): Promise<void> => {
     await daemon.stop(20_000);
+    // dockerd leaves its network namespace file mounted under the exec root.
+    const mounts = (await readFile('/proc/self/mounts', 'utf8')).split('\n').map((l) => l.split(' ')[1] ?? '');
+    for (const mount of mounts.filter((m) => m.startsWith(`${dir}/`)).reverse()) await run('umount', ['-l', mount]);
     for (const host of trusted) await rm(join(CERTS_D, host), { recursive: true, force: true });
     await rm(dir, { recursive: true, force: true });
   };

@@ -1,4 +1,5 @@
-// The Dockerfile, replayed without a Docker engine: its instructions are parsed (so drift in the RUN
+// The Dockerfile, replayed without a Docker engine (the fast check; test/integration/image.test.ts builds
+// and runs the image with a real engine): its instructions are parsed (so drift in the RUN
 // steps fails here), the build context is assembled the way `docker build` would (working tree minus
 // .dockerignore), the RUN steps run in a temporary copy, and the runtime stage's files are copied
 // alone into a fresh directory where the CLI must start, as uid 65532 when we can switch to it.
