@@ -2,7 +2,7 @@
 // (containers/image), oras (oras-go) and regctl (regclient). Each call gets its own credential store,
 // so tests never share a login, and returns exit code and output so tests can assert on refusals.
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run } from '../../local/process.js';
@@ -41,12 +41,20 @@ export function registryRefusal(r: ClientResult): 'UNAUTHORIZED' | 'DENIED' | un
   return undefined;
 }
 
-/** A fresh DOCKER_CONFIG directory holding `auth` for `host` (or nothing: anonymous). */
-async function dockerConfig(host: string, auth?: Credentials): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'portcullis-client-'));
+/** Runs `work` with a fresh directory of its own, removed afterwards (a client's config and credentials). */
+async function inTempDir<T>(prefix: string, work: (dir: string) => Promise<T>): Promise<T> {
+  const dir = await mkdtemp(join(tmpdir(), `portcullis-${prefix}-`));
+  try {
+    return await work(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Writes a DOCKER_CONFIG into `dir` holding `auth` for `host` (or nothing: anonymous). */
+async function writeDockerConfig(dir: string, host: string, auth?: Credentials): Promise<void> {
   const auths = auth ? { [host]: { auth: Buffer.from(`${auth.username}:${auth.password}`).toString('base64') } } : {};
   await writeFile(join(dir, 'config.json'), JSON.stringify({ auths }), { mode: 0o600 });
-  return dir;
 }
 
 function hostOf(ref: string): string {
@@ -55,10 +63,12 @@ function hostOf(ref: string): string {
 
 /** Runs crane with its own DOCKER_CONFIG; `--insecure` for plain-http registries. */
 export async function crane(args: string[], ref: string, ctx: ClientContext = {}): Promise<ClientResult> {
-  const config = await dockerConfig(hostOf(ref), ctx.auth);
-  const env: NodeJS.ProcessEnv = { ...process.env, DOCKER_CONFIG: config, ...(ctx.tls?.env ?? {}) };
-  const insecure = ctx.tls ? [] : ['--insecure'];
-  return run(toolPath('crane'), [...args, ...insecure], { env, timeoutMs: 60_000 });
+  return inTempDir('client', async (config) => {
+    await writeDockerConfig(config, hostOf(ref), ctx.auth);
+    const env: NodeJS.ProcessEnv = { ...process.env, DOCKER_CONFIG: config, ...(ctx.tls?.env ?? {}) };
+    const insecure = ctx.tls ? [] : ['--insecure'];
+    return run(toolPath('crane'), [...args, ...insecure], { env, timeoutMs: 60_000 });
+  });
 }
 
 export function cranePush(layoutDir: string, ref: string, ctx: ClientContext = {}): Promise<ClientResult> {
@@ -93,9 +103,10 @@ function skopeoCreds(prefix: '' | 'src-' | 'dest-', ctx: ClientContext): string[
 
 async function skopeo(args: string[]): Promise<ClientResult> {
   // An empty auth file keeps skopeo from reading a login left by anything else on the machine.
-  const dir = await mkdtemp(join(tmpdir(), 'portcullis-skopeo-'));
-  await writeFile(join(dir, 'auth.json'), '{}');
-  return run('skopeo', args, { env: { ...process.env, REGISTRY_AUTH_FILE: join(dir, 'auth.json') }, timeoutMs: 60_000 });
+  return inTempDir('skopeo', async (dir) => {
+    await writeFile(join(dir, 'auth.json'), '{}');
+    return run('skopeo', args, { env: { ...process.env, REGISTRY_AUTH_FILE: join(dir, 'auth.json') }, timeoutMs: 60_000 });
+  });
 }
 
 export function skopeoPush(layoutDir: string, ref: string, ctx: ClientContext = {}): Promise<ClientResult> {
@@ -129,14 +140,9 @@ export interface MatrixClient {
   digest(ref: string, ctx: ClientContext): Promise<ClientResult>;
 }
 
-async function emptyDir(prefix: string): Promise<string> {
-  return mkdtemp(join(tmpdir(), `portcullis-${prefix}-`));
-}
-
-/** oras with its own registry config file; credentials on the command line, as CI scripts pass them. */
-async function oras(args: string[]): Promise<ClientResult> {
-  const home = await emptyDir('oras');
-  return run(toolPath('oras'), args, { env: { ...process.env, HOME: home, DOCKER_CONFIG: home }, timeoutMs: 60_000 });
+/** oras with a home and registry config of its own; credentials on the command line, as CI scripts pass them. */
+function oras(args: (home: string) => string[]): Promise<ClientResult> {
+  return inTempDir('oras', (home) => run(toolPath('oras'), args(home), { env: { ...process.env, HOME: home, DOCKER_CONFIG: home }, timeoutMs: 60_000 }));
 }
 
 function orasRemote(side: '' | 'from-' | 'to-', ctx: ClientContext, config: string): string[] {
@@ -151,30 +157,29 @@ function orasRemote(side: '' | 'from-' | 'to-', ctx: ClientContext, config: stri
 
 export const orasClient: MatrixClient = {
   name: 'oras',
-  login: async (host, ctx) => oras(['login', host, ...orasRemote('', ctx, join(await emptyDir('oras-config'), 'config.json'))]),
-  push: async (layoutDir, ref, ctx) =>
-    oras(['cp', '--from-oci-layout', `${layoutDir}:latest`, ref, ...orasRemote('to-', ctx, join(await emptyDir('oras-config'), 'c.json'))]),
-  pull: async (ref, layoutDir, ctx) =>
-    oras(['cp', ref, '--to-oci-layout', `${layoutDir}:latest`, ...orasRemote('from-', ctx, join(await emptyDir('oras-config'), 'c.json'))]),
-  digest: async (ref, ctx) => oras(['resolve', ref, ...orasRemote('', ctx, join(await emptyDir('oras-config'), 'c.json'))]),
+  login: (host, ctx) => oras((home) => ['login', host, ...orasRemote('', ctx, join(home, 'config.json'))]),
+  push: (layoutDir, ref, ctx) => oras((home) => ['cp', '--from-oci-layout', `${layoutDir}:latest`, ref, ...orasRemote('to-', ctx, join(home, 'config.json'))]),
+  pull: (ref, layoutDir, ctx) => oras((home) => ['cp', ref, '--to-oci-layout', `${layoutDir}:latest`, ...orasRemote('from-', ctx, join(home, 'config.json'))]),
+  digest: (ref, ctx) => oras((home) => ['resolve', ref, ...orasRemote('', ctx, join(home, 'config.json'))]),
 };
 
 /**
  * regctl with a configuration of its own (REGCTL_CONFIG): the CA set for the host, then a login when
  * credentials are given, then the command, all in one fresh configuration.
  */
-async function regctl(host: string, ctx: ClientContext, args: string[]): Promise<ClientResult> {
-  const home = await emptyDir('regctl');
-  const env = { ...process.env, HOME: home, DOCKER_CONFIG: home, REGCTL_CONFIG: join(home, 'config.json') };
-  const bin = toolPath('regctl');
-  const tlsArgs = ctx.tls ? ['--cacert', await readFile(ctx.tls.caCertPath, 'utf8')] : ['--tls', 'disabled'];
-  const set = await run(bin, ['registry', 'set', host, ...tlsArgs], { env, timeoutMs: 30_000 });
-  if (set.code !== 0) return set;
-  if (ctx.auth) {
-    const login = await run(bin, ['registry', 'login', host, '-u', ctx.auth.username, '-p', ctx.auth.password], { env, timeoutMs: 30_000 });
-    if (login.code !== 0 || args.length === 0) return login;
-  }
-  return run(bin, args, { env, timeoutMs: 60_000 });
+function regctl(host: string, ctx: ClientContext, args: string[]): Promise<ClientResult> {
+  return inTempDir('regctl', async (home) => {
+    const env = { ...process.env, HOME: home, DOCKER_CONFIG: home, REGCTL_CONFIG: join(home, 'config.json') };
+    const bin = toolPath('regctl');
+    const tlsArgs = ctx.tls ? ['--cacert', await readFile(ctx.tls.caCertPath, 'utf8')] : ['--tls', 'disabled'];
+    const set = await run(bin, ['registry', 'set', host, ...tlsArgs], { env, timeoutMs: 30_000 });
+    if (set.code !== 0) return set;
+    if (ctx.auth) {
+      const login = await run(bin, ['registry', 'login', host, '-u', ctx.auth.username, '-p', ctx.auth.password], { env, timeoutMs: 30_000 });
+      if (login.code !== 0 || args.length === 0) return login;
+    }
+    return run(bin, args, { env, timeoutMs: 60_000 });
+  });
 }
 
 export const regctlClient: MatrixClient = {
