@@ -16,6 +16,7 @@ import type { BasicCredentials } from './basic-auth.js';
 import type { AppContext } from './context.js';
 import type { CredentialCheck } from './credentials.js';
 import { TokenServerError } from './errors.js';
+import type { LoginAttempt } from './limits.js';
 import { hasJwtShape } from './identity/jwt-shape.js';
 import type { LoginRoute } from './identity/sources.js';
 import type { IdentityCheck, VerifiedIdentity } from './identity/types.js';
@@ -74,6 +75,50 @@ export function auditRefusal(ctx: AppContext, request: FastifyRequest, registry:
   ctx.audit.info({ audit: 'refused', client: request.ip, user: user ?? null, service: registry?.policy.service ?? null, reason }, 'token refused');
 }
 
+/** A refused login: one audit line, then the registry's failure time; the 401 to throw. */
+async function refused(
+  ctx: AppContext,
+  request: FastifyRequest,
+  registry: LoadedRegistry,
+  user: string | undefined,
+  reason: string,
+  startedAt: number,
+): Promise<TokenServerError> {
+  auditRefusal(ctx, request, registry, user, reason);
+  await ctx.verifier.padFailure(registry, startedAt);
+  return challenge(registry, 'BAD_CREDENTIALS');
+}
+
+/**
+ * Counts an attempt against `account` (per service) and the client address before `check` runs, 429 when
+ * over a budget, then runs it; a check the queue turned away gives its places back and is a quick 429.
+ * The caller says how the attempt ended.
+ */
+async function countedCheck<T>(
+  ctx: AppContext,
+  request: FastifyRequest,
+  registry: LoadedRegistry,
+  account: string,
+  user: string,
+  check: () => Promise<T>,
+): Promise<{ result: T; attempt: LoginAttempt }> {
+  const admitted = ctx.throttle.begin(`${registry.policy.service}\u0000${account}`, request.ip, ctx.now());
+  if ('retryAfterSeconds' in admitted) {
+    ctx.metrics.passwordChecksRefused.inc({ reason: 'budget' });
+    auditRefusal(ctx, request, registry, user, 'too many failed attempts');
+    throw throttled(admitted.retryAfterSeconds);
+  }
+  try {
+    return { result: await check(), attempt: admitted.attempt };
+  } catch (error) {
+    admitted.attempt.abandoned();
+    if (!(error instanceof VerificationBusy)) throw error;
+    ctx.metrics.passwordChecksRefused.inc({ reason: 'queue' });
+    auditRefusal(ctx, request, registry, user, `not checked: ${error.message}`);
+    throw throttled(1);
+  }
+}
+
 export async function login(
   ctx: AppContext,
   request: FastifyRequest,
@@ -81,16 +126,22 @@ export async function login(
   credentials: BasicCredentials,
   grantType: 'basic' | 'password',
 ): Promise<Grant> {
-  if (registry.policy.authentication !== undefined && hasJwtShape(credentials.password)) {
-    const cached = ctx.identities.cachedToken(registry, credentials.password);
-    if (cached !== undefined) {
-      ctx.metrics.identityChecks.inc({ source: cached.source, result: 'cached' });
-      return identityGrant(cached, grantType);
-    }
+  const { username, password } = credentials;
+  // A token already verified is found before routing: one keyed hash, not decoding it to learn its issuer.
+  const tokenLookup =
+    registry.policy.authentication !== undefined && hasJwtShape(password) ? ctx.identities.lookup(registry, 'token', username, password) : undefined;
+  if (tokenLookup !== undefined && !('miss' in tokenLookup)) {
+    ctx.metrics.identityChecks.inc({ source: tokenLookup.source, result: 'cached' });
+    return identityGrant(tokenLookup, grantType);
   }
-  const route = ctx.identities.route(registry, credentials.username, credentials.password);
+  const route = ctx.identities.route(registry, username, password);
   if (route.kind === 'password') return passwordLogin(ctx, request, registry, credentials, grantType);
-  return identityLogin(ctx, request, registry, credentials, grantType, route);
+  // Only a JWT routes to a token source, so the lookup above is the one a token login needs.
+  const lookup =
+    route.kind === 'ldap'
+      ? ctx.identities.lookup(registry, 'ldap', username, password)
+      : (tokenLookup ?? ctx.identities.lookup(registry, 'token', username, password));
+  return identityLogin(ctx, request, registry, credentials, grantType, route, lookup);
 }
 
 async function passwordLogin(
@@ -106,40 +157,23 @@ async function passwordLogin(
   // from the same address cannot lock out a client that is already logging in.
   const lookup = ctx.verifier.lookup(registry, username, password);
   if ('hit' in lookup) return userGrant(lookup.hit.user, lookup.hit.revision, grantType);
-  if (ctx.recentFailures.isRepeat(lookup.miss, request.ip, registry, ctx.now())) {
-    auditRefusal(ctx, request, registry, username, 'the same wrong password again (counted once)');
-    await ctx.verifier.padFailure(registry, startedAt);
-    if (ctx.identities.directoryDown(registry)) throw sourceUnavailable();
-    throw challenge(registry, 'BAD_CREDENTIALS');
-  }
-
-  const admitted = ctx.throttle.begin(`${registry.policy.service}\u0000${username}`, request.ip, ctx.now());
-  if ('retryAfterSeconds' in admitted) {
-    ctx.metrics.passwordChecksRefused.inc({ reason: 'budget' });
-    auditRefusal(ctx, request, registry, username, 'too many failed attempts');
-    throw throttled(admitted.retryAfterSeconds);
-  }
-  let check: CredentialCheck;
-  try {
-    check = await ctx.verifier.check(registry, username, password, lookup.miss, request.ip);
-  } catch (error) {
-    admitted.attempt.abandoned();
-    if (!(error instanceof VerificationBusy)) throw error;
-    ctx.metrics.passwordChecksRefused.inc({ reason: 'queue' });
-    auditRefusal(ctx, request, registry, username, `not checked: ${error.message}`);
-    throw throttled(1);
-  }
-  if (!check.ok) {
-    admitted.attempt.failed();
-    ctx.recentFailures.remember(lookup.miss, request.ip, registry, ctx.now());
-    auditRefusal(ctx, request, registry, username, check.reason);
-    await ctx.verifier.padFailure(registry, startedAt);
+  const fail = async (reason: string): Promise<TokenServerError> => {
+    const error = await refused(ctx, request, registry, username, reason, startedAt);
     // While the directory is down, every failed password login of the registry says so: a 401 for
     // RegistryUsers beside a 503 for everyone else would tell which names are RegistryUsers.
-    if (ctx.identities.directoryDown(registry)) throw sourceUnavailable();
-    throw challenge(registry, 'BAD_CREDENTIALS');
+    return ctx.identities.directoryDown(registry) ? sourceUnavailable() : error;
+  };
+  if (ctx.recentFailures.isRepeat(lookup.miss, request.ip, registry, ctx.now())) throw await fail('the same wrong password again (counted once)');
+
+  const { result: check, attempt } = await countedCheck<CredentialCheck>(ctx, request, registry, username, username, () =>
+    ctx.verifier.check(registry, username, password, lookup.miss, request.ip),
+  );
+  if (!check.ok) {
+    attempt.failed();
+    ctx.recentFailures.remember(lookup.miss, request.ip, registry, ctx.now());
+    throw await fail(check.reason);
   }
-  admitted.attempt.succeeded();
+  attempt.succeeded();
   return userGrant(check.user, check.revision, grantType);
 }
 
@@ -162,54 +196,40 @@ async function identityLogin(
   credentials: BasicCredentials,
   grantType: 'basic' | 'password',
   route: Exclude<LoginRoute, { kind: 'password' }>,
+  lookup: VerifiedIdentity | { miss: string },
 ): Promise<Grant> {
   const startedAt = performance.now();
   const { username, password } = credentials;
   const source = route.kind === 'unroutable' ? 'token' : route.kind;
-  const cached = ctx.identities.lookup(registry, username, password, route);
-  if (!('miss' in cached)) {
+  if (!('miss' in lookup)) {
     ctx.metrics.identityChecks.inc({ source, result: 'cached' });
-    return identityGrant(cached, grantType);
+    return identityGrant(lookup, grantType);
   }
-  if (ctx.recentFailures.isRepeat(cached.miss, request.ip, registry, ctx.now())) {
-    auditRefusal(ctx, request, registry, route.kind === 'ldap' ? username : undefined, `${source}: the same refused credentials again (counted once)`);
-    await ctx.verifier.padFailure(registry, startedAt);
-    throw challenge(registry, 'BAD_CREDENTIALS');
+  // A directory user is named in the audit line; the name sent beside a token means nothing.
+  const auditUser = route.kind === 'ldap' ? username : undefined;
+  if (ctx.recentFailures.isRepeat(lookup.miss, request.ip, registry, ctx.now())) {
+    throw await refused(ctx, request, registry, auditUser, `${source}: the same refused credentials again (counted once)`, startedAt);
   }
 
-  const admitted = ctx.throttle.begin(`${registry.policy.service}\u0000${accountOf(route, username)}`, request.ip, ctx.now());
-  if ('retryAfterSeconds' in admitted) {
-    ctx.metrics.passwordChecksRefused.inc({ reason: 'budget' });
-    auditRefusal(ctx, request, registry, username, 'too many failed attempts');
-    throw throttled(admitted.retryAfterSeconds);
-  }
-  let check: IdentityCheck;
-  try {
-    const verify = () => ctx.identities.verify(registry, username, password, route, cached.miss);
-    // A signature check is local and cheap; a directory bind or a TokenReview costs a peer, so those queue.
-    check = route.kind === 'ldap' || route.kind === 'serviceaccount' ? await ctx.remoteChecks.run(request.ip, verify) : await verify();
-  } catch (error) {
-    admitted.attempt.abandoned();
-    if (!(error instanceof VerificationBusy)) throw error;
-    ctx.metrics.passwordChecksRefused.inc({ reason: 'queue' });
-    auditRefusal(ctx, request, registry, username, `not checked: ${error.message}`);
-    throw throttled(1);
-  }
+  const verify = () => ctx.identities.verify(registry, username, password, route, lookup.miss);
+  // A signature check is local and cheap; a directory bind or a TokenReview costs a peer, so those queue.
+  const remote = route.kind === 'ldap' || route.kind === 'serviceaccount';
+  const { result: check, attempt } = await countedCheck<IdentityCheck>(ctx, request, registry, accountOf(route, username), username, () =>
+    remote ? ctx.remoteChecks.run(request.ip, verify) : verify(),
+  );
   if ('unavailable' in check) {
-    admitted.attempt.abandoned();
+    attempt.abandoned();
     ctx.metrics.identityChecks.inc({ source, result: 'unavailable' });
     auditRefusal(ctx, request, registry, username, `${source} unavailable: ${check.unavailable}`);
     throw sourceUnavailable();
   }
   if (!check.ok) {
-    admitted.attempt.failed();
-    ctx.recentFailures.remember(cached.miss, request.ip, registry, ctx.now());
+    attempt.failed();
+    ctx.recentFailures.remember(lookup.miss, request.ip, registry, ctx.now());
     ctx.metrics.identityChecks.inc({ source, result: 'refused' });
-    auditRefusal(ctx, request, registry, route.kind === 'ldap' ? username : undefined, `${source}: ${check.reason}`);
-    await ctx.verifier.padFailure(registry, startedAt);
-    throw challenge(registry, 'BAD_CREDENTIALS');
+    throw await refused(ctx, request, registry, auditUser, `${source}: ${check.reason}`, startedAt);
   }
-  admitted.attempt.succeeded();
+  attempt.succeeded();
   ctx.metrics.identityChecks.inc({ source, result: 'ok' });
   return identityGrant(check.identity, grantType);
 }

@@ -29,6 +29,9 @@ export type LoginRoute =
   /** A JWT no configured source accepts: refused without a check. */
   | { kind: 'unroutable'; reason: string };
 
+/** How a cached verification is keyed: a directory login by name and password, a token by itself. */
+export type CredentialKind = 'ldap' | 'token';
+
 interface RegistrySources {
   revision: string;
   ldap?: LdapDirectory;
@@ -132,27 +135,16 @@ export class IdentitySources {
     return { kind: 'password' };
   }
 
-  private cacheKey(registry: LoadedRegistry, username: string, password: string, route: LoginRoute['kind']): string {
-    // A token is the whole credential: the username a client sends beside it does not change who it is,
-    // and which source verified it follows from the token and the configuration (the revision).
-    const [kind, name] = route === 'ldap' ? ['ldap', username] : ['token', ''];
-    return createHmac('sha256', this.cacheKeySecret)
+  /**
+   * A verification still within its reuse time, or the key to remember one under. A token is the whole
+   * credential: the username a client sends beside it does not change who it is, and which source verified
+   * it follows from the token and the configuration (the revision), so a token is found before routing.
+   */
+  lookup(registry: LoadedRegistry, kind: CredentialKind, username: string, password: string): VerifiedIdentity | { miss: string } {
+    const name = kind === 'ldap' ? username : '';
+    const key = createHmac('sha256', this.cacheKeySecret)
       .update(`${registry.policy.id}\0${this.sourcesOf(registry).revision}\0${kind}\0${name}\0${password}`)
       .digest('base64url');
-  }
-
-  /**
-   * A token verified within its reuse time, found before routing: a repeated login with the same token
-   * then costs one keyed hash, not decoding the token again to learn its issuer.
-   */
-  cachedToken(registry: LoadedRegistry, token: string): VerifiedIdentity | undefined {
-    const hit = this.cache.get(this.cacheKey(registry, '', token, 'oidc'));
-    return hit !== undefined && hit.reuseUntil > this.options.now().getTime() ? hit : undefined;
-  }
-
-  /** A verification still within its reuse time. */
-  lookup(registry: LoadedRegistry, username: string, password: string, route: LoginRoute): VerifiedIdentity | { miss: string } {
-    const key = this.cacheKey(registry, username, password, route.kind);
     const hit = this.cache.get(key);
     if (hit !== undefined) {
       if (hit.reuseUntil > this.options.now().getTime()) return hit;
