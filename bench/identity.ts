@@ -31,7 +31,7 @@ import { PushedSource } from '../token-server/sources/pushed.js';
 import type { KeyState, PolicyState } from '../token-server/sources/types.js';
 import { CREDENTIALS_FILE, KEY_FILES, SNAPSHOT_FILE } from '../wire/files.js';
 import type { SigningKeySet } from '../wire/signing-key-set.js';
-import { basic, loadTest, median, percentile, type LoadResult, type Start } from './measure.js';
+import { basic, checkGrant, loadTest, median, percentile, row, type LoadResult, type Start } from './measure.js';
 
 const SERVICE = 'identity.bench';
 const NS = 'bench';
@@ -95,15 +95,6 @@ async function compiled(slapd: RunningSlapd, issuer: LocalIssuer, ldapCacheTTL: 
   return result;
 }
 
-async function mustGrantPush(port: number, authorization: string, what: string): Promise<void> {
-  const res = await fetch(`http://127.0.0.1:${port}${PATH}`, { headers: { authorization } });
-  const body = (await res.json()) as { token?: string };
-  const claims =
-    body.token === undefined ? {} : (JSON.parse(Buffer.from(body.token.split('.')[1]!, 'base64url').toString()) as { access?: { actions: string[] }[] });
-  if (res.status !== 200 || !(claims.access?.[0]?.actions ?? []).includes('push')) throw new Error(`sanity check failed for ${what}: ${res.status}`);
-}
-
-const row = (cells: (string | number)[]): string => cells.map((c, i) => String(c).padEnd(i === 0 ? 36 : 13)).join('');
 const ms = (xs: number[]): string => `${percentile(xs, 50).toFixed(2)}/${percentile(xs, 99).toFixed(2)}`;
 
 async function cachedLogins(
@@ -146,7 +137,7 @@ async function cachedLogins(
   );
   try {
     for (const w of workloads) {
-      await mustGrantPush(server.port, w.authorization, w.name);
+      await checkGrant(server.port, requests(w.authorization)[0]!, ['pull', 'push']);
       await loadTest(connections, server.port, requests(w.authorization), 2);
     }
     // Interleaved rounds, so a noisy moment of a shared machine does not fall on one kind of login only.

@@ -1,5 +1,6 @@
 // Small helpers every bench part shares: order statistics over samples, a Basic header, an autocannon run
-// summarised, and the shape of the function run.ts hands each part to start a child process.
+// summarised, the sanity check before a run, a table row, and the shape of the function run.ts hands each
+// part to start a child process.
 import autocannon from 'autocannon';
 
 export type Start = (args: string[], ready: RegExp) => Promise<{ port: number; stop(): Promise<void> }>;
@@ -34,4 +35,20 @@ export async function loadTest(connections: number, port: number, requests: auto
     non2xx: result.non2xx,
     errors: result.errors + result.timeouts,
   };
+}
+
+/** Before measuring: the request must get a token granting `expected` (a fast refusal would flatter the figures). */
+export async function checkGrant(port: number, req: autocannon.Request, expected: string[]): Promise<void> {
+  const res = await fetch(`http://127.0.0.1:${port}${req.path}`, { headers: (req.headers ?? {}) as Record<string, string> });
+  const body = (await res.json()) as { token?: string };
+  const payload = (body.token ? JSON.parse(Buffer.from(body.token.split('.')[1]!, 'base64url').toString()) : {}) as { access?: { actions: string[] }[] };
+  const actions: string[] = payload.access?.[0]?.actions ?? [];
+  if (res.status !== 200 || expected.some((a) => !actions.includes(a))) {
+    throw new Error(`sanity check failed for ${req.path}: status ${res.status}, access ${JSON.stringify(payload.access)}`);
+  }
+}
+
+/** One row of a printed table: the first column 36 wide, the rest 13. */
+export function row(cells: (string | number)[]): string {
+  return cells.map((c, i) => String(c).padEnd(i === 0 ? 36 : 13)).join('');
 }

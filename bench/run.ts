@@ -21,7 +21,7 @@ import { compileSnapshot } from '../policy/snapshot.js';
 import { benchPolicy, NAMESPACE, SERVICE, writeBenchDirs } from './fixture.js';
 import { runIdentityBench } from './identity.js';
 import { runLoginDefenceBench } from './login-defences.js';
-import { basic, loadTest, type LoadResult } from './measure.js';
+import { basic, checkGrant, loadTest, row, type LoadResult } from './measure.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const cli = join(here, '..', 'bin', 'portcullis.js');
@@ -70,20 +70,6 @@ function rssOf(pid: number): { rssMB: number; peakMB: number } {
 }
 
 const tokenPath = (scope: string): string => `/token?service=${encodeURIComponent(SERVICE)}&scope=${encodeURIComponent(scope)}`;
-
-async function checkGrant(port: number, req: autocannon.Request, expected: string[]): Promise<void> {
-  const res = await fetch(`http://127.0.0.1:${port}${req.path}`, { headers: (req.headers ?? {}) as Record<string, string> });
-  const body = (await res.json()) as { token?: string };
-  const payload = (body.token ? JSON.parse(Buffer.from(body.token.split('.')[1]!, 'base64url').toString()) : {}) as { access?: { actions: string[] }[] };
-  const actions: string[] = payload.access?.[0]?.actions ?? [];
-  if (res.status !== 200 || expected.some((a) => !actions.includes(a))) {
-    throw new Error(`sanity check failed for ${req.path}: status ${res.status}, access ${JSON.stringify(payload.access)}`);
-  }
-}
-
-function row(cells: (string | number)[]): string {
-  return cells.map((c, i) => String(c).padEnd(i === 0 ? 36 : 13)).join('');
-}
 
 async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'portcullis-bench-'));

@@ -113,6 +113,19 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   }
 }
 
+/** What every setup of the components needs first: the CRDs (established), the examples' namespaces and deploy/rbac. */
+export async function applyClusterBase(cp: ControlPlane): Promise<void> {
+  for (const args of [
+    ['apply', '-k', join(repoRoot, 'crds')],
+    ['wait', '--for=condition=Established', 'crd', '--all', '--timeout=60s'],
+    ['apply', '-f', join(repoRoot, 'examples', '00-namespaces.yaml')],
+    ['apply', '-f', join(repoRoot, 'deploy', 'rbac')],
+  ]) {
+    const r = await kubectl(cp, args);
+    if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
+  }
+}
+
 /**
  * The usual e2e setup: a control plane with the CRDs, the examples' namespaces and deploy/rbac applied,
  * and the stack running under deploy/rbac's ServiceAccounts. Stop both when done.
@@ -124,15 +137,7 @@ export async function startExampleStack(options: {
 }): Promise<{ cp: ControlPlane; stack: Stack }> {
   const cp = await startControlPlane(options.controlPlane ?? {});
   try {
-    for (const args of [
-      ['apply', '-k', join(repoRoot, 'crds')],
-      ['wait', '--for=condition=Established', 'crd', '--all', '--timeout=60s'],
-      ['apply', '-f', join(repoRoot, 'examples', '00-namespaces.yaml')],
-      ['apply', '-f', join(repoRoot, 'deploy', 'rbac')],
-    ]) {
-      const r = await kubectl(cp, args);
-      if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
-    }
+    await applyClusterBase(cp);
     const stack = await startStack({
       cp,
       dir: options.dir,

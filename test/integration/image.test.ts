@@ -17,7 +17,7 @@ import { createTestTLS, type TestTLS } from '../../local/tls.js';
 import { repoRoot, versions } from '../../local/tools.js';
 import { cranePush, registryRefusal } from '../harness/clients.js';
 import { startDocker, type RunningDocker } from '../harness/docker.js';
-import { EXAMPLE_PASSWORDS, EXAMPLE_SERVICE } from '../harness/stack.js';
+import { applyClusterBase, EXAMPLE_PASSWORDS, EXAMPLE_SERVICE } from '../harness/stack.js';
 
 const IMAGE = 'portcullis:test';
 
@@ -81,15 +81,7 @@ describe('the container image, built with a real Docker engine and run', () => {
   }, 900_000);
 
   it('runs the operator and the token server from the image (uid 65532, read-only root): crane pushes as granted', async () => {
-    for (const args of [
-      ['apply', '-k', join(repoRoot, 'crds')],
-      ['wait', '--for=condition=Established', 'crd', '--all', '--timeout=60s'],
-      ['apply', '-f', join(repoRoot, 'examples', '00-namespaces.yaml')],
-      ['apply', '-f', join(repoRoot, 'deploy', 'rbac')],
-    ]) {
-      const r = await kubectl(cp, args);
-      expect(r.code, r.stderr).toBe(0);
-    }
+    await applyClusterBase(cp);
     const manifests = await exampleManifests();
     await waitFor('examples applied', async () => (await kubectl(cp, ['apply', '-f', '-'], manifests)).code === 0, 30_000);
 
