@@ -16,6 +16,7 @@ export default defineConfig({
             'kube/**/*.test.ts',
             'token-server/**/*.test.ts',
             'operator/**/*.test.ts',
+            'activity/**/*.test.ts',
             'bin/**/*.test.ts',
             'crds/**/*.test.ts',
             'credentials/**/*.test.ts',
