@@ -65,6 +65,9 @@ export interface EventStore {
   query(query: EventQuery): Promise<StoredEvent[]>;
   /** Events of `registry` with seq > `afterSeq`, oldest first (webhook delivery reads this). */
   after(registry: string, afterSeq: number, limit: number): Promise<StoredEvent[]>;
+  /** A webhook's delivery cursor (the last seq it delivered or skipped), keyed by the webhook's uid. */
+  cursor(key: string): Promise<number | undefined>;
+  setCursor(key: string, seq: number): Promise<void>;
   /** The highest seq stored, 0 when empty. */
   maxSeq(): Promise<number>;
   /** Applies retention; returns how many events were removed. */
