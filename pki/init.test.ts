@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { KEY_FILES } from '../wire/files.js';
 import { SIGNING_FORMAT, type SigningKeySet } from '../wire/signing-key-set.js';
-import { AccessTokenSigner } from '../token-server/sign.js';
+import { AccessTokenSigner } from '../wire/access-token.js';
 import { initKeysDir } from './init.js';
 
 let dir: string;

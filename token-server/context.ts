@@ -7,7 +7,7 @@ import type { IdentitySources } from './identity/sources.js';
 import type { TokenServerMetrics } from './metrics.js';
 import { RefreshTokens } from './refresh.js';
 import type { RecentFailures } from './repeated-failures.js';
-import { AccessTokenSigner } from './sign.js';
+import { AccessTokenSigner } from '../wire/access-token.js';
 import type { KeySource, KeyState, PolicySource } from './sources/types.js';
 import type { VerificationQueue } from './verification-queue.js';
 

@@ -6,7 +6,7 @@
 
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { RefreshKey } from '../wire/signing-key-set.js';
-import { base64url, newTokenId } from './sign.js';
+import { base64url, newTokenId } from '../wire/access-token.js';
 
 /** Distinguishes refresh tokens from access tokens: an access token is never accepted here, nor the reverse. */
 export const REFRESH_TOKEN_USE = 'portcullis-refresh';

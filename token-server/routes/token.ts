@@ -9,7 +9,7 @@ import { parseBasicAuthorization } from '../basic-auth.js';
 import type { AppContext, SigningMaterial } from '../context.js';
 import { TokenServerError } from '../errors.js';
 import { auditRefusal, challenge, login, throttled, userGrant, type Grant } from '../login.js';
-import { newTokenId, type AccessEntry } from '../sign.js';
+import { newTokenId, type AccessEntry } from '../../wire/access-token.js';
 import type { LoadedRegistry, PolicyState } from '../sources/types.js';
 
 /** Clients assume a token lives at least this long (the token spec's minimum). */

@@ -1,12 +1,14 @@
 // Claims -> compact JWS with the `x5c` chain of the active key. Keys are imported and headers encoded
-// once per key-set load; a token costs one JSON.stringify and one node:crypto signature.
+// once per key-set load; a token costs one JSON.stringify and one node:crypto signature. Shared by the
+// token server and the activity server (registry tokens for `portcullis images|tags|delete`), so a token
+// from either verifies at the registry the same way.
 //
 // Distribution (2.8 and 3.x) verifies the `x5c` chain against its rootcertbundle and then the signature
 // with the leaf's key, so `x5c` is standard (not URL-safe) base64 DER, leaf first; `aud` is a string,
 // because 2.8 cannot parse an array there.
 
 import { X509Certificate, createPrivateKey, randomUUID, sign, type KeyObject } from 'node:crypto';
-import type { SigningKey, SigningKeySet } from '../wire/signing-key-set.js';
+import type { SigningKey, SigningKeySet } from './signing-key-set.js';
 import { activeKey, type KeyValidity } from '../policy/active-key.js';
 import type { SigningAlgorithm } from '../policy/types.js';
 
