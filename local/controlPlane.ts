@@ -1,7 +1,9 @@
 // A real Kubernetes control plane for tests, envtest style: etcd + kube-apiserver on loopback ports
 // in a temporary directory, RBAC on, an admin (system:masters) kubeconfig, and ServiceAccount
 // kubeconfigs for least-privilege tests. No controller manager runs: tests play its part when they
-// need one (see the Deployment helpers in later suites).
+// need one (see the Deployment helpers in later suites). The front proxy is set up as kubeadm does it
+// (a CA of its own, a `front-proxy-client` certificate, the --requestheader-* flags), so aggregated
+// APIs can be registered (local/aggregatedApi.ts).
 import { KubeConfig } from '@kubernetes/client-node';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
@@ -30,13 +32,22 @@ export interface ControlPlane {
   dir: string;
   /** The CA that issued the API server's serving certificate (PEM file). */
   caCertPath: string;
+  /**
+   * The front proxy: the CA the aggregator's client certificate chains to (published in ConfigMap
+   * kube-system/extension-apiserver-authentication as requestheader-client-ca-file), and that certificate
+   * (CN front-proxy-client), for tests that speak to an aggregated API server as the aggregator does.
+   */
+  frontProxy: { caCertPath: string; clientCertPath: string; clientKeyPath: string };
   /** The private key the API server signs ServiceAccount tokens with (PEM file): for forged-token tests. */
   serviceAccountSigningKeyPath: string;
   auditLogPath?: string;
   /** Creates the ServiceAccount if needed and returns a kubeconfig holding a token for it. */
   kubeconfigForServiceAccount(namespace: string, name: string): Promise<{ path: string; kubeConfig: KubeConfig }>;
-  /** A kubeconfig for a user (client certificate) with no RBAC bindings of its own. */
-  kubeconfigForUser(user: string, groups?: string[]): Promise<{ path: string; kubeConfig: KubeConfig }>;
+  /**
+   * A kubeconfig for a user (client certificate from the cluster CA, CN user, O groups) with no RBAC
+   * bindings of its own; the certificate's files too.
+   */
+  kubeconfigForUser(user: string, groups?: string[]): Promise<{ path: string; kubeConfig: KubeConfig; certPath: string; keyPath: string }>;
   /** Stops only kube-apiserver (etcd keeps the data), to test behaviour while the API is away. */
   stopApiServer(): Promise<void>;
   /** Starts kube-apiserver again on the same port with the same data. */
@@ -50,6 +61,8 @@ interface Pki {
   ca: TestCA;
   serving: IssuedCert;
   admin: IssuedCert;
+  frontProxyCA: TestCA;
+  frontProxyClient: IssuedCert;
   saKey: string;
   saPub: string;
 }
@@ -64,14 +77,21 @@ async function createPki(dir: string): Promise<Pki> {
     usage: 'server',
   });
   const admin = await issueCert(ca, dir, { name: 'admin', commonName: 'admin', organizations: ['system:masters'], usage: 'client' });
+  // A CA apart from the cluster's, as kubeadm makes it: a cluster client certificate must not pass as
+  // the front proxy, whose headers name any user.
+  const frontProxyCA = await createCA(dir, 'front-proxy');
+  const frontProxyClient = await issueCert(frontProxyCA, dir, { name: 'front-proxy-client', commonName: FRONT_PROXY_CLIENT, usage: 'client' });
   const saKey = join(dir, 'sa.key');
   const saPub = join(dir, 'sa.pub');
   let r = await run('openssl', ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', saKey]);
   if (r.code !== 0) throw new Error(r.stderr);
   r = await run('openssl', ['ec', '-in', saKey, '-pubout', '-out', saPub]);
   if (r.code !== 0) throw new Error(r.stderr);
-  return { ca, serving, admin, saKey, saPub };
+  return { ca, serving, admin, frontProxyCA, frontProxyClient, saKey, saPub };
 }
+
+/** The CN of the aggregator's client certificate, the only name --requestheader-allowed-names admits. */
+export const FRONT_PROXY_CLIENT = 'front-proxy-client';
 
 function kubeconfigYaml(server: string, caPath: string, user: { certPath?: string; keyPath?: string; token?: string }, name: string): string {
   const userLines = user.token ? [`    token: ${user.token}`] : [`    client-certificate: ${user.certPath}`, `    client-key: ${user.keyPath}`];
@@ -169,6 +189,15 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     // No controller manager or kubelet here: admission that waits for them would only get in the way.
     '--disable-admission-plugins=ServiceAccount',
     `--cert-dir=${join(dir, 'apiserver-certs')}`,
+    // The front proxy (kubeadm's flags): the aggregator presents proxy-client-cert to aggregated API
+    // servers, which believe the X-Remote-* headers only from a certificate of this CA with this CN.
+    `--requestheader-client-ca-file=${pki.frontProxyCA.certPath}`,
+    `--requestheader-allowed-names=${FRONT_PROXY_CLIENT}`,
+    '--requestheader-username-headers=X-Remote-User',
+    '--requestheader-group-headers=X-Remote-Group',
+    '--requestheader-extra-headers-prefix=X-Remote-Extra-',
+    `--proxy-client-cert-file=${pki.frontProxyClient.certPath}`,
+    `--proxy-client-key-file=${pki.frontProxyClient.keyPath}`,
   ];
   if (options.auditLog) {
     auditLogPath = join(dir, 'audit.log');
@@ -227,6 +256,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     kubeConfig,
     dir,
     caCertPath: pki.ca.certPath,
+    frontProxy: { caCertPath: pki.frontProxyCA.certPath, clientCertPath: pki.frontProxyClient.certPath, clientKeyPath: pki.frontProxyClient.keyPath },
     serviceAccountSigningKeyPath: pki.saKey,
     ...(auditLogPath ? { auditLogPath } : {}),
     async kubeconfigForServiceAccount(namespace, name) {
@@ -253,7 +283,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       await writeFile(path, kubeconfigYaml(server, pki.ca.certPath, cert, user));
       const kc = new KubeConfig();
       kc.loadFromFile(path);
-      return { path, kubeConfig: kc };
+      return { path, kubeConfig: kc, certPath: cert.certPath, keyPath: cert.keyPath };
     },
     async stopApiServer() {
       await apiserver?.stop();
