@@ -28,6 +28,13 @@ export interface RegistryOptions {
   deleteEnabled?: boolean;
   /** Storage directory; default a temp dir removed on stop. Kept across restarts. */
   storageDir?: string;
+  /** Report pushes, pulls and deletes to `url` (`portcullis activity`'s intake), with this bearer token. */
+  notifications?: RegistryNotifications;
+}
+
+export interface RegistryNotifications {
+  url: string;
+  token: string;
 }
 
 export interface RunningRegistry {
@@ -60,6 +67,7 @@ function configFor(options: RegistryOptions, port: number, storageDir: string): 
       ...(options.tls ? { tls: { certificate: options.tls.cert, key: options.tls.key } } : {}),
     },
   };
+  if (options.notifications) config.notifications = notificationsFor(options.notifications);
   if (options.auth) {
     config.auth = {
       token: {
@@ -72,6 +80,43 @@ function configFor(options: RegistryOptions, port: number, storageDir: string): 
     };
   }
   return config;
+}
+
+/**
+ * Blob media types as Distribution reports them (a blob's push, pull and mount carry the type it was
+ * stored under, `application/octet-stream` when the client gave none), dropped before they are sent.
+ * Both 2.8 and v3 read `ignore` (2.8 also the older `ignoredmediatypes`); a blob *delete* carries no
+ * media type and cannot be told from a manifest delete here, so it still arrives.
+ */
+export const IGNORED_BLOB_MEDIA_TYPES = [
+  'application/octet-stream',
+  'application/vnd.docker.image.rootfs.diff.tar.gzip',
+  'application/vnd.docker.container.image.v1+json',
+  'application/vnd.oci.image.layer.v1.tar',
+  'application/vnd.oci.image.layer.v1.tar+gzip',
+  'application/vnd.oci.image.layer.v1.tar+zstd',
+  'application/vnd.oci.image.config.v1+json',
+] as const;
+
+/**
+ * Distribution's `notifications` section: one endpoint, 1 s timeout, the circuit breaker opening after 5
+ * failures for 1 s (Distribution retries every envelope until it is accepted, so a restart of the
+ * receiver loses nothing the registry still holds in memory).
+ */
+function notificationsFor(n: RegistryNotifications): Record<string, unknown> {
+  return {
+    endpoints: [
+      {
+        name: 'portcullis-activity',
+        url: n.url,
+        headers: { Authorization: [`Bearer ${n.token}`] },
+        timeout: '1s',
+        threshold: 5,
+        backoff: '1s',
+        ignore: { mediatypes: [...IGNORED_BLOB_MEDIA_TYPES], actions: ['mount'] },
+      },
+    ],
+  };
 }
 
 export async function startRegistry(initial: RegistryOptions): Promise<RunningRegistry> {
