@@ -5,6 +5,7 @@
 // Repository patterns are checked by policy/match.ts, the same code that later matches them.
 
 import { validatePattern } from '../policy/match.js';
+import { hasHeaderControlCharacters, isHeaderNameSyntax, isReservedHeaderName, RESERVED_HEADER_PATTERNS, urlHasCredentials } from '../policy/webhook-spec.js';
 
 /** Returns true when the rule holds for `self`. */
 export type CelCheck = (self: unknown) => boolean;
@@ -69,6 +70,17 @@ const EXACT: Record<string, CelCheck> = {
   "self.contains('{username}')": (self) => typeof self === 'string' && self.includes('{username}'),
 
   "self.contains('{dn}') || self.contains('{username}')": (self) => typeof self === 'string' && (self.includes('{dn}') || self.includes('{username}')),
+
+  // RegistryWebhook: repository patterns without variables, a URL without credentials, safe headers.
+  "!self.contains('${')": (self) => typeof self === 'string' && !self.includes('${'),
+
+  "!self.matches('^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*@')": (self) => typeof self === 'string' && !urlHasCredentials(self),
+
+  "self.matches('^[A-Za-z0-9][-A-Za-z0-9]*$')": (self) => typeof self === 'string' && isHeaderNameSyntax(self),
+
+  [`!self.matches('(?i)^(${RESERVED_HEADER_PATTERNS.join('|')})$')`]: (self) => typeof self === 'string' && !isReservedHeaderName(self),
+
+  "!self.matches('[\\\\x00-\\\\x08\\\\x0a-\\\\x1f\\\\x7f]')": (self) => typeof self === 'string' && !hasHeaderControlCharacters(self),
 };
 
 // `self.matches('RE') && duration(self) >= duration('MIN') && duration(self) <= duration('MAX')`

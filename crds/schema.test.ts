@@ -208,7 +208,9 @@ describe('validateResource', () => {
   });
 
   it('refuses objects that are not Portcullis kinds', () => {
-    expect(validateResource({ apiVersion: 'v1', kind: 'ConfigMap' })).toEqual(['kind: must be one of Registry, RegistryUser, RepositoryGrant']);
+    expect(validateResource({ apiVersion: 'v1', kind: 'ConfigMap' })).toEqual([
+      'kind: must be one of Registry, RegistryUser, RepositoryGrant, RegistryWebhook',
+    ]);
     expect(validateResource('registry')).toEqual(['must be an object with apiVersion, kind, metadata and spec']);
   });
 

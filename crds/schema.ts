@@ -10,14 +10,15 @@ import { parse } from 'yaml';
 import { API_VERSION } from './types.js';
 import { findCelRule, isTransitionRule } from './celRules.js';
 
-export type CrdKind = 'Registry' | 'RegistryUser' | 'RepositoryGrant';
-export const CRD_KINDS: readonly CrdKind[] = ['Registry', 'RegistryUser', 'RepositoryGrant'];
+export type CrdKind = 'Registry' | 'RegistryUser' | 'RepositoryGrant' | 'RegistryWebhook';
+export const CRD_KINDS: readonly CrdKind[] = ['Registry', 'RegistryUser', 'RepositoryGrant', 'RegistryWebhook'];
 
 /** The file, beside this module's source, that defines each kind. */
 export const CRD_FILES: Record<CrdKind, string> = {
   Registry: 'registries.yaml',
   RegistryUser: 'registryusers.yaml',
   RepositoryGrant: 'repositorygrants.yaml',
+  RegistryWebhook: 'registrywebhooks.yaml',
 };
 
 export interface ValidationRule {

@@ -1,4 +1,4 @@
-// TypeScript shapes of the three custom resources, as users write them (../shared/API.md is the contract).
+// TypeScript shapes of the custom resources, as users write them (../shared/API.md is the contract).
 // The CRD YAML beside this file is the single source of validation; these types only describe what the
 // code reads after the API server (or `compile`) has accepted an object. Optional fields stay optional
 // here because defaults are applied by compileSnapshot, which both the operator and `compile` use.
@@ -155,6 +155,33 @@ export interface RepositoryGrantSpec {
   catalog?: boolean;
 }
 
+/** Where a RegistryWebhook's events go and which ones (see docs/webhooks.md). */
+export interface RegistryWebhookSpec {
+  registryRef: ObjectReference;
+  /** Repository patterns (policy/match.ts syntax, no variables). Default `["**"]`. */
+  repositories?: string[];
+  /** Default `["push"]`. */
+  actions?: Exclude<Action, '*'>[];
+  /** http:// or https://, without credentials. */
+  url: string;
+  /** The HMAC-SHA256 key, in the webhook's namespace; `key` default `secret`. */
+  secretRef: { name: string; key?: string };
+  headers?: { name: string; value: string }[];
+  disabled?: boolean;
+}
+
+/** What the activity server reports about a webhook's deliveries. */
+export interface RegistryWebhookStatus {
+  observedGeneration?: number;
+  conditions?: Condition[];
+  /** The last seq delivered or passed over. */
+  deliveredSeq?: number;
+  lastSuccessTime?: string;
+  /** `reason` is an HTTP status (`HTTP 500`) or an error code, never a response body. */
+  lastFailure?: { time: string; reason: string; attempts: number };
+  backlog?: number;
+}
+
 export interface Resource<K extends string, S> {
   apiVersion: typeof API_VERSION;
   kind: K;
@@ -166,6 +193,7 @@ export interface Resource<K extends string, S> {
 export type RegistryResource = Resource<'Registry', RegistrySpec>;
 export type RegistryUserResource = Resource<'RegistryUser', RegistryUserSpec>;
 export type RepositoryGrantResource = Resource<'RepositoryGrant', RepositoryGrantSpec>;
+export type RegistryWebhookResource = Resource<'RegistryWebhook', RegistryWebhookSpec>;
 
 /** A core/v1 Secret as far as the policy needs it. `data` is base64, `stringData` plain (manifests only). */
 export interface SecretResource {
