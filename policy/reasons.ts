@@ -1,6 +1,6 @@
-// Every condition type and every condition/Event reason the operator and `compile` write, in one place,
-// so the controllers, `compile` and the docs agree on spelling. Reasons are CamelCase, as Kubernetes
-// expects.
+// Every condition type and every condition/Event reason the operator, `compile` and the activity server
+// write, in one place, so the controllers, `compile` and the docs agree on spelling. Reasons are
+// CamelCase, as Kubernetes expects.
 
 export const ConditionTypes = {
   /** The object is compiled into the live snapshot (or why it is not). */
@@ -59,5 +59,11 @@ export const Reasons = {
   ContainerNotFound: 'ContainerNotFound',
   NotManaged: 'NotManaged',
   InvalidSigningSettings: 'InvalidSigningSettings',
+
+  // RegistryWebhook deliveries (the activity server).
+  Delivering: 'Delivering',
+  DeliveryFailing: 'DeliveryFailing',
+  WebhookDisabled: 'WebhookDisabled',
+  ForbiddenAddress: 'ForbiddenAddress',
 } as const;
 export type Reason = (typeof Reasons)[keyof typeof Reasons];
