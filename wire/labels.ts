@@ -17,4 +17,6 @@ export const Annotations = {
   rotate: 'portcullis.dev/rotate',
   /** On the registry Deployment's pod template: the hash of the trust bundle it mounts, so a new one rolls it. */
   bundleHash: 'portcullis.dev/bundle-hash',
+  /** On the registry Deployment's pod template: the hash of its notification endpoint, so a new URL or key rolls it. */
+  notificationsHash: 'portcullis.dev/notifications-hash',
 } as const;

@@ -16,6 +16,11 @@ export const credentialsSecretName = (registry: string): string => `portcullis-$
 export const credentialsPartName = (registry: string, index: number): string => `${credentialsSecretName(registry)}-${index}`;
 export const signingSecretName = (registry: string): string => `portcullis-${registry}-signing`;
 export const bundleConfigMapName = (registry: string): string => `portcullis-${registry}-bundle`;
+/**
+ * The registry's notification endpoint (the activity server's URL and this Registry's token): read by
+ * the registry Deployment through REGISTRY_NOTIFICATIONS_ENDPOINTS, written only with --activity-url.
+ */
+export const notificationsSecretName = (registry: string): string => `portcullis-${registry}-notifications`;
 /** Operator-only: the CAs with their private keys. */
 export const caSecretName = (registry: string): string => `portcullis-${registry}-ca`;
 /** Operator-only: which Secret content each hash came from, so a restart does not re-hash every password. */
