@@ -2,7 +2,9 @@
 // has warm caches), the triggers, leader election, and the two controllers — the Registry controller
 // (snapshots, credentials, statuses) and the keys controller (signing keys, CA rotation, Deployment
 // wiring) — which run only while this process holds the Lease. Informer events only enqueue keys; all
-// logic lives in the reconciles. /metrics, /healthz and /readyz on --metrics-listen.
+// logic lives in the reconciles. /metrics, /healthz and /readyz on --metrics-listen. With `activity`
+// (--activity-url, --activity-key-file), the keys controller also wires each managed registry's
+// notifications to the activity server.
 
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
@@ -16,6 +18,7 @@ import { objectKey, registryKeyOf } from '../policy/object-keys.js';
 import type { ChunkLimits } from '../wire/chunked.js';
 import { allInformers, createCaches } from './caches.js';
 import { KeysController, type KeysControllerOptions } from './controllers/keys/controller.js';
+import type { ActivityWiring } from './controllers/notifications.js';
 import { RegistryController } from './controllers/registry.js';
 import { healthReport } from './health.js';
 import { LeaderElector } from './lease.js';
@@ -46,6 +49,8 @@ export interface OperatorOptions {
   wedgedAfterMs?: number;
   /** Signing-key controller tuning (tests shorten the rotation timings). */
   keys?: Pick<KeysControllerOptions, 'reloadDelaySeconds' | 'settingsOverrides' | 'rolloutPollMs' | 'now'>;
+  /** The activity server's intake URL and the activity key: registries with a Deployment send it their events. */
+  activity?: ActivityWiring;
 }
 
 export interface RunningOperator {
@@ -88,7 +93,14 @@ export async function startOperator(options: OperatorOptions = {}): Promise<Runn
     ...(options.bcryptCost !== undefined ? { bcryptCost: options.bcryptCost } : {}),
     ...(options.chunkLimits ? { chunkLimits: options.chunkLimits } : {}),
   });
-  const keysController = new KeysController({ client, log: log.child({ controller: 'keys' }), metrics, events, ...(options.keys ?? {}) });
+  const keysController = new KeysController({
+    client,
+    log: log.child({ controller: 'keys' }),
+    metrics,
+    events,
+    ...(options.keys ?? {}),
+    ...(options.activity === undefined ? {} : { activity: options.activity }),
+  });
 
   // Keys go to the queues of a leading replica; a follower's events fall on the floor (its caches stay warm).
   let queues: { registry: WorkQueue; keys: WorkQueue } | undefined;
@@ -137,6 +149,8 @@ export async function startOperator(options: OperatorOptions = {}): Promise<Runn
     log.info('controllers stopped');
   };
 
+  // The URL only: the key stays out of every log line.
+  if (options.activity !== undefined) log.info({ activityUrl: options.activity.url }, 'registries with a Deployment send their events to the activity server');
   for (const informer of informers.values()) informer.start();
 
   let elector: LeaderElector | undefined;

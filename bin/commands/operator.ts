@@ -1,11 +1,15 @@
-// `portcullis operator [--namespace NS] [--leader-elect] [--lease-namespace NS] [--metrics-listen HOST:PORT]`:
-// runs the operator against the cluster in KUBECONFIG (or in-cluster). Controllers run only while this
-// process holds the Lease. SIGTERM/SIGINT stop the controllers, release the Lease (so a peer takes over
-// at once) and exit 0.
+// `portcullis operator [--namespace NS] [--leader-elect] [--lease-namespace NS] [--metrics-listen HOST:PORT]
+// [--activity-url URL --activity-key-file FILE]`: runs the operator against the cluster in KUBECONFIG
+// (or in-cluster). Controllers run only while this process holds the Lease. SIGTERM/SIGINT stop the
+// controllers, release the Lease (so a peer takes over at once) and exit 0. The activity key is read
+// once, at start: a new key takes a restart (the chart rolls the operator with it).
 
 import type { Command } from 'commander';
 import { parseBcryptCost } from '../../policy/password-hash.js';
 import { parseListenAddress, parseLogLevel, type ListenAddress } from '../flags.js';
+import { readActivityKey } from '../../wire/activity-key.js';
+import { parseActivityUrl } from '../../wire/notification-endpoint.js';
+import type { ActivityWiring } from '../../operator/controllers/notifications.js';
 import { pino } from 'pino';
 
 interface OperatorFlags {
@@ -16,6 +20,8 @@ interface OperatorFlags {
   metricsListen?: string;
   logLevel: string;
   bcryptCost?: string;
+  activityUrl?: string;
+  activityKeyFile?: string;
 }
 
 export function register(program: Command): void {
@@ -30,12 +36,21 @@ export function register(program: Command): void {
     .option('--metrics-listen <host:port>', 'serve /metrics and /healthz on this address')
     .option('--log-level <level>', 'trace, debug, info, warn, error or fatal', 'info')
     .option('--bcrypt-cost <n>', 'bcrypt cost for plain passwords (default 10)')
+    .option('--activity-url <url>', "the activity server's intake base URL: registries with a Deployment send it their events")
+    .option('--activity-key-file <file>', 'the activity key (the Secret the activity server mounts); with --activity-url')
     .action(async (flags: OperatorFlags) => {
       let bcryptCost: number | undefined;
       let metricsListen: ListenAddress | undefined;
       let logLevel: string;
+      let activity: ActivityWiring | undefined;
       try {
         logLevel = parseLogLevel(flags.logLevel);
+        if ((flags.activityUrl === undefined) !== (flags.activityKeyFile === undefined)) {
+          throw new Error('--activity-url and --activity-key-file go together: give both or neither');
+        }
+        if (flags.activityUrl !== undefined && flags.activityKeyFile !== undefined) {
+          activity = { url: parseActivityUrl(flags.activityUrl), key: await readActivityKey(flags.activityKeyFile) };
+        }
         bcryptCost = flags.bcryptCost === undefined ? undefined : parseBcryptCost(flags.bcryptCost);
         metricsListen = flags.metricsListen === undefined ? undefined : parseListenAddress(flags.metricsListen, '--metrics-listen');
       } catch (error) {
@@ -54,6 +69,7 @@ export function register(program: Command): void {
           ...(flags.leaseNamespace ? { leaseNamespace: flags.leaseNamespace } : {}),
           ...(metricsListen ? { metricsListen } : {}),
           ...(bcryptCost !== undefined ? { bcryptCost } : {}),
+          ...(activity ? { activity } : {}),
         });
       } catch (error) {
         program.error(`operator: ${(error as Error).message}`);

@@ -62,3 +62,40 @@ describe('apply patch', () => {
     });
   });
 });
+
+describe('apply patch with an activity server', () => {
+  const input = {
+    namespace: 'registry',
+    deploymentName: 'registry',
+    containerName: 'distribution',
+    registryName: 'main',
+    spec: { service: 'registry.example.com' },
+    bundleHash: 'h1',
+  };
+  type Patch = {
+    spec: {
+      template: { metadata: { annotations: Record<string, string> }; spec: { containers: { env: { name: string; value?: string; valueFrom?: unknown }[] }[] } };
+    };
+  };
+  const withNotifications = deploymentApplyPatch({ ...input, notifications: { secretName: 'portcullis-main-notifications', hash: 'n1' } }) as Patch;
+  const without = deploymentApplyPatch(input) as Patch;
+
+  it('REGISTRY_NOTIFICATIONS_ENDPOINTS comes from the notifications Secret, so the token is not in the Deployment', () => {
+    const env = withNotifications.spec.template.spec.containers[0]!.env.find((e) => e.name === 'REGISTRY_NOTIFICATIONS_ENDPOINTS');
+    expect(env).toEqual({
+      name: 'REGISTRY_NOTIFICATIONS_ENDPOINTS',
+      valueFrom: { secretKeyRef: { name: 'portcullis-main-notifications', key: 'endpoints' } },
+    });
+  });
+
+  it('the notifications hash sits beside the bundle hash on the pod template', () => {
+    expect(withNotifications.spec.template.metadata.annotations).toEqual({ 'portcullis.dev/bundle-hash': 'h1', 'portcullis.dev/notifications-hash': 'n1' });
+  });
+
+  it('without an activity server the patch is what it always was: no endpoint variable, no second annotation', () => {
+    expect(without.spec.template.spec.containers[0]!.env.map((e) => e.name)).not.toContain('REGISTRY_NOTIFICATIONS_ENDPOINTS');
+    expect(without.spec.template.metadata.annotations).toEqual({ 'portcullis.dev/bundle-hash': 'h1' });
+    const { notifications: _dropped, ...rest } = { ...input, notifications: undefined };
+    expect(without).toEqual(deploymentApplyPatch(rest));
+  });
+});

@@ -4,6 +4,9 @@
 // annotation is what rolls the Deployment when the trust bundle changes. Every list entry is named by
 // its list-map key (container name, env name, volume name, mountPath), so the apply merges into the
 // user's lists instead of replacing them: their own env, resources, labels and volumes are untouched.
+// With an activity server (notifications.ts), also REGISTRY_NOTIFICATIONS_ENDPOINTS from the Registry's
+// notifications Secret and a second annotation with that Secret's hash; without one, neither is in the
+// apply, so server-side apply removes them if an earlier run had set them.
 
 import type { RegistrySpec } from '../../crds/types.js';
 import { Reasons } from '../../policy/reasons.js';
@@ -12,7 +15,9 @@ import { isNotFound, objectPath, type KubeClient, type ResourceType } from '../.
 import { Annotations } from '../../wire/labels.js';
 import { bundleConfigMapName } from '../../wire/names.js';
 import { DEFAULT_ISSUER } from '../../policy/compile/registries.js';
+import { ENDPOINTS_ENV, ENDPOINTS_KEY } from '../../wire/notification-endpoint.js';
 import type { DeploymentLike } from '../signing/material.js';
+import type { NotificationsRef } from './notifications.js';
 
 export const deployments: ResourceType = { base: '/apis/apps/v1', plural: 'deployments', namespaced: true };
 
@@ -56,6 +61,8 @@ export interface WiringInput {
   registryName: string;
   spec: RegistrySpec;
   bundleHash: string;
+  /** The notifications Secret to read the endpoint from; undefined without an activity server. */
+  notifications?: NotificationsRef;
 }
 
 /** The apply configuration: nothing but the operator's fields. */
@@ -65,14 +72,20 @@ export function deploymentApplyPatch(input: WiringInput): Record<string, unknown
     { name: 'REGISTRY_AUTH_TOKEN_SERVICE', value: input.spec.service },
     { name: 'REGISTRY_AUTH_TOKEN_ISSUER', value: input.spec.issuer ?? DEFAULT_ISSUER },
     { name: 'REGISTRY_AUTH_TOKEN_ROOTCERTBUNDLE', value: BUNDLE_FILE },
+    // The token stays in the Secret: the Deployment names it, the kubelet resolves it.
+    ...(input.notifications === undefined
+      ? []
+      : [{ name: ENDPOINTS_ENV, valueFrom: { secretKeyRef: { name: input.notifications.secretName, key: ENDPOINTS_KEY } } }]),
   ];
+  const annotations: Record<string, string> = { [Annotations.bundleHash]: input.bundleHash };
+  if (input.notifications !== undefined) annotations[Annotations.notificationsHash] = input.notifications.hash;
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
     metadata: { name: input.deploymentName, namespace: input.namespace },
     spec: {
       template: {
-        metadata: { annotations: { [Annotations.bundleHash]: input.bundleHash } },
+        metadata: { annotations },
         spec: {
           containers: [{ name: input.containerName, env, volumeMounts: [{ name: BUNDLE_VOLUME, mountPath: BUNDLE_MOUNT_PATH, readOnly: true }] }],
           volumes: [{ name: BUNDLE_VOLUME, configMap: { name: bundleConfigMapName(input.registryName) } }],
@@ -97,13 +110,20 @@ export function applyDeploymentWiring(client: KubeClient, input: WiringInput): P
 }
 
 /**
- * The one wiring step: applies the operator's fields to the registry Deployment with `bundleHash` in
- * the pod template (a new hash rolls it). A Deployment without the named container is a problem to
+ * The one wiring step: applies the operator's fields to the registry Deployment with `bundleHash` (and
+ * the notifications hash) in the pod template (a new hash rolls it). A Deployment without the named container is a problem to
  * report, not an error to retry: the user must fix the Registry or the Deployment.
  */
 export async function wireDeployment(
   client: KubeClient,
-  target: { namespace: string; registryName: string; spec: RegistrySpec; deployment: Deployment; bundleHash: string },
+  target: {
+    namespace: string;
+    registryName: string;
+    spec: RegistrySpec;
+    deployment: Deployment;
+    bundleHash: string;
+    notifications: NotificationsRef | undefined;
+  },
 ): Promise<{ deployment: Deployment } | { problem: { reason: string; message: string } }> {
   try {
     const deployment = await applyDeploymentWiring(client, {
@@ -113,6 +133,7 @@ export async function wireDeployment(
       registryName: target.registryName,
       spec: target.spec,
       bundleHash: target.bundleHash,
+      ...(target.notifications === undefined ? {} : { notifications: target.notifications }),
     });
     return { deployment };
   } catch (error) {

@@ -4,7 +4,8 @@
 // crash mid-action resumes from the recorded phase), hands the action to its handler (handlers.ts),
 // and asks again until a handler says to come back later. The one exception is the step that ends a
 // rotation (DropCA -> Stable): its phase is written after the CA is gone, because "Stable with an
-// unpublished second CA" reads as a staging that crashed.
+// unpublished second CA" reads as a staging that crashed. With an activity server configured, the
+// Registry's notifications Secret is written first, so every wiring of the Deployment can name it.
 
 import type { Logger } from 'pino';
 import { Gauge, type Registry as MetricsRegistry } from 'prom-client';
@@ -36,6 +37,7 @@ import type { EventRecorder, EventType } from '../../writes/events.js';
 import { stableJson } from '../../writes/status.js';
 import type { ReconcileResult } from '../../reconciler.js';
 import { wireDeployment } from '../deployment.js';
+import { deleteNotificationsSecret, writeNotificationsSecret, type ActivityWiring, type NotificationsRef } from '../notifications.js';
 import { handle, type StepContext } from './handlers.js';
 import { observe, writeMaterial, type Observed } from './material-store.js';
 import { writeSigningStatus } from './signing-status.js';
@@ -54,6 +56,8 @@ export interface KeysControllerOptions {
   rolloutPollMs?: number;
   /** Guard against a machine that never settles. Default 40. */
   maxStepsPerReconcile?: number;
+  /** Wire each managed registry's notifications to the activity server; undefined = no notifications wiring at all. */
+  activity?: ActivityWiring;
 }
 
 function sameStatus(a: RotationStatus, b: RotationStatus): boolean {
@@ -92,6 +96,7 @@ export class KeysController {
       ...(this.options.settingsOverrides === undefined ? {} : { overrides: this.options.settingsOverrides }),
     });
     const managed = spec.distribution?.deployment !== undefined;
+    const notifications = await this.notifications(observed, managed);
 
     const refreshed = ensureRefreshKey(observed.material.signing, this.now());
     if (refreshed.changed) {
@@ -117,6 +122,7 @@ export class KeysController {
           ? { reason: Reasons.DeploymentNotFound, message: `Deployment ${spec.distribution?.deployment} not found in ${namespace}` }
           : undefined,
       rolloutPollMs: this.options.rolloutPollMs ?? 2000,
+      notifications,
     };
     const writeStatus = (rotation: RotationStatus, step: RotationStep | undefined) =>
       writeSigningStatus(client, observed, { registryId, rotation, step, wiring: ctx.wiring, warnings, now: this.now() });
@@ -158,13 +164,22 @@ export class KeysController {
     const deployment = observed.deployment;
     const template = deployment?.spec?.template?.metadata?.annotations?.[Annotations.bundleHash];
     if (managed && deployment !== undefined && ctx.wiring === undefined && template !== undefined && !deployment.spec?.paused) {
-      const wired = await wireDeployment(client, { namespace, registryName: name, spec, deployment, bundleHash: template });
+      const wired = await wireDeployment(client, { namespace, registryName: name, spec, deployment, bundleHash: template, notifications });
       if ('problem' in wired) ctx.wiring = wired.problem;
     }
     await writeStatus(ctx.recorded, lastStep);
     this.recordMetrics(observed, registryId);
     return result;
   };
+
+  /** The notifications Secret of a managed registry, written before any wiring names it; removed once the Registry names no Deployment. */
+  private async notifications(observed: Observed, managed: boolean): Promise<NotificationsRef | undefined> {
+    const activity = this.options.activity;
+    if (activity === undefined) return undefined;
+    if (managed) return writeNotificationsSecret(this.options.client, observed.registry, activity);
+    await deleteNotificationsSecret(this.options.client, observed.registry);
+    return undefined;
+  }
 
   private input(ctx: StepContext, managed: boolean): RotationInput {
     const { material } = ctx.observed;

@@ -12,6 +12,7 @@ import { MERGE_PATCH, objectPath, Resources } from '../../../kube/request.js';
 import { applyAction, bundleHash } from '../../signing/material.js';
 import type { EventType } from '../../writes/events.js';
 import { wireDeployment } from '../deployment.js';
+import type { NotificationsRef } from '../notifications.js';
 import { writeMaterial, type Observed } from './material-store.js';
 import type { WiringProblem } from './signing-status.js';
 
@@ -36,6 +37,8 @@ export interface StepContext {
   request: RotationRequest | undefined;
   wiring: WiringProblem | undefined;
   rolloutPollMs: number;
+  /** The notifications Secret every wiring names (with an activity server). */
+  notifications: NotificationsRef | undefined;
 }
 
 type Handler<A extends RotationAction> = (ctx: StepContext, action: A, step: RotationStep) => Promise<StepOutcome>;
@@ -104,6 +107,7 @@ export const HANDLERS: Handlers = {
       spec: ctx.spec,
       deployment,
       bundleHash: bundleHash(ctx.observed.material.bundlePem),
+      notifications: ctx.notifications,
     });
     if ('problem' in wired) {
       ctx.wiring = wired.problem;
