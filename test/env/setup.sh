@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs or builds, at the versions pinned in versions.env, every external binary the tests use:
 # kube-apiserver, etcd, distribution v3, crane, helm, oras and regctl built with Go; Debian's
-# docker-registry (Distribution 2.8), skopeo, OpenLDAP (slapd, ldap-utils), docker.io (dockerd,
-# containerd) and podman checked. Binaries land in
+# docker-registry (Distribution 2.8), skopeo, OpenLDAP (slapd, ldap-utils), PostgreSQL 15, docker.io
+# (dockerd, containerd) and podman checked. Binaries land in
 # $PORTCULLIS_TOOLS_DIR (default: .tools/ at the repository root, git-ignored), one folder per name and
 # version, so a run with everything cached only checks that the files exist. With --demo, only what
 # `portcullis demo` runs (control plane, registry, crane): a first demo does not wait for helm or slapd.
@@ -53,6 +53,8 @@ command -v kubectl >/dev/null || need_debian+=(kubernetes-client)
 if [ "$demo_only" = false ]; then
   [ -x /usr/sbin/slapd ] || need_debian+=(slapd)
   command -v ldapmodify >/dev/null || need_debian+=(ldap-utils)
+  # PostgreSQL for the activity store's tests and bench (local/postgres.ts runs its own cluster).
+  [ -x /usr/lib/postgresql/15/bin/postgres ] || need_debian+=(postgresql)
   # Private engines for the client matrix's docker and containerd (ctr) runs, and podman.
   [ -x /usr/sbin/dockerd ] || need_debian+=(docker.io)
   command -v podman >/dev/null || need_debian+=(podman)
@@ -65,8 +67,9 @@ if [ ${#need_debian[@]} -gt 0 ]; then
     log "not root: install ${need_debian[*]} with apt-get"; exit 1
   fi
 fi
-# Debian's docker-registry, slapd and docker.io packages start system services; the tests run their own.
-for service in docker-registry slapd docker containerd; do
+# Debian's docker-registry, slapd, postgresql and docker.io packages start system services; the tests
+# run their own.
+for service in docker-registry slapd postgresql docker containerd; do
   if command -v systemctl >/dev/null && systemctl is-active --quiet "$service" 2>/dev/null; then
     systemctl stop "$service" || true
   fi
