@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { freePort, startProcess, waitFor, type ManagedProcess } from './process.js';
 import { registry28Path, toolPath } from './tools.js';
+import { IGNORED_MEDIA_TYPES } from '../wire/notification-endpoint.js';
 
 export type RegistryFlavor = '2.8' | 'v3';
 
@@ -83,25 +84,10 @@ function configFor(options: RegistryOptions, port: number, storageDir: string): 
 }
 
 /**
- * Blob media types as Distribution reports them (a blob's push, pull and mount carry the type it was
- * stored under, `application/octet-stream` when the client gave none), dropped before they are sent.
- * Both 2.8 and v3 read `ignore` (2.8 also the older `ignoredmediatypes`); a blob *delete* carries no
- * media type and cannot be told from a manifest delete here, so it still arrives.
- */
-export const IGNORED_BLOB_MEDIA_TYPES = [
-  'application/octet-stream',
-  'application/vnd.docker.image.rootfs.diff.tar.gzip',
-  'application/vnd.docker.container.image.v1+json',
-  'application/vnd.oci.image.layer.v1.tar',
-  'application/vnd.oci.image.layer.v1.tar+gzip',
-  'application/vnd.oci.image.layer.v1.tar+zstd',
-  'application/vnd.oci.image.config.v1+json',
-] as const;
-
-/**
  * Distribution's `notifications` section: one endpoint, 1 s timeout, the circuit breaker opening after 5
  * failures for 1 s (Distribution retries every envelope until it is accepted, so a restart of the
- * receiver loses nothing the registry still holds in memory).
+ * receiver loses nothing the registry still holds in memory). Blob events are dropped at the source as
+ * the operator's endpoint does (2.8.2 and v3 both honour `ignore`).
  */
 function notificationsFor(n: RegistryNotifications): Record<string, unknown> {
   return {
@@ -113,7 +99,7 @@ function notificationsFor(n: RegistryNotifications): Record<string, unknown> {
         timeout: '1s',
         threshold: 5,
         backoff: '1s',
-        ignore: { mediatypes: [...IGNORED_BLOB_MEDIA_TYPES], actions: ['mount'] },
+        ignore: { mediatypes: [...IGNORED_MEDIA_TYPES] },
       },
     ],
   };
