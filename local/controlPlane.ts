@@ -35,9 +35,10 @@ export interface ControlPlane {
   /**
    * The front proxy: the CA the aggregator's client certificate chains to (published in ConfigMap
    * kube-system/extension-apiserver-authentication as requestheader-client-ca-file), and that certificate
-   * (CN front-proxy-client), for tests that speak to an aggregated API server as the aggregator does.
+   * (CN front-proxy-client), for tests that speak to an aggregated API server as the aggregator does; the
+   * CA's key issues certificates with other names, for tests of who else must not pass as the proxy.
    */
-  frontProxy: { caCertPath: string; clientCertPath: string; clientKeyPath: string };
+  frontProxy: { caCertPath: string; caKeyPath: string; clientCertPath: string; clientKeyPath: string };
   /** The private key the API server signs ServiceAccount tokens with (PEM file): for forged-token tests. */
   serviceAccountSigningKeyPath: string;
   auditLogPath?: string;
@@ -256,7 +257,12 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     kubeConfig,
     dir,
     caCertPath: pki.ca.certPath,
-    frontProxy: { caCertPath: pki.frontProxyCA.certPath, clientCertPath: pki.frontProxyClient.certPath, clientKeyPath: pki.frontProxyClient.keyPath },
+    frontProxy: {
+      caCertPath: pki.frontProxyCA.certPath,
+      caKeyPath: pki.frontProxyCA.keyPath,
+      clientCertPath: pki.frontProxyClient.certPath,
+      clientKeyPath: pki.frontProxyClient.keyPath,
+    },
     serviceAccountSigningKeyPath: pki.saKey,
     ...(auditLogPath ? { auditLogPath } : {}),
     async kubeconfigForServiceAccount(namespace, name) {
