@@ -1,0 +1,175 @@
+// The aggregated API on a TLS socket. The client certificate is requested from everyone and checked by
+// TLS against the request-header CA of the moment; what TLS established is believed only for
+// connections made under the current CA (a generation counter): when the kube-apiserver's published CA
+// changes, connections verified against the old one are closed, and a connection made before the CA
+// was first read never counts as the front proxy (Node would otherwise have checked it against its
+// public roots). The serving certificate is reloaded when its files change (cert-manager renews in
+// place).
+
+import { readFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import type { EventStore } from '../event.js';
+import { KubeClient } from '../../kube/request.js';
+import { Authorizer, SUBJECT_ACCESS_REVIEWS_PATH, type ReviewAccess } from './authorizer.js';
+import { clusterView } from './cluster-view.js';
+import { EventReader } from './event-reader.js';
+import { frontProxySource } from './front-proxy-source.js';
+import type { FrontProxyConfig } from './front-proxy.js';
+import { createHandler, type ApiResponse } from './handler.js';
+
+export interface ActivityApiOptions {
+  host: string;
+  port: number;
+  tls: { certFile: string; keyFile: string };
+  kubeConfig: KubeConfig;
+  store: EventStore;
+  logger: Pick<Logger, 'info' | 'warn' | 'error'>;
+  /** How often the front-proxy ConfigMap and the TLS files are re-read. Default 30 s. */
+  reloadIntervalMs?: number;
+  /** How long a SubjectAccessReview's answer is reused. Default 10 s. */
+  authorizationTtlMs?: number;
+  /** How long requests in flight may take after close() begins. Default 10 s. */
+  shutdownGraceMs?: number;
+}
+
+export interface RunningActivityApi {
+  /** https://HOST:PORT */
+  url: string;
+  address: AddressInfo;
+  close(): Promise<void>;
+}
+
+async function readTls(files: ActivityApiOptions['tls']): Promise<{ cert: string; key: string }> {
+  const [cert, key] = await Promise.all([readFile(files.certFile, 'utf8'), readFile(files.keyFile, 'utf8')]);
+  return { cert, key };
+}
+
+function send(res: import('node:http').ServerResponse, answer: ApiResponse): void {
+  const text = answer.text ?? JSON.stringify(answer.body);
+  res.writeHead(answer.status, {
+    'content-type': answer.text === undefined ? 'application/json' : 'text/plain; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+  });
+  res.end(text);
+}
+
+export async function startActivityApi(options: ActivityApiOptions): Promise<RunningActivityApi> {
+  const log = options.logger;
+  const client = new KubeClient(options.kubeConfig);
+  const view = clusterView({
+    kc: options.kubeConfig,
+    client,
+    onError: (what, error) => log.warn({ reason: error.message }, `watching ${what} failed; retrying`),
+  });
+  let tls = await readTls(options.tls);
+  /** 0: no request-header CA yet, so no connection is the front proxy. */
+  let generation = 0;
+  const socketGeneration = new WeakMap<TLSSocket, number>();
+  const sockets = new Set<TLSSocket>();
+  let clientCA: string | undefined;
+
+  // `handle` is defined below: the server exists first so that the CA can be applied to its context.
+  const server: Server = createServer({ ...tls, requestCert: true, rejectUnauthorized: false }, (req, res) => {
+    const socket = req.socket as TLSSocket;
+    const current = generation > 0 && socketGeneration.get(socket) === generation;
+    const peer = current && socket.authorized ? socket.getPeerCertificate() : undefined;
+    const commonName = peer?.subject?.CN;
+    void handle({
+      method: req.method ?? 'GET',
+      url: req.url ?? '/',
+      headers: req.headersDistinct,
+      peer: { verified: peer !== undefined, ...(typeof commonName === 'string' ? { commonName } : {}) },
+    }).then((answer) => send(res, answer));
+  });
+  server.on('secureConnection', (socket: TLSSocket) => {
+    socketGeneration.set(socket, generation);
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  server.keepAliveTimeout = 72_000;
+
+  const applyCA = (config: FrontProxyConfig): void => {
+    clientCA = config.clientCA;
+    server.setSecureContext({ ...tls, ca: clientCA });
+    generation++;
+    for (const socket of sockets) if (socketGeneration.get(socket) !== generation) socket.destroy();
+    log.info({ allowedNames: config.allowedNames }, 'front-proxy configuration loaded');
+  };
+  const frontProxy = frontProxySource({
+    client,
+    ...(options.reloadIntervalMs === undefined ? {} : { intervalMs: options.reloadIntervalMs }),
+    onChange: applyCA,
+    onError: (message) => log.error({ reason: message }, 'front proxy'),
+  });
+
+  const review: ReviewAccess = async (sar) =>
+    (await client.request<{ status?: Awaited<ReturnType<ReviewAccess>> }>('POST', SUBJECT_ACCESS_REVIEWS_PATH, { body: sar })).status ?? {};
+  const handle = createHandler({
+    frontProxy: () => (generation > 0 ? frontProxy.current() : undefined),
+    authorizer: new Authorizer({ review, ...(options.authorizationTtlMs === undefined ? {} : { ttlMs: options.authorizationTtlMs }) }),
+    reader: new EventReader(options.store),
+    view,
+    now: () => new Date(),
+    logError: (what, error) => log.error({ reason: error.message }, `${what} failed`),
+  });
+
+  view.start();
+  await frontProxy.start();
+
+  const reloadTls = setInterval(() => {
+    readTls(options.tls).then(
+      (next) => {
+        if (next.cert === tls.cert && next.key === tls.key) return;
+        tls = next;
+        server.setSecureContext({ ...tls, ...(clientCA === undefined ? {} : { ca: clientCA }) });
+        log.info({}, 'TLS certificate reloaded');
+      },
+      (error: unknown) => log.error({ reason: (error as Error).message.split('\n')[0] }, 'TLS certificate reload failed; keeping the previous one'),
+    );
+  }, options.reloadIntervalMs ?? 30_000);
+  reloadTls.unref();
+
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port, options.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (error) {
+    clearInterval(reloadTls);
+    frontProxy.stop();
+    await view.stop();
+    client.close();
+    throw error;
+  }
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+
+  let closing: Promise<void> | undefined;
+  return {
+    url: `https://${host}:${address.port}`,
+    address,
+    close() {
+      closing ??= (async () => {
+        clearInterval(reloadTls);
+        frontProxy.stop();
+        const grace = setTimeout(() => server.closeAllConnections(), options.shutdownGraceMs ?? 10_000);
+        grace.unref();
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeIdleConnections();
+        await closed;
+        clearTimeout(grace);
+        await view.stop();
+        client.close();
+      })();
+      return closing;
+    },
+  };
+}
