@@ -3,6 +3,8 @@
 // `register(program)`; this file only wires them together.
 
 import { Command } from 'commander';
+import { register as registerActivity } from './commands/activity.js';
+import { register as registerAudit } from './commands/audit.js';
 import { register as registerCompile } from './commands/compile.js';
 import { register as registerCredentialProvider } from './commands/credential-provider.js';
 import { register as registerDemo } from './commands/demo.js';
@@ -24,6 +26,8 @@ export function createProgram(): Command {
   registerOperator(program);
   registerDemo(program);
   registerCredentialProvider(program);
+  registerAudit(program);
+  registerActivity(program);
   return program;
 }
 

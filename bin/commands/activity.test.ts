@@ -1,0 +1,23 @@
+import { describe, expect, it } from 'vitest';
+import { parseRetainRows, parseRetention } from './activity.js';
+
+describe('activity flags', () => {
+  it.each([
+    ['90d', 90 * 86_400_000],
+    ['1d', 86_400_000],
+    ['720h', 720 * 3_600_000],
+    ['1h30m', 5_400_000],
+    ['0', undefined],
+  ])('--retain %s', (value, ms) => {
+    expect(parseRetention(value)).toBe(ms);
+  });
+
+  it.each(['90 days', '-1d', 'd', '1w', ''])('--retain %j is refused with a sentence', (value) => {
+    expect(() => parseRetention(value)).toThrow(/invalid duration/);
+  });
+
+  it('--retain-rows takes a positive whole number only', () => {
+    expect(parseRetainRows('1000000')).toBe(1_000_000);
+    for (const bad of ['0', '-5', '1.5', '1e6', 'many']) expect(() => parseRetainRows(bad)).toThrow('--retain-rows must be a positive whole number');
+  });
+});
