@@ -244,6 +244,7 @@ export const Resources = {
   registries: { base: '/apis/portcullis.dev/v1alpha1', plural: 'registries', namespaced: true },
   registryUsers: { base: '/apis/portcullis.dev/v1alpha1', plural: 'registryusers', namespaced: true },
   repositoryGrants: { base: '/apis/portcullis.dev/v1alpha1', plural: 'repositorygrants', namespaced: true },
+  registryWebhooks: { base: '/apis/portcullis.dev/v1alpha1', plural: 'registrywebhooks', namespaced: true },
   namespaces: { base: '/api/v1', plural: 'namespaces', namespaced: false },
   secrets: { base: '/api/v1', plural: 'secrets', namespaced: true },
   configMaps: { base: '/api/v1', plural: 'configmaps', namespaced: true },

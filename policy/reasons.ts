@@ -65,5 +65,6 @@ export const Reasons = {
   DeliveryFailing: 'DeliveryFailing',
   WebhookDisabled: 'WebhookDisabled',
   ForbiddenAddress: 'ForbiddenAddress',
+  SecretUnreadable: 'SecretUnreadable',
 } as const;
 export type Reason = (typeof Reasons)[keyof typeof Reasons];

@@ -1,0 +1,199 @@
+// The webhook dispatcher inside the activity server: watches RegistryWebhooks, Registries (their
+// delegation) and Namespaces (their labels), keeps one delivery loop per webhook object, and hands each
+// loop a new plan when anything it depends on changes. Watch callbacks only schedule a reconcile; the
+// reconcile compares plans, starts loops for new objects, stops the loops of deleted ones (a recreated
+// object has a new uid, hence a new cursor), and nothing else. Intake calls nudge() after a commit so
+// idle loops read at once; otherwise they poll.
+//
+// Permissions it needs: list/watch registrywebhooks, registries and namespaces; patch
+// registrywebhooks/status; get secrets in the namespaces that have webhooks (read by name, never listed).
+
+import type { Logger } from 'pino';
+import type { Registry as MetricsRegistry } from 'prom-client';
+import type { Delegation, NamespaceInfo, RegistryResource, RegistryWebhookResource, RegistryWebhookStatus } from '../../crds/types.js';
+import { realTimers, type Timers } from '../../kube/backoff.js';
+import { Informer, type InformerEvent, type KubeObject } from '../../kube/informer.js';
+import { isNotFound, MERGE_PATCH, objectPath, Resources, type KubeClient } from '../../kube/request.js';
+import { objectKey } from '../../policy/object-keys.js';
+import type { EventStore } from '../event.js';
+import { DeliveryLoop } from './loop.js';
+import { WebhookMetrics } from './metrics.js';
+import { webhookPlan, type PlanContext } from './plan.js';
+import { readWebhookKey } from './secret.js';
+import { createSender, DEFAULT_TIMEOUT_MS } from './send.js';
+import { DEFAULT_THROTTLE, StatusReporter, type ThrottleOptions } from './status.js';
+
+export interface WebhookDispatcherOptions {
+  client: KubeClient;
+  store: EventStore;
+  log: Pick<Logger, 'info' | 'warn' | 'error'>;
+  /** Where the delivery metrics are registered (the activity server's registry). */
+  metricsRegistry: MetricsRegistry;
+  /** How often an idle loop reads the store without a nudge. Default 1 s. */
+  pollMs?: number;
+  /** Per delivery. Default 5 s. */
+  timeoutMs?: number;
+  /** Allow link-local and metadata addresses as receivers. Default false. */
+  allowLinkLocal?: boolean;
+  /** How long a read HMAC key is used before it is read again. Default 60 s. */
+  keyTtlMs?: number;
+  throttle?: ThrottleOptions;
+  timers?: Timers;
+}
+
+export interface WebhookDispatcher {
+  /** New events were committed: idle loops read them now. */
+  nudge(): void;
+  /** Resolves once the webhooks, Registries and Namespaces have been listed. */
+  waitForSync(): Promise<void>;
+  /** Stops every loop (after its request in flight, at most the delivery timeout) and the watches. */
+  stop(): Promise<void>;
+}
+
+interface RegistryObject extends KubeObject {
+  spec?: { delegation?: Delegation[] };
+}
+interface NamespaceObject extends KubeObject {
+  metadata: KubeObject['metadata'] & { labels?: Record<string, string> };
+}
+type WebhookObject = RegistryWebhookResource & KubeObject;
+
+export function startWebhookDispatcher(options: WebhookDispatcherOptions): WebhookDispatcher {
+  const { client, store, log } = options;
+  const timers = options.timers ?? realTimers;
+  const metrics = new WebhookMetrics(options.metricsRegistry);
+  const sender = createSender({ timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS, allowLinkLocal: options.allowLinkLocal === true });
+  const webhooks = new Informer<WebhookObject>({ kc: client.kc, client, resource: Resources.registryWebhooks });
+  const registries = new Informer<RegistryObject>({
+    kc: client.kc,
+    client,
+    resource: Resources.registries,
+    // Only the delegation is read.
+    transform: (r) => ({ metadata: r.metadata, spec: { delegation: r.spec?.delegation ?? [] } }),
+  });
+  const namespaces = new Informer<NamespaceObject>({ kc: client.kc, client, resource: Resources.namespaces, metadataOnly: true });
+  const loops = new Map<string, { uid: string; loop: DeliveryLoop }>();
+  /** Loops of deleted webhooks still finishing their request in flight. */
+  const stopping = new Set<Promise<void>>();
+  let stopped = false;
+  let scheduled = false;
+
+  const writeStatus = (namespace: string, name: string) => async (status: RegistryWebhookStatus) => {
+    // A merge patch: `backlog: null` clears a count that no longer applies (a webhook that became blocked).
+    const body = { status: { ...status, backlog: status.backlog ?? null } };
+    try {
+      await client.request('PATCH', objectPath(Resources.registryWebhooks, namespace, name, 'status'), { body, contentType: MERGE_PATCH });
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+    }
+  };
+
+  const context = (): PlanContext => ({
+    registries: new Map(registries.list().map((r) => [objectKey(r), r as unknown as RegistryResource])),
+    namespaces: new Map<string, NamespaceInfo>(namespaces.list().map((n) => [n.metadata.name, { name: n.metadata.name, labels: n.metadata.labels ?? {} }])),
+    allowLinkLocal: options.allowLinkLocal === true,
+  });
+
+  const startLoop = (key: string, webhook: WebhookObject, plan: ReturnType<typeof webhookPlan>): DeliveryLoop => {
+    const { namespace = '', name } = webhook.metadata;
+    const status = webhook.status as RegistryWebhookStatus | undefined;
+    const loop = new DeliveryLoop(
+      plan,
+      {
+        uid: webhook.metadata.uid ?? key,
+        key,
+        store,
+        sender,
+        readKey: (ref) => readWebhookKey(client, ref),
+        reporter: (backlog) =>
+          new StatusReporter({
+            write: writeStatus(namespace, name),
+            backlog,
+            onError: (error) => log.warn({ webhook: key, err: error.message }, 'webhook: writing the status failed'),
+            timers,
+            throttle: options.throttle ?? DEFAULT_THROTTLE,
+            ...(status !== undefined ? { initial: status } : {}),
+          }),
+        metrics,
+        timers,
+        pollMs: options.pollMs ?? 1000,
+        keyTtlMs: options.keyTtlMs ?? 60_000,
+        log,
+      },
+      status,
+    );
+    loop.start();
+    return loop;
+  };
+
+  const stopLoop = (key: string): void => {
+    const entry = loops.get(key);
+    if (entry === undefined) return;
+    loops.delete(key);
+    metrics.forget(key);
+    const done = entry.loop.stop().finally(() => stopping.delete(done));
+    stopping.add(done);
+  };
+
+  const reconcile = (): void => {
+    scheduled = false;
+    if (stopped || !webhooks.hasSynced || !registries.hasSynced || !namespaces.hasSynced) return;
+    const ctx = context();
+    const seen = new Set<string>();
+    for (const webhook of webhooks.list()) {
+      const key = objectKey(webhook);
+      seen.add(key);
+      const plan = webhookPlan(webhook, ctx);
+      const existing = loops.get(key);
+      if (existing !== undefined && existing.uid === webhook.metadata.uid) {
+        existing.loop.update(plan);
+        continue;
+      }
+      if (existing !== undefined) stopLoop(key);
+      loops.set(key, { uid: webhook.metadata.uid ?? key, loop: startLoop(key, webhook, plan) });
+      log.info({ webhook: key }, 'webhook: delivery loop started');
+    }
+    for (const key of [...loops.keys()]) {
+      if (!seen.has(key)) {
+        stopLoop(key);
+        log.info({ webhook: key }, 'webhook: deleted; delivery loop stopped');
+      }
+    }
+  };
+
+  const onEvent =
+    (what: string) =>
+    (event: InformerEvent<unknown>): void => {
+      if (event.type === 'error' || event.type === 'gaveUp') {
+        log.warn({ watch: what, err: event.error.message }, 'webhook dispatcher: watch failing; keeping the last known state');
+        return;
+      }
+      if (event.type === 'connected' || scheduled) return;
+      scheduled = true;
+      // Coalesces a relist's many events into one reconcile.
+      timers.setTimeout(reconcile, 0);
+    };
+  webhooks.on(onEvent('RegistryWebhooks'));
+  registries.on(onEvent('Registries'));
+  namespaces.on(onEvent('Namespaces'));
+  webhooks.start();
+  registries.start();
+  namespaces.start();
+
+  return {
+    nudge() {
+      for (const { loop } of loops.values()) loop.nudge();
+    },
+    async waitForSync() {
+      await Promise.all([webhooks.waitForSync(), registries.waitForSync(), namespaces.waitForSync()]);
+    },
+    async stop() {
+      stopped = true;
+      await Promise.all([webhooks.stop(), registries.stop(), namespaces.stop()]);
+      const running = [...loops.values()].map(({ loop }) => loop.stop());
+      loops.clear();
+      await Promise.all([...running, ...stopping]);
+      sender.close();
+    },
+  };
+}
