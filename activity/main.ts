@@ -17,6 +17,7 @@ import { listen, type ListeningServer } from './listener.js';
 import { ActivityMetrics } from './metrics.js';
 import { RetentionSchedule } from './retention.js';
 import { openEventStore } from './store/open.js';
+import { startWebhookDispatcher, type WebhookDispatcher, type WebhookDispatcherOptions } from './webhooks/dispatcher.js';
 
 /** What every server of the activity process is given. */
 export interface ActivityContext {
@@ -45,6 +46,8 @@ export interface ActivityConfig {
   servers?: ServerStarter[];
   /** Install SIGTERM/SIGINT handlers that stop everything. Default true. */
   handleSignals?: boolean;
+  /** Deliver RegistryWebhooks (needs the cluster); absent: no webhook delivery. */
+  webhooks?: Omit<WebhookDispatcherOptions, 'store' | 'log' | 'metricsRegistry'>;
 }
 
 export interface RunningActivity {
@@ -60,7 +63,17 @@ export async function startActivity(config: ActivityConfig): Promise<RunningActi
   const { logger } = config;
   const metrics = config.metrics ?? new ActivityMetrics().withProcessMetrics();
   const store = await openEventStore(config.databaseUrl);
-  const batcher = new IntakeBatcher({ store, ...DEFAULT_BATCHING, ...config.batching, onWrite: (w) => metrics.batchWritten(w) });
+  let webhooks: WebhookDispatcher | undefined;
+  const batcher = new IntakeBatcher({
+    store,
+    ...DEFAULT_BATCHING,
+    ...config.batching,
+    onWrite: (w) => {
+      metrics.batchWritten(w);
+      // New events are committed: webhook loops waiting for events read them now rather than at their next poll.
+      if (w.stored !== undefined && w.stored > 0) webhooks?.nudge();
+    },
+  });
   metrics.observeQueue(() => batcher.pending);
   const retention = new RetentionSchedule({
     store,
@@ -78,6 +91,7 @@ export async function startActivity(config: ActivityConfig): Promise<RunningActi
   const stopEverything = async (): Promise<void> => {
     for (const server of [...servers].reverse()) await server.close();
     await batcher.close();
+    await webhooks?.stop();
     await retention.stop();
     await store.close();
   };
@@ -88,6 +102,7 @@ export async function startActivity(config: ActivityConfig): Promise<RunningActi
     throw err;
   }
   retention.start();
+  if (config.webhooks !== undefined) webhooks = startWebhookDispatcher({ ...config.webhooks, store, log: logger, metricsRegistry: metrics.registry });
   for (const server of servers) logger.info({ server: server.name, url: server.url }, 'listening');
 
   const settle = { resolve: () => {}, reject: (_err: unknown) => {} };
