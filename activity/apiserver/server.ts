@@ -36,7 +36,9 @@ export interface ActivityApiOptions {
   shutdownGraceMs?: number;
 }
 
+/** Shaped as activity/listener.ts's ListeningServer, so main.ts closes it with the other listeners. */
 export interface RunningActivityApi {
+  name: 'api';
   /** https://HOST:PORT */
   url: string;
   address: AddressInfo;
@@ -154,6 +156,7 @@ export async function startActivityApi(options: ActivityApiOptions): Promise<Run
 
   let closing: Promise<void> | undefined;
   return {
+    name: 'api',
     url: `https://${host}:${address.port}`,
     address,
     close() {

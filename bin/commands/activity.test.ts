@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseRetainRows, parseRetention } from './activity.js';
+import { parseApiListener, parseRetainRows, parseRetention } from './activity.js';
 
 describe('activity flags', () => {
   it.each([
@@ -19,5 +19,17 @@ describe('activity flags', () => {
   it('--retain-rows takes a positive whole number only', () => {
     expect(parseRetainRows('1000000')).toBe(1_000_000);
     for (const bad of ['0', '-5', '1.5', '1e6', 'many']) expect(() => parseRetainRows(bad)).toThrow('--retain-rows must be a positive whole number');
+  });
+
+  it('--listen serves the aggregated API only with --tls-cert and --tls-key; without --listen there is none', () => {
+    expect(parseApiListener({})).toBeUndefined();
+    expect(parseApiListener({ listen: ':8443', tlsCert: 'c.pem', tlsKey: 'k.pem' })).toEqual({
+      host: '0.0.0.0',
+      port: 8443,
+      tls: { certFile: 'c.pem', keyFile: 'k.pem' },
+    });
+    expect(() => parseApiListener({ listen: ':8443' })).toThrow('--listen serves the aggregated API over TLS only');
+    expect(() => parseApiListener({ tlsCert: 'c.pem', tlsKey: 'k.pem' })).toThrow('give --listen too');
+    expect(() => parseApiListener({ listen: '8443', tlsCert: 'c.pem', tlsKey: 'k.pem' })).toThrow('--listen must be HOST:PORT');
   });
 });

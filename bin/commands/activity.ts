@@ -2,12 +2,16 @@
 // [--retain-rows N]`: the activity server. Takes each Registry's Distribution notifications on
 // POST /events/{namespace}/{name} (plain HTTP, inside the cluster; the token is derived from the
 // activity key), keeps the manifest events in SQLite or PostgreSQL, and removes old ones at start and
-// hourly. Prints `activity events listening on URL` when ready; SIGTERM finishes the requests in flight,
+// hourly. With --listen (and --tls-cert/--tls-key) it also serves the aggregated API activity.portcullis.dev
+// over TLS (activity/apiserver/), reading Registries and Namespaces and asking SubjectAccessReviews with
+// its kubeconfig (KUBECONFIG or in-cluster). Prints `activity events listening on URL` (and `activity api
+// listening on URL`) when ready; SIGTERM finishes the requests in flight,
 // writes what is queued and exits 0.
 
 import type { Command } from 'commander';
 import { parseDuration } from '../../policy/duration.js';
 import { readActivityKey } from '../../wire/activity-key.js';
+import type { ServerStarter } from '../../activity/main.js';
 import { parseListenAddress, parseLogLevel } from '../flags.js';
 
 interface ActivityFlags {
@@ -17,6 +21,26 @@ interface ActivityFlags {
   retain: string;
   retainRows?: string;
   logLevel: string;
+  listen?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+}
+
+export interface ApiListener {
+  host: string;
+  port: number;
+  tls: { certFile: string; keyFile: string };
+}
+
+/** The aggregated API's listener: only with --listen, which needs --tls-cert and --tls-key (the kube-apiserver speaks only TLS to it). */
+export function parseApiListener(flags: Pick<ActivityFlags, 'listen' | 'tlsCert' | 'tlsKey'>): ApiListener | undefined {
+  if (flags.listen === undefined) {
+    if (flags.tlsCert !== undefined || flags.tlsKey !== undefined) throw new Error('--tls-cert and --tls-key are for the API listener: give --listen too');
+    return undefined;
+  }
+  if (flags.tlsCert === undefined || flags.tlsKey === undefined)
+    throw new Error('--listen serves the aggregated API over TLS only: give --tls-cert and --tls-key');
+  return { ...parseListenAddress(flags.listen), tls: { certFile: flags.tlsCert, keyFile: flags.tlsKey } };
 }
 
 /**
@@ -36,6 +60,15 @@ export function parseRetainRows(value: string): number {
   return n;
 }
 
+/** The aggregated API as one more listener of the activity process, on its store and logger. */
+function apiServer(listener: ApiListener): ServerStarter {
+  return async (ctx) => {
+    // Loaded only with --listen: client-node's config module is large and the intake alone needs no cluster.
+    const [{ startActivityApi }, { loadKubeConfig }] = await Promise.all([import('../../activity/apiserver/server.js'), import('../../kube/config.js')]);
+    return startActivityApi({ ...listener, kubeConfig: await loadKubeConfig(), store: ctx.store, logger: ctx.logger });
+  };
+}
+
 export function register(program: Command): void {
   program
     .command('activity')
@@ -46,13 +79,18 @@ export function register(program: Command): void {
     .option('--retain <duration>', 'remove events older than this (e.g. 90d, 720h; 0 keeps them)', '90d')
     .option('--retain-rows <n>', 'keep at most this many events (the oldest go first)')
     .option('--log-level <level>', 'trace, debug, info, warn, error or fatal', 'info')
+    .option('--listen <host:port>', 'address of the aggregated API activity.portcullis.dev (HTTPS; needs --tls-cert and --tls-key)')
+    .option('--tls-cert <file>', "the API listener's certificate (PEM; valid for the APIService's Service name; reloaded when it changes)")
+    .option('--tls-key <file>', 'private key for --tls-cert (PEM)')
     .action(async (flags: ActivityFlags) => {
       let events: { host: string; port: number };
       let logLevel: string;
       let maxAgeMs: number | undefined;
       let maxRows: number | undefined;
       let activityKey: Buffer;
+      let api: ApiListener | undefined;
       try {
+        api = parseApiListener(flags);
         events = parseListenAddress(flags.eventsListen, '--events-listen');
         logLevel = parseLogLevel(flags.logLevel);
         maxAgeMs = parseRetention(flags.retain);
@@ -73,12 +111,15 @@ export function register(program: Command): void {
           events,
           retention: { ...(maxAgeMs === undefined ? {} : { maxAgeMs }), ...(maxRows === undefined ? {} : { maxRows }) },
           logger,
+          ...(api === undefined ? {} : { servers: [apiServer(api)] }),
         });
       } catch (err) {
         // openEventStore's and listen's errors never carry the database password.
         program.error(`activity: ${(err as Error).message}`);
       }
       process.stdout.write(`activity events listening on ${running.eventsUrl}\n`);
+      const apiUrl = running.servers.find((server) => server.name === 'api')?.url;
+      if (apiUrl !== undefined) process.stdout.write(`activity api listening on ${apiUrl}\n`);
       try {
         await running.closed;
         process.exitCode = 0;
