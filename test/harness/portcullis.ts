@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { run, startProcess, waitFor, type ManagedProcess } from '../../local/process.js';
-import { startRegistry, type RunningRegistry } from '../../local/registry.js';
+import { startRegistry, type RegistryOptions, type RunningRegistry } from '../../local/registry.js';
 import type { TestTLS } from '../../local/tls.js';
 import { repoRoot } from '../../local/tools.js';
 
@@ -63,10 +63,17 @@ export interface CompiledSetup {
 
 /**
  * The setup without a cluster, as the README's "Without a cluster" runs it: `compile` of the manifests in
- * `dir/policy.yaml`, `keys init`, a token server over HTTPS from those directories, and a Distribution v3
- * registry trusting the keys' bundle for `service`.
+ * `dir/policy.yaml`, `keys init`, a token server over HTTPS from those directories, and a Distribution
+ * registry (v3 unless `registryOptions.flavor` says otherwise, notifying `registryOptions.notifications` if given)
+ * trusting the keys' bundle for `service`.
  */
-export async function startCompiledSetup(dir: string, manifests: string, service: string, tls: TestTLS): Promise<CompiledSetup> {
+export async function startCompiledSetup(
+  dir: string,
+  manifests: string,
+  service: string,
+  tls: TestTLS,
+  registryOptions: Partial<Pick<RegistryOptions, 'flavor' | 'notifications'>> = {},
+): Promise<CompiledSetup> {
   await writeFile(join(dir, 'policy.yaml'), manifests);
   const compiled = await portcullis(['compile', '-f', join(dir, 'policy.yaml'), '-o', join(dir, 'snapshot')]);
   if (compiled.code !== 0) throw new Error(`portcullis compile failed: ${compiled.stderr}${compiled.stdout}`);
@@ -79,6 +86,7 @@ export async function startCompiledSetup(dir: string, manifests: string, service
   try {
     const registry = await startRegistry({
       flavor: 'v3',
+      ...registryOptions,
       tls: { cert: tls.serverCertPath, key: tls.serverKeyPath },
       auth: { realm: `${server.url}/token`, service, issuer: 'portcullis', rootCertBundle: join(dir, 'keys', 'bundle.pem') },
     });
