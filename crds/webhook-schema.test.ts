@@ -1,5 +1,6 @@
 // Offline validation of RegistryWebhook (what `portcullis compile` and the API server both refuse); the
-// same rows run against a real API server in test/e2e/activity-webhooks.test.ts's CRD checks.
+// API server's own refusal of the credential and signature-header rows is checked in
+// test/e2e/activity-webhooks.test.ts.
 import { describe, expect, it } from 'vitest';
 import { validateResource, withCrdDefaults } from './schema.js';
 import type { RegistryWebhookResource } from './types.js';
