@@ -62,7 +62,8 @@ export function objectKey(o: KubeObject): string {
 
 interface ListResponse<T> {
   metadata: { resourceVersion: string; continue?: string };
-  items: T[];
+  /** null in an empty metadata-only list (PartialObjectMetadataList encodes Go's nil slice). */
+  items: T[] | null;
 }
 
 type WatchEnd = 'closed' | RelistReason;
@@ -197,7 +198,7 @@ export class Informer<T extends KubeObject> {
         },
         this.options.metadataOnly === true ? METADATA_LIST : undefined,
       );
-      for (const item of page.items) fresh.set(objectKey(item), this.shape(item));
+      for (const item of page.items ?? []) fresh.set(objectKey(item), this.shape(item));
       continueToken = page.metadata.continue || undefined;
       resourceVersion = page.metadata.resourceVersion;
     } while (continueToken !== undefined && !this.stopped);
