@@ -82,6 +82,6 @@ export async function startActivityApi(cp: ControlPlane, options: { dir: string;
     return { process: proc, apiUrl, caCert, serverName, stop };
   } catch (error) {
     await stop();
-    throw new Error(`${(error as Error).message}\n--- activity ---\n${proc.output().slice(-4000)}`);
+    throw new Error(`${(error as Error).message}\n--- activity ---\n${proc.output().slice(-4000)}`, { cause: error });
   }
 }
