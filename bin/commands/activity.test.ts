@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseApiListener, parseRetainRows, parseRetention } from './activity.js';
+import { kubeConfigAvailable, parseApiListener, parseRetainRows, parseRetention } from './activity.js';
 
 describe('activity flags', () => {
   it.each([
@@ -31,5 +31,18 @@ describe('activity flags', () => {
     expect(() => parseApiListener({ listen: ':8443' })).toThrow('--listen serves the aggregated API over TLS only');
     expect(() => parseApiListener({ tlsCert: 'c.pem', tlsKey: 'k.pem' })).toThrow('give --listen too');
     expect(() => parseApiListener({ listen: '8443', tlsCert: 'c.pem', tlsKey: 'k.pem' })).toThrow('--listen must be HOST:PORT');
+  });
+});
+
+describe('webhook delivery needs a kubeconfig', () => {
+  const none = (): boolean => false;
+  it.each<[string, NodeJS.ProcessEnv, (path: string) => boolean, boolean]>([
+    ['KUBECONFIG set', { KUBECONFIG: '/tmp/admin.kubeconfig' }, none, true],
+    ['~/.kube/config present', {}, (p) => p.endsWith('/.kube/config'), true],
+    ['in a pod with its ServiceAccount token', { KUBERNETES_SERVICE_HOST: '10.96.0.1' }, (p) => p.endsWith('serviceaccount/token'), true],
+    ['a token file but not in a cluster', {}, (p) => p.endsWith('serviceaccount/token'), false],
+    ['nothing at all (webhooks stay off)', { KUBECONFIG: '' }, none, false],
+  ])('%s', (_sentence, env, exists, available) => {
+    expect(kubeConfigAvailable(env, exists)).toBe(available);
   });
 });

@@ -6,12 +6,17 @@
 // over TLS (activity/apiserver/), reading Registries and Namespaces and asking SubjectAccessReviews with
 // its kubeconfig (KUBECONFIG or in-cluster). Prints `activity events listening on URL` (and `activity api
 // listening on URL`) when ready; SIGTERM finishes the requests in flight,
-// writes what is queued and exits 0.
+// writes what is queued and exits 0. When a kubeconfig is at hand (KUBECONFIG, ~/.kube/config or the
+// in-cluster ServiceAccount) it also delivers RegistryWebhooks (activity/webhooks/); --no-webhooks turns
+// that off.
 
 import type { Command } from 'commander';
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { parseDuration } from '../../policy/duration.js';
 import { readActivityKey } from '../../wire/activity-key.js';
-import type { ServerStarter } from '../../activity/main.js';
+import type { ActivityConfig, ServerStarter } from '../../activity/main.js';
 import { parseListenAddress, parseLogLevel } from '../flags.js';
 
 interface ActivityFlags {
@@ -24,6 +29,15 @@ interface ActivityFlags {
   listen?: string;
   tlsCert?: string;
   tlsKey?: string;
+  webhooks: boolean;
+  webhookAllowLinkLocal?: boolean;
+}
+
+/** Where a kubeconfig could come from; `exists` is for tests. */
+export function kubeConfigAvailable(env: NodeJS.ProcessEnv, exists: (path: string) => boolean = existsSync): boolean {
+  if (env.KUBECONFIG !== undefined && env.KUBECONFIG !== '') return true;
+  if (exists(join(homedir(), '.kube', 'config'))) return true;
+  return env.KUBERNETES_SERVICE_HOST !== undefined && exists('/var/run/secrets/kubernetes.io/serviceaccount/token');
 }
 
 export interface ApiListener {
@@ -82,6 +96,8 @@ export function register(program: Command): void {
     .option('--listen <host:port>', 'address of the aggregated API activity.portcullis.dev (HTTPS; needs --tls-cert and --tls-key)')
     .option('--tls-cert <file>', "the API listener's certificate (PEM; valid for the APIService's Service name; reloaded when it changes)")
     .option('--tls-key <file>', 'private key for --tls-cert (PEM)')
+    .option('--no-webhooks', 'do not deliver RegistryWebhooks (on by default when a kubeconfig or the in-cluster ServiceAccount is available)')
+    .option('--webhook-allow-link-local', 'let webhooks reach link-local and cloud metadata addresses (169.254.0.0/16, fe80::/10); refused by default')
     .action(async (flags: ActivityFlags) => {
       let events: { host: string; port: number };
       let logLevel: string;
@@ -103,6 +119,13 @@ export function register(program: Command): void {
       // commands (the kubelet's credential provider among them) should not load.
       const [{ startActivity }, { createLogger }] = await Promise.all([import('../../activity/main.js'), import('../../activity/logger.js')]);
       const logger = createLogger(logLevel);
+      let webhooks: ActivityConfig['webhooks'];
+      if (flags.webhooks && kubeConfigAvailable(process.env)) {
+        const [{ loadKubeConfig }, { KubeClient }] = await Promise.all([import('../../kube/config.js'), import('../../kube/request.js')]);
+        webhooks = { client: new KubeClient(await loadKubeConfig()), allowLinkLocal: flags.webhookAllowLinkLocal === true };
+      } else if (flags.webhooks) {
+        logger.info('no kubeconfig or in-cluster ServiceAccount: RegistryWebhooks are not delivered');
+      }
       let running;
       try {
         running = await startActivity({
@@ -112,6 +135,7 @@ export function register(program: Command): void {
           retention: { ...(maxAgeMs === undefined ? {} : { maxAgeMs }), ...(maxRows === undefined ? {} : { maxRows }) },
           logger,
           ...(api === undefined ? {} : { servers: [apiServer(api)] }),
+          ...(webhooks === undefined ? {} : { webhooks }),
         });
       } catch (err) {
         // openEventStore's and listen's errors never carry the database password.
@@ -127,6 +151,7 @@ export function register(program: Command): void {
         logger.error({ reason: (err as Error).message }, 'activity did not stop cleanly');
         process.exitCode = 1;
       }
+      webhooks?.client.close();
       logger.flush();
     });
 }
