@@ -1,10 +1,7 @@
 // The aggregated API on a TLS socket. The client certificate is requested from everyone and checked by
 // TLS against the request-header CA of the moment; what TLS established is believed only for
-// connections made under the current CA (a generation counter): when the kube-apiserver's published CA
-// changes, connections verified against the old one are closed, and a connection made before the CA
-// was first read never counts as the front proxy (Node would otherwise have checked it against its
-// public roots). The serving certificate is reloaded when its files change (cert-manager renews in
-// place).
+// connections made under the current CA (connection-trust.ts). The serving certificate is reloaded
+// when its files change (cert-manager renews in place).
 
 import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:https';
@@ -16,6 +13,7 @@ import type { EventStore } from '../event.js';
 import { KubeClient } from '../../kube/request.js';
 import { Authorizer, SUBJECT_ACCESS_REVIEWS_PATH, type ReviewAccess } from './authorizer.js';
 import { clusterView } from './cluster-view.js';
+import { ConnectionTrust } from './connection-trust.js';
 import { EventReader } from './event-reader.js';
 import { frontProxySource } from './front-proxy-source.js';
 import type { FrontProxyConfig } from './front-proxy.js';
@@ -69,17 +67,13 @@ export async function startActivityApi(options: ActivityApiOptions): Promise<Run
     onError: (what, error) => log.warn({ reason: error.message }, `watching ${what} failed; retrying`),
   });
   let tls = await readTls(options.tls);
-  /** 0: no request-header CA yet, so no connection is the front proxy. */
-  let generation = 0;
-  const socketGeneration = new WeakMap<TLSSocket, number>();
-  const sockets = new Set<TLSSocket>();
+  const trust = new ConnectionTrust();
   let clientCA: string | undefined;
 
   // `handle` is defined below: the server exists first so that the CA can be applied to its context.
   const server: Server = createServer({ ...tls, requestCert: true, rejectUnauthorized: false }, (req, res) => {
     const socket = req.socket as TLSSocket;
-    const current = generation > 0 && socketGeneration.get(socket) === generation;
-    const peer = current && socket.authorized ? socket.getPeerCertificate() : undefined;
+    const peer = trust.current(socket) && socket.authorized ? socket.getPeerCertificate() : undefined;
     const commonName = peer?.subject?.CN;
     void handle({
       method: req.method ?? 'GET',
@@ -89,17 +83,15 @@ export async function startActivityApi(options: ActivityApiOptions): Promise<Run
     }).then((answer) => send(res, answer));
   });
   server.on('secureConnection', (socket: TLSSocket) => {
-    socketGeneration.set(socket, generation);
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
+    trust.connected(socket);
+    socket.once('close', () => trust.closed(socket));
   });
   server.keepAliveTimeout = 72_000;
 
   const applyCA = (config: FrontProxyConfig): void => {
     clientCA = config.clientCA;
     server.setSecureContext({ ...tls, ca: clientCA });
-    generation++;
-    for (const socket of sockets) if (socketGeneration.get(socket) !== generation) socket.destroy();
+    trust.caChanged();
     log.info({ allowedNames: config.allowedNames }, 'front-proxy configuration loaded');
   };
   const frontProxy = frontProxySource({
@@ -112,7 +104,7 @@ export async function startActivityApi(options: ActivityApiOptions): Promise<Run
   const review: ReviewAccess = async (sar) =>
     (await client.request<{ status?: Awaited<ReturnType<ReviewAccess>> }>('POST', SUBJECT_ACCESS_REVIEWS_PATH, { body: sar })).status ?? {};
   const handle = createHandler({
-    frontProxy: () => (generation > 0 ? frontProxy.current() : undefined),
+    frontProxy: () => (trust.hasCA ? frontProxy.current() : undefined),
     authorizer: new Authorizer({ review, ...(options.authorizationTtlMs === undefined ? {} : { ttlMs: options.authorizationTtlMs }) }),
     reader: new EventReader(options.store),
     view,
