@@ -29,7 +29,17 @@ export const REGISTRY_EVENTS: ApiResource = {
   categories: ['portcullis'],
 };
 
-export const RESOURCES: readonly ApiResource[] = [REGISTRY_EVENTS];
+/** Created, never stored (so never listed or read back): a short-lived registry token (registry-tokens.ts). */
+export const REGISTRY_TOKENS: ApiResource = {
+  name: 'registrytokens',
+  singularName: 'registrytoken',
+  namespaced: true,
+  kind: 'RegistryToken',
+  verbs: ['create'],
+  categories: ['portcullis'],
+};
+
+export const RESOURCES: readonly ApiResource[] = [REGISTRY_EVENTS, REGISTRY_TOKENS];
 
 /** The collection path of a namespaced resource in `namespace`. */
 export function namespacedPath(resource: ApiResource, namespace: string): string {

@@ -91,7 +91,10 @@ describe('aggregated API handler', () => {
     expect((await as('system:kube-aggregator', base)).body).toMatchObject({
       kind: 'APIResourceList',
       groupVersion: 'activity.portcullis.dev/v1alpha1',
-      resources: [{ name: 'registryevents', namespaced: true, kind: 'RegistryEvent', verbs: ['get', 'list'] }],
+      resources: [
+        { name: 'registryevents', namespaced: true, kind: 'RegistryEvent', verbs: ['get', 'list'] },
+        { name: 'registrytokens', namespaced: true, kind: 'RegistryToken', verbs: ['create'] },
+      ],
     });
   });
 

@@ -6,10 +6,10 @@ import { authenticate, type DistinctHeaders, type FrontProxyConfig, type PeerCer
 import type { Authorizer } from './authorizer.js';
 import { apiGroup, apiGroupList, apiResourceList } from './discovery.js';
 import type { EventReader } from './event-reader.js';
-import { GROUP, GROUP_VERSION_PATH, REGISTRY_EVENTS } from './group.js';
+import { GROUP, GROUP_VERSION_PATH, REGISTRY_EVENTS, REGISTRY_TOKENS } from './group.js';
 import { parseListOptions } from './list-options.js';
 import { toList, type RegistryEventObject } from './objects.js';
-import { ApiError, notFound, unauthorized } from './status.js';
+import { ApiError, badRequest, notFound, unauthorized } from './status.js';
 import { parseIncludeObject, toTable, wantsTable } from './table.js';
 import type { VisibleRegistry } from './visibility.js';
 
@@ -19,6 +19,8 @@ export interface ApiRequest {
   url: string;
   headers: DistinctHeaders;
   peer: PeerCertificate;
+  /** The request body (POST only); undefined: none was sent. */
+  body?: Buffer;
 }
 
 export interface ApiResponse {
@@ -36,12 +38,25 @@ export interface HandlerOptions {
   now(): Date;
   /** Failures that are ours, not the caller's (the store, the SubjectAccessReview). */
   logError(message: string, error: Error): void;
+  /** POST registrytokens (registry-tokens.ts); undefined: not served. */
+  registryTokens?(user: UserInfo, namespace: string, body: unknown): Promise<ApiResponse>;
 }
 
 const NAMESPACE = '[a-z0-9]([-a-z0-9]*[a-z0-9])?';
 const OBJECT_NAME = '[a-z0-9]([-a-z0-9.]*[a-z0-9])?';
 const escapeRe = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 const EVENTS = new RegExp(`^${escapeRe(GROUP_VERSION_PATH)}(?:/namespaces/(${NAMESPACE}))?/${REGISTRY_EVENTS.name}(?:/(${OBJECT_NAME}))?/?$`);
+const TOKENS = new RegExp(`^${escapeRe(GROUP_VERSION_PATH)}/namespaces/(${NAMESPACE})/${REGISTRY_TOKENS.name}/?$`);
+
+/** A create's body: JSON, or the 400 that says it is not. */
+function jsonBody(body: Buffer | undefined): unknown {
+  if (body === undefined || body.length === 0) throw badRequest('the request has no body: send a RegistryToken object as JSON');
+  try {
+    return JSON.parse(body.toString('utf8'));
+  } catch {
+    throw badRequest('the request body is not JSON');
+  }
+}
 
 const HEALTH_PATHS = new Set(['/healthz', '/livez', '/readyz']);
 
@@ -88,6 +103,11 @@ export function createHandler(options: HandlerOptions): (request: ApiRequest) =>
     }
     const who = authenticate(options.frontProxy(), request.peer, request.headers);
     if ('refused' in who) throw unauthorized(`Unauthorized: ${who.refused}`);
+    const tokens = options.registryTokens === undefined ? null : TOKENS.exec(path);
+    if (tokens !== null && options.registryTokens !== undefined) {
+      if (request.method !== 'POST') throw new ApiError('MethodNotAllowed', `${request.method} is not supported: ${REGISTRY_TOKENS.name} are only created`);
+      return options.registryTokens(who.user, tokens[1] as string, jsonBody(request.body));
+    }
     if (request.method !== 'GET') throw new ApiError('MethodNotAllowed', `${request.method} is not supported: registry events are read-only (get, list)`);
     if (path === '/apis' || path === '/apis/') return { status: 200, body: apiGroupList };
     if (path === `/apis/${GROUP}` || path === `/apis/${GROUP}/`) return { status: 200, body: apiGroup };

@@ -3,17 +3,7 @@
 // Nothing is stored: a create answers with a short-lived registry token and is forgotten.
 
 import { parseScopes, type ResourceScope } from '../../policy/scope.js';
-import { GROUP_VERSION, type ApiResource } from './group.js';
-
-/** The discovery entry of registrytokens: created, never stored, so never listed or read back. */
-export const REGISTRY_TOKENS: ApiResource = {
-  name: 'registrytokens',
-  singularName: 'registrytoken',
-  namespaced: true,
-  kind: 'RegistryToken',
-  verbs: ['create'],
-  categories: ['portcullis'],
-};
+import { GROUP_VERSION } from './group.js';
 
 /**
  * The resource RBAC speaks of for what a registry token may do (SubjectAccessReview verb `get`: pull and

@@ -12,8 +12,8 @@ import { formatScope, type ResourceScope } from '../../policy/scope.js';
 import { newTokenId } from '../../wire/access-token.js';
 import type { AccessQuestion, Decision } from './authorizer.js';
 import type { UserInfo } from './front-proxy.js';
-import { GROUP, GROUP_VERSION } from './group.js';
-import { parseRegistryTokenRequest, REGISTRY_IMAGES, REGISTRY_TOKENS, type GrantedAccess, type RegistryToken } from './registry-token-object.js';
+import { GROUP, GROUP_VERSION, REGISTRY_TOKENS } from './group.js';
+import { parseRegistryTokenRequest, REGISTRY_IMAGES, type GrantedAccess, type RegistryToken } from './registry-token-object.js';
 import { RegistryUnavailable, type RegistryTokenSources, type TokenRegistry } from './registry-token-sources.js';
 import { ApiError, badRequest, notFound } from './status.js';
 
