@@ -161,21 +161,24 @@ export function startWebhookDispatcher(options: WebhookDispatcherOptions): Webho
     }
   };
 
+  // What a plan reads of each kind: an update that leaves it alone (the loops' own status writes, the
+  // operator's Registry statuses) needs no reconcile.
   const onEvent =
-    (what: string) =>
-    (event: InformerEvent<unknown>): void => {
+    <T>(what: string, relevant: (object: T) => unknown) =>
+    (event: InformerEvent<T>): void => {
       if (event.type === 'error' || event.type === 'gaveUp') {
         log.warn({ watch: what, err: event.error.message }, 'webhook dispatcher: watch failing; keeping the last known state');
         return;
       }
       if (event.type === 'connected' || scheduled) return;
+      if (event.type === 'updated' && JSON.stringify(relevant(event.object)) === JSON.stringify(relevant(event.previous))) return;
       scheduled = true;
       // Coalesces a relist's many events into one reconcile.
       timers.setTimeout(reconcile, 0);
     };
-  webhooks.on(onEvent('RegistryWebhooks'));
-  registries.on(onEvent('Registries'));
-  namespaces.on(onEvent('Namespaces'));
+  webhooks.on(onEvent<WebhookObject>('RegistryWebhooks', (w) => [w.metadata.uid, w.metadata.generation, w.spec]));
+  registries.on(onEvent<RegistryObject>('Registries', (r) => r.spec?.delegation));
+  namespaces.on(onEvent<NamespaceObject>('Namespaces', (n) => n.metadata.labels));
   webhooks.start();
   registries.start();
   namespaces.start();

@@ -351,6 +351,17 @@ describe('RegistryWebhook delivery', () => {
     expect(await receivedIds(own, 1, 5000)).toEqual([mine?.id]);
     // Everything before the tenant's own event was passed over; the refused webhooks never heard anything.
     expect([own.requests.length, escape.requests.length, stranger.requests.length]).toEqual([1, 0, 0]);
+
+    // The owner withdraws the delegation (the namespace loses its label): the webhook stops at once.
+    const unlabelled = await kubectl(cp, ['label', 'namespace', 'team-a', 'tenant-']);
+    expect(unlabelled.code, unlabelled.stderr).toBe(0);
+    await waitForReady('team-a', 'own', 'False/NamespaceNotAllowed');
+    await commit(event('team-a/app'));
+    const [marker] = await commit(event('registry-marker/app'));
+    await waitFor('the home webhook seeing the next event', () => Promise.resolve(ci.delivered().some((r) => r.event.id === marker?.id)), 5000);
+    expect(own.requests.length).toBe(1);
+    const relabelled = await kubectl(cp, ['label', 'namespace', 'team-a', 'tenant=yes']);
+    expect(relabelled.code, relabelled.stderr).toBe(0);
   });
 
   it('a webhook whose Secret is missing says so, and delivers once the Secret exists', async () => {
