@@ -18,6 +18,26 @@ import { EventReader } from './event-reader.js';
 import { frontProxySource } from './front-proxy-source.js';
 import type { FrontProxyConfig } from './front-proxy.js';
 import { createHandler, type ApiResponse } from './handler.js';
+import { kubernetesTokenSources } from './registry-token-sources.js';
+import { createRegistryToken } from './registry-tokens.js';
+import { badRequest } from './status.js';
+
+/** A RegistryToken create is a few hundred bytes; anything much larger is not one. */
+const MAX_BODY_BYTES = 64 * 1024;
+
+/** The body of a POST, or undefined when it is larger than MAX_BODY_BYTES (the rest is read and dropped). */
+function readBody(req: import('node:http').IncomingMessage): Promise<Buffer | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= MAX_BODY_BYTES) chunks.push(chunk);
+    });
+    req.on('end', () => resolve(size <= MAX_BODY_BYTES ? Buffer.concat(chunks) : undefined));
+    req.on('error', reject);
+  });
+}
 
 export interface ActivityApiOptions {
   host: string;
@@ -75,12 +95,24 @@ export async function startActivityApi(options: ActivityApiOptions): Promise<Run
     const socket = req.socket as TLSSocket;
     const peer = trust.current(socket) && socket.authorized ? socket.getPeerCertificate() : undefined;
     const commonName = peer?.subject?.CN;
-    void handle({
-      method: req.method ?? 'GET',
+    const method = req.method ?? 'GET';
+    const request = {
+      method,
       url: req.url ?? '/',
       headers: req.headersDistinct,
       peer: { verified: peer !== undefined, ...(typeof commonName === 'string' ? { commonName } : {}) },
-    }).then((answer) => send(res, answer));
+    };
+    if (method !== 'POST') {
+      void handle(request).then((answer) => send(res, answer));
+      return;
+    }
+    readBody(req).then(
+      async (body) => {
+        if (body === undefined) return send(res, { status: 400, body: badRequest(`the request body is larger than ${MAX_BODY_BYTES} bytes`).toStatus() });
+        send(res, await handle({ ...request, body }));
+      },
+      () => res.destroy(),
+    );
   });
   server.on('secureConnection', (socket: TLSSocket) => {
     trust.connected(socket);
@@ -103,13 +135,21 @@ export async function startActivityApi(options: ActivityApiOptions): Promise<Run
 
   const review: ReviewAccess = async (sar) =>
     (await client.request<{ status?: Awaited<ReturnType<ReviewAccess>> }>('POST', SUBJECT_ACCESS_REVIEWS_PATH, { body: sar })).status ?? {};
+  const authorizer = new Authorizer({ review, ...(options.authorizationTtlMs === undefined ? {} : { ttlMs: options.authorizationTtlMs }) });
+  const tokenSources = kubernetesTokenSources({ client });
   const handle = createHandler({
     frontProxy: () => (trust.hasCA ? frontProxy.current() : undefined),
-    authorizer: new Authorizer({ review, ...(options.authorizationTtlMs === undefined ? {} : { ttlMs: options.authorizationTtlMs }) }),
+    authorizer,
     reader: new EventReader(options.store),
     view,
     now: () => new Date(),
     logError: (what, error) => log.error({ reason: error.message }, `${what} failed`),
+    registryTokens: async (user, namespace, body) => {
+      const created = await createRegistryToken({ sources: tokenSources, authorizer }, user, namespace, body);
+      // Who obtained what, never the token itself.
+      log.info(created.audit, 'registry token issued');
+      return { status: created.status, body: created.body };
+    },
   });
 
   view.start();
