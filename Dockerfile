@@ -1,11 +1,19 @@
 # syntax=docker/dockerfile:1
-# One image for both halves of Portcullis: `portcullis operator` and `portcullis token-server`.
+# One image for every Portcullis process: `portcullis operator`, `portcullis token-server` and
+# `portcullis activity`.
 # test/integration/image.test.ts builds it with a real Docker engine (the legacy builder, which reads the
-# syntax line as a comment: offline, BuildKit could not fetch that frontend) and runs both commands from it;
+# syntax line as a comment: offline, BuildKit could not fetch that frontend) and runs its commands from it;
 # test/integration/dockerfile.test.ts replays the RUN steps below on a copy of the build context, so
-# keep them to exactly `npm ci`, `npm run build`, `npm prune --omit=dev` (or update that test).
+# keep them to exactly the compiler install, `npm ci`, `npm run build`, `npm prune --omit=dev` (or update
+# that test).
 
 FROM node:24-bookworm-slim AS build
+# better-sqlite3 (the activity store) is a native module. Its install script tries a prebuilt binary from
+# GitHub first; where the build reaches only the Debian and npm registries, node-gyp compiles it instead,
+# with these tools and Node's own headers (the image's /usr/local/include/node: npm_config_nodedir keeps
+# node-gyp from downloading them). Only this stage has them; the runtime stage gets the built module.
+RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
+ENV npm_config_nodedir=/usr/local
 WORKDIR /src
 # Dependencies first: this layer stays cached until the lockfile changes.
 COPY package.json package-lock.json ./

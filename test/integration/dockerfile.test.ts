@@ -4,15 +4,19 @@
 // .dockerignore), the RUN steps run in a temporary copy, and the runtime stage's files are copied
 // alone into a fresh directory where the CLI must start, as uid 65532 when we can switch to it.
 //
-// One deliberate difference: `npm ci` needs the registry (the local npm cache does not hold every
+// Two deliberate differences: `npm ci` needs the registry (the local npm cache does not hold every
 // tarball), so that step is replaced by copying the repository's installed node_modules, which
-// `npm ci` produced from the same lockfile. `npm run build` and `npm prune --omit=dev` run as written.
+// `npm ci` produced from the same lockfile (better-sqlite3 already compiled for this Node); and the
+// build stage's apt-get of the compilers is not replayed (it would install into this machine, which has
+// them). `npm run build` and `npm prune --omit=dev` run as written. The copy then runs the activity server
+// on SQLite, so the native module's build output is shown to survive the prune and the runtime COPY lines.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { run } from '../../local/process.js';
+import { freePort, run, startProcess, waitFor } from '../../local/process.js';
 import { repoRoot } from '../../local/tools.js';
 
 interface Instruction {
@@ -115,6 +119,9 @@ describe('.dockerignore matching', () => {
   });
 });
 
+/** The build stage's one apt-get: what node-gyp needs to compile better-sqlite3, and no apt lists left behind. */
+const COMPILERS = 'apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*';
+
 describe('Dockerfile', () => {
   const instructions = parseDockerfile(readFileSync(join(repoRoot, 'Dockerfile'), 'utf8'));
   const [build, runtime, ...extra] = stages(instructions);
@@ -126,10 +133,18 @@ describe('Dockerfile', () => {
     expect(runtime?.from).toMatch(/^(node:24-bookworm-slim|gcr\.io\/distroless\/nodejs24-debian12(:nonroot)?)$/);
   });
 
-  it('runs exactly npm ci, npm run build, npm prune --omit=dev in the build stage', () => {
+  it('runs exactly the compiler install, npm ci, npm run build, npm prune --omit=dev in the build stage, and nothing in the runtime stage', () => {
     const runs = build!.body.filter((i) => i.keyword === 'RUN').map((i) => i.args);
-    expect(runs).toEqual(['npm ci', 'npm run build', 'npm prune --omit=dev']);
+    expect(runs).toEqual([COMPILERS, 'npm ci', 'npm run build', 'npm prune --omit=dev']);
     expect(runtime!.body.filter((i) => i.keyword === 'RUN')).toEqual([]);
+  });
+
+  it("gives node-gyp the base image's Node headers (no download) before npm ci compiles better-sqlite3", () => {
+    const body = build!.body.map((i) => `${i.keyword} ${i.args}`);
+    expect(body.indexOf('ENV npm_config_nodedir=/usr/local')).toBeGreaterThan(-1);
+    expect(body.indexOf('ENV npm_config_nodedir=/usr/local')).toBeLessThan(body.indexOf('RUN npm ci'));
+    expect(body.indexOf(`RUN ${COMPILERS}`)).toBeLessThan(body.indexOf('RUN npm ci'));
+    expect(runtime!.body.filter((i) => i.keyword === 'ENV').map((i) => i.args)).toEqual(['NODE_ENV=production']);
   });
 
   it('copies only package.json, production node_modules, dist and crds into the runtime stage', () => {
@@ -228,9 +243,50 @@ describe('Dockerfile replayed on a copy of the build context', () => {
     expect(r.stdout).toMatch(/\btoken-server\b/);
   });
 
+  it('runs the activity server on SQLite from the copy: the native module survived the prune and the COPY lines', async () => {
+    const data = join(work, 'data');
+    mkdirSync(data, { mode: 0o700 });
+    if (asNonRoot.uid !== undefined) chownSync(data, asNonRoot.uid, asNonRoot.gid);
+    const keyFile = join(work, 'activity-key');
+    writeFileSync(keyFile, randomBytes(32).toString('base64'), { mode: 0o644 });
+    const port = await freePort();
+    const activity = startProcess(
+      'activity',
+      'node',
+      [
+        join(app, 'dist', 'bin', 'portcullis.js'),
+        'activity',
+        '--database',
+        `sqlite:${join(data, 'activity.db')}`,
+        '--activity-key-file',
+        keyFile,
+        '--events-listen',
+        `127.0.0.1:${port}`,
+        '--no-webhooks',
+      ],
+      { cwd: '/', env: { PATH: process.env.PATH ?? '', HOME: '/nonexistent' }, ...asNonRoot },
+    );
+    try {
+      // The listener opens only after the store did: a 200 means better-sqlite3 loaded and created the database.
+      await waitFor(
+        'activity /healthz',
+        async () =>
+          (await fetch(`http://127.0.0.1:${port}/healthz`)
+            .then((r) => r.status)
+            .catch(() => 0)) === 200,
+        30_000,
+        () => activity.output(),
+      );
+      expect(existsSync(join(data, 'activity.db'))).toBe(true);
+    } finally {
+      await activity.stop();
+    }
+    expect(await activity.exited, activity.output()).toBe(0);
+  });
+
   it.each([
     // Every flag charts/portcullis passes.
-    ['operator', ['--leader-elect', '--lease-namespace', '--metrics-listen', '--log-level', '--namespace']],
+    ['operator', ['--leader-elect', '--lease-namespace', '--metrics-listen', '--log-level', '--namespace', '--activity-url', '--activity-key-file']],
     ['token-server', ['--registry', '--listen', '--log-level', '--trust-proxy']],
   ])('`%s --help` runs and documents the flags the chart passes', async (command, flags) => {
     const r = await cli([command, '--help']);
