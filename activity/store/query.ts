@@ -2,7 +2,7 @@
 // as Date parameters; each store adapts the two). Every filter is in SQL; `within` is in SQL as a
 // pre-filter on the patterns' literal leading segments (repository-prefilter.ts) and decided exactly by
 // policy/match.ts on the rows that come back, a page at a time, newest first: ts, then seq, both
-// descending, which is also the order of the indexes the store creates.
+// descending, which is also the order of the indexes the stores create.
 //
 // Time bounds are half-open, since <= timestamp < until, so consecutive windows never share an event.
 
@@ -138,5 +138,9 @@ export function eventQuerySql(q: CheckedQuery, pageSize: number, start?: PageSta
     params.push(start.ts, start.ts, start.seq);
   }
   params.push(pageSize);
-  return { sql: `SELECT ${SELECT_COLUMNS} FROM ${EVENTS_TABLE} WHERE ${where.join(' AND ')} ORDER BY ts DESC, seq DESC LIMIT ?`, params };
+  // Two steps: the page's seqs from an index alone (the indexes carry repository, so a tenant's
+  // filter is checked without reading rows it rejects), then only those rows.
+  const order = 'ORDER BY ts DESC, seq DESC';
+  const page = `SELECT seq FROM ${EVENTS_TABLE} WHERE ${where.join(' AND ')} ${order} LIMIT ?`;
+  return { sql: `SELECT ${SELECT_COLUMNS} FROM ${EVENTS_TABLE} WHERE seq IN (${page}) ${order}`, params };
 }

@@ -39,11 +39,15 @@ export const SQLITE_SCHEMA: readonly (readonly string[])[] = [
       received_at INTEGER NOT NULL,
       UNIQUE (registry, id)
     ) STRICT`,
-    // Every index ends in ts and, implicitly, the rowid (seq): the query's ORDER BY ts DESC, seq DESC
-    // is read off the index, never sorted.
-    `CREATE INDEX ${EVENTS_TABLE}_registry_ts ON ${EVENTS_TABLE} (registry, ts)`,
-    `CREATE INDEX ${EVENTS_TABLE}_registry_actor_ts ON ${EVENTS_TABLE} (registry, actor, ts)`,
+    // The time-ordered indexes hold ts, seq explicitly (seq is the rowid: the others end in it
+    // implicitly), so ORDER BY ts DESC, seq DESC is read off the index and LIMIT stops the walk early.
+    // They carry repository too: a tenant's range (within) is checked on the index entry, and only the
+    // rows it keeps are read.
+    `CREATE INDEX ${EVENTS_TABLE}_registry_ts ON ${EVENTS_TABLE} (registry, ts, seq, repository)`,
+    `CREATE INDEX ${EVENTS_TABLE}_registry_actor_ts ON ${EVENTS_TABLE} (registry, actor, ts, seq, repository)`,
     `CREATE INDEX ${EVENTS_TABLE}_registry_repository_ts ON ${EVENTS_TABLE} (registry, repository, ts)`,
+    // "Who pulled this digest?": without it, a digest seen rarely means reading the whole registry.
+    `CREATE INDEX ${EVENTS_TABLE}_registry_digest_ts ON ${EVENTS_TABLE} (registry, digest, ts)`,
     // Retention by age runs across all registries.
     `CREATE INDEX ${EVENTS_TABLE}_ts ON ${EVENTS_TABLE} (ts)`,
     `CREATE TABLE ${CURSORS_TABLE} (key TEXT PRIMARY KEY, seq INTEGER NOT NULL) STRICT`,
