@@ -1,8 +1,8 @@
 // `npm run bench`: token-issuing throughput and latency of `portcullis token-server` against a bare
 // node:http ES256 signer measured in the same run (the machines are shared and noisy: the ratio is
 // the figure to compare), a micro-benchmark of policy evaluation at 10,000 grants, and how failed
-// logins behave (login-defences.ts), and logins from identity sources (identity.ts). BENCH_ONLY=throughput,
-// defences or identity runs one part.
+// logins behave (login-defences.ts), logins from identity sources (identity.ts), and the activity trail's
+// intake and queries (activity.ts). BENCH_ONLY=throughput, defences, identity or activity runs one part.
 //
 // Workloads, each against its own freshly started server process on loopback:
 //   (a) one user logging in repeatedly for repository:team/app:pull,push
@@ -19,6 +19,7 @@ import { authorize, buildPolicyIndex } from '../policy/authorize.js';
 import { parseScopes } from '../policy/scope.js';
 import { compileSnapshot } from '../policy/snapshot.js';
 import { benchPolicy, NAMESPACE, SERVICE, writeBenchDirs } from './fixture.js';
+import { runActivityBench } from './activity.js';
 import { runIdentityBench } from './identity.js';
 import { runLoginDefenceBench } from './login-defences.js';
 import { basic, checkGrant, loadTest, row, type LoadResult } from './measure.js';
@@ -84,6 +85,7 @@ async function main(): Promise<void> {
     if (only === undefined || only === 'throughput') await throughput(dir, print);
     if (only === undefined || only === 'defences') await runLoginDefenceBench(print, startChild, join(here, 'baseline.js'), cli);
     if (only === undefined || only === 'identity') await runIdentityBench(print, startChild, join(here, 'baseline.js'), cli);
+    if (only === undefined || only === 'activity') await runActivityBench(print, startChild, here);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
