@@ -409,7 +409,7 @@ describe('chart on a real API server', () => {
         .map((c) => c.metadata.name)
         .filter((n) => n.endsWith('.portcullis.dev'))
         .sort(),
-    ).toEqual(['registries.portcullis.dev', 'registrywebhooks.portcullis.dev', 'registryusers.portcullis.dev', 'repositorygrants.portcullis.dev']);
+    ).toEqual(['registries.portcullis.dev', 'registryusers.portcullis.dev', 'registrywebhooks.portcullis.dev', 'repositorygrants.portcullis.dev']);
     await getJson(['-n', ns, 'get', 'registry', 'main']);
     const gone = await kubectl(cp, ['-n', ns, 'get', 'deployment', 'portcullis-token-server']);
     expect(gone.code).not.toBe(0);
