@@ -25,4 +25,11 @@ describe('literalAddressProblem', () => {
     expect(literalAddressProblem(new URL('http://[fe80::1]:8080/'))).toMatch(/link-local or metadata address/);
     expect(literalAddressProblem(new URL('https://ci.example.com/'))).toBeUndefined();
   });
+
+  it.each(['http://2852039166/', 'http://0xA9FEA9FE/', 'http://0251.0376.0251.0376/', 'http://[::ffff:169.254.169.254]/'])(
+    'attack: the metadata address spelled %s is still refused',
+    (url) => {
+      expect(literalAddressProblem(new URL(url))).toMatch(/link-local or metadata address/);
+    },
+  );
 });
