@@ -7,11 +7,14 @@ import { register as registerActivity } from './commands/activity.js';
 import { register as registerAudit } from './commands/audit.js';
 import { register as registerCompile } from './commands/compile.js';
 import { register as registerCredentialProvider } from './commands/credential-provider.js';
+import { register as registerDelete } from './commands/delete.js';
 import { register as registerDemo } from './commands/demo.js';
+import { register as registerImages } from './commands/images.js';
 import { register as registerImport } from './commands/import.js';
 import { keysCommand, register as registerKeys } from './commands/keys.js';
 import { register as registerKeysRotate } from './commands/keys-rotate.js';
 import { register as registerOperator } from './commands/operator.js';
+import { register as registerTags } from './commands/tags.js';
 import { register as registerTokenServer } from './commands/token-server.js';
 
 export function createProgram(): Command {
@@ -27,6 +30,9 @@ export function createProgram(): Command {
   registerDemo(program);
   registerCredentialProvider(program);
   registerAudit(program);
+  registerImages(program);
+  registerTags(program);
+  registerDelete(program);
   registerActivity(program);
   return program;
 }
