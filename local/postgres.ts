@@ -138,14 +138,19 @@ export async function startPostgres(): Promise<RunningPostgres> {
     };
     const urlOf = (database: string): string => `postgresql://${ROLE}:${rolePassword}@127.0.0.1:${port}/${database}`;
     let databases = 0;
+    // Text in these databases sorts as glibc's en_US.UTF-8 sorts it, the default of many production
+    // clusters: punctuation is ignored at first ('team-a/x' sorts after 'team-a0'). Code that needs
+    // byte order has to ask for it (COLLATE "C"), and a test here notices when it does not.
+    const createDatabase = (name: string): Promise<unknown> =>
+      asSuperuser('postgres', `CREATE DATABASE ${name} OWNER ${ROLE} TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US-u-ka-shifted'`);
     const newDatabase = async (): Promise<string> => {
       const name = `activity_${++databases}`;
-      await asSuperuser('postgres', `CREATE DATABASE ${name} OWNER ${ROLE}`);
+      await createDatabase(name);
       return urlOf(name);
     };
     // Hex passwords need no quoting in SQL or in the URL.
     await asSuperuser('postgres', `CREATE ROLE ${ROLE} LOGIN PASSWORD '${rolePassword}'`);
-    await asSuperuser('postgres', `CREATE DATABASE activity OWNER ${ROLE}`);
+    await createDatabase('activity');
     const running = proc;
     return {
       url: urlOf('activity'),
