@@ -127,6 +127,8 @@ export async function openSqliteEventStore(path: string, options: SqlEventStoreO
     db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = FULL');
+    // After a checkpoint, a WAL grown by a burst (a big prune) is cut back instead of keeping its size.
+    db.pragma('journal_size_limit = 67108864');
     migrate(db);
     return new SqlEventStore(new SqliteConnection(db), options);
   } catch (error) {
