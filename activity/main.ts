@@ -18,6 +18,7 @@ import { ActivityMetrics } from './metrics.js';
 import { RetentionSchedule } from './retention.js';
 import { openEventStore } from './store/open.js';
 import { startWebhookDispatcher, type WebhookDispatcher, type WebhookDispatcherOptions } from './webhooks/dispatcher.js';
+import { startLeadingWebhookDispatcher, type WebhookLease } from './webhooks/leading.js';
 
 /** What every server of the activity process is given. */
 export interface ActivityContext {
@@ -47,7 +48,10 @@ export interface ActivityConfig {
   /** Install SIGTERM/SIGINT handlers that stop everything. Default true. */
   handleSignals?: boolean;
   /** Deliver RegistryWebhooks (needs the cluster); absent: no webhook delivery. */
-  webhooks?: Omit<WebhookDispatcherOptions, 'store' | 'log' | 'metricsRegistry'>;
+  webhooks?: Omit<WebhookDispatcherOptions, 'store' | 'log' | 'metricsRegistry'> & {
+    /** Deliver only while holding this Lease (several replicas on one store); absent: always deliver. */
+    lease?: WebhookLease;
+  };
 }
 
 export interface RunningActivity {
@@ -102,7 +106,14 @@ export async function startActivity(config: ActivityConfig): Promise<RunningActi
     throw err;
   }
   retention.start();
-  if (config.webhooks !== undefined) webhooks = startWebhookDispatcher({ ...config.webhooks, store, log: logger, metricsRegistry: metrics.registry });
+  if (config.webhooks !== undefined) {
+    const { lease, ...options } = config.webhooks;
+    const dispatcherOptions = { ...options, store, metricsRegistry: metrics.registry };
+    webhooks =
+      lease === undefined
+        ? startWebhookDispatcher({ ...dispatcherOptions, log: logger })
+        : startLeadingWebhookDispatcher({ ...dispatcherOptions, lease, log: logger });
+  }
   for (const server of servers) logger.info({ server: server.name, url: server.url }, 'listening');
 
   const settle = { resolve: () => {}, reject: (_err: unknown) => {} };

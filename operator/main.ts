@@ -21,7 +21,7 @@ import { KeysController, type KeysControllerOptions } from './controllers/keys/c
 import type { ActivityWiring } from './controllers/notifications.js';
 import { RegistryController } from './controllers/registry.js';
 import { healthReport } from './health.js';
-import { LeaderElector } from './lease.js';
+import { LeaderElector } from '../kube/lease.js';
 import { InFlight, runWorkers } from './reconciler.js';
 import { wireTriggers } from './triggers.js';
 import { WorkQueue } from './workqueue.js';

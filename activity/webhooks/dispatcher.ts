@@ -29,6 +29,8 @@ export interface WebhookDispatcherOptions {
   log: Pick<Logger, 'info' | 'warn' | 'error'>;
   /** Where the delivery metrics are registered (the activity server's registry). */
   metricsRegistry: MetricsRegistry;
+  /** Metrics already registered there (a dispatcher started again under a new lease term reuses them). */
+  metrics?: WebhookMetrics;
   /** How often an idle loop reads the store without a nudge. Default 1 s. */
   pollMs?: number;
   /** Per delivery. Default 5 s. */
@@ -61,7 +63,7 @@ type WebhookObject = RegistryWebhookResource & KubeObject;
 export function startWebhookDispatcher(options: WebhookDispatcherOptions): WebhookDispatcher {
   const { client, store, log } = options;
   const timers = options.timers ?? realTimers;
-  const metrics = new WebhookMetrics(options.metricsRegistry);
+  const metrics = options.metrics ?? new WebhookMetrics(options.metricsRegistry);
   const sender = createSender({ timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS, allowLinkLocal: options.allowLinkLocal === true });
   const webhooks = new Informer<WebhookObject>({ kc: client.kc, client, resource: Resources.registryWebhooks });
   const registries = new Informer<RegistryObject>({

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { kubeConfigAvailable, parseApiListener, parseRetainRows, parseRetention } from './activity.js';
+import { kubeConfigAvailable, parseApiListener, parseLeaseName, parseRetainRows, parseRetention } from './activity.js';
 
 describe('activity flags', () => {
   it.each([
@@ -44,5 +44,14 @@ describe('webhook delivery needs a kubeconfig', () => {
     ['nothing at all (webhooks stay off)', { KUBECONFIG: '' }, none, false],
   ])('%s', (_sentence, env, exists, available) => {
     expect(kubeConfigAvailable(env, exists)).toBe(available);
+  });
+});
+
+describe('--webhook-lease', () => {
+  it('takes namespace/name', () => {
+    expect(parseLeaseName('portcullis-system/portcullis-activity-webhooks')).toEqual({ namespace: 'portcullis-system', name: 'portcullis-activity-webhooks' });
+  });
+  it.each(['portcullis-activity-webhooks', 'a/b/c', '/name', 'ns/', 'NS/name', 'ns/na me'])('refuses %j with the flag named', (value) => {
+    expect(() => parseLeaseName(value)).toThrow(/--webhook-lease must be namespace\/name/);
   });
 });

@@ -31,6 +31,7 @@ interface ActivityFlags {
   tlsKey?: string;
   webhooks: boolean;
   webhookAllowLinkLocal?: boolean;
+  webhookLease?: string;
 }
 
 /** Where a kubeconfig could come from; `exists` is for tests. */
@@ -98,6 +99,7 @@ export function register(program: Command): void {
     .option('--tls-key <file>', 'private key for --tls-cert (PEM)')
     .option('--no-webhooks', 'do not deliver RegistryWebhooks (on by default when a kubeconfig or the in-cluster ServiceAccount is available)')
     .option('--webhook-allow-link-local', 'let webhooks reach link-local and cloud metadata addresses (169.254.0.0/16, fe80::/10); refused by default')
+    .option('--webhook-lease <namespace/name>', 'deliver webhooks only while holding this Lease (several replicas on one PostgreSQL store; the chart sets it)')
     .action(async (flags: ActivityFlags) => {
       let events: { host: string; port: number };
       let logLevel: string;
@@ -105,7 +107,9 @@ export function register(program: Command): void {
       let maxRows: number | undefined;
       let activityKey: Buffer;
       let api: ApiListener | undefined;
+      let lease: { namespace: string; name: string } | undefined;
       try {
+        lease = flags.webhookLease === undefined ? undefined : parseLeaseName(flags.webhookLease);
         api = parseApiListener(flags);
         events = parseListenAddress(flags.eventsListen, '--events-listen');
         logLevel = parseLogLevel(flags.logLevel);
@@ -122,7 +126,11 @@ export function register(program: Command): void {
       let webhooks: ActivityConfig['webhooks'];
       if (flags.webhooks && kubeConfigAvailable(process.env)) {
         const [{ loadKubeConfig }, { KubeClient }] = await Promise.all([import('../../kube/config.js'), import('../../kube/request.js')]);
-        webhooks = { client: new KubeClient(await loadKubeConfig()), allowLinkLocal: flags.webhookAllowLinkLocal === true };
+        webhooks = {
+          client: new KubeClient(await loadKubeConfig()),
+          allowLinkLocal: flags.webhookAllowLinkLocal === true,
+          ...(lease === undefined ? {} : { lease }),
+        };
       } else if (flags.webhooks) {
         logger.info('no kubeconfig or in-cluster ServiceAccount: RegistryWebhooks are not delivered');
       }
@@ -154,4 +162,16 @@ export function register(program: Command): void {
       webhooks?.client.close();
       logger.flush();
     });
+}
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
+
+/** `namespace/name` of the webhook Lease, refused with the flag's name when it cannot be one. */
+export function parseLeaseName(value: string): { namespace: string; name: string } {
+  const [namespace, name, ...rest] = value.split('/');
+  if (namespace === undefined || name === undefined || rest.length > 0 || !DNS_LABEL.test(namespace) || !DNS_SUBDOMAIN.test(name)) {
+    throw new Error(`--webhook-lease must be namespace/name (a Lease's), not ${JSON.stringify(value)}`);
+  }
+  return { namespace, name };
 }

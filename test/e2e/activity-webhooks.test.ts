@@ -17,6 +17,7 @@ import type { RegistryEvent, EventStore } from '../../activity/event.js';
 import { startActivity } from '../../activity/main.js';
 import { openEventStore } from '../../activity/store/open.js';
 import { startWebhookDispatcher, type WebhookDispatcher } from '../../activity/webhooks/dispatcher.js';
+import { startLeadingWebhookDispatcher } from '../../activity/webhooks/leading.js';
 import { verifyDelivery } from '../../activity/webhooks/signature.js';
 import type { RegistryWebhookStatus } from '../../crds/types.js';
 import { KubeClient, objectPath, Resources } from '../../kube/request.js';
@@ -442,6 +443,51 @@ describe('RegistryWebhook delivery', () => {
       expect(ci.delivered().at(-1)?.valid).toBe(true);
     } finally {
       await running.close();
+    }
+  });
+
+  it('two replicas on one store: only the Lease holder delivers, and when it stops the other continues from the cursor', async () => {
+    await dispatcher?.stop();
+    dispatcher = undefined;
+    const lease = { namespace: 'portcullis-system', name: 'portcullis-activity-webhooks', leaseDurationMs: 3000, renewDeadlineMs: 2000, retryPeriodMs: 300 };
+    const replica = (identity: string) =>
+      startLeadingWebhookDispatcher({
+        client: activity,
+        store,
+        log,
+        metricsRegistry: new MetricsRegistry(),
+        throttle: { intervalMs: 1000, transitionGapMs: 200 },
+        lease: { ...lease, identity },
+      });
+    const replicas = [replica('replica-a'), replica('replica-b')];
+    try {
+      await waitFor('one replica leads', () => Promise.resolve(replicas.some((r) => r.isLeader())), 10_000);
+      const both = await receiver(key);
+      await secret('registry', 'replicas-hook', key);
+      await webhook('registry', 'replicas', { url: both.url, secretRef: { name: 'replicas-hook' } });
+      await waitForReady('registry', 'replicas', 'True/Delivering');
+      // Both replicas see every committed event (intake on each nudges its own dispatcher).
+      const nudgeAll = () => replicas.forEach((r) => r.nudge());
+      const first = [event('replicas/app'), event('replicas/app'), event('replicas/web')];
+      await store.append(first);
+      nudgeAll();
+      expect(await receivedIds(both, 3, 10_000)).toEqual(first.map((e) => e.id));
+
+      const leader = replicas.find((r) => r.isLeader());
+      const follower = replicas.find((r) => !r.isLeader());
+      expect(leader).toBeDefined();
+      expect(follower).toBeDefined();
+      await leader?.stop();
+      const second = [event('replicas/app'), event('replicas/web')];
+      await store.append(second);
+      nudgeAll();
+      await waitFor('the other replica leads', () => Promise.resolve(follower?.isLeader() === true), 15_000);
+      const ids = await receivedIds(both, 5, 15_000);
+      expect(ids).toEqual([...first, ...second].map((e) => e.id));
+      // Nothing twice: the receiver saw each event exactly once.
+      expect(both.requests.map((r) => r.event.id)).toEqual(ids);
+    } finally {
+      for (const r of replicas) await r.stop();
     }
   });
 
