@@ -43,15 +43,20 @@ export async function listen(app: FastifyInstance, options: ListenOptions): Prom
     url: `${options.tls === undefined ? 'http' : 'https'}://${host}:${address.port}`,
     close() {
       closing ??= (async () => {
-        const grace = setTimeout(() => server.closeAllConnections(), options.shutdownGraceMs ?? 10_000);
-        grace.unref();
-        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-        server.closeIdleConnections();
-        await closed;
-        clearTimeout(grace);
+        await closeServer(server, options.shutdownGraceMs);
         await app.close();
       })();
       return closing;
     },
   };
+}
+
+/** Stops accepting, lets requests in flight finish for up to `graceMs` (default 10 s), then cuts what is left. */
+export async function closeServer(server: Server, graceMs = 10_000): Promise<void> {
+  const grace = setTimeout(() => server.closeAllConnections(), graceMs);
+  grace.unref();
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  await closed;
+  clearTimeout(grace);
 }

@@ -21,6 +21,7 @@ import { createHandler, type ApiResponse } from './handler.js';
 import { kubernetesTokenSources } from './registry-token-sources.js';
 import { createRegistryToken } from './registry-tokens.js';
 import { badRequest } from './status.js';
+import { closeServer } from '../listener.js';
 
 /** A RegistryToken create is a few hundred bytes; anything much larger is not one. */
 const MAX_BODY_BYTES = 64 * 1024;
@@ -195,12 +196,7 @@ export async function startActivityApi(options: ActivityApiOptions): Promise<Run
       closing ??= (async () => {
         clearInterval(reloadTls);
         frontProxy.stop();
-        const grace = setTimeout(() => server.closeAllConnections(), options.shutdownGraceMs ?? 10_000);
-        grace.unref();
-        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-        server.closeIdleConnections();
-        await closed;
-        clearTimeout(grace);
+        await closeServer(server, options.shutdownGraceMs);
         await view.stop();
         client.close();
       })();
