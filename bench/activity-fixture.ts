@@ -48,13 +48,13 @@ function shape(next: () => number): Shape {
   };
 }
 
-/** `count` stored-shape events for `registry`, timestamps evenly from `from` to `to` (ms), ids from `firstId`. */
-export function storeEvents(next: () => number, registry: string, firstId: number, count: number, from: number, to: number): RegistryEvent[] {
+/** `count` stored-shape events for `registry`, timestamps evenly from `from` to `to` (ms), ids `${idPrefix}-${firstId + i}`. */
+export function storeEvents(next: () => number, registry: string, idPrefix: string, firstId: number, count: number, from: number, to: number): RegistryEvent[] {
   const step = (to - from) / Math.max(1, count);
   return Array.from({ length: count }, (_, i) => {
     const s = shape(next);
     const event: RegistryEvent = {
-      id: `ev-${firstId + i}`,
+      id: `${idPrefix}-${firstId + i}`,
       registry,
       action: s.action,
       repository: s.repository,

@@ -1,4 +1,4 @@
-// `npm run bench` (activity part b): queries over 1,000,000 stored events, 30 days of one registry's
+// `npm run bench` (activity part a): queries over 1,000,000 stored events, 30 days of one registry's
 // traffic (50 users, 2,000 repositories in 50 teams), filled through store.append in 10,000-event
 // transactions. Timed, each over many runs with the user, repository or team changing every run:
 //   by user, last 24 h      query({registry, actor, since: 24 h ago, limit: 500})
@@ -66,7 +66,7 @@ async function fill(store: EventStore, now: number): Promise<number> {
   const started = performance.now();
   for (let first = 0; first < TOTAL; first += FILL_BATCH) {
     const count = Math.min(FILL_BATCH, TOTAL - first);
-    const added = await store.append(storeEvents(next, REGISTRY, first, count, from + first * step, from + (first + count) * step));
+    const added = await store.append(storeEvents(next, REGISTRY, 'fill', first, count, from + first * step, from + (first + count) * step));
     if (added !== count) throw new Error(`fill: ${added} of ${count} events stored`);
   }
   return (performance.now() - started) / 1000;
@@ -104,8 +104,8 @@ async function compare(
   print(`${label} target (p99 < 100 ms for every query): ${worstP99 < 100 ? 'met' : 'NOT met'} (worst p99 ${worstP99.toFixed(1)} ms)`);
 }
 
-async function sqliteQueries(dir: string, print: (s: string) => void): Promise<void> {
-  const path = join(dir, 'query.db');
+/** Fills the SQLite store at `path` and times the queries on it; the file stays for the intake bench. */
+export async function sqliteQueryBench(path: string, print: (s: string) => void): Promise<void> {
   const now = Date.now();
   const store = await openEventStore(`sqlite:${path}`);
   try {
@@ -134,7 +134,7 @@ async function sqliteQueries(dir: string, print: (s: string) => void): Promise<v
   }
 }
 
-async function postgresQueries(print: (s: string) => void): Promise<void> {
+export async function postgresQueryBench(print: (s: string) => void): Promise<void> {
   print('');
   if (!existsSync(join(POSTGRES_BIN, 'postgres'))) {
     print(`activity queries in PostgreSQL: not measured (${POSTGRES_BIN}/postgres is not installed)`);
@@ -172,9 +172,4 @@ async function postgresQueries(print: (s: string) => void): Promise<void> {
   } finally {
     await postgres.stop();
   }
-}
-
-export async function runActivityQueryBench(dir: string, print: (s: string) => void): Promise<void> {
-  await sqliteQueries(dir, print);
-  await postgresQueries(print);
 }
