@@ -2,7 +2,8 @@
 // root (vfs storage, no bridge, no iptables: it only stores, pushes and pulls images here), and the docker
 // CLI with a DOCKER_CONFIG of its own per test. The engine trusts a registry through
 // /etc/docker/certs.d/HOST:PORT/ca.crt, the only place it reads: the harness writes that directory for the
-// registries a test names and removes it again.
+// registries a test names and removes it again. A test that builds images asks for overlay2 storage: vfs
+// copies the whole filesystem for every build step, which turns a Dockerfile build into many minutes.
 import { copyFile, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,7 +22,12 @@ export interface RunningDocker {
 
 const CERTS_D = '/etc/docker/certs.d';
 
-export async function startDocker(): Promise<RunningDocker> {
+export interface DockerOptions {
+  /** Default vfs (works anywhere); overlay2 for builds, where /tmp is on a filesystem overlayfs accepts. */
+  storageDriver?: 'vfs' | 'overlay2';
+}
+
+export async function startDocker(options: DockerOptions = {}): Promise<RunningDocker> {
   const dir = await mkdtemp(join(tmpdir(), 'portcullis-docker-'));
   const socket = join(dir, 'docker.sock');
   const trusted: string[] = [];
@@ -35,7 +41,7 @@ export async function startDocker(): Promise<RunningDocker> {
     '--pidfile',
     join(dir, 'docker.pid'),
     '--storage-driver',
-    'vfs',
+    options.storageDriver ?? 'vfs',
     '--bridge',
     'none',
     '--iptables=false',

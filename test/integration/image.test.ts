@@ -3,7 +3,10 @@
 // these machines cannot reach, and the legacy builder reads it as a comment) on a node:24-bookworm-slim
 // made locally by test/env/base-image.sh when it cannot be pulled. Then `portcullis operator` and
 // `portcullis token-server` run from it as the chart runs them (uid 65532, read-only root filesystem; host
-// network here) against a real control plane, and crane pushes through them to a real registry.
+// network here) against a real control plane, and crane pushes through them to a real registry; and
+// `portcullis activity` runs from it on SQLite in a tmpfs (better-sqlite3 compiled by node-gyp in the
+// build stage, for the image's Node 24) and stores the registry's push notifications.
+import { randomBytes } from 'node:crypto';
 import { chmod, copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +18,7 @@ import { freePort, waitFor } from '../../local/process.js';
 import { startRegistry, type RunningRegistry } from '../../local/registry.js';
 import { createTestTLS, type TestTLS } from '../../local/tls.js';
 import { repoRoot, versions } from '../../local/tools.js';
+import { notificationToken } from '../../wire/notification-token.js';
 import { cranePush, registryRefusal } from '../harness/clients.js';
 import { startDocker, type RunningDocker } from '../harness/docker.js';
 import { applyClusterBase, EXAMPLE_PASSWORDS, EXAMPLE_SERVICE } from '../harness/stack.js';
@@ -50,7 +54,7 @@ describe('the container image, built with a real Docker engine and run', () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'portcullis-image-'));
-    engine = await startDocker();
+    engine = await startDocker({ storageDriver: 'overlay2' });
     config = join(dir, 'docker-config');
     const rootfs = join(repoRoot, '.tools', `node-image-${versions().NODE_IMAGE_VERSION}`, 'rootfs.tar');
     const imported = await docker(['import', '--change', 'ENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt', rootfs, 'node:24-bookworm-slim']);
@@ -121,8 +125,53 @@ describe('the container image, built with a real Docker engine and run', () => {
     expect(registryRefusal(refused), refused.stderr).toBe('UNAUTHORIZED');
   }, 300_000);
 
-  it('both containers stop cleanly on SIGTERM (docker stop)', async () => {
-    for (const name of ['token-server', 'operator']) {
+  it("runs the activity server from the image (native SQLite on a tmpfs): the registry's push is stored", async () => {
+    const key = randomBytes(32);
+    await writeFile(join(dir, 'activity-key'), key.toString('base64'), { mode: 0o644 });
+    const port = await freePort();
+    await runContainer(
+      'activity',
+      ['-v', `${join(dir, 'activity-key')}:/keys/activity-key:ro`, '--tmpfs', '/data:rw,uid=65532,gid=65532,mode=0700'],
+      [
+        'activity',
+        '--database',
+        'sqlite:/data/activity.db',
+        '--activity-key-file',
+        '/keys/activity-key',
+        '--events-listen',
+        `127.0.0.1:${port}`,
+        '--no-webhooks',
+      ],
+    );
+    // The intake listens only once the store is open: a 200 means the native module loaded in the image.
+    await waitFor(
+      'activity /healthz',
+      async () =>
+        (await fetch(`http://127.0.0.1:${port}/healthz`)
+          .then((r) => r.status)
+          .catch(() => 0)) === 200,
+      60_000,
+      () => '',
+    );
+
+    // The key as the container read it (base64 text, as the chart's Secret holds it).
+    const token = notificationToken(Buffer.from(key.toString('base64')), { namespace: 'registry', name: 'main' });
+    await registry!.restart({ notifications: { url: `http://127.0.0.1:${port}/events/registry/main`, token } });
+    const image = await buildImage(join(dir, 'activity-sample'));
+    const pushed = await cranePush(image.layoutDir, `${registry!.host}/team-a/app:3`, { tls, auth: { username: 'alice', password: EXAMPLE_PASSWORDS.alice } });
+    expect(pushed.code, pushed.stderr).toBe(0);
+    const stored = /portcullis_activity_registry_events_total\{[^}]*registry="registry\/main"[^}]*action="push"[^}]*outcome="stored"[^}]*\} ([1-9]\d*)/;
+    let metrics = '';
+    await waitFor(
+      'the push stored',
+      async () => stored.test((metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text())),
+      60_000,
+      () => `${metrics}\n${registry!.logs()}`,
+    );
+  }, 180_000);
+
+  it('every container stops cleanly on SIGTERM (docker stop)', async () => {
+    for (const name of ['activity', 'token-server', 'operator']) {
       const stopped = await docker(['stop', '--time', '20', name]);
       expect(stopped.code, stopped.stderr).toBe(0);
       const exit = await docker(['inspect', '--format', '{{.State.ExitCode}}', name]);
