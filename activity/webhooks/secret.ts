@@ -5,6 +5,9 @@
 import { isNotFound, KubeApiError, objectPath, Resources, type KubeClient } from '../../kube/request.js';
 import { Reasons } from '../../policy/reasons.js';
 
+/** The one Secret name the activity server's default RBAC lets it read, in every namespace. */
+export const DEFAULT_WEBHOOK_SECRET_NAME = 'portcullis-webhooks';
+
 export interface SecretKeyRef {
   namespace: string;
   name: string;
@@ -24,7 +27,12 @@ export async function readWebhookKey(client: KubeClient, ref: SecretKeyRef): Pro
   } catch (error) {
     if (isNotFound(error)) return { reason: Reasons.SecretNotFound, message: `Secret ${ref.name} not found in namespace ${ref.namespace}`, transient: false };
     const status = error instanceof KubeApiError ? `HTTP ${error.code} ${error.reason}` : 'the API server did not answer';
-    return { reason: Reasons.SecretUnreadable, message: `Secret ${ref.name} could not be read: ${status}`, transient: true };
+    // Forbidden is the RBAC saying no, by design for any name but the one it grants.
+    const hint =
+      error instanceof KubeApiError && error.code === 403
+        ? `; the activity server may read only Secrets its RBAC names (by default ${DEFAULT_WEBHOOK_SECRET_NAME})`
+        : '';
+    return { reason: Reasons.SecretUnreadable, message: `Secret ${ref.name} could not be read: ${status}${hint}`, transient: true };
   }
   const value = secret.data?.[ref.key];
   const key = value === undefined ? undefined : Buffer.from(value, 'base64');

@@ -20,7 +20,7 @@ import { startWebhookDispatcher, type WebhookDispatcher } from '../../activity/w
 import { startLeadingWebhookDispatcher } from '../../activity/webhooks/leading.js';
 import { verifyDelivery } from '../../activity/webhooks/signature.js';
 import type { RegistryWebhookStatus } from '../../crds/types.js';
-import { KubeClient, objectPath, Resources } from '../../kube/request.js';
+import { KubeClient, MERGE_PATCH, objectPath, Resources } from '../../kube/request.js';
 import { kubectl, startControlPlane, type ControlPlane } from '../../local/controlPlane.js';
 import { waitFor } from '../../local/process.js';
 import { notificationToken } from '../../wire/notification-token.js';
@@ -103,10 +103,17 @@ async function apply(yaml: string): Promise<void> {
   expect(r.code, r.stderr).toBe(0);
 }
 
+/** Adds `name` to the namespace's `portcullis-webhooks` Secret (the only Secret name the activity server may read). */
 async function secret(namespace: string, name: string, key: Buffer): Promise<void> {
-  await admin.request('POST', `/api/v1/namespaces/${namespace}/secrets`, {
-    body: { apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace }, data: { secret: key.toString('base64') } },
-  });
+  const path = objectPath(Resources.secrets, namespace, WEBHOOK_SECRET);
+  const data = { [name]: key.toString('base64') };
+  try {
+    await admin.request('PATCH', path, { body: { data }, contentType: MERGE_PATCH });
+  } catch {
+    await admin.request('POST', `/api/v1/namespaces/${namespace}/secrets`, {
+      body: { apiVersion: 'v1', kind: 'Secret', metadata: { name: WEBHOOK_SECRET, namespace }, data },
+    });
+  }
 }
 
 async function webhook(namespace: string, name: string, spec: Record<string, unknown>): Promise<void> {
@@ -143,6 +150,8 @@ async function waitForReady(namespace: string, name: string, expected: string): 
   );
   return last;
 }
+
+const WEBHOOK_SECRET = 'portcullis-webhooks';
 
 let counter = 0;
 function event(repository: string, action: RegistryEvent['action'] = 'push', tag: string | undefined = '1'): RegistryEvent {
@@ -244,7 +253,7 @@ describe('RegistryWebhook delivery', () => {
   it('delivers one signed POST per push event within 2 s, and not the pulls', async () => {
     ci = await receiver(key);
     await secret('registry', 'ci-hook', key);
-    await webhook('registry', 'ci', { url: ci.url, secretRef: { name: 'ci-hook' }, headers: [{ name: 'X-Team', value: 'platform' }] });
+    await webhook('registry', 'ci', { url: ci.url, secretRef: { name: WEBHOOK_SECRET, key: 'ci-hook' }, headers: [{ name: 'X-Team', value: 'platform' }] });
     await waitForReady('registry', 'ci', 'True/Delivering');
 
     const [first, pull, second] = await commit(event('team-a/app'), event('team-a/app', 'pull'), event('library/nginx', 'push', '1.27'));
@@ -286,7 +295,7 @@ describe('RegistryWebhook delivery', () => {
     await secret('registry', 'flaky-hook', key);
     await webhook('registry', 'flaky', {
       url: flaky.url,
-      secretRef: { name: 'flaky-hook' },
+      secretRef: { name: WEBHOOK_SECRET, key: 'flaky-hook' },
       repositories: ['team-b/**', 'library/**'],
       actions: ['push', 'delete'],
     });
@@ -319,8 +328,8 @@ describe('RegistryWebhook delivery', () => {
     const slow = await receiver(key, () => ({ status: 200, delayMs: 10_000 }));
     const fast = await receiver(key);
     await secret('registry', 'pair-hook', key);
-    await webhook('registry', 'slow', { url: slow.url, secretRef: { name: 'pair-hook' }, repositories: ['pair/**'] });
-    await webhook('registry', 'fast', { url: fast.url, secretRef: { name: 'pair-hook' }, repositories: ['pair/**'] });
+    await webhook('registry', 'slow', { url: slow.url, secretRef: { name: WEBHOOK_SECRET, key: 'pair-hook' }, repositories: ['pair/**'] });
+    await webhook('registry', 'fast', { url: fast.url, secretRef: { name: WEBHOOK_SECRET, key: 'pair-hook' }, repositories: ['pair/**'] });
     await waitForReady('registry', 'slow', 'True/Delivering');
     await waitForReady('registry', 'fast', 'True/Delivering');
 
@@ -340,9 +349,14 @@ describe('RegistryWebhook delivery', () => {
     const stranger = await receiver(key);
     await secret('team-a', 'hook', key);
     await secret('stranger', 'hook', key);
-    await webhook('team-a', 'escape', { url: escape.url, secretRef: { name: 'hook' }, repositories: ['*/**'] });
-    await webhook('team-a', 'own', { url: own.url, secretRef: { name: 'hook' }, repositories: ['team-a/**'], actions: ['push', 'pull', 'delete'] });
-    await webhook('stranger', 'peek', { url: stranger.url, secretRef: { name: 'hook' }, repositories: ['stranger/**'] });
+    await webhook('team-a', 'escape', { url: escape.url, secretRef: { name: WEBHOOK_SECRET, key: 'hook' }, repositories: ['*/**'] });
+    await webhook('team-a', 'own', {
+      url: own.url,
+      secretRef: { name: WEBHOOK_SECRET, key: 'hook' },
+      repositories: ['team-a/**'],
+      actions: ['push', 'pull', 'delete'],
+    });
+    await webhook('stranger', 'peek', { url: stranger.url, secretRef: { name: WEBHOOK_SECRET, key: 'hook' }, repositories: ['stranger/**'] });
     const refused = await waitForReady('team-a', 'escape', 'False/OutsideDelegatedPrefix');
     expect(refused.conditions?.[0]?.message).toBe('repository pattern "*/**" is outside the prefixes delegated to namespace team-a: "team-a/**"');
     await waitForReady('stranger', 'peek', 'False/NamespaceNotAllowed');
@@ -365,17 +379,36 @@ describe('RegistryWebhook delivery', () => {
     expect(relabelled.code, relabelled.stderr).toBe(0);
   });
 
-  it('a webhook whose Secret is missing says so, and delivers once the Secret exists', async () => {
+  it('a webhook whose key is missing says so, and delivers once the key exists', async () => {
     const late = await receiver(key);
-    await webhook('registry', 'late', { url: late.url, secretRef: { name: 'late-hook' } });
-    const missing = await waitForReady('registry', 'late', 'False/SecretNotFound');
-    expect(missing.conditions?.[0]?.message).toBe('Secret late-hook not found in namespace registry');
+    await webhook('registry', 'late', { url: late.url, secretRef: { name: WEBHOOK_SECRET, key: 'late-hook' } });
+    const missing = await waitForReady('registry', 'late', 'False/SecretKeyNotFound');
+    expect(missing.conditions?.[0]?.message).toBe('Secret portcullis-webhooks has no key "late-hook" (or it is empty)');
     const [waiting] = await commit(event('late/app'));
     await secret('registry', 'late-hook', key);
     expect(await receivedIds(late, 1, 20_000)).toEqual([waiting?.id]);
     expect(late.requests.every((r) => r.valid)).toBe(true);
     await waitForReady('registry', 'late', 'True/Delivering');
     await deleteWebhook('registry', 'late');
+  });
+
+  it('a webhook naming any other Secret (here the Registry signing key) cannot make the activity server read it', async () => {
+    await admin.request('POST', '/api/v1/namespaces/registry/secrets', {
+      body: {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: 'portcullis-main-signing', namespace: 'registry' },
+        data: { 'keys.json': Buffer.from('{}').toString('base64') },
+      },
+    });
+    const thief = await receiver(key);
+    await webhook('registry', 'thief', { url: thief.url, secretRef: { name: 'portcullis-main-signing', key: 'keys.json' } });
+    const refused = await waitForReady('registry', 'thief', 'False/SecretUnreadable');
+    expect(refused.conditions?.[0]?.message).toContain('HTTP 403');
+    await commit(event('thief/app'));
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect(thief.requests).toEqual([]);
+    await deleteWebhook('registry', 'thief');
   });
 
   it('a restarted dispatcher continues from the stored cursor: nothing twice, nothing lost', async () => {
@@ -464,7 +497,7 @@ describe('RegistryWebhook delivery', () => {
       await waitFor('one replica leads', () => Promise.resolve(replicas.some((r) => r.isLeader())), 10_000);
       const both = await receiver(key);
       await secret('registry', 'replicas-hook', key);
-      await webhook('registry', 'replicas', { url: both.url, secretRef: { name: 'replicas-hook' } });
+      await webhook('registry', 'replicas', { url: both.url, secretRef: { name: WEBHOOK_SECRET, key: 'replicas-hook' } });
       await waitForReady('registry', 'replicas', 'True/Delivering');
       // Both replicas see every committed event (intake on each nudges its own dispatcher).
       const nudgeAll = () => replicas.forEach((r) => r.nudge());
