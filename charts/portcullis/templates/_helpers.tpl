@@ -147,3 +147,30 @@ namespace when set, and any listed in operator.registryNamespaces. A JSON list.
 {{- range .Values.operator.registryNamespaces }}{{- $list = append $list . -}}{{- end -}}
 {{- $list | uniq | toJson -}}
 {{- end }}
+
+{{- define "portcullis.activity.fullname" -}}
+{{- printf "%s-activity" (include "portcullis.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "portcullis.activity.serviceAccountName" -}}
+{{- if .Values.activity.serviceAccount.create }}
+{{- default (include "portcullis.activity.fullname" .) .Values.activity.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.activity.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* The Secret holding the activity key (key "key"): the user's, or the one the chart generates. */}}
+{{- define "portcullis.activity.keySecret" -}}
+{{- default (printf "%s-key" (include "portcullis.activity.fullname" .)) .Values.activity.existingKeySecret }}
+{{- end }}
+
+{{/* The intake URL the operator writes into every managed registry's notification endpoint. */}}
+{{- define "portcullis.activity.url" -}}
+{{- printf "http://%s.%s.svc:%d" (include "portcullis.activity.fullname" .) .Release.Namespace (int .Values.activity.eventsPort) }}
+{{- end }}
+
+{{/* Where the activity key is mounted, in the activity pod and the operator pod alike. */}}
+{{- define "portcullis.activity.keyFile" -}}
+/etc/portcullis/activity-key/key
+{{- end }}
