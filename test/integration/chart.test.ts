@@ -6,72 +6,12 @@ import { readFileSync, readdirSync, writeFileSync, mkdtempSync, rmSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse, parseAllDocuments, stringify } from 'yaml';
+import { parse, stringify } from 'yaml';
 import { kubectl, startControlPlane, type ControlPlane } from '../../local/controlPlane.js';
 import { run } from '../../local/process.js';
-import { repoRoot, toolPath } from '../../local/tools.js';
+import { repoRoot } from '../../local/tools.js';
 import { tokenServerSecretNames } from '../../wire/names.js';
-
-const chartDir = join(repoRoot, 'charts', 'portcullis');
-const allOptions = join(chartDir, 'ci', 'all-options-values.yaml');
-
-/** A rendered Kubernetes object; only the fields the assertions read are typed. */
-interface K8sObject {
-  apiVersion: string;
-  kind: string;
-  metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
-  spec?: Record<string, unknown>;
-  rules?: unknown[];
-  [key: string]: unknown;
-}
-
-interface Container {
-  name: string;
-  args?: string[];
-  env?: { name: string; value?: string }[];
-  ports?: { name: string; containerPort: number }[];
-  resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
-  securityContext?: Record<string, unknown>;
-  livenessProbe?: { httpGet?: { path: string; port: string }; tcpSocket?: unknown };
-  readinessProbe?: { httpGet?: { path: string; port: string }; tcpSocket?: unknown };
-  volumeMounts?: { name: string; mountPath: string }[];
-}
-
-interface PodSpec {
-  securityContext?: Record<string, unknown>;
-  containers: Container[];
-  volumes?: { name: string; configMap?: { name: string; items?: { key: string; path: string }[] } }[];
-  serviceAccountName?: string;
-}
-
-function helm(args: string[], kubeconfig?: string) {
-  return run(toolPath('helm'), [...args, ...(kubeconfig ? ['--kubeconfig', kubeconfig] : [])], {
-    // Keep helm's cache, config and data out of the user's home.
-    env: {
-      ...process.env,
-      HELM_CACHE_HOME: join(tmpdir(), 'portcullis-helm-cache'),
-      HELM_CONFIG_HOME: join(tmpdir(), 'portcullis-helm-config'),
-      HELM_DATA_HOME: join(tmpdir(), 'portcullis-helm-data'),
-    },
-  });
-}
-
-async function render(release: string, namespace: string, extra: string[] = []): Promise<K8sObject[]> {
-  const r = await helm(['template', release, chartDir, '--namespace', namespace, ...extra]);
-  if (r.code !== 0) throw new Error(`helm template failed:\n${r.stderr}`);
-  return parseAllDocuments(r.stdout)
-    .map((d) => d.toJS() as K8sObject | null)
-    .filter((o): o is K8sObject => o !== null);
-}
-
-const find = (objects: K8sObject[], kind: string, name?: string) => objects.filter((o) => o.kind === kind && (name === undefined || o.metadata.name === name));
-const one = (objects: K8sObject[], kind: string, name: string): K8sObject => {
-  const found = find(objects, kind, name);
-  if (found.length !== 1)
-    throw new Error(`expected one ${kind} ${name}, found ${found.length}: ${objects.map((o) => `${o.kind}/${o.metadata.name}`).join(', ')}`);
-  return found[0]!;
-};
-const podSpec = (deployment: K8sObject): PodSpec => (deployment.spec as { template: { spec: PodSpec } }).template.spec;
+import { allOptions, chartDir, find, helm, manifests, one, podSpec, render, rulesByRole, type K8sObject } from '../support/helm-chart.js';
 
 /** crds/*.yaml, parsed, by file name. */
 function sourceCrds(): Map<string, K8sObject> {
@@ -195,13 +135,14 @@ describe('rendered manifests', () => {
     expect(find(objects, 'CustomResourceDefinition')).toEqual([]);
   });
 
-  it('leaves optional features out by default', () => {
-    for (const kind of ['Ingress', 'NetworkPolicy', 'ServiceMonitor', 'PersistentVolumeClaim']) expect(find(defaults, kind), kind).toEqual([]);
+  it('leaves optional features out by default (the activity server, on by default, has the one volume)', () => {
+    for (const kind of ['Ingress', 'NetworkPolicy', 'ServiceMonitor']) expect(find(defaults, kind), kind).toEqual([]);
+    expect(find(defaults, 'PersistentVolumeClaim').map((c) => c.metadata.name)).toEqual(['portcullis-activity']);
     expect(
       find(defaults, 'Deployment')
         .map((d) => d.metadata.name)
         .sort(),
-    ).toEqual(['portcullis-operator', 'portcullis-token-server']);
+    ).toEqual(['portcullis-activity', 'portcullis-operator', 'portcullis-token-server']);
   });
 
   it('renders every optional feature when enabled', () => {
@@ -224,6 +165,10 @@ describe('rendered manifests', () => {
       '0.0.0.0:8080',
       '--log-level',
       'info',
+      '--activity-url',
+      'http://portcullis-activity.portcullis-system.svc:8080',
+      '--activity-key-file',
+      '/etc/portcullis/activity-key/key',
     ]);
     expect(container.livenessProbe?.httpGet).toEqual({ path: '/healthz', port: 'metrics' });
     expect(container.readinessProbe?.httpGet).toEqual({ path: '/readyz', port: 'metrics' });
@@ -300,19 +245,9 @@ describe('rendered manifests', () => {
   });
 });
 
-/** The rules of every Role and ClusterRole in YAML text, keyed by kind/name. */
-function rulesByRole(objects: K8sObject[]): Map<string, unknown[]> {
-  const out = new Map<string, unknown[]>();
-  for (const o of objects) if (o.kind === 'Role' || o.kind === 'ClusterRole') out.set(`${o.kind}/${o.metadata.name}`, o.rules ?? []);
-  return out;
-}
-
 describe('chart RBAC', () => {
   const rbacDir = join(repoRoot, 'deploy', 'rbac');
-  const readManifests = (file: string): K8sObject[] =>
-    parseAllDocuments(readFileSync(join(rbacDir, file), 'utf8'))
-      .map((d) => d.toJS() as K8sObject | null)
-      .filter((o): o is K8sObject => o !== null);
+  const readManifests = (file: string): K8sObject[] => manifests(readFileSync(join(rbacDir, file), 'utf8'));
 
   it('names for the token server exactly the Secrets the operator writes for it (wire/names.ts)', async () => {
     const rendered = await render('portcullis', 'portcullis-system', ['--set', 'registryResource.name=edge']);
