@@ -236,11 +236,12 @@ describe('Dockerfile replayed on a copy of the build context', () => {
     for (const path of production) expect(existsSync(join(app, path, 'package.json')), path).toBe(true);
   });
 
-  it('starts the CLI: --help lists the operator and token-server commands', async () => {
+  it('starts the CLI: --help lists the operator, token-server and activity commands', async () => {
     const r = await cli(['--help']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/\boperator\b/);
     expect(r.stdout).toMatch(/\btoken-server\b/);
+    expect(r.stdout).toMatch(/\bactivity\b/);
   });
 
   it('runs the activity server on SQLite from the copy: the native module survived the prune and the COPY lines', async () => {
@@ -288,6 +289,22 @@ describe('Dockerfile replayed on a copy of the build context', () => {
     // Every flag charts/portcullis passes.
     ['operator', ['--leader-elect', '--lease-namespace', '--metrics-listen', '--log-level', '--namespace', '--activity-url', '--activity-key-file']],
     ['token-server', ['--registry', '--listen', '--log-level', '--trust-proxy']],
+    [
+      'activity',
+      [
+        '--database',
+        '--activity-key-file',
+        '--events-listen',
+        '--listen',
+        '--tls-cert',
+        '--tls-key',
+        '--retain',
+        '--retain-rows',
+        '--webhook-lease',
+        '--no-webhooks',
+        '--log-level',
+      ],
+    ],
   ])('`%s --help` runs and documents the flags the chart passes', async (command, flags) => {
     const r = await cli([command, '--help']);
     expect(r.code, r.stderr).toBe(0);
