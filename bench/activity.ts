@@ -1,15 +1,15 @@
 // `npm run bench` (part, BENCH_ONLY=activity): the activity trail's store.
 //
-// (a) Queries over 1,000,000 stored events in SQLite, and PostgreSQL when installed (activity-query.ts).
-// (b) Intake into that same SQLite database of 1,000,000 events (a store in service, not an empty file:
-//     every insert updates large indexes), over HTTP as Distribution delivers it: autocannon posts
-//     real-shaped v3 notification envelopes (one event each, a fresh id every time) to the events
-//     listener in a process of its own (activity-intake-server.ts: intake route, group-commit batcher,
-//     SQLite store with synchronous=FULL). Once at 2,000 events/s offered, once as fast as it goes.
-//     Target: 2,000 events/s sustained with p99 under 50 ms. Beside it, in this process, on the same
-//     database: store.append and, as the baseline, raw better-sqlite3 inserts of the same rows, one
-//     transaction per batch of the size the batcher made at full speed (time to commit only). Afterwards
-//     the database must hold every event answered 200.
+// (a) Intake into SQLite over HTTP as Distribution delivers it: autocannon posts real-shaped v3
+//     notification envelopes (one event each, a fresh id every time) to the events listener in a process
+//     of its own (activity-intake-server.ts: intake route, group-commit batcher, SQLite store with
+//     synchronous=FULL). Once at 2,000 events/s offered, once as fast as it goes. Target: 2,000 events/s
+//     sustained with p99 under 50 ms. Beside it, in this process, on the same database: store.append
+//     and, as the baseline, raw better-sqlite3 inserts of the same rows, one transaction per batch of
+//     the size the batcher made at full speed (time to commit only). Afterwards the database must hold
+//     every event answered 200. Run twice: into an empty database, and into the one (b) filled with
+//     1,000,000 events (a store in service: every insert updates large indexes).
+// (b) Queries over 1,000,000 stored events in SQLite, and PostgreSQL when installed (activity-query.ts).
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -232,9 +232,13 @@ async function storedIds(path: string): Promise<Set<string>> {
 export async function runActivityBench(print: (s: string) => void, start: Start, benchDir: string): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'portcullis-activity-bench-'));
   try {
-    const dbPath = join(dir, 'events.db');
-    await sqliteQueryBench(dbPath, print);
-    await intakeBench(dir, dbPath, print, start, join(benchDir, 'activity-intake-server.js'));
+    const serverScript = join(benchDir, 'activity-intake-server.js');
+    const fresh = join(dir, 'fresh.db');
+    await (await openEventStore(`sqlite:${fresh}`)).close();
+    await intakeBench(dir, fresh, print, start, serverScript);
+    const filled = join(dir, 'events.db');
+    await sqliteQueryBench(filled, print);
+    await intakeBench(dir, filled, print, start, serverScript);
     await postgresQueryBench(print);
   } finally {
     await rm(dir, { recursive: true, force: true });
