@@ -31,6 +31,8 @@ export interface RegistryOptions {
   storageDir?: string;
   /** Report pushes, pulls and deletes to `url` (`portcullis activity`'s intake), with this bearer token. */
   notifications?: RegistryNotifications;
+  /** More environment for the process: Distribution's REGISTRY_* overrides, as a pod's env sets them. */
+  env?: Record<string, string>;
 }
 
 export interface RegistryNotifications {
@@ -124,7 +126,7 @@ export async function startRegistry(initial: RegistryOptions): Promise<RunningRe
     const binary = options.flavor === '2.8' ? registry28Path : toolPath('registry-v3');
     const p = startProcess(`registry-${options.flavor}`, binary, ['serve', configPath], {
       // v3 reads OTEL settings from the environment; keep it from trying to export traces.
-      env: { ...process.env, OTEL_TRACES_EXPORTER: 'none', OTEL_METRICS_EXPORTER: 'none', OTEL_SDK_DISABLED: 'true' },
+      env: { ...process.env, OTEL_TRACES_EXPORTER: 'none', OTEL_METRICS_EXPORTER: 'none', OTEL_SDK_DISABLED: 'true', ...options.env },
     });
     proc = p;
     await waitFor(

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { thrownBy } from '../test/support/assert.js';
 import { IGNORED_MEDIA_TYPES, intakePath, notificationEndpoints, parseActivityUrl } from './notification-endpoint.js';
 
 describe('notification endpoints', () => {
@@ -54,13 +55,8 @@ describe('--activity-url', () => {
     ['credentials in the URL', 'http://user:hunter2@activity:8080', /must not carry credentials/],
     ['a query', 'http://activity:8080/?token=hunter2', /query or fragment/],
   ])('refuses %s, without repeating the value', (_name, value, message) => {
-    let error: Error | undefined;
-    try {
-      parseActivityUrl(value);
-    } catch (e) {
-      error = e as Error;
-    }
-    expect(error?.message).toMatch(message);
-    expect(error?.message).not.toContain('hunter2');
+    const error = thrownBy(() => parseActivityUrl(value));
+    expect(error.message).toMatch(message);
+    expect(error.message).not.toContain('hunter2');
   });
 });
