@@ -10,7 +10,7 @@
 // in-cluster ServiceAccount) it also delivers RegistryWebhooks (activity/webhooks/); --no-webhooks turns
 // that off.
 
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -88,7 +88,12 @@ export function register(program: Command): void {
   program
     .command('activity')
     .description('take registry notifications and keep an audit trail of pushes, pulls and deletes (SQLite or PostgreSQL)')
-    .requiredOption('--database <url>', 'event store: sqlite:/absolute/path.db or postgres://user:password@host:port/database')
+    // From the environment too, so a PostgreSQL password stays out of the process's arguments.
+    .addOption(
+      new Option('--database <url>', 'event store: sqlite:/absolute/path.db or postgres://user:password@host:port/database')
+        .env('PORTCULLIS_ACTIVITY_DATABASE')
+        .makeOptionMandatory(),
+    )
     .requiredOption('--activity-key-file <file>', 'the activity key (each Registry notification token is derived from it)')
     .option('--events-listen <host:port>', 'address of the notification intake (plain HTTP; also /healthz and /metrics)', '0.0.0.0:8080')
     .option('--retain <duration>', 'remove events older than this (e.g. 90d, 720h; 0 keeps them)', '90d')

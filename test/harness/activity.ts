@@ -30,8 +30,13 @@ export async function startActivityProcess(options: ActivityProcessOptions): Pro
   let earlier = '';
   const start = async (): Promise<void> => {
     if (current !== undefined) earlier += current.output();
-    const args = ['activity', '--database', options.database, '--activity-key-file', options.activityKeyFile, '--events-listen', `127.0.0.1:${port}`];
-    const proc = startProcess('activity', process.execPath, [cliPath, ...args, ...(options.extraArgs ?? [])]);
+    // A PostgreSQL URL (with its password) goes through the environment, as the chart passes it; SQLite by flag.
+    const viaEnv = options.database.startsWith('postgres');
+    const database = viaEnv ? [] : ['--database', options.database];
+    const args = ['activity', ...database, '--activity-key-file', options.activityKeyFile, '--events-listen', `127.0.0.1:${port}`];
+    const proc = startProcess('activity', process.execPath, [cliPath, ...args, ...(options.extraArgs ?? [])], {
+      env: viaEnv ? { ...process.env, PORTCULLIS_ACTIVITY_DATABASE: options.database } : process.env,
+    });
     current = proc;
     await waitFor(
       'activity listening line',

@@ -137,7 +137,7 @@ describe('chart: the activity server as rendered', () => {
     expect(spec.replicas).toBe(3);
     expect(spec.strategy).toBeUndefined();
     const container = podSpec(deployment).containers[0]!;
-    expect(argAfter(args(deployment), '--database')).toBe('$(PORTCULLIS_ACTIVITY_DATABASE)');
+    expect(args(deployment)).not.toContain('--database');
     expect(argAfter(args(deployment), '--retain-rows')).toBe('1000000');
     expect(container.env).toEqual([{ name: 'PORTCULLIS_ACTIVITY_DATABASE', valueFrom: { secretKeyRef: { name: 'activity-db', key: 'url' } } }]);
     expect(find(objects, 'PersistentVolumeClaim')).toEqual([]);
