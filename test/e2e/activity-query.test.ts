@@ -14,6 +14,7 @@ import type { RegistryEvent } from '../../activity/event.js';
 import { openEventStore } from '../../activity/store/open.js';
 import { kubectl, startControlPlane, type ControlPlane } from '../../local/controlPlane.js';
 import { issueCert } from '../../local/pki.js';
+import { startPostgres, type RunningPostgres } from '../../local/postgres.js';
 import { run } from '../../local/process.js';
 import { repoRoot } from '../../local/tools.js';
 import { startActivityApi, type ActivityApi } from '../harness/activity-api.js';
@@ -121,6 +122,8 @@ function direct(path: string, options: { cert?: string; key?: string; headers?: 
   });
 }
 
+let postgres: RunningPostgres | undefined;
+
 const EVENTS_PATH = '/apis/activity.portcullis.dev/v1alpha1/namespaces/registry/registryevents';
 
 beforeAll(async () => {
@@ -130,7 +133,9 @@ beforeAll(async () => {
   await mustKubectl(['wait', '--for=condition=Established', 'crd', '--all', '--timeout=60s']);
   await mustKubectl(['apply', '-f', '-'], MANIFESTS);
 
-  const database = `sqlite:${join(dir, 'events.db')}`;
+  // PostgreSQL here (the admin and webhook e2e read SQLite trails; the store tests run both).
+  postgres = await startPostgres();
+  const database = postgres.url;
   const store = await openEventStore(database);
   try {
     await store.append(BEFORE);
@@ -156,6 +161,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await activity?.stop();
+  await postgres?.stop();
   await cp?.stop();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
