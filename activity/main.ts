@@ -33,6 +33,8 @@ export type ServerStarter = (ctx: ActivityContext) => Promise<ListeningServer>;
 export interface ActivityConfig {
   /** sqlite:/path.db, sqlite::memory: or postgres://... (activity/store/open.ts). */
   databaseUrl: string;
+  /** SQLite on a worker thread (the CLI, running from dist/, sets it; in-process tests open it directly). */
+  storeThread?: boolean;
   activityKey: Buffer;
   events: { host: string; port: number };
   retention: RetentionLimits;
@@ -66,7 +68,7 @@ export interface RunningActivity {
 export async function startActivity(config: ActivityConfig): Promise<RunningActivity> {
   const { logger } = config;
   const metrics = config.metrics ?? new ActivityMetrics().withProcessMetrics();
-  const store = await openEventStore(config.databaseUrl);
+  const store = await openEventStore(config.databaseUrl, { thread: config.storeThread === true });
   let webhooks: WebhookDispatcher | undefined;
   const batcher = new IntakeBatcher({
     store,

@@ -1,5 +1,6 @@
 // The activity bench's intake server, a process of its own as in production: the events listener
-// (activity/events-app.ts) with the group-commit batcher (DEFAULT_BATCHING) over a SQLite store.
+// (activity/events-app.ts) with the group-commit batcher (DEFAULT_BATCHING) over a SQLite store on its
+// own worker thread, as the CLI runs it.
 // `node activity-intake-server.js DB_PATH KEY_FILE`; prints its port, stops cleanly on SIGTERM.
 import { pino } from 'pino';
 import { DEFAULT_BATCHING, IntakeBatcher } from '../activity/batcher.js';
@@ -12,7 +13,8 @@ import { readActivityKey } from '../wire/activity-key.js';
 const [dbPath, keyFile] = process.argv.slice(2);
 if (dbPath === undefined || keyFile === undefined) throw new Error('usage: activity-intake-server.js DB_PATH KEY_FILE');
 
-const store = await openEventStore(`sqlite:${dbPath}`);
+// As `portcullis activity` opens it: on a worker thread (PORTCULLIS_BENCH_STORE_THREAD=0: on the main one).
+const store = await openEventStore(`sqlite:${dbPath}`, { thread: process.env.PORTCULLIS_BENCH_STORE_THREAD !== '0' });
 const metrics = new ActivityMetrics();
 const batcher = new IntakeBatcher({ store, ...DEFAULT_BATCHING, onWrite: (write) => metrics.batchWritten(write) });
 metrics.observeQueue(() => batcher.pending);

@@ -143,6 +143,7 @@ export function register(program: Command): void {
       try {
         running = await startActivity({
           databaseUrl: flags.database,
+          storeThread: true,
           activityKey,
           events,
           retention: { ...(maxAgeMs === undefined ? {} : { maxAgeMs }), ...(maxRows === undefined ? {} : { maxRows }) },
