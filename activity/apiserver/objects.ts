@@ -7,24 +7,12 @@ import { createHash } from 'node:crypto';
 import type { StoredEvent } from '../event.js';
 import { GROUP_VERSION, REGISTRY_EVENTS } from './group.js';
 
-export interface RegistryEventObject {
+/** The event's own fields as stored (the store's `seq` is an internal order, not part of the API). */
+export type RegistryEventObject = {
   apiVersion: typeof GROUP_VERSION;
   kind: 'RegistryEvent';
   metadata: { name: string; namespace: string; creationTimestamp: string };
-  registry: string;
-  id: string;
-  action: StoredEvent['action'];
-  repository: string;
-  tag?: string;
-  digest?: string;
-  mediaType?: string;
-  size?: number;
-  actor?: string;
-  sourceAddr?: string;
-  requestId?: string;
-  timestamp: string;
-  receivedAt: string;
-}
+} & Omit<StoredEvent, 'seq'>;
 
 export interface RegistryEventList {
   apiVersion: typeof GROUP_VERSION;
