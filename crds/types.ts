@@ -85,6 +85,101 @@ export interface RegistrySpec {
   distribution?: { deployment?: string; container?: string };
   delegation?: Delegation[];
   authentication?: Authentication;
+  /** Where the registry keeps images; the operator wires it into the Deployment (docs/storage.md). */
+  storage?: RegistryStorage;
+  /** Garbage collection in a read-only maintenance window (docs/storage.md). */
+  garbageCollection?: GarbageCollection;
+}
+
+/** Exactly one of filesystem or s3. Absent: the operator leaves the Deployment's storage alone. */
+export interface RegistryStorage {
+  filesystem?: { claimName: string; rootDirectory?: string };
+  s3?: {
+    bucket: string;
+    region: string;
+    /** For S3-compatible servers (MinIO, SeaweedFS, Ceph): https://HOST[:PORT]. */
+    endpoint?: string;
+    /** Keys `accessKey` and `secretKey` (names configurable), in the Registry's namespace. */
+    credentialsSecretRef?: { name: string; accessKeyKey?: string; secretKeyKey?: string };
+    rootDirectory?: string;
+    /** Path-style addressing, which most S3-compatible servers need. Default false. */
+    forcePathStyle?: boolean;
+  };
+  /** Whether manifests may be deleted (retention needs it). Default true when storage is set. */
+  deleteEnabled?: boolean;
+}
+
+export interface GarbageCollection {
+  /** Cron schedule (five fields, UTC) for a maintenance window. Absent: only on request or after retention. */
+  schedule?: string;
+  /** Collect after a retention run that deleted something. Default true. */
+  afterRetention?: boolean;
+  /** The image of the collector Job. Default: the registry container's image. */
+  image?: string;
+  /** Longest window before the operator gives up, restores read-write and reports a failure. Default 30m. */
+  timeout?: string;
+}
+
+/** What the operator reports about maintenance windows, on the Registry's status. */
+export interface GarbageCollectionStatus {
+  phase: 'Idle' | 'EnteringReadOnly' | 'Collecting' | 'LeavingReadOnly';
+  /** The window in progress, or the last one. */
+  windowStart?: string;
+  windowEnd?: string;
+  lastResult?: { succeeded: boolean; bytesFreed?: number; blobsDeleted?: number; manifestsDeleted?: number; message: string };
+  /** The request (annotation value) the current or last window served. */
+  requestId?: string;
+}
+
+/** A namespaced retention policy for one Registry (docs/retention.md). */
+export interface RetentionPolicySpec {
+  registryRef: ObjectReference;
+  /** Repository patterns (policy/match.ts syntax; `${namespace}`); in a delegated namespace, inside its prefixes. */
+  repositories: string[];
+  /** The union of keeps wins; every other tag, and every untagged manifest the untagged rule names, is a candidate. */
+  rules: RetentionRules;
+  /** Cron schedule (five fields, UTC). Absent: runs only by hand (`portcullis retention`). */
+  schedule?: string;
+  /** Default true: a new policy reports what it would delete and deletes nothing until set to false. */
+  dryRun?: boolean;
+  /** A run that would delete more manifests than this deletes nothing and fails. Default 100. */
+  maxDeletionsPerRun?: number;
+  suspend?: boolean;
+}
+
+export interface RetentionRules {
+  /** Keep the newest N tags by semantic version (a leading `v` allowed); tags that are not semver are not counted here. */
+  keepNewestSemver?: { count: number; preReleases?: 'Separate' | 'Together' | 'Ignore'; preReleaseCount?: number };
+  /** Keep tags matching any of these glob patterns (`*` any run, `?` one character), e.g. `latest`, `v*`. */
+  keepTags?: string[];
+  /** Keep any manifest pushed in the last D, a Go duration such as `168h` or days such as `7d`. */
+  keepPushedWithin?: string;
+  /** Delete untagged manifests older than this (same syntax), unless a kept index references them. */
+  pruneUntaggedOlderThan?: string;
+}
+
+export interface RetentionPolicyStatus {
+  observedGeneration?: number;
+  conditions?: Condition[];
+  lastRun?: RetentionRunSummary;
+}
+
+export interface RetentionRunSummary {
+  startTime: string;
+  completionTime?: string;
+  dryRun: boolean;
+  /** Succeeded | CapExceeded | Failed */
+  result: 'Succeeded' | 'CapExceeded' | 'Failed';
+  repositories: number;
+  tagsSeen: number;
+  candidates: number;
+  deleted: number;
+  /** rule name -> tags kept by it (a tag kept by two rules counts for both). */
+  keptByRule: Record<string, number>;
+  bytesFreed?: number;
+  /** The first candidates (repository:tag@digest or repository@digest), at most 50. */
+  sample: string[];
+  errors: string[];
 }
 
 /** Where logins are checked (see docs/identity-sources.md). Absent: RegistryUsers only. */
@@ -194,6 +289,7 @@ export type RegistryResource = Resource<'Registry', RegistrySpec>;
 export type RegistryUserResource = Resource<'RegistryUser', RegistryUserSpec>;
 export type RepositoryGrantResource = Resource<'RepositoryGrant', RepositoryGrantSpec>;
 export type RegistryWebhookResource = Resource<'RegistryWebhook', RegistryWebhookSpec>;
+export type RetentionPolicyResource = Resource<'RetentionPolicy', RetentionPolicySpec>;
 
 /** A core/v1 Secret as far as the policy needs it. `data` is base64, `stringData` plain (manifests only). */
 export interface SecretResource {
