@@ -66,5 +66,11 @@ export const Reasons = {
   WebhookDisabled: 'WebhookDisabled',
   ForbiddenAddress: 'ForbiddenAddress',
   SecretUnreadable: 'SecretUnreadable',
+
+  // Garbage-collection maintenance windows (the maintenance controller).
+  GarbageCollectionStarted: 'GarbageCollectionStarted',
+  GarbageCollectionSucceeded: 'GarbageCollectionSucceeded',
+  GarbageCollectionFailed: 'GarbageCollectionFailed',
+  InvalidGarbageCollectionSettings: 'InvalidGarbageCollectionSettings',
 } as const;
 export type Reason = (typeof Reasons)[keyof typeof Reasons];
