@@ -1,7 +1,7 @@
-// The few Distribution API calls the admin commands make, with a bearer token already in hand: the
-// catalog and a repository's tags (following `Link` pages), a manifest's digest (HEAD with every
-// manifest and index type, so the digest is the one the registry stores, not a converted one), and a
-// manifest delete by tag or digest. A refusal becomes a RegistryError carrying the registry's own code
+// The few Distribution API calls the admin commands and retention make, with a bearer token already in
+// hand: the catalog and a repository's tags (following `Link` pages), a manifest's digest (HEAD with
+// every manifest and index type, so the digest is the one the registry stores, not a converted one), a
+// manifest's body by digest, and a manifest delete by tag or digest. A refusal becomes a RegistryError carrying the registry's own code
 // (DENIED, UNAUTHORIZED, UNSUPPORTED, MANIFEST_UNKNOWN, ...), so commands can say what happened.
 
 import http from 'node:http';
@@ -69,8 +69,22 @@ export function referenceText(repository: string, reference: string): string {
   return `${repository}${reference.includes(':') ? '@' : ':'}${reference}`;
 }
 
+/** What a HEAD of a manifest tells: the stored digest and media type, without the body (and without a pull event). */
+export interface ManifestHead {
+  digest: string;
+  mediaType: string;
+}
+
+/** A manifest as stored: its media type and its bytes as text. */
+export interface ManifestBody {
+  mediaType: string;
+  text: string;
+}
+
 export class DistributionClient {
   private readonly agent: https.Agent | undefined;
+  /** Requests sent so far (what the retention bench reports as registry API calls). */
+  requests = 0;
 
   constructor(private readonly options: DistributionClientOptions) {
     this.agent = options.server.startsWith('https:') ? new https.Agent({ keepAlive: true, ...(options.ca ? { ca: options.ca } : {}) }) : undefined;
@@ -80,6 +94,7 @@ export class DistributionClient {
     const url = new URL(path, this.options.server);
     const headers: Record<string, string> = { authorization: `Bearer ${this.options.token}`, ...(accept ? { accept } : {}) };
     const transport = url.protocol === 'https:' ? https : http;
+    this.requests++;
     return new Promise((resolve, reject) => {
       const req = transport.request(
         url,
@@ -125,10 +140,34 @@ export class DistributionClient {
 
   /** The digest `reference` (a tag or a digest) names, as the registry stores it. */
   async digest(repository: string, reference: string): Promise<string> {
+    return (await this.head(repository, reference)).digest;
+  }
+
+  /** Digest and media type of what `reference` names, as stored. */
+  async head(repository: string, reference: string): Promise<ManifestHead> {
     const answer = await this.send('HEAD', `/v2/${repository}/manifests/${reference}`, MANIFEST_TYPES.join(', '));
     const digest = answer.headers['docker-content-digest'];
     if (answer.status !== 200 || typeof digest !== 'string') throw refusal('HEAD', referenceText(repository, reference), answer);
-    return digest;
+    return {
+      digest,
+      mediaType:
+        String(answer.headers['content-type'] ?? '')
+          .split(';')[0]
+          ?.trim() ?? '',
+    };
+  }
+
+  /** The manifest or index stored under `digest` (a GET: the registry reports it as a pull). */
+  async manifest(repository: string, digest: string): Promise<ManifestBody> {
+    const answer = await this.send('GET', `/v2/${repository}/manifests/${digest}`, MANIFEST_TYPES.join(', '));
+    if (answer.status !== 200) throw refusal('GET', referenceText(repository, digest), answer);
+    return {
+      mediaType:
+        String(answer.headers['content-type'] ?? '')
+          .split(';')[0]
+          ?.trim() ?? '',
+      text: answer.text,
+    };
   }
 
   /** DELETE /v2/NAME/manifests/REFERENCE: by digest everywhere; by tag only where the registry allows it (v3). */

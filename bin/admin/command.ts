@@ -3,7 +3,7 @@
 
 import type { Command } from 'commander';
 import type { KubeClient } from '../../kube/request.js';
-import { RegistryError } from './distribution-client.js';
+import { RegistryError } from '../../lifecycle/registry-api.js';
 import { AdminError, serverSaid, type RegistryFlags } from './registry-session.js';
 
 /** --registry, --namespace, --server, --ca-file. */

@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { GROUP, GROUP_VERSION, namespacedPath, REGISTRY_TOKENS } from '../../activity/apiserver/group.js';
 import type { RegistryToken, RegistryTokenStatus } from '../../activity/apiserver/registry-token-object.js';
 import type { KubeClient } from '../../kube/request.js';
-import { DistributionClient } from './distribution-client.js';
+import { DistributionClient } from '../../lifecycle/registry-api.js';
 
 export interface RegistryFlags {
   registry: string;

@@ -13,7 +13,7 @@ import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
 import { runAdmin, withRegistryFlags, type AdminFlags } from '../admin/command.js';
 import { deleteWarnings, parseImageReference, sharedTagWarning, type DeleteFindings } from '../admin/delete-plan.js';
-import { RegistryError, type DistributionClient } from '../admin/distribution-client.js';
+import { RegistryError, type DistributionClient } from '../../lifecycle/registry-api.js';
 import { AdminError, distributionClient, missingAction, obtainRegistryToken, registryTarget, serverSaid, subjectOf } from '../admin/registry-session.js';
 import { RECENT_PULL_WINDOW, recentPullsByOthers } from '../admin/trail.js';
 

@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RegistryToken } from '../../activity/apiserver/registry-token-object.js';
 import type { StoredEvent } from '../../activity/event.js';
 import { openEventStore } from '../../activity/store/open.js';
-import { DistributionClient, RegistryError } from '../../bin/admin/distribution-client.js';
+import { DistributionClient, RegistryError } from '../../lifecycle/registry-api.js';
 import { KubeApiError, KubeClient } from '../../kube/request.js';
 import { kubectl, type ControlPlane } from '../../local/controlPlane.js';
 import { buildImage, type BuiltImage } from '../../local/image.js';
