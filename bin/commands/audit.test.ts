@@ -2,7 +2,7 @@
 // flags before anything is sent, the table, and the 403 explanation.
 import { describe, expect, it } from 'vitest';
 import type { RegistryEventList } from '../../activity/apiserver/objects.js';
-import { auditRequest, forbiddenMessage, formatTable, type AuditFlags } from './audit.js';
+import { auditRequest, forbiddenMessage, formatOverwrites, formatTable, tagPushesOf, type AuditFlags } from './audit.js';
 
 const flags = (more: Partial<AuditFlags> = {}): AuditFlags => ({ registry: 'registry/main', output: 'table', ...more });
 
@@ -36,8 +36,44 @@ describe('auditRequest', () => {
     ['a zero limit', { limit: '0' }, /--limit must be a positive whole number/],
     ['an unknown output', { output: 'yaml' }, /-o must be table or json/],
     ['an empty user', { user: '' }, /--user must not be empty/],
+    ['--tags without --overwrites', { tags: ['v*'] }, /--tags needs --overwrites/],
+    ['--overwrites with another action', { overwrites: true, action: 'pull' }, /--action must be push or absent/],
+    ['a tag glob with a slash', { overwrites: true, tags: ['v*/x'] }, /--tags takes tag globs/],
   ])('refuses %s', (_, more, message) => {
     expect(() => auditRequest(flags(more))).toThrow(message);
+  });
+});
+
+describe('--overwrites', () => {
+  it('lists pushes only and carries the tag globs', () => {
+    const request = auditRequest(flags({ overwrites: true, tags: ['v*'], since: '720h' }));
+    expect(request.query).toEqual({ fieldSelector: 'registry=registry/main,action=push', since: '720h' });
+    expect(request.overwrites).toEqual(['v*']);
+    expect(auditRequest(flags({ overwrites: true })).overwrites).toEqual([]);
+    expect(auditRequest(flags()).overwrites).toBeUndefined();
+  });
+
+  it('reads pushes with a tag and a digest from the list, and prints who moved which tag', () => {
+    const D1 = `sha256:${'a'.repeat(64)}`;
+    const D2 = `sha256:${'b'.repeat(64)}`;
+    const item = (tag: string | undefined, digest: string, time: string) => ({
+      metadata: { name: time, namespace: 'registry', creationTimestamp: time },
+      registry: 'registry/main',
+      action: 'push',
+      repository: 'team-a/app',
+      ...(tag === undefined ? {} : { tag }),
+      digest,
+      actor: 'ci-bot',
+    });
+    const list = {
+      items: [item('v1', D2, '2026-11-27T12:05:00Z'), item(undefined, D2, '2026-11-27T12:04:00Z'), item('v1', D1, '2026-11-27T12:00:00Z')],
+    } as unknown as RegistryEventList;
+    expect(tagPushesOf(list)).toHaveLength(2);
+    const table = formatOverwrites([
+      { repository: 'team-a/app', tag: 'v1', previousDigest: D1, digest: D2, timestamp: '2026-11-27T12:05:00Z', actor: 'ci-bot' },
+    ]);
+    expect(table.split('\n')[1]).toMatch(/^2026-11-27T12:05:00Z\s+team-a\/app\s+v1\s+sha256:aaaaaaaaaaaa\s+sha256:bbbbbbbbbbbb\s+ci-bot$/);
+    expect(formatOverwrites([])).toBe('No tag was moved to another digest.\n');
   });
 });
 

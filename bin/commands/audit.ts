@@ -11,6 +11,7 @@ import { GROUP, namespacedPath, REGISTRY_EVENTS } from '../../activity/apiserver
 import { READER_CLUSTER_ROLE } from '../../activity/apiserver/authorizer.js';
 import type { RegistryEventList } from '../../activity/apiserver/objects.js';
 import { parseDuration } from '../../policy/duration.js';
+import { findTagOverwrites, type TagOverwrite, type TagPush } from '../../policy/tag-overwrites.js';
 
 export interface AuditFlags {
   registry: string;
@@ -21,6 +22,10 @@ export interface AuditFlags {
   since?: string;
   limit?: string;
   output: string;
+  /** Only pushes that moved an existing tag to another digest (docs/adr/0007). */
+  overwrites?: boolean;
+  /** With --overwrites: only tags matching these globs (`v*`). */
+  tags?: string[];
 }
 
 export interface AuditRequest {
@@ -28,6 +33,8 @@ export interface AuditRequest {
   path: string;
   query: Record<string, string>;
   output: 'table' | 'json';
+  /** Set with --overwrites: the tag globs (empty: every tag). */
+  overwrites?: string[];
 }
 
 const REGISTRY_REF = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?)\/([a-z0-9]([-a-z0-9.]*[a-z0-9])?)$/;
@@ -56,6 +63,13 @@ export function auditRequest(flags: AuditFlags): AuditRequest {
   if (flags.limit !== undefined && !/^[1-9]\d{0,8}$/.test(flags.limit))
     throw new Error(`--limit must be a positive whole number, not ${JSON.stringify(flags.limit)}`);
   if (flags.output !== 'table' && flags.output !== 'json') throw new Error(`-o must be table or json, not ${JSON.stringify(flags.output)}`);
+  if (flags.overwrites !== true && flags.tags !== undefined) throw new Error('--tags needs --overwrites');
+  if (flags.overwrites === true && flags.action !== undefined && flags.action !== 'push')
+    throw new Error(`--overwrites reads pushes: --action must be push or absent, not ${JSON.stringify(flags.action)}`);
+  for (const glob of flags.tags ?? []) {
+    if (!/^[A-Za-z0-9_.*?-]{1,128}$/.test(glob)) throw new Error(`--tags takes tag globs (letters, digits, . _ - * ?), not ${JSON.stringify(glob)}`);
+  }
+  const action = flags.overwrites === true ? 'push' : flags.action;
   for (const [flag, value] of [
     ['--user', flags.user],
     ['--repository', flags.repository],
@@ -66,7 +80,7 @@ export function auditRequest(flags: AuditFlags): AuditRequest {
     `registry=${flags.registry}`,
     ...(flags.user === undefined ? [] : [`actor=${escapeValue(flags.user)}`]),
     ...(flags.repository === undefined ? [] : [`repository=${escapeValue(flags.repository)}`]),
-    ...(flags.action === undefined ? [] : [`action=${flags.action}`]),
+    ...(action === undefined ? [] : [`action=${action}`]),
   ];
   return {
     namespace,
@@ -77,6 +91,7 @@ export function auditRequest(flags: AuditFlags): AuditRequest {
       ...(flags.limit === undefined ? {} : { limit: flags.limit }),
     },
     output: flags.output,
+    ...(flags.overwrites === true ? { overwrites: flags.tags ?? [] } : {}),
   };
 }
 
@@ -97,6 +112,32 @@ export function formatTable(list: RegistryEventList): string {
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
   return [header, ...rows].map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] as number))).join('   ')).join('\n') + '\n';
+}
+
+/** The overwrites among the listed pushes, as aligned columns, oldest first. */
+export function formatOverwrites(overwrites: readonly TagOverwrite[]): string {
+  if (overwrites.length === 0) return 'No tag was moved to another digest.\n';
+  const header = ['TIME', 'REPOSITORY', 'TAG', 'FROM', 'TO', 'ACTOR'];
+  const rows = overwrites.map((o) => [o.timestamp, o.repository, o.tag, shortDigest(o.previousDigest), shortDigest(o.digest), o.actor ?? '<anonymous>']);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
+  return [header, ...rows].map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] as number))).join('   ')).join('\n') + '\n';
+}
+
+/** The trail's pushes with a tag and a digest, as findTagOverwrites reads them. */
+export function tagPushesOf(list: RegistryEventList): TagPush[] {
+  return list.items.flatMap((e) =>
+    e.tag === undefined || e.digest === undefined
+      ? []
+      : [
+          {
+            repository: e.repository,
+            tag: e.tag,
+            digest: e.digest,
+            timestamp: e.metadata.creationTimestamp,
+            ...(e.actor === undefined ? {} : { actor: e.actor }),
+          },
+        ],
+  );
 }
 
 /** What to say when the API server refused with 403: who, what, where, and which binding to ask for. */
@@ -125,6 +166,8 @@ export function register(program: Command): void {
     .option('--action <action>', `only ${EVENT_ACTIONS.join(', ')}`)
     .option('--since <duration|time>', 'only events since this long ago (24h, 90m) or since an RFC 3339 time')
     .option('--limit <n>', 'at most this many events (default 500, at most 5000)')
+    .option('--overwrites', 'only pushes that moved an existing tag to another digest (tags are not immutable: see docs/adr/0007)')
+    .option('--tags <glob...>', "with --overwrites: only tags matching these globs, e.g. 'v*'")
     .option('-o, --output <format>', 'table or json', 'table')
     .action(async (flags: AuditFlags) => {
       let request: AuditRequest;
@@ -138,7 +181,10 @@ export function register(program: Command): void {
       const client = new KubeClient(await loadKubeConfig());
       try {
         const list = await client.get<RegistryEventList>(request.path, request.query);
-        process.stdout.write(request.output === 'json' ? `${JSON.stringify(list, null, 2)}\n` : formatTable(list));
+        if (request.overwrites !== undefined) {
+          const overwrites = findTagOverwrites(tagPushesOf(list), request.overwrites);
+          process.stdout.write(request.output === 'json' ? `${JSON.stringify(overwrites, null, 2)}\n` : formatOverwrites(overwrites));
+        } else process.stdout.write(request.output === 'json' ? `${JSON.stringify(list, null, 2)}\n` : formatTable(list));
       } catch (error) {
         if (!(error instanceof KubeApiError)) program.error(`audit: cannot reach the cluster: ${(error as Error).message}`);
         if (error.code === 403) {

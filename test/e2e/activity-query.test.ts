@@ -328,6 +328,42 @@ describe('attacks on the activity port directly', () => {
   });
 });
 
+describe('portcullis audit --overwrites: tags moved to other content (docs/adr/0007)', () => {
+  // Appended last so the filters above keep answering over BEFORE and WHILE only.
+  beforeAll(async () => {
+    const store = await openEventStore(postgres!.url);
+    try {
+      await store.append([
+        { ...event('e8', 'team-a/app', 'push', 'mallory', '8', 2), tag: 'v1' },
+        { ...event('e9', 'team-ab/app', 'push', 'mallory', '9', 1), tag: 'v1' },
+        { ...event('e10', 'team-a/app', 'push', 'alice', '8', 1), tag: 'latest' },
+      ]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('names the tag, the digest it had, the one it got, and who moved it', async () => {
+    const r = await auditAs('auditor', ['--overwrites', '--tags', 'v*', '-o', 'json']);
+    expect(r.code, r.stderr).toBe(0);
+    const found = (JSON.parse(r.stdout) as { repository: string; tag: string; previousDigest: string; digest: string; actor: string }[]).map(
+      ({ repository, tag, previousDigest, digest: to, actor }) => ({ repository, tag, previousDigest, digest: to, actor }),
+    );
+    expect(found).toEqual([
+      { repository: 'team-a/app', tag: 'v1', previousDigest: digest('1'), digest: digest('8'), actor: 'mallory' },
+      { repository: 'team-ab/app', tag: 'v1', previousDigest: digest('4'), digest: digest('9'), actor: 'mallory' },
+    ]);
+    const table = await auditAs('auditor', ['--overwrites']);
+    expect(table.stdout.split('\n')[0]?.split(/\s+/)).toEqual(['TIME', 'REPOSITORY', 'TAG', 'FROM', 'TO', 'ACTOR']);
+  });
+
+  it("a tenant sees only its prefixes' overwrites (team-ab/app is not team-a/**)", async () => {
+    const r = await auditAs('tenant', ['--namespace', 'team-a', '--overwrites', '-o', 'json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect((JSON.parse(r.stdout) as { repository: string }[]).map((o) => o.repository)).toEqual(['team-a/app']);
+  });
+});
+
 describe('the activity process', () => {
   it('stops on SIGTERM with exit 0', async () => {
     expect(await activity.stop()).toBe(0);
