@@ -13,6 +13,8 @@ export const ConditionTypes = {
   Rotating: 'Rotating',
   /** On a Registry: the Distribution Deployment trusts the published bundle. */
   DistributionWired: 'DistributionWired',
+  /** On a RetentionPolicy: how its last run (`portcullis retention`) ended. */
+  LastRunSucceeded: 'LastRunSucceeded',
 } as const;
 export type ConditionType = (typeof ConditionTypes)[keyof typeof ConditionTypes];
 
@@ -72,5 +74,11 @@ export const Reasons = {
   GarbageCollectionSucceeded: 'GarbageCollectionSucceeded',
   GarbageCollectionFailed: 'GarbageCollectionFailed',
   InvalidGarbageCollectionSettings: 'InvalidGarbageCollectionSettings',
+
+  // Retention runs (LastRunSucceeded on a RetentionPolicy).
+  RetentionSucceeded: 'RetentionSucceeded',
+  /** More manifests selected than maxDeletionsPerRun: the run deleted nothing. */
+  CapExceeded: 'CapExceeded',
+  RetentionFailed: 'RetentionFailed',
 } as const;
 export type Reason = (typeof Reasons)[keyof typeof Reasons];
