@@ -19,4 +19,6 @@ export const Annotations = {
   bundleHash: 'portcullis.dev/bundle-hash',
   /** On the registry Deployment's pod template: the hash of its notification endpoint, so a new URL or key rolls it. */
   notificationsHash: 'portcullis.dev/notifications-hash',
+  /** On a Registry: ask for a garbage-collection window (RFC 3339 time of the request; `portcullis gc` sets it). */
+  gcRequestedAt: 'portcullis.dev/gc-requested-at',
 } as const;
