@@ -40,6 +40,9 @@ const EXACT: Record<string, CelCheck> = {
 
   "!self.contains(' ')": (self) => typeof self === 'string' && !self.includes(' '),
 
+  // Registry storage: exactly one driver.
+  'has(self.filesystem) != has(self.s3)': (self) => has(self, 'filesystem') !== has(self, 's3'),
+
   "(self.startsWith('https://') || self.startsWith('http://')) && isURL(self)": (self) => {
     if (typeof self !== 'string' || !(self.startsWith('https://') || self.startsWith('http://'))) return false;
     try {
