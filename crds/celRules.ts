@@ -84,6 +84,14 @@ const EXACT: Record<string, CelCheck> = {
   [`!self.matches('(?i)^(${RESERVED_HEADER_PATTERNS.join('|')})$')`]: (self) => typeof self === 'string' && !isReservedHeaderName(self),
 
   "!self.matches('[\\\\x00-\\\\x08\\\\x0a-\\\\x1f\\\\x7f]')": (self) => typeof self === 'string' && !hasHeaderControlCharacters(self),
+
+  // RetentionPolicy: patterns without ${user}, at least one rule, preReleaseCount only with Separate.
+  "!self.contains('${user}')": (self) => typeof self === 'string' && !self.includes('${user}'),
+
+  'has(self.keepNewestSemver) || has(self.keepTags) || has(self.keepPushedWithin) || has(self.pruneUntaggedOlderThan)': (self) =>
+    ['keepNewestSemver', 'keepTags', 'keepPushedWithin', 'pruneUntaggedOlderThan'].some((key) => has(self, key)),
+
+  "!has(self.preReleaseCount) || self.preReleases == 'Separate'": (self) => !has(self, 'preReleaseCount') || field(self, 'preReleases') === 'Separate',
 };
 
 // `self.matches('RE') && duration(self) >= duration('MIN') && duration(self) <= duration('MAX')`

@@ -209,7 +209,7 @@ describe('validateResource', () => {
 
   it('refuses objects that are not Portcullis kinds', () => {
     expect(validateResource({ apiVersion: 'v1', kind: 'ConfigMap' })).toEqual([
-      'kind: must be one of Registry, RegistryUser, RepositoryGrant, RegistryWebhook',
+      'kind: must be one of Registry, RegistryUser, RepositoryGrant, RegistryWebhook, RetentionPolicy',
     ]);
     expect(validateResource('registry')).toEqual(['must be an object with apiVersion, kind, metadata and spec']);
   });

@@ -10,8 +10,8 @@ import { parse } from 'yaml';
 import { API_VERSION } from './types.js';
 import { findCelRule, isTransitionRule } from './celRules.js';
 
-export type CrdKind = 'Registry' | 'RegistryUser' | 'RepositoryGrant' | 'RegistryWebhook';
-export const CRD_KINDS: readonly CrdKind[] = ['Registry', 'RegistryUser', 'RepositoryGrant', 'RegistryWebhook'];
+export type CrdKind = 'Registry' | 'RegistryUser' | 'RepositoryGrant' | 'RegistryWebhook' | 'RetentionPolicy';
+export const CRD_KINDS: readonly CrdKind[] = ['Registry', 'RegistryUser', 'RepositoryGrant', 'RegistryWebhook', 'RetentionPolicy'];
 
 /** The file, beside this module's source, that defines each kind. */
 export const CRD_FILES: Record<CrdKind, string> = {
@@ -19,6 +19,7 @@ export const CRD_FILES: Record<CrdKind, string> = {
   RegistryUser: 'registryusers.yaml',
   RepositoryGrant: 'repositorygrants.yaml',
   RegistryWebhook: 'registrywebhooks.yaml',
+  RetentionPolicy: 'retentionpolicies.yaml',
 };
 
 export interface ValidationRule {

@@ -118,6 +118,12 @@ describe('planRetention: rules', () => {
       { kept: ['latest'], candidates: [], deletes: [d('old')] },
     ],
     [
+      'safety: a policy with only pruneUntaggedOlderThan leaves every tag alone',
+      { pruneUntaggedOlderThan: '3d' },
+      repo({ latest: d('a'), old: d('b') }, { pushed: { [d('b')]: daysAgo(400), [d('old')]: daysAgo(4) }, untagged: [d('old')] }),
+      { kept: ['latest', 'old'], candidates: [], deletes: [d('old')] },
+    ],
+    [
       'without pruneUntaggedOlderThan no untagged manifest is deleted',
       { keepTags: ['*'] },
       repo({ latest: d('a') }, { pushed: { [d('old')]: daysAgo(400) }, untagged: [d('old')] }),
@@ -254,7 +260,7 @@ describe('planRetention: the cap', () => {
 
   it('untagged prunes count towards the cap', () => {
     const inventory = repo({ t: d('t') }, { pushed: { [d('u1')]: daysAgo(9), [d('u2')]: daysAgo(9) }, untagged: [d('u1'), d('u2')] });
-    expect(planRetention({ rules: { pruneUntaggedOlderThan: '1d' }, maxDeletionsPerRun: 2 }, [inventory], NOW)).toMatchObject({
+    expect(planRetention({ rules: { keepTags: ['none'], pruneUntaggedOlderThan: '1d' }, maxDeletionsPerRun: 2 }, [inventory], NOW)).toMatchObject({
       result: 'CapExceeded',
       selected: 3,
     });

@@ -4,7 +4,8 @@
 // table test (plan.test.ts) and the runner (lifecycle/) only executes `plan.deletions`.
 //
 // The safety rules (docs/retention.md), in the order they are applied:
-//  1. A tag is kept if any rule keeps it (the union of keeps wins).
+//  1. A tag is kept if any rule keeps it (the union of keeps wins). A policy with no keep rule at all
+//     (only pruneUntaggedOlderThan) leaves every tag alone.
 //  2. Every digest a kept tag points at is protected, and so is every manifest a protected index lists
 //     (a multi-arch image keeps its platform images), recursively.
 //  3. Deleting a manifest by digest removes every tag pointing at it, so a candidate tag whose digest
@@ -109,15 +110,21 @@ export interface RetentionPlan {
   bytes: number;
 }
 
+/** Why every tag is kept by a policy that only prunes untagged manifests. */
+export const NO_KEEP_RULE = 'the policy has no keep rule, so it prunes untagged manifests only';
+
 interface CompiledRules {
   spec: RetentionPolicySpec['rules'];
+  /** Without any keep rule, tags are out of the policy's reach: "prune untagged" must not mean "delete every tag". */
+  hasKeepRule: boolean;
   keepTags: ((tag: string) => boolean)[];
   keepPushedWithinMs?: number;
   pruneUntaggedOlderThanMs?: number;
 }
 
 function compileRules(rules: RetentionPolicySpec['rules']): CompiledRules {
-  const compiled: CompiledRules = { spec: rules, keepTags: (rules.keepTags ?? []).map(compileTagGlob) };
+  const hasKeepRule = rules.keepNewestSemver !== undefined || (rules.keepTags ?? []).length > 0 || rules.keepPushedWithin !== undefined;
+  const compiled: CompiledRules = { spec: rules, hasKeepRule, keepTags: (rules.keepTags ?? []).map(compileTagGlob) };
   if (rules.keepPushedWithin !== undefined) compiled.keepPushedWithinMs = parseRetentionAge(rules.keepPushedWithin);
   if (rules.pruneUntaggedOlderThan !== undefined) compiled.pruneUntaggedOlderThanMs = parseRetentionAge(rules.pruneUntaggedOlderThan);
   return compiled;
@@ -192,7 +199,7 @@ function planRepository(repo: RepositoryInventory, rules: CompiledRules, now: nu
   const roots = new Map<string, string>();
   for (const [tag, digest] of tags) {
     const keptBy = rulesKeeping(tag, digest, semverKept, rules, repo.pushedAt, now);
-    if (keptBy.length === 0) continue;
+    if (keptBy.length === 0 && rules.hasKeepRule) continue;
     keptByRules.set(tag, keptBy);
     if (!roots.has(digest)) roots.set(digest, `shares digest with kept tag ${tag}`);
   }
@@ -216,7 +223,8 @@ function planRepository(repo: RepositoryInventory, rules: CompiledRules, now: nu
   const candidates: CandidateTag[] = [];
   for (const [tag, digest] of tags) {
     const keptBy = keptByRules.get(tag);
-    if (keptBy !== undefined) kept.push({ tag, digest, keptBy });
+    if (!rules.hasKeepRule) kept.push({ tag, digest, keptBy: [], reason: NO_KEEP_RULE });
+    else if (keptBy !== undefined) kept.push({ tag, digest, keptBy });
     else if (protection.has(digest)) kept.push({ tag, digest, keptBy: [], reason: protection.get(digest) });
     else candidates.push({ tag, digest });
   }

@@ -25,6 +25,13 @@ const user = (spec: Record<string, unknown>, name = 'u') => ({
   spec: { registryRef: { name: 'main' }, passwordSecretRef: { name: 's' }, ...spec },
 });
 
+const retention = (spec: Record<string, unknown>, name = 'keep') => ({
+  apiVersion: 'portcullis.dev/v1alpha1',
+  kind: 'RetentionPolicy',
+  metadata: { name, namespace: 'registry' },
+  spec: { registryRef: { name: 'main' }, repositories: ['team/**'], rules: { keepNewestSemver: { count: 10 } }, ...spec },
+});
+
 const PATTERN = "must be a repository pattern: '/'-separated segments";
 
 // [sentence, manifest, the field both validators name, what the API server says about it]
@@ -81,6 +88,26 @@ const INVALID: [string, Record<string, unknown>, string, RegExp][] = [
   ['a registryRef that is no object name', user({ registryRef: { name: 'Main' } }), 'spec.registryRef.name', /must be a lowercase DNS-1123 name/],
   ['a group with a space', user({ groups: ['team a'] }), 'spec.groups[0]', /must not contain whitespace/],
   ['a user without passwordSecretRef', user({ passwordSecretRef: undefined }), 'spec.passwordSecretRef', /Required value/],
+  ['a retention policy without rules', retention({ rules: {} }), 'spec.rules', /at least one rule is required/],
+  [
+    'keeping zero versions',
+    retention({ rules: { keepNewestSemver: { count: 0 } } }),
+    'spec.rules.keepNewestSemver.count',
+    /should be greater than or equal to 1/,
+  ],
+  ['an age in weeks', retention({ rules: { keepPushedWithin: '2w' } }), 'spec.rules.keepPushedWithin', /should match/],
+  ['an untagged age that is no age', retention({ rules: { pruneUntaggedOlderThan: 'forever' } }), 'spec.rules.pruneUntaggedOlderThan', /should match/],
+  ['a six-field schedule', retention({ schedule: '0 0 3 * * *' }), 'spec.schedule', /should match/],
+  ['a cap of zero', retention({ maxDeletionsPerRun: 0 }), 'spec.maxDeletionsPerRun', /should be greater than or equal to 1/],
+  ['a cap over 10000', retention({ maxDeletionsPerRun: 10001 }), 'spec.maxDeletionsPerRun', /should be less than or equal to 10000/],
+  ['a retention pattern with ${user}', retention({ repositories: ['${user}/**'] }), 'spec.repositories[0]', /\$\{user\} has no meaning for retention/],
+  ['a retention pattern climbing with ..', retention({ repositories: ['team/../other'] }), 'spec.repositories[0]', new RegExp(PATTERN)],
+  [
+    'a preReleaseCount with pre-releases counted together',
+    retention({ rules: { keepNewestSemver: { count: 3, preReleases: 'Together', preReleaseCount: 1 } } }),
+    'spec.rules.keepNewestSemver',
+    /preReleaseCount applies only when preReleases is Separate/,
+  ],
 ];
 
 describe('CRDs on a real API server', () => {
@@ -97,6 +124,7 @@ describe('CRDs on a real API server', () => {
       'crd/registries.portcullis.dev',
       'crd/registryusers.portcullis.dev',
       'crd/repositorygrants.portcullis.dev',
+      'crd/retentionpolicies.portcullis.dev',
     ]);
     expect(established.code, established.stderr).toBe(0);
     // Discovery and the OpenAPI document lag Established by a moment.
@@ -131,6 +159,27 @@ describe('CRDs on a real API server', () => {
     const u = await kubectl(cp, ['apply', '-f', '-', '-o', 'json'], stringify(user({}, 'defaulted')));
     expect(u.code, u.stderr).toBe(0);
     expect(JSON.parse(u.stdout).spec).toMatchObject({ passwordSecretRef: { name: 's', key: 'password' }, disabled: false });
+  });
+
+  it('accepts a retention policy and defaults it to a dry run with a cap of 100', async () => {
+    const policy = retention({
+      repositories: ['team/**', '${namespace}/app'],
+      rules: { keepNewestSemver: { count: 5 }, keepTags: ['latest', 'v*'], keepPushedWithin: '7d', pruneUntaggedOlderThan: '168h' },
+      schedule: '30 3 * * *',
+    });
+    expect(validateResource(policy)).toEqual([]);
+    const r = await kubectl(cp, ['apply', '-f', '-', '-o', 'json'], stringify(policy));
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).spec).toMatchObject({
+      dryRun: true,
+      maxDeletionsPerRun: 100,
+      suspend: false,
+      rules: { keepNewestSemver: { count: 5, preReleases: 'Separate' } },
+    });
+    const daily = await kubectl(cp, ['apply', '-f', '-'], stringify(retention({ schedule: '@daily', rules: { pruneUntaggedOlderThan: '90m' } }, 'daily')));
+    expect(daily.code, daily.stderr).toBe(0);
+    const table = await kubectl(cp, ['get', 'retentionpolicies', '-n', 'registry']);
+    expect(table.stdout.split('\n')[0]).toMatch(/^NAME\s+REGISTRY\s+SCHEDULE\s+DRYRUN\s+READY\s+LASTRESULT\s+CANDIDATES\s+AGE$/);
   });
 
   it.each(INVALID)('refuses %s, as compile does', async (_sentence, manifest, field, apiMessage) => {
