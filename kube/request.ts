@@ -245,6 +245,7 @@ export const Resources = {
   registryUsers: { base: '/apis/portcullis.dev/v1alpha1', plural: 'registryusers', namespaced: true },
   repositoryGrants: { base: '/apis/portcullis.dev/v1alpha1', plural: 'repositorygrants', namespaced: true },
   registryWebhooks: { base: '/apis/portcullis.dev/v1alpha1', plural: 'registrywebhooks', namespaced: true },
+  retentionPolicies: { base: '/apis/portcullis.dev/v1alpha1', plural: 'retentionpolicies', namespaced: true },
   namespaces: { base: '/api/v1', plural: 'namespaces', namespaced: false },
   secrets: { base: '/api/v1', plural: 'secrets', namespaced: true },
   configMaps: { base: '/api/v1', plural: 'configmaps', namespaced: true },

@@ -61,6 +61,8 @@ export const Reasons = {
   ContainerNotFound: 'ContainerNotFound',
   NotManaged: 'NotManaged',
   InvalidSigningSettings: 'InvalidSigningSettings',
+  /** Registry.spec.storage.filesystem names a PersistentVolumeClaim that does not exist. */
+  ClaimNotFound: 'ClaimNotFound',
 
   // RegistryWebhook deliveries (the activity server).
   Delivering: 'Delivering',
@@ -80,5 +82,12 @@ export const Reasons = {
   /** More manifests selected than maxDeletionsPerRun: the run deleted nothing. */
   CapExceeded: 'CapExceeded',
   RetentionFailed: 'RetentionFailed',
+
+  // Retention schedules (Ready on a RetentionPolicy, the operator's retention controller).
+  /** The operator keeps a CronJob running the policy on its schedule. */
+  RetentionScheduled: 'RetentionScheduled',
+  /** No schedule: the policy runs only by hand (`portcullis retention`). */
+  RunsByHand: 'RunsByHand',
+  RetentionSuspended: 'RetentionSuspended',
 } as const;
 export type Reason = (typeof Reasons)[keyof typeof Reasons];
