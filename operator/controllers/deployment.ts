@@ -6,7 +6,8 @@
 // user's lists instead of replacing them: their own env, resources, labels and volumes are untouched.
 // With an activity server (notifications.ts), also REGISTRY_NOTIFICATIONS_ENDPOINTS from the Registry's
 // notifications Secret and a second annotation with that Secret's hash; without one, neither is in the
-// apply, so server-side apply removes them if an earlier run had set them.
+// apply, so server-side apply removes them if an earlier run had set them. With spec.storage, also the
+// storage settings of storage.ts (applied only once its Secret or claim exists).
 
 import type { RegistrySpec } from '../../crds/types.js';
 import { Reasons } from '../../policy/reasons.js';
@@ -18,6 +19,7 @@ import { DEFAULT_ISSUER } from '../../policy/compile/registries.js';
 import { ENDPOINTS_ENV, ENDPOINTS_KEY } from '../../wire/notification-endpoint.js';
 import type { DeploymentLike } from '../signing/material.js';
 import type { NotificationsRef } from './notifications.js';
+import { storageProblem, storageWiring } from './storage.js';
 
 export const deployments: ResourceType = { base: '/apis/apps/v1', plural: 'deployments', namespaced: true };
 
@@ -67,6 +69,7 @@ export interface WiringInput {
 
 /** The apply configuration: nothing but the operator's fields. */
 export function deploymentApplyPatch(input: WiringInput): Record<string, unknown> {
+  const storage = storageWiring(input.spec.storage);
   const env = [
     ...(input.spec.realm !== undefined ? [{ name: 'REGISTRY_AUTH_TOKEN_REALM', value: input.spec.realm }] : []),
     { name: 'REGISTRY_AUTH_TOKEN_SERVICE', value: input.spec.service },
@@ -76,6 +79,7 @@ export function deploymentApplyPatch(input: WiringInput): Record<string, unknown
     ...(input.notifications === undefined
       ? []
       : [{ name: ENDPOINTS_ENV, valueFrom: { secretKeyRef: { name: input.notifications.secretName, key: ENDPOINTS_KEY } } }]),
+    ...storage.env,
   ];
   const annotations: Record<string, string> = { [Annotations.bundleHash]: input.bundleHash };
   if (input.notifications !== undefined) annotations[Annotations.notificationsHash] = input.notifications.hash;
@@ -87,8 +91,10 @@ export function deploymentApplyPatch(input: WiringInput): Record<string, unknown
       template: {
         metadata: { annotations },
         spec: {
-          containers: [{ name: input.containerName, env, volumeMounts: [{ name: BUNDLE_VOLUME, mountPath: BUNDLE_MOUNT_PATH, readOnly: true }] }],
-          volumes: [{ name: BUNDLE_VOLUME, configMap: { name: bundleConfigMapName(input.registryName) } }],
+          containers: [
+            { name: input.containerName, env, volumeMounts: [{ name: BUNDLE_VOLUME, mountPath: BUNDLE_MOUNT_PATH, readOnly: true }, ...storage.volumeMounts] },
+          ],
+          volumes: [{ name: BUNDLE_VOLUME, configMap: { name: bundleConfigMapName(input.registryName) } }, ...storage.volumes],
         },
       },
     },
@@ -125,6 +131,8 @@ export async function wireDeployment(
     notifications: NotificationsRef | undefined;
   },
 ): Promise<{ deployment: Deployment } | { problem: { reason: string; message: string } }> {
+  const problem = await storageProblem(client, target.namespace, target.spec.storage);
+  if (problem !== undefined) return { problem };
   try {
     const deployment = await applyDeploymentWiring(client, {
       namespace: target.namespace,
