@@ -14,6 +14,7 @@ import { register as registerImport } from './commands/import.js';
 import { keysCommand, register as registerKeys } from './commands/keys.js';
 import { register as registerKeysRotate } from './commands/keys-rotate.js';
 import { register as registerOperator } from './commands/operator.js';
+import { register as registerRetention } from './commands/retention.js';
 import { register as registerTags } from './commands/tags.js';
 import { register as registerTokenServer } from './commands/token-server.js';
 
@@ -33,6 +34,7 @@ export function createProgram(): Command {
   registerImages(program);
   registerTags(program);
   registerDelete(program);
+  registerRetention(program);
   registerActivity(program);
   return program;
 }

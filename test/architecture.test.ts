@@ -38,6 +38,8 @@ const ALLOWED: Record<string, string[]> = {
   activity: ['policy', 'wire', 'kube', 'crds'],
   // Runs on every node for the kubelet: it needs nothing of the house.
   'credential-provider': [],
+  // Image lifecycle (retention runs): the registry API, the trail's and tokens' API types, the planner.
+  lifecycle: ['policy', 'wire', 'kube', 'crds', 'activity'],
 };
 
 /** Packages policy/ may use: computation only, no I/O (a CEL interpreter evaluates claim conditions; cron-parser computes fire times from an instant it is given). */
@@ -78,6 +80,7 @@ describe('architecture', () => {
       'operator',
       'activity',
       'bin',
+      'lifecycle',
       'crds',
       'pki',
       'credentials',
