@@ -2,7 +2,8 @@
 // has warm caches), the triggers, leader election, and the two controllers — the Registry controller
 // (snapshots, credentials, statuses) and the keys controller (signing keys, CA rotation, Deployment
 // wiring) — which run only while this process holds the Lease. Informer events only enqueue keys; all
-// logic lives in the reconciles. /metrics, /healthz and /readyz on --metrics-listen. With `activity`
+// logic lives in the reconciles. A third controller, maintenance, runs garbage-collection windows
+// (controllers/maintenance/). /metrics, /healthz and /readyz on --metrics-listen. With `activity`
 // (--activity-url, --activity-key-file), the keys controller also wires each managed registry's
 // notifications to the activity server.
 
@@ -18,6 +19,8 @@ import { objectKey, registryKeyOf } from '../policy/object-keys.js';
 import type { ChunkLimits } from '../wire/chunked.js';
 import { allInformers, createCaches } from './caches.js';
 import { KeysController, type KeysControllerOptions } from './controllers/keys/controller.js';
+import { MaintenanceController, type MaintenanceControllerOptions } from './controllers/maintenance/controller.js';
+import { wireMaintenanceTriggers } from './controllers/maintenance/triggers.js';
 import type { ActivityWiring } from './controllers/notifications.js';
 import { RegistryController } from './controllers/registry.js';
 import { healthReport } from './health.js';
@@ -51,6 +54,8 @@ export interface OperatorOptions {
   keys?: Pick<KeysControllerOptions, 'reloadDelaySeconds' | 'settingsOverrides' | 'rolloutPollMs' | 'now'>;
   /** The activity server's intake URL and the activity key: registries with a Deployment send it their events. */
   activity?: ActivityWiring;
+  /** Garbage-collection window tuning (tests poll faster). */
+  maintenance?: Pick<MaintenanceControllerOptions, 'pollMs' | 'retentionPollMs' | 'now'>;
 }
 
 export interface RunningOperator {
@@ -102,18 +107,21 @@ export async function startOperator(options: OperatorOptions = {}): Promise<Runn
     ...(options.activity === undefined ? {} : { activity: options.activity }),
   });
 
+  const maintenanceController = new MaintenanceController({ client, log: log.child({ controller: 'maintenance' }), events, ...(options.maintenance ?? {}) });
+
   // Keys go to the queues of a leading replica; a follower's events fall on the floor (its caches stay warm).
-  let queues: { registry: WorkQueue; keys: WorkQueue } | undefined;
+  let queues: { registry: WorkQueue; keys: WorkQueue; maintenance: WorkQueue } | undefined;
   wireTriggers(caches, {
     registry: (key) => queues?.registry.add(key),
     keys: (key) => queues?.keys.add(key),
   });
+  wireMaintenanceTriggers(caches, (key) => queues?.maintenance.add(key));
 
   // ---- controllers, only while leading ----
   let running: Promise<unknown> | undefined;
   let cancelSync: (() => void) | undefined;
   const startControllers = (): void => {
-    const q = { registry: new WorkQueue(), keys: new WorkQueue() };
+    const q = { registry: new WorkQueue(), keys: new WorkQueue(), maintenance: new WorkQueue() };
     queues = q;
     leaderGauge.set(1);
     registryController.startWriting();
@@ -125,6 +133,7 @@ export async function startOperator(options: OperatorOptions = {}): Promise<Runn
       for (const r of caches.registries.list()) {
         q.registry.add(objectKey(r));
         q.keys.add(objectKey(r));
+        q.maintenance.add(objectKey(r));
       }
       // Users and grants whose Registry is missing still get a status (RegistryNotFound).
       for (const o of [...caches.users.list(), ...caches.grants.list()]) q.registry.add(registryKeyOf(o));
@@ -133,6 +142,7 @@ export async function startOperator(options: OperatorOptions = {}): Promise<Runn
       await Promise.all([
         runWorkers({ ...common, name: 'registry', queue: q.registry, reconcile: registryController.reconcile }),
         runWorkers({ ...common, name: 'keys', queue: q.keys, reconcile: keysController.reconcile }),
+        runWorkers({ ...common, name: 'maintenance', queue: q.maintenance, reconcile: maintenanceController.reconcile }),
       ]);
     })();
   };
@@ -144,6 +154,7 @@ export async function startOperator(options: OperatorOptions = {}): Promise<Runn
     cancelSync?.();
     q?.registry.shutDown();
     q?.keys.shutDown();
+    q?.maintenance.shutDown();
     await running;
     running = undefined;
     log.info('controllers stopped');
