@@ -9,6 +9,7 @@ import { register as registerCompile } from './commands/compile.js';
 import { register as registerCredentialProvider } from './commands/credential-provider.js';
 import { register as registerDelete } from './commands/delete.js';
 import { register as registerDemo } from './commands/demo.js';
+import { register as registerGc } from './commands/gc.js';
 import { register as registerImages } from './commands/images.js';
 import { register as registerImport } from './commands/import.js';
 import { keysCommand, register as registerKeys } from './commands/keys.js';
@@ -36,6 +37,7 @@ export function createProgram(): Command {
   registerDelete(program);
   registerRetention(program);
   registerActivity(program);
+  registerGc(program);
   return program;
 }
 
