@@ -5,7 +5,7 @@
 
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import type { RegistryResource, RegistryUserResource, RepositoryGrantResource } from '../crds/types.js';
+import type { RegistryResource, RegistryUserResource, RepositoryGrantResource, RetentionPolicyResource } from '../crds/types.js';
 import { Informer, type InformerEvent, type KubeObject } from '../kube/informer.js';
 import { Resources, type KubeClient, type ResourceType } from '../kube/request.js';
 import type { StoredObject } from '../wire/chunked.js';
@@ -17,6 +17,8 @@ import type { NamespaceObject, RegistryCaches } from './controllers/registry.js'
 export interface OperatorCaches extends RegistryCaches {
   /** Deployments in scope: the keys controller watches the rollouts of the ones Registries name. */
   deployments: Informer<Deployment & KubeObject>;
+  /** RetentionPolicies: the retention controller schedules them (controllers/retention/). */
+  retentionPolicies: Informer<RetentionPolicyResource>;
 }
 
 export function createCaches(options: { kc: KubeConfig; client: KubeClient; log: Logger; namespace?: string; resyncMs?: number }): OperatorCaches {
@@ -40,6 +42,7 @@ export function createCaches(options: { kc: KubeConfig; client: KubeClient; log:
     ownedSecrets: make<StoredObject & { metadata: { name: string } }>(Resources.secrets, { ...ns, labelSelector: MANAGED_SELECTOR }),
     configMaps: make<StoredObject & { metadata: { name: string } }>(Resources.configMaps, { ...ns, labelSelector: MANAGED_SELECTOR }),
     deployments: make<Deployment & KubeObject>(deployments, ns),
+    retentionPolicies: make<RetentionPolicyResource>(Resources.retentionPolicies, ns),
   };
 }
 

@@ -3,7 +3,8 @@
 // (snapshots, credentials, statuses) and the keys controller (signing keys, CA rotation, Deployment
 // wiring) — which run only while this process holds the Lease. Informer events only enqueue keys; all
 // logic lives in the reconciles. A third controller, maintenance, runs garbage-collection windows
-// (controllers/maintenance/). /metrics, /healthz and /readyz on --metrics-listen. With `activity`
+// (controllers/maintenance/), and a fourth, retention, schedules RetentionPolicies as CronJobs
+// (controllers/retention/). /metrics, /healthz and /readyz on --metrics-listen. With `activity`
 // (--activity-url, --activity-key-file), the keys controller also wires each managed registry's
 // notifications to the activity server.
 
@@ -23,6 +24,9 @@ import { MaintenanceController, type MaintenanceControllerOptions } from './cont
 import { wireMaintenanceTriggers } from './controllers/maintenance/triggers.js';
 import type { ActivityWiring } from './controllers/notifications.js';
 import { RegistryController } from './controllers/registry.js';
+import { RetentionScheduleController } from './controllers/retention/controller.js';
+import { defaultRetentionImage } from './controllers/retention/image.js';
+import { wireRetentionTriggers } from './controllers/retention/triggers.js';
 import { healthReport } from './health.js';
 import { LeaderElector } from '../kube/lease.js';
 import { InFlight, runWorkers } from './reconciler.js';
@@ -56,6 +60,8 @@ export interface OperatorOptions {
   activity?: ActivityWiring;
   /** Garbage-collection window tuning (tests poll faster). */
   maintenance?: Pick<MaintenanceControllerOptions, 'pollMs' | 'retentionPollMs' | 'now'>;
+  /** The image of scheduled retention runs (the Portcullis image; `--retention-image`). */
+  retentionImage?: string;
 }
 
 export interface RunningOperator {
@@ -109,19 +115,27 @@ export async function startOperator(options: OperatorOptions = {}): Promise<Runn
 
   const maintenanceController = new MaintenanceController({ client, log: log.child({ controller: 'maintenance' }), events, ...(options.maintenance ?? {}) });
 
+  const retentionController = new RetentionScheduleController({
+    client,
+    caches,
+    log: log.child({ controller: 'retention' }),
+    image: options.retentionImage ?? defaultRetentionImage(),
+  });
+
   // Keys go to the queues of a leading replica; a follower's events fall on the floor (its caches stay warm).
-  let queues: { registry: WorkQueue; keys: WorkQueue; maintenance: WorkQueue } | undefined;
+  let queues: { registry: WorkQueue; keys: WorkQueue; maintenance: WorkQueue; retention: WorkQueue } | undefined;
   wireTriggers(caches, {
     registry: (key) => queues?.registry.add(key),
     keys: (key) => queues?.keys.add(key),
   });
   wireMaintenanceTriggers(caches, (key) => queues?.maintenance.add(key));
+  wireRetentionTriggers(caches, (key) => queues?.retention.add(key));
 
   // ---- controllers, only while leading ----
   let running: Promise<unknown> | undefined;
   let cancelSync: (() => void) | undefined;
   const startControllers = (): void => {
-    const q = { registry: new WorkQueue(), keys: new WorkQueue(), maintenance: new WorkQueue() };
+    const q = { registry: new WorkQueue(), keys: new WorkQueue(), maintenance: new WorkQueue(), retention: new WorkQueue() };
     queues = q;
     leaderGauge.set(1);
     registryController.startWriting();
@@ -137,12 +151,14 @@ export async function startOperator(options: OperatorOptions = {}): Promise<Runn
       }
       // Users and grants whose Registry is missing still get a status (RegistryNotFound).
       for (const o of [...caches.users.list(), ...caches.grants.list()]) q.registry.add(registryKeyOf(o));
+      for (const p of caches.retentionPolicies.list()) q.retention.add(objectKey(p));
       log.info({ registries: caches.registries.list().length }, 'controllers started');
       const common = { workers: options.workers ?? 2, log, counter: reconciles, inFlight };
       await Promise.all([
         runWorkers({ ...common, name: 'registry', queue: q.registry, reconcile: registryController.reconcile }),
         runWorkers({ ...common, name: 'keys', queue: q.keys, reconcile: keysController.reconcile }),
         runWorkers({ ...common, name: 'maintenance', queue: q.maintenance, reconcile: maintenanceController.reconcile }),
+        runWorkers({ ...common, name: 'retention', queue: q.retention, reconcile: retentionController.reconcile }),
       ]);
     })();
   };
@@ -155,6 +171,7 @@ export async function startOperator(options: OperatorOptions = {}): Promise<Runn
     q?.registry.shutDown();
     q?.keys.shutDown();
     q?.maintenance.shutDown();
+    q?.retention.shutDown();
     await running;
     running = undefined;
     log.info('controllers stopped');

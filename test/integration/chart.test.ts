@@ -255,7 +255,7 @@ describe('chart RBAC', () => {
     expect(rules.find((r) => r.resources.includes('secrets'))?.resourceNames).toEqual(tokenServerSecretNames('edge'));
   });
 
-  it.each([['operator.yaml'], ['token-server.yaml']])('grants exactly the rules of deploy/rbac/%s', async (file) => {
+  it.each([['operator.yaml'], ['token-server.yaml'], ['../retention/rbac.yaml']])('grants exactly the rules of deploy/rbac/%s', async (file) => {
     const reference = readManifests(file);
     // deploy/rbac is written for release "portcullis" in namespace portcullis-system with Registry "main".
     const namespace = reference.find((o) => o.metadata.namespace)?.metadata.namespace ?? 'portcullis-system';

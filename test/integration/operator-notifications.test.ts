@@ -158,7 +158,17 @@ beforeAll(async () => {
 
   cp = await startControlPlane();
   admin = new KubeClient(cp.kubeConfig);
-  await apply(['apply', '-f', 'crds/registries.yaml', '-f', 'crds/registryusers.yaml', '-f', 'crds/repositorygrants.yaml']);
+  await apply([
+    'apply',
+    '-f',
+    'crds/registries.yaml',
+    '-f',
+    'crds/registryusers.yaml',
+    '-f',
+    'crds/repositorygrants.yaml',
+    '-f',
+    'crds/retentionpolicies.yaml',
+  ]);
   await apply(['wait', '--for=condition=Established', '--timeout=60s', 'crd/registries.portcullis.dev']);
   await admin.request('POST', '/api/v1/namespaces', { body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } } });
   await apply(['apply', '-f', 'deploy/rbac/operator.yaml']);

@@ -77,7 +77,7 @@ beforeAll(async () => {
   cp = await startControlPlane();
   admin = new KubeClient(cp.kubeConfig);
   for (const args of [
-    ['apply', '-f', 'crds/registries.yaml', '-f', 'crds/registryusers.yaml', '-f', 'crds/repositorygrants.yaml'],
+    ['apply', '-f', 'crds/registries.yaml', '-f', 'crds/registryusers.yaml', '-f', 'crds/repositorygrants.yaml', '-f', 'crds/retentionpolicies.yaml'],
     [
       'wait',
       '--for=condition=Established',
@@ -85,6 +85,7 @@ beforeAll(async () => {
       'crd/registries.portcullis.dev',
       'crd/registryusers.portcullis.dev',
       'crd/repositorygrants.portcullis.dev',
+      'crd/retentionpolicies.portcullis.dev',
     ],
   ]) {
     const r = await kubectl(cp, args);

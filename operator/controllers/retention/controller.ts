@@ -1,0 +1,135 @@
+// The retention controller: for each RetentionPolicy, the Ready condition (admitted, scheduled, by hand,
+// suspended, or why not) and, for a scheduled one, the CronJob that runs it, with the ServiceAccount and
+// RoleBinding it runs as in the policy's namespace. A policy that is not scheduled (no schedule,
+// suspended, or refused: an attack from a tenant namespace must never get a CronJob) loses the CronJob we
+// made for it. The ServiceAccount and RoleBinding go when no policy of the namespace has a schedule.
+// Deleting the policy garbage-collects its CronJob through the owner reference; the controller also
+// deletes it, so nothing waits on the garbage collector.
+
+import type { Logger } from 'pino';
+import type { NamespaceInfo, RegistryResource, RetentionPolicyResource } from '../../../crds/types.js';
+import type { Informer } from '../../../kube/informer.js';
+import { isNotFound, objectPath, Resources, type KubeClient } from '../../../kube/request.js';
+import { namespaceOf, objectKey, splitKey } from '../../../policy/object-keys.js';
+import { ConditionTypes } from '../../../policy/reasons.js';
+import { Labels, MANAGED_BY } from '../../../wire/labels.js';
+import type { ReconcileResult } from '../../reconciler.js';
+import { applyObject, deleteObject } from '../../writes/apply.js';
+import { statusUpdate, writeStatus } from '../../writes/status.js';
+import type { NamespaceObject } from '../registry.js';
+import { scheduleDecision } from './decision.js';
+import {
+  cronJobName,
+  cronJobs,
+  RETENTION_POLICY_LABEL,
+  RETENTION_ROLE_BINDING,
+  RETENTION_SERVICE_ACCOUNT,
+  retentionCronJob,
+  retentionRoleBinding,
+  retentionServiceAccount,
+  roleBindings,
+  serviceAccounts,
+} from './schedule-objects.js';
+
+export interface RetentionCaches {
+  retentionPolicies: Informer<RetentionPolicyResource>;
+  registries: Informer<RegistryResource>;
+  namespaces: Informer<NamespaceObject>;
+}
+
+export interface RetentionControllerOptions {
+  client: KubeClient;
+  caches: RetentionCaches;
+  log: Logger;
+  /** The image scheduled runs use: the Portcullis image (`--retention-image`). */
+  image: string;
+  now?: () => Date;
+  /** A scheduled policy is looked at again this often, so a CronJob someone deleted comes back. Default 10 min. */
+  recheckMs?: number;
+}
+
+interface OwnedObject {
+  metadata: { labels?: Record<string, string>; ownerReferences?: { uid: string }[] };
+}
+
+export class RetentionScheduleController {
+  constructor(private readonly options: RetentionControllerOptions) {}
+
+  readonly reconcile = async (key: string): Promise<ReconcileResult | void> => {
+    const { caches, client } = this.options;
+    const { namespace, name } = splitKey(key);
+    const policy = caches.retentionPolicies.get(key);
+    if (policy === undefined) {
+      await this.removeCronJob(namespace, name, undefined);
+      await this.removeSharedObjectsIfUnused(namespace);
+      return;
+    }
+    const registries = new Map(caches.registries.list().map((r) => [objectKey(r), r]));
+    const namespaces = new Map<string, NamespaceInfo>(
+      caches.namespaces.list().map((n) => [n.metadata.name, { name: n.metadata.name, labels: n.metadata.labels ?? {} }]),
+    );
+    const decision = scheduleDecision(policy, registries, namespaces);
+    if (decision.scheduled) {
+      await applyObject(client, serviceAccounts, retentionServiceAccount(namespace));
+      await applyObject(client, roleBindings, retentionRoleBinding(namespace));
+      await applyObject(client, cronJobs, retentionCronJob(policy, this.options.image));
+    } else {
+      await this.removeCronJob(namespace, name, policy.metadata.uid);
+      await this.removeSharedObjectsIfUnused(namespace);
+    }
+    await this.writeReady(policy, decision.ready);
+    if (decision.scheduled) this.options.log.debug({ policy: key }, 'retention scheduled');
+    return decision.scheduled ? { requeueAfterMs: this.options.recheckMs ?? 10 * 60_000 } : undefined;
+  };
+
+  private async writeReady(policy: RetentionPolicyResource, ready: { status: 'True' | 'False'; reason: string; message: string }): Promise<void> {
+    const generation = policy.metadata.generation;
+    const update = statusUpdate(
+      policy.status,
+      { ...(generation === undefined ? {} : { observedGeneration: generation }), conditions: [{ type: ConditionTypes.Ready, ...ready }] },
+      (this.options.now ?? (() => new Date()))(),
+    );
+    if (update === undefined) return;
+    await writeStatus(
+      this.options.client,
+      { resource: Resources.retentionPolicies, apiVersion: policy.apiVersion, kind: 'RetentionPolicy' },
+      namespaceOf(policy),
+      policy.metadata.name,
+      update,
+    );
+  }
+
+  /** Deletes the policy's CronJob if we made it (our label names this policy; the owner is this policy when known). */
+  private async removeCronJob(namespace: string, policyName: string, uid: string | undefined): Promise<void> {
+    const name = cronJobName(policyName);
+    const existing = await this.getOwned(objectPath(cronJobs, namespace, name));
+    if (existing === undefined || existing.metadata.labels?.[RETENTION_POLICY_LABEL] !== policyName) return;
+    if (uid !== undefined && !(existing.metadata.ownerReferences ?? []).some((o) => o.uid === uid)) return;
+    await deleteObject(this.options.client, cronJobs, namespace, name);
+    this.options.log.info({ namespace, policy: policyName, cronJob: name }, 'retention CronJob removed');
+  }
+
+  /** The shared ServiceAccount and RoleBinding stay only while a policy of the namespace has a schedule. */
+  private async removeSharedObjectsIfUnused(namespace: string): Promise<void> {
+    const scheduled = this.options.caches.retentionPolicies
+      .list()
+      .some((p) => namespaceOf(p) === namespace && p.spec.schedule !== undefined && p.spec.schedule !== '' && p.spec.suspend !== true);
+    if (scheduled) return;
+    for (const [resource, name] of [
+      [roleBindings, RETENTION_ROLE_BINDING],
+      [serviceAccounts, RETENTION_SERVICE_ACCOUNT],
+    ] as const) {
+      const existing = await this.getOwned(objectPath(resource, namespace, name));
+      if (existing?.metadata.labels?.[Labels.managedBy] === MANAGED_BY) await deleteObject(this.options.client, resource, namespace, name);
+    }
+  }
+
+  private async getOwned(path: string): Promise<OwnedObject | undefined> {
+    try {
+      return await this.options.client.get<OwnedObject>(path);
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+  }
+}
