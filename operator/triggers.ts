@@ -104,6 +104,9 @@ export function wireTriggers(caches: OperatorCaches, queues: Queues): void {
     for (const r of caches.registries.list()) {
       const ref = r.spec?.authentication?.ldap?.bindPasswordSecretRef;
       if (ref !== undefined && `${namespaceOf(r)}/${ref.name}` === e.key) queues.registry(objectKey(r));
+      // The storage credentials: the Deployment is wired only once they exist (controllers/storage.ts).
+      const storageRef = r.spec?.storage?.s3?.credentialsSecretRef;
+      if (storageRef !== undefined && `${namespaceOf(r)}/${storageRef.name}` === e.key) queues.keys(objectKey(r));
     }
   });
   for (const owned of [caches.ownedSecrets, caches.configMaps]) {

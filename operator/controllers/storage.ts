@@ -6,7 +6,7 @@
 // REGISTRY_STORAGE=<driver> replaces the config file's whole storage section (Distribution parses the
 // value as a one-driver map), so every storage setting the registry needs is set here after it: the
 // root directory, delete.enabled and the stock image's in-memory blob descriptor cache. Distribution
-// applies variables shortest name first, so the user's own REGISTRY_STORAGE_* variables (redirect,
+// applies variables sorted by name (a prefix first), so the user's own REGISTRY_STORAGE_* variables (redirect,
 // maintenance) still land on top of the switched section.
 
 import type { RegistryStorage } from '../../crds/types.js';
