@@ -59,7 +59,7 @@ export interface OperatorOptions {
   /** The activity server's intake URL and the activity key: registries with a Deployment send it their events. */
   activity?: ActivityWiring;
   /** Garbage-collection window tuning (tests poll faster). */
-  maintenance?: Pick<MaintenanceControllerOptions, 'pollMs' | 'retentionPollMs' | 'now'>;
+  maintenance?: Pick<MaintenanceControllerOptions, 'pollMs' | 'now'>;
   /** The image of scheduled retention runs (the Portcullis image; `--retention-image`). */
   retentionImage?: string;
 }
@@ -113,7 +113,13 @@ export async function startOperator(options: OperatorOptions = {}): Promise<Runn
     ...(options.activity === undefined ? {} : { activity: options.activity }),
   });
 
-  const maintenanceController = new MaintenanceController({ client, log: log.child({ controller: 'maintenance' }), events, ...(options.maintenance ?? {}) });
+  const maintenanceController = new MaintenanceController({
+    client,
+    log: log.child({ controller: 'maintenance' }),
+    events,
+    retentionPolicies: () => caches.retentionPolicies.list(),
+    ...(options.maintenance ?? {}),
+  });
 
   const retentionController = new RetentionScheduleController({
     client,

@@ -5,10 +5,10 @@
 // step is a wait. Waits come back as a requeue; the Deployment watch wakes the key sooner.
 
 import type { Logger } from 'pino';
-import type { GarbageCollectionStatus, RegistryResource, RetentionPolicyStatus } from '../../../crds/types.js';
-import { collectionPath, isNotFound, MERGE_PATCH, objectPath, Resources, type KubeClient, type ResourceType } from '../../../kube/request.js';
+import type { GarbageCollectionStatus, RegistryResource, RetentionPolicyResource, RetentionPolicyStatus } from '../../../crds/types.js';
+import { isNotFound, MERGE_PATCH, objectPath, Resources, type KubeClient } from '../../../kube/request.js';
 import { nextWindowStep, windowSettings, type WindowInput, type WindowSettings, type WindowStep } from '../../../policy/maintenance-window.js';
-import { splitKey } from '../../../policy/object-keys.js';
+import { namespaceOf, splitKey } from '../../../policy/object-keys.js';
 import { Reasons } from '../../../policy/reasons.js';
 import { Annotations } from '../../../wire/labels.js';
 import type { ReconcileResult } from '../../reconciler.js';
@@ -19,8 +19,6 @@ import { ContainerNotFoundError, getDeployment, registryContainerName, type Depl
 import { collectorJob, collectorJobName, createCollectorJob, deleteCollectorJob, observeCollectorJob } from './collector-job.js';
 import { applyReadOnly, hasReadOnlySwitch } from './read-only.js';
 
-const retentionPolicies: ResourceType = { base: '/apis/portcullis.dev/v1alpha1', plural: 'retentionpolicies', namespaced: true };
-
 export interface MaintenanceControllerOptions {
   client: KubeClient;
   log: Logger;
@@ -28,8 +26,8 @@ export interface MaintenanceControllerOptions {
   now?: () => Date;
   /** Requeue while waiting for a rollout or the collector. Default 2 s. */
   pollMs?: number;
-  /** How often an Idle registry with afterRetention looks for a retention run that deleted something. Default 60 s. */
-  retentionPollMs?: number;
+  /** The RetentionPolicies (the operator's cache): a run that deleted something opens a window (afterRetention). */
+  retentionPolicies?: () => RetentionPolicyResource[];
   /** Guard against a machine that never settles. Default 20. */
   maxStepsPerReconcile?: number;
 }
@@ -107,7 +105,7 @@ export class MaintenanceController {
     const jobName = status.phase === 'Idle' || status.requestId === undefined ? undefined : collectorJobName(registry.metadata.name, status.requestId);
     const job = jobName === undefined ? undefined : await observeCollectorJob(this.options.client, registry.metadata.namespace ?? 'default', jobName);
     const request = registry.metadata.annotations?.[Annotations.gcRequestedAt];
-    const retentionDeletedAt = settings.afterRetention && status.phase === 'Idle' ? await this.retentionDeletedAt(registry) : undefined;
+    const retentionDeletedAt = settings.afterRetention && status.phase === 'Idle' ? this.retentionDeletedAt(registry) : undefined;
     return {
       now: this.now(),
       settings,
@@ -123,20 +121,15 @@ export class MaintenanceController {
   }
 
   /** Returns a requeue for a wait, undefined to ask the machine again at once. */
-  private async act(observed: Observed, step: WindowStep, settings: WindowSettings): Promise<ReconcileResult | undefined> {
+  private async act(observed: Observed, step: WindowStep, settings: Pick<WindowSettings, 'timeoutSeconds'>): Promise<ReconcileResult | undefined> {
     const { client } = this.options;
     const { registry, deployment, containerName } = observed;
     const namespace = registry.metadata.namespace ?? 'default';
     const poll = this.options.pollMs ?? 2000;
     const action = step.action;
     switch (action.type) {
-      case 'None': {
-        // Retention runs are not watched: an Idle registry that follows them looks again now and then.
-        const retention = settings.afterRetention ? (this.options.retentionPollMs ?? 60_000) : Infinity;
-        const schedule = action.requeueAfterSeconds === undefined ? Infinity : action.requeueAfterSeconds * 1000;
-        const after = Math.min(retention, schedule);
-        return after === Infinity ? {} : { requeueAfterMs: after };
-      }
+      case 'None':
+        return action.requeueAfterSeconds === undefined ? {} : { requeueAfterMs: action.requeueAfterSeconds * 1000 };
       case 'WaitForRollout':
       case 'WaitForJob': {
         const left = action.timeoutAt === undefined ? poll : action.timeoutAt.getTime() - this.now().getTime();
@@ -168,21 +161,10 @@ export class MaintenanceController {
   }
 
   /** completionTime of the newest run of a RetentionPolicy for this Registry that deleted something. */
-  private async retentionDeletedAt(registry: RegistryResource): Promise<string | undefined> {
-    type Policy = { metadata: { namespace?: string }; spec?: { registryRef?: { name: string; namespace?: string } }; status?: RetentionPolicyStatus };
-    let items: Policy[];
-    try {
-      items = (await this.options.client.get<{ items: Policy[] }>(collectionPath(retentionPolicies))).items;
-    } catch (error) {
-      // No RetentionPolicy CRD (or no right to list them): nothing deleted by retention to follow.
-      if (isNotFound(error) || (error as { status?: number }).status === 403) return undefined;
-      throw error;
-    }
-    const times = items
-      .filter(
-        (p) => p.spec?.registryRef?.name === registry.metadata.name && (p.spec.registryRef.namespace ?? p.metadata.namespace) === registry.metadata.namespace,
-      )
-      .map((p) => p.status?.lastRun)
+  private retentionDeletedAt(registry: RegistryResource): string | undefined {
+    const times = (this.options.retentionPolicies?.() ?? [])
+      .filter((p) => p.spec?.registryRef?.name === registry.metadata.name && (p.spec.registryRef.namespace ?? namespaceOf(p)) === namespaceOf(registry))
+      .map((p) => (p.status as RetentionPolicyStatus | undefined)?.lastRun)
       .filter((run) => run !== undefined && !run.dryRun && run.deleted > 0 && run.completionTime !== undefined)
       .map((run) => run?.completionTime as string)
       .sort();
