@@ -1,0 +1,292 @@
+// `portcullis retention` end to end, on Distribution v3 and 2.8: the activity-admin setup (kube-apiserver
+// with the front proxy, operator, token server for ci-bot's crane pushes, `portcullis activity` as the
+// aggregated API, registries reporting to its intake), the RetentionPolicy CRD, and people bound to the
+// ClusterRole portcullis-retention (deploy/retention/rbac.yaml): `reaper` in the Registry's namespace,
+// `tenant` in team-a (delegated team-a/**). The expected candidates are worked out by hand in
+// test/harness/retention-fixture.ts; the planner is not asked.
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { KubeConfig } from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RegistryToken } from '../../activity/apiserver/registry-token-object.js';
+import type { StoredEvent } from '../../activity/event.js';
+import { openEventStore } from '../../activity/store/open.js';
+import type { RetentionPolicyResource, RetentionRunSummary } from '../../crds/types.js';
+import { KubeApiError, KubeClient } from '../../kube/request.js';
+import { kubectl, type ControlPlane } from '../../local/controlPlane.js';
+import { waitFor } from '../../local/process.js';
+import { startRegistry, type RegistryFlavor, type RunningRegistry } from '../../local/registry.js';
+import { repoRoot } from '../../local/tools.js';
+import { readActivityKey } from '../../wire/activity-key.js';
+import { notificationToken } from '../../wire/notification-token.js';
+import { startActivityApi, type ActivityApi } from '../harness/activity-api.js';
+import { craneDigest, cranePull, cranePush, type ClientContext } from '../harness/clients.js';
+import { portcullis } from '../harness/portcullis.js';
+import { buildRetentionFixture, type RetentionFixture } from '../harness/retention-fixture.js';
+import { EXAMPLE_PASSWORDS, EXAMPLE_SERVICE, startExampleStack, type Stack } from '../harness/stack.js';
+
+type Person = 'reaper' | 'tenant';
+const FLAVORS = ['v3', '2.8'] as const;
+const repositoryOf = (flavor: RegistryFlavor): string => `library/retain-${flavor.replace('.', '')}`;
+
+let cp: ControlPlane;
+let stack: Stack;
+let activity: ActivityApi;
+let dir: string;
+let database: string;
+const registries = {} as Record<RegistryFlavor, RunningRegistry>;
+const fixtures = {} as Record<RegistryFlavor, RetentionFixture>;
+const kubeconfigs = {} as Record<Person, string>;
+
+const ciBot = (): ClientContext => ({ tls: stack.tls, auth: { username: 'ci-bot', password: EXAMPLE_PASSWORDS['ci-bot'] } });
+const ref = (flavor: RegistryFlavor, reference: string): string =>
+  `${registries[flavor].host}/${repositoryOf(flavor)}${reference.startsWith('sha256:') ? '@' : ':'}${reference}`;
+
+function retention(who: Person, flavor: RegistryFlavor, args: string[]) {
+  return portcullis(['retention', ...args, '--registry', 'registry/main', '--server', registries[flavor].url, '--ca-file', stack.tls.caCertPath], {
+    env: { ...process.env, KUBECONFIG: kubeconfigs[who] },
+  });
+}
+
+interface JsonRun {
+  summary: RetentionRunSummary;
+  deletions?: { repository: string; digest: string; tags: string[] }[];
+  repositories?: { repository: string; candidates: { tag: string }[]; untagged: string[]; kept: { tag: string; keptBy: string[]; reason?: string }[] }[];
+  deleted: { digest: string }[];
+}
+
+function runsOf(stdout: string): JsonRun[] {
+  return (JSON.parse(stdout) as { runs: JsonRun[] }).runs;
+}
+
+function policy(name: string, namespace: string, repositories: string[], extra: Partial<RetentionPolicyResource['spec']> = {}): string {
+  return JSON.stringify({
+    apiVersion: 'portcullis.dev/v1alpha1',
+    kind: 'RetentionPolicy',
+    metadata: { name, namespace },
+    spec: {
+      registryRef: { name: 'main', namespace: 'registry' },
+      repositories,
+      rules: { keepNewestSemver: { count: 5, preReleases: 'Separate', preReleaseCount: 1 }, keepTags: ['latest', 'stable'], pruneUntaggedOlderThan: '1s' },
+      ...extra,
+    },
+  });
+}
+
+async function mustKubectl(args: string[], input?: string): Promise<void> {
+  const r = await kubectl(cp, args, input);
+  if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
+}
+
+async function policyStatus(namespace: string, name: string): Promise<RetentionPolicyResource['status']> {
+  const r = await kubectl(cp, ['get', 'retentionpolicy', name, '-n', namespace, '-o', 'json']);
+  if (r.code !== 0) throw new Error(r.stderr);
+  return (JSON.parse(r.stdout) as RetentionPolicyResource).status;
+}
+
+async function events(filter: (e: StoredEvent) => boolean): Promise<StoredEvent[]> {
+  const store = await openEventStore(database);
+  try {
+    return (await store.query({ registry: 'registry/main', limit: 5000 })).filter(filter);
+  } finally {
+    await store.close();
+  }
+}
+
+/** Pulls `reference` (an image) and compares every blob pulled with the bytes built for `digest`. */
+async function pullsIdentical(flavor: RegistryFlavor, reference: string, digest: string): Promise<void> {
+  const into = join(dir, 'pulled', flavor, reference.replace(/[^a-z0-9.]/g, '-'));
+  const pulled = await cranePull(ref(flavor, reference), into, ciBot());
+  expect(pulled.code, `${reference}: ${pulled.stderr}`).toBe(0);
+  const blobs = fixtures[flavor].blobsOf.get(digest) ?? [];
+  expect(blobs.length).toBeGreaterThan(0);
+  for (const blob of blobs)
+    expect((await readFile(join(into, 'blobs', 'sha256', blob.digest.slice(7)))).equals(blob.data), `${reference} ${blob.digest}`).toBe(true);
+}
+
+/** Whether the registry still stores `digest` in the flavor's repository (crane as ci-bot). */
+async function stored(flavor: RegistryFlavor, digest: string): Promise<boolean> {
+  const r = await craneDigest(ref(flavor, digest), ciBot());
+  if (r.code === 0) return true;
+  if (/MANIFEST_UNKNOWN/.test(r.stderr)) return false;
+  throw new Error(`crane digest ${digest}: ${r.stderr}`);
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'portcullis-retention-'));
+  ({ cp, stack } = await startExampleStack({ dir, operatorReplicas: 1 }));
+  database = `sqlite:${join(dir, 'events.db')}`;
+  activity = await startActivityApi(cp, { dir: join(dir, 'activity'), database });
+  await mustKubectl(['apply', '-f', join(repoRoot, 'deploy', 'activity', 'registry-tokens-rbac.yaml')]);
+  await mustKubectl(['apply', '-f', join(repoRoot, 'deploy', 'retention', 'rbac.yaml')]);
+  await mustKubectl(['create', 'rolebinding', 'reaper', '-n', 'registry', '--clusterrole=portcullis-retention', '--user=reaper']);
+  await mustKubectl(['create', 'rolebinding', 'tenant', '-n', 'team-a', '--clusterrole=portcullis-retention', '--user=tenant']);
+  for (const who of ['reaper', 'tenant'] as const) kubeconfigs[who] = (await cp.kubeconfigForUser(who)).path;
+
+  const intake = /activity events listening on (http:\/\/\S+)/.exec(activity.process.output())?.[1];
+  if (intake === undefined) throw new Error(`no events listener in:\n${activity.process.output()}`);
+  const token = notificationToken(await readActivityKey(join(dir, 'activity', 'activity.key')), { namespace: 'registry', name: 'main' });
+  for (const flavor of FLAVORS) {
+    registries[flavor] = await startRegistry({
+      flavor,
+      tls: { cert: stack.tls.serverCertPath, key: stack.tls.serverKeyPath },
+      auth: { realm: `${stack.tokenUrl}/token`, service: EXAMPLE_SERVICE, issuer: 'portcullis', rootCertBundle: join(dir, 'bundle.pem') },
+      notifications: { url: `${intake}/events/registry/main`, token },
+    });
+    fixtures[flavor] = await buildRetentionFixture(join(dir, `images-${flavor}`));
+    for (const [tag, layout] of fixtures[flavor].pushes) {
+      const pushed = await cranePush(layout.layoutDir, ref(flavor, tag), ciBot());
+      if (pushed.code !== 0) throw new Error(`push ${tag} to ${flavor}: ${pushed.stderr}`);
+    }
+    await mustKubectl(['apply', '-f', '-'], policy(`keep-releases-${flavor.replace('.', '')}`, 'registry', [repositoryOf(flavor)]));
+    await mustKubectl(
+      ['apply', '-f', '-'],
+      policy(`capped-${flavor.replace('.', '')}`, 'registry', [repositoryOf(flavor)], { dryRun: false, maxDeletionsPerRun: 5 }),
+    );
+  }
+  // Untagged manifests are known from the trail only: every push must be in it, and older than 1s.
+  const untagged = FLAVORS.flatMap((f) => [...fixtures[f].prunedUntagged, ...fixtures[f].keptChildren]);
+  await waitFor(
+    'every push by digest in the trail',
+    async () => {
+      const pushed = new Set((await events((e) => e.action === 'push')).map((e) => e.digest));
+      return untagged.every((d) => pushed.has(d));
+    },
+    60_000,
+    () => activity.process.output().slice(-3000),
+  );
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+}, 400_000);
+
+afterAll(async () => {
+  for (const r of Object.values(registries)) await r.stop();
+  await activity?.stop();
+  await stack?.stop();
+  await cp?.stop();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+describe.each(FLAVORS)('Distribution %s', (flavor) => {
+  const name = (prefix: string): string => `${prefix}-${flavor.replace('.', '')}`;
+  const fixture = (): RetentionFixture => fixtures[flavor];
+
+  it('a dry run (the default for a new policy) lists exactly the expected candidates, says why each tag is kept, and deletes nothing', async () => {
+    const r = await retention('reaper', flavor, ['--policy', name('keep-releases'), '-o', 'json']);
+    expect(r.code, r.stderr).toBe(0);
+    const [run] = runsOf(r.stdout);
+    expect(run!.summary).toMatchObject({ dryRun: true, result: 'Succeeded', repositories: 1, candidates: fixture().deletedDigests.length, deleted: 0 });
+    expect(run!.summary.bytesFreed).toBe(fixture().bytesFreed);
+    expect(run!.deletions!.map((d) => d.digest).sort()).toEqual(fixture().deletedDigests);
+    const [repository] = run!.repositories!;
+    expect(repository!.candidates.map((c) => c.tag).sort()).toEqual(fixture().candidateTags);
+    expect(repository!.untagged.sort()).toEqual([...fixture().prunedUntagged].sort());
+    expect(repository!.kept.map((k) => k.tag).sort()).toEqual([...fixture().keptTags].sort());
+    expect(repository!.kept.find((k) => k.tag === '1.3.0')).toMatchObject({ keptBy: [], reason: 'shares digest with kept tag stable' });
+    expect(repository!.kept.find((k) => k.tag === '1.2.0')?.reason).toBe(`listed by kept index ${fixture().tagged.get('1.29.0')}`);
+    for (const digest of fixture().deletedDigests) expect(await stored(flavor, digest), digest).toBe(true);
+
+    const text = await retention('reaper', flavor, ['--policy', name('keep-releases')]);
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toContain(
+      `RetentionPolicy registry/${name('keep-releases')} (dry run): Succeeded: 1 repositories, 36 tags, ${fixture().deletedDigests.length} manifests to delete, 0 deleted`,
+    );
+    expect(text.stdout).toMatch(/keep stable \(sha256:[0-9a-f]{12}\): keepTags\n/);
+    expect(text.stdout).toMatch(/keep 1\.29\.0 \(sha256:[0-9a-f]{12}\): keepNewestSemver\n/);
+    const status = await policyStatus('registry', name('keep-releases'));
+    expect(status?.lastRun).toMatchObject({ dryRun: true, result: 'Succeeded', candidates: fixture().deletedDigests.length, deleted: 0 });
+    expect(status?.conditions).toContainEqual(expect.objectContaining({ type: 'LastRunSucceeded', status: 'True', reason: 'RetentionSucceeded' }));
+  });
+
+  it('a policy whose cap is below its candidates deletes nothing, reports CapExceeded and exits 1', async () => {
+    const r = await retention('reaper', flavor, ['--policy', name('capped')]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain(`${fixture().deletedDigests.length} manifests selected, more than maxDeletionsPerRun 5: nothing was deleted`);
+    expect(r.stderr).toContain(`retention: RetentionPolicy registry/${name('capped')}: CapExceeded`);
+    for (const digest of fixture().deletedDigests) expect(await stored(flavor, digest), digest).toBe(true);
+    const status = await policyStatus('registry', name('capped'));
+    expect(status?.lastRun).toMatchObject({ dryRun: false, result: 'CapExceeded', deleted: 0 });
+    expect(status?.conditions).toContainEqual(expect.objectContaining({ type: 'LastRunSucceeded', status: 'False', reason: 'CapExceeded' }));
+  });
+
+  it('the real run deletes exactly the candidates; every kept tag and the kept index children still pull, byte-identical; the trail shows the deletes', async () => {
+    await mustKubectl(['patch', 'retentionpolicy', name('keep-releases'), '-n', 'registry', '--type=merge', '-p', '{"spec":{"dryRun":false}}']);
+    const r = await retention('reaper', flavor, ['--policy', name('keep-releases'), '-o', 'json']);
+    expect(r.code, r.stderr).toBe(0);
+    const [run] = runsOf(r.stdout);
+    expect(run!.summary).toMatchObject({ dryRun: false, result: 'Succeeded', deleted: fixture().deletedDigests.length, errors: [] });
+    expect(run!.deleted.map((d) => d.digest).sort()).toEqual(fixture().deletedDigests);
+    for (const digest of fixture().deletedDigests) expect(await stored(flavor, digest), digest).toBe(false);
+
+    for (const tag of fixture().keptTags) {
+      const digest = await craneDigest(ref(flavor, tag), ciBot());
+      expect(digest.stdout.trim(), `${tag}: ${digest.stderr}`).toBe(fixture().tagged.get(tag));
+      // An index tag is pulled as its children, below.
+      if (tag !== '1.29.0') await pullsIdentical(flavor, tag, fixture().tagged.get(tag) as string);
+    }
+    for (const child of fixture().keptChildren) await pullsIdentical(flavor, child, child);
+
+    // Distribution reports a manifest delete by digest, and each tag it removed as a delete by tag.
+    let deletes: StoredEvent[] = [];
+    const byDigest = (): StoredEvent[] => deletes.filter((e) => e.digest !== undefined);
+    const byTag = (): StoredEvent[] => deletes.filter((e) => e.digest === undefined);
+    await waitFor(
+      'the deletes in the trail',
+      async () => {
+        deletes = await events((e) => e.action === 'delete' && e.repository === repositoryOf(flavor));
+        return byDigest().length >= fixture().deletedDigests.length && byTag().length >= fixture().candidateTags.length;
+      },
+      30_000,
+    );
+    expect(
+      byDigest()
+        .map((e) => e.digest)
+        .sort(),
+    ).toEqual(fixture().deletedDigests);
+    expect(
+      byTag()
+        .map((e) => e.tag)
+        .sort(),
+    ).toEqual(fixture().candidateTags);
+    expect(new Set(deletes.map((e) => e.actor))).toEqual(new Set(['kubernetes:reaper']));
+    expect((await policyStatus('registry', name('keep-releases')))?.lastRun).toMatchObject({
+      dryRun: false,
+      result: 'Succeeded',
+      deleted: fixture().deletedDigests.length,
+    });
+  });
+});
+
+describe('a policy in a delegated namespace', () => {
+  it('cannot reach a repository outside its prefixes: the token is refused (403, naming the prefixes), nothing is deleted, the run fails', async () => {
+    await mustKubectl(['apply', '-f', '-'], policy('steal', 'team-a', [repositoryOf('v3')], { dryRun: false }));
+    const kc = new KubeConfig();
+    kc.loadFromFile(kubeconfigs.tenant);
+    const client = new KubeClient(kc);
+    const refusal = await client
+      .request<RegistryToken>('POST', '/apis/activity.portcullis.dev/v1alpha1/namespaces/team-a/registrytokens', {
+        body: {
+          apiVersion: 'activity.portcullis.dev/v1alpha1',
+          kind: 'RegistryToken',
+          spec: { registry: 'registry/main', scopes: [`repository:${repositoryOf('v3')}:pull,delete`] },
+        },
+      })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      )
+      .finally(() => client.close());
+    expect(refusal).toBeInstanceOf(KubeApiError);
+    expect(refusal).toMatchObject({ code: 403, reason: 'Forbidden' });
+    const sentence = `repository "${repositoryOf('v3')}" is outside the prefixes Registry registry/main delegates to namespace team-a: "team-a/**"`;
+    expect((refusal as KubeApiError).message).toContain(sentence);
+
+    const r = await retention('tenant', 'v3', ['-n', 'team-a', '--policy', 'steal']);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain('RetentionPolicy team-a/steal (run): Failed');
+    expect(r.stdout).toContain(sentence);
+    for (const tag of fixtures.v3.keptTags) expect((await craneDigest(ref('v3', tag), ciBot())).stdout.trim()).toBe(fixtures.v3.tagged.get(tag));
+    const status = await policyStatus('team-a', 'steal');
+    expect(status?.conditions).toContainEqual(expect.objectContaining({ type: 'LastRunSucceeded', status: 'False', reason: 'RetentionFailed' }));
+  });
+});
