@@ -4,6 +4,8 @@
 // a stable loopback endpoint (a TCP proxy, as a Service would) to it once it is ready, stops the old one
 // after its connections drain, and writes the Deployment status the way the Deployment controller does.
 // A template that did not change (e.g. only replicas changed) only gets its status updated: no restart.
+// REGISTRY_STORAGE_MAINTENANCE* variables in the template (a maintenance window's read-only switch) are
+// passed to the new process as the container's environment.
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -35,6 +37,8 @@ export interface Rollout {
 }
 
 export interface FakeKubelet {
+  /** The registry's storage, shared by every pod (and by collector Jobs: see collector-jobs.ts). */
+  storageDir: string;
   /** https://localhost:PORT: the stable endpoint (Service) in front of the current pod. */
   endpoint: string;
   /** localhost:PORT for image references. */
@@ -65,6 +69,8 @@ const ENV = {
   issuer: 'REGISTRY_AUTH_TOKEN_ISSUER',
   bundle: 'REGISTRY_AUTH_TOKEN_ROOTCERTBUNDLE',
 } as const;
+
+const MAINTENANCE_ENV_PREFIX = 'REGISTRY_STORAGE_MAINTENANCE';
 
 export async function startFakeKubelet(options: FakeKubeletOptions): Promise<FakeKubelet> {
   const client = new KubeClient(options.cp.kubeConfig);
@@ -127,7 +133,15 @@ export async function startFakeKubelet(options: FakeKubeletOptions): Promise<Fak
       await writeFile(file, text);
       auth = { realm: env.get(ENV.realm) ?? '', service: env.get(ENV.service) ?? '', issuer: env.get(ENV.issuer) ?? '', rootCertBundle: file };
     }
-    const registry = await startRegistry({ flavor: options.flavor, tls: options.tls, storageDir, ...(auth ? { auth } : {}) });
+    // A maintenance window's read-only switch reaches the process as it would a container.
+    const maintenance = Object.fromEntries([...env].filter(([name]) => name.startsWith(MAINTENANCE_ENV_PREFIX)));
+    const registry = await startRegistry({
+      flavor: options.flavor,
+      tls: options.tls,
+      storageDir,
+      ...(auth ? { auth } : {}),
+      ...(Object.keys(maintenance).length > 0 ? { env: maintenance } : {}),
+    });
     started += 1;
     return { registry, connections: new Set() };
   };
@@ -187,6 +201,7 @@ export async function startFakeKubelet(options: FakeKubeletOptions): Promise<Fak
   })();
 
   return {
+    storageDir,
     endpoint: `https://localhost:${port}`,
     host: `localhost:${port}`,
     restarts: () => Math.max(0, started - 1),
