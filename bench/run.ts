@@ -2,7 +2,8 @@
 // node:http ES256 signer measured in the same run (the machines are shared and noisy: the ratio is
 // the figure to compare), a micro-benchmark of policy evaluation at 10,000 grants, and how failed
 // logins behave (login-defences.ts), logins from identity sources (identity.ts), and the activity trail's
-// intake and queries (activity.ts). BENCH_ONLY=throughput, defences, identity or activity runs one part.
+// intake and queries (activity.ts), and a retention dry run over 1,000 x 100 tags (retention.ts).
+// BENCH_ONLY=throughput, defences, identity, activity or retention runs one part.
 //
 // Workloads, each against its own freshly started server process on loopback:
 //   (a) one user logging in repeatedly for repository:team/app:pull,push
@@ -22,6 +23,7 @@ import { benchPolicy, NAMESPACE, SERVICE, writeBenchDirs } from './fixture.js';
 import { runActivityBench } from './activity.js';
 import { runIdentityBench } from './identity.js';
 import { runLoginDefenceBench } from './login-defences.js';
+import { runRetentionBench } from './retention.js';
 import { basic, checkGrant, loadTest, row, type LoadResult } from './measure.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -86,6 +88,7 @@ async function main(): Promise<void> {
     if (only === undefined || only === 'defences') await runLoginDefenceBench(print, startChild, join(here, 'baseline.js'), cli);
     if (only === undefined || only === 'identity') await runIdentityBench(print, startChild, join(here, 'baseline.js'), cli);
     if (only === undefined || only === 'activity') await runActivityBench(print, startChild, here);
+    if (only === undefined || only === 'retention') await runRetentionBench(print);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
