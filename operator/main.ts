@@ -62,6 +62,8 @@ export interface OperatorOptions {
   maintenance?: Pick<MaintenanceControllerOptions, 'pollMs' | 'now'>;
   /** The image of scheduled retention runs (the Portcullis image; `--retention-image`). */
   retentionImage?: string;
+  /** The ClusterRole scheduled retention runs are bound to (`--retention-cluster-role`); default portcullis-retention. */
+  retentionClusterRole?: string;
 }
 
 export interface RunningOperator {
@@ -126,6 +128,7 @@ export async function startOperator(options: OperatorOptions = {}): Promise<Runn
     caches,
     log: log.child({ controller: 'retention' }),
     image: options.retentionImage ?? defaultRetentionImage(),
+    ...(options.retentionClusterRole === undefined ? {} : { clusterRole: options.retentionClusterRole }),
   });
 
   // Keys go to the queues of a leading replica; a follower's events fall on the floor (its caches stay warm).

@@ -1,6 +1,6 @@
 // `portcullis operator [--namespace NS] [--leader-elect] [--lease-namespace NS] [--metrics-listen HOST:PORT]
-// [--activity-url URL --activity-key-file FILE] [--retention-image IMAGE]`: runs the operator against the
-// cluster in KUBECONFIG (or in-cluster). Controllers run only while this process holds the Lease. SIGTERM/SIGINT stop the
+// [--activity-url URL --activity-key-file FILE] [--retention-image IMAGE]
+// [--retention-cluster-role NAME]`: runs the operator against the cluster in KUBECONFIG (or in-cluster). Controllers run only while this process holds the Lease. SIGTERM/SIGINT stop the
 // controllers, release the Lease (so a peer takes over at once) and exit 0. The activity key is read
 // once, at start: a new key takes a restart (the chart rolls the operator with it).
 
@@ -23,6 +23,7 @@ interface OperatorFlags {
   activityUrl?: string;
   activityKeyFile?: string;
   retentionImage?: string;
+  retentionClusterRole?: string;
 }
 
 export function register(program: Command): void {
@@ -40,6 +41,7 @@ export function register(program: Command): void {
     .option('--activity-url <url>', "the activity server's intake base URL: registries with a Deployment send it their events")
     .option('--activity-key-file <file>', 'the activity key (the Secret the activity server mounts); with --activity-url')
     .option('--retention-image <image>', 'the image of scheduled RetentionPolicy runs (default: the Portcullis image of this version)')
+    .option('--retention-cluster-role <name>', 'the ClusterRole scheduled RetentionPolicy runs are bound to', 'portcullis-retention')
     .action(async (flags: OperatorFlags) => {
       let bcryptCost: number | undefined;
       let metricsListen: ListenAddress | undefined;
@@ -73,6 +75,7 @@ export function register(program: Command): void {
           ...(bcryptCost !== undefined ? { bcryptCost } : {}),
           ...(activity ? { activity } : {}),
           ...(flags.retentionImage ? { retentionImage: flags.retentionImage } : {}),
+          ...(flags.retentionClusterRole ? { retentionClusterRole: flags.retentionClusterRole } : {}),
         });
       } catch (error) {
         program.error(`operator: ${(error as Error).message}`);

@@ -165,6 +165,10 @@ describe('rendered manifests', () => {
       '0.0.0.0:8080',
       '--log-level',
       'info',
+      '--retention-image',
+      'ghcr.io/portcullis-dev/portcullis:0.1.0',
+      '--retention-cluster-role',
+      'portcullis-retention',
       '--activity-url',
       'http://portcullis-activity.portcullis-system.svc:8080',
       '--activity-key-file',
@@ -285,6 +289,21 @@ describe('chart RBAC', () => {
     }
   });
 
+  it('lets the operator bind only its own release’s retention ClusterRole, and tells it which one', async () => {
+    const rendered = await render('second', 'elsewhere');
+    const role = one(rendered, 'ClusterRole', 'second-portcullis-retention');
+    expect(role.rules).toEqual(rulesByRole(readManifests('../retention/rbac.yaml')).get('ClusterRole/portcullis-retention'));
+    const bind = (one(rendered, 'ClusterRole', 'second-portcullis-operator-retention').rules as { verbs: string[]; resourceNames?: string[] }[]).filter((r) =>
+      r.verbs.includes('bind'),
+    );
+    expect(bind).toEqual([
+      { apiGroups: ['rbac.authorization.k8s.io'], resources: ['clusterroles'], resourceNames: ['second-portcullis-retention'], verbs: ['bind'] },
+    ]);
+    const args = podSpec(one(rendered, 'Deployment', 'second-portcullis-operator')).containers[0]!.args ?? [];
+    expect(args[args.indexOf('--retention-cluster-role') + 1]).toBe('second-portcullis-retention');
+    expect(args[args.indexOf('--retention-image') + 1]).toMatch(/^ghcr\.io\/portcullis-dev\/portcullis:/);
+  });
+
   it('watching one namespace binds the same rules there and keeps namespaces readable cluster-wide', async () => {
     const rendered = await render('portcullis', 'portcullis-system', ['--set', 'operator.watchNamespace=team-a']);
     expect(find(rendered, 'ClusterRoleBinding', 'portcullis-operator')).toEqual([]);
@@ -344,7 +363,13 @@ describe('chart on a real API server', () => {
         .map((c) => c.metadata.name)
         .filter((n) => n.endsWith('.portcullis.dev'))
         .sort(),
-    ).toEqual(['registries.portcullis.dev', 'registryusers.portcullis.dev', 'registrywebhooks.portcullis.dev', 'repositorygrants.portcullis.dev']);
+    ).toEqual([
+      'registries.portcullis.dev',
+      'registryusers.portcullis.dev',
+      'registrywebhooks.portcullis.dev',
+      'repositorygrants.portcullis.dev',
+      'retentionpolicies.portcullis.dev',
+    ]);
     await getJson(['-n', ns, 'get', 'registry', 'main']);
     const gone = await kubectl(cp, ['-n', ns, 'get', 'deployment', 'portcullis-token-server']);
     expect(gone.code).not.toBe(0);

@@ -43,6 +43,8 @@ export interface RetentionControllerOptions {
   log: Logger;
   /** The image scheduled runs use: the Portcullis image (`--retention-image`). */
   image: string;
+  /** The ClusterRole the runs are bound to (`--retention-cluster-role`). Default portcullis-retention. */
+  clusterRole?: string;
   now?: () => Date;
   /** A scheduled policy is looked at again this often, so a CronJob someone deleted comes back. Default 10 min. */
   recheckMs?: number;
@@ -71,7 +73,7 @@ export class RetentionScheduleController {
     const decision = scheduleDecision(policy, registries, namespaces);
     if (decision.scheduled) {
       await applyObject(client, serviceAccounts, retentionServiceAccount(namespace));
-      await applyObject(client, roleBindings, retentionRoleBinding(namespace));
+      await applyObject(client, roleBindings, retentionRoleBinding(namespace, this.options.clusterRole));
       await applyObject(client, cronJobs, retentionCronJob(policy, this.options.image));
     } else {
       await this.removeCronJob(namespace, name, policy.metadata.uid);

@@ -58,12 +58,13 @@ export function retentionServiceAccount(namespace: string): AppliedObject {
   };
 }
 
-export function retentionRoleBinding(namespace: string): AppliedObject {
+/** Binds `clusterRole` (portcullis-retention, or the chart's `<release>-retention`) to the runner's ServiceAccount. */
+export function retentionRoleBinding(namespace: string, clusterRole: string = RETENTION_CLUSTER_ROLE): AppliedObject {
   return {
     apiVersion: 'rbac.authorization.k8s.io/v1',
     kind: 'RoleBinding',
     metadata: { name: RETENTION_ROLE_BINDING, namespace, labels: labels() },
-    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: RETENTION_CLUSTER_ROLE },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: clusterRole },
     subjects: [{ kind: 'ServiceAccount', name: RETENTION_SERVICE_ACCOUNT, namespace }],
   };
 }
