@@ -43,7 +43,8 @@ const ALLOWED: Record<string, string[]> = {
 };
 
 /** Packages policy/ may use: computation only, no I/O (a CEL interpreter evaluates claim conditions; cron-parser computes fire times from an instant it is given). */
-const PURE_PACKAGES = ['node:crypto', '@marcbachmann/cel-js', 'cron-parser'];
+// semver: keepNewestSemver's version order (policy/retention/newest-semver.ts), pure parsing and comparing.
+const PURE_PACKAGES = ['node:crypto', '@marcbachmann/cel-js', 'cron-parser', 'semver'];
 
 describe('architecture', () => {
   it.each(Object.keys(ALLOWED))('%s/ imports only what it may (operator/ and token-server/ never each other)', (folder) => {
