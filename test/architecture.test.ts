@@ -42,8 +42,7 @@ const ALLOWED: Record<string, string[]> = {
   lifecycle: ['policy', 'wire', 'kube', 'crds', 'activity'],
 };
 
-/** Packages policy/ may use: computation only, no I/O (a CEL interpreter evaluates claim conditions; cron-parser computes fire times from an instant it is given). */
-// semver: keepNewestSemver's version order (policy/retention/newest-semver.ts), pure parsing and comparing.
+/** Packages policy/ may use: computation only, no I/O (a CEL interpreter evaluates claim conditions; cron-parser computes fire times from an instant it is given; semver orders versions for keepNewestSemver). */
 const PURE_PACKAGES = ['node:crypto', '@marcbachmann/cel-js', 'cron-parser', 'semver'];
 
 describe('architecture', () => {
