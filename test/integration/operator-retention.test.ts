@@ -188,6 +188,14 @@ describe('retention schedules', () => {
     expect(await get(serviceAccounts, 'team-a', 'portcullis-retention')).toBeUndefined();
   });
 
+  it('reports a schedule the CronJob API refuses (minute 99) as Ready=False, with no CronJob', async () => {
+    await createPolicy('registry', 'minute-99', { repositories: ['**'], schedule: '99 * * * *' });
+    const ready = await waitForReady('registry', 'minute-99', 'InvalidSpec');
+    expect(ready.status).toBe('False');
+    expect(ready.message).toMatch(/^the CronJob was refused: .*spec\.schedule/);
+    expect(await get(cronJobs, 'registry', 'portcullis-retention-minute-99')).toBeUndefined();
+  });
+
   it('removes the CronJob of a deleted policy', async () => {
     await createPolicy('registry', 'short-lived', { repositories: ['tmp/**'], schedule: '0 4 * * *' });
     await waitForReady('registry', 'short-lived', 'RetentionScheduled');

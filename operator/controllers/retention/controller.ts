@@ -9,9 +9,9 @@
 import type { Logger } from 'pino';
 import type { NamespaceInfo, RegistryResource, RetentionPolicyResource } from '../../../crds/types.js';
 import type { Informer } from '../../../kube/informer.js';
-import { isNotFound, objectPath, Resources, type KubeClient } from '../../../kube/request.js';
+import { isNotFound, KubeApiError, objectPath, Resources, type KubeClient } from '../../../kube/request.js';
 import { namespaceOf, objectKey, splitKey } from '../../../policy/object-keys.js';
-import { ConditionTypes } from '../../../policy/reasons.js';
+import { ConditionTypes, Reasons } from '../../../policy/reasons.js';
 import { Labels, MANAGED_BY } from '../../../wire/labels.js';
 import type { ReconcileResult } from '../../reconciler.js';
 import { applyObject, deleteObject } from '../../writes/apply.js';
@@ -70,12 +70,19 @@ export class RetentionScheduleController {
     const namespaces = new Map<string, NamespaceInfo>(
       caches.namespaces.list().map((n) => [n.metadata.name, { name: n.metadata.name, labels: n.metadata.labels ?? {} }]),
     );
-    const decision = scheduleDecision(policy, registries, namespaces);
+    let decision = scheduleDecision(policy, registries, namespaces);
     if (decision.scheduled) {
       await applyObject(client, serviceAccounts, retentionServiceAccount(namespace));
       await applyObject(client, roleBindings, retentionRoleBinding(namespace, this.options.clusterRole));
-      await applyObject(client, cronJobs, retentionCronJob(policy, this.options.image));
-    } else {
+      try {
+        await applyObject(client, cronJobs, retentionCronJob(policy, this.options.image));
+      } catch (error) {
+        // The CRD checks the schedule's shape; the CronJob's own validation (e.g. minute 99) has the last word.
+        if (!(error instanceof KubeApiError && error.code === 422)) throw error;
+        decision = { scheduled: false, ready: { status: 'False', reason: Reasons.InvalidSpec, message: `the CronJob was refused: ${error.message}` } };
+      }
+    }
+    if (!decision.scheduled) {
       await this.removeCronJob(namespace, name, policy.metadata.uid);
       await this.removeSharedObjectsIfUnused(namespace);
     }
