@@ -32,7 +32,7 @@ import { startOperator, type RunningOperator } from '../../operator/main.js';
 import { craneDigest, cranePull, cranePush, type ClientContext } from '../harness/clients.js';
 import { startCollectorJobs, type CollectorJobs } from '../harness/collector-jobs.js';
 import { startFakeKubelet, type FakeKubelet } from '../harness/kubelet.js';
-import { cliPath, startTokenServer, type RunningTokenServer } from '../harness/portcullis.js';
+import { cliPath, portcullis, startTokenServer, type RunningTokenServer } from '../harness/portcullis.js';
 
 const NS = 'registry';
 const PASSWORD = 'alice-gc-pw';
@@ -328,4 +328,31 @@ describe.each<RegistryFlavor>(['2.8', 'v3'])('garbage collection with Distributi
     expect(mine.find((e) => e.reason === 'GarbageCollectionStarted')?.note).toContain('read-only');
     expect(mine.find((e) => e.reason === 'GarbageCollectionSucceeded')?.note).toContain(`freed ${freed} bytes`);
   }, 600_000);
+});
+
+describe('portcullis gc refusals', () => {
+  it('a caller who may not patch the Registry is refused by the API server, and nothing is requested', async () => {
+    await client.request('POST', collectionPath(Resources.registries, NS), {
+      body: { apiVersion: 'portcullis.dev/v1alpha1', kind: 'Registry', metadata: { name: 'guarded', namespace: NS }, spec: { service: 'guarded.test' } },
+    });
+    const nobody = await cp.kubeconfigForServiceAccount(NS, 'nobody');
+    const r = await portcullis(['gc', `${NS}/guarded`], { env: { ...process.env, KUBECONFIG: nobody.path } });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(
+      'gc: registries.portcullis.dev "guarded" is forbidden: User "system:serviceaccount:registry:nobody" cannot patch resource "registries" in API group "portcullis.dev" in the namespace "registry"',
+    );
+    const registry = await client.get<RegistryResource>(objectPath(Resources.registries, NS, 'guarded'));
+    expect(registry.metadata.annotations?.['portcullis.dev/gc-requested-at']).toBeUndefined();
+  });
+
+  it.each([
+    [['gc', 'a/b/c'], 'gc: "a/b/c" is not NAMESPACE/NAME or NAME'],
+    [['gc', `${NS}/guarded`, '--wait', '--timeout', 'soon'], 'gc: --timeout: invalid duration "soon"'],
+  ])('bad input %j: a clear error, nothing requested', async (args, message) => {
+    const r = await portcullis(args, { env: { ...process.env, KUBECONFIG: cp.kubeconfigPath } });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(message);
+    const registry = await client.get<RegistryResource>(objectPath(Resources.registries, NS, 'guarded'));
+    expect(registry.metadata.annotations?.['portcullis.dev/gc-requested-at']).toBeUndefined();
+  });
 });
