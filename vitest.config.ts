@@ -17,6 +17,7 @@ export default defineConfig({
             'token-server/**/*.test.ts',
             'operator/**/*.test.ts',
             'activity/**/*.test.ts',
+            'lifecycle/**/*.test.ts',
             'bin/**/*.test.ts',
             'crds/**/*.test.ts',
             'credentials/**/*.test.ts',
