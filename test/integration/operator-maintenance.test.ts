@@ -2,12 +2,15 @@
 // deploy/rbac/operator.yaml grants: the read-only switch under its own field manager survives the keys
 // controller's wiring apply and goes when switched off, leaving the wiring and the user's fields; the
 // collector Job is what the registry container needs (its image, env without the switch, volumes and
-// mounts), its result is read from its pod; and the refusals: no Job created and no pod read in a
+// mounts), its result is read from its pod; the controller, on a clock of the test's, through a window
+// that times out (read-write restored after the collector is gone) and a request for a Registry without
+// a Deployment (a failure, no window); and the refusals: no Job created and no pod read in a
 // namespace without a Registry binding (a Job there could mount that namespace's Secrets), and no pods
 // created or deleted directly even where Registries are.
 import type { KubeConfig } from '@kubernetes/client-node';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RegistryResource } from '../../crds/types.js';
+import type { GarbageCollectionStatus, RegistryResource } from '../../crds/types.js';
 import { collectionPath, KubeApiError, KubeClient, MERGE_PATCH, objectPath, Resources } from '../../kube/request.js';
 import { kubectl, startControlPlane, type ControlPlane } from '../../local/controlPlane.js';
 import { applyDeploymentWiring, deployments, type Deployment } from '../../operator/controllers/deployment.js';
@@ -21,7 +24,9 @@ import {
   observeCollectorJob,
   pods,
 } from '../../operator/controllers/maintenance/collector-job.js';
+import { MaintenanceController } from '../../operator/controllers/maintenance/controller.js';
 import { applyReadOnly, hasReadOnlySwitch, READ_ONLY_ENV } from '../../operator/controllers/maintenance/read-only.js';
+import { EventRecorder } from '../../operator/writes/events.js';
 import { rejectionOf } from '../support/assert.js';
 
 const NS = 'registry';
@@ -261,5 +266,100 @@ describe('refusals', () => {
     const deleted = await rejectionOf(asOperator.request('DELETE', objectPath(pods, NS, 'anything')));
     expect((deleted as KubeApiError).code).toBe(403);
     expect(deleted.message).toContain('cannot delete resource "pods"');
+  });
+});
+
+describe('the maintenance controller (the test plays the clock, the Deployment controller and the garbage collector)', () => {
+  let now = new Date();
+  const controller = () =>
+    new MaintenanceController({
+      client: asOperator,
+      log: pino({ level: 'silent' }),
+      events: new EventRecorder(asOperator, 'test', pino({ level: 'silent' })),
+      now: () => now,
+    });
+  const gc = async (name: string): Promise<GarbageCollectionStatus | undefined> =>
+    ((await admin.get<RegistryResource>(objectPath(Resources.registries, NS, name))).status as { garbageCollection?: GarbageCollectionStatus } | undefined)
+      ?.garbageCollection;
+  const request = (name: string, at: Date) =>
+    admin.request('PATCH', objectPath(Resources.registries, NS, name), {
+      body: { metadata: { annotations: { 'portcullis.dev/gc-requested-at': at.toISOString() } } },
+      contentType: MERGE_PATCH,
+    });
+  const rolledOut = async (name: string) => {
+    const d = await get(name);
+    const replicas = { replicas: 1, updatedReplicas: 1, readyReplicas: 1, availableReplicas: 1 };
+    await admin.request('PATCH', objectPath(deployments, NS, name, 'status'), {
+      body: { status: { observedGeneration: d.metadata.generation, ...replicas } },
+      contentType: MERGE_PATCH,
+    });
+  };
+  const events = async (name: string) =>
+    (await admin.get<{ items: { reason?: string; note?: string; regarding?: { name?: string } }[] }>(collectionPath(Resources.events, NS))).items.filter(
+      (e) => e.regarding?.name === name,
+    );
+
+  it('a window that times out: the collector is stopped and gone before read-write comes back; lastResult failed', async () => {
+    await admin.request('POST', collectionPath(deployments, NS), { body: userDeployment('registry-slow') });
+    await admin.request('POST', collectionPath(Resources.registries, NS), {
+      body: {
+        apiVersion: 'portcullis.dev/v1alpha1',
+        kind: 'Registry',
+        metadata: { name: 'slow', namespace: NS },
+        spec: { service: 'slow.example.com', distribution: { deployment: 'registry-slow' } },
+      },
+    });
+    await rolledOut('registry-slow');
+    const c = controller();
+    now = new Date(Date.now() + 1000);
+    await request('slow', new Date());
+    expect((await c.reconcile(`${NS}/slow`)).requeueAfterMs).toBeGreaterThan(0);
+    expect(await gc('slow')).toMatchObject({ phase: 'EnteringReadOnly' });
+    expect(hasReadOnlySwitch(await get('registry-slow'), 'registry')).toBe(true);
+    await rolledOut('registry-slow');
+    await c.reconcile(`${NS}/slow`);
+    const status = await gc('slow');
+    expect(status).toMatchObject({ phase: 'Collecting' });
+    const job = collectorJobName('slow', status!.requestId!);
+    expect(await observeCollectorJob(admin, NS, job)).toEqual({ finished: false, succeeded: false, deleting: false });
+
+    // 31 minutes later the Job still runs: the controller deletes it and waits for it to be gone.
+    now = new Date(now.getTime() + 31 * 60_000);
+    await c.reconcile(`${NS}/slow`);
+    expect(await gc('slow')).toMatchObject({
+      phase: 'LeavingReadOnly',
+      lastResult: { succeeded: false, message: expect.stringContaining('timed out after 30m') as string },
+    });
+    expect(await observeCollectorJob(admin, NS, job)).toMatchObject({ deleting: true });
+    await c.reconcile(`${NS}/slow`);
+    expect(hasReadOnlySwitch(await get('registry-slow'), 'registry')).toBe(true);
+    // The garbage collector finishes the foreground deletion (no pods left).
+    await admin.request('PATCH', objectPath(jobs, NS, job), { body: { metadata: { finalizers: null } }, contentType: MERGE_PATCH });
+    await c.reconcile(`${NS}/slow`);
+    expect(hasReadOnlySwitch(await get('registry-slow'), 'registry')).toBe(false);
+    expect(await gc('slow')).toMatchObject({ phase: 'LeavingReadOnly' });
+    await rolledOut('registry-slow');
+    await c.reconcile(`${NS}/slow`);
+    expect(await gc('slow')).toMatchObject({ phase: 'Idle', windowEnd: now.toISOString(), lastResult: { succeeded: false } });
+    const mine = await events('slow');
+    expect(mine.map((e) => e.reason)).toEqual(expect.arrayContaining(['GarbageCollectionStarted', 'GarbageCollectionFailed']));
+    expect(mine.find((e) => e.reason === 'GarbageCollectionFailed')?.note).toContain('timed out after 30m');
+    // The same request does not open another window.
+    await c.reconcile(`${NS}/slow`);
+    expect(await gc('slow')).toMatchObject({ phase: 'Idle' });
+  });
+
+  it('a request for a Registry without a Deployment: a failure on the status and a Warning, no window', async () => {
+    await admin.request('POST', collectionPath(Resources.registries, NS), {
+      body: { apiVersion: 'portcullis.dev/v1alpha1', kind: 'Registry', metadata: { name: 'bare', namespace: NS }, spec: { service: 'bare.example.com' } },
+    });
+    now = new Date(Date.now() + 1000);
+    await request('bare', new Date());
+    await controller().reconcile(`${NS}/bare`);
+    expect(await gc('bare')).toMatchObject({
+      phase: 'Idle',
+      lastResult: { succeeded: false, message: expect.stringContaining('names no Deployment') as string },
+    });
+    expect((await events('bare')).map((e) => e.reason)).toEqual(['GarbageCollectionFailed']);
   });
 });
