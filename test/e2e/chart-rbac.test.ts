@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { craneDigest, cranePush, registryRefusal } from '../harness/clients.js';
 import { kubectl, startControlPlane, type ControlPlane } from '../../local/controlPlane.js';
 import { buildImage } from '../../local/image.js';
-import { run } from '../../local/process.js';
+import { run, waitFor } from '../../local/process.js';
 import { EXAMPLE_PASSWORDS, startStack, type Stack } from '../harness/stack.js';
 import { repoRoot, toolPath } from '../../local/tools.js';
 
@@ -46,6 +46,8 @@ describe('the chart RBAC, end to end', () => {
       'templates/operator-rbac.yaml',
       '--show-only',
       'templates/token-server-rbac.yaml',
+      '--show-only',
+      'templates/retention-rbac.yaml',
     ]);
     expect(rendered.code, rendered.stderr).toBe(0);
     await must(['apply', '--server-side', '-f', '-'], rendered.stdout);
@@ -85,6 +87,27 @@ describe('the chart RBAC, end to end', () => {
       items: { status?: { conditions?: { type: string; status: string }[] } }[];
     };
     expect(users.items.every((u) => u.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'))).toBe(true);
+    expect(stack.logs()).not.toMatch(/forbidden/i);
+  });
+
+  it('the operator under its chart role schedules a RetentionPolicy: it may bind the retention ClusterRole', async () => {
+    const policy = {
+      apiVersion: 'portcullis.dev/v1alpha1',
+      kind: 'RetentionPolicy',
+      metadata: { name: 'nightly', namespace: 'registry' },
+      spec: { registryRef: { name: 'main' }, repositories: ['**'], rules: { keepTags: ['*'] }, schedule: '0 3 * * *' },
+    };
+    const created = await kubectl(cp, ['apply', '-f', '-'], JSON.stringify(policy));
+    expect(created.code, created.stderr).toBe(0);
+    await waitFor(
+      'the retention CronJob',
+      async () => (await kubectl(cp, ['get', 'cronjob', 'portcullis-retention-nightly', '-n', 'registry'])).code === 0,
+      30_000,
+    );
+    const binding = JSON.parse((await kubectl(cp, ['get', 'rolebinding', 'portcullis-retention', '-n', 'registry', '-o', 'json'])).stdout) as {
+      roleRef: { name: string };
+    };
+    expect(binding.roleRef.name).toBe('portcullis-retention');
     expect(stack.logs()).not.toMatch(/forbidden/i);
   });
 });
