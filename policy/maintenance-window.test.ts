@@ -206,7 +206,8 @@ describe('nextWindowStep: timeout', () => {
 
 describe('windowSettings', () => {
   it.each<[string, Parameters<typeof windowSettings>[0], ReturnType<typeof windowSettings>]>([
-    ['defaults: after retention, 30m', undefined, { settings: { afterRetention: true, timeoutSeconds: 1800 } }],
+    ['no spec.garbageCollection: only on request (never after retention), 30m', undefined, { settings: { afterRetention: false, timeoutSeconds: 1800 } }],
+    ['an empty spec.garbageCollection: after retention, 30m', {}, { settings: { afterRetention: true, timeoutSeconds: 1800 } }],
     [
       'a schedule and a timeout',
       { schedule: ' 0 3 * * 0 ', timeout: '1h', afterRetention: false },

@@ -42,7 +42,9 @@ export function windowSettings(spec: GarbageCollection | undefined): { settings:
   } catch (error) {
     return { error: `spec.garbageCollection.timeout: ${(error as Error).message}` };
   }
-  return { settings: { ...(schedule ? { schedule } : {}), afterRetention: spec?.afterRetention ?? true, timeoutSeconds } };
+  // Without spec.garbageCollection a registry is never made read-only unasked: only a request opens a window.
+  const afterRetention = spec === undefined ? false : (spec.afterRetention ?? true);
+  return { settings: { ...(schedule ? { schedule } : {}), afterRetention, timeoutSeconds } };
 }
 
 /** The collector Job of the window in progress, as observed. */
