@@ -1,6 +1,7 @@
 // Offline validation of RetentionPolicy (what `portcullis compile` and the API server both refuse); the API
 // server's own refusals of the same rows are in test/integration/crds.test.ts.
 import { describe, expect, it } from 'vitest';
+import { loadText, type LoadedManifests } from './manifests.js';
 import { validateResource, withCrdDefaults } from './schema.js';
 import type { RetentionPolicyResource } from './types.js';
 
@@ -62,16 +63,8 @@ describe('RetentionPolicy offline validation', () => {
     ],
     ['a cap of zero', edited((p) => (p.spec.maxDeletionsPerRun = 0)), ['spec.maxDeletionsPerRun: must be at least 1']],
     ['a cap over 10000', edited((p) => (p.spec.maxDeletionsPerRun = 10001)), ['spec.maxDeletionsPerRun: must be at most 10000']],
-    [
-      'a six-field schedule',
-      edited((p) => (p.spec.schedule = '0 0 3 * * *')),
-      [expect.stringMatching(/^spec\.schedule: must match the regular expression/)],
-    ],
-    [
-      'a schedule with a shell injection',
-      edited((p) => (p.spec.schedule = '0 3 * * *; rm -rf /')),
-      [expect.stringMatching(/^spec\.schedule: must match/)],
-    ],
+    ['a six-field schedule', edited((p) => (p.spec.schedule = '0 0 3 * * *')), [expect.stringMatching(/^spec\.schedule: must match the regular expression/)]],
+    ['a schedule with a shell injection', edited((p) => (p.spec.schedule = '0 3 * * *; rm -rf /')), [expect.stringMatching(/^spec\.schedule: must match/)]],
     [
       '${user} in a pattern',
       edited((p) => (p.spec.repositories = ['${user}/**'])),
@@ -83,11 +76,7 @@ describe('RetentionPolicy offline validation', () => {
       [expect.stringMatching(/^spec\.repositories\[0\]: must be a repository pattern/)],
     ],
     ['no patterns', edited((p) => (p.spec.repositories = [])), ['spec.repositories: must not be empty']],
-    [
-      'a tag glob with a slash',
-      edited((p) => (p.spec.rules = { keepTags: ['v1/*'] })),
-      [expect.stringMatching(/^spec\.rules\.keepTags\[0\]: must match/)],
-    ],
+    ['a tag glob with a slash', edited((p) => (p.spec.rules = { keepTags: ['v1/*'] })), [expect.stringMatching(/^spec\.rules\.keepTags\[0\]: must match/)]],
     [
       'preReleaseCount without Separate',
       edited((p) => (p.spec.rules = { keepNewestSemver: { count: 2, preReleases: 'Ignore', preReleaseCount: 1 } })),
@@ -105,5 +94,13 @@ describe('RetentionPolicy offline validation', () => {
   it('defaults a new policy to a dry run with a cap of 100, pre-releases counted separately', () => {
     const spec = withCrdDefaults(policy()).spec;
     expect([spec.dryRun, spec.maxDeletionsPerRun, spec.suspend, spec.rules.keepNewestSemver?.preReleases]).toEqual([true, 100, false, 'Separate']);
+  });
+
+  it('is checked by portcullis compile like every other Portcullis kind, naming the document', () => {
+    const out: LoadedManifests = { registries: [], users: [], grants: [], secrets: [], namespaces: [], errors: [], warnings: [], origins: new Map() };
+    const documents = [policy(), { ...policy(), metadata: { name: 'bad', namespace: 'team-a' }, spec: { ...policy().spec, maxDeletionsPerRun: 0 } }];
+    loadText(documents.map((d) => JSON.stringify(d)).join('\n---\n'), 'retention.yaml', out);
+    expect(out.errors).toEqual(['retention.yaml: document 2 (RetentionPolicy team-a/bad): spec.maxDeletionsPerRun: must be at least 1']);
+    expect(out.warnings).toEqual([]);
   });
 });
