@@ -95,7 +95,7 @@ export async function runRetention(options: RetentionRunOptions): Promise<Retent
   const namespace = options.policy.metadata.namespace ?? '';
   const home = options.registry.split('/')[0] === namespace;
   const registry = new ScopedRegistry(options.endpoint, options.tokens, options.dryRun ? ['pull'] : ['pull', 'delete'], now);
-  const limiter = new Limiter(options.concurrency ?? 16);
+  const limiter = new Limiter(options.concurrency ?? DEFAULT_CONCURRENCY);
   const errors: string[] = [];
   try {
     if (options.policy.spec.repositories.some((p) => p.includes(NAMESPACE_VAR) && namespace === '')) throw new Error('the policy has no namespace');

@@ -17,6 +17,9 @@ import { runAdmin, withRegistryFlags, type AdminFlags } from '../admin/command.j
 import { AdminError, obtainRegistryToken, registryTarget, serverSaid, type RegistryTarget } from '../admin/registry-session.js';
 import { formatJson, formatText, type PolicyRun } from './retention-output.js';
 
+/** How many of a run's errors status.lastRun keeps. */
+const STATUS_ERRORS = 50;
+
 interface RetentionFlags extends AdminFlags {
   policy?: string;
   dryRun: boolean;
@@ -94,7 +97,9 @@ export function register(program: Command): void {
           dryRun: flags.dryRun || policy.spec.dryRun !== false,
         });
         try {
-          await status.record({ namespace: target.namespace, name: policy.metadata.name }, run.summary, lastRunCondition(run.summary));
+          // The status is an etcd object: the first errors, as the sample holds the first candidates.
+          const lastRun = { ...run.summary, errors: run.summary.errors.slice(0, STATUS_ERRORS) };
+          await status.record({ namespace: target.namespace, name: policy.metadata.name }, lastRun, lastRunCondition(run.summary));
         } catch (error) {
           run.summary.errors.push(
             `the run's status could not be written to RetentionPolicy ${target.namespace}/${policy.metadata.name}: ${serverSaid(error as Error)}`,
