@@ -172,7 +172,7 @@ describe('retention schedules', () => {
     expect(await get(roleBindings, namespace, 'portcullis-retention')).toBeUndefined();
   });
 
-  it('removes the CronJob when the schedule is removed, and the shared objects with the last schedule', async () => {
+  it('removes the CronJob when the schedule is removed, and the shared objects with the last admitted schedule', async () => {
     await createPolicy('team-a', 'by-hand', { repositories: ['team-a/app'], schedule: '0 * * * *' });
     await waitForReady('team-a', 'by-hand', 'RetentionScheduled');
     expect(await get(cronJobs, 'team-a', 'portcullis-retention-by-hand')).toBeDefined();
@@ -181,6 +181,9 @@ describe('retention schedules', () => {
     expect(await get(cronJobs, 'team-a', 'portcullis-retention-by-hand')).toBeUndefined();
     // `mine` is still scheduled in team-a: the ServiceAccount and RoleBinding stay.
     expect(await get(roleBindings, 'team-a', 'portcullis-retention')).toBeDefined();
+    // A refused policy with a schedule does not keep the runner's ServiceAccount and RoleBinding alive.
+    await createPolicy('team-a', 'outside', { repositories: ['team-b/**'], schedule: '0 * * * *' });
+    await waitForReady('team-a', 'outside', 'OutsideDelegatedPrefix');
     await patchPolicy('team-a', 'mine', { suspend: true });
     await waitForReady('team-a', 'mine', 'RetentionSuspended');
     expect(await get(cronJobs, 'team-a', 'portcullis-retention-mine')).toBeUndefined();

@@ -60,16 +60,16 @@ export class RetentionScheduleController {
   readonly reconcile = async (key: string): Promise<ReconcileResult | void> => {
     const { caches, client } = this.options;
     const { namespace, name } = splitKey(key);
-    const policy = caches.retentionPolicies.get(key);
-    if (policy === undefined) {
-      await this.removeCronJob(namespace, name, undefined);
-      await this.removeSharedObjectsIfUnused(namespace);
-      return;
-    }
     const registries = new Map(caches.registries.list().map((r) => [objectKey(r), r]));
     const namespaces = new Map<string, NamespaceInfo>(
       caches.namespaces.list().map((n) => [n.metadata.name, { name: n.metadata.name, labels: n.metadata.labels ?? {} }]),
     );
+    const policy = caches.retentionPolicies.get(key);
+    if (policy === undefined) {
+      await this.removeCronJob(namespace, name, undefined);
+      await this.removeSharedObjectsIfUnused(namespace, registries, namespaces);
+      return;
+    }
     let decision = scheduleDecision(policy, registries, namespaces);
     if (decision.scheduled) {
       await applyObject(client, serviceAccounts, retentionServiceAccount(namespace));
@@ -84,7 +84,7 @@ export class RetentionScheduleController {
     }
     if (!decision.scheduled) {
       await this.removeCronJob(namespace, name, policy.metadata.uid);
-      await this.removeSharedObjectsIfUnused(namespace);
+      await this.removeSharedObjectsIfUnused(namespace, registries, namespaces);
     }
     await this.writeReady(policy, decision.ready);
     if (decision.scheduled) this.options.log.debug({ policy: key }, 'retention scheduled');
@@ -118,11 +118,18 @@ export class RetentionScheduleController {
     this.options.log.info({ namespace, policy: policyName, cronJob: name }, 'retention CronJob removed');
   }
 
-  /** The shared ServiceAccount and RoleBinding stay only while a policy of the namespace has a schedule. */
-  private async removeSharedObjectsIfUnused(namespace: string): Promise<void> {
+  /**
+   * The shared ServiceAccount and RoleBinding stay only while a policy of the namespace is scheduled: a
+   * refused policy with a schedule does not keep the runner's rights alive.
+   */
+  private async removeSharedObjectsIfUnused(
+    namespace: string,
+    registries: ReadonlyMap<string, RegistryResource>,
+    namespaces: ReadonlyMap<string, NamespaceInfo>,
+  ): Promise<void> {
     const scheduled = this.options.caches.retentionPolicies
       .list()
-      .some((p) => namespaceOf(p) === namespace && p.spec.schedule !== undefined && p.spec.schedule !== '' && p.spec.suspend !== true);
+      .some((p) => namespaceOf(p) === namespace && scheduleDecision(p, registries, namespaces).scheduled);
     if (scheduled) return;
     for (const [resource, name] of [
       [roleBindings, RETENTION_ROLE_BINDING],
