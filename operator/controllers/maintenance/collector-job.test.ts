@@ -49,16 +49,8 @@ describe('collector Job', () => {
     ['filesystem storage: its root directory', [{ filesystem: { claimName: 'c', rootDirectory: '/data' } }, { name: 'r' }], '/data'],
     ['filesystem storage without one: Distribution’s default', [{ filesystem: { claimName: 'c' } }, { name: 'r' }], '/var/lib/registry'],
     ['S3: nothing to measure', [{ s3: { bucket: 'b', region: 'r' } }, { name: 'r' }], ''],
-    [
-      'no spec.storage, the container’s own root',
-      [undefined, { name: 'r', env: [{ name: 'REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY', value: '/x' }] as { name: string }[] }],
-      '/x',
-    ],
-    [
-      'no spec.storage, the container switched to another driver',
-      [undefined, { name: 'r', env: [{ name: 'REGISTRY_STORAGE', value: 's3' }] as { name: string }[] }],
-      '',
-    ],
+    ['no spec.storage, the container’s own root', [undefined, { name: 'r', env: [{ name: 'REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY', value: '/x' }] }], '/x'],
+    ['no spec.storage, the container switched to another driver', [undefined, { name: 'r', env: [{ name: 'REGISTRY_STORAGE', value: 's3' }] }], ''],
   ])('measures %s', (_name, args, expected) => {
     expect(filesystemRoot(...args)).toBe(expected);
   });

@@ -60,7 +60,8 @@ interface Container {
   name: string;
   image?: string;
   args?: string[];
-  env?: { name: string }[];
+  /** Entries with valueFrom are copied as they are; only plain values are read. */
+  env?: { name: string; value?: string }[];
   envFrom?: unknown[];
   volumeMounts?: unknown[];
   securityContext?: unknown;
@@ -87,7 +88,7 @@ export function collectorJobName(registryName: string, requestId: string): strin
 export function filesystemRoot(storage: RegistryStorage | undefined, container: Container): string {
   if (storage?.s3 !== undefined) return '';
   if (storage?.filesystem !== undefined) return storage.filesystem.rootDirectory ?? DEFAULT_FILESYSTEM_ROOT;
-  const env = (container.env ?? []) as { name: string; value?: string }[];
+  const env = container.env ?? [];
   if (env.some((e) => e.name === 'REGISTRY_STORAGE' && e.value !== undefined && e.value !== 'filesystem')) return '';
   return env.find((e) => e.name === 'REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY')?.value ?? DEFAULT_FILESYSTEM_ROOT;
 }
