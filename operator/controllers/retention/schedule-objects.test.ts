@@ -39,12 +39,14 @@ describe('retentionCronJob', () => {
     const job = retentionCronJob(policy('nightly'), 'img') as unknown as {
       spec: {
         jobTemplate: {
-          spec: { template: { spec: { automountServiceAccountToken: boolean; volumes: { projected: { sources: Record<string, unknown>[] } }[] } } };
+          spec: { template: { spec: { automountServiceAccountToken: boolean; volumes: { projected?: { sources: Record<string, unknown>[] } }[] } } };
         };
       };
     };
     const pod = job.spec.jobTemplate.spec.template.spec;
     expect(pod.automountServiceAccountToken).toBe(false);
-    expect(pod.volumes[0]?.projected.sources[0]).toEqual({ serviceAccountToken: { path: 'token', expirationSeconds: 3607 } });
+    expect(pod.volumes.find((v) => v.projected !== undefined)?.projected?.sources[0]).toEqual({
+      serviceAccountToken: { path: 'token', expirationSeconds: 3607 },
+    });
   });
 });

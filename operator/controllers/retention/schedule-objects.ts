@@ -112,10 +112,15 @@ export function retentionCronJob(policy: RetentionPolicyResource & { metadata: {
                   args: retentionArgs(policy),
                   securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, capabilities: { drop: ['ALL'] } },
                   resources: { requests: { cpu: '50m', memory: '128Mi' }, limits: { memory: '512Mi' } },
-                  volumeMounts: [{ name: 'kube-api-access', mountPath: TOKEN_MOUNT, readOnly: true }],
+                  // The root filesystem is read-only; Node and TLS libraries may still want a scratch /tmp.
+                  volumeMounts: [
+                    { name: 'kube-api-access', mountPath: TOKEN_MOUNT, readOnly: true },
+                    { name: 'tmp', mountPath: '/tmp' },
+                  ],
                 },
               ],
               volumes: [
+                { name: 'tmp', emptyDir: { sizeLimit: '64Mi' } },
                 {
                   name: 'kube-api-access',
                   projected: {
