@@ -104,7 +104,7 @@ describe('read-only patch', () => {
 });
 
 /** Runs the wrapper with real sh, du and sed, and `registry` a stand-in script; returns exit code and termination message. */
-async function runWrapper(registryScript: string, root: boolean): Promise<{ code: number; message: string }> {
+async function runWrapper(registryScript: string, root: boolean, duWithoutB = false): Promise<{ code: number; message: string }> {
   const dir = await mkdtemp(join(tmpdir(), 'portcullis-wrapper-'));
   try {
     await mkdir(join(dir, 'bin'));
@@ -113,6 +113,11 @@ async function runWrapper(registryScript: string, root: boolean): Promise<{ code
     await writeFile(join(dir, 'root', 'blob'), Buffer.alloc(5000));
     await writeFile(join(dir, 'bin', 'registry'), `#!/bin/sh\n${registryScript}\n`);
     await chmod(join(dir, 'bin', 'registry'), 0o755);
+    if (duWithoutB) {
+      // A du without -b (BusyBox): refuses it, answers -sk.
+      await writeFile(join(dir, 'bin', 'du'), `#!/bin/sh\n[ "$1" = -sb ] && { echo "du: invalid option -- 'b'" >&2; exit 1; }\nexec /usr/bin/du "$@"\n`);
+      await chmod(join(dir, 'bin', 'du'), 0o755);
+    }
     const env = {
       PATH: `${join(dir, 'bin')}:${process.env.PATH ?? ''}`,
       ROOT: join(dir, 'root'),
@@ -135,6 +140,15 @@ describe('the wrapper (real sh, du, sed)', () => {
     const r = await runWrapper('rm "$ROOT/blob"; echo "3 blobs marked, 1 blobs and 0 manifests eligible for deletion"', true);
     expect(r.code).toBe(0);
     expect(r.message).toBe('bytesFreed=5000 blobsDeleted=1 manifestsDeleted=0');
+  });
+
+  it('with a du that has no -b: the KiB du -sk reports, in bytes', async () => {
+    const r = await runWrapper('rm "$ROOT/blob"; echo "3 blobs marked, 1 blobs and 0 manifests eligible for deletion"', true, true);
+    expect(r.code).toBe(0);
+    // 5000 bytes take two 4 KiB blocks on the usual file systems: whole KiB of disk usage, not apparent bytes.
+    expect(r.message).toMatch(/^bytesFreed=\d+ blobsDeleted=1 manifestsDeleted=0$/);
+    expect(Number(/bytesFreed=(\d+)/.exec(r.message)?.[1]) % 1024).toBe(0);
+    expect(Number(/bytesFreed=(\d+)/.exec(r.message)?.[1])).toBeGreaterThanOrEqual(4096);
   });
 
   it('without a filesystem root: only the counts', async () => {

@@ -2,7 +2,8 @@
 // `registry garbage-collect` on the registry's own configuration and storage. It copies from the
 // registry container what makes the storage the same (image, env, envFrom, volume mounts, and the pod's
 // volumes, ServiceAccount, security context and placement) and leaves out the read-only switch. A small
-// POSIX shell wrapper measures the filesystem root with `du -sb` before and after, and writes the
+// POSIX shell wrapper measures the filesystem root with `du -sb` before and after (`du -sk` where du
+// has no -b, as BusyBox's in Alpine-based images: then in whole KiB of disk usage), and writes the
 // report (policy/gc-result.ts) to the termination message, which the operator reads from the pod.
 //
 // No --delete-untagged: retention decides which manifests go (and keeps the children of a kept
@@ -40,7 +41,13 @@ export const CollectorEnv = {
 /** The wrapper; its sed expression is policy/gc-result.ts's GC_SUMMARY. */
 export const COLLECTOR_SCRIPT = `set -u
 out="$${CollectorEnv.workDir}/output"
-size() { if [ -n "$${CollectorEnv.root}" ]; then du -sb "$${CollectorEnv.root}" 2>/dev/null | cut -f1; fi; }
+size() {
+  [ -n "$${CollectorEnv.root}" ] || return 0
+  b=$(du -sb "$${CollectorEnv.root}" 2>/dev/null | cut -f1)
+  if [ -n "$b" ]; then echo "$b"; return 0; fi
+  k=$(du -sk "$${CollectorEnv.root}" 2>/dev/null | cut -f1)
+  if [ -n "$k" ]; then echo $((k * 1024)); fi
+}
 before=$(size)
 registry garbage-collect "$${CollectorEnv.config}" >"$out" 2>&1
 rc=$?
