@@ -1,6 +1,7 @@
 // A real Distribution registry process for tests: Debian's 2.8 (`docker-registry`) or v3 built from
 // its Go module, configured from options, on a free loopback port, restartable with new settings
-// (the way a Deployment rollout replaces a pod that trusts a new certificate bundle).
+// (the way a Deployment rollout replaces a pod that trusts a new certificate bundle). Storage is a
+// temp directory, or an S3 bucket (local/s3.ts runs SeaweedFS for that).
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -33,6 +34,19 @@ export interface RegistryOptions {
   notifications?: RegistryNotifications;
   /** More environment for the process: Distribution's REGISTRY_* overrides, as a pod's env sets them. */
   env?: Record<string, string>;
+  /** Store in this S3 bucket instead of the filesystem. */
+  s3?: RegistryS3Storage;
+}
+
+/** Distribution's `s3` driver settings (the same names on 2.8 and v3). */
+export interface RegistryS3Storage {
+  /** http://HOST:PORT of an S3-compatible server (http: secure false). */
+  endpoint: string;
+  bucket: string;
+  region: string;
+  accessKey: string;
+  secretKey: string;
+  rootDirectory?: string;
 }
 
 export interface RegistryNotifications {
@@ -60,7 +74,7 @@ function configFor(options: RegistryOptions, port: number, storageDir: string): 
     version: 0.1,
     log: { level: 'warn', accesslog: { disabled: true } },
     storage: {
-      filesystem: { rootdirectory: storageDir },
+      ...(options.s3 ? { s3: s3DriverFor(options.s3) } : { filesystem: { rootdirectory: storageDir } }),
       delete: { enabled: options.deleteEnabled ?? true },
       cache: { blobdescriptor: 'inmemory' },
     },
@@ -83,6 +97,19 @@ function configFor(options: RegistryOptions, port: number, storageDir: string): 
     };
   }
   return config;
+}
+
+function s3DriverFor(s3: RegistryS3Storage): Record<string, unknown> {
+  return {
+    regionendpoint: s3.endpoint,
+    bucket: s3.bucket,
+    region: s3.region,
+    accesskey: s3.accessKey,
+    secretkey: s3.secretKey,
+    forcepathstyle: true,
+    secure: !s3.endpoint.startsWith('http://'),
+    ...(s3.rootDirectory ? { rootdirectory: s3.rootDirectory } : {}),
+  };
 }
 
 /**
@@ -126,7 +153,7 @@ export async function startRegistry(initial: RegistryOptions): Promise<RunningRe
     const binary = options.flavor === '2.8' ? registry28Path : toolPath('registry-v3');
     const p = startProcess(`registry-${options.flavor}`, binary, ['serve', configPath], {
       // v3 reads OTEL settings from the environment; keep it from trying to export traces.
-      env: { ...process.env, OTEL_TRACES_EXPORTER: 'none', OTEL_METRICS_EXPORTER: 'none', OTEL_SDK_DISABLED: 'true', ...options.env },
+      env: { ...inheritedEnv(), OTEL_TRACES_EXPORTER: 'none', OTEL_METRICS_EXPORTER: 'none', OTEL_SDK_DISABLED: 'true', ...options.env },
     });
     proc = p;
     await waitFor(
@@ -166,6 +193,16 @@ export async function startRegistry(initial: RegistryOptions): Promise<RunningRe
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * The test process's environment less AWS_CA_BUNDLE: 2.8's AWS SDK panics at start when it is set and
+ * the storage is S3, from the config file or from REGISTRY_STORAGE=s3 ("unable to load custom CA bundle,
+ * HTTPClient's transport unsupported type"). No test registry talks to AWS itself.
+ */
+function inheritedEnv(): NodeJS.ProcessEnv {
+  const { AWS_CA_BUNDLE: _dropped, ...rest } = process.env;
+  return rest;
 }
 
 /** Status code of a GET, trusting nothing but reachability (the probe only needs the status). */

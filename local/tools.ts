@@ -31,7 +31,7 @@ export function versions(): Record<string, string> {
   return out;
 }
 
-type BuiltTool = 'kube-apiserver' | 'etcd' | 'crane' | 'helm' | 'registry-v3' | 'oras' | 'regctl';
+type BuiltTool = 'kube-apiserver' | 'etcd' | 'crane' | 'helm' | 'registry-v3' | 'oras' | 'regctl' | 'weed';
 
 const toolVersion: Record<BuiltTool, [dir: string, versionKey: string, binary: string]> = {
   'kube-apiserver': ['kube-apiserver', 'KUBERNETES_VERSION', 'kube-apiserver'],
@@ -41,6 +41,7 @@ const toolVersion: Record<BuiltTool, [dir: string, versionKey: string, binary: s
   'registry-v3': ['registry', 'DISTRIBUTION_V3_VERSION', 'registry'],
   oras: ['oras', 'ORAS_VERSION', 'oras'],
   regctl: ['regctl', 'REGCTL_VERSION', 'regctl'],
+  weed: ['weed', 'SEAWEEDFS_VERSION', 'weed'],
 };
 
 /** Absolute path of a tool built by setup.sh; throws with the fix when it is missing. */

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs or builds, at the versions pinned in versions.env, every external binary the tests use:
-# kube-apiserver, etcd, distribution v3, crane, helm, oras and regctl built with Go; Debian's
+# kube-apiserver, etcd, distribution v3, crane, helm, oras, regctl and SeaweedFS's weed built with Go; Debian's
 # docker-registry (Distribution 2.8), skopeo, OpenLDAP (slapd, ldap-utils), PostgreSQL 15, docker.io
 # (dockerd, containerd) and podman checked. Binaries land in
 # $PORTCULLIS_TOOLS_DIR (default: .tools/ at the repository root, git-ignored), one folder per name and
@@ -37,6 +37,9 @@ build_kube_apiserver() {
   (cd "$root/test/tools/kube-apiserver" && go build -trimpath -o "$out.tmp" \
     -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=${KUBERNETES_VERSION} -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$(echo "$KUBERNETES_VERSION" | cut -d. -f2)" \
     k8s.io/kubernetes/cmd/kube-apiserver) && mv "$out.tmp" "$out"
+}
+build_weed() {
+  (cd "$root/test/tools/seaweedfs" && go build -trimpath -ldflags "-s -w" -o "$out.tmp" github.com/seaweedfs/seaweedfs/weed) && mv "$out.tmp" "$out"
 }
 build_etcd() {
   (cd "$root/test/tools/etcd" && go build -trimpath -ldflags "-s -w" -o "$out.tmp" .) && mv "$out.tmp" "$out"
@@ -84,6 +87,8 @@ if [ "$demo_only" = false ]; then
   # More clients for the client matrix (test/e2e/clients.test.ts).
   build oras "$ORAS_VERSION" go_install oras.land/oras/cmd/oras "$ORAS_VERSION"
   build regctl "$REGCTL_VERSION" go_install github.com/regclient/regclient/cmd/regctl "$REGCTL_VERSION"
+  # The S3-compatible server for the S3 storage tests (local/s3.ts).
+  build weed "$SEAWEEDFS_VERSION" build_weed
   # The Dockerfile's base image, for test/integration/image.test.ts (its FROM cannot be pulled here).
   bash "$here/base-image.sh"
 fi
