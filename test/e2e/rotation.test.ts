@@ -219,6 +219,9 @@ beforeAll(async () => {
     join(repoRoot, 'crds', 'registryusers.yaml'),
     '-f',
     join(repoRoot, 'crds', 'repositorygrants.yaml'),
+    // The operator starts its controllers once every informer has synced, RetentionPolicies included.
+    '-f',
+    join(repoRoot, 'crds', 'retentionpolicies.yaml'),
   ]);
   expect(crds.code, crds.stderr).toBe(0);
   expect((await kubectl(cp, ['wait', '--for=condition=Established', 'crd/registries.portcullis.dev', '--timeout=30s'])).code).toBe(0);
