@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compileTagGlob, findTagOverwrites, type TagPush } from './tag-overwrites.js';
+import { findTagOverwrites, type TagPush } from './tag-overwrites.js';
 
 const D1 = `sha256:${'1'.repeat(64)}`;
 const D2 = `sha256:${'2'.repeat(64)}`;
@@ -10,22 +10,6 @@ const push = (tag: string, digest: string, minute: number, repository = 'team-a/
   digest,
   timestamp: new Date(Date.UTC(2026, 10, 27, 12, minute)).toISOString(),
   actor,
-});
-
-describe('compileTagGlob', () => {
-  it.each([
-    ['v*', 'v1.2.3', true],
-    ['v*', 'latest', false],
-    ['latest', 'latest', true],
-    ['latest', 'latest2', false],
-    ['1.?.0', '1.2.0', true],
-    ['1.?.0', '1.22.0', false],
-    // `.` is literal: 1x2 must not match a glob 1.2.
-    ['1.2', '1x2', false],
-    ['*-rc.*', '2.0.0-rc.1', true],
-  ])('%s against %s -> %s', (glob, tag, expected) => {
-    expect(compileTagGlob(glob).test(tag)).toBe(expected);
-  });
 });
 
 describe('findTagOverwrites', () => {

@@ -5,6 +5,8 @@
 // digest again is not an overwrite (CI re-runs do that), and a tag deleted and pushed again with other
 // content is one: the people who deployed the first digest by tag get the second.
 
+import { compileTagGlob } from './tag-glob.js';
+
 /** A push as the trail records it (activity/event.ts RegistryEvent, the fields this needs). */
 export interface TagPush {
   repository: string;
@@ -25,24 +27,12 @@ export interface TagOverwrite {
   actor?: string;
 }
 
-/**
- * A tag glob: `*` any run of characters, `?` one character, everything else literal (tags are
- * `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`, so no other character needs a meaning).
- */
-export function compileTagGlob(glob: string): RegExp {
-  const body = glob.replace(/[.*+?^${}()|[\]\\]/g, (c) => (c === '*' ? '.*' : c === '?' ? '.' : `\\${c}`));
-  return new RegExp(`^${body}$`);
-}
-
-/** True when `tag` matches any of `globs`; no globs match every tag. */
-export function tagMatchesAny(tag: string, globs: readonly RegExp[]): boolean {
-  return globs.length === 0 || globs.some((g) => g.test(tag));
-}
-
 /** The overwrites among `pushes` of tags matching `tagGlobs` (all tags when empty), oldest first. */
 export function findTagOverwrites(pushes: readonly TagPush[], tagGlobs: readonly string[] = []): TagOverwrite[] {
   const globs = tagGlobs.map(compileTagGlob);
-  const ordered = pushes.filter((p) => tagMatchesAny(p.tag, globs)).sort((a, b) => Date.parse(a.timestamp) - Date.parse(b.timestamp));
+  const ordered = pushes
+    .filter((p) => globs.length === 0 || globs.some((matches) => matches(p.tag)))
+    .sort((a, b) => Date.parse(a.timestamp) - Date.parse(b.timestamp));
   const current = new Map<string, string>();
   const overwrites: TagOverwrite[] = [];
   for (const push of ordered) {

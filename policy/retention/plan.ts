@@ -18,7 +18,7 @@
 import type { RetentionPolicySpec } from '../../crds/types.js';
 import { parseRetentionAge } from './age.js';
 import { newestSemverTags } from './newest-semver.js';
-import { compileTagGlob } from './tag-glob.js';
+import { compileTagGlob } from '../tag-glob.js';
 
 /** The rules by name, as `keptBy` and the status's keptByRule spell them. */
 export const RetentionRuleNames = {

@@ -1,4 +1,4 @@
-// keepTags patterns: `*` any run of characters (possibly none), `?` exactly one, everything else literal.
+// Tag globs (RetentionPolicy keepTags, `audit --overwrites --tags`): `*` any run of characters (possibly none), `?` exactly one, everything else literal.
 // Compiled to an anchored RegExp with every other character escaped, so a tag pattern such as `v1.2.*`
 // does not treat `.` as "any character".
 
