@@ -155,6 +155,13 @@ function checkAuthentication(a: unknown, at: string): void {
   }
 }
 
+function checkMaintenance(m: unknown, at: string): void {
+  expect(isObject(m), at, 'an object');
+  const e = m as Record<string, unknown>;
+  checkBoolean(e.readOnly, `${at}.readOnly`);
+  expect(e.since === undefined || (typeof e.since === 'string' && !Number.isNaN(Date.parse(e.since))), `${at}.since`, 'an RFC 3339 time');
+}
+
 function checkPolicy(r: unknown, path: string): void {
   expect(isObject(r), path, 'an object');
   const p = r as Record<string, unknown>;
@@ -165,6 +172,7 @@ function checkPolicy(r: unknown, path: string): void {
   expect(Number.isInteger(p.tokenTTLSeconds) && (p.tokenTTLSeconds as number) > 0, `${path}.tokenTTLSeconds`, 'a positive integer');
   expect(SIGNING_ALGORITHMS.includes(p.signingAlgorithm as SigningAlgorithm), `${path}.signingAlgorithm`, 'ES256 or RS256');
   if (p.authentication !== undefined) checkAuthentication(p.authentication, `${path}.authentication`);
+  if (p.maintenance !== undefined) checkMaintenance(p.maintenance, `${path}.maintenance`);
   expect(Array.isArray(p.users), `${path}.users`, 'a list');
   for (const [i, u] of (p.users as unknown[]).entries()) {
     const at = `${path}.users[${i}]`;

@@ -100,6 +100,18 @@ export interface RegistryPolicy {
   users: UserEntry[];
   /** Sorted by source. */
   grants: GrantEntry[];
+  /**
+   * Present while a garbage-collection maintenance window holds the registry read-only: the token server
+   * refuses tokens that would allow a write (policy/read-only-window.ts). Added without a format bump:
+   * a reader that ignores it issues write tokens the registry answers with 405, as before it existed.
+   */
+  maintenance?: MaintenanceState;
+}
+
+export interface MaintenanceState {
+  readOnly: boolean;
+  /** When the window started (RFC 3339), from status.garbageCollection.windowStart. */
+  since?: string;
 }
 
 /**

@@ -63,6 +63,7 @@ const OUTCOME: Partial<Record<ErrorCode, Outcome>> = {
   TOO_MANY_REQUESTS: 'throttled',
   NOT_READY: 'not_ready',
   IDENTITY_SOURCE_UNAVAILABLE: 'source_unavailable',
+  REGISTRY_READ_ONLY: 'registry_read_only',
   INTERNAL: 'error',
 };
 

@@ -23,7 +23,7 @@ describe('the error catalogue', () => {
   });
 
   it('only the server-side failures are 5xx', () => {
-    expect(codes.filter((c) => ERRORS[c].status >= 500).sort()).toEqual(['IDENTITY_SOURCE_UNAVAILABLE', 'INTERNAL', 'NOT_READY']);
+    expect(codes.filter((c) => ERRORS[c].status >= 500).sort()).toEqual(['IDENTITY_SOURCE_UNAVAILABLE', 'INTERNAL', 'NOT_READY', 'REGISTRY_READ_ONLY']);
   });
 
   it.each([

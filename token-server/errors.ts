@@ -116,6 +116,13 @@ export const ERRORS = {
     oauthError: 'temporarily_unavailable',
     message: 'the identity source that checks this login cannot be reached; nothing was granted; retry later',
   },
+  REGISTRY_READ_ONLY: {
+    status: 503,
+    registryCode: 'UNAVAILABLE',
+    oauthError: 'temporarily_unavailable',
+    message:
+      'the registry is read-only for garbage collection: pulls work, pushes and deletes are refused until the maintenance window ends; retry the push later',
+  },
   INTERNAL: {
     status: 500,
     registryCode: 'UNKNOWN',

@@ -3,7 +3,8 @@
 
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
-export type Outcome = 'issued' | 'bad_credentials' | 'invalid_refresh_token' | 'throttled' | 'bad_request' | 'not_ready' | 'source_unavailable' | 'error';
+export type Outcome =
+  'issued' | 'bad_credentials' | 'invalid_refresh_token' | 'throttled' | 'bad_request' | 'not_ready' | 'source_unavailable' | 'registry_read_only' | 'error';
 
 export class TokenServerMetrics {
   readonly registry = new Registry();
@@ -25,7 +26,7 @@ export class TokenServerMetrics {
     const registers = [this.registry];
     this.tokenRequests = new Counter({
       name: 'portcullis_token_requests_total',
-      help: 'Token requests by outcome.',
+      help: 'Token requests by outcome (registry_read_only: a write refused during a garbage-collection window).',
       labelNames: ['outcome'],
       registers,
     });

@@ -2,8 +2,9 @@
 // a Registry created later with the same service can never take it over (and freeze the original's
 // revocations); both sides of a conflict say so in their status.
 
-import type { Delegation, RegistryResource, SecretKeyReference } from '../../crds/types.js';
+import type { Delegation, GarbageCollectionStatus, RegistryResource, SecretKeyReference } from '../../crds/types.js';
 import { parseDuration } from '../duration.js';
+import { maintenanceOf } from '../read-only-window.js';
 import { Reasons } from '../reasons.js';
 import { SIGNING_ALGORITHMS } from '../snapshot-format.js';
 import type { IdentitySecrets, RegistryPolicy } from '../types.js';
@@ -84,6 +85,9 @@ function acceptRegistry(r: RegistryResource): AcceptedRegistry | Refusal {
   };
   if (spec.realm !== undefined) policy.realm = spec.realm;
   if (authentication !== undefined) policy.authentication = authentication;
+  // The operator's maintenance controller writes this status; the token server refuses writes from it.
+  const maintenance = maintenanceOf((r.status as { garbageCollection?: GarbageCollectionStatus } | undefined)?.garbageCollection);
+  if (maintenance !== undefined) policy.maintenance = maintenance;
   return { meta, id: meta.key, policy, delegation: spec.delegation ?? [], conflicts: [] };
 }
 

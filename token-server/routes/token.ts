@@ -4,6 +4,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { sessionRevision } from '../../policy/revision.js';
 import { authorize, type ScopeDecision } from '../../policy/authorize.js';
+import { READ_ONLY_RETRY_AFTER_SECONDS, writesRefused, type WriteRefusal } from '../../policy/read-only-window.js';
 import { formatScope, parseScopes, type ResourceScope } from '../../policy/scope.js';
 import { parseBasicAuthorization } from '../basic-auth.js';
 import type { AppContext, SigningMaterial } from '../context.js';
@@ -167,6 +168,9 @@ function respond(ctx: AppContext, request: FastifyRequest, reply: FastifyReply, 
   if (key === undefined) throw new TokenServerError('NOT_READY', { detail: `no valid signing key for service ${JSON.stringify(policy.service)}` });
 
   const decisions = issue.scopes.length === 0 ? [] : authorize(registry.index, grant.requester, issue.scopes);
+  // After authentication and authorization: see writesRefused for who is refused and why.
+  const readOnly = writesRefused(policy.maintenance, decisions);
+  if (readOnly !== undefined) throw readOnlyRefusal(ctx, request, registry, grant, readOnly);
   const access: AccessEntry[] = [];
   for (const d of decisions) {
     if (d.granted.length === 0) continue;
@@ -205,6 +209,17 @@ function respond(ctx: AppContext, request: FastifyRequest, reply: FastifyReply, 
   auditDecision(ctx, request, registry, grant, decisions, grantedScopes, key.key.kid, body.refresh_token !== undefined);
   reply.header('cache-control', 'no-store');
   return body;
+}
+
+/** A write refused during a maintenance window: one audit line, then the 503 with Retry-After to throw. */
+function readOnlyRefusal(ctx: AppContext, request: FastifyRequest, registry: LoadedRegistry, grant: Grant, refusal: WriteRefusal): TokenServerError {
+  const user = grant.requester.kind === 'anonymous' ? undefined : grant.requester.username;
+  const since = refusal.since === undefined ? '' : ` since ${refusal.since}`;
+  auditRefusal(ctx, request, registry, user, `registry read-only for garbage collection${since}: would grant a write on ${refusal.scopes.join(' ')}`);
+  return new TokenServerError('REGISTRY_READ_ONLY', {
+    ...(refusal.since === undefined ? {} : { detail: `read-only since ${refusal.since}` }),
+    headers: { 'retry-after': String(READ_ONLY_RETRY_AFTER_SECONDS) },
+  });
 }
 
 function auditDecision(
