@@ -145,7 +145,7 @@ export async function runRetentionBench(print: (line: string) => void): Promise<
       auth: { realm: 'http://127.0.0.1:9/token', service: SERVICE, issuer: ISSUER, rootCertBundle: bundle },
     });
     try {
-      const header = row(['run', 'seconds', 'registry calls', 'calls/s', 'tags', 'result']);
+      const header = row(['run', 'seconds', 'API calls', 'calls/s', 'tags', 'result']);
       print(header);
       print(row(['---', '---', '---', '---', '---', '---']));
       const bare = async (label: string): Promise<number> => {
@@ -170,6 +170,9 @@ export async function runRetentionBench(print: (line: string) => void): Promise<
         const planned = await runner('retention dry run (no cap: + bytes)', benchPolicy(1_000_000));
         print(`ratio with the bytes estimate (a GET per manifest of a repository with candidates): ${(planned / baseline).toFixed(2)}`);
       }
+    } catch (error) {
+      print(`retention bench failed: ${(error as Error).message}\n--- registry ---\n${registry.logs().slice(-3000)}`);
+      throw error;
     } finally {
       await registry.stop();
     }
