@@ -203,6 +203,20 @@ describe('storage wiring', () => {
     expect(podSpec(d).volumes?.map((v) => v.name)).toEqual(['data']);
   });
 
+  it('once the claim exists the operator wires it without being told (claims have no watch: it looks again within a minute)', async () => {
+    await create(`/api/v1/namespaces/${NS}/persistentvolumeclaims`, {
+      apiVersion: 'v1',
+      kind: 'PersistentVolumeClaim',
+      metadata: { name: 'missing' },
+      spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } },
+    });
+    await waitFor('noclaim wired', async () => (await wired('noclaim'))?.status === 'True', 90_000);
+    expect(podSpec(await deployment('registry-noclaim')).volumes).toContainEqual({
+      name: 'portcullis-storage',
+      persistentVolumeClaim: { claimName: 'missing' },
+    });
+  }, 120_000);
+
   it('removing spec.storage takes the storage wiring back and leaves the rest', async () => {
     await admin.request('PATCH', objectPath(Resources.registries, NS, 'fs'), {
       body: { spec: { storage: null } },

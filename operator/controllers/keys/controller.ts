@@ -60,6 +60,9 @@ export interface KeysControllerOptions {
   activity?: ActivityWiring;
 }
 
+/** How soon a Deployment that could not be wired (missing container, storage Secret or claim) is tried again. */
+const WIRING_RETRY_MS = 60_000;
+
 function sameStatus(a: RotationStatus, b: RotationStatus): boolean {
   return stableJson(a) === stableJson(b);
 }
@@ -165,7 +168,11 @@ export class KeysController {
     const template = deployment?.spec?.template?.metadata?.annotations?.[Annotations.bundleHash];
     if (managed && deployment !== undefined && ctx.wiring === undefined && template !== undefined && !deployment.spec?.paused) {
       const wired = await wireDeployment(client, { namespace, registryName: name, spec, deployment, bundleHash: template, notifications });
-      if ('problem' in wired) ctx.wiring = wired.problem;
+      if ('problem' in wired) {
+        ctx.wiring = wired.problem;
+        // A claim has no watch here (a Secret does): look again soon rather than at the next rotation step.
+        result = { requeueAfterMs: Math.min(result.requeueAfterMs ?? WIRING_RETRY_MS, WIRING_RETRY_MS) };
+      }
     }
     await writeStatus(ctx.recorded, lastStep);
     this.recordMetrics(observed, registryId);
