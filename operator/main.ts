@@ -120,6 +120,7 @@ export async function startOperator(options: OperatorOptions = {}): Promise<Runn
     log: log.child({ controller: 'maintenance' }),
     events,
     retentionPolicies: () => caches.retentionPolicies.list(),
+    configMaps: (key) => caches.configMaps.get(key),
     ...(options.maintenance ?? {}),
   });
 

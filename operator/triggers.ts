@@ -74,6 +74,8 @@ export function wireTriggers(caches: OperatorCaches, queues: Queues): void {
   };
   caches.registries.on((e) => {
     if (e.type !== 'added' && e.type !== 'updated' && e.type !== 'deleted') return;
+    // Every change, status-only ones included: status.garbageCollection.phase is compiled into the
+    // snapshot (a maintenance window refuses pushes at the token server).
     queues.registry(e.key);
     if (e.type !== 'updated' || e.object.metadata.generation !== e.previous.metadata.generation) allRegistries();
     // The keys controller's own status writes change only the status: it looks again on spec or annotation changes.

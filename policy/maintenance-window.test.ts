@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { GarbageCollectionStatus } from '../crds/types.js';
 import { formatGcResult, parseGcResult, parseGcSummary } from './gc-result.js';
-import { nextWindowStep, windowSettings, type WindowInput, type WindowSettings } from './maintenance-window.js';
+import { nextWindowStep, SNAPSHOT_WAIT_SECONDS, windowSettings, type WindowInput, type WindowSettings } from './maintenance-window.js';
 import { Reasons } from './reasons.js';
 
 const T0 = Date.parse('2026-06-01T12:00:00Z');
@@ -92,6 +92,30 @@ describe('nextWindowStep: what opens a window', () => {
 describe('nextWindowStep: through the window', () => {
   it.each<[string, Partial<WindowInput>, string, GarbageCollectionStatus['phase']]>([
     ['entering: the template lacks the switch, so it is added', { status: inWindow('EnteringReadOnly') }, 'SetReadOnly', 'EnteringReadOnly'],
+    [
+      'entering: the switch waits until the published snapshot carries the window (token servers refuse pushes first)',
+      { status: inWindow('EnteringReadOnly', 5), snapshotShowsWindow: false },
+      'WaitForSnapshot',
+      'EnteringReadOnly',
+    ],
+    [
+      'entering: the snapshot carries the window, so the switch is added',
+      { status: inWindow('EnteringReadOnly', 5), snapshotShowsWindow: true },
+      'SetReadOnly',
+      'EnteringReadOnly',
+    ],
+    [
+      'entering: a snapshot that never carries the window delays the switch by at most SNAPSHOT_WAIT_SECONDS',
+      { status: inWindow('EnteringReadOnly', SNAPSHOT_WAIT_SECONDS), snapshotShowsWindow: false },
+      'SetReadOnly',
+      'EnteringReadOnly',
+    ],
+    [
+      'entering: once switched, the snapshot is no reason to wait (a token server restart must not undo a window)',
+      { status: inWindow('EnteringReadOnly', 5), snapshotShowsWindow: false, readOnly: true },
+      'CreateJob',
+      'Collecting',
+    ],
     [
       'entering: the read-only rollout is waited for',
       { status: inWindow('EnteringReadOnly'), readOnly: true, rolloutComplete: false },

@@ -74,12 +74,24 @@ export interface WindowInput {
   retentionDeletedAt?: string;
   /** The Registry's creation: schedules and retention runs before it do not open a window. */
   createdAt: string;
+  /**
+   * Whether the snapshot published for this Registry carries the window (so token servers refuse pushes
+   * with a clear error before the registry answers them with 405). Undefined: not looked at, not waited for.
+   */
+  snapshotShowsWindow?: boolean;
 }
+
+/**
+ * How long EnteringReadOnly waits for the snapshot to carry the window before switching anyway: a
+ * Registry whose snapshot cannot be published (refused, too large) must still be collectable.
+ */
+export const SNAPSHOT_WAIT_SECONDS = 60;
 
 export type WindowAction =
   | { type: 'SetReadOnly' }
   | { type: 'SetReadWrite' }
   | { type: 'WaitForRollout'; timeoutAt?: Date }
+  | { type: 'WaitForSnapshot'; timeoutAt: Date }
   | { type: 'CreateJob' }
   | { type: 'WaitForJob'; timeoutAt?: Date }
   | { type: 'DeleteJob' }
@@ -211,6 +223,13 @@ export function nextWindowStep(input: WindowInput): WindowStep {
       if (timedOut(input, timeoutAt)) return leave(input, { succeeded: false, message: timeoutMessage }, timeoutMessage);
       if (!input.managed)
         return finish({ ...input, status: { ...status, lastResult: { succeeded: false, message: 'the Deployment is gone' } } }, 'the Deployment is gone');
+      if (!input.readOnly && input.snapshotShowsWindow === false) {
+        const giveUpAt = t(status.windowStart) + SNAPSHOT_WAIT_SECONDS * 1000;
+        if (Number.isFinite(giveUpAt) && now.getTime() < giveUpAt) {
+          const message = 'waiting for the published snapshot to carry the window, so token servers refuse pushes before the registry does';
+          return { status, action: { type: 'WaitForSnapshot', timeoutAt: new Date(giveUpAt) }, message };
+        }
+      }
       if (!input.readOnly) return { status, action: { type: 'SetReadOnly' }, message: 'adding the read-only switch to the Deployment' };
       if (!input.rolloutComplete) return { status, action: { type: 'WaitForRollout', ...deadline }, message: 'waiting for the read-only rollout' };
       return { status: { ...status, phase: 'Collecting' }, action: { type: 'CreateJob' }, message: 'read-only everywhere: starting the collector' };

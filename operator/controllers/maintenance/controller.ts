@@ -17,6 +17,7 @@ import type { EventRecorder } from '../../writes/events.js';
 import { stableJson } from '../../writes/status.js';
 import { ContainerNotFoundError, getDeployment, registryContainerName, type Deployment } from '../deployment.js';
 import { collectorJob, collectorJobName, createCollectorJob, deleteCollectorJob, observeCollectorJob } from './collector-job.js';
+import { snapshotShowsWindow, type ConfigMapLookup } from './published-window.js';
 import { applyReadOnly, hasReadOnlySwitch } from './read-only.js';
 
 export interface MaintenanceControllerOptions {
@@ -28,6 +29,11 @@ export interface MaintenanceControllerOptions {
   pollMs?: number;
   /** The RetentionPolicies (the operator's cache): a run that deleted something opens a window (afterRetention). */
   retentionPolicies?: () => RetentionPolicyResource[];
+  /**
+   * The operator's ConfigMap cache: EnteringReadOnly waits (up to SNAPSHOT_WAIT_SECONDS) until the
+   * published snapshot carries the window before switching the registry read-only. Absent: no wait.
+   */
+  configMaps?: ConfigMapLookup;
   /** Guard against a machine that never settles. Default 20. */
   maxStepsPerReconcile?: number;
 }
@@ -106,6 +112,11 @@ export class MaintenanceController {
     const job = jobName === undefined ? undefined : await observeCollectorJob(this.options.client, registry.metadata.namespace ?? 'default', jobName);
     const request = registry.metadata.annotations?.[Annotations.gcRequestedAt];
     const retentionDeletedAt = settings.afterRetention && status.phase === 'Idle' ? this.retentionDeletedAt(registry) : undefined;
+    const configMaps = this.options.configMaps;
+    const snapshotShows =
+      configMaps === undefined || status.phase !== 'EnteringReadOnly'
+        ? undefined
+        : snapshotShowsWindow(configMaps, registry.metadata.namespace ?? 'default', registry.metadata.name, status.windowStart);
     return {
       now: this.now(),
       settings,
@@ -117,6 +128,7 @@ export class MaintenanceController {
       ...(job === undefined ? {} : { job }),
       ...(request === undefined ? {} : { request }),
       ...(retentionDeletedAt === undefined ? {} : { retentionDeletedAt }),
+      ...(snapshotShows === undefined ? {} : { snapshotShowsWindow: snapshotShows }),
     };
   }
 
@@ -131,6 +143,7 @@ export class MaintenanceController {
       case 'None':
         return action.requeueAfterSeconds === undefined ? {} : { requeueAfterMs: action.requeueAfterSeconds * 1000 };
       case 'WaitForRollout':
+      case 'WaitForSnapshot':
       case 'WaitForJob': {
         const left = action.timeoutAt === undefined ? poll : action.timeoutAt.getTime() - this.now().getTime();
         return { requeueAfterMs: Math.max(100, Math.min(poll, left)) };
