@@ -1,9 +1,11 @@
 // Distribution 2.8 and v3 on S3 storage, against a real S3-compatible server (SeaweedFS, local/s3.ts):
 // crane pushes a multi-part-sized image and pulls it back byte-identical, with the objects in the bucket;
 // the operator's variables (controllers/storage.ts's storageWiring, secretKeyRefs resolved as the kubelet
-// would) switch a registry whose config file says filesystem to S3; and the refusals: SeaweedFS refuses
-// an unsigned request, and a registry holding a wrong secret key cannot write.
-import { readFile, readdir, mkdtemp, rm } from 'node:fs/promises';
+// would) switch a registry whose config file says filesystem to S3; `registry garbage-collect` given the
+// same variables (as the collector Job gets them) frees a deleted image's blobs in the bucket and keeps
+// what a tag needs; and the refusals: SeaweedFS refuses an unsigned request, and a registry holding a
+// wrong secret key cannot write.
+import { readFile, readdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,7 +13,9 @@ import type { RegistryStorage } from '../../crds/types.js';
 import { storageWiring } from '../../operator/controllers/storage.js';
 import { buildImage, type BuiltImage } from '../../local/image.js';
 import { startRegistry, type RegistryFlavor } from '../../local/registry.js';
+import { run } from '../../local/process.js';
 import { startS3Server, type RunningS3Server } from '../../local/s3.js';
+import { registry28Path, toolPath } from '../../local/tools.js';
 import { cranePull, cranePush } from '../harness/clients.js';
 
 let s3: RunningS3Server;
@@ -37,14 +41,21 @@ function resolvedEnv(storage: RegistryStorage, secret: Record<string, string>): 
 }
 
 /** Every blob of the layout pushed is in the layout pulled, with the same bytes. */
-async function expectSameBlobs(pulledDir: string): Promise<void> {
+async function expectSameBlobs(pulledDir: string, pushedImage: BuiltImage = image): Promise<void> {
   const blobs = join('blobs', 'sha256');
-  const pushed = await readdir(join(image.layoutDir, blobs));
+  const pushed = await readdir(join(pushedImage.layoutDir, blobs));
   expect(pushed.length).toBe(3);
   for (const name of pushed) {
-    expect((await readFile(join(pulledDir, blobs, name))).equals(await readFile(join(image.layoutDir, blobs, name))), name).toBe(true);
+    expect((await readFile(join(pulledDir, blobs, name))).equals(await readFile(join(pushedImage.layoutDir, blobs, name))), name).toBe(true);
   }
 }
+
+/** The bucket key of a blob's data under a registry root. */
+const blobKey = (root: string, digest: string): string => {
+  const hex = digest.replace('sha256:', '');
+  return `${root.slice(1)}/docker/registry/v2/blobs/sha256/${hex.slice(0, 2)}/${hex}/data`;
+};
+const layerDigest = (built: BuiltImage): string => (JSON.parse(built.manifest) as { layers: { digest: string }[] }).layers[0]!.digest;
 
 describe.each(flavors)('Distribution %s on S3', (flavor) => {
   it('a push and a pull through the s3 driver of the config file: byte-identical, the blobs in the bucket', async () => {
@@ -91,6 +102,54 @@ describe.each(flavors)('Distribution %s on S3', (flavor) => {
       await registry.stop();
     }
   }, 120_000);
+
+  it('garbage-collect with the same variables frees a deleted image in the bucket and keeps what a tag needs', async () => {
+    const root = `/gc-${flavor.replace('.', '')}`;
+    const storage: RegistryStorage = {
+      s3: { bucket: s3.bucket, region: s3.region, endpoint: s3.endpoint, forcePathStyle: true, rootDirectory: root, credentialsSecretRef: { name: 'c' } },
+    };
+    const env = resolvedEnv(storage, { accessKey: s3.accessKey, secretKey: s3.secretKey });
+    const storageDir = await mkdtemp(join(work, `gc-${flavor}-`));
+    const [kept, doomed] = await Promise.all(['kept', 'doomed'].map((name) => buildImage(join(work, `${name}-${flavor}`))));
+    const options = { flavor, storageDir, env };
+    const registry = await startRegistry(options);
+    try {
+      for (const [built, tag] of [
+        [kept!, 'kept'],
+        [doomed!, 'doomed'],
+      ] as const) {
+        const push = await cranePush(built.layoutDir, `${registry.host}/team/gc:${tag}`);
+        expect(push.code, push.stderr).toBe(0);
+      }
+      const deleted = await fetch(`${registry.url}/v2/team/gc/manifests/${doomed!.digest}`, { method: 'DELETE' });
+      expect(deleted.status).toBe(202);
+    } finally {
+      await registry.stop();
+    }
+    expect(await s3.objectKeys(root)).toContain(blobKey(root, layerDigest(doomed!)));
+
+    // As the collector Job runs it: the image's config file (filesystem) with the container's variables.
+    const config = join(storageDir, 'config.yml');
+    await writeFile(config, `version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: ${join(storageDir, 'unused')}\n`);
+    const { AWS_CA_BUNDLE: _unused, ...inherited } = process.env;
+    const gc = await run(flavor === '2.8' ? registry28Path : toolPath('registry-v3'), ['garbage-collect', config], { env: { ...inherited, ...env } });
+    expect(gc.code, gc.stdout + gc.stderr).toBe(0);
+    expect(gc.stdout + gc.stderr).toMatch(/blobs marked, [1-9][0-9]* blobs and [0-9]+ manifests eligible for deletion/);
+
+    const keys = await s3.objectKeys(root);
+    expect(keys).not.toContain(blobKey(root, layerDigest(doomed!)));
+    expect(keys).not.toContain(blobKey(root, doomed!.digest));
+    expect(keys).toContain(blobKey(root, layerDigest(kept!)));
+    const again = await startRegistry(options);
+    try {
+      const pulled = join(work, `pulled-gc-${flavor}`);
+      const pull = await cranePull(`${again.host}/team/gc:kept`, pulled);
+      expect(pull.code, `${pull.stderr}\n${again.logs()}`).toBe(0);
+      await expectSameBlobs(pulled, kept);
+    } finally {
+      await again.stop();
+    }
+  }, 180_000);
 
   it('with a wrong secret key the registry cannot write: the upload is refused with its error, and the bucket gets nothing', async () => {
     const root = `/wrong-${flavor.replace('.', '')}`;
