@@ -8,8 +8,9 @@
 // Images are pushed with crane; two are deleted by digest through the registry API with a token holding
 // `delete`; `portcullis gc NS/NAME --wait` asks for the window. Throughout, a loop pulls the kept images
 // in full (manifest and every blob) and counts: zero failures allowed. The Job is held until a push has
-// been tried during the window (a slow collector, so the read-only state is observed, not raced): the
-// push gets the registry's own refusal. After the window: the push works, the bytes freed as measured
+// been tried during the window (a slow collector, so the read-only state is observed, not raced): crane's
+// push gets the token server's 503 UNAVAILABLE and its reason; a token issued before the window still
+// meets the registry's own 405 (the documented gap). After the window: the push works, the bytes freed as measured
 // on disk by the test equal what the status reports, and the Registry's Events tell the window.
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -90,12 +91,12 @@ let client: KubeClient;
 let dir: string;
 let tls: TestTLS & { caCert: string };
 
-function https(method: string, url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+function https(method: string, url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string; headers: Record<string, unknown> }> {
   return new Promise((resolve, reject) => {
     const req = httpsRequest(url, { method, ca: tls.caCert, headers, timeout: 10_000 }, (res) => {
       let body = '';
       res.on('data', (c: Buffer) => (body += c.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
     });
     req.on('error', reject);
     req.end();
@@ -258,10 +259,14 @@ describe.each<RegistryFlavor>(['2.8', 'v3'])('garbage collection with Distributi
       }
     })();
 
+    // Issued before the window: the documented gap (it still carries push until tokenTTL).
+    const tokenBeforeWindow = await token('repository:team/app:pull,push');
     const gc = startProcess('portcullis-gc', process.execPath, [cliPath, 'gc', `${NS}/${name}`, '--wait', '--timeout', '5m', '--poll-ms', '300'], {
       env: { ...process.env, KUBECONFIG: cp.kubeconfigPath },
     });
     let pushDuring: { status: number; body: string };
+    let windowStart: string;
+    let tokenDuring: { status: number; body: string; headers: Record<string, unknown> };
     let cranePushDuring: { code: number; stderr: string };
     try {
       // The collector is held: the registry is read-only and rolled out everywhere.
@@ -271,8 +276,18 @@ describe.each<RegistryFlavor>(['2.8', 'v3'])('garbage collection with Distributi
         120_000,
         () => kubelet.logs(),
       );
-      const pushToken = await token('repository:team/app:pull,push');
-      pushDuring = await https('POST', `${kubelet.endpoint}/v2/team/app/blobs/uploads/`, { authorization: `Bearer ${pushToken}` });
+      windowStart = gcStatus(await client.get<RegistryResource>(objectPath(Resources.registries, NS, name)))?.windowStart ?? '';
+      const basicAuth = `Basic ${Buffer.from(`alice:${PASSWORD}`).toString('base64')}`;
+      tokenDuring = await https(
+        'GET',
+        `${server.url}/token?service=${encodeURIComponent(service)}&scope=${encodeURIComponent('repository:team/app:pull,push')}`,
+        {
+          authorization: basicAuth,
+        },
+      );
+      pushDuring = await https('POST', `${kubelet.endpoint}/v2/team/app/blobs/uploads/`, { authorization: `Bearer ${tokenBeforeWindow}` });
+      // Pulls keep their tokens.
+      await token('repository:team/app:pull');
       const late = await buildImage(join(dir, name, 'late'));
       cranePushDuring = await cranePush(late.layoutDir, ref('team/app', 'late'), ctx());
       release();
@@ -292,11 +307,20 @@ describe.each<RegistryFlavor>(['2.8', 'v3'])('garbage collection with Distributi
     expect(failures, kubelet.logs()).toEqual([]);
     expect(pulls).toBeGreaterThan(4);
 
-    // The push during the window got Distribution's read-only answer (both versions: 405, no registry error code).
+    // A push during the window is refused by the token server, before the registry: 503 UNAVAILABLE, Retry-After, the reason.
+    const readOnlyMessage = 'the registry is read-only for garbage collection: pulls work, pushes and deletes are refused until the maintenance window ends';
+    expect(tokenDuring.status, tokenDuring.body).toBe(503);
+    expect(tokenDuring.headers['retry-after']).toBe('60');
+    const refusal = (JSON.parse(tokenDuring.body) as { errors: { code: string; message: string }[] }).errors[0];
+    expect(refusal?.code).toBe('UNAVAILABLE');
+    expect(refusal?.message).toContain(readOnlyMessage);
+    expect(refusal?.message).toContain(`read-only since ${new Date(windowStart).toISOString()}`);
+    expect(cranePushDuring.code).not.toBe(0);
+    expect(cranePushDuring.stderr).toContain(`UNAVAILABLE: ${readOnlyMessage}`);
+    // The gap: a token issued before the window still carries push and meets Distribution's own answer
+    // (both versions: 405, no registry error code).
     expect(pushDuring.status).toBe(405);
     expect(pushDuring.body.trim()).toBe('Method not allowed');
-    expect(cranePushDuring.code).not.toBe(0);
-    expect(cranePushDuring.stderr).toContain('405 Method Not Allowed');
 
     // And works after it.
     const again = await buildImage(join(dir, name, 'after'));
