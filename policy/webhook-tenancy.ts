@@ -5,9 +5,9 @@
 // is sent (defence in depth), so a tenant never hears of a repository outside its prefixes.
 
 import type { NamespaceInfo, RegistryResource, RegistryWebhookResource } from '../crds/types.js';
-import { admissionOf, checkDelegation, prefixesOf } from './compile/delegation.js';
-import { refuse, type Refusal } from './compile/status.js';
-import { patternWithin, validatePattern } from './match.js';
+import { isRefusal, refuse, type Refusal } from './compile/status.js';
+import { confinementOf, usableRegistry } from './delegated-scope.js';
+import { validatePattern } from './match.js';
 import { namespaceOf, registryKeyOf } from './object-keys.js';
 import { Reasons } from './reasons.js';
 
@@ -29,28 +29,15 @@ export function webhookScope(
   namespaces: ReadonlyMap<string, NamespaceInfo>,
 ): WebhookScope | Refusal {
   const key = registryKeyOf(webhook);
-  const registry = registries.get(key);
-  if (registry === undefined) return refuse(Reasons.RegistryNotFound, `Registry ${key} not found`);
-  const invalid = checkDelegation(registry.spec.delegation);
-  if (invalid !== undefined) return refuse(Reasons.RegistryNotReady, `Registry ${key} is not ready: ${invalid.refused.message}`);
+  const registry = usableRegistry(key, registries);
+  if (isRefusal(registry)) return registry;
   const patterns = webhook.spec.repositories ?? [ALL_REPOSITORIES];
   for (const pattern of patterns) {
     const error = validatePattern(pattern);
     if (error !== undefined) return refuse(Reasons.InvalidSpec, `spec.repositories: ${error}`);
     if (pattern.includes('${')) return refuse(Reasons.InvalidSpec, `spec.repositories: ${JSON.stringify(pattern)}: variables have no meaning for webhooks`);
   }
-  const namespace = namespaceOf(webhook);
-  const admission = admissionOf(namespaceOf(registry), registry.spec.delegation ?? [], namespace, namespaces);
-  if (admission === undefined) return refuse(Reasons.NamespaceNotAllowed, `Registry ${key} does not admit webhooks from namespace ${namespace}`);
-  if (admission.home) return { registry: key };
-  const prefixes = prefixesOf(admission);
-  const outside = patterns.find((pattern) => !prefixes.some((prefix) => patternWithin(pattern, prefix)));
-  if (outside !== undefined) {
-    return refuse(
-      Reasons.OutsideDelegatedPrefix,
-      `repository pattern ${JSON.stringify(outside)} is outside the prefixes delegated to namespace ${namespace}: ` +
-        prefixes.map((p) => JSON.stringify(p)).join(', '),
-    );
-  }
-  return { registry: key, prefixes };
+  const confinement = confinementOf(registry, key, namespaceOf(webhook), patterns, 'webhooks', namespaces);
+  if (isRefusal(confinement)) return confinement;
+  return confinement.home ? { registry: key } : { registry: key, prefixes: confinement.prefixes };
 }

@@ -6,9 +6,9 @@
 // depth), so a tenant's policy never deletes, or even lists, a repository outside its prefixes.
 
 import type { NamespaceInfo, RegistryResource, RetentionPolicyResource } from '../../crds/types.js';
-import { admissionOf, checkDelegation, prefixesOf } from '../compile/delegation.js';
-import { refuse, type Refusal } from '../compile/status.js';
-import { compilePattern, matchesParts, NAMESPACE_VAR, patternWithin, substituteNamespace, USER_VAR, validatePattern } from '../match.js';
+import { isRefusal, refuse, type Refusal } from '../compile/status.js';
+import { confinementOf, usableRegistry } from '../delegated-scope.js';
+import { compilePattern, matchesParts, NAMESPACE_VAR, substituteNamespace, USER_VAR, validatePattern } from '../match.js';
 import { namespaceOf, registryKeyOf } from '../object-keys.js';
 import { Reasons } from '../reasons.js';
 
@@ -31,10 +31,8 @@ export function retentionScope(
   namespaces: ReadonlyMap<string, NamespaceInfo>,
 ): RetentionScope | Refusal {
   const key = registryKeyOf(policy);
-  const registry = registries.get(key);
-  if (registry === undefined) return refuse(Reasons.RegistryNotFound, `Registry ${key} not found`);
-  const invalid = checkDelegation(registry.spec.delegation);
-  if (invalid !== undefined) return refuse(Reasons.RegistryNotReady, `Registry ${key} is not ready: ${invalid.refused.message}`);
+  const registry = usableRegistry(key, registries);
+  if (isRefusal(registry)) return registry;
   const namespace = namespaceOf(policy);
   if (policy.spec.repositories.length === 0) return refuse(Reasons.InvalidSpec, 'spec.repositories: at least one pattern is required');
   const patterns: string[] = [];
@@ -44,19 +42,9 @@ export function retentionScope(
     if (error !== undefined) return refuse(Reasons.InvalidSpec, `spec.repositories: ${error}`);
     patterns.push(substituteNamespace(written, namespace));
   }
-  const admission = admissionOf(namespaceOf(registry), registry.spec.delegation ?? [], namespace, namespaces);
-  if (admission === undefined) return refuse(Reasons.NamespaceNotAllowed, `Registry ${key} does not admit retention policies from namespace ${namespace}`);
-  if (admission.home) return { registry: key, home: true, patterns };
-  const prefixes = prefixesOf(admission);
-  const outside = patterns.find((pattern) => !prefixes.some((prefix) => patternWithin(pattern, prefix)));
-  if (outside !== undefined) {
-    return refuse(
-      Reasons.OutsideDelegatedPrefix,
-      `repository pattern ${JSON.stringify(outside)} is outside the prefixes delegated to namespace ${namespace}: ` +
-        prefixes.map((p) => JSON.stringify(p)).join(', '),
-    );
-  }
-  return { registry: key, home: false, patterns, prefixes };
+  const confinement = confinementOf(registry, key, namespace, patterns, 'retention policies', namespaces);
+  if (isRefusal(confinement)) return confinement;
+  return confinement.home ? { registry: key, home: true, patterns } : { registry: key, home: false, patterns, prefixes: confinement.prefixes };
 }
 
 /** Whether the scope covers a repository: one of its patterns matches, and it lies within the prefixes. */
