@@ -25,9 +25,16 @@ export interface RunningS3Server {
   secretKey: string;
   /** The bucket's object keys under `prefix`, read through the filer (not the S3 API). */
   objectKeys(prefix?: string): Promise<string[]>;
+  /** The same objects with their sizes in bytes (the filer's FileSize): what a bucket holds, since du cannot see it. */
+  objects(prefix?: string): Promise<S3Object[]>;
   logs(): string;
   /** SIGTERM (a clean exit takes up to ~15 s); removes the data directory. */
   stop(): Promise<void>;
+}
+
+export interface S3Object {
+  key: string;
+  size: number;
 }
 
 /** What `weed server` listens on: every port it would otherwise pick itself (grpc = http + 10000 may be taken). */
@@ -121,7 +128,8 @@ export async function startS3Server(options: S3ServerOptions = {}): Promise<Runn
       region: 'us-east-1',
       accessKey,
       secretKey,
-      objectKeys: (prefix = '') => listFiler(filer, `/buckets/${bucket}${prefix.startsWith('/') || prefix === '' ? prefix : `/${prefix}`}`),
+      objectKeys: async (prefix = '') => (await listFiler(filer, bucketPath(bucket, prefix))).map((o) => o.key),
+      objects: (prefix = '') => listFiler(filer, bucketPath(bucket, prefix)),
       logs: () => p.output(),
       stop: () => stopServer(p, dir, ports),
     };
@@ -168,10 +176,12 @@ async function createBucket(weed: string, ports: Ports, bucket: string, server: 
   );
 }
 
-/** Every file under `path` in the filer, recursively, as keys relative to the bucket. */
-async function listFiler(filer: string, path: string): Promise<string[]> {
+const bucketPath = (bucket: string, prefix: string): string => `/buckets/${bucket}${prefix.startsWith('/') || prefix === '' ? prefix : `/${prefix}`}`;
+
+/** Every file under `path` in the filer, recursively, as keys relative to the bucket, sorted by key. */
+async function listFiler(filer: string, path: string): Promise<S3Object[]> {
   const bucketRoot = path.split('/').slice(0, 3).join('/');
-  const out: string[] = [];
+  const out: S3Object[] = [];
   const walk = async (dirPath: string): Promise<void> => {
     let lastFileName = '';
     for (;;) {
@@ -179,16 +189,20 @@ async function listFiler(filer: string, path: string): Promise<string[]> {
       const response = await fetch(url, { headers: { Accept: 'application/json' } });
       if (response.status === 404) return;
       if (!response.ok) throw new Error(`filer listing ${dirPath}: ${response.status}`);
-      const body = (await response.json()) as { Entries?: { FullPath: string; Mode: number }[] | null; ShouldDisplayLoadMore?: boolean; LastFileName?: string };
+      const body = (await response.json()) as {
+        Entries?: { FullPath: string; Mode: number; FileSize?: number }[] | null;
+        ShouldDisplayLoadMore?: boolean;
+        LastFileName?: string;
+      };
       for (const entry of body.Entries ?? []) {
         // Go's os.ModeDir bit.
         if ((entry.Mode & 0x80000000) !== 0) await walk(entry.FullPath);
-        else out.push(entry.FullPath.slice(bucketRoot.length + 1));
+        else out.push({ key: entry.FullPath.slice(bucketRoot.length + 1), size: entry.FileSize ?? 0 });
       }
       if (!body.ShouldDisplayLoadMore || !body.LastFileName) return;
       lastFileName = body.LastFileName;
     }
   };
   await walk(path);
-  return out.sort();
+  return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
 }

@@ -6,7 +6,8 @@
 // real Distribution binary of the flavour under test. Then it writes what the Job controller and the
 // kubelet would: a pod labelled job-name=NAME whose container terminated with the termination message,
 // and the Job's status (Complete or Failed). The config file holds the registry's storage section
-// (filesystem on the same directory, deletion on): all that garbage-collect reads.
+// (filesystem on the same directory, deletion on): all that garbage-collect reads, unless the container's
+// REGISTRY_STORAGE* variables switch it (S3: secretKeyRefs resolved from their Secrets, as the kubelet would).
 import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -17,6 +18,7 @@ import type { RegistryFlavor } from '../../local/registry.js';
 import { registry28Path, toolPath } from '../../local/tools.js';
 import { collectionPath, KubeClient, MERGE_PATCH, objectPath } from '../../kube/request.js';
 import { CollectorEnv, jobs, pods } from '../../operator/controllers/maintenance/collector-job.js';
+import { resolvePodEnv, type EnvEntry } from './pod-env.js';
 
 export interface CollectorRun {
   job: string;
@@ -38,7 +40,7 @@ interface JobObject {
   spec: {
     template: {
       metadata?: { labels?: Record<string, string> };
-      spec: { containers: { name: string; image?: string; command?: string[]; env?: { name: string; value?: string }[] }[] };
+      spec: { containers: { name: string; image?: string; command?: string[]; env?: EnvEntry[] }[] };
     };
   };
   status?: { startTime?: string };
@@ -92,9 +94,15 @@ export async function startCollectorJobs(options: {
     await mkdir(work, { recursive: true });
     const terminationLog = join(work, 'termination-log');
     await writeFile(terminationLog, '');
-    // The container's env, with the wrapper's paths pointed at the local storage; values from Secrets stay unresolved (the collector needs none).
-    const env: NodeJS.ProcessEnv = { PATH: `${bin}:${process.env.PATH ?? ''}`, OTEL_SDK_DISABLED: 'true', OTEL_TRACES_EXPORTER: 'none' };
-    for (const e of container.env ?? []) if (e.value !== undefined) env[e.name] = e.value;
+    // The container's env (S3 credentials from their Secret), with the wrapper's paths pointed at the local storage.
+    const env: NodeJS.ProcessEnv = {
+      PATH: `${bin}:${process.env.PATH ?? ''}`,
+      OTEL_SDK_DISABLED: 'true',
+      OTEL_TRACES_EXPORTER: 'none',
+      ...(await resolvePodEnv(client, options.namespace, container.env ?? [])),
+    };
+    // A filesystem root from the operator's storage wiring is the claim's mount: the same directory here.
+    if (env.REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY !== undefined) env.REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY = options.storageDir;
     env[CollectorEnv.config] = config;
     if (env[CollectorEnv.root]) env[CollectorEnv.root] = options.storageDir;
     env[CollectorEnv.terminationLog] = terminationLog;

@@ -4,8 +4,10 @@
 // a stable loopback endpoint (a TCP proxy, as a Service would) to it once it is ready, stops the old one
 // after its connections drain, and writes the Deployment status the way the Deployment controller does.
 // A template that did not change (e.g. only replicas changed) only gets its status updated: no restart.
-// REGISTRY_STORAGE_MAINTENANCE* variables in the template (a maintenance window's read-only switch) are
-// passed to the new process as the container's environment.
+// REGISTRY_STORAGE* variables in the template (the operator's storage wiring, a maintenance window's
+// read-only switch) and REGISTRY_NOTIFICATIONS* (the activity endpoint) are passed to the new process as
+// the container's environment, secretKeyRefs resolved from their Secrets as the kubelet would; a
+// filesystem root in them is the storage directory (the claim's mount).
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -16,6 +18,7 @@ import { startRegistry, type RegistryFlavor, type RunningRegistry } from '../../
 import { KubeClient, MERGE_PATCH, objectPath, Resources, isNotFound } from '../../kube/request.js';
 import { stableJson } from '../../operator/writes/status.js';
 import { deployments, type Deployment } from '../../operator/controllers/deployment.js';
+import { resolvePodEnv, type EnvEntry } from './pod-env.js';
 
 export interface FakeKubeletOptions {
   cp: Pick<ControlPlane, 'kubeConfig'>;
@@ -54,7 +57,7 @@ export interface FakeKubelet {
 
 interface Container {
   name: string;
-  env?: { name: string; value?: string }[];
+  env?: EnvEntry[];
   volumeMounts?: { name: string; mountPath: string }[];
 }
 
@@ -70,7 +73,9 @@ const ENV = {
   bundle: 'REGISTRY_AUTH_TOKEN_ROOTCERTBUNDLE',
 } as const;
 
-const MAINTENANCE_ENV_PREFIX = 'REGISTRY_STORAGE_MAINTENANCE';
+/** Template variables that reach the process (maintenance, storage driver and its settings, notifications). */
+const PASSED_ENV = /^REGISTRY_(STORAGE|NOTIFICATIONS)/;
+const FILESYSTEM_ROOT_ENV = 'REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY';
 
 export async function startFakeKubelet(options: FakeKubeletOptions): Promise<FakeKubelet> {
   const client = new KubeClient(options.cp.kubeConfig);
@@ -133,14 +138,15 @@ export async function startFakeKubelet(options: FakeKubeletOptions): Promise<Fak
       await writeFile(file, text);
       auth = { realm: env.get(ENV.realm) ?? '', service: env.get(ENV.service) ?? '', issuer: env.get(ENV.issuer) ?? '', rootCertBundle: file };
     }
-    // A maintenance window's read-only switch reaches the process as it would a container.
-    const maintenance = Object.fromEntries([...env].filter(([name]) => name.startsWith(MAINTENANCE_ENV_PREFIX)));
+    // Storage, maintenance and notification settings reach the process as they would a container.
+    const passed = await resolvePodEnv(client, options.namespace, container?.env ?? [], (name) => PASSED_ENV.test(name));
+    if (passed[FILESYSTEM_ROOT_ENV] !== undefined) passed[FILESYSTEM_ROOT_ENV] = storageDir;
     const registry = await startRegistry({
       flavor: options.flavor,
       tls: options.tls,
       storageDir,
       ...(auth ? { auth } : {}),
-      ...(Object.keys(maintenance).length > 0 ? { env: maintenance } : {}),
+      ...(Object.keys(passed).length > 0 ? { env: passed } : {}),
     });
     started += 1;
     return { registry, connections: new Set() };

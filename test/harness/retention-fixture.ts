@@ -28,6 +28,8 @@ export interface RetentionFixture {
   keptChildren: string[];
   /** Config and layer bytes the deletions free: blobs of deleted images no kept image uses. */
   bytesFreed: number;
+  /** The config and layer blobs whose bytes bytesFreed counts (what garbage collection then removes, besides the deleted manifests). */
+  freedBlobs: string[];
   /** image digest -> its config and layer blobs as built (to compare what is pulled back). */
   blobsOf: Map<string, Blob[]>;
 }
@@ -81,6 +83,7 @@ export async function buildRetentionFixture(dir: string): Promise<RetentionFixtu
     deletedDigests,
     keptChildren: index29.children.map((c) => c.digest),
     bytesFreed,
+    freedBlobs: [...freed.keys()].sort(),
     blobsOf: allImages,
   };
 }
