@@ -4,135 +4,74 @@
 // ClusterRole portcullis-retention (deploy/retention/rbac.yaml): `reaper` in the Registry's namespace,
 // `tenant` in team-a (delegated team-a/**). The expected candidates are worked out by hand in
 // test/harness/retention-fixture.ts; the planner is not asked.
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RegistryToken } from '../../activity/apiserver/registry-token-object.js';
 import type { StoredEvent } from '../../activity/event.js';
-import { openEventStore } from '../../activity/store/open.js';
-import type { RetentionPolicyResource, RetentionRunSummary } from '../../crds/types.js';
+import type { RetentionPolicyResource } from '../../crds/types.js';
 import { KubeApiError, KubeClient } from '../../kube/request.js';
-import { kubectl, type ControlPlane } from '../../local/controlPlane.js';
+import type { ControlPlane } from '../../local/controlPlane.js';
 import { waitFor } from '../../local/process.js';
 import { startRegistry, type RegistryFlavor, type RunningRegistry } from '../../local/registry.js';
-import { repoRoot } from '../../local/tools.js';
-import { readActivityKey } from '../../wire/activity-key.js';
-import { notificationToken } from '../../wire/notification-token.js';
-import { startActivityApi, type ActivityApi } from '../harness/activity-api.js';
-import { craneDigest, cranePull, cranePush, type ClientContext } from '../harness/clients.js';
-import { portcullis } from '../harness/portcullis.js';
+import { craneDigest, cranePush, type ClientContext } from '../harness/clients.js';
 import { buildRetentionFixture, type RetentionFixture } from '../harness/retention-fixture.js';
+import {
+  expectPullsIdentical,
+  isStored,
+  mustKubectl as kubectlOk,
+  policyStatus as statusOf,
+  retentionPolicy,
+  runRetention,
+  runsOf,
+  startRetentionAccess,
+  trailEvents,
+  waitForPushesInTrail,
+  type RetentionAccess,
+  type RetentionPerson,
+} from '../harness/retention-run.js';
 import { EXAMPLE_PASSWORDS, EXAMPLE_SERVICE, startExampleStack, type Stack } from '../harness/stack.js';
 
-type Person = 'reaper' | 'tenant';
 const FLAVORS = ['v3', '2.8'] as const;
 const repositoryOf = (flavor: RegistryFlavor): string => `library/retain-${flavor.replace('.', '')}`;
 
 let cp: ControlPlane;
 let stack: Stack;
-let activity: ActivityApi;
+let access: RetentionAccess;
 let dir: string;
-let database: string;
 const registries = {} as Record<RegistryFlavor, RunningRegistry>;
 const fixtures = {} as Record<RegistryFlavor, RetentionFixture>;
-const kubeconfigs = {} as Record<Person, string>;
 
 const ciBot = (): ClientContext => ({ tls: stack.tls, auth: { username: 'ci-bot', password: EXAMPLE_PASSWORDS['ci-bot'] } });
 const ref = (flavor: RegistryFlavor, reference: string): string =>
   `${registries[flavor].host}/${repositoryOf(flavor)}${reference.startsWith('sha256:') ? '@' : ':'}${reference}`;
 
-function retention(who: Person, flavor: RegistryFlavor, args: string[]) {
-  return portcullis(['retention', ...args, '--registry', 'registry/main', '--server', registries[flavor].url, '--ca-file', stack.tls.caCertPath], {
-    env: { ...process.env, KUBECONFIG: kubeconfigs[who] },
-  });
-}
-
-interface JsonRun {
-  summary: RetentionRunSummary;
-  deletions?: { repository: string; digest: string; tags: string[] }[];
-  repositories?: { repository: string; candidates: { tag: string }[]; untagged: string[]; kept: { tag: string; keptBy: string[]; reason?: string }[] }[];
-  deleted: { digest: string }[];
-}
-
-function runsOf(stdout: string): JsonRun[] {
-  return (JSON.parse(stdout) as { runs: JsonRun[] }).runs;
-}
-
-function policy(name: string, namespace: string, repositories: string[], extra: Partial<RetentionPolicyResource['spec']> = {}): string {
-  return JSON.stringify({
-    apiVersion: 'portcullis.dev/v1alpha1',
-    kind: 'RetentionPolicy',
-    metadata: { name, namespace },
-    spec: {
-      registryRef: { name: 'main', namespace: 'registry' },
-      repositories,
-      rules: { keepNewestSemver: { count: 5, preReleases: 'Separate', preReleaseCount: 1 }, keepTags: ['latest', 'stable'], pruneUntaggedOlderThan: '1s' },
-      ...extra,
-    },
-  });
-}
-
-async function mustKubectl(args: string[], input?: string): Promise<void> {
-  const r = await kubectl(cp, args, input);
-  if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
-}
-
-async function policyStatus(namespace: string, name: string): Promise<RetentionPolicyResource['status']> {
-  const r = await kubectl(cp, ['get', 'retentionpolicy', name, '-n', namespace, '-o', 'json']);
-  if (r.code !== 0) throw new Error(r.stderr);
-  return (JSON.parse(r.stdout) as RetentionPolicyResource).status;
-}
-
-async function events(filter: (e: StoredEvent) => boolean): Promise<StoredEvent[]> {
-  const store = await openEventStore(database);
-  try {
-    return (await store.query({ registry: 'registry/main', limit: 5000 })).filter(filter);
-  } finally {
-    await store.close();
-  }
-}
+const retention = (who: RetentionPerson, flavor: RegistryFlavor, args: string[]) =>
+  runRetention({ kubeconfig: access.kubeconfigs[who], server: registries[flavor].url, caFile: stack.tls.caCertPath }, args);
+const policy = retentionPolicy;
+const mustKubectl = (args: string[], input?: string): Promise<void> => kubectlOk(cp, args, input);
+const policyStatus = (namespace: string, name: string): Promise<RetentionPolicyResource['status']> => statusOf(cp, namespace, name);
+const events = (filter: (e: StoredEvent) => boolean): Promise<StoredEvent[]> => trailEvents(access.database, filter);
 
 /** Pulls `reference` (an image) and compares every blob pulled with the bytes built for `digest`. */
-async function pullsIdentical(flavor: RegistryFlavor, reference: string, digest: string): Promise<void> {
-  const into = join(dir, 'pulled', flavor, reference.replace(/[^a-z0-9.]/g, '-'));
-  const pulled = await cranePull(ref(flavor, reference), into, ciBot());
-  expect(pulled.code, `${reference}: ${pulled.stderr}`).toBe(0);
-  const blobs = fixtures[flavor].blobsOf.get(digest) ?? [];
-  expect(blobs.length).toBeGreaterThan(0);
-  for (const blob of blobs)
-    expect((await readFile(join(into, 'blobs', 'sha256', blob.digest.slice(7)))).equals(blob.data), `${reference} ${blob.digest}`).toBe(true);
-}
+const pullsIdentical = (flavor: RegistryFlavor, reference: string, digest: string): Promise<void> =>
+  expectPullsIdentical(ref(flavor, reference), join(dir, 'pulled', flavor, reference.replace(/[^a-z0-9.]/g, '-')), fixtures[flavor], digest, ciBot());
 
 /** Whether the registry still stores `digest` in the flavor's repository (crane as ci-bot). */
-async function stored(flavor: RegistryFlavor, digest: string): Promise<boolean> {
-  const r = await craneDigest(ref(flavor, digest), ciBot());
-  if (r.code === 0) return true;
-  if (/MANIFEST_UNKNOWN/.test(r.stderr)) return false;
-  throw new Error(`crane digest ${digest}: ${r.stderr}`);
-}
+const stored = (flavor: RegistryFlavor, digest: string): Promise<boolean> => isStored(ref(flavor, digest), ciBot());
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'portcullis-retention-'));
   ({ cp, stack } = await startExampleStack({ dir, operatorReplicas: 1 }));
-  database = `sqlite:${join(dir, 'events.db')}`;
-  activity = await startActivityApi(cp, { dir: join(dir, 'activity'), database });
-  await mustKubectl(['apply', '-f', join(repoRoot, 'deploy', 'activity', 'registry-tokens-rbac.yaml')]);
-  await mustKubectl(['apply', '-f', join(repoRoot, 'deploy', 'retention', 'rbac.yaml')]);
-  await mustKubectl(['create', 'rolebinding', 'reaper', '-n', 'registry', '--clusterrole=portcullis-retention', '--user=reaper']);
-  await mustKubectl(['create', 'rolebinding', 'tenant', '-n', 'team-a', '--clusterrole=portcullis-retention', '--user=tenant']);
-  for (const who of ['reaper', 'tenant'] as const) kubeconfigs[who] = (await cp.kubeconfigForUser(who)).path;
-
-  const intake = /activity events listening on (http:\/\/\S+)/.exec(activity.process.output())?.[1];
-  if (intake === undefined) throw new Error(`no events listener in:\n${activity.process.output()}`);
-  const token = notificationToken(await readActivityKey(join(dir, 'activity', 'activity.key')), { namespace: 'registry', name: 'main' });
+  access = await startRetentionAccess(cp, dir);
   for (const flavor of FLAVORS) {
     registries[flavor] = await startRegistry({
       flavor,
       tls: { cert: stack.tls.serverCertPath, key: stack.tls.serverKeyPath },
       auth: { realm: `${stack.tokenUrl}/token`, service: EXAMPLE_SERVICE, issuer: 'portcullis', rootCertBundle: join(dir, 'bundle.pem') },
-      notifications: { url: `${intake}/events/registry/main`, token },
+      notifications: { url: `${access.intake}/events/registry/main`, token: access.mainToken },
     });
     fixtures[flavor] = await buildRetentionFixture(join(dir, `images-${flavor}`));
     for (const [tag, layout] of fixtures[flavor].pushes) {
@@ -146,22 +85,15 @@ beforeAll(async () => {
     );
   }
   // Untagged manifests are known from the trail only: every push must be in it, and older than 1s.
-  const untagged = FLAVORS.flatMap((f) => [...fixtures[f].prunedUntagged, ...fixtures[f].keptChildren]);
-  await waitFor(
-    'every push by digest in the trail',
-    async () => {
-      const pushed = new Set((await events((e) => e.action === 'push')).map((e) => e.digest));
-      return untagged.every((d) => pushed.has(d));
-    },
-    60_000,
-    () => activity.process.output().slice(-3000),
+  await waitForPushesInTrail(
+    access,
+    FLAVORS.flatMap((f) => [...fixtures[f].prunedUntagged, ...fixtures[f].keptChildren]),
   );
-  await new Promise((resolve) => setTimeout(resolve, 1500));
 }, 400_000);
 
 afterAll(async () => {
   for (const r of Object.values(registries)) await r.stop();
-  await activity?.stop();
+  await access?.activity.stop();
   await stack?.stop();
   await cp?.stop();
   if (dir) await rm(dir, { recursive: true, force: true });
@@ -261,7 +193,7 @@ describe('a policy in a delegated namespace', () => {
   it('cannot reach a repository outside its prefixes: the token is refused (403, naming the prefixes), nothing is deleted, the run fails', async () => {
     await mustKubectl(['apply', '-f', '-'], policy('steal', 'team-a', [repositoryOf('v3')], { dryRun: false }));
     const kc = new KubeConfig();
-    kc.loadFromFile(kubeconfigs.tenant);
+    kc.loadFromFile(access.kubeconfigs.tenant);
     const client = new KubeClient(kc);
     const refusal = await client
       .request<RegistryToken>('POST', '/apis/activity.portcullis.dev/v1alpha1/namespaces/team-a/registrytokens', {
