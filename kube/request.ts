@@ -23,6 +23,16 @@ export function isNotFound(error: unknown): boolean {
   return error instanceof KubeApiError && error.code === 404;
 }
 
+/** GET `path`, or undefined when the object does not exist (404); every other failure still throws. */
+export async function getIfExists<T>(client: KubeClient, path: string): Promise<T | undefined> {
+  try {
+    return await client.get<T>(path);
+  } catch (error) {
+    if (isNotFound(error)) return undefined;
+    throw error;
+  }
+}
+
 export function isConflict(error: unknown): boolean {
   return error instanceof KubeApiError && error.code === 409;
 }

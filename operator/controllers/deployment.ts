@@ -12,7 +12,7 @@
 import type { RegistrySpec } from '../../crds/types.js';
 import { Reasons } from '../../policy/reasons.js';
 import { FIELD_MANAGER } from '../writes/apply.js';
-import { isNotFound, objectPath, type KubeClient, type ResourceType } from '../../kube/request.js';
+import { getIfExists, objectPath, type KubeClient, type ResourceType } from '../../kube/request.js';
 import { Annotations } from '../../wire/labels.js';
 import { bundleConfigMapName } from '../../wire/names.js';
 import { DEFAULT_ISSUER } from '../../policy/compile/registries.js';
@@ -101,13 +101,8 @@ export function deploymentApplyPatch(input: WiringInput): Record<string, unknown
   };
 }
 
-export async function getDeployment(client: KubeClient, namespace: string, name: string): Promise<Deployment | undefined> {
-  try {
-    return await client.get<Deployment>(objectPath(deployments, namespace, name));
-  } catch (error) {
-    if (isNotFound(error)) return undefined;
-    throw error;
-  }
+export function getDeployment(client: KubeClient, namespace: string, name: string): Promise<Deployment | undefined> {
+  return getIfExists<Deployment>(client, objectPath(deployments, namespace, name));
 }
 
 /** Applies the wiring; returns the Deployment as the API server now has it. */

@@ -11,7 +11,7 @@
 
 import type { RegistryStorage } from '../../crds/types.js';
 import { Reasons } from '../../policy/reasons.js';
-import { isNotFound, objectPath, Resources, type KubeClient, type ResourceType } from '../../kube/request.js';
+import { getIfExists, objectPath, Resources, type KubeClient, type ResourceType } from '../../kube/request.js';
 
 export const persistentVolumeClaims: ResourceType = { base: '/api/v1', plural: 'persistentvolumeclaims', namespaced: true };
 
@@ -90,7 +90,7 @@ export interface StorageProblem {
 export async function storageProblem(client: KubeClient, namespace: string, storage: RegistryStorage | undefined): Promise<StorageProblem | undefined> {
   const ref = storage?.s3?.credentialsSecretRef;
   if (ref !== undefined) {
-    const secret = await getOrUndefined<{ data?: Record<string, string> }>(client, objectPath(Resources.secrets, namespace, ref.name));
+    const secret = await getIfExists<{ data?: Record<string, string> }>(client, objectPath(Resources.secrets, namespace, ref.name));
     if (secret === undefined) {
       return { reason: Reasons.SecretNotFound, message: `spec.storage.s3.credentialsSecretRef: Secret ${namespace}/${ref.name} does not exist` };
     }
@@ -103,17 +103,8 @@ export async function storageProblem(client: KubeClient, namespace: string, stor
     }
   }
   const claim = storage?.filesystem?.claimName;
-  if (claim !== undefined && (await getOrUndefined(client, objectPath(persistentVolumeClaims, namespace, claim))) === undefined) {
+  if (claim !== undefined && (await getIfExists(client, objectPath(persistentVolumeClaims, namespace, claim))) === undefined) {
     return { reason: Reasons.ClaimNotFound, message: `spec.storage.filesystem: PersistentVolumeClaim ${namespace}/${claim} does not exist` };
   }
   return undefined;
-}
-
-async function getOrUndefined<T>(client: KubeClient, path: string): Promise<T | undefined> {
-  try {
-    return await client.get<T>(path);
-  } catch (error) {
-    if (isNotFound(error)) return undefined;
-    throw error;
-  }
 }

@@ -4,7 +4,7 @@
 // are only triggers), written by server-side apply under the Registry as owner.
 
 import type { RegistryResource } from '../../../crds/types.js';
-import { isNotFound, objectPath, Resources, type KubeClient } from '../../../kube/request.js';
+import { getIfExists, objectPath, Resources, type KubeClient } from '../../../kube/request.js';
 import { KEY_FILES } from '../../../wire/files.js';
 import { Annotations, Labels, MANAGED_BY } from '../../../wire/labels.js';
 import { bundleConfigMapName, caSecretName, signingSecretName } from '../../../wire/names.js';
@@ -23,23 +23,14 @@ export interface Observed {
 const decode = (v: string | undefined): string | undefined => (v === undefined ? undefined : Buffer.from(v, 'base64').toString('utf8'));
 const encode = (v: string): string => Buffer.from(v, 'utf8').toString('base64');
 
-async function getOrUndefined<T>(client: KubeClient, path: string): Promise<T | undefined> {
-  try {
-    return await client.get<T>(path);
-  } catch (error) {
-    if (isNotFound(error)) return undefined;
-    throw error;
-  }
-}
-
 /** The Registry and its material as the API server has them now; undefined when the Registry is gone. */
 export async function observe(client: KubeClient, namespace: string, name: string): Promise<Observed | undefined> {
-  const registry = await getOrUndefined<RegistryResource>(client, objectPath(Resources.registries, namespace, name));
+  const registry = await getIfExists<RegistryResource>(client, objectPath(Resources.registries, namespace, name));
   if (registry === undefined) return undefined;
   const [caSecret, signingSecret, bundle] = await Promise.all([
-    getOrUndefined<{ data?: Record<string, string> }>(client, objectPath(Resources.secrets, namespace, caSecretName(name))),
-    getOrUndefined<{ data?: Record<string, string> }>(client, objectPath(Resources.secrets, namespace, signingSecretName(name))),
-    getOrUndefined<{ data?: Record<string, string> }>(client, objectPath(Resources.configMaps, namespace, bundleConfigMapName(name))),
+    getIfExists<{ data?: Record<string, string> }>(client, objectPath(Resources.secrets, namespace, caSecretName(name))),
+    getIfExists<{ data?: Record<string, string> }>(client, objectPath(Resources.secrets, namespace, signingSecretName(name))),
+    getIfExists<{ data?: Record<string, string> }>(client, objectPath(Resources.configMaps, namespace, bundleConfigMapName(name))),
   ]);
   const deploymentName = registry.spec.distribution?.deployment;
   const deployment = deploymentName === undefined ? undefined : await getDeployment(client, namespace, deploymentName);

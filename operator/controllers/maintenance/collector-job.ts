@@ -11,7 +11,7 @@
 
 import { createHash } from 'node:crypto';
 import type { GarbageCollection, RegistryResource, RegistryStorage } from '../../../crds/types.js';
-import { collectionPath, isNotFound, objectPath, type KubeClient, type ResourceType } from '../../../kube/request.js';
+import { collectionPath, getIfExists, isNotFound, objectPath, type KubeClient, type ResourceType } from '../../../kube/request.js';
 import { Labels, MANAGED_BY } from '../../../wire/labels.js';
 import { controllerReference, FIELD_MANAGER } from '../../writes/apply.js';
 import type { Deployment } from '../deployment.js';
@@ -188,13 +188,8 @@ interface PodObject {
 
 /** The Job of a window as observed: undefined when it does not exist. */
 export async function observeCollectorJob(client: KubeClient, namespace: string, name: string): Promise<CollectorJob | undefined> {
-  let job: JobObject;
-  try {
-    job = await client.get<JobObject>(objectPath(jobs, namespace, name));
-  } catch (error) {
-    if (isNotFound(error)) return undefined;
-    throw error;
-  }
+  const job = await getIfExists<JobObject>(client, objectPath(jobs, namespace, name));
+  if (job === undefined) return undefined;
   const condition = (type: string) => job.status?.conditions?.some((c) => c.type === type && c.status === 'True') ?? false;
   const succeeded = condition('Complete') || (job.status?.succeeded ?? 0) > 0;
   const failed = condition('Failed') || (job.status?.failed ?? 0) > 0;

@@ -6,7 +6,7 @@
 
 import type { Logger } from 'pino';
 import type { GarbageCollectionStatus, RegistryResource, RetentionPolicyResource, RetentionPolicyStatus } from '../../../crds/types.js';
-import { isNotFound, MERGE_PATCH, objectPath, Resources, type KubeClient } from '../../../kube/request.js';
+import { getIfExists, MERGE_PATCH, objectPath, Resources, type KubeClient } from '../../../kube/request.js';
 import { nextWindowStep, windowSettings, type WindowInput, type WindowSettings, type WindowStep } from '../../../policy/maintenance-window.js';
 import { namespaceOf, splitKey } from '../../../policy/object-keys.js';
 import { Reasons } from '../../../policy/reasons.js';
@@ -87,13 +87,8 @@ export class MaintenanceController {
   };
 
   private async observe(namespace: string, name: string): Promise<Observed | undefined> {
-    let registry: RegistryResource;
-    try {
-      registry = await this.options.client.get<RegistryResource>(objectPath(Resources.registries, namespace, name));
-    } catch (error) {
-      if (isNotFound(error)) return undefined;
-      throw error;
-    }
+    const registry = await getIfExists<RegistryResource>(this.options.client, objectPath(Resources.registries, namespace, name));
+    if (registry === undefined) return undefined;
     const deploymentName = registry.spec.distribution?.deployment;
     const deployment = deploymentName === undefined ? undefined : await getDeployment(this.options.client, namespace, deploymentName);
     if (deployment === undefined) return { registry };

@@ -9,7 +9,7 @@
 import type { Logger } from 'pino';
 import type { NamespaceInfo, RegistryResource, RetentionPolicyResource } from '../../../crds/types.js';
 import type { Informer } from '../../../kube/informer.js';
-import { isNotFound, KubeApiError, objectPath, Resources, type KubeClient } from '../../../kube/request.js';
+import { getIfExists, KubeApiError, objectPath, Resources, type KubeClient } from '../../../kube/request.js';
 import { namespaceOf, objectKey, splitKey } from '../../../policy/object-keys.js';
 import { ConditionTypes, Reasons } from '../../../policy/reasons.js';
 import { Labels, MANAGED_BY } from '../../../wire/labels.js';
@@ -140,12 +140,7 @@ export class RetentionScheduleController {
     }
   }
 
-  private async getOwned(path: string): Promise<OwnedObject | undefined> {
-    try {
-      return await this.options.client.get<OwnedObject>(path);
-    } catch (error) {
-      if (isNotFound(error)) return undefined;
-      throw error;
-    }
+  private getOwned(path: string): Promise<OwnedObject | undefined> {
+    return getIfExists<OwnedObject>(this.options.client, path);
   }
 }
