@@ -103,7 +103,11 @@ export async function runRetention(options: RetentionRunOptions): Promise<Retent
     registry.cover(repositories);
     const history = await options.trail.pushes(repositories);
     const pushesOf = new Map<string, ManifestPush[]>();
-    for (const push of history.pushes) pushesOf.set(push.repository, [...(pushesOf.get(push.repository) ?? []), push]);
+    for (const push of history.pushes) {
+      const list = pushesOf.get(push.repository);
+      if (list === undefined) pushesOf.set(push.repository, [push]);
+      else list.push(push);
+    }
 
     const read = await mapLimit(repositories, options.concurrency ?? DEFAULT_CONCURRENCY, async (name) => {
       if (history.truncated.has(name)) {
