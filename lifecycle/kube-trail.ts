@@ -6,7 +6,7 @@
 // (its oldest pushes are unknown, which the planner treats as "age unknown": never pruned).
 
 import { namespacedPath, REGISTRY_EVENTS } from '../activity/apiserver/group.js';
-import { MAX_LIMIT } from '../activity/apiserver/list-options.js';
+import { escapeFieldValue, MAX_LIMIT } from '../activity/apiserver/list-options.js';
 import type { RegistryEventList, RegistryEventObject } from '../activity/apiserver/objects.js';
 import type { KubeClient } from '../kube/request.js';
 import { mapLimit } from './pool.js';
@@ -14,9 +14,6 @@ import type { ManifestPush, PushHistory, TrailSource } from './sources.js';
 
 /** Lists asked at once when the trail is read repository by repository. */
 const PARALLEL_LISTS = 4;
-
-/** A field selector value with `\`, `,` and `=` escaped, as the selector grammar wants. */
-const escapeValue = (value: string): string => value.replace(/[\\,=]/g, (c) => `\\${c}`);
 
 function toPush(event: RegistryEventObject): ManifestPush[] {
   if (event.digest === undefined) return [];
@@ -46,7 +43,7 @@ export class KubeTrail implements TrailSource {
     if (all.length < MAX_LIMIT) return { pushes: all.filter((e) => wanted.has(e.repository)).flatMap(toPush), truncated: new Set() };
     const truncated = new Set<string>();
     const perRepository = await mapLimit([...wanted].sort(), PARALLEL_LISTS, async (repository) => {
-      const events = await this.list([`repository=${escapeValue(repository)}`]);
+      const events = await this.list([`repository=${escapeFieldValue(repository)}`]);
       if (events.length >= MAX_LIMIT) truncated.add(repository);
       return events.flatMap(toPush);
     });

@@ -1,6 +1,6 @@
 // What a list's query string may ask, and every way of asking something this server cannot honour.
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_LIMIT, MAX_LIMIT, parseListOptions } from './list-options.js';
+import { DEFAULT_LIMIT, escapeFieldValue, MAX_LIMIT, parseListOptions } from './list-options.js';
 import { ApiError } from './status.js';
 
 const now = new Date('2026-11-27T12:00:00Z');
@@ -23,6 +23,12 @@ describe('parseListOptions', () => {
 
   it('takes kubectl spellings: == and escaped commas', () => {
     expect(parse(`fieldSelector=${encodeURIComponent('actor==ci\\,bot,metadata.namespace=team-a')}`)).toEqual({ actor: 'ci,bot', limit: DEFAULT_LIMIT });
+  });
+
+  it('reads back what escapeFieldValue wrote (the clients: audit, admin commands, retention)', () => {
+    const actor = 'ci,bot=1\\x';
+    expect(escapeFieldValue(actor)).toBe('ci\\,bot\\=1\\\\x');
+    expect(parse(`fieldSelector=${encodeURIComponent(`actor=${escapeFieldValue(actor)},metadata.namespace=team-a`)}`)).toEqual({ actor, limit: DEFAULT_LIMIT });
   });
 
   it('a since given as an RFC 3339 time', () => {

@@ -52,6 +52,11 @@ function splitTerms(text: string): string[] {
   return terms;
 }
 
+/** A field selector value with `\`, `,` and `=` escaped, as clients must write it (the inverse of unescape). */
+export function escapeFieldValue(value: string): string {
+  return value.replace(/[\\,=]/g, (c) => `\\${c}`);
+}
+
 function unescape(value: string): string {
   return value.replace(/\\(.)/g, '$1');
 }

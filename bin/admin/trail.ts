@@ -5,16 +5,13 @@
 
 import { namespacedPath, REGISTRY_EVENTS } from '../../activity/apiserver/group.js';
 import type { RegistryEventList } from '../../activity/apiserver/objects.js';
-import { MAX_LIMIT } from '../../activity/apiserver/list-options.js';
+import { escapeFieldValue, MAX_LIMIT } from '../../activity/apiserver/list-options.js';
 import type { KubeClient } from '../../kube/request.js';
 import type { RecentPull } from './delete-plan.js';
 import type { RegistryTarget } from './registry-session.js';
 
 /** How far back `delete` looks for pulls by others. */
 export const RECENT_PULL_WINDOW = '15m';
-
-/** A field selector value with `\`, `,` and `=` escaped, as the selector grammar wants. */
-const escapeValue = (value: string): string => value.replace(/[\\,=]/g, (c) => `\\${c}`);
 
 function list(client: KubeClient, target: RegistryTarget, fields: string[], query: Record<string, string> = {}): Promise<RegistryEventList> {
   return client.get<RegistryEventList>(namespacedPath(REGISTRY_EVENTS, target.namespace), {
@@ -31,7 +28,7 @@ export async function repositoriesSeen(client: KubeClient, target: RegistryTarge
 
 /** Pulls of `digest` in `repository` within RECENT_PULL_WINDOW by anyone but `self`, newest first. */
 export async function recentPullsByOthers(client: KubeClient, target: RegistryTarget, repository: string, digest: string, self: string): Promise<RecentPull[]> {
-  const events = await list(client, target, [`repository=${escapeValue(repository)}`, `digest=${escapeValue(digest)}`, 'action=pull'], {
+  const events = await list(client, target, [`repository=${escapeFieldValue(repository)}`, `digest=${escapeFieldValue(digest)}`, 'action=pull'], {
     since: RECENT_PULL_WINDOW,
     limit: String(MAX_LIMIT),
   });

@@ -8,6 +8,7 @@
 import type { Command } from 'commander';
 import { EVENT_ACTIONS } from '../../activity/event.js';
 import { GROUP, namespacedPath, REGISTRY_EVENTS } from '../../activity/apiserver/group.js';
+import { escapeFieldValue } from '../../activity/apiserver/list-options.js';
 import { READER_CLUSTER_ROLE } from '../../activity/apiserver/authorizer.js';
 import type { RegistryEventList } from '../../activity/apiserver/objects.js';
 import { parseDuration } from '../../policy/duration.js';
@@ -40,9 +41,6 @@ export interface AuditRequest {
 const REGISTRY_REF = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?)\/([a-z0-9]([-a-z0-9.]*[a-z0-9])?)$/;
 const NAMESPACE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
-
-/** A field selector value with `\`, `,` and `=` escaped, as the API server's selector grammar wants. */
-const escapeValue = (value: string): string => value.replace(/[\\,=]/g, (c) => `\\${c}`);
 
 /** The request the flags describe. Throws a sentence naming the flag for anything wrong. */
 export function auditRequest(flags: AuditFlags): AuditRequest {
@@ -78,8 +76,8 @@ export function auditRequest(flags: AuditFlags): AuditRequest {
   }
   const fields = [
     `registry=${flags.registry}`,
-    ...(flags.user === undefined ? [] : [`actor=${escapeValue(flags.user)}`]),
-    ...(flags.repository === undefined ? [] : [`repository=${escapeValue(flags.repository)}`]),
+    ...(flags.user === undefined ? [] : [`actor=${escapeFieldValue(flags.user)}`]),
+    ...(flags.repository === undefined ? [] : [`repository=${escapeFieldValue(flags.repository)}`]),
     ...(action === undefined ? [] : [`action=${action}`]),
   ];
   return {
