@@ -9,7 +9,7 @@
 //   minute, so silence for `staleAfterMs` means a dead connection that TCP has not noticed: restart.
 // The store is never cleared on error: consumers keep the last known state while the API server is away.
 
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConnection } from './connection.js';
 import { backoffDelay, realTimers, type BackoffOptions, type Timers } from './backoff.js';
 import { KubeApiError, KubeClient, METADATA_LIST, METADATA_OBJECT, collectionPath, type OpenWatch, type ResourceType } from './request.js';
 
@@ -31,7 +31,7 @@ export type InformerEvent<T> =
 export type RelistReason = 'start' | 'gone' | 'resync' | 'stale' | 'error';
 
 export interface InformerOptions<T> {
-  kc: KubeConfig;
+  kc: KubeConnection;
   client?: KubeClient;
   resource: ResourceType;
   /** Undefined: all namespaces (or a cluster-scoped resource). */

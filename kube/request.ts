@@ -1,11 +1,12 @@
-// A small path-based client for the Kubernetes REST API on top of client-node's KubeConfig (TLS, tokens,
-// exec plugins). Everything the operator and the Kubernetes source do is list, get, server-side apply,
-// status patch, delete and create on a handful of paths, so one generic request keeps the paths that
-// informers watch and the paths controllers write in one vocabulary instead of five generated clients.
+// A small path-based client for the Kubernetes REST API on top of a KubeConnection (kube/connection.ts,
+// or client-node's KubeConfig: TLS, tokens, exec plugins). Everything the operator and the Kubernetes
+// source do is list, get, server-side apply, status patch, delete and create on a handful of paths, so
+// one generic request keeps the paths that informers watch and the paths controllers write in one
+// vocabulary instead of five generated clients.
 
 import https from 'node:https';
 import http from 'node:http';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConnection } from './connection.js';
 
 /** An API error: the HTTP status and the Status reason/message the API server sent (never request bodies). */
 export class KubeApiError extends Error {
@@ -66,7 +67,7 @@ export class KubeClient {
   /** Watches hold their connection for minutes: they get their own pool, so they never starve requests. */
   private watchAgent: https.Agent | undefined;
 
-  constructor(readonly kc: KubeConfig) {}
+  constructor(readonly kc: KubeConnection) {}
 
   get server(): string {
     const cluster = this.kc.getCurrentCluster();

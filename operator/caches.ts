@@ -3,7 +3,7 @@
 // the caches. Secrets are watched as metadata only: the password Secrets users name are read one by one
 // (controllers/password-hashes.ts); only the operator's own Secrets are cached with their data.
 
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConnection } from '../kube/connection.js';
 import type { Logger } from 'pino';
 import type { RegistryResource, RegistryUserResource, RepositoryGrantResource, RetentionPolicyResource } from '../crds/types.js';
 import { Informer, type InformerEvent, type KubeObject } from '../kube/informer.js';
@@ -21,7 +21,7 @@ export interface OperatorCaches extends RegistryCaches {
   retentionPolicies: Informer<RetentionPolicyResource>;
 }
 
-export function createCaches(options: { kc: KubeConfig; client: KubeClient; log: Logger; namespace?: string; resyncMs?: number }): OperatorCaches {
+export function createCaches(options: { kc: KubeConnection; client: KubeClient; log: Logger; namespace?: string; resyncMs?: number }): OperatorCaches {
   const { kc, client, log } = options;
   const ns = options.namespace === undefined ? {} : { namespace: options.namespace };
   const make = <T extends KubeObject>(

@@ -11,10 +11,10 @@
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import { hostname } from 'node:os';
-import type { KubeConfig } from '@kubernetes/client-node';
 import { pino, type Logger } from 'pino';
 import { collectDefaultMetrics, Counter, Gauge, Registry as MetricsRegistry } from 'prom-client';
-import { loadKubeConfig, podNamespace } from '../kube/config.js';
+import { podNamespace } from '../kube/config.js';
+import { loadConnection, type KubeConnection } from '../kube/connection.js';
 import { KubeClient } from '../kube/request.js';
 import { objectKey, registryKeyOf } from '../policy/object-keys.js';
 import type { ChunkLimits } from '../wire/chunked.js';
@@ -35,7 +35,7 @@ import { WorkQueue } from './workqueue.js';
 import { EventRecorder } from './writes/events.js';
 
 export interface OperatorOptions {
-  kubeConfig?: KubeConfig;
+  kubeConfig?: KubeConnection;
   /** Watch scope; undefined = all namespaces. */
   namespace?: string;
   leaderElect?: boolean;
@@ -75,7 +75,7 @@ export interface RunningOperator {
 
 export async function startOperator(options: OperatorOptions = {}): Promise<RunningOperator> {
   const log = options.log ?? pino({ name: 'portcullis-operator' });
-  const kc = options.kubeConfig ?? (await loadKubeConfig());
+  const kc = options.kubeConfig ?? (await loadConnection());
   const client = new KubeClient(kc);
   const identity = options.identity ?? `${hostname()}-${randomBytes(4).toString('hex')}`;
   const caches = createCaches({
