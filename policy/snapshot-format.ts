@@ -163,6 +163,16 @@ function checkMaintenance(m: unknown, at: string): void {
 }
 
 function checkPolicy(r: unknown, path: string): void {
+  checkPolicyHead(r, path);
+  const p = r as Record<string, unknown>;
+  expect(Array.isArray(p.users), `${path}.users`, 'a list');
+  checkUserEntries(p.users as unknown[], `${path}.users`);
+  expect(Array.isArray(p.grants), `${path}.grants`, 'a list');
+  checkGrantEntries(p.grants as unknown[], `${path}.grants`);
+}
+
+/** Everything of a registry's policy but its users and grants. */
+function checkPolicyHead(r: unknown, path: string): void {
   expect(isObject(r), path, 'an object');
   const p = r as Record<string, unknown>;
   expect(isNonEmptyString(p.id), `${path}.id`, 'a non-empty string');
@@ -173,9 +183,11 @@ function checkPolicy(r: unknown, path: string): void {
   expect(SIGNING_ALGORITHMS.includes(p.signingAlgorithm as SigningAlgorithm), `${path}.signingAlgorithm`, 'ES256 or RS256');
   if (p.authentication !== undefined) checkAuthentication(p.authentication, `${path}.authentication`);
   if (p.maintenance !== undefined) checkMaintenance(p.maintenance, `${path}.maintenance`);
-  expect(Array.isArray(p.users), `${path}.users`, 'a list');
-  for (const [i, u] of (p.users as unknown[]).entries()) {
-    const at = `${path}.users[${i}]`;
+}
+
+function checkUserEntries(users: unknown[], path: string): void {
+  for (const [i, u] of users.entries()) {
+    const at = `${path}[${i}]`;
     expect(isObject(u), at, 'an object');
     const e = u as Record<string, unknown>;
     expect(isNonEmptyString(e.username), `${at}.username`, 'a non-empty string');
@@ -186,9 +198,11 @@ function checkPolicy(r: unknown, path: string): void {
     expect(e.objectRevision === undefined || typeof e.objectRevision === 'string', `${at}.objectRevision`, 'a string');
     if (e.tenancy !== undefined) checkTenancy(e.tenancy, `${at}.tenancy`);
   }
-  expect(Array.isArray(p.grants), `${path}.grants`, 'a list');
-  for (const [i, g] of (p.grants as unknown[]).entries()) {
-    const at = `${path}.grants[${i}]`;
+}
+
+function checkGrantEntries(grants: unknown[], path: string): void {
+  for (const [i, g] of grants.entries()) {
+    const at = `${path}[${i}]`;
     expect(isObject(g), at, 'an object');
     const e = g as Record<string, unknown>;
     expect(typeof e.source === 'string', `${at}.source`, 'a string');
@@ -210,6 +224,23 @@ function checkPolicy(r: unknown, path: string): void {
       'a list of pull, push, delete, *',
     );
     expect(typeof e.catalog === 'boolean', `${at}.catalog`, 'a boolean');
+  }
+}
+
+/**
+ * Validates one piece of a snapshot split into shards (policy/snapshot-shards.ts) as parseSnapshot
+ * validates the whole: a registry's policy without users and grants, or a list of users or grants.
+ * Throws an Error saying what is wrong and where.
+ */
+export function checkSnapshotPiece(piece: 'head' | 'users' | 'grants', value: unknown, path: string): void {
+  try {
+    if (piece === 'head') return checkPolicyHead(value, path);
+    expect(Array.isArray(value), path, 'a list');
+    if (piece === 'users') checkUserEntries(value as unknown[], path);
+    else checkGrantEntries(value as unknown[], path);
+  } catch (e) {
+    if (e instanceof ShapeError) throw new Error(`invalid snapshot: ${e.message}`, { cause: e });
+    throw e;
   }
 }
 

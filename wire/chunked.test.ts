@@ -59,4 +59,25 @@ describe('chunked layout', () => {
     const text = 'y'.repeat(10_000);
     expect(planChunks('b', 'g', { f: text }, small)).toEqual(planChunks('b', 'g', { f: text }, small));
   });
+
+  it('names parts by content when asked: an unchanged file keeps its part names across generations', () => {
+    const files = (b: string) => ({ 'a.json': 'a'.repeat(500), 'b.json': b.repeat(500) });
+    const one = planChunks('b', 'gen-one', files('x'), small, undefined, { contentNames: true });
+    const two = planChunks('b', 'gen-two', files('y'), small, undefined, { contentNames: true });
+    const names = (p: ChunkPlan, file: string) => p.manifest.files[file]!.parts.map((x) => x.name);
+    expect(names(two, 'a.json')).toEqual(names(one, 'a.json'));
+    expect(names(two, 'b.json')).not.toEqual(names(one, 'b.json'));
+    expect(names(one, 'a.json')[0]).toMatch(/^b-a-[0-9a-f]{16}-0$/);
+  });
+
+  it('skips the files a reader says it already holds, without looking for their parts', () => {
+    const plan = planChunks('b', 'g', { 'a.json': 'a'.repeat(500), 'b.json': 'b'.repeat(500) }, small, undefined, { contentNames: true });
+    const aParts = new Set(plan.manifest.files['a.json']!.parts.map((p) => p.name));
+    const result = assembleChunks(
+      plan.main,
+      (n) => (aParts.has(n) ? undefined : lookup(plan)(n)),
+      (file, sha256) => file === 'a.json' && sha256 === plan.manifest.files['a.json']!.sha256,
+    );
+    expect(result).toEqual({ complete: true, generation: 'g', files: { 'b.json': 'b'.repeat(500) } });
+  });
 });

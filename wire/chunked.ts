@@ -83,12 +83,38 @@ export function partName(base: string, generation: string, file: string, index: 
   return `${base}-${generation.slice(0, 12)}${fileTag}-${index}`;
 }
 
+export interface ChunkOptions {
+  /**
+   * Name parts after their file's content (`<base>-<file>-<sha256[:16]>-<i>`) rather than the generation:
+   * a file that did not change keeps its parts, so a new generation rewrites only the files that changed.
+   * Such parts are immutable like generation-named ones: a reader holding an older manifest still finds its parts.
+   */
+  contentNames?: boolean;
+  /** Gzips a file's text (given with its sha256, so a writer can reuse the bytes of an unchanged file). */
+  gzip?: (text: string, sha256: string) => Buffer;
+}
+
+/** Same input, same bytes: Node's gzip header has no mtime, and the level is fixed. */
+export function gzipText(text: string): Buffer {
+  return gzipSync(Buffer.from(text, 'utf8'), { level: 9 });
+}
+
+function contentPartName(base: string, file: string, sha256: string, index: number): string {
+  const tag = file
+    .replace(/\.json$/, '')
+    .replace(/[^a-z0-9]/gi, '')
+    .toLowerCase()
+    .slice(0, 24);
+  return `${base}-${tag}-${sha256.slice(0, 16)}-${index}`;
+}
+
 export function planChunks(
   base: string,
   generation: string,
   files: Record<string, string>,
   limits: ChunkLimits = DEFAULT_CHUNK_LIMITS,
   slots?: PartSlots,
+  options: ChunkOptions = {},
 ): ChunkPlan {
   const names = Object.keys(files).sort();
   const total = names.reduce((n, f) => n + Buffer.byteLength(files[f] as string, 'utf8'), 0);
@@ -102,12 +128,17 @@ export function planChunks(
       main[file] = text;
       continue;
     }
-    // Node's gzip header has no mtime; with a fixed level, same input gives the same parts: no rewrite.
-    const gz = gzipSync(Buffer.from(text, 'utf8'), { level: 9 });
-    const entry: ManifestFile = { sha256: sha256Hex(text), encoding: 'gzip', parts: [] };
+    const sha256 = sha256Hex(text);
+    const gz = options.gzip ? options.gzip(text, sha256) : gzipText(text);
+    const entry: ManifestFile = { sha256, encoding: 'gzip', parts: [] };
     for (let offset = 0, i = 0; offset < gz.length || i === 0; offset += limits.partBytes, i++) {
       const bytes = gz.subarray(offset, offset + limits.partBytes);
-      const name = slots === undefined ? partName(base, generation, file, i, names.length) : slots.name(parts.length);
+      const name =
+        slots !== undefined
+          ? slots.name(parts.length)
+          : options.contentNames
+            ? contentPartName(base, file, sha256, i)
+            : partName(base, generation, file, i, names.length);
       entry.parts.push({ name, sha256: sha256Hex(bytes) });
       parts.push({ name, bytes });
     }
@@ -134,14 +165,21 @@ export type AssembleResult =
 /**
  * Reassembles the files a manifest describes from the main object's text values and the parts seen so
  * far. Throws when the data is present but wrong (a checksum of the whole file does not match).
+ * `known(file, sha256)`: the reader already holds this content (checked when it read it), so the file is
+ * neither looked for nor unzipped again, and is left out of `files`.
  */
-export function assembleChunks(main: Readonly<Record<string, string>>, parts: (name: string) => Buffer | undefined): AssembleResult {
+export function assembleChunks(
+  main: Readonly<Record<string, string>>,
+  parts: (name: string) => Buffer | undefined,
+  known?: (file: string, sha256: string) => boolean,
+): AssembleResult {
   const manifestText = main[MANIFEST_KEY];
   if (manifestText === undefined) throw new Error(`the main object has no ${MANIFEST_KEY}`);
   const manifest = parseManifest(manifestText);
   const files: Record<string, string> = {};
   const waitingFor: string[] = [];
   for (const [file, entry] of Object.entries(manifest.files)) {
+    if (known?.(file, entry.sha256)) continue;
     if (entry.encoding === 'inline') {
       const text = main[file];
       if (text === undefined) throw new Error(`${file} is listed inline but missing`);

@@ -10,6 +10,7 @@ import {
   planChunks,
   sha256Hex,
   type ChunkLimits,
+  type ChunkOptions,
   type ChunkPlan,
   type PartSlots,
   type StoreKind,
@@ -47,8 +48,9 @@ export async function publishChunked(
   files: Record<string, string>,
   cached: { main: StoredObject | undefined; parts: StoredObject[] },
   limits?: ChunkLimits,
+  options?: ChunkOptions,
 ): Promise<PublishResult> {
-  const plan = planChunks(target.name, generation, files, limits, target.slots);
+  const plan = planChunks(target.name, generation, files, limits, target.slots, options);
   const cachedParts = new Map(cached.parts.map((p) => [p.metadata.name, p]));
   const partUpToDate = (name: string, bytes: Buffer): boolean => {
     const existing = cachedParts.get(name);
@@ -74,17 +76,22 @@ export async function publishChunked(
     },
     ownerReferences: [target.owner],
   });
-  for (const part of plan.parts) {
-    if (partUpToDate(part.name, part.bytes)) continue;
-    const base64 = part.bytes.toString('base64');
-    await applyObject(client, resource, {
-      apiVersion: 'v1',
-      kind: target.kind,
-      metadata: meta(part.name, true),
-      ...(target.kind === 'Secret' ? { type: 'Opaque', data: { [PART_KEY]: base64 } } : { binaryData: { [PART_KEY]: base64 } }),
-      ...(target.slots === undefined ? { immutable: true } : {}),
-    });
-  }
+  // Parts are independent of each other (only the manifest orders them): written a few at a time, as a
+  // sharded snapshot's first publish writes hundreds.
+  await eachConcurrently(
+    plan.parts.filter((part) => !partUpToDate(part.name, part.bytes)),
+    PART_WRITE_CONCURRENCY,
+    async (part) => {
+      const base64 = part.bytes.toString('base64');
+      await applyObject(client, resource, {
+        apiVersion: 'v1',
+        kind: target.kind,
+        metadata: meta(part.name, true),
+        ...(target.kind === 'Secret' ? { type: 'Opaque', data: { [PART_KEY]: base64 } } : { binaryData: { [PART_KEY]: base64 } }),
+        ...(target.slots === undefined ? { immutable: true } : {}),
+      });
+    },
+  );
   if (!mainUpToDate) {
     const data =
       target.kind === 'Secret' ? Object.fromEntries(Object.entries(plan.main).map(([k, v]) => [k, Buffer.from(v, 'utf8').toString('base64')])) : plan.main;
@@ -98,6 +105,17 @@ export async function publishChunked(
       data,
     });
   }
-  for (const part of stale) await deleteObject(client, resource, target.namespace, part.metadata.name);
+  await eachConcurrently(stale, PART_WRITE_CONCURRENCY, (part) => deleteObject(client, resource, target.namespace, part.metadata.name));
   return { plan, wrote: true };
+}
+
+const PART_WRITE_CONCURRENCY = 8;
+
+async function eachConcurrently<T>(items: readonly T[], concurrency: number, work: (item: T) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, items.length) }, async () => {
+      while (next < items.length) await work(items[next++] as T);
+    }),
+  );
 }

@@ -1,6 +1,7 @@
 // One reconcile per Registry key: read everything from informer caches, resolve the password hashes of
 // the admitted users (see password-hashes.ts), compileSnapshot, then publish
-//   ConfigMap(s) portcullis-<registry>-snapshot[-<gen>-<i>]    the snapshot (chunked, manifest last)
+//   ConfigMap(s) portcullis-<registry>-snapshot[-<shard>-<sha>-<i>]  the snapshot (one file, or shards
+//                                                              named by content: snapshot-layout.ts; manifest last)
 //   Secret(s)    portcullis-<registry>-credentials[-<slot>]    credentials.json, in fixed part slots
 //                                                              so the token server's RBAC can name them
 //   Secret(s)    portcullis-<registry>-hash-sources[...]       sources.json: operator-only bookkeeping
@@ -19,17 +20,29 @@ import { objectKey, registryKeyOf, splitKey } from '../../policy/object-keys.js'
 import { ConditionTypes, Reasons } from '../../policy/reasons.js';
 import { bindPasswordSecretRef, compileSnapshot, usersNeedingCredentials, type CompileResult, type ResolvedIdentitySecrets } from '../../policy/snapshot.js';
 import { resolveBindPassword } from '../../credentials/resolve.js';
-import { serializeCredentials, serializeSnapshot } from '../../policy/snapshot-format.js';
-import { assembleChunks, mainValues, partBytes, sha256Hex, TooLargeError, type ChunkLimits, type StoreKind, type StoredObject } from '../../wire/chunked.js';
-import { CREDENTIALS_FILE, HASH_SOURCES_FILE, SNAPSHOT_FILE } from '../../wire/files.js';
+import { serializeCredentials } from '../../policy/snapshot-format.js';
+import {
+  assembleChunks,
+  DEFAULT_CHUNK_LIMITS,
+  mainValues,
+  partBytes,
+  sha256Hex,
+  TooLargeError,
+  type ChunkLimits,
+  type StoreKind,
+  type StoredObject,
+} from '../../wire/chunked.js';
+import { CREDENTIALS_FILE, HASH_SOURCES_FILE } from '../../wire/files.js';
 import { Labels } from '../../wire/labels.js';
 import { CREDENTIAL_PARTS, credentialsPartName, credentialsSecretName, hashSourcesSecretName, snapshotConfigMapName } from '../../wire/names.js';
 import type { ReconcileResult } from '../reconciler.js';
 import { controllerReference } from '../writes/apply.js';
 import type { EventRecorder } from '../writes/events.js';
-import { writeObjectStatuses } from './object-statuses.js';
+import { StatusQueue } from '../writes/status-queue.js';
+import { submitObjectStatuses } from './object-statuses.js';
 import { PasswordHashes, type HashSource, type SecretMetadata } from './password-hashes.js';
 import { publishChunked, type PublishTarget } from './publish.js';
+import { GzipMemo, snapshotFiles } from './snapshot-layout.js';
 
 export interface NamespaceObject {
   metadata: { name: string; labels?: Record<string, string>; resourceVersion?: string };
@@ -55,8 +68,10 @@ export interface RegistryControllerOptions {
   log: Logger;
   bcryptCost?: number;
   chunkLimits?: ChunkLimits;
-  /** Concurrent status writes per reconcile. */
+  /** Status writes in flight at most (all Registries together; they run after the reconcile). Default 16. */
   writeConcurrency?: number;
+  /** A status write failed: the Registry needs another reconcile (with backoff). */
+  onStatusWriteFailed?: (registryKey: string, error: unknown) => void;
   now?: () => Date;
 }
 
@@ -67,11 +82,17 @@ export class RegistryController {
   /** Per registry key: per RegistryUser key, which Secret content its hash came from. */
   private readonly sources = new Map<string, Map<string, HashSource>>();
   private readonly hashes: PasswordHashes;
+  /** Per registry key: the gzipped snapshot files of its last publish. */
+  private readonly gzipMemos = new Map<string, GzipMemo>();
   private readonly now: () => Date;
-  private stopping = false;
+  private readonly statusQueue: StatusQueue;
 
   constructor(private readonly options: RegistryControllerOptions) {
     this.now = options.now ?? (() => new Date());
+    this.statusQueue = new StatusQueue({
+      concurrency: options.writeConcurrency ?? 16,
+      onError: (key, error) => options.onStatusWriteFailed?.(key, error),
+    });
     this.hashes = new PasswordHashes({
       client: options.client,
       secretMetadata: (key) => options.caches.secretMetadata.get(key),
@@ -81,17 +102,17 @@ export class RegistryController {
   }
 
   /**
-   * Called when this replica loses (or gives up) the Lease: an in-flight reconcile stops writing
-   * statuses, so a first start's thousands of status writes neither delay the hand-over nor race the
-   * new leader. Whatever was skipped is written by whichever replica leads next.
+   * Called when this replica loses (or gives up) the Lease: statuses not yet written are dropped, so a
+   * first start's thousands of status writes neither delay the hand-over nor race the new leader.
+   * Whatever was skipped is written by whichever replica leads next. Resolves once writes in flight end.
    */
-  stopWriting(): void {
-    this.stopping = true;
+  stopWriting(): Promise<void> {
+    return this.statusQueue.stop();
   }
 
   /** Called when this replica starts leading (again). */
   startWriting(): void {
-    this.stopping = false;
+    this.statusQueue.start();
   }
 
   private get caches(): RegistryCaches {
@@ -117,6 +138,7 @@ export class RegistryController {
     if (registry) this.sources.set(key, resolved.sources);
     else {
       this.sources.delete(key);
+      this.gzipMemos.delete(key);
       this.hashes.forget(key);
     }
     const result = compileSnapshot({ ...objects, credentials: resolved.credentials, identitySecrets: await this.identitySecrets(key, registry) });
@@ -131,14 +153,9 @@ export class RegistryController {
         markTooLarge(result, key, error);
       }
     }
-    await writeObjectStatuses(
-      {
-        client: this.options.client,
-        events: this.options.events,
-        now: this.now,
-        concurrency: this.options.writeConcurrency ?? 16,
-        stopping: () => this.stopping,
-      },
+    // Written in the background (writes/status-queue.ts): the next change need not wait for them.
+    submitObjectStatuses(
+      { client: this.options.client, events: this.options.events, now: this.now, queue: this.statusQueue },
       { registryKey: key, registry, users, grants, statuses: result.statuses, generation: compiled?.snapshot.generation, snapshotWritten },
     );
   };
@@ -188,14 +205,20 @@ export class RegistryController {
       this.cachedObjects('Secret', namespace, credentialsSecretName(name)),
       this.options.chunkLimits ?? CREDENTIAL_CHUNK_LIMITS,
     );
+    // Large snapshots go out as shards named by content: a change rewrites only the shards it touched.
+    const limits = this.options.chunkLimits ?? DEFAULT_CHUNK_LIMITS;
+    const memo = this.gzipMemos.get(key) ?? new GzipMemo();
+    this.gzipMemos.set(key, memo);
     const published = await publishChunked(
       this.options.client,
       target('ConfigMap', snapshotConfigMapName(name)),
       compiled.snapshot.generation,
-      { [SNAPSHOT_FILE]: serializeSnapshot(compiled.snapshot) },
+      snapshotFiles(compiled.snapshot, limits.inlineLimit),
       this.cachedObjects('ConfigMap', namespace, snapshotConfigMapName(name)),
-      this.options.chunkLimits,
+      limits,
+      memo.options(),
     );
+    memo.settle();
     if (published.wrote) {
       const policy = compiled.snapshot.registries[0];
       const note =

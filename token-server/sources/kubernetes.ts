@@ -1,7 +1,7 @@
 // Policy and keys read live from the cluster for `portcullis token-server --registry NAMESPACE/NAME`.
 // In the Registry's namespace only, and only what the token server needs (its Role names exactly these):
 //   ConfigMaps labelled portcullis.dev/registry=NAME: the snapshot (main object with a manifest, plus
-//     parts), watched by label: ConfigMaps hold nothing secret;
+//     parts; one snapshot.json or shards, snapshot-reader.ts), watched by label: ConfigMaps hold nothing secret;
 //   the Secret portcullis-NAME-credentials, watched by name, and its part Secrets
 //     portcullis-NAME-credentials-<slot>, read by name when the manifest lists them (wire/names.ts);
 //   the Secret portcullis-NAME-signing, watched by name: signing.json.
@@ -15,14 +15,15 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { Informer, type InformerEvent } from '../../kube/informer.js';
 import { isNotFound, KubeClient, objectPath, Resources } from '../../kube/request.js';
-import { parseCredentials, parseSnapshot } from '../../policy/snapshot-format.js';
+import { parseCredentials } from '../../policy/snapshot-format.js';
 import { assembleChunks, mainValues, parseManifest, partBytes, sha256Hex, MANIFEST_KEY, type StoredObject } from '../../wire/chunked.js';
-import { CREDENTIALS_FILE, KEY_FILES, SNAPSHOT_FILE } from '../../wire/files.js';
+import { CREDENTIALS_FILE, KEY_FILES } from '../../wire/files.js';
 import { Labels } from '../../wire/labels.js';
 import { credentialsSecretName, signingSecretName, snapshotConfigMapName, tokenServerSecretNames } from '../../wire/names.js';
 import { parseSigningKeySet } from '../../wire/signing-key-set.js';
 import { buildPolicyState } from './policy-state.js';
 import { PushedSource } from './pushed.js';
+import { SnapshotReader } from './snapshot-reader.js';
 import type { KeyState, PolicyState } from './types.js';
 
 export interface KubernetesSourceOptions {
@@ -63,6 +64,7 @@ export function kubernetesSources(options: KubernetesSourceOptions): KubernetesS
   const keys = new PushedSource<KeyState>();
   /** Part bytes already read, by name and content hash: an unchanged part is not read again. */
   let partCache = new Map<string, Buffer>();
+  const snapshots = new SnapshotReader();
   let loadedPolicy = '';
   let loadedKeys = '';
   let closed = false;
@@ -111,10 +113,13 @@ export function kubernetesSources(options: KubernetesSourceOptions): KubernetesS
     if (!snapshotMain) return (reject('policy', `ConfigMap ${namespace}/${snapshotConfigMapName(registry)} not found`), 'done');
     const credentialsObject = credentialsMain.get(`${namespace}/${credentialsSecretName(registry)}`);
     if (!credentialsObject) return (reject('policy', `Secret ${namespace}/${credentialsSecretName(registry)} not found`), 'done');
-    const snapshot = assembleChunks(mainValues('ConfigMap', snapshotMain), (name) => {
+    const snapshotValues = mainValues('ConfigMap', snapshotMain);
+    const snapshotPart = (name: string): Buffer | undefined => {
       const part = configMaps.get(`${namespace}/${name}`);
       return part && partBytes('ConfigMap', part);
-    });
+    };
+    // Shards the reader already holds are neither looked for nor unzipped again.
+    const snapshot = assembleChunks(snapshotValues, snapshotPart, snapshots.known);
     // Parts still on their way: the next event completes the set.
     if (!snapshot.complete) return 'done';
     const credentialsData = mainValues('Secret', credentialsObject);
@@ -123,10 +128,17 @@ export function kubernetesSources(options: KubernetesSourceOptions): KubernetesS
     if (!credentials.complete) return 'retry';
     const version = `${snapshot.generation}/${credentials.generation}`;
     if (version === loadedPolicy) return 'done';
-    const snapshotText = snapshot.files[SNAPSHOT_FILE];
     const credentialsText = credentials.files[CREDENTIALS_FILE];
-    if (snapshotText === undefined || credentialsText === undefined) return (reject('policy', 'manifest lists no snapshot.json or credentials.json'), 'done');
-    const state = buildPolicyState(parseSnapshot(snapshotText), parseCredentials(credentialsText), now());
+    if (credentialsText === undefined) return (reject('policy', `the credentials manifest lists no ${CREDENTIALS_FILE}`), 'done');
+    const hashes = Object.fromEntries(Object.entries(parseManifest(snapshotValues[MANIFEST_KEY] ?? '').files).map(([file, f]) => [file, f.sha256]));
+    let parsed = snapshots.read(hashes, snapshot.files);
+    if (parsed === 'reread') {
+      const whole = assembleChunks(snapshotValues, snapshotPart);
+      if (!whole.complete) return 'done';
+      parsed = snapshots.read(hashes, whole.files);
+      if (parsed === 'reread') throw new Error('snapshot shards missing after a full read');
+    }
+    const state = buildPolicyState(parsed, parseCredentials(credentialsText), now());
     loadedPolicy = version;
     lastRejected.policy = '';
     policy.set(state);

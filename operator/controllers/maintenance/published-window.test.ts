@@ -5,12 +5,17 @@ import { serializeSnapshot } from '../../../policy/snapshot-format.js';
 import { PART_KEY, planChunks, type StoredObject } from '../../../wire/chunked.js';
 import { SNAPSHOT_FILE } from '../../../wire/files.js';
 import { snapshotConfigMapName } from '../../../wire/names.js';
+import { GzipMemo, snapshotFiles } from '../snapshot-layout.js';
 import { publishedMaintenance, snapshotShowsWindow } from './published-window.js';
 
 const START = '2031-03-04T05:00:00.000Z';
 
 /** The ConfigMaps the Registry controller publishes for this status, as the operator's cache holds them. */
-function published(status: GarbageCollectionStatus | undefined, limits?: { inlineLimit: number; partBytes: number }): Map<string, StoredObject> {
+function published(
+  status: GarbageCollectionStatus | undefined,
+  limits?: { inlineLimit: number; partBytes: number },
+  layout: 'one file' | 'as the operator lays it out' = 'one file',
+): Map<string, StoredObject> {
   const registry: RegistryResource = {
     apiVersion: 'portcullis.dev/v1alpha1',
     kind: 'Registry',
@@ -21,7 +26,10 @@ function published(status: GarbageCollectionStatus | undefined, limits?: { inlin
   const snapshot = compileSnapshot({ registries: [registry], users: [], grants: [], namespaces: [], credentials: new Map() }).registries[0]?.snapshot;
   if (snapshot === undefined) throw new Error('not compiled');
   const name = snapshotConfigMapName('main');
-  const plan = planChunks(name, snapshot.generation, { [SNAPSHOT_FILE]: serializeSnapshot(snapshot) }, limits);
+  const plan =
+    layout === 'one file'
+      ? planChunks(name, snapshot.generation, { [SNAPSHOT_FILE]: serializeSnapshot(snapshot) }, limits)
+      : planChunks(name, snapshot.generation, snapshotFiles(snapshot, limits?.inlineLimit ?? 0), limits, undefined, new GzipMemo().options());
   const objects = new Map<string, StoredObject>([[`registry/${name}`, { metadata: { name, namespace: 'registry' }, data: plan.main }]]);
   for (const part of plan.parts) {
     objects.set(`registry/${part.name}`, { metadata: { name: part.name, namespace: 'registry' }, binaryData: { [PART_KEY]: part.bytes.toString('base64') } });
@@ -40,6 +48,15 @@ describe('the window in the published snapshot', () => {
     const split = published({ phase: 'EnteringReadOnly', windowStart: START }, { inlineLimit: 10, partBytes: 100 });
     expect([...split.keys()].length).toBeGreaterThan(1);
     expect(publishedMaintenance(lookup(split), 'registry', 'main')).toEqual({ readOnly: true, since: START });
+  });
+
+  it('is read from the head of a snapshot split into shards', () => {
+    const sharded = published({ phase: 'EnteringReadOnly', windowStart: START }, { inlineLimit: 10, partBytes: 100 }, 'as the operator lays it out');
+    expect([...sharded.keys()].some((k) => k.includes('-head-'))).toBe(true);
+    expect(publishedMaintenance(lookup(sharded), 'registry', 'main')).toEqual({ readOnly: true, since: START });
+    expect(
+      publishedMaintenance(lookup(published({ phase: 'Idle' }, { inlineLimit: 10, partBytes: 100 }, 'as the operator lays it out')), 'registry', 'main'),
+    ).toBe(undefined);
   });
 
   it.each<[string, Map<string, StoredObject>, boolean]>([

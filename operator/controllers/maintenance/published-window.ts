@@ -5,6 +5,7 @@
 // it (a watch event away), and tokens issued before the window, valid up to the Registry's tokenTTL.
 
 import { parseSnapshot } from '../../../policy/snapshot-format.js';
+import { parseSnapshotHead, SHARD_HEAD_FILE } from '../../../policy/snapshot-shards.js';
 import type { MaintenanceState } from '../../../policy/types.js';
 import { assembleChunks, mainValues, partBytes, type StoredObject } from '../../../wire/chunked.js';
 import { SNAPSHOT_FILE } from '../../../wire/files.js';
@@ -25,7 +26,11 @@ export function publishedMaintenance(configMaps: ConfigMapLookup, namespace: str
       const object = configMaps(`${namespace}/${part}`);
       return object && partBytes('ConfigMap', object);
     });
-    const text = assembled.complete ? assembled.files[SNAPSHOT_FILE] : undefined;
+    if (!assembled.complete) return 'unreadable';
+    // A sharded snapshot carries the window in its head.
+    const head = assembled.files[SHARD_HEAD_FILE];
+    if (head !== undefined) return parseSnapshotHead(head).policy.maintenance;
+    const text = assembled.files[SNAPSHOT_FILE];
     if (text === undefined) return 'unreadable';
     return parseSnapshot(text).registries[0]?.maintenance;
   } catch {

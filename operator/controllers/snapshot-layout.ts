@@ -1,0 +1,45 @@
+// How the operator lays out a Registry's snapshot in ConfigMaps. A snapshot that fits inline stays one
+// snapshot.json in the main ConfigMap, byte for byte what `portcullis compile` writes (so a mounted
+// ConfigMap still works as a --policy-dir). A larger one is split into shards (policy/snapshot-shards.ts),
+// each gzipped into its own ConfigMap named after its content: a grant or user change rewrites one shard
+// and the main ConfigMap's manifest, and deletes the shard it replaced.
+
+import { serializeSnapshot } from '../../policy/snapshot-format.js';
+import { shardSnapshot } from '../../policy/snapshot-shards.js';
+import type { Snapshot } from '../../policy/types.js';
+import { gzipText, type ChunkOptions } from '../../wire/chunked.js';
+import { SNAPSHOT_FILE } from '../../wire/files.js';
+
+/** The files to publish for `snapshot`: one snapshot.json when all of it fits in `inlineLimit` bytes, else its shards. */
+export function snapshotFiles(snapshot: Snapshot, inlineLimit: number): Record<string, string> {
+  if (snapshot.registries.length !== 1) return { [SNAPSHOT_FILE]: serializeSnapshot(snapshot) };
+  const shards = shardSnapshot(snapshot);
+  let total = 0;
+  for (const text of Object.values(shards)) total += Buffer.byteLength(text, 'utf8');
+  return total <= inlineLimit ? { [SNAPSHOT_FILE]: serializeSnapshot(snapshot) } : shards;
+}
+
+/**
+ * Remembers the gzipped bytes of the files of the last publish, by content hash: gzip at level 9 is
+ * most of a publish's cost, and between two generations all shards but one are unchanged.
+ */
+export class GzipMemo {
+  private last = new Map<string, Buffer>();
+  private next = new Map<string, Buffer>();
+
+  readonly gzip = (text: string, sha256: string): Buffer => {
+    const bytes = this.last.get(sha256) ?? this.next.get(sha256) ?? gzipText(text);
+    this.next.set(sha256, bytes);
+    return bytes;
+  };
+
+  /** Keeps what the plan just made used; drops the rest. */
+  settle(): void {
+    this.last = this.next;
+    this.next = new Map();
+  }
+
+  options(): ChunkOptions {
+    return { contentNames: true, gzip: this.gzip };
+  }
+}

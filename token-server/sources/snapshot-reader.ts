@@ -1,0 +1,63 @@
+// Reads the snapshot files of the main ConfigMap's manifest: one snapshot.json, or a head and shards
+// (policy/snapshot-shards.ts). Parsed shards are kept by file and content hash, so a new generation that
+// changed one shard costs parsing one shard; the others are not even unzipped again (`known`).
+
+import { parseSnapshot } from '../../policy/snapshot-format.js';
+import { joinShards, parseShard, parseSnapshotHead, shardFile, SHARD_HEAD_FILE, type ShardKind } from '../../policy/snapshot-shards.js';
+import type { GrantEntry, Snapshot, UserEntry } from '../../policy/types.js';
+import { SNAPSHOT_FILE } from '../../wire/files.js';
+
+type Entries = readonly (UserEntry | GrantEntry)[];
+
+export class SnapshotReader {
+  /** `file@sha256` -> entries, for the shards of the last snapshot read. */
+  private shards = new Map<string, Entries>();
+  /** The shard counts those entries were checked against. */
+  private counts = '';
+
+  /** Whether the reader already holds this file's content: assembleChunks then skips it. */
+  readonly known = (file: string, sha256: string): boolean => file !== SHARD_HEAD_FILE && this.shards.has(`${file}@${sha256}`);
+
+  /**
+   * The snapshot the files make. `hashes`: every file the manifest lists, with its sha256; `files`: the
+   * text of those `known` did not skip. Returns 'reread' when a skipped shard must be read after all (the
+   * shard counts changed): call again with every file. Throws on a malformed snapshot; the shards
+   * kept stay those of the last good one.
+   */
+  read(hashes: Readonly<Record<string, string>>, files: Readonly<Record<string, string>>): Snapshot | 'reread' {
+    const whole = files[SNAPSHOT_FILE];
+    if (whole !== undefined) {
+      const snapshot = parseSnapshot(whole);
+      this.shards = new Map();
+      return snapshot;
+    }
+    const headText = files[SHARD_HEAD_FILE];
+    if (headText === undefined) throw new Error(`the manifest lists neither ${SNAPSHOT_FILE} nor ${SHARD_HEAD_FILE}`);
+    const head = parseSnapshotHead(headText);
+    const counts = `${head.shards.users}/${head.shards.grants}`;
+    const next = new Map<string, Entries>();
+    const parsed: Record<ShardKind, Entries[]> = { users: [], grants: [] };
+    const named = new Set([SHARD_HEAD_FILE]);
+    for (const kind of ['users', 'grants'] as const) {
+      for (let i = 0; i < head.shards[kind]; i++) {
+        const file = shardFile(kind, i);
+        named.add(file);
+        const sha256 = hashes[file];
+        if (sha256 === undefined) throw new Error(`the manifest does not list ${file}`);
+        const key = `${file}@${sha256}`;
+        const text = files[file];
+        const kept = counts === this.counts ? this.shards.get(key) : undefined;
+        if (kept === undefined && text === undefined) return 'reread';
+        const entries = kept ?? parseShard(kind, i, head.shards[kind], text as string);
+        next.set(key, entries);
+        parsed[kind].push(entries);
+      }
+    }
+    const extra = Object.keys(hashes).find((f) => !named.has(f));
+    if (extra !== undefined) throw new Error(`the manifest lists ${extra}, which the head does not name`);
+    const snapshot = joinShards(head, (kind, i) => parsed[kind][i] ?? []);
+    this.shards = next;
+    this.counts = counts;
+    return snapshot;
+  }
+}
