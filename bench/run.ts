@@ -3,7 +3,8 @@
 // the figure to compare), a micro-benchmark of policy evaluation at 10,000 grants, and how failed
 // logins behave (login-defences.ts), logins from identity sources (identity.ts), and the activity trail's
 // intake and queries (activity.ts), and a retention dry run over 1,000 x 100 tags (retention.ts).
-// BENCH_ONLY=throughput, defences, identity, activity or retention runs one part.
+// BENCH_ONLY=throughput, defences, identity, activity, retention or peer runs one part; peer compares with
+// cesanta/docker_auth (docker-auth.ts) when bench/setup-docker-auth.sh has built it.
 //
 // Workloads, each against its own freshly started server process on loopback:
 //   (a) one user logging in repeatedly for repository:team/app:pull,push
@@ -21,6 +22,7 @@ import { parseScopes } from '../policy/scope.js';
 import { compileSnapshot } from '../policy/snapshot.js';
 import { benchPolicy, NAMESPACE, SERVICE, writeBenchDirs } from './fixture.js';
 import { runActivityBench } from './activity.js';
+import { runDockerAuthBench } from './docker-auth.js';
 import { runIdentityBench } from './identity.js';
 import { runLoginDefenceBench } from './login-defences.js';
 import { runRetentionBench } from './retention.js';
@@ -89,6 +91,7 @@ async function main(): Promise<void> {
     if (only === undefined || only === 'identity') await runIdentityBench(print, startChild, join(here, 'baseline.js'), cli);
     if (only === undefined || only === 'activity') await runActivityBench(print, startChild, here);
     if (only === undefined || only === 'retention') await runRetentionBench(print);
+    if (only === undefined || only === 'peer') await runDockerAuthBench(print, cli, join(here, 'baseline.js'));
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -183,7 +186,6 @@ async function throughput(dir: string, print: (s: string) => void): Promise<void
     if (granted !== iterations * 2) throw new Error(`evaluation sanity check failed: ${granted} actions granted`);
     print('');
     print(`policy evaluation, 10,000 grants, 1,000 users: ${perScopeUs.toFixed(2)} µs per scope (${iterations} scopes)`);
-    print('peer: cesanta/docker_auth is not served by the Go module proxy here (403), so no peer figure is measured');
   }
 }
 
