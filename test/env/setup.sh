@@ -33,10 +33,16 @@ build() {
   log "built $name $version in $((SECONDS - start))s"
 }
 
-build_kube_apiserver() {
+# build_kube COMPONENT: a Kubernetes component from the pinned module, with the version ldflags kubectl and the
+# kubelet's node status report.
+build_kube() {
   (cd "$root/test/tools/kube-apiserver" && go build -trimpath -o "$out.tmp" \
     -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=${KUBERNETES_VERSION} -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$(echo "$KUBERNETES_VERSION" | cut -d. -f2)" \
-    k8s.io/kubernetes/cmd/kube-apiserver) && mv "$out.tmp" "$out"
+    "k8s.io/kubernetes/cmd/$1") && mv "$out.tmp" "$out"
+}
+# The sandbox (pause) image's program and the cluster test's probe, packed into images by local/cluster-images.ts.
+build_cluster_program() {
+  (cd "$root/test/tools/cluster-images" && go build -trimpath -ldflags "-s -w" -o "$out.tmp" "./$1") && mv "$out.tmp" "$out"
 }
 build_weed() {
   (cd "$root/test/tools/seaweedfs" && go build -trimpath -ldflags "-s -w" -o "$out.tmp" github.com/seaweedfs/seaweedfs/weed) && mv "$out.tmp" "$out"
@@ -61,6 +67,10 @@ if [ "$demo_only" = false ]; then
   # Private engines for the client matrix's docker and containerd (ctr) runs, and podman.
   [ -x /usr/sbin/dockerd ] || need_debian+=(docker.io)
   command -v podman >/dev/null || need_debian+=(podman)
+  # The cluster tests' node (local/cluster.ts): containerd (with docker.io), runc, bridge CNI, iptables.
+  command -v runc >/dev/null || need_debian+=(runc)
+  [ -x /usr/lib/cni/bridge ] || need_debian+=(containernetworking-plugins)
+  command -v iptables >/dev/null || need_debian+=(iptables)
 fi
 if [ ${#need_debian[@]} -gt 0 ]; then
   log "installing Debian packages: ${need_debian[*]}"
@@ -79,7 +89,7 @@ for service in docker-registry slapd postgresql docker containerd; do
 done
 
 build etcd "$ETCD_VERSION" build_etcd
-build kube-apiserver "$KUBERNETES_VERSION" build_kube_apiserver
+build kube-apiserver "$KUBERNETES_VERSION" build_kube kube-apiserver
 build crane "$CRANE_VERSION" go_install github.com/google/go-containerregistry/cmd/crane "$CRANE_VERSION"
 build registry "$DISTRIBUTION_V3_VERSION" go_install github.com/distribution/distribution/v3/cmd/registry "$DISTRIBUTION_V3_VERSION"
 if [ "$demo_only" = false ]; then
@@ -89,6 +99,16 @@ if [ "$demo_only" = false ]; then
   build regctl "$REGCTL_VERSION" go_install github.com/regclient/regclient/cmd/regctl "$REGCTL_VERSION"
   # The S3-compatible server for the S3 storage tests (local/s3.ts).
   build weed "$SEAWEEDFS_VERSION" build_weed
+  # A real single-node cluster for test/cluster (local/cluster.ts): the node components from the same module
+  # as kube-apiserver, with Debian's containerd, runc and CNI plugins (checked above).
+  build kube-scheduler "$KUBERNETES_VERSION" build_kube kube-scheduler
+  build kube-controller-manager "$KUBERNETES_VERSION" build_kube kube-controller-manager
+  build kube-proxy "$KUBERNETES_VERSION" build_kube kube-proxy
+  build kubelet "$KUBERNETES_VERSION" build_kube kubelet
+  # Keyed by a hash of their sources (local/cluster-images.ts computes the same), not by a pinned version.
+  programs=$(cd "$root/test/tools/cluster-images" && cat go.mod pause/main.go probe/main.go | sha256sum | cut -c1-12)
+  build pause "$programs" build_cluster_program pause
+  build probe "$programs" build_cluster_program probe
   # The Dockerfile's base image, for test/integration/image.test.ts (its FROM cannot be pulled here).
   bash "$here/base-image.sh"
 fi
