@@ -95,7 +95,8 @@ export class KubeClient {
       ...(opts.rejectUnauthorized !== undefined ? { rejectUnauthorized: opts.rejectUnauthorized } : {}),
       ...(opts.servername ? { servername: opts.servername } : {}),
     };
-    this.agent ??= new https.Agent({ keepAlive: true, maxSockets: 16, ...tls });
+    // 32: the operator's 16 background status writes leave room for a reconcile's own requests.
+    this.agent ??= new https.Agent({ keepAlive: true, maxSockets: 32, ...tls });
     this.watchAgent ??= new https.Agent({ keepAlive: false, ...tls });
     const headers: Record<string, string> = { accept };
     for (const [k, v] of Object.entries(opts.headers ?? {})) if (typeof v === 'string') headers[k] = v;

@@ -29,7 +29,7 @@ import { defaultRetentionImage } from './controllers/retention/image.js';
 import { wireRetentionTriggers } from './controllers/retention/triggers.js';
 import { healthReport } from './health.js';
 import { LeaderElector } from '../kube/lease.js';
-import { InFlight, runWorkers } from './reconciler.js';
+import { describeError, InFlight, runWorkers } from './reconciler.js';
 import { wireTriggers } from './triggers.js';
 import { WorkQueue } from './workqueue.js';
 import { EventRecorder } from './writes/events.js';
@@ -46,6 +46,8 @@ export interface OperatorOptions {
   metricsListen?: { host: string; port: number };
   log?: Logger;
   workers?: number;
+  /** Status writes in flight at most (default 16). */
+  statusWriteConcurrency?: number;
   bcryptCost?: number;
   chunkLimits?: ChunkLimits;
   resyncMs?: number;
@@ -105,6 +107,12 @@ export async function startOperator(options: OperatorOptions = {}): Promise<Runn
     log,
     ...(options.bcryptCost !== undefined ? { bcryptCost: options.bcryptCost } : {}),
     ...(options.chunkLimits ? { chunkLimits: options.chunkLimits } : {}),
+    ...(options.statusWriteConcurrency !== undefined ? { writeConcurrency: options.statusWriteConcurrency } : {}),
+    // Status writes run after the reconcile: a failed one sends the Registry round again, with backoff.
+    onStatusWriteFailed: (key, error) => {
+      log.warn({ controller: 'registry', key, err: describeError(error) }, 'status write failed; reconciling again with backoff');
+      queues?.registry.addRateLimited(key);
+    },
   });
   const keysController = new KeysController({
     client,
@@ -176,13 +184,14 @@ export async function startOperator(options: OperatorOptions = {}): Promise<Runn
     const q = queues;
     queues = undefined;
     leaderGauge.set(0);
-    registryController.stopWriting();
+    const writesEnded = registryController.stopWriting();
     cancelSync?.();
     q?.registry.shutDown();
     q?.keys.shutDown();
     q?.maintenance.shutDown();
     q?.retention.shutDown();
     await running;
+    await writesEnded;
     running = undefined;
     log.info('controllers stopped');
   };

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { RegistryUserResource } from '../crds/types.js';
-import { SecretIndex } from './triggers.js';
+import { onlyStatusChanged, SecretIndex } from './triggers.js';
 
 const user = (name: string, secret: string, registry = 'main', namespace = 'registry'): RegistryUserResource => ({
   apiVersion: 'portcullis.dev/v1alpha1',
@@ -34,5 +34,26 @@ describe('SecretIndex', () => {
     index.setUser(user('b', 's'));
     index.deleteUser('registry/a');
     expect(index.registriesFor('registry/s')).toEqual(['registry/main']);
+  });
+});
+
+describe('onlyStatusChanged', () => {
+  const meta = (generation: number, extra: Record<string, unknown> = {}) => ({
+    metadata: { generation, labels: { a: '1' }, annotations: { b: '2' }, ...extra },
+  });
+
+  it('is true for a status write (same generation, labels and annotations)', () => {
+    expect(onlyStatusChanged(meta(3), meta(3))).toBe(true);
+  });
+
+  it('is false for a spec change, a label or annotation change, or a deletion', () => {
+    expect(onlyStatusChanged(meta(3), meta(4))).toBe(false);
+    expect(onlyStatusChanged(meta(3), meta(3, { labels: { a: '2' } }))).toBe(false);
+    expect(onlyStatusChanged(meta(3), meta(3, { annotations: {} }))).toBe(false);
+    expect(onlyStatusChanged(meta(3), meta(3, { deletionTimestamp: '2025-01-01T00:00:00Z' }))).toBe(false);
+  });
+
+  it('is false when the generation is unknown', () => {
+    expect(onlyStatusChanged({ metadata: {} }, { metadata: {} })).toBe(false);
   });
 });

@@ -1,6 +1,7 @@
 // Which Registry keys an event affects, for each controller. The work item is only the key; these
 // decide who has to look again. For the Registry controller:
-// - a RegistryUser or RepositoryGrant: its registryRef (before and after an edit that moved it);
+// - a RegistryUser or RepositoryGrant: its registryRef (before and after an edit that moved it), not
+//   when only its status changed;
 // - a Secret: every Registry with a user whose passwordSecretRef names it (kept in SecretIndex, so a
 //   Secret event costs a map lookup, not a scan of all users), and a Registry whose LDAP bind password it holds;
 // - an owned ConfigMap/Secret (someone edited or deleted it): the Registry in its label;
@@ -60,6 +61,22 @@ export function selectsNamespacesByLabel(registry: RegistryResource): boolean {
   return (registry.spec?.delegation ?? []).some((d) => d.namespaces?.from === 'Selector');
 }
 
+/** An update that changed the status subresource only: same generation (spec), labels and annotations. */
+export function onlyStatusChanged(
+  previous: { metadata: { generation?: number; labels?: Record<string, string>; annotations?: Record<string, string>; deletionTimestamp?: string } },
+  object: { metadata: { generation?: number; labels?: Record<string, string>; annotations?: Record<string, string>; deletionTimestamp?: string } },
+): boolean {
+  const a = previous.metadata;
+  const b = object.metadata;
+  return (
+    a.generation !== undefined &&
+    a.generation === b.generation &&
+    a.deletionTimestamp === b.deletionTimestamp &&
+    stableJson(a.labels) === stableJson(b.labels) &&
+    stableJson(a.annotations) === stableJson(b.annotations)
+  );
+}
+
 /** Where the triggers put keys: each controller's queue, or nowhere while this replica does not lead. */
 export interface Queues {
   registry(key: string): void;
@@ -91,6 +108,10 @@ export function wireTriggers(caches: OperatorCaches, queues: Queues): void {
   for (const informer of [caches.users, caches.grants] as Informer<RegistryUserResource | RepositoryGrantResource>[]) {
     informer.on((e) => {
       if (e.type !== 'added' && e.type !== 'updated' && e.type !== 'deleted') return;
+      // The operator's own status writes: a first start makes one per object, and each would compile the
+      // Registry again for nothing (the snapshot reads no user's or grant's status). A status someone else
+      // changed is put right at the next change or resync.
+      if (e.type === 'updated' && onlyStatusChanged(e.previous, e.object)) return;
       queues.registry(registryKeyOf(e.object));
       if (e.type === 'updated') queues.registry(registryKeyOf(e.previous));
     });

@@ -1,6 +1,7 @@
 // Writing what compileSnapshot says about each object to its status, and an Event when its Ready
 // condition (or a Conflicted one) changes. Only statuses that differ from what the object shows are
-// written, at most `concurrency` at a time, and writing stops at once when the controller is told to.
+// handed to the StatusQueue (writes/status-queue.ts), which writes them in the background, a bounded
+// number at a time, newest first, so the reconcile does not wait for them.
 
 import { API_VERSION, type RegistryResource, type RegistryUserResource, type RepositoryGrantResource } from '../../crds/types.js';
 import { Resources, type KubeClient, type ResourceType } from '../../kube/request.js';
@@ -9,8 +10,8 @@ import { ConditionTypes } from '../../policy/reasons.js';
 import type { ObjectStatus } from '../../policy/snapshot.js';
 import { usernameOf } from '../../policy/compile/users.js';
 import type { EventRecorder } from '../writes/events.js';
-import { statusUpdate, writeStatus } from '../writes/status.js';
-import { forEachLimited } from './password-hashes.js';
+import type { StatusQueue } from '../writes/status-queue.js';
+import { stableJson, statusUpdate, writeStatus } from '../writes/status.js';
 
 type Compiled = RegistryResource | RegistryUserResource | RepositoryGrantResource;
 
@@ -39,10 +40,7 @@ export interface StatusWriteInput {
   snapshotWritten: boolean;
 }
 
-export async function writeObjectStatuses(
-  deps: { client: KubeClient; events: EventRecorder; now: () => Date; concurrency: number; stopping: () => boolean },
-  input: StatusWriteInput,
-): Promise<void> {
+export function submitObjectStatuses(deps: { client: KubeClient; events: EventRecorder; now: () => Date; queue: StatusQueue }, input: StatusWriteInput): void {
   const objects = new Map<string, Compiled>();
   if (input.registry) objects.set(`Registry/${input.registryKey}`, input.registry);
   for (const u of input.users) objects.set(`RegistryUser/${objectKey(u)}`, u);
@@ -64,34 +62,27 @@ export async function writeObjectStatuses(
       owns: OWNED_CONDITIONS,
     };
     const update = statusUpdate(object.status, desired, deps.now());
-    return update ? [{ status, object, update }] : [];
+    return update ? [{ status, object, update, content: stableJson(desired) }] : [];
   });
-  await forEachLimited(
-    work,
-    deps.concurrency,
-    async ({ status, object, update }) => {
-      await writeStatus(
-        deps.client,
-        { resource: KIND_RESOURCE[status.kind], apiVersion: API_VERSION, kind: status.kind },
-        status.namespace,
-        status.name,
-        update,
-      );
-      const regarding = { apiVersion: API_VERSION, kind: status.kind, metadata: object.metadata };
-      const before = conditionOf(object.status?.conditions, ConditionTypes.Ready);
-      const after = conditionOf(status.conditions, ConditionTypes.Ready);
-      if (
-        after &&
-        (before?.status !== after.status || before.reason !== after.reason) &&
-        !(status.kind === 'Registry' && input.snapshotWritten && after.status === 'True')
-      ) {
-        await deps.events.record(regarding, after.status === 'True' ? 'Normal' : 'Warning', after.reason, after.message);
-      }
-      const conflict = conditionOf(status.conditions, ConditionTypes.Conflicted);
-      if (conflict && conditionOf(object.status?.conditions, ConditionTypes.Conflicted)?.reason !== conflict.reason) {
-        await deps.events.record(regarding, 'Warning', conflict.reason, conflict.message);
-      }
-    },
-    deps.stopping,
+  const write = async ({ status, object, update }: (typeof work)[number]): Promise<void> => {
+    await writeStatus(deps.client, { resource: KIND_RESOURCE[status.kind], apiVersion: API_VERSION, kind: status.kind }, status.namespace, status.name, update);
+    const regarding = { apiVersion: API_VERSION, kind: status.kind, metadata: object.metadata };
+    const before = conditionOf(object.status?.conditions, ConditionTypes.Ready);
+    const after = conditionOf(status.conditions, ConditionTypes.Ready);
+    if (
+      after &&
+      (before?.status !== after.status || before.reason !== after.reason) &&
+      !(status.kind === 'Registry' && input.snapshotWritten && after.status === 'True')
+    ) {
+      await deps.events.record(regarding, after.status === 'True' ? 'Normal' : 'Warning', after.reason, after.message);
+    }
+    const conflict = conditionOf(status.conditions, ConditionTypes.Conflicted);
+    if (conflict && conditionOf(object.status?.conditions, ConditionTypes.Conflicted)?.reason !== conflict.reason) {
+      await deps.events.record(regarding, 'Warning', conflict.reason, conflict.message);
+    }
+  };
+  deps.queue.submit(
+    input.registryKey,
+    work.map((w) => ({ key: `${w.status.kind}/${w.status.namespace}/${w.status.name}`, content: w.content, write: () => write(w) })),
   );
 }
