@@ -80,8 +80,8 @@ export function register(program: Command): void {
       const clusterClient = (): Promise<KubeClient | undefined> => {
         kubeClient ??= (async () => {
           if (registryRef === undefined && !process.env.KUBECONFIG && !process.env.KUBERNETES_SERVICE_HOST) return undefined;
-          const [{ loadKubeConfig }, { KubeClient: Client }] = await Promise.all([import('../../kube/config.js'), import('../../kube/request.js')]);
-          return new Client(await loadKubeConfig());
+          const [{ loadConnection }, { KubeClient: Client }] = await Promise.all([import('../../kube/connection.js'), import('../../kube/request.js')]);
+          return new Client(await loadConnection());
         })().catch((err: unknown) => {
           logger.error({ reason: (err as Error).message }, 'no cluster connection for ServiceAccount logins');
           return undefined;
@@ -92,13 +92,13 @@ export function register(program: Command): void {
       const reportRejected = (name: string, source: Source<unknown>) =>
         source.onRejected((reason) => logger.error({ source: name, reason }, `${name} not loaded`));
       if (registryRef) {
-        // Loaded only here: client-node's KubeConfig module alone is ~70 MB of RSS, which a token server
-        // reading directories should not carry.
-        const [{ loadKubeConfig }, { kubernetesSources }] = await Promise.all([
-          import('../../kube/config.js'),
+        // Loaded only here; kube/connection.ts reads the common kubeconfigs without client-node, whose
+        // import alone is ~66 MB of RSS.
+        const [{ loadConnection }, { kubernetesSources }] = await Promise.all([
+          import('../../kube/connection.js'),
           import('../../token-server/sources/kubernetes.js'),
         ]);
-        const kubeConfig = await loadKubeConfig();
+        const kubeConfig = await loadConnection();
         const live = kubernetesSources({ kubeConfig, namespace: registryRef[1]!, registry: registryRef[2]!, log: logger });
         const offs = [reportRejected('policy', live.policy), reportRejected('keys', live.keys)];
         try {

@@ -11,7 +11,7 @@
 // they list have arrived with matching hashes; then it is swapped in whole. Watch errors, a missing
 // object or a malformed one never clear what is served: the last good state stays until a better one.
 
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConnection } from '../../kube/connection.js';
 import type { Logger } from 'pino';
 import { Informer, type InformerEvent } from '../../kube/informer.js';
 import { isNotFound, KubeClient, objectPath, Resources } from '../../kube/request.js';
@@ -27,7 +27,7 @@ import { SnapshotReader } from './snapshot-reader.js';
 import type { KeyState, PolicyState } from './types.js';
 
 export interface KubernetesSourceOptions {
-  kubeConfig: KubeConfig;
+  kubeConfig: KubeConnection;
   namespace: string;
   registry: string;
   log?: Logger;
