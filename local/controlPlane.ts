@@ -21,6 +21,13 @@ export interface ControlPlaneOptions {
   auditLog?: boolean | 'secret-reads';
   /** Keep the temp dir after stop (for debugging). */
   keepDir?: boolean;
+  /**
+   * Serve a real node (local/cluster.ts): listen on every address and advertise `advertiseAddress`, the
+   * `kubernetes` Service's endpoint that pods reach; the Node authorizer and NodeRestriction for the
+   * kubelet, ServiceAccount admission (the controller manager creates the accounts), and a client
+   * certificate (system:masters) for the API server's calls to the kubelet (logs, exec).
+   */
+  node?: { advertiseAddress: string };
 }
 
 export interface ControlPlane {
@@ -68,13 +75,13 @@ interface Pki {
   saPub: string;
 }
 
-async function createPki(dir: string): Promise<Pki> {
+async function createPki(dir: string, advertiseAddress?: string): Promise<Pki> {
   const ca = await createCA(dir, 'kubernetes');
   const serving = await issueCert(ca, dir, {
     name: 'apiserver',
     commonName: 'kube-apiserver',
     dnsNames: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc'],
-    ips: ['127.0.0.1', '10.0.0.1'],
+    ips: ['127.0.0.1', '10.0.0.1', ...(advertiseAddress ? [advertiseAddress] : [])],
     usage: 'server',
   });
   const admin = await issueCert(ca, dir, { name: 'admin', commonName: 'admin', organizations: ['system:masters'], usage: 'client' });
@@ -153,7 +160,7 @@ __READS__- level: None
 
 export async function startControlPlane(options: ControlPlaneOptions = {}): Promise<ControlPlane> {
   const dir = await mkdtemp(join(tmpdir(), 'portcullis-cp-'));
-  const pki = await createPki(dir);
+  const pki = await createPki(dir, options.node?.advertiseAddress);
   const [etcdClientPort, etcdPeerPort, apiPort] = [await freePort(), await freePort(), await freePort()];
   const etcdUrl = `http://127.0.0.1:${etcdClientPort}`;
   const server = `https://127.0.0.1:${apiPort}`;
@@ -173,8 +180,8 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
   let auditLogPath: string | undefined;
   const apiArgs = [
     `--etcd-servers=${etcdUrl}`,
-    '--bind-address=127.0.0.1',
-    '--advertise-address=127.0.0.1',
+    `--bind-address=${options.node ? '0.0.0.0' : '127.0.0.1'}`,
+    `--advertise-address=${options.node?.advertiseAddress ?? '127.0.0.1'}`,
     `--secure-port=${apiPort}`,
     `--tls-cert-file=${pki.serving.certPath}`,
     `--tls-private-key-file=${pki.serving.keyPath}`,
@@ -184,11 +191,11 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     // The issuer is the API server's own URL, so its discovery document and key set are reachable: tests
     // use it as a real OIDC issuer (its ServiceAccount tokens as CI tokens).
     `--service-account-issuer=${server}`,
-    '--authorization-mode=RBAC',
+    `--authorization-mode=${options.node ? 'Node,RBAC' : 'RBAC'}`,
     '--service-cluster-ip-range=10.0.0.0/24',
     '--allow-privileged=true',
     // No controller manager or kubelet here: admission that waits for them would only get in the way.
-    '--disable-admission-plugins=ServiceAccount',
+    ...(options.node ? ['--enable-admission-plugins=NodeRestriction'] : ['--disable-admission-plugins=ServiceAccount']),
     `--cert-dir=${join(dir, 'apiserver-certs')}`,
     // The front proxy (kubeadm's flags): the aggregator presents proxy-client-cert to aggregated API
     // servers, which believe the X-Remote-* headers only from a certificate of this CA with this CN.
@@ -200,6 +207,19 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     `--proxy-client-cert-file=${pki.frontProxyClient.certPath}`,
     `--proxy-client-key-file=${pki.frontProxyClient.keyPath}`,
   ];
+  if (options.node) {
+    const kubeletClient = await issueCert(pki.ca, dir, {
+      name: 'apiserver-kubelet-client',
+      commonName: 'kube-apiserver-kubelet-client',
+      organizations: ['system:masters'],
+      usage: 'client',
+    });
+    apiArgs.push(
+      `--kubelet-client-certificate=${kubeletClient.certPath}`,
+      `--kubelet-client-key=${kubeletClient.keyPath}`,
+      '--kubelet-preferred-address-types=InternalIP',
+    );
+  }
   if (options.auditLog) {
     auditLogPath = join(dir, 'audit.log');
     const policyPath = join(dir, 'audit-policy.yaml');

@@ -17,28 +17,43 @@ function sha256(data: Buffer | string): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
-/** One regular file in a POSIX ustar archive (enough for an image layer). */
+/** A regular file of a POSIX ustar archive; mode 0644 unless given (0755 for a program). */
+export interface TarEntry {
+  name: string;
+  content: Buffer;
+  mode?: number;
+}
+
+/** Regular files in a POSIX ustar archive (enough for an image layer or an image archive). */
+export function tarOf(entries: TarEntry[]): Buffer {
+  const parts: Buffer[] = [];
+  for (const { name, content, mode = 0o644 } of entries) {
+    const header = Buffer.alloc(512, 0);
+    const field = (value: string, offset: number, length: number): void => {
+      header.write(value, offset, Math.min(Buffer.byteLength(value), length), 'ascii');
+    };
+    const octal = (value: number, length: number): string => value.toString(8).padStart(length - 1, '0');
+    field(name, 0, 100);
+    field(octal(mode, 8), 100, 8);
+    field(octal(0, 8), 108, 8);
+    field(octal(0, 8), 116, 8);
+    field(octal(content.length, 12), 124, 12);
+    field(octal(0, 12), 136, 12);
+    header.fill(' ', 148, 156); // checksum is computed with its own field as spaces
+    field('0', 156, 1);
+    field('ustar', 257, 6);
+    field('00', 263, 2);
+    let sum = 0;
+    for (const byte of header) sum += byte;
+    field(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 8);
+    parts.push(header, content, Buffer.alloc((512 - (content.length % 512)) % 512, 0));
+  }
+  return Buffer.concat([...parts, Buffer.alloc(1024, 0)]);
+}
+
+/** One regular file in a POSIX ustar archive. */
 export function tarWithFile(name: string, content: Buffer): Buffer {
-  const header = Buffer.alloc(512, 0);
-  const field = (value: string, offset: number, length: number): void => {
-    header.write(value, offset, Math.min(Buffer.byteLength(value), length), 'ascii');
-  };
-  const octal = (value: number, length: number): string => value.toString(8).padStart(length - 1, '0');
-  field(name, 0, 100);
-  field(octal(0o644, 8), 100, 8);
-  field(octal(0, 8), 108, 8);
-  field(octal(0, 8), 116, 8);
-  field(octal(content.length, 12), 124, 12);
-  field(octal(0, 12), 136, 12);
-  header.fill(' ', 148, 156); // checksum is computed with its own field as spaces
-  field('0', 156, 1);
-  field('ustar', 257, 6);
-  field('00', 263, 2);
-  let sum = 0;
-  for (const byte of header) sum += byte;
-  field(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 8);
-  const padding = Buffer.alloc((512 - (content.length % 512)) % 512, 0);
-  return Buffer.concat([header, content, padding, Buffer.alloc(1024, 0)]);
+  return tarOf([{ name, content }]);
 }
 
 async function writeBlob(layoutDir: string, data: Buffer | string): Promise<{ digest: string; size: number }> {

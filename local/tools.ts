@@ -31,10 +31,26 @@ export function versions(): Record<string, string> {
   return out;
 }
 
-type BuiltTool = 'kube-apiserver' | 'etcd' | 'crane' | 'helm' | 'registry-v3' | 'oras' | 'regctl' | 'weed';
+type BuiltTool =
+  | 'kube-apiserver'
+  | 'kube-controller-manager'
+  | 'kube-scheduler'
+  | 'kube-proxy'
+  | 'kubelet'
+  | 'etcd'
+  | 'crane'
+  | 'helm'
+  | 'registry-v3'
+  | 'oras'
+  | 'regctl'
+  | 'weed';
 
 const toolVersion: Record<BuiltTool, [dir: string, versionKey: string, binary: string]> = {
   'kube-apiserver': ['kube-apiserver', 'KUBERNETES_VERSION', 'kube-apiserver'],
+  'kube-controller-manager': ['kube-controller-manager', 'KUBERNETES_VERSION', 'kube-controller-manager'],
+  'kube-scheduler': ['kube-scheduler', 'KUBERNETES_VERSION', 'kube-scheduler'],
+  'kube-proxy': ['kube-proxy', 'KUBERNETES_VERSION', 'kube-proxy'],
+  kubelet: ['kubelet', 'KUBERNETES_VERSION', 'kubelet'],
   etcd: ['etcd', 'ETCD_VERSION', 'etcd'],
   crane: ['crane', 'CRANE_VERSION', 'crane'],
   helm: ['helm', 'HELM_VERSION', 'helm'],
@@ -47,11 +63,15 @@ const toolVersion: Record<BuiltTool, [dir: string, versionKey: string, binary: s
 /** Absolute path of a tool built by setup.sh; throws with the fix when it is missing. */
 export function toolPath(name: BuiltTool): string {
   const [dir, versionKey, binary] = toolVersion[name];
-  const version = versions()[versionKey];
+  return builtBinaryPath(dir, versions()[versionKey] ?? '', binary);
+}
+
+/** Absolute path of `binary` that setup.sh built into .tools/DIR-VERSION; throws with the fix when missing. */
+export function builtBinaryPath(dir: string, version: string, binary: string): string {
   const toolsDir = process.env.PORTCULLIS_TOOLS_DIR ?? join(repoRoot, '.tools');
   const path = join(toolsDir, `${dir}-${version}`, binary);
   if (!existsSync(path)) {
-    throw new Error(`${name} ${version} is not built (${path} missing): run 'bash test/env/setup.sh'`);
+    throw new Error(`${dir} ${version} is not built (${path} missing): run 'bash test/env/setup.sh'`);
   }
   return path;
 }
