@@ -1,7 +1,8 @@
 import { defineConfig } from 'vitest/config';
 
-// Three projects: unit tests beside the code (no processes), integration tests against a real
-// kube-apiserver + etcd, and e2e tests against real registries and clients. `npm test` runs all.
+// Four projects: unit tests beside the code (no processes), integration tests against a real
+// kube-apiserver + etcd, e2e tests against real registries and clients, and cluster tests on a real
+// single-node cluster (kubelet, containerd). `npm test` runs all.
 export default defineConfig({
   test: {
     reporters: ['default'],
@@ -49,6 +50,17 @@ export default defineConfig({
           testTimeout: 120_000,
           hookTimeout: 180_000,
           maxWorkers: 2,
+        },
+      },
+      {
+        test: {
+          name: 'cluster',
+          // Last, alone: one real node per machine (local/cluster.ts), started by each file's beforeAll.
+          sequence: { groupOrder: 3 },
+          include: ['test/cluster/**/*.test.ts'],
+          testTimeout: 600_000,
+          hookTimeout: 900_000,
+          maxWorkers: 1,
         },
       },
     ],
