@@ -6,7 +6,12 @@
 //   - first-time hashing cost, measured separately (bcrypt cost 10 per plain password);
 //   - p50/p99 latency from a single grant change to the token server's new decision;
 //   - RSS of the operator and the token server.
-// BENCH_OBJECTS (default 10000) sets N; BENCH_CHANGES (default 20) the number of grant changes;
+// Each figure is printed beside a baseline measured in the same run on the same objects: cold start
+// beside one LIST of the inputs; grant change -> decision beside a PATCH -> watch event round trip of a
+// grant, and beside two of them in a row (grant seen, then a ConfigMap written and seen: the floor of
+// any operator -> token server propagation).
+// BENCH_OBJECTS (default 10000) sets N (100000 works: objects are created BENCH_CONCURRENCY, default 64,
+// at a time); BENCH_CHANGES (default 20) the number of grant changes;
 // BENCH_PROFILE_DIR, where to write CPU profiles of the operator and the token server; BENCH_NODE_ARGS,
 // Node flags for both.
 import bcrypt from 'bcrypt';
@@ -24,6 +29,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const cli = join(here, '..', 'bin', 'portcullis.js');
 const N = Number(process.env.BENCH_OBJECTS ?? 10_000);
 const CHANGES = Number(process.env.BENCH_CHANGES ?? 20);
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
 const NS = 'bench';
 const SERVICE = 'bench.registry';
 const GROUP = '/apis/portcullis.dev/v1alpha1';
@@ -101,7 +107,7 @@ async function main(): Promise<void> {
     const created = Date.now();
     await inBatches(
       Array.from({ length: N }, (_, i) => i),
-      32,
+      CONCURRENCY,
       async (i) => {
         await client.request('POST', `/api/v1/namespaces/${NS}/secrets`, {
           body: { apiVersion: 'v1', kind: 'Secret', metadata: { name: `user-${i}-pw` }, stringData: { htpasswd: hash } },
@@ -183,6 +189,8 @@ async function main(): Promise<void> {
     await Promise.all(Array.from({ length: sample }, (_, i) => bcrypt.hash(`password-${i}`, 10)));
     const perHashMs = (Date.now() - hashStart) / sample;
 
+    const baseline = await watchRoundTrips(client, CHANGES);
+
     const latencies: number[] = [];
     for (let k = 0; k < CHANGES; k++) {
       const i = Math.floor((k * N) / CHANGES);
@@ -200,7 +208,23 @@ async function main(): Promise<void> {
       latencies.push(Date.now() - start);
     }
 
+    // A token server started now reads the published snapshot (every shard) from scratch.
+    await stopChild(tokenServer.child);
+    const restartAt = Date.now();
+    const restarted = spawnCli(['token-server', '--registry', `${NS}/main`, '--listen', `127.0.0.1:${tokenPort}`, '--log-level', 'warn'], env);
+    children.push(restarted.child);
+    await waitFor(
+      'the restarted token server to serve',
+      async () => (await actionsFor(last, `u-${last}/app`).catch((): string[] => [])).includes('pull'),
+      300_000,
+      () => restarted.output(),
+      50,
+    );
+    const tokenServerStartSeconds = (Date.now() - restartAt) / 1000;
+    const layout = await snapshotLayout(client);
+
     print('');
+    print(`snapshot as published: ${layout}`);
     print(`baseline: one LIST of the ${3 * N} inputs: ${listSeconds.toFixed(2)} s`);
     print(`operator start -> snapshot served by the token server: ${servedSeconds.toFixed(2)} s (${(servedSeconds / listSeconds).toFixed(1)} x baseline)`);
     print(`operator start -> all ${2 * N} object statuses written (first start only): ${statusesSeconds.toFixed(1)} s`);
@@ -208,18 +232,92 @@ async function main(): Promise<void> {
       `first-time hashing (bcrypt cost 10, plain passwords): ${perHashMs.toFixed(1)} ms per password, ~${((perHashMs * N) / 1000).toFixed(0)} s for ${N} users`,
     );
     print(
-      `grant change -> new decision, ${CHANGES} changes: ` +
-        `p50 ${percentile(latencies, 50)} ms, p99 ${percentile(latencies, 99)} ms, max ${Math.max(...latencies)} ms`,
+      `baseline: PATCH -> watch event of one grant, ${CHANGES} times: p50 ${percentile(baseline.single, 50)} ms, p99 ${percentile(baseline.single, 99)} ms; ` +
+        `two in a row (grant, then a ConfigMap): p50 ${percentile(baseline.double, 50)} ms, p99 ${percentile(baseline.double, 99)} ms`,
+    );
+    const p50 = percentile(latencies, 50);
+    const p99 = percentile(latencies, 99);
+    print(
+      `grant change -> new decision, ${CHANGES} changes: p50 ${p50} ms, p99 ${p99} ms, max ${Math.max(...latencies)} ms ` +
+        `(p50 ${(p50 / Math.max(1, percentile(baseline.double, 50))).toFixed(1)} x, p99 ${(p99 / Math.max(1, percentile(baseline.double, 99))).toFixed(1)} x the two-round-trip baseline)`,
+    );
+    print(
+      `token server start -> snapshot served (reads every shard): ${tokenServerStartSeconds.toFixed(2)} s (${(tokenServerStartSeconds / listSeconds).toFixed(1)} x baseline LIST)`,
     );
     const heapUsed = /^nodejs_heap_size_used_bytes (\S+)/m.exec(await (await fetch(`http://127.0.0.1:${tokenPort}/metrics`)).text())?.[1];
+    print(`load average at the end: ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
     print(
-      `RSS: operator ${rssOf(operator.child.pid!)}, token server ${rssOf(tokenServer.child.pid!)} ` +
+      `RSS: operator ${rssOf(operator.child.pid!)}, token server (restarted) ${rssOf(restarted.child.pid!)} ` +
         `(V8 heap in use ${(Number(heapUsed) / 2 ** 20).toFixed(0)} MB)`,
     );
   } finally {
     for (const child of children) await stopChild(child);
     await cp.stop();
   }
+}
+
+/**
+ * The floor under a grant change's latency, on the same API server and objects: a PATCH of a grant until
+ * a watch of all grants delivers it (`single`), and that followed by a ConfigMap write until a watch of
+ * ConfigMaps delivers it (`double`): what any operator -> token server propagation costs at least.
+ */
+async function watchRoundTrips(client: KubeClient, times: number): Promise<{ single: number[]; double: number[] }> {
+  const waiting = new Map<string, () => void>();
+  const seen = (type: string, object: unknown): void => {
+    const meta = (object as { metadata?: { name?: string; labels?: Record<string, string> } }).metadata;
+    const key = `${meta?.name}@${meta?.labels?.['bench-round'] ?? ''}`;
+    if (type === 'MODIFIED' || type === 'ADDED') waiting.get(key)?.();
+  };
+  const grantsList = await client.request<{ metadata: { resourceVersion: string } }>('GET', `${GROUP}/namespaces/${NS}/repositorygrants`, {
+    query: { limit: 1 },
+  });
+  const cmList = await client.request<{ metadata: { resourceVersion: string } }>('GET', `/api/v1/namespaces/${NS}/configmaps`, { query: { limit: 1 } });
+  const watches = [
+    await client.watch(`${GROUP}/namespaces/${NS}/repositorygrants`, { resourceVersion: grantsList.metadata.resourceVersion }, seen),
+    await client.watch(`/api/v1/namespaces/${NS}/configmaps`, { resourceVersion: cmList.metadata.resourceVersion }, seen),
+  ];
+  const arrival = (key: string): Promise<void> => new Promise((resolve) => waiting.set(key, resolve));
+  const single: number[] = [];
+  const double: number[] = [];
+  try {
+    await client.request('POST', `/api/v1/namespaces/${NS}/configmaps`, {
+      body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'bench-round-trip' } },
+    });
+    for (let k = 0; k < times; k++) {
+      const grant = `grant-${Math.floor((k * N) / times) + 1 < N ? Math.floor((k * N) / times) + 1 : 0}`;
+      const round = String(k);
+      const start = Date.now();
+      const grantSeen = arrival(`${grant}@${round}`);
+      await client.request('PATCH', `${GROUP}/namespaces/${NS}/repositorygrants/${grant}`, {
+        body: { metadata: { labels: { 'bench-round': round } } },
+        contentType: 'application/merge-patch+json',
+      });
+      await grantSeen;
+      single.push(Date.now() - start);
+      const cmSeen = arrival(`bench-round-trip@${round}`);
+      await client.request('PATCH', `/api/v1/namespaces/${NS}/configmaps/bench-round-trip`, {
+        body: { metadata: { labels: { 'bench-round': round } } },
+        contentType: 'application/merge-patch+json',
+      });
+      await cmSeen;
+      double.push(Date.now() - start);
+    }
+  } finally {
+    for (const w of watches) w.abort();
+  }
+  return { single, double };
+}
+
+/** How the snapshot is laid out in ConfigMaps: objects, and the largest one's size. */
+async function snapshotLayout(client: KubeClient): Promise<string> {
+  const list = await client.request<{ items: { metadata: { name: string }; data?: Record<string, string>; binaryData?: Record<string, string> }[] }>(
+    'GET',
+    `/api/v1/namespaces/${NS}/configmaps`,
+    { query: { labelSelector: 'portcullis.dev/registry=main' }, timeoutMs: 120_000 },
+  );
+  const sizes = list.items.map((i) => Buffer.byteLength(JSON.stringify({ data: i.data, binaryData: i.binaryData })));
+  const total = sizes.reduce((a, b) => a + b, 0);
+  return `${list.items.length} ConfigMaps, ${(total / 2 ** 20).toFixed(1)} MiB in all, largest ${(Math.max(...sizes) / 1024).toFixed(0)} KiB`;
 }
 
 main().catch((err: unknown) => {
