@@ -165,6 +165,28 @@ describe('a real single-node cluster', () => {
     expect(failed.stderr).toContain('probe: unknown command no-such-command');
   });
 
+  it('keeps pods running across a kubelet restart and an API server restart', async () => {
+    const containers = async (): Promise<string> =>
+      kube([
+        'get',
+        'pods',
+        '-o',
+        'jsonpath={range .items[*]}{.metadata.name} {.status.containerStatuses[0].containerID} {.status.containerStatuses[0].restartCount}{"\\n"}{end}',
+      ]);
+    const before = await containers();
+    expect(before.trim().split('\n')).toHaveLength(3);
+
+    await cluster.restartKubelet();
+    await cluster.restartApiServer();
+
+    expect(await containers()).toBe(before);
+    // Through the restarted API server, the restarted kubelet (exec) and kube-proxy, from the same pod.
+    const version = await kube(['exec', 'client', '--', '/probe', 'get-api', '/version']);
+    expect(version).toMatch(/^200 /);
+    const clusterIP = await kube(['get', 'service', 'echo', '-o', 'jsonpath={.spec.clusterIP}']);
+    expect((await kube(['exec', 'client', '--', '/probe', 'get', `http://${clusterIP}/`])).trim()).toBe('200 revision-2');
+  });
+
   it('stop() leaves no process, mount, iptables chain, cgroup, network device or directory behind', async () => {
     const paths = nodePaths();
     const controlPlaneDir = cluster.dir;
