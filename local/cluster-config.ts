@@ -13,6 +13,7 @@ export const CNI_BRIDGE = 'pcl-node0';
 export const POD_CIDR = '10.244.0.0/24';
 /** The API server's --service-cluster-ip-range (local/controlPlane.ts); `kubernetes` is its first address. */
 export const SERVICE_CIDR = '10.0.0.0/24';
+export const KUBERNETES_SERVICE_IP = '10.0.0.1';
 
 export interface NodePaths {
   root: string;

@@ -8,8 +8,19 @@
 // One node per machine (local/cluster-lock.ts); starting removes what a crashed run left, and stop()
 // removes every process, mount, iptables chain, cgroup and file the node made (local/cluster-cleanup.ts).
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { connect } from 'node:net';
 import { join } from 'node:path';
-import { cniConfig, containerdConfig, kubeletConfig, kubeProxyConfig, NODE_NAME, nodePaths, SERVICE_CIDR, type NodePaths } from './cluster-config.js';
+import {
+  cniConfig,
+  containerdConfig,
+  KUBERNETES_SERVICE_IP,
+  kubeletConfig,
+  kubeProxyConfig,
+  NODE_NAME,
+  nodePaths,
+  SERVICE_CIDR,
+  type NodePaths,
+} from './cluster-config.js';
 import { removeNodeLeftovers } from './cluster-cleanup.js';
 import { writeClusterImage } from './cluster-images.js';
 import { acquireNodeLock } from './cluster-lock.js';
@@ -24,7 +35,7 @@ export interface RunningCluster extends ControlPlane {
   importImage(archivePath: string): Promise<void>;
   /** Restarts the kubelet process (pods keep running in containerd). */
   restartKubelet(): Promise<void>;
-  /** Restarts kube-apiserver on the same port/certs/etcd. */
+  /** Restarts kube-apiserver on the same port/certs/etcd; resolves once pods reach it again (kube-proxy re-programmed). */
   restartApiServer(): Promise<void>;
   /** Kills pods/containers, containerd, every component, cleans every path it wrote. */
   stop(): Promise<void>;
@@ -42,6 +53,26 @@ async function hostIP(): Promise<string> {
   const ip = routes[0]?.prefsrc;
   if (!ip || ip.startsWith('127.')) throw new Error(`the test node needs a non-loopback IPv4 address with a route; ip route get said: ${r.stdout}${r.stderr}`);
   return ip;
+}
+
+/**
+ * Resolves once a TCP connection to the `kubernetes` Service's ClusterIP succeeds from the host, which
+ * kube-proxy's rules serve as they serve pods: after the API server (re)starts and re-adds its endpoint,
+ * kube-proxy needs a moment to program it, and in-cluster clients are refused until then.
+ */
+function kubernetesServiceAnswers(logs: () => string): Promise<void> {
+  const attempt = (): Promise<boolean> =>
+    new Promise((resolve) => {
+      const socket = connect({ host: KUBERNETES_SERVICE_IP, port: 443, timeout: 2000 });
+      const done = (ok: boolean): void => {
+        socket.destroy();
+        resolve(ok);
+      };
+      socket.once('connect', () => done(true));
+      socket.once('error', () => done(false));
+      socket.once('timeout', () => done(false));
+    });
+  return waitFor(`the kubernetes Service (${KUBERNETES_SERVICE_IP}:443) through kube-proxy`, attempt, 60_000, logs, 250);
 }
 
 async function previousControlPlaneDir(paths: NodePaths): Promise<string[]> {
@@ -148,6 +179,7 @@ export async function startCluster(options: { keepDir?: boolean } = {}): Promise
       logs,
       500,
     );
+    await kubernetesServiceAnswers(logs);
 
     let stopped = false;
     return {
@@ -165,6 +197,7 @@ export async function startCluster(options: { keepDir?: boolean } = {}): Promise
       async restartApiServer() {
         await cp.stopApiServer();
         await cp.startApiServer();
+        await kubernetesServiceAnswers(logs);
       },
       async stop() {
         if (stopped) return;
