@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs or builds, at the versions pinned in versions.env, every external binary the tests use:
-# kube-apiserver, etcd, distribution v3, crane, helm, oras, regctl and SeaweedFS's weed built with Go; Debian's
-# docker-registry (Distribution 2.8), skopeo, OpenLDAP (slapd, ldap-utils), PostgreSQL 15, docker.io
-# (dockerd, containerd) and podman checked. Binaries land in
+# kube-apiserver, etcd, distribution v3, crane, helm, oras, regctl and SeaweedFS's weed built with Go, and for
+# the cluster tests the kubelet, kube-scheduler, kube-controller-manager, kube-proxy and the node's pause and
+# probe programs; Debian's docker-registry (Distribution 2.8), skopeo, OpenLDAP (slapd, ldap-utils),
+# PostgreSQL 15, docker.io (dockerd, containerd), runc, CNI plugins, iptables and podman checked. Binaries land in
 # $PORTCULLIS_TOOLS_DIR (default: .tools/ at the repository root, git-ignored), one folder per name and
 # version, so a run with everything cached only checks that the files exist. With --demo, only what
 # `portcullis demo` runs (control plane, registry, crane): a first demo does not wait for helm or slapd.
