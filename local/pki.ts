@@ -57,7 +57,18 @@ export interface CertRequest {
   usage: 'server' | 'client';
 }
 
-export async function issueCert(ca: TestCA, dir: string, req: CertRequest): Promise<IssuedCert> {
+// `-CAcreateserial` reads and rewrites the CA's serial file: two signings at once (startCluster asks for
+// four kubeconfigs together) read it half-written ("Unable to load number"). One signing per CA at a time.
+const signing = new Map<string, Promise<unknown>>();
+
+export function issueCert(ca: TestCA, dir: string, req: CertRequest): Promise<IssuedCert> {
+  const previous = signing.get(ca.certPath) ?? Promise.resolve();
+  const next = previous.catch(() => undefined).then(() => issueCertNow(ca, dir, req));
+  signing.set(ca.certPath, next);
+  return next;
+}
+
+async function issueCertNow(ca: TestCA, dir: string, req: CertRequest): Promise<IssuedCert> {
   const keyPath = join(dir, `${req.name}.key`);
   const csrPath = join(dir, `${req.name}.csr`);
   const certPath = join(dir, `${req.name}.crt`);
