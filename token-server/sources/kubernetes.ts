@@ -16,12 +16,13 @@ import type { Logger } from 'pino';
 import { Informer, type InformerEvent } from '../../kube/informer.js';
 import { isNotFound, KubeClient, objectPath, Resources } from '../../kube/request.js';
 import { parseCredentials } from '../../policy/snapshot-format.js';
+import type { Credentials } from '../../policy/types.js';
 import { assembleChunks, mainValues, parseManifest, partBytes, sha256Hex, MANIFEST_KEY, type StoredObject } from '../../wire/chunked.js';
 import { CREDENTIALS_FILE, KEY_FILES } from '../../wire/files.js';
 import { Labels } from '../../wire/labels.js';
 import { credentialsSecretName, signingSecretName, snapshotConfigMapName, tokenServerSecretNames } from '../../wire/names.js';
 import { parseSigningKeySet } from '../../wire/signing-key-set.js';
-import { buildPolicyState } from './policy-state.js';
+import { buildPolicyState, type StoredCredentialMemo } from './policy-state.js';
 import { PushedSource } from './pushed.js';
 import { SnapshotReader } from './snapshot-reader.js';
 import type { KeyState, PolicyState } from './types.js';
@@ -65,6 +66,10 @@ export function kubernetesSources(options: KubernetesSourceOptions): KubernetesS
   /** Part bytes already read, by name and content hash: an unchanged part is not read again. */
   let partCache = new Map<string, Buffer>();
   const snapshots = new SnapshotReader();
+  /** The credentials file last read, by its content hash. */
+  let credentialsParsed: { sha256: string; value: Credentials } | undefined;
+  /** Checked credentials by stored hash, reused across generations (policy-state.ts). */
+  const storedCredentials: StoredCredentialMemo = new Map();
   let loadedPolicy = '';
   let loadedKeys = '';
   let closed = false;
@@ -123,13 +128,18 @@ export function kubernetesSources(options: KubernetesSourceOptions): KubernetesS
     // Parts still on their way: the next event completes the set.
     if (!snapshot.complete) return 'done';
     const credentialsData = mainValues('Secret', credentialsObject);
-    const parts = await readCredentialParts(credentialsData);
-    const credentials = assembleChunks(credentialsData, (name) => parts.get(name));
-    if (!credentials.complete) return 'retry';
-    const version = `${snapshot.generation}/${credentials.generation}`;
+    const credentialsManifest = parseManifest(credentialsData[MANIFEST_KEY] ?? '');
+    const version = `${snapshot.generation}/${credentialsManifest.generation}`;
     if (version === loadedPolicy) return 'done';
-    const credentialsText = credentials.files[CREDENTIALS_FILE];
-    if (credentialsText === undefined) return (reject('policy', `the credentials manifest lists no ${CREDENTIALS_FILE}`), 'done');
+    const credentialsSha = credentialsManifest.files[CREDENTIALS_FILE]?.sha256;
+    if (credentialsSha === undefined) return (reject('policy', `the credentials manifest lists no ${CREDENTIALS_FILE}`), 'done');
+    // A grant change leaves the credentials as they were: neither read, unzipped nor parsed again.
+    if (credentialsSha !== credentialsParsed?.sha256) {
+      const parts = await readCredentialParts(credentialsData);
+      const credentials = assembleChunks(credentialsData, (name) => parts.get(name));
+      if (!credentials.complete) return 'retry';
+      credentialsParsed = { sha256: credentialsSha, value: parseCredentials(credentials.files[CREDENTIALS_FILE] ?? '') };
+    }
     const hashes = Object.fromEntries(Object.entries(parseManifest(snapshotValues[MANIFEST_KEY] ?? '').files).map(([file, f]) => [file, f.sha256]));
     let parsed = snapshots.read(hashes, snapshot.files);
     if (parsed === 'reread') {
@@ -138,7 +148,7 @@ export function kubernetesSources(options: KubernetesSourceOptions): KubernetesS
       parsed = snapshots.read(hashes, whole.files);
       if (parsed === 'reread') throw new Error('snapshot shards missing after a full read');
     }
-    const state = buildPolicyState(parsed, parseCredentials(credentialsText), now());
+    const state = buildPolicyState(parsed, credentialsParsed.value, now(), storedCredentials);
     loadedPolicy = version;
     lastRejected.policy = '';
     policy.set(state);

@@ -9,25 +9,44 @@ import { credentialRevision } from '../../policy/revision.js';
 import type { Credentials, Snapshot } from '../../policy/types.js';
 import type { LoadedRegistry, PolicyState, StoredCredential } from './types.js';
 
-export function buildPolicyState(snapshot: Snapshot, credentials: Credentials | undefined, loadedAt: Date): PolicyState {
+/**
+ * Stored hash -> its checked credential. A source that keeps one across reloads passes it in: a new
+ * generation then checks and hashes only the credentials that changed. Holds only the last state's entries.
+ */
+export type StoredCredentialMemo = Map<string, StoredCredential | null>;
+
+export function buildPolicyState(snapshot: Snapshot, credentials: Credentials | undefined, loadedAt: Date, memo?: StoredCredentialMemo): PolicyState {
   const registries = new Map<string, LoadedRegistry>();
+  const used: StoredCredentialMemo = new Map();
   for (const policy of snapshot.registries) {
     const stored = new Map<string, StoredCredential>();
     const hashes = credentials?.registries[policy.id] ?? {};
     let maxCost: number | undefined;
     for (const user of policy.users) {
       const hash = Object.hasOwn(hashes, user.username) ? hashes[user.username] : undefined;
-      if (hash === undefined || checkBcryptHash(hash) !== undefined) continue;
-      const cost = bcryptCost(hash) as number;
-      maxCost = Math.max(maxCost ?? cost, cost);
-      // The revision is of the stored hash as written, so it equals what compileSnapshot recorded.
-      stored.set(user.username, { hash: normaliseBcryptHash(hash), cost, revision: credentialRevision(hash) });
+      if (hash === undefined) continue;
+      let credential = memo?.get(hash);
+      if (credential === undefined) {
+        // The revision is of the stored hash as written, so it equals what compileSnapshot recorded.
+        credential =
+          checkBcryptHash(hash) !== undefined
+            ? null
+            : { hash: normaliseBcryptHash(hash), cost: bcryptCost(hash) as number, revision: credentialRevision(hash) };
+      }
+      used.set(hash, credential);
+      if (credential === null) continue;
+      maxCost = Math.max(maxCost ?? credential.cost, credential.cost);
+      stored.set(user.username, credential);
     }
     const loaded: LoadedRegistry = { policy, index: buildPolicyIndex(policy), credentials: stored };
     if (maxCost !== undefined) loaded.maxCost = maxCost;
     const identity = credentials?.identity?.[policy.id];
     if (identity !== undefined) loaded.identitySecrets = identity;
     registries.set(policy.service, loaded);
+  }
+  if (memo !== undefined) {
+    memo.clear();
+    for (const [hash, credential] of used) memo.set(hash, credential);
   }
   return { generation: snapshot.generation, loadedAt, registries };
 }
