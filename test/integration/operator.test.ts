@@ -1,6 +1,6 @@
 // The operator against a real API server, with only the permissions deploy/rbac/operator.yaml grants:
 // it publishes snapshot ConfigMaps and credentials Secrets owned by the Registry, writes statuses that
-// explain themselves, stays silent across a restart, splits a >1 MiB snapshot that the token server's
+// explain themselves, stays silent across a restart, shards a >1 MiB snapshot that the token server's
 // Kubernetes source reads back whole, and hands over leadership when the leader stops.
 import { readFile } from 'node:fs/promises';
 import { pino } from 'pino';
@@ -249,7 +249,7 @@ describe('operator', () => {
     expect(Object.keys(credentials.registries['registry/main'] ?? {})).toEqual(['alice', 'bob']);
   });
 
-  it('splits a snapshot above 1 MiB into parts that the Kubernetes source reads back whole', async () => {
+  it('splits a snapshot above 1 MiB into shards that the Kubernetes source reads back whole', async () => {
     const USERS = 9000;
     await create('registries', 'big', { apiVersion: API, kind: 'Registry', metadata: { name: 'big' }, spec: { service: 'big.example.com' } });
     await create('secrets', 'big', { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'shared' }, stringData: { htpasswd: HTPASSWD } });
@@ -276,10 +276,15 @@ describe('operator', () => {
     );
     const main = (await get('configMaps', 'big', 'portcullis-big-snapshot'))!;
     const manifest = parseManifest(main.data![MANIFEST_KEY]!);
-    const file = manifest.files['snapshot.json']!;
-    expect(file.encoding).toBe('gzip');
+    // Past the inline limit the snapshot is split into a head and shards (policy/snapshot-shards.ts), each gzipped in its own ConfigMap.
+    expect(manifest.files['snapshot.json']).toBeUndefined();
+    expect(Object.keys(manifest.files)).toContain('head.json');
+    expect(Object.keys(manifest.files).filter((f) => f.startsWith('users-'))).toHaveLength(16);
     expect(main.data!['snapshot.json']).toBeUndefined();
-    for (const part of file.parts) expect(await get('configMaps', 'big', part.name)).toBeDefined();
+    for (const file of Object.values(manifest.files)) {
+      expect(file.encoding).toBe('gzip');
+      for (const part of file.parts) expect(await get('configMaps', 'big', part.name)).toBeDefined();
+    }
 
     // The token server reads with exactly what deploy/rbac/token-server.yaml grants, in namespace `big`.
     const rbac = (await readFile('deploy/rbac/token-server.yaml', 'utf8'))
