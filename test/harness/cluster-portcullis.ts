@@ -68,14 +68,17 @@ export interface InstalledPortcullis {
   cleanup(): Promise<void>;
 }
 
-export function helmBinary(): string {
-  return join(toolPath('helm'));
-}
-
 /** Imports the images, creates the volume, installs the chart and the scenario's objects; waits until all serve. */
 export async function installPortcullis(cluster: ChartNode): Promise<InstalledPortcullis> {
-  const env = { ...process.env, KUBECONFIG: cluster.kubeconfigPath };
-  const helm = (args: string[]) => run(helmBinary(), args, { env, timeoutMs: 600_000 });
+  const env = {
+    ...process.env,
+    KUBECONFIG: cluster.kubeconfigPath,
+    // Keep helm's cache, config and data out of the user's home (as test/support/helm-chart.ts does).
+    HELM_CACHE_HOME: join(tmpdir(), 'portcullis-helm-cache'),
+    HELM_CONFIG_HOME: join(tmpdir(), 'portcullis-helm-config'),
+    HELM_DATA_HOME: join(tmpdir(), 'portcullis-helm-data'),
+  };
+  const helm = (args: string[]) => run(toolPath('helm'), args, { env, timeoutMs: 600_000 });
   const kc = (args: string[], input?: string) => kubectl(cluster, args, input);
   const must = async (what: string, r: Promise<ClientResult>): Promise<ClientResult> => {
     const done = await r;
@@ -90,7 +93,7 @@ export async function installPortcullis(cluster: ChartNode): Promise<InstalledPo
 
   const dataDir = await mkdtemp(join(tmpdir(), 'portcullis-registry-data-'));
   await chmod(dataDir, 0o777); // hostPath volumes get no fsGroup: the registry runs as uid 65532
-  const storage = (await readFile(join(SCENARIO, 'storage.yaml'), 'utf8')).replace('DATA_DIR', dataDir);
+  const storage = (await readFile(join(SCENARIO, 'storage.yaml'), 'utf8')).replaceAll('DATA_DIR', dataDir);
   await must('the registry volume', kc(['apply', '-f', '-'], storage));
 
   const registryHost = `${cluster.nodeIP}:${REGISTRY_PORT}`;
@@ -108,6 +111,7 @@ export async function installPortcullis(cluster: ChartNode): Promise<InstalledPo
   await must('helm install', helm(['install', RELEASE, CHART, '-n', NS, '--create-namespace', ...values]));
   await must('the scenario objects', applyWhenCRDsServe(kc));
   await waitServing(kc);
+  await waitIssuing(kc, realm, registryHost);
   const install = Math.round((Date.now() - t0) / 1000);
 
   const passwords = new Map<string, string>();
@@ -172,4 +176,41 @@ export async function waitServing(kc: (args: string[], input?: string) => Promis
       throw new Error(`deployment ${deployment} did not roll out: ${last.stderr}\n${pods.stdout}\n${events.stdout.slice(-4000)}`);
     }
   }
+}
+
+/**
+ * The Registry's first signing key issued (KeysReady: only after the registry rolled to the bundle that
+ * trusts it), both token servers Ready with it, and a token for alice through the NodePort.
+ */
+async function waitIssuing(kc: (args: string[], input?: string) => Promise<ClientResult>, realm: string, service: string): Promise<void> {
+  let last: ClientResult = { code: 1, stdout: '', stderr: '' };
+  await waitFor(
+    'KeysReady',
+    async () => (last = await kc(['-n', NS, 'wait', '--for=condition=KeysReady', 'registry/main', '--timeout=10s'])).code === 0,
+    300_000,
+    () => last.stderr,
+  );
+  await waitFor(
+    'both token servers Ready',
+    async () => {
+      last = await kc(['-n', NS, 'get', 'deployment', `${RELEASE}-token-server`, '-o', 'jsonpath={.status.readyReplicas}']);
+      return last.stdout.trim() === '2';
+    },
+    180_000,
+    () => last.stderr,
+  );
+  const password = Buffer.from((await kc(['-n', NS, 'get', 'secret', 'alice-password', '-o', 'jsonpath={.data.password}'])).stdout, 'base64').toString();
+  const authorization = `Basic ${Buffer.from(`alice:${password}`).toString('base64')}`;
+  let status = 0;
+  await waitFor(
+    'a token for alice through the NodePort',
+    async () => {
+      status = await fetch(`${realm}?service=${encodeURIComponent(service)}&scope=repository:team/hello:pull`, { headers: { authorization } })
+        .then((r) => r.status)
+        .catch(() => 0);
+      return status === 200;
+    },
+    120_000,
+    () => `last status ${status}`,
+  );
 }
