@@ -130,15 +130,19 @@ describe('StatusQueue', () => {
     expect(writes.started.sort()).toEqual(['x=v1', 'y=v1', 'z=v1']);
   });
 
-  it('reports a failed write with its Registry, and writes the status again when asked', async () => {
+  it('reports failed writes once per Registry until it submits again, and writes the statuses again when asked', async () => {
     const writes = new Writes();
     const failed: string[] = [];
     const queue = new StatusQueue({ concurrency: 1, onError: (registry) => failed.push(registry) });
-    queue.submit('ns/main', [writes.job('a')]);
+    queue.submit('ns/main', [writes.job('a'), writes.job('b')]);
     await writes.finish('a', new Error('HTTP 500'));
+    await writes.finish('b', new Error('HTTP 500'));
+    // One report for the burst: the Registry's next reconcile asks for both again.
     expect(failed).toEqual(['ns/main']);
-    queue.submit('ns/main', [writes.job('a')]);
-    expect(writes.started).toEqual(['a=v1', 'a=v1']);
+    queue.submit('ns/main', [writes.job('a'), writes.job('b')]);
+    expect(writes.started).toEqual(['a=v1', 'b=v1', 'a=v1']);
+    await writes.finish('a', new Error('HTTP 500'));
+    expect(failed).toEqual(['ns/main', 'ns/main']);
     await writes.finishAll();
   });
 

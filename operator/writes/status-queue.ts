@@ -8,7 +8,9 @@
 //   few statuses new in its reconcile's submission, so it is written next, not after the backlog;
 // - one object is never written twice at once, and content just written is not written again before
 //   the cache shows it (the next reconcile's submission no longer asks for it);
-// - a failed write is reported (`onError`) so the Registry is reconciled again with backoff.
+// - a failed write is reported (`onError`) so the Registry is reconciled again with backoff: once until
+//   the Registry's next submission, so a burst of failures (an API server timing out a backlog) is one
+//   retry, not thousands pushing the backoff to its ceiling.
 
 /** One status to write; `content` identifies what it writes (without timestamps), for comparisons. */
 export interface StatusJob {
@@ -41,6 +43,8 @@ export class StatusQueue {
   private readonly deferred = new Set<string>();
   /** Content written per key, until a submission no longer asks for the key (the cache has caught up). */
   private readonly written = new Map<string, { registryKey: string; content: string }>();
+  /** Registries whose failure was reported and that have not submitted since. */
+  private readonly failed = new Set<string>();
   private running = 0;
   private stopped = false;
   private idleWaiters: (() => void)[] = [];
@@ -50,6 +54,7 @@ export class StatusQueue {
   /** The statuses `registryKey` wants written now; replaces what it asked for before. */
   submit(registryKey: string, jobs: readonly StatusJob[]): void {
     if (this.stopped) return;
+    this.failed.delete(registryKey);
     const wanted = new Set(jobs.map((j) => j.key));
     for (const [key, p] of this.pending) if (p.registryKey === registryKey && !wanted.has(key)) this.pending.delete(key);
     for (const [key, w] of this.written) if (w.registryKey === registryKey && !wanted.has(key)) this.written.delete(key);
@@ -148,7 +153,11 @@ export class StatusQueue {
         () => {
           if (!this.stopped) this.written.set(job.key, { registryKey, content: job.content });
         },
-        (error: unknown) => this.options.onError(registryKey, error),
+        (error: unknown) => {
+          if (this.failed.has(registryKey)) return;
+          this.failed.add(registryKey);
+          this.options.onError(registryKey, error);
+        },
       )
       .finally(() => {
         this.inFlight.delete(job.key);
