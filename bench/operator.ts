@@ -254,6 +254,8 @@ async function main(): Promise<void> {
     for (const child of children) await stopChild(child);
     await cp.stop();
   }
+  // BENCH_STATUS_WRITES=1: also a first start's status writes at N users + N grants (status-writes.ts).
+  if (process.env.BENCH_STATUS_WRITES === '1') await (await import('./status-writes.js')).runStatusWritesBench(N, print);
 }
 
 /**

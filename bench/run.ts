@@ -3,7 +3,8 @@
 // the figure to compare), a micro-benchmark of policy evaluation at 10,000 grants, and how failed
 // logins behave (login-defences.ts), logins from identity sources (identity.ts), and the activity trail's
 // intake and queries (activity.ts), and a retention dry run over 1,000 x 100 tags (retention.ts).
-// BENCH_ONLY=throughput, defences, identity, activity, retention or peer runs one part; peer compares with
+// BENCH_ONLY=throughput, defences, identity, activity, retention, peer or memory runs one part (memory: the
+// token server's RSS at 10,000 and 100,000 users, memory.ts); peer compares with
 // cesanta/docker_auth (docker-auth.ts) when bench/setup-docker-auth.sh has built it.
 //
 // Workloads, each against its own freshly started server process on loopback:
@@ -25,6 +26,7 @@ import { runActivityBench } from './activity.js';
 import { runDockerAuthBench } from './docker-auth.js';
 import { runIdentityBench } from './identity.js';
 import { runLoginDefenceBench } from './login-defences.js';
+import { runMemoryBench } from './memory.js';
 import { runRetentionBench } from './retention.js';
 import { basic, checkGrant, loadTest, row, type LoadResult } from './measure.js';
 
@@ -92,6 +94,7 @@ async function main(): Promise<void> {
     if (only === undefined || only === 'activity') await runActivityBench(print, startChild, here);
     if (only === undefined || only === 'retention') await runRetentionBench(print);
     if (only === undefined || only === 'peer') await runDockerAuthBench(print, cli, join(here, 'baseline.js'));
+    if (only === undefined || only === 'memory') await runMemoryBench(print);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
