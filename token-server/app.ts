@@ -2,20 +2,22 @@
 // tests drive it with inject(), server.ts puts it on a socket.
 
 import formbody from '@fastify/formbody';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
 import type { AppContext } from './context.js';
 import { signingMaterialCache } from './context.js';
 import { CredentialVerifier, type BcryptTimings, type PasswordCompare } from './credentials.js';
+import { errorResponse } from './error-response.js';
 import { ERRORS, TokenServerError, catalogueCodeFor, errorBody, type ErrorCode } from './errors.js';
 import { IdentitySources } from './identity/sources.js';
 import { DEFAULT_LIMITS, LoginThrottle, type Limits } from './limits.js';
-import { TokenServerMetrics, type Outcome } from './metrics.js';
+import { TokenServerMetrics } from './metrics.js';
 import { RecentFailures } from './repeated-failures.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerJwksRoute } from './routes/jwks.js';
 import { registerMetricsRoute } from './routes/metrics.js';
 import { registerTokenRoutes } from './routes/token.js';
+import { headersTooLarge, registerTokenGetRoute } from './routes/token-get.js';
 import type { KeySource, PolicySource } from './sources/types.js';
 import { fastifyTrustProxy, type TrustProxy } from './trust-proxy.js';
 import { VerificationQueue, type VerificationQueueOptions } from './verification-queue.js';
@@ -50,24 +52,20 @@ export interface AppOptions {
   kubeClient?: () => Promise<KubeClient | undefined>;
   /** Directory binds and TokenReviews queued at once (see verification-queue.ts). Default 8 running, 256 waiting. */
   remoteCheckQueue?: Partial<VerificationQueueOptions>;
+  /** What /metrics answers. Default: this process's registry; with --workers, all workers' (workers.ts). */
+  metricsText?: () => Promise<string>;
 }
 
 const DEFAULT_REMOTE_CHECKS: VerificationQueueOptions = { concurrency: 8, maxQueued: 256, perClient: 8, runningPerClient: 2 };
 
 export const DEFAULT_REFRESH_TOKEN_TTL_SECONDS = 30 * 24 * 3600;
 
-const OUTCOME: Partial<Record<ErrorCode, Outcome>> = {
-  BAD_CREDENTIALS: 'bad_credentials',
-  AUTHENTICATION_REQUIRED: 'bad_credentials',
-  INVALID_REFRESH_TOKEN: 'invalid_refresh_token',
-  TOO_MANY_REQUESTS: 'throttled',
-  NOT_READY: 'not_ready',
-  IDENTITY_SOURCE_UNAVAILABLE: 'source_unavailable',
-  REGISTRY_READ_ONLY: 'registry_read_only',
-  INTERNAL: 'error',
-};
-
 export async function build(options: AppOptions): Promise<FastifyInstance> {
+  return (await assemble(options)).app;
+}
+
+/** The app and the context its routes share: server.ts answers GET /token with it before fastify routes. */
+export async function assemble(options: AppOptions): Promise<{ app: FastifyInstance; ctx: AppContext }> {
   const now = options.now ?? (() => new Date());
   const limits: Limits = { ...DEFAULT_LIMITS, ...options.limits };
   const metrics = options.metrics ?? new TokenServerMetrics(now);
@@ -97,7 +95,9 @@ export async function build(options: AppOptions): Promise<FastifyInstance> {
     throttle: new LoginThrottle(limits),
     recentFailures: new RecentFailures(limits.maxTrackedKeys),
     metrics,
-    audit: logger.child({ log: 'audit' }),
+    // Audit lines hold fixed fields (who, what, which grants, the key id), never a secret: they skip the
+    // redaction pass, which cost more than the rest of pino's work on each token.
+    audit: logger.child({ log: 'audit' }, { redact: { paths: [] } }),
     logger,
     signing: signingMaterialCache(options.keys, logger),
   };
@@ -124,43 +124,32 @@ export async function build(options: AppOptions): Promise<FastifyInstance> {
   await app.register(formbody, { bodyLimit: limits.maxBodyBytes });
 
   app.addHook('onRequest', async (request) => {
-    if (headerBytes(request) > limits.maxHeaderBytes) throw new TokenServerError('HEADERS_TOO_LARGE');
+    if (headersTooLarge(request.raw, limits)) throw new TokenServerError('HEADERS_TOO_LARGE');
   });
   app.addHook('onResponse', async (request, reply) => {
     metrics.requestDuration.observe({ route: request.routeOptions.url ?? 'unknown' }, reply.elapsedTime / 1000);
   });
 
   app.setErrorHandler(async (error, request, reply) => {
-    const code = catalogueCodeFor(error);
-    if (code === 'INTERNAL') {
-      request.log.error({ err: { message: (error as Error).message, stack: (error as Error).stack }, req: request }, 'internal error');
-    }
-    if (request.routeOptions.url === '/token') metrics.tokenRequests.inc({ outcome: OUTCOME[code] ?? 'bad_request' });
-    if (error instanceof TokenServerError) {
-      for (const [name, value] of Object.entries(error.headers)) reply.header(name, value);
-      return sendError(reply, code, error.detail);
-    }
-    return sendError(reply, code);
+    const summary = { method: request.method, url: request.url, ip: request.ip, id: request.id };
+    const response = errorResponse(ctx, error, request.routeOptions.url === '/token', summary);
+    for (const [name, value] of Object.entries(response.headers)) reply.header(name, value);
+    return sendError(reply, response.code, response.detail);
   });
   app.setNotFoundHandler(async (_request, reply) => sendError(reply, 'NOT_FOUND'));
 
   app.addHook('onClose', async () => ctx.identities.close());
 
   registerTokenRoutes(app, ctx);
+  registerTokenGetRoute(app, ctx);
   registerJwksRoute(app, ctx);
   registerHealthRoutes(app, ctx);
-  registerMetricsRoute(app, ctx);
-  return app;
+  registerMetricsRoute(app, ctx, options.metricsText);
+  return { app, ctx };
 }
 
 function sendError(reply: FastifyReply, code: ErrorCode, detail?: string): FastifyReply {
   return reply.code(ERRORS[code].status).type('application/json').header('cache-control', 'no-store').send(errorBody(code, detail));
-}
-
-function headerBytes(request: FastifyRequest): number {
-  let total = 0;
-  for (const part of request.raw.rawHeaders) total += part.length + 2;
-  return total;
 }
 
 /** Keeps metrics and logs in step with the sources; the sources themselves hold the state. */

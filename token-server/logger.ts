@@ -2,7 +2,8 @@
 // short allow-list, no bodies, no query strings (a refresh token or password could be in one). Redaction
 // is a second line of defence for fields that should never be logged at all.
 
-import { pino, type Logger, type LoggerOptions } from 'pino';
+import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
+import { BatchedLines } from './log-lines.js';
 
 interface RequestLike {
   method?: string;
@@ -42,7 +43,10 @@ export function loggerOptions(level: string): LoggerOptions {
   };
 }
 
-/** Logs go to stderr by default, so stdout carries only the command's own status lines. */
-export function createLogger(level = 'info', destination: pino.DestinationStream = pino.destination({ fd: 2, sync: false })): Logger {
+/**
+ * Logs go to stderr by default, so stdout carries only the command's own status lines, in batches of whole
+ * lines (log-lines.ts) written at the latest every 250 ms, on logger.flush() and at exit.
+ */
+export function createLogger(level = 'info', destination: DestinationStream = new BatchedLines({ fd: 2 })): Logger {
   return pino(loggerOptions(level), destination);
 }

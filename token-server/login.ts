@@ -9,7 +9,6 @@
 // expired token all look the same to the client; the audit line says which.
 
 import { performance } from 'node:perf_hooks';
-import type { FastifyRequest } from 'fastify';
 import type { Requester } from '../policy/authorize.js';
 import type { UserEntry } from '../policy/types.js';
 import type { BasicCredentials } from './basic-auth.js';
@@ -22,6 +21,11 @@ import type { LoginRoute } from './identity/sources.js';
 import type { IdentityCheck, VerifiedIdentity } from './identity/types.js';
 import type { LoadedRegistry } from './sources/types.js';
 import { VerificationBusy } from './verification-queue.js';
+
+/** Who sent a request, as far as logins and audit lines need to know: the client address (trust-proxy.ts). */
+export interface Caller {
+  ip: string;
+}
 
 export interface Grant {
   requester: Requester;
@@ -71,14 +75,14 @@ function identityGrant(identity: VerifiedIdentity, grantType: Grant['grantType']
   return { requester, grantType, source: identity.source };
 }
 
-export function auditRefusal(ctx: AppContext, request: FastifyRequest, registry: LoadedRegistry | undefined, user: string | undefined, reason: string): void {
+export function auditRefusal(ctx: AppContext, request: Caller, registry: LoadedRegistry | undefined, user: string | undefined, reason: string): void {
   ctx.audit.info({ audit: 'refused', client: request.ip, user: user ?? null, service: registry?.policy.service ?? null, reason }, 'token refused');
 }
 
 /** A refused login: one audit line, then the registry's failure time; the 401 to throw. */
 async function refused(
   ctx: AppContext,
-  request: FastifyRequest,
+  request: Caller,
   registry: LoadedRegistry,
   user: string | undefined,
   reason: string,
@@ -96,7 +100,7 @@ async function refused(
  */
 async function countedCheck<T>(
   ctx: AppContext,
-  request: FastifyRequest,
+  request: Caller,
   registry: LoadedRegistry,
   account: string,
   user: string,
@@ -121,7 +125,7 @@ async function countedCheck<T>(
 
 export async function login(
   ctx: AppContext,
-  request: FastifyRequest,
+  request: Caller,
   registry: LoadedRegistry,
   credentials: BasicCredentials,
   grantType: 'basic' | 'password',
@@ -146,7 +150,7 @@ export async function login(
 
 async function passwordLogin(
   ctx: AppContext,
-  request: FastifyRequest,
+  request: Caller,
   registry: LoadedRegistry,
   credentials: BasicCredentials,
   grantType: 'basic' | 'password',
@@ -191,7 +195,7 @@ function accountOf(route: LoginRoute, username: string): string {
 
 async function identityLogin(
   ctx: AppContext,
-  request: FastifyRequest,
+  request: Caller,
   registry: LoadedRegistry,
   credentials: BasicCredentials,
   grantType: 'basic' | 'password',

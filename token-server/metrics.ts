@@ -1,20 +1,23 @@
 // Prometheus metrics on a registry of our own (never prom-client's global one), so several apps in one
 // process (tests, the demo) do not collide.
 
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import { LabelledHistogram, Tally } from './hot-metrics.js';
 
 export type Outcome =
   'issued' | 'bad_credentials' | 'invalid_refresh_token' | 'throttled' | 'bad_request' | 'not_ready' | 'source_unavailable' | 'registry_read_only' | 'error';
 
 export class TokenServerMetrics {
   readonly registry = new Registry();
-  readonly tokenRequests: Counter<'outcome'>;
-  readonly requestDuration: Histogram<'route'>;
+  /** Bumped per request; read through the `portcullis_token_requests_total` counter (hot-metrics.ts). */
+  readonly tokenRequests = new Tally('outcome');
+  readonly requestDuration: LabelledHistogram<'route'>;
   readonly snapshotInfo: Gauge<'generation'>;
   readonly snapshotLoadedAt: Gauge;
   readonly snapshotAge: Gauge;
   readonly keysLoadedAt: Gauge;
-  readonly credentialCache: Counter<'result'>;
+  /** Bumped per login; read through `portcullis_credential_cache_lookups_total`. */
+  readonly credentialCache = new Tally('result');
   readonly reloadsRejected: Counter<'source'>;
   readonly passwordComparisons: Counter<'cost'>;
   readonly passwordChecksRefused: Counter<'reason'>;
@@ -24,35 +27,41 @@ export class TokenServerMetrics {
 
   constructor(now: () => Date) {
     const registers = [this.registry];
-    this.tokenRequests = new Counter({
+    const tokenRequests = this.tokenRequests;
+    new Counter({
       name: 'portcullis_token_requests_total',
       help: 'Token requests by outcome (registry_read_only: a write refused during a garbage-collection window).',
       labelNames: ['outcome'],
       registers,
+      collect() {
+        tokenRequests.drainInto(this);
+      },
     });
-    this.requestDuration = new Histogram({
-      name: 'portcullis_http_request_duration_seconds',
-      help: 'Time to answer an HTTP request, by route.',
-      labelNames: ['route'],
-      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
-      registers,
-    });
+    this.requestDuration = new LabelledHistogram(
+      'portcullis_http_request_duration_seconds',
+      'Time to answer an HTTP request, by route.',
+      'route',
+      [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+    ).registerIn(this.registry);
     this.snapshotInfo = new Gauge({
       name: 'portcullis_snapshot_info',
-      help: 'The generation of the policy snapshot in use (value is always 1).',
+      help: 'The generation of the policy snapshot in use (value: how many processes serve it, 1 without --workers).',
       labelNames: ['generation'],
       registers,
+      aggregator: 'sum',
     });
     this.snapshotLoadedAt = new Gauge({
       name: 'portcullis_snapshot_loaded_timestamp_seconds',
-      help: 'When the policy snapshot in use was loaded.',
+      help: 'When the policy snapshot in use was loaded (with --workers: the earliest of the workers).',
       registers,
+      aggregator: 'min',
     });
     const loadedAt = this.snapshotLoadedAt;
     this.snapshotAge = new Gauge({
       name: 'portcullis_snapshot_age_seconds',
       help: 'Seconds since the policy snapshot in use was loaded.',
       registers,
+      aggregator: 'max',
       async collect() {
         const value = (await loadedAt.get()).values[0]?.value;
         if (value !== undefined && value > 0) this.set(now().getTime() / 1000 - value);
@@ -62,12 +71,17 @@ export class TokenServerMetrics {
       name: 'portcullis_signing_keys_loaded_timestamp_seconds',
       help: 'When the signing-key set in use was loaded.',
       registers,
+      aggregator: 'min',
     });
-    this.credentialCache = new Counter({
+    const credentialCache = this.credentialCache;
+    new Counter({
       name: 'portcullis_credential_cache_lookups_total',
       help: 'Verified-credential cache lookups by result (hit or miss).',
       labelNames: ['result'],
       registers,
+      collect() {
+        credentialCache.drainInto(this);
+      },
     });
     this.reloadsRejected = new Counter({
       name: 'portcullis_reloads_rejected_total',

@@ -7,8 +7,11 @@ import { readFile } from 'node:fs/promises';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { dirname } from 'node:path';
-import { build, type AppOptions } from './app.js';
+import { assemble, type AppOptions } from './app.js';
+import { serveTokenGet } from './routes/token-get.js';
+import { clientAddress, trustHop } from './trust-proxy.js';
 
 export interface TlsFiles {
   certFile: string;
@@ -42,10 +45,24 @@ export interface RunningServer {
 const NODE_MAX_HEADER_SIZE = 32 * 1024;
 
 export async function startServer(options: StartServerOptions): Promise<RunningServer> {
-  const app = await build(options.app);
+  const { app, ctx } = await assemble(options.app);
   await app.ready();
   const logger = options.app.logger;
-  const handler = (req: IncomingMessage, res: ServerResponse) => app.routing(req, res);
+  const trust = trustHop(options.app.trustProxy);
+  const durations = ctx.metrics.requestDuration;
+  const tokenRoute = { route: '/token' };
+  let closing: Promise<void> | undefined;
+  // GET /token skips fastify (routes/token-get.ts); while closing, fastify answers everything with its 503.
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
+    const url = req.url;
+    if (closing === undefined && req.method === 'GET' && url !== undefined && (url === '/token' || url.startsWith('/token?'))) {
+      const started = performance.now();
+      const ip = clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for'], trust);
+      void serveTokenGet(ctx, req, res, ip).then(() => durations.observe(tokenRoute, (performance.now() - started) / 1000));
+      return;
+    }
+    app.routing(req, res);
+  };
 
   let server: Server | HttpsServer;
   let stopTlsReload = () => {};
@@ -72,7 +89,6 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
 
   let resolveClosed: () => void = () => {};
   const closed = new Promise<void>((resolve) => (resolveClosed = resolve));
-  let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closing ??= (async () => {
       stopTlsReload();

@@ -4,7 +4,7 @@
 // - a hop count N: the address N hops before the socket's peer (N = 1: one Ingress in front);
 // - a list of proxy addresses or CIDRs: hops from those are skipped, the first other address is the client.
 
-import { isIP } from 'node:net';
+import { BlockList, isIP } from 'node:net';
 
 export type TrustProxy = { hops: number } | { proxies: string[] };
 
@@ -40,13 +40,58 @@ export function parseTrustProxy(value: string): TrustProxy {
   return { proxies };
 }
 
+/** Whether the hop `hop` away from the socket (0: the peer itself), at `address`, is a proxy to look past. */
+export type TrustHop = (address: string, hop: number) => boolean;
+
+/** The trust rule of a setting; undefined when unset (the socket's peer is the client). */
+export function trustHop(setting: TrustProxy | undefined): TrustHop | undefined {
+  if (setting === undefined) return undefined;
+  if ('hops' in setting) {
+    const { hops } = setting;
+    return (_address, hop) => hop < hops;
+  }
+  const proxies = new BlockList();
+  for (const entry of setting.proxies) {
+    const [address, bits] = entry.split('/') as [string, string | undefined];
+    const family = isIP(address) === 4 ? 'ipv4' : 'ipv6';
+    if (bits === undefined) proxies.addAddress(address, family);
+    else proxies.addSubnet(address, Number(bits), family);
+  }
+  return (address) => {
+    const plain = unmapped(address);
+    const family = isIP(plain);
+    return family !== 0 && proxies.check(plain, family === 4 ? 'ipv4' : 'ipv6');
+  };
+}
+
+/** An IPv4 address a dual-stack socket reports as IPv6 (`::ffff:10.0.0.1`) matches the IPv4 rules. */
+function unmapped(address: string): string {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  return mapped === null ? address : mapped[1]!;
+}
+
 /**
- * The fastify `trustProxy` option for a setting: false (the socket's peer is the client) when unset. A hop
- * count is a function of the hop index, as proxy-addr calls it (0 is the socket's peer).
+ * The client's address: walking from the socket's peer back through X-Forwarded-For (last entry first,
+ * empty entries skipped), the first hop not trusted; the first entry when every hop is. This is the walk
+ * fastify's proxy-addr makes with the same rule (fastifyTrustProxy), so the GET /token fast path and
+ * fastify's routes see one address for one request.
  */
-export function fastifyTrustProxy(setting: TrustProxy | undefined): false | string[] | ((address: string, hop: number) => boolean) {
-  if (setting === undefined) return false;
-  if ('proxies' in setting) return setting.proxies;
-  const { hops } = setting;
-  return (_address, hop) => hop < hops;
+export function clientAddress(peer: string | undefined, forwardedFor: string | string[] | undefined, trust: TrustHop | undefined): string {
+  const socket = peer ?? '';
+  if (trust === undefined || typeof forwardedFor !== 'string' || forwardedFor === '') return socket;
+  const hops = forwardedFor
+    .split(',')
+    .map((hop) => hop.trim())
+    .filter((hop) => hop !== '');
+  let address = socket;
+  for (let hop = 0; hop < hops.length; hop++) {
+    if (!trust(address, hop)) return address;
+    address = hops[hops.length - 1 - hop]!;
+  }
+  return address;
+}
+
+/** The fastify `trustProxy` option for a setting: false (the socket's peer is the client) when unset. */
+export function fastifyTrustProxy(setting: TrustProxy | undefined): false | TrustHop {
+  return trustHop(setting) ?? false;
 }

@@ -1,24 +1,23 @@
 // The Docker Registry v2 token protocol: `GET /token` (Basic auth or anonymous; Docker's classic flow)
 // and `POST /token` (OAuth2 password and refresh_token grants; Docker with identity tokens, containerd).
 
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { sessionRevision } from '../../policy/revision.js';
 import { authorize, type ScopeDecision } from '../../policy/authorize.js';
 import { READ_ONLY_RETRY_AFTER_SECONDS, writesRefused, type WriteRefusal } from '../../policy/read-only-window.js';
 import { formatScope, parseScopes, type ResourceScope } from '../../policy/scope.js';
-import { parseBasicAuthorization } from '../basic-auth.js';
 import type { AppContext, SigningMaterial } from '../context.js';
 import { TokenServerError } from '../errors.js';
-import { auditRefusal, challenge, login, throttled, userGrant, type Grant } from '../login.js';
+import { auditRefusal, login, throttled, userGrant, type Caller, type Grant } from '../login.js';
 import { newTokenId, type AccessEntry } from '../../wire/access-token.js';
 import type { LoadedRegistry, PolicyState } from '../sources/types.js';
 
 /** Clients assume a token lives at least this long (the token spec's minimum). */
 const MIN_EXPIRES_IN = 60;
 
-type Params = Record<string, unknown>;
+export type Params = Record<string, unknown>;
 
-interface TokenResponse {
+export interface TokenResponse {
   token: string;
   access_token: string;
   expires_in: number;
@@ -27,26 +26,8 @@ interface TokenResponse {
   refresh_token?: string;
 }
 
+/** POST /token; GET /token is token-get.ts. */
 export function registerTokenRoutes(app: FastifyInstance, ctx: AppContext): void {
-  app.get('/token', async (request, reply) => {
-    const query = request.query as Params;
-    const { state, material } = ready(ctx);
-    const registry = resolveService(state, optionalString(query, 'service'));
-    const scopes = scopesFrom(ctx, query.scope);
-    const credentials = parseBasicAuthorization(request.headers.authorization);
-    const account = optionalString(query, 'account');
-    let grant: Grant;
-    if (credentials === undefined) {
-      if (account !== undefined) throw challenge(registry, 'AUTHENTICATION_REQUIRED', 'the account parameter needs Basic credentials');
-      grant = { requester: { kind: 'anonymous' }, grantType: 'anonymous' };
-    } else {
-      if (account !== undefined && account !== credentials.username) throw new TokenServerError('ACCOUNT_MISMATCH');
-      grant = await login(ctx, request, registry, credentials, 'basic');
-    }
-    const offline = optionalString(query, 'offline_token') === 'true';
-    return respond(ctx, request, reply, { material, registry, scopes, grant, offline, includeScope: false });
-  });
-
   app.post('/token', async (request, reply) => {
     const body = request.body;
     if (typeof body !== 'object' || body === null) {
@@ -70,17 +51,19 @@ export function registerTokenRoutes(app: FastifyInstance, ctx: AppContext): void
       }
       const grant = await login(ctx, request, registry, { username, password }, 'password');
       const offline = optionalString(form, 'access_type') === 'offline';
-      return respond(ctx, request, reply, { material, registry, scopes, grant, offline, includeScope: true });
+      reply.header('cache-control', 'no-store');
+      return respond(ctx, request, { material, registry, scopes, grant, offline, includeScope: true });
     }
 
     const refreshToken = optionalString(form, 'refresh_token');
     if (refreshToken === undefined) throw new TokenServerError('INVALID_REQUEST', { detail: 'the refresh_token grant needs refresh_token' });
     const { registry, grant } = redeemRefreshToken(ctx, request, state, material, service, refreshToken);
-    return respond(ctx, request, reply, { material, registry, scopes, grant, offline: false, includeScope: true });
+    reply.header('cache-control', 'no-store');
+    return respond(ctx, request, { material, registry, scopes, grant, offline: false, includeScope: true });
   });
 }
 
-function ready(ctx: AppContext): { state: PolicyState; material: SigningMaterial } {
+export function ready(ctx: AppContext): { state: PolicyState; material: SigningMaterial } {
   const state = ctx.policy.current();
   const material = ctx.signing();
   if (state === undefined || material === undefined) throw new TokenServerError('NOT_READY');
@@ -88,14 +71,14 @@ function ready(ctx: AppContext): { state: PolicyState; material: SigningMaterial
 }
 
 /** A query or form field given at most once. Repeating a single-valued field is a client bug, not a choice to guess. */
-function optionalString(params: Params, name: string): string | undefined {
+export function optionalString(params: Params, name: string): string | undefined {
   const value = params[name];
   if (value === undefined) return undefined;
   if (typeof value !== 'string') throw new TokenServerError('INVALID_REQUEST', { detail: `${name} must be given once` });
   return value;
 }
 
-function resolveService(state: PolicyState, service: string | undefined): LoadedRegistry {
+export function resolveService(state: PolicyState, service: string | undefined): LoadedRegistry {
   if (service === undefined) {
     if (state.registries.size === 1) return state.registries.values().next().value as LoadedRegistry;
     throw new TokenServerError('SERVICE_REQUIRED');
@@ -105,7 +88,7 @@ function resolveService(state: PolicyState, service: string | undefined): Loaded
   return registry;
 }
 
-function scopesFrom(ctx: AppContext, value: unknown): ResourceScope[] {
+export function scopesFrom(ctx: AppContext, value: unknown): ResourceScope[] {
   const params = value === undefined ? [] : Array.isArray(value) ? value : [value];
   if (!params.every((p): p is string => typeof p === 'string')) throw new TokenServerError('INVALID_SCOPE');
   if (params.length > ctx.limits.maxScopes) {
@@ -118,7 +101,7 @@ function scopesFrom(ctx: AppContext, value: unknown): ResourceScope[] {
 
 function redeemRefreshToken(
   ctx: AppContext,
-  request: FastifyRequest,
+  request: Caller,
   state: PolicyState,
   material: SigningMaterial,
   service: string | undefined,
@@ -151,7 +134,7 @@ function redeemRefreshToken(
   return { registry, grant: userGrant(user, stored.revision, 'refresh_token') };
 }
 
-interface Issue {
+export interface Issue {
   material: SigningMaterial;
   registry: LoadedRegistry;
   scopes: ResourceScope[];
@@ -160,7 +143,8 @@ interface Issue {
   includeScope: boolean;
 }
 
-function respond(ctx: AppContext, request: FastifyRequest, reply: FastifyReply, issue: Issue): TokenResponse {
+/** Authorizes, signs and audits; the caller sends the body with `cache-control: no-store`. */
+export function respond(ctx: AppContext, request: Caller, issue: Issue): TokenResponse {
   const { registry, grant } = issue;
   const policy = registry.policy;
   const now = ctx.now();
@@ -207,12 +191,11 @@ function respond(ctx: AppContext, request: FastifyRequest, reply: FastifyReply, 
   }
   ctx.metrics.tokenRequests.inc({ outcome: 'issued' });
   auditDecision(ctx, request, registry, grant, decisions, grantedScopes, key.key.kid, body.refresh_token !== undefined);
-  reply.header('cache-control', 'no-store');
   return body;
 }
 
 /** A write refused during a maintenance window: one audit line, then the 503 with Retry-After to throw. */
-function readOnlyRefusal(ctx: AppContext, request: FastifyRequest, registry: LoadedRegistry, grant: Grant, refusal: WriteRefusal): TokenServerError {
+function readOnlyRefusal(ctx: AppContext, request: Caller, registry: LoadedRegistry, grant: Grant, refusal: WriteRefusal): TokenServerError {
   const user = grant.requester.kind === 'anonymous' ? undefined : grant.requester.username;
   const since = refusal.since === undefined ? '' : ` since ${refusal.since}`;
   auditRefusal(ctx, request, registry, user, `registry read-only for garbage collection${since}: would grant a write on ${refusal.scopes.join(' ')}`);
@@ -224,7 +207,7 @@ function readOnlyRefusal(ctx: AppContext, request: FastifyRequest, registry: Loa
 
 function auditDecision(
   ctx: AppContext,
-  request: FastifyRequest,
+  request: Caller,
   registry: LoadedRegistry,
   grant: Grant,
   decisions: ScopeDecision[],

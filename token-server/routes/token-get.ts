@@ -1,0 +1,75 @@
+// `GET /token` (Basic auth or anonymous; Docker's classic flow) on the raw node:http request and response.
+// It is nearly all of a token server's traffic, so server.ts hands it here before fastify routes anything:
+// fastify's hooks, reply pipeline and serialization cost a fifth of each token (bench: `npm run bench`).
+// The fastify route for GET /token (tests' inject, and requests during shutdown) calls the same function,
+// so both ways answer byte for byte alike. What fastify did around it is done here: the header limit, the
+// query string, the catalogue error responses (error-response.ts).
+
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { parse as parseQueryString } from 'node:querystring';
+import type { FastifyInstance } from 'fastify';
+import { parseBasicAuthorization } from '../basic-auth.js';
+import type { AppContext } from '../context.js';
+import { errorJson, errorResponse } from '../error-response.js';
+import { TokenServerError } from '../errors.js';
+import type { Limits } from '../limits.js';
+import { challenge, login, type Caller, type Grant } from '../login.js';
+import { optionalString, ready, resolveService, respond, scopesFrom, type Params, type TokenResponse } from './token.js';
+
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+export function registerTokenGetRoute(app: FastifyInstance, ctx: AppContext): void {
+  app.get('/token', async (request, reply) => {
+    reply.hijack();
+    await serveTokenGet(ctx, request.raw, reply.raw, request.ip);
+  });
+}
+
+/** Whether the request's headers (names, values, separators) exceed the limit: answered 431 from the catalogue. */
+export function headersTooLarge(request: IncomingMessage, limits: Limits): boolean {
+  let total = 0;
+  for (const part of request.rawHeaders) total += part.length + 2;
+  return total > limits.maxHeaderBytes;
+}
+
+/** Answers a GET /token whose client address is `ip` (trust-proxy.ts). Never throws. */
+export async function serveTokenGet(ctx: AppContext, request: IncomingMessage, response: ServerResponse, ip: string): Promise<void> {
+  let body: string;
+  try {
+    if (headersTooLarge(request, ctx.limits)) throw new TokenServerError('HEADERS_TOO_LARGE');
+    body = JSON.stringify(await issue(ctx, { ip }, queryOf(request.url), request.headers.authorization));
+  } catch (error) {
+    const answer = errorResponse(ctx, error, true, { method: request.method, url: request.url, ip });
+    const json = errorJson(answer);
+    if (response.headersSent || response.destroyed) return;
+    response.writeHead(answer.status, { ...answer.headers, 'content-type': JSON_TYPE, 'cache-control': 'no-store', 'content-length': Buffer.byteLength(json) });
+    response.end(json);
+    return;
+  }
+  response.writeHead(200, { 'content-type': JSON_TYPE, 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body) });
+  response.end(body);
+}
+
+function queryOf(url: string | undefined): Params {
+  if (url === undefined) return {};
+  const mark = url.indexOf('?');
+  return mark < 0 ? {} : (parseQueryString(url.slice(mark + 1)));
+}
+
+async function issue(ctx: AppContext, caller: Caller, query: Params, authorization: string | undefined): Promise<TokenResponse> {
+  const { state, material } = ready(ctx);
+  const registry = resolveService(state, optionalString(query, 'service'));
+  const scopes = scopesFrom(ctx, query.scope);
+  const credentials = parseBasicAuthorization(authorization);
+  const account = optionalString(query, 'account');
+  let grant: Grant;
+  if (credentials === undefined) {
+    if (account !== undefined) throw challenge(registry, 'AUTHENTICATION_REQUIRED', 'the account parameter needs Basic credentials');
+    grant = { requester: { kind: 'anonymous' }, grantType: 'anonymous' };
+  } else {
+    if (account !== undefined && account !== credentials.username) throw new TokenServerError('ACCOUNT_MISMATCH');
+    grant = await login(ctx, caller, registry, credentials, 'basic');
+  }
+  const offline = optionalString(query, 'offline_token') === 'true';
+  return respond(ctx, caller, { material, registry, scopes, grant, offline, includeScope: false });
+}
