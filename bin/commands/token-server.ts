@@ -4,8 +4,10 @@
 // `portcullis token-server --registry NAMESPACE/NAME ...` reads the same from the operator's objects
 // through the API instead (kubeconfig from KUBECONFIG or in-cluster), and keeps serving the last good
 // generation while the API server is away. Prints one line `token-server listening on URL` when ready;
-// SIGTERM closes it gracefully with exit status 0.
+// SIGTERM closes it gracefully with exit status 0. With --workers N, N processes (node:cluster) share the
+// socket and a primary supervises them (token-server/workers.ts).
 
+import cluster from 'node:cluster';
 import type { Command } from 'commander';
 import { parseListenAddress, parseLogLevel, type ListenAddress } from '../flags.js';
 import { parseDuration } from '../../policy/duration.js';
@@ -16,6 +18,10 @@ import { directorySources } from '../../token-server/sources/directory.js';
 import type { KeySource, PolicySource, Source } from '../../token-server/sources/types.js';
 import type { KubeClient } from '../../kube/request.js';
 import { parseTrustProxy, type TrustProxy } from '../../token-server/trust-proxy.js';
+import { clusterMetricsText, runPrimary, shareWorkerMetrics } from '../../token-server/workers.js';
+
+/** How long requests in flight may take to finish after SIGTERM. */
+const SHUTDOWN_GRACE_MS = 10_000;
 
 interface TokenServerFlags {
   policyDir?: string;
@@ -29,7 +35,10 @@ interface TokenServerFlags {
   refreshTokenTtl: string;
   trustProxy?: string;
   pollInterval: string;
+  workers: string;
 }
+
+const MAX_WORKERS = 64;
 
 export function register(program: Command): void {
   program
@@ -49,6 +58,7 @@ export function register(program: Command): void {
       'take the client address from X-Forwarded-For: the number of proxies in front (e.g. 1), or their addresses/CIDRs (e.g. 10.0.0.0/8)',
     )
     .option('--poll-interval <duration>', 'how often input files are re-read in case a change was not noticed', '5s')
+    .option('--workers <n>', 'processes serving the listening socket (node:cluster): one per CPU the pod is given', '1')
     .action(async (flags: TokenServerFlags) => {
       let listen: ListenAddress;
       let logLevel: string;
@@ -65,6 +75,11 @@ export function register(program: Command): void {
         program.error((err as Error).message);
       }
       if ((flags.tlsCert === undefined) !== (flags.tlsKey === undefined)) program.error('--tls-cert and --tls-key go together');
+      if (!/^\d{1,2}$/.test(flags.workers) || Number(flags.workers) < 1 || Number(flags.workers) > MAX_WORKERS) {
+        program.error(`--workers must be a whole number from 1 to ${MAX_WORKERS}, not ${JSON.stringify(flags.workers)}`);
+      }
+      const workers = Number(flags.workers);
+      const inWorker = workers > 1 && cluster.isWorker;
 
       const fromDirs = flags.policyDir !== undefined || flags.keysDir !== undefined;
       if (fromDirs === (flags.registry !== undefined)) program.error('give either --policy-dir and --keys-dir, or --registry NAMESPACE/NAME');
@@ -73,6 +88,18 @@ export function register(program: Command): void {
       if (flags.registry !== undefined && !registryRef) program.error(`--registry must be NAMESPACE/NAME, not ${JSON.stringify(flags.registry)}`);
 
       const logger = createLogger(logLevel);
+      if (workers > 1 && cluster.isPrimary) {
+        // The primary loads nothing: each worker runs this same command and reads the policy and keys itself.
+        process.exitCode = await runPrimary({
+          workers,
+          logger,
+          tls: flags.tlsCert !== undefined,
+          shutdownGraceMs: SHUTDOWN_GRACE_MS,
+          onListening: (url) => process.stdout.write(`token-server listening on ${url} (${workers} workers)\n`),
+        });
+        logger.flush();
+        return;
+      }
       let sources: { policy: PolicySource; keys: KeySource; close(): unknown };
       // ServiceAccount logins need the cluster (TokenReview): the same connection as --registry, or from
       // directories the in-cluster ServiceAccount or KUBECONFIG when there is one, made on first use.
@@ -125,6 +152,8 @@ export function register(program: Command): void {
         }
         sources = dirs;
       }
+      const metrics = new TokenServerMetrics(() => new Date()).withProcessMetrics();
+      if (inWorker) shareWorkerMetrics(metrics.registry);
       try {
         const server = await startServer({
           app: {
@@ -133,9 +162,11 @@ export function register(program: Command): void {
             logger,
             refreshTokenTTLSeconds,
             ...(trustProxy === undefined ? {} : { trustProxy }),
-            metrics: new TokenServerMetrics(() => new Date()).withProcessMetrics(),
+            metrics,
             kubeClient: clusterClient,
+            ...(inWorker ? { metricsText: () => clusterMetricsText() } : {}),
           },
+          shutdownGraceMs: SHUTDOWN_GRACE_MS,
           host: listen.host,
           port: listen.port,
           ...(flags.tlsCert !== undefined && flags.tlsKey !== undefined ? { tls: { certFile: flags.tlsCert, keyFile: flags.tlsKey } } : {}),
@@ -144,7 +175,7 @@ export function register(program: Command): void {
             (await kubeClient)?.close();
           },
         });
-        process.stdout.write(`token-server listening on ${server.url}\n`);
+        if (!inWorker) process.stdout.write(`token-server listening on ${server.url}\n`);
         await server.closed;
         logger.flush();
         process.exitCode = 0;
