@@ -1,6 +1,8 @@
 // The benchmark's baseline: a bare node:http server that signs one ES256 JWT per request with
 // node:crypto and answers a token-shaped JSON body. No auth, no policy, no framework: the floor a
-// token server on this machine cannot beat. Run as a child process: `node baseline.js PORT`.
+// token server on this machine cannot beat. Run as a child process: `node baseline.js PORT [WORKERS]`;
+// with WORKERS > 1, that many such processes share the socket through node:cluster, as `--workers` does.
+import cluster from 'node:cluster';
 import { createHash, generateKeyPairSync, randomUUID, sign } from 'node:crypto';
 import { createServer } from 'node:http';
 
@@ -31,8 +33,21 @@ const server = createServer((req, res) => {
 });
 
 const port = Number(process.argv[2] ?? 0);
-server.listen(port, '127.0.0.1', () => {
-  const address = server.address();
-  process.stdout.write(`baseline listening on 127.0.0.1:${typeof address === 'object' && address ? address.port : port}\n`);
-});
-process.once('SIGTERM', () => server.close(() => process.exit(0)));
+const workers = Number(process.argv[3] ?? 1);
+if (workers > 1 && cluster.isPrimary) {
+  let listening = 0;
+  cluster.on('listening', (_worker, address) => {
+    if (++listening === workers) process.stdout.write(`baseline listening on 127.0.0.1:${address.port}\n`);
+  });
+  for (let i = 0; i < workers; i++) cluster.fork();
+  process.once('SIGTERM', () => {
+    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGTERM');
+    cluster.on('exit', () => Object.keys(cluster.workers ?? {}).length === 0 && process.exit(0));
+  });
+} else {
+  server.listen(port, '127.0.0.1', () => {
+    const address = server.address();
+    if (!cluster.isWorker) process.stdout.write(`baseline listening on 127.0.0.1:${typeof address === 'object' && address ? address.port : port}\n`);
+  });
+  process.once('SIGTERM', () => server.close(() => process.exit(0)));
+}

@@ -15,7 +15,7 @@ import autocannon from 'autocannon';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { cpus, loadavg as osLoadavg, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { authorize, buildPolicyIndex } from '../policy/authorize.js';
@@ -34,6 +34,8 @@ const here = dirname(fileURLToPath(import.meta.url));
 const cli = join(here, '..', 'bin', 'portcullis.js');
 const DURATION = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10);
+/** Token-server processes (--workers) per throughput run; each row's baseline runs as many signers. */
+const WORKERS = (process.env.BENCH_WORKERS ?? '1,2').split(',').map(Number);
 
 interface Started {
   child: ChildProcess;
@@ -70,11 +72,23 @@ function startChild(args: string[], ready: RegExp): Promise<Started> {
   });
 }
 
+/** Resident memory of a process and its children (the workers of --workers), summed. */
 function rssOf(pid: number): { rssMB: number; peakMB: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (field: string): number => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
-  return { rssMB: kb('VmRSS') / 1024, peakMB: kb('VmHWM') / 1024 };
+  let children: number[] = [];
+  try {
+    children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    // no children file: count the process alone
+  }
+  return children
+    .map(rssOf)
+    .reduce((a, b) => ({ rssMB: a.rssMB + b.rssMB, peakMB: a.peakMB + b.peakMB }), { rssMB: kb('VmRSS') / 1024, peakMB: kb('VmHWM') / 1024 });
 }
+
+/** The 1-minute load average: a figure taken while other work ran is worth less. */
+const loadavg = (): string => osLoadavg()[0]!.toFixed(1);
 
 const tokenPath = (scope: string): string => `/token?service=${encodeURIComponent(SERVICE)}&scope=${encodeURIComponent(scope)}`;
 
@@ -102,7 +116,8 @@ async function main(): Promise<void> {
 
 async function throughput(dir: string, print: (s: string) => void): Promise<void> {
   {
-    print(`load: autocannon, ${CONNECTIONS} connections, ${DURATION} s per run after a 2 s warm-up, loopback`);
+    print(`load: autocannon, ${CONNECTIONS} connections, ${DURATION} s per run after a 2 s warm-up, loopback; loadavg ${loadavg()}`);
+    print('token server at --log-level info, as deployed: one audit line per token, to a pipe the bench reads');
     const policy = await benchPolicy(1000, 10_000);
     const { policyDir, keysDir } = await writeBenchDirs(dir, policy);
 
@@ -134,40 +149,56 @@ async function throughput(dir: string, print: (s: string) => void): Promise<void
     print(row(['workload', 'tokens/s', 'p50 ms', 'p99 ms', 'RSS MB', 'non-2xx', 'x baseline']));
     // The baseline runs right before each workload, on that workload's requests, so the two share
     // the same minute of a noisy machine; the ratio compares neighbours, not the start and the end.
-    for (const w of workloads) {
-      const baseline = await startChild([join(here, 'baseline.js'), '0'], /baseline listening on 127\.0\.0\.1:(\d+)/);
-      let base: LoadResult;
-      try {
-        await loadTest(CONNECTIONS, baseline.port, w.requests, 2);
-        base = await loadTest(CONNECTIONS, baseline.port, w.requests, DURATION);
-        const baseRss = rssOf(baseline.child.pid!);
-        print(row([`  baseline (node:http + ES256)`, base.rps.toFixed(0), base.p50, base.p99, baseRss.rssMB.toFixed(0), base.non2xx, '1.00']));
-      } finally {
-        await baseline.stop();
-      }
-      const server = await startChild(
-        [cli, 'token-server', '--policy-dir', policyDir, '--keys-dir', keysDir, '--listen', '127.0.0.1:0', '--log-level', 'warn'],
-        /listening on (?:https?:\/\/)?127\.0\.0\.1:(\d+)/,
-      );
-      try {
-        await checkGrant(server.port, w.requests[0]!, w.expect);
-        await checkGrant(server.port, w.requests[w.requests.length - 1]!, w.expect);
-        await loadTest(CONNECTIONS, server.port, w.requests, 2); // warm-up: fills the credential cache, JIT
-        const r = await loadTest(CONNECTIONS, server.port, w.requests, DURATION);
-        const rss = rssOf(server.child.pid!);
-        print(
-          row([
-            w.name,
-            r.rps.toFixed(0),
-            r.p50,
-            r.p99,
-            `${rss.rssMB.toFixed(0)} (peak ${rss.peakMB.toFixed(0)})`,
-            r.non2xx + r.errors,
-            (r.rps / base.rps).toFixed(2),
-          ]),
+    for (const workers of WORKERS) {
+      for (const w of workloads) {
+        const suffix = workers === 1 ? '' : `, ${workers} workers`;
+        const baseline = await startChild([join(here, 'baseline.js'), '0', String(workers)], /baseline listening on 127\.0\.0\.1:(\d+)/);
+        let base: LoadResult;
+        try {
+          await loadTest(CONNECTIONS, baseline.port, w.requests, 2);
+          base = await loadTest(CONNECTIONS, baseline.port, w.requests, DURATION);
+          const baseRss = rssOf(baseline.child.pid!);
+          print(row([`  baseline (node:http + ES256${suffix})`, base.rps.toFixed(0), base.p50, base.p99, baseRss.rssMB.toFixed(0), base.non2xx, '1.00']));
+        } finally {
+          await baseline.stop();
+        }
+        const server = await startChild(
+          [
+            cli,
+            'token-server',
+            '--policy-dir',
+            policyDir,
+            '--keys-dir',
+            keysDir,
+            '--listen',
+            '127.0.0.1:0',
+            '--log-level',
+            'info',
+            '--workers',
+            String(workers),
+          ],
+          /listening on (?:https?:\/\/)?127\.0\.0\.1:(\d+)/,
         );
-      } finally {
-        await server.stop();
+        try {
+          await checkGrant(server.port, w.requests[0]!, w.expect);
+          await checkGrant(server.port, w.requests[w.requests.length - 1]!, w.expect);
+          await loadTest(CONNECTIONS, server.port, w.requests, 2); // warm-up: fills the credential cache, JIT
+          const r = await loadTest(CONNECTIONS, server.port, w.requests, DURATION);
+          const rss = rssOf(server.child.pid!);
+          print(
+            row([
+              `${w.name}${suffix}`,
+              r.rps.toFixed(0),
+              r.p50,
+              r.p99,
+              `${rss.rssMB.toFixed(0)} (peak ${rss.peakMB.toFixed(0)})`,
+              r.non2xx + r.errors,
+              `${(r.rps / base.rps).toFixed(2)} (load ${loadavg()})`,
+            ]),
+          );
+        } finally {
+          await server.stop();
+        }
       }
     }
 
