@@ -24,6 +24,7 @@ import {
 import { removeNodeLeftovers } from './cluster-cleanup.js';
 import { writeClusterImage } from './cluster-images.js';
 import { acquireNodeLock } from './cluster-lock.js';
+import { ensureNodeSysctls } from './cluster-sysctls.js';
 import { kubectl, startControlPlane, type ControlPlane } from './controlPlane.js';
 import { freePort, run, startProcess, waitFor, type ManagedProcess } from './process.js';
 import { toolPath } from './tools.js';
@@ -85,6 +86,7 @@ export async function startCluster(options: { keepDir?: boolean } = {}): Promise
   const releaseLock = await acquireNodeLock(LOCK_WAIT_MS);
   const processes: ManagedProcess[] = [];
   let plane: ControlPlane | undefined;
+  let restoreSysctls = async (): Promise<void> => undefined;
   const ctr = (args: string[], timeoutMs = 120_000) => run('ctr', ['--address', paths.containerdSocket, '-n', 'k8s.io', ...args], { timeoutMs });
   const componentLogs = (): string => processes.map((p) => `--- ${p.name} ---\n${p.output().slice(-12_000)}`).join('\n');
   const logs = (): string => `${plane?.logs() ?? ''}\n${componentLogs()}`;
@@ -93,10 +95,12 @@ export async function startCluster(options: { keepDir?: boolean } = {}): Promise
     if (plane && options.keepDir) await writeFile(join(plane.dir, 'node-components.log'), componentLogs());
     await plane?.stop();
     await removeNodeLeftovers(paths, plane && !options.keepDir ? [plane.dir] : []);
+    await restoreSysctls();
   };
 
   try {
     await removeNodeLeftovers(paths, await previousControlPlaneDir(paths));
+    restoreSysctls = await ensureNodeSysctls();
     const nodeIP = await hostIP();
     const cp = await startControlPlane({ ...(options.keepDir ? { keepDir: true } : {}), node: { advertiseAddress: nodeIP } });
     plane = cp;
