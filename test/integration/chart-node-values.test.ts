@@ -33,6 +33,23 @@ describe('chart: values for a one-node cluster', () => {
     expect(ports(clusterIP, 'portcullis-registry').ports[0]?.nodePort).toBeUndefined();
   });
 
+  it('terminating token-server and registry pods keep serving for shutdownDelaySeconds (preStop sleep), and 0 leaves the hook out', async () => {
+    type Lifecycle = { lifecycle?: { preStop?: { sleep?: { seconds: number } } } };
+    const container = (objects: K8sObject[], name: string) =>
+      (one(objects, 'Deployment', name).spec as { template: { spec: { containers: Lifecycle[] } } }).template.spec.containers[0];
+    const defaults = await render('portcullis', NS, ['--set', 'registry.enabled=true']);
+    for (const name of ['portcullis-token-server', 'portcullis-registry']) expect(container(defaults, name)?.lifecycle?.preStop?.sleep?.seconds, name).toBe(5);
+    const off = await render('portcullis', NS, [
+      '--set',
+      'registry.enabled=true',
+      '--set',
+      'tokenServer.shutdownDelaySeconds=0',
+      '--set',
+      'registry.shutdownDelaySeconds=0',
+    ]);
+    for (const name of ['portcullis-token-server', 'portcullis-registry']) expect(container(off, name)?.lifecycle, name).toBeUndefined();
+  });
+
   it('a node port outside 30000-32767 is refused by the schema, naming the value', async () => {
     const r = await helm([
       'template',
