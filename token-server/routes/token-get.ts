@@ -53,7 +53,7 @@ export async function serveTokenGet(ctx: AppContext, request: IncomingMessage, r
 function queryOf(url: string | undefined): Params {
   if (url === undefined) return {};
   const mark = url.indexOf('?');
-  return mark < 0 ? {} : (parseQueryString(url.slice(mark + 1)));
+  return mark < 0 ? {} : parseQueryString(url.slice(mark + 1));
 }
 
 async function issue(ctx: AppContext, caller: Caller, query: Params, authorization: string | undefined): Promise<TokenResponse> {
