@@ -15,6 +15,7 @@ import type { PolicyState } from '../../token-server/sources/types.js';
 import { MANIFEST_KEY, parseManifest } from '../../wire/chunked.js';
 import { kubectl, startControlPlane, type ControlPlane } from '../../local/controlPlane.js';
 import { waitFor } from '../../local/process.js';
+import { applyOperatorCrds } from '../support/crds.js';
 
 const API = 'portcullis.dev/v1alpha1';
 const NS = 'registry';
@@ -57,21 +58,7 @@ async function snapshotObjects(): Promise<Map<string, string>> {
 beforeAll(async () => {
   cp = await startControlPlane();
   admin = new KubeClient(cp.kubeConfig);
-  for (const args of [
-    ['apply', '-f', 'crds/registries.yaml', '-f', 'crds/registryusers.yaml', '-f', 'crds/repositorygrants.yaml', '-f', 'crds/retentionpolicies.yaml'],
-    [
-      'wait',
-      '--for=condition=Established',
-      '--timeout=60s',
-      'crd/registries.portcullis.dev',
-      'crd/registryusers.portcullis.dev',
-      'crd/repositorygrants.portcullis.dev',
-      'crd/retentionpolicies.portcullis.dev',
-    ],
-  ]) {
-    const r = await kubectl(cp, args);
-    if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
-  }
+  await applyOperatorCrds(cp);
   await admin.request('POST', '/api/v1/namespaces', { body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } } });
   const post = (path: string, body: Record<string, unknown>) => admin.request('POST', path, { body });
   await post(`/apis/${API}/namespaces/${NS}/registries`, { apiVersion: API, kind: 'Registry', metadata: { name: 'main' }, spec: { service: SERVICE } });

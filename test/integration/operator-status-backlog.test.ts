@@ -5,9 +5,10 @@
 import { pino } from 'pino';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { KubeClient, type OpenWatch } from '../../kube/request.js';
-import { kubectl, startControlPlane, type ControlPlane } from '../../local/controlPlane.js';
+import { startControlPlane, type ControlPlane } from '../../local/controlPlane.js';
 import { waitFor } from '../../local/process.js';
 import { startOperator, type RunningOperator } from '../../operator/main.js';
+import { applyOperatorCrds } from '../support/crds.js';
 
 const API = 'portcullis.dev/v1alpha1';
 const GROUP = '/apis/portcullis.dev/v1alpha1';
@@ -24,20 +25,7 @@ let watch: OpenWatch | undefined;
 beforeAll(async () => {
   cp = await startControlPlane();
   admin = new KubeClient(cp.kubeConfig);
-  for (const args of [
-    ['apply', '-f', 'crds/registries.yaml', '-f', 'crds/registryusers.yaml', '-f', 'crds/repositorygrants.yaml', '-f', 'crds/retentionpolicies.yaml'],
-    [
-      'wait',
-      '--for=condition=Established',
-      '--timeout=60s',
-      'crd/registries.portcullis.dev',
-      'crd/registryusers.portcullis.dev',
-      'crd/repositorygrants.portcullis.dev',
-    ],
-  ]) {
-    const r = await kubectl(cp, args);
-    if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
-  }
+  await applyOperatorCrds(cp);
   await admin.request('POST', '/api/v1/namespaces', { body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } } });
   await admin.request('POST', `/api/v1/namespaces/${NS}/secrets`, {
     body: { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'pw' }, stringData: { htpasswd: HTPASSWD } },

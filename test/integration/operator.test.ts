@@ -12,6 +12,7 @@ import { kubernetesSources } from '../../token-server/sources/kubernetes.js';
 import { kubectl, startControlPlane, type ControlPlane } from '../../local/controlPlane.js';
 import { freePort, waitFor } from '../../local/process.js';
 import type { KubeConfig } from '@kubernetes/client-node';
+import { applyOperatorCrds } from '../support/crds.js';
 
 const API = 'portcullis.dev/v1alpha1';
 // A pre-computed bcrypt hash (of "secret"): users in bulk need no bcrypt work from the operator.
@@ -76,21 +77,7 @@ async function stopOperator(op: RunningOperator): Promise<void> {
 beforeAll(async () => {
   cp = await startControlPlane();
   admin = new KubeClient(cp.kubeConfig);
-  for (const args of [
-    ['apply', '-f', 'crds/registries.yaml', '-f', 'crds/registryusers.yaml', '-f', 'crds/repositorygrants.yaml', '-f', 'crds/retentionpolicies.yaml'],
-    [
-      'wait',
-      '--for=condition=Established',
-      '--timeout=60s',
-      'crd/registries.portcullis.dev',
-      'crd/registryusers.portcullis.dev',
-      'crd/repositorygrants.portcullis.dev',
-      'crd/retentionpolicies.portcullis.dev',
-    ],
-  ]) {
-    const r = await kubectl(cp, args);
-    if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
-  }
+  await applyOperatorCrds(cp);
   for (const ns of [{ name: 'registry' }, { name: 'team-a', labels: { team: 'a' } }, { name: 'big' }]) {
     await admin.request('POST', '/api/v1/namespaces', { body: { apiVersion: 'v1', kind: 'Namespace', metadata: ns } });
   }
