@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { tarOf, type TarEntry } from './image.js';
+import { blobOf, tarOf, type TarEntry } from './image.js';
 import { builtBinaryPath, repoRoot } from './tools.js';
 
 export type ClusterProgram = 'pause' | 'probe';
@@ -27,17 +27,6 @@ export function clusterProgramsVersion(): string {
 /** The image reference a program is imported under (what pods and containerd's sandbox_image name). */
 export function clusterImageRef(program: ClusterProgram): string {
   return `portcullis.local/${program}:${clusterProgramsVersion()}`;
-}
-
-interface Blob {
-  digest: string;
-  size: number;
-  data: Buffer;
-}
-
-function blobOf(data: Buffer | string): Blob {
-  const bytes = Buffer.isBuffer(data) ? data : Buffer.from(data);
-  return { digest: `sha256:${createHash('sha256').update(bytes).digest('hex')}`, size: bytes.length, data: bytes };
 }
 
 /**

@@ -17,6 +17,18 @@ function sha256(data: Buffer | string): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
+/** Bytes with their OCI digest and size, as manifests and layouts name them. */
+export interface Blob {
+  digest: string;
+  size: number;
+  data: Buffer;
+}
+
+export function blobOf(data: Buffer | string): Blob {
+  const bytes = Buffer.isBuffer(data) ? data : Buffer.from(data);
+  return { digest: `sha256:${sha256(bytes)}`, size: bytes.length, data: bytes };
+}
+
 /** A regular file of a POSIX ustar archive; mode 0644 unless given (0755 for a program). */
 export interface TarEntry {
   name: string;

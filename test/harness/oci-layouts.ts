@@ -1,17 +1,11 @@
 // OCI image layouts built from bytes for the retention tests: single-platform images whose layer is
 // given (so two images can share a blob), and multi-platform indexes whose platform images share a layer
 // with another image. `crane push DIR REF` pushes the index (its children by digest, then the index).
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { tarWithFile } from '../../local/image.js';
-
-export interface Blob {
-  digest: string;
-  size: number;
-  data: Buffer;
-}
+import { blobOf, tarWithFile, type Blob } from '../../local/image.js';
 
 export interface LayoutImage {
   digest: string;
@@ -29,11 +23,6 @@ export interface Layout {
   /** Every blob of the image or of the index's children (config and layers). */
   blobs: Blob[];
 }
-
-const blobOf = (data: Buffer | string): Blob => {
-  const bytes = Buffer.isBuffer(data) ? data : Buffer.from(data);
-  return { digest: `sha256:${createHash('sha256').update(bytes).digest('hex')}`, size: bytes.length, data: bytes };
-};
 
 /** A gzipped one-file layer of random content. */
 export function randomLayer(bytes = 1024): Blob {

@@ -11,7 +11,8 @@
 //   latest            kept by keepTags
 //   scratch           pushed twice: the first digest (U1) is untagged and pruned, the second a candidate
 import { join } from 'node:path';
-import { imageLayout, indexLayout, randomLayer, type Blob, type Layout } from './oci-layouts.js';
+import type { Blob } from '../../local/image.js';
+import { imageLayout, indexLayout, randomLayer, type Layout } from './oci-layouts.js';
 
 export interface RetentionFixture {
   /** [tag, layout] in push order. */
