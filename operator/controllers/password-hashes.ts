@@ -16,6 +16,7 @@ import { isNotFound, objectPath, Resources, type KubeClient } from '../../kube/r
 import { namespaceOf, objectKey } from '../../policy/object-keys.js';
 import { Reasons } from '../../policy/reasons.js';
 import type { ResolvedCredential } from '../../policy/snapshot.js';
+import { forEachLimited } from './for-each-limited.js';
 
 /** What a hash came from: the Secret version (see credentials/resolve.ts) and the hash itself. */
 export interface HashSource {
@@ -44,15 +45,6 @@ export interface ResolvedHashes {
   sources: Map<string, HashSource>;
   /** How many Secrets were read this time (for logs and tests). */
   reads: number;
-}
-
-/** Runs `fn` over `items`, at most `limit` at a time. */
-export async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>, stop: () => boolean = () => false): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length && !stop()) await fn(items[next++] as T);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
 /** How long a read Secret is kept after the last user that named it was resolved. */

@@ -19,6 +19,7 @@ import {
 import { Labels, MANAGED_BY } from '../../wire/labels.js';
 import { applyObject, deleteObject, type AppliedObject, type OwnerReference } from '../writes/apply.js';
 import { Resources, type KubeClient } from '../../kube/request.js';
+import { forEachLimited } from './for-each-limited.js';
 
 export interface PublishTarget {
   kind: StoreKind;
@@ -78,7 +79,7 @@ export async function publishChunked(
   });
   // Parts are independent of each other (only the manifest orders them): written a few at a time, as a
   // sharded snapshot's first publish writes hundreds.
-  await eachConcurrently(
+  await forEachLimited(
     plan.parts.filter((part) => !partUpToDate(part.name, part.bytes)),
     PART_WRITE_CONCURRENCY,
     async (part) => {
@@ -105,17 +106,8 @@ export async function publishChunked(
       data,
     });
   }
-  await eachConcurrently(stale, PART_WRITE_CONCURRENCY, (part) => deleteObject(client, resource, target.namespace, part.metadata.name));
+  await forEachLimited(stale, PART_WRITE_CONCURRENCY, (part) => deleteObject(client, resource, target.namespace, part.metadata.name));
   return { plan, wrote: true };
 }
 
 const PART_WRITE_CONCURRENCY = 8;
-
-async function eachConcurrently<T>(items: readonly T[], concurrency: number, work: (item: T) => Promise<unknown>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(concurrency, items.length) }, async () => {
-      while (next < items.length) await work(items[next++] as T);
-    }),
-  );
-}
