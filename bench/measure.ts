@@ -2,6 +2,7 @@
 // summarised, the sanity check before a run, a table row, and the shape of the function run.ts hands each
 // part to start a child process.
 import autocannon from 'autocannon';
+import { readFileSync } from 'node:fs';
 
 export type Start = (args: string[], ready: RegExp) => Promise<{ port: number; stop(): Promise<void> }>;
 
@@ -14,6 +15,13 @@ export const percentile = (xs: number[], p: number): number => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] as number;
 };
+
+/** A process's resident memory and its peak (VmRSS, VmHWM), in MB. */
+export function processMemory(pid: number): { rss: number; peak: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const mb = (field: string): number => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0) / 1024;
+  return { rss: mb('VmRSS'), peak: mb('VmHWM') };
+}
 
 export const basic = (user: string, password: string): string => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 

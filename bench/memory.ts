@@ -14,7 +14,7 @@ import type { RegistryResource, RegistryUserResource, RepositoryGrantResource } 
 import type { ResolvedCredential } from '../policy/snapshot.js';
 import type { BenchPolicy } from './fixture.js';
 import { NAMESPACE, SERVICE, writeBenchDirs } from './fixture.js';
-import { rssMb } from './status-writes.js';
+import { processMemory } from './measure.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const cli = join(here, '..', 'bin', 'portcullis.js');
@@ -74,7 +74,7 @@ async function measureChild(nodeArgs: string[], args: string[], warm: (port: num
       child.once('exit', (code) => reject(new Error(`token server exited ${code}: ${out.slice(-2000)}`)));
     });
     await warm(port);
-    return rssMb(child.pid!);
+    return processMemory(child.pid!);
   } finally {
     const exited = new Promise((r) => child.once('exit', r));
     child.kill('SIGTERM');

@@ -24,6 +24,8 @@ import { loadCrd, CRD_KINDS } from '../crds/schema.js';
 import { startControlPlane } from '../local/controlPlane.js';
 import { freePort, waitFor } from '../local/process.js';
 import { KubeClient } from '../kube/request.js';
+import { forEachLimited } from '../operator/controllers/for-each-limited.js';
+import { percentile, processMemory } from './measure.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const cli = join(here, '..', 'bin', 'portcullis.js');
@@ -35,23 +37,8 @@ const SERVICE = 'bench.registry';
 const GROUP = '/apis/portcullis.dev/v1alpha1';
 
 function rssOf(pid: number): string {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const mb = (field: string): string => (Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0) / 1024).toFixed(0);
-  return `${mb('VmRSS')} MB (peak ${mb('VmHWM')} MB)`;
-}
-
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
-}
-
-async function inBatches<T>(items: T[], concurrency: number, work: (item: T) => Promise<unknown>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < items.length) await work(items[next++]!);
-    }),
-  );
+  const { rss, peak } = processMemory(pid);
+  return `${rss.toFixed(0)} MB (peak ${peak.toFixed(0)} MB)`;
 }
 
 function spawnCli(args: string[], env: NodeJS.ProcessEnv): { child: ChildProcess; output: () => string } {
@@ -105,7 +92,7 @@ async function main(): Promise<void> {
     const password = 'bench-password';
     const hash = await bcrypt.hash(password, 4);
     const created = Date.now();
-    await inBatches(
+    await forEachLimited(
       Array.from({ length: N }, (_, i) => i),
       CONCURRENCY,
       async (i) => {

@@ -28,7 +28,7 @@ import { runIdentityBench } from './identity.js';
 import { runLoginDefenceBench } from './login-defences.js';
 import { runMemoryBench } from './memory.js';
 import { runRetentionBench } from './retention.js';
-import { basic, checkGrant, loadTest, row, type LoadResult } from './measure.js';
+import { basic, checkGrant, loadTest, processMemory, row, type LoadResult } from './measure.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const cli = join(here, '..', 'bin', 'portcullis.js');
@@ -74,17 +74,14 @@ function startChild(args: string[], ready: RegExp): Promise<Started> {
 
 /** Resident memory of a process and its children (the workers of --workers), summed. */
 function rssOf(pid: number): { rssMB: number; peakMB: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (field: string): number => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
+  const own = processMemory(pid);
   let children: number[] = [];
   try {
     children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
   } catch {
     // no children file: count the process alone
   }
-  return children
-    .map(rssOf)
-    .reduce((a, b) => ({ rssMB: a.rssMB + b.rssMB, peakMB: a.peakMB + b.peakMB }), { rssMB: kb('VmRSS') / 1024, peakMB: kb('VmHWM') / 1024 });
+  return children.map(rssOf).reduce((a, b) => ({ rssMB: a.rssMB + b.rssMB, peakMB: a.peakMB + b.peakMB }), { rssMB: own.rss, peakMB: own.peak });
 }
 
 /** The 1-minute load average: a figure taken while other work ran is worth less. */

@@ -11,7 +11,6 @@
 // bench/operator.ts with BENCH_STATUS_WRITES=1.
 import bcrypt from 'bcrypt';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +18,8 @@ import { loadCrd, CRD_KINDS } from '../crds/schema.js';
 import { startControlPlane } from '../local/controlPlane.js';
 import { waitFor } from '../local/process.js';
 import { KubeClient, type OpenWatch } from '../kube/request.js';
+import { forEachLimited } from '../operator/controllers/for-each-limited.js';
+import { processMemory } from './measure.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const cli = join(here, '..', 'bin', 'portcullis.js');
@@ -29,27 +30,12 @@ const NS = 'bench';
 const CONCURRENCY = 16;
 const BASELINE_SAMPLE = 1000;
 
-async function inParallel<T>(items: T[], concurrency: number, work: (item: T) => Promise<unknown>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < items.length) await work(items[next++]!);
-    }),
-  );
-}
-
 const grant = (name: string, user: string) => ({
   apiVersion: API_VERSION,
   kind: 'RepositoryGrant',
   metadata: { name },
   spec: { registryRef: { name: 'main' }, subjects: [{ kind: 'User', name: user }], repositories: [`${user}/app`], actions: ['pull'] },
 });
-
-export function rssMb(pid: number): { rss: number; peak: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const mb = (field: string): number => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0) / 1024;
-  return { rss: mb('VmRSS'), peak: mb('VmHWM') };
-}
 
 /** Object names (`plural/name`) whose status has a Ready condition, as the watch reports them. */
 async function watchReady(client: KubeClient, plural: string, since: string, seen: Map<string, number>): Promise<OpenWatch> {
@@ -64,9 +50,9 @@ async function watchReady(client: KubeClient, plural: string, since: string, see
 async function bareWritesPerSecond(client: KubeClient): Promise<number> {
   await client.request('POST', '/api/v1/namespaces', { body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'bare' } } });
   const names = Array.from({ length: BASELINE_SAMPLE }, (_, i) => `bare-${i}`);
-  await inParallel(names, 32, (n) => client.request('POST', `${GROUP}/namespaces/bare/repositorygrants`, { body: grant(n, n) }));
+  await forEachLimited(names, 32, (n) => client.request('POST', `${GROUP}/namespaces/bare/repositorygrants`, { body: grant(n, n) }));
   const start = Date.now();
-  await inParallel(names, CONCURRENCY, async (name) => {
+  await forEachLimited(names, CONCURRENCY, async (name) => {
     const at = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
     const condition = { type: 'Ready', status: 'True', reason: 'Ready', message: 'bench', observedGeneration: 1, lastTransitionTime: at };
     await client.apply(
@@ -111,7 +97,7 @@ export async function runStatusWritesBench(n: number, print: (line: string) => v
       body: { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'pw' }, stringData: { htpasswd: hash } },
     });
     const created = Date.now();
-    await inParallel(
+    await forEachLimited(
       Array.from({ length: n }, (_, i) => i),
       32,
       async (i) => {
@@ -151,7 +137,7 @@ export async function runStatusWritesBench(n: number, print: (line: string) => v
     const unwrittenThen = 2 * n + 1 - ready.size;
     await waitFor('every status written', () => Promise.resolve(ready.size === 2 * n + 1), 900_000, undefined, 50);
     const allSeconds = (Math.max(...ready.values()) - start) / 1000;
-    const memory = rssMb(operator.pid!);
+    const memory = processMemory(operator.pid!);
 
     print(`baseline: bare status apply + Event, ${CONCURRENCY} in flight: ${bareRate.toFixed(0)} objects/s (${baselineSeconds.toFixed(1)} s for ${2 * n})`);
     print(
