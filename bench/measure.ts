@@ -58,5 +58,6 @@ export async function checkGrant(port: number, req: autocannon.Request, expected
 
 /** One row of a printed table: the first column 36 wide, the rest 13. */
 export function row(cells: (string | number)[]): string {
-  return cells.map((c, i) => String(c).padEnd(i === 0 ? 36 : 13)).join('');
+  // A cell wider than its column still gets a space, so figures never run together.
+  return cells.map((c, i) => String(c).padEnd((i === 0 ? 36 : 13) - 1) + ' ').join('');
 }
