@@ -174,3 +174,20 @@ namespace when set, and any listed in operator.registryNamespaces. A JSON list.
 {{- define "portcullis.activity.keyFile" -}}
 /etc/portcullis/activity-key/key
 {{- end }}
+
+{{/*
+A preStop delay of .seconds: keep serving until the endpoints and kube-proxy stop sending new connections.
+The sleep action is on by default from Kubernetes 1.30; before that the image's own `sleep` (both the
+Portcullis image and Distribution's have one).
+*/}}
+{{- define "portcullis.preStopDelay" -}}
+lifecycle:
+  preStop:
+    {{- if semverCompare ">=1.30.0-0" .ctx.Capabilities.KubeVersion.Version }}
+    sleep:
+      seconds: {{ .seconds }}
+    {{- else }}
+    exec:
+      command: ["sleep", "{{ .seconds }}"]
+    {{- end }}
+{{- end }}
