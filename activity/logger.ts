@@ -3,19 +3,7 @@
 // neither reaches a log line; redaction is the second line of defence for anything passed by mistake.
 
 import { pino, type Logger, type LoggerOptions } from 'pino';
-
-interface RequestLike {
-  method?: string;
-  url?: string;
-  routeOptions?: { url?: string };
-  ip?: string;
-  id?: string;
-}
-
-function safeRequest(req: RequestLike): Record<string, unknown> {
-  const url = typeof req.url === 'string' ? req.url.split('?')[0] : undefined;
-  return { method: req.method, url, route: req.routeOptions?.url, client: req.ip, id: req.id };
-}
+import { safeRequest } from '../wire/log-request.js';
 
 export function loggerOptions(level: string): LoggerOptions {
   return {

@@ -3,21 +3,8 @@
 // is a second line of defence for fields that should never be logged at all.
 
 import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
+import { safeRequest } from '../wire/log-request.js';
 import { BatchedLines } from './log-lines.js';
-
-interface RequestLike {
-  method?: string;
-  url?: string;
-  routeOptions?: { url?: string };
-  ip?: string;
-  id?: string;
-}
-
-/** Method and path only: the query string may carry `refresh_token`, `password` or `account`. */
-export function safeRequest(req: RequestLike): Record<string, unknown> {
-  const url = typeof req.url === 'string' ? req.url.split('?')[0] : undefined;
-  return { method: req.method, url, route: req.routeOptions?.url, client: req.ip, id: req.id };
-}
 
 export const REDACT_PATHS = [
   'req.headers.authorization',

@@ -11,6 +11,8 @@ import { basic, DEFAULT_USERS, makeKeys, PASSWORDS, SERVICE } from '../test/supp
 import { parseTrustProxy } from './trust-proxy.js';
 
 const now = new Date('2031-03-04T05:06:07Z');
+/** How long a test waits for held comparisons to start: a loaded machine can take seconds (vi.waitFor's default is 1 s). */
+const WAIT = { timeout: 15_000 };
 let keys: { set: SigningKeySet; bundle: string; cleanup: () => Promise<void> };
 beforeAll(async () => {
   keys = await makeKeys(new Date(now.getTime() - 3600_000));
@@ -54,7 +56,7 @@ describe('budgets are counted before bcrypt runs', () => {
       extra: { verificationQueue: { perClient: 1000, maxQueued: 1000 } },
     });
     const responses = Array.from({ length: 200 }, (_, i) => login(h, 'alice', `wrong-${i}`));
-    await vi.waitFor(() => expect(held.compare.mock.calls.length).toBeGreaterThan(0));
+    await vi.waitFor(() => expect(held.compare.mock.calls.length).toBeGreaterThan(0), WAIT);
     held.open();
     const statuses = (await Promise.all(responses)).map((r) => r.statusCode);
     expect(statuses.filter((s) => s === 401)).toHaveLength(5);
@@ -76,7 +78,7 @@ describe('budgets are counted before bcrypt runs', () => {
       extra: { verificationQueue: { concurrency: 1, perClient: 3, maxQueued: 100 } },
     });
     const responses = Array.from({ length: 20 }, (_, i) => login(h, `user-${i}`, 'x'));
-    await vi.waitFor(() => expect(held.waiting.length).toBe(1));
+    await vi.waitFor(() => expect(held.waiting.length).toBe(1), WAIT);
     const honest = login(h, 'alice', PASSWORDS.alice as string, '10.1.1.1');
     held.open();
     const statuses = (await Promise.all(responses)).map((r) => r.statusCode);
@@ -153,7 +155,7 @@ describe('every failure takes the same path', () => {
       const held = heldCompare();
       const h = await harness({ set: keys.set, now, compare: held.compare });
       const responses = Array.from({ length: 5 }, () => login(h, username, 'same-wrong'));
-      await vi.waitFor(() => expect(held.waiting.length).toBe(1));
+      await vi.waitFor(() => expect(held.waiting.length).toBe(1), WAIT);
       held.open();
       expect((await Promise.all(responses)).map((r) => r.statusCode)).toEqual([401, 401, 401, 401, 401]);
       expect(held.compare).toHaveBeenCalledTimes(1);
