@@ -71,5 +71,5 @@ async function issue(ctx: AppContext, caller: Caller, query: Params, authorizati
     grant = await login(ctx, caller, registry, credentials, 'basic');
   }
   const offline = optionalString(query, 'offline_token') === 'true';
-  return respond(ctx, caller, { material, registry, scopes, grant, offline, includeScope: false });
+  return respond(ctx, caller, { generation: state.generation, material, registry, scopes, grant, offline, includeScope: false });
 }

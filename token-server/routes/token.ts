@@ -3,7 +3,8 @@
 
 import type { FastifyInstance } from 'fastify';
 import { sessionRevision } from '../../policy/revision.js';
-import { authorize, type ScopeDecision } from '../../policy/authorize.js';
+import type { ScopeDecision } from '../../policy/authorize.js';
+import { authorizeCached } from '../../policy/decision-cache.js';
 import { READ_ONLY_RETRY_AFTER_SECONDS, writesRefused, type WriteRefusal } from '../../policy/read-only-window.js';
 import { formatScope, parseScopes, type ResourceScope } from '../../policy/scope.js';
 import type { AppContext, SigningMaterial } from '../context.js';
@@ -52,14 +53,14 @@ export function registerTokenRoutes(app: FastifyInstance, ctx: AppContext): void
       const grant = await login(ctx, request, registry, { username, password }, 'password');
       const offline = optionalString(form, 'access_type') === 'offline';
       reply.header('cache-control', 'no-store');
-      return respond(ctx, request, { material, registry, scopes, grant, offline, includeScope: true });
+      return respond(ctx, request, { generation: state.generation, material, registry, scopes, grant, offline, includeScope: true });
     }
 
     const refreshToken = optionalString(form, 'refresh_token');
     if (refreshToken === undefined) throw new TokenServerError('INVALID_REQUEST', { detail: 'the refresh_token grant needs refresh_token' });
     const { registry, grant } = redeemRefreshToken(ctx, request, state, material, service, refreshToken);
     reply.header('cache-control', 'no-store');
-    return respond(ctx, request, { material, registry, scopes, grant, offline: false, includeScope: true });
+    return respond(ctx, request, { generation: state.generation, material, registry, scopes, grant, offline: false, includeScope: true });
   });
 }
 
@@ -135,6 +136,8 @@ function redeemRefreshToken(
 }
 
 export interface Issue {
+  /** The generation of the policy state `registry` comes from: what cached decisions are bound to. */
+  generation: string;
   material: SigningMaterial;
   registry: LoadedRegistry;
   scopes: ResourceScope[];
@@ -151,7 +154,7 @@ export function respond(ctx: AppContext, request: Caller, issue: Issue): TokenRe
   const key = issue.material.signer.keyFor(policy.id, policy.signingAlgorithm, now);
   if (key === undefined) throw new TokenServerError('NOT_READY', { detail: `no valid signing key for service ${JSON.stringify(policy.service)}` });
 
-  const decisions = issue.scopes.length === 0 ? [] : authorize(registry.index, grant.requester, issue.scopes);
+  const decisions = issue.scopes.length === 0 ? [] : authorizeCached(registry.index, issue.generation, grant.requester, issue.scopes);
   // After authentication and authorization: see writesRefused for who is refused and why.
   const readOnly = writesRefused(policy.maintenance, decisions);
   if (readOnly !== undefined) throw readOnlyRefusal(ctx, request, registry, grant, readOnly);
