@@ -2,8 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 // Four projects: unit tests beside the code (no processes), integration tests against a real
 // kube-apiserver + etcd, e2e tests against real registries and clients, and cluster tests on a real
-// single-node cluster (kubelet, containerd). `npm test` runs all (the cluster
-// project's chart suites with `npm run test:cluster`).
+// single-node cluster (kubelet, containerd). `npm test` runs all four.
 export default defineConfig({
   test: {
     reporters: ['default'],
@@ -56,12 +55,11 @@ export default defineConfig({
       {
         test: {
           name: 'cluster',
-          // Last, alone: one real node per machine (local/cluster.ts), started by each file's beforeAll.
+          // Last, alone: one real node per machine (local/cluster.ts). One file starts it once and installs
+          // the chart once; the node, chart, rotation, fault and helm suites (test/cluster/suites/) take
+          // turns on them, about 15 minutes with the images cached (README, "On a real node").
           sequence: { groupOrder: 3 },
-          // The chart, rotation and fault suites install the real image (a docker build and a 570 MB import)
-          // and take about 15 minutes: `npm run test:cluster` runs them (README, "On a real node"); `npm test`
-          // runs the node's own proof, which keeps the whole run inside CI's hour.
-          include: process.env.PORTCULLIS_CLUSTER_SUITE === 'all' ? ['test/cluster/**/*.test.ts'] : ['test/cluster/cluster.test.ts'],
+          include: ['test/cluster/**/*.test.ts'],
           testTimeout: 600_000,
           hookTimeout: 900_000,
           maxWorkers: 1,

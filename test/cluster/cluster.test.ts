@@ -1,222 +1,68 @@
-// The test cluster itself (local/cluster.ts), before anything of Portcullis runs on it: a Ready node, a
-// Deployment of a locally built image rolled to a second revision by the real controllers and kubelet,
-// a ClusterIP Service and the in-cluster `kubernetes` Service reached from a pod through kube-proxy, a
-// NodePort from the host, pod logs and exec through the kubelet, and a stop() that leaves the machine as
-// it found it (checked here from the outside, not with the harness's own list).
-import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+// Everything proven on a real single-node cluster, in one file so the node starts once and the chart is
+// installed once: the suites (test/cluster/suites/) take turns on them in this order, each leaving the
+// install as the next expects.
+//   1. the node's own proofs (a Deployment rolled, Services through kube-proxy, logs, exec, restarts);
+//   2. the chart installed (images imported, `helm install`, the scenario's users and grants), its pods,
+//      clients and refusals;
+//   3. signing-key and CA rotations under client load, the operator leader disrupted in every phase;
+//   4. faults: a token-server pod deleted, the kubelet and the API server restarted, under load;
+//   5. `helm upgrade` and `helm uninstall` (what uninstall keeps);
+//   6. stop() of the node, and nothing of it left on the machine.
+// One file, not a globalSetup: the suites call the RunningCluster's methods (restartKubelet,
+// restartApiServer), which a globalSetup could not hand to a test worker.
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startCluster, type RunningCluster } from '../../local/cluster.js';
-import { nodePaths, CNI_BRIDGE, NODE_NAME } from '../../local/cluster-config.js';
-import { writeClusterImage } from '../../local/cluster-images.js';
-import { kubectl } from '../../local/controlPlane.js';
-import { run } from '../../local/process.js';
-import { versions } from '../../local/tools.js';
+import { afterAll, beforeAll, describe } from 'vitest';
+import { startCluster } from '../../local/cluster.js';
+import { chartSuite } from './suites/chart.js';
+import { installShared, type NodeContext, type PortcullisContext } from './suites/context.js';
+import { faultsSuite } from './suites/faults.js';
+import { helmLifecycleSuite } from './suites/helm-lifecycle.js';
+import { nodeStopSuite, nodeSuite } from './suites/node.js';
+import { rotationSuite } from './suites/rotation.js';
 
-let cluster: RunningCluster;
-let work: string;
-let probeImage: string;
+let node: NodeContext | undefined;
+let installed: PortcullisContext | undefined;
 
-async function kube(args: string[], input?: string): Promise<string> {
-  const r = await kubectl(cluster, args, input);
-  if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')} failed (${r.code}): ${r.stderr}\n${cluster.logs().slice(-6000)}`);
-  return r.stdout;
-}
-
-const deployment = (message: string): string => `
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: echo, namespace: default}
-spec:
-  replicas: 2
-  selector: {matchLabels: {app: echo}}
-  strategy: {type: RollingUpdate, rollingUpdate: {maxUnavailable: 0, maxSurge: 1}}
-  template:
-    metadata: {labels: {app: echo}}
-    spec:
-      securityContext: {runAsNonRoot: true, runAsUser: 65532}
-      containers:
-      - name: echo
-        image: ${probeImage}
-        imagePullPolicy: Never
-        args: [serve, ":8080"]
-        env: [{name: MESSAGE, value: ${message}}]
-        ports: [{containerPort: 8080}]
-        readinessProbe: {httpGet: {path: /ready, port: 8080}, periodSeconds: 1}
-        securityContext: {allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: {drop: [ALL]}}
-`;
-
-const CLIENT_POD = `
-apiVersion: v1
-kind: Pod
-metadata: {name: client, namespace: default}
-spec:
-  securityContext: {runAsNonRoot: true, runAsUser: 65532}
-  containers:
-  - name: client
-    image: __IMAGE__
-    imagePullPolicy: Never
-    args: [serve, ":9090"]
-    env: [{name: MESSAGE, value: client}]
-    securityContext: {allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: {drop: [ALL]}}
-`;
-
-const SERVICE = `
-apiVersion: v1
-kind: Service
-metadata: {name: echo, namespace: default}
-spec:
-  type: NodePort
-  selector: {app: echo}
-  ports: [{port: 80, targetPort: 8080}]
-`;
+const nodeContext = (): NodeContext => {
+  if (!node) throw new Error('the node did not start (see beforeAll)');
+  return node;
+};
+const portcullisContext = (): PortcullisContext => {
+  if (!installed) throw new Error('the chart was not installed (see the beforeAll of "Portcullis on the node")');
+  return installed;
+};
 
 beforeAll(async () => {
+  const work = await mkdtemp(join(tmpdir(), 'portcullis-cluster-test-'));
   const started = Date.now();
-  cluster = await startCluster();
-  console.log(`cluster started in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-  work = await mkdtemp(join(tmpdir(), 'portcullis-cluster-test-'));
-  const archive = join(work, 'probe.tar');
-  probeImage = await writeClusterImage('probe', archive);
-  await cluster.importImage(archive);
-});
+  try {
+    node = { cluster: await startCluster(), work };
+  } catch (err) {
+    await rm(work, { recursive: true, force: true });
+    throw err;
+  }
+  process.stdout.write(`[measured] cluster started in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+}, 1_800_000);
 
 afterAll(async () => {
-  await cluster?.stop();
-  if (work) await rm(work, { recursive: true, force: true });
+  await node?.cluster.stop();
+  await installed?.p.cleanup();
+  if (node) await rm(node.work, { recursive: true, force: true });
 });
 
-describe('a real single-node cluster', () => {
-  it('registers a Ready node running the pinned kubelet on containerd, at the node IP', async () => {
-    const node = JSON.parse(await kube(['get', 'node', NODE_NAME, '-o', 'json'])) as {
-      status: {
-        conditions: { type: string; status: string }[];
-        nodeInfo: { kubeletVersion: string; containerRuntimeVersion: string };
-        addresses: { type: string; address: string }[];
-      };
-    };
-    expect(node.status.conditions.find((c) => c.type === 'Ready')?.status).toBe('True');
-    expect(node.status.nodeInfo.kubeletVersion).toBe(versions().KUBERNETES_VERSION);
-    expect(node.status.nodeInfo.containerRuntimeVersion).toMatch(/^containerd:\/\/1\.6\./);
-    expect(node.status.addresses).toContainEqual({ type: 'InternalIP', address: cluster.nodeIP });
-  });
+nodeSuite(nodeContext);
 
-  it('makes a Deployment of 2 replicas of a locally built image available, then rolls it to a 2nd revision', async () => {
-    await kube(['apply', '-f', '-'], deployment('revision-1'));
-    await kube(['rollout', 'status', 'deployment/echo', '--timeout=180s']);
-    await kube(['apply', '-f', '-'], deployment('revision-2'));
-    await kube(['rollout', 'status', 'deployment/echo', '--timeout=180s']);
+describe('Portcullis on the node', () => {
+  beforeAll(async () => {
+    installed = await installShared(nodeContext());
+  }, 1_800_000);
 
-    const dep = JSON.parse(await kube(['get', 'deployment', 'echo', '-o', 'json'])) as {
-      metadata: { annotations: Record<string, string> };
-      status: { availableReplicas?: number; updatedReplicas?: number; replicas?: number };
-    };
-    expect(dep.metadata.annotations['deployment.kubernetes.io/revision']).toBe('2');
-    expect(dep.status).toMatchObject({ availableReplicas: 2, updatedReplicas: 2, replicas: 2 });
-    const sets = JSON.parse(await kube(['get', 'replicasets', '-l', 'app=echo', '-o', 'json'])) as {
-      items: { metadata: { annotations: Record<string, string> }; spec: { replicas: number }; status: { readyReplicas?: number } }[];
-    };
-    const byRevision = Object.fromEntries(sets.items.map((rs) => [rs.metadata.annotations['deployment.kubernetes.io/revision'], rs]));
-    expect(byRevision['1']?.spec.replicas).toBe(0);
-    expect(byRevision['2']?.status.readyReplicas).toBe(2);
-  });
-
-  it('answers a ClusterIP Service through kube-proxy from a pod, and its NodePort from the host', async () => {
-    await kube(['apply', '-f', '-'], `${SERVICE}---\n${CLIENT_POD.replace('__IMAGE__', probeImage)}`);
-    await kube(['wait', '--for=condition=Ready', 'pod/client', '--timeout=120s']);
-    const service = JSON.parse(await kube(['get', 'service', 'echo', '-o', 'json'])) as { spec: { clusterIP: string; ports: { nodePort: number }[] } };
-
-    // kube-proxy programs the rules shortly after the Service and its endpoints exist: retried until then.
-    let answer = '';
-    for (let i = 0; i < 60 && !answer.startsWith('200'); i++) {
-      const r = await kubectl(cluster, ['exec', 'client', '--', '/probe', 'get', `http://${service.spec.clusterIP}/`]);
-      answer = r.stdout.trim();
-      if (!answer.startsWith('200')) await new Promise((resolve) => setTimeout(resolve, 1000));
-    }
-    expect(answer).toBe('200 revision-2');
-
-    const fromHost = await fetch(`http://${cluster.nodeIP}:${service.spec.ports[0]!.nodePort}/`);
-    expect(fromHost.status).toBe(200);
-    expect(await fromHost.text()).toBe('revision-2');
-  });
-
-  it("answers the in-cluster `kubernetes` Service from a pod, under the pod's own ServiceAccount", async () => {
-    const version = await kube(['exec', 'client', '--', '/probe', 'get-api', '/version']);
-    expect(version).toMatch(/^200 /);
-    expect((JSON.parse(version.slice(4)) as { gitVersion: string }).gitVersion).toBe(versions().KUBERNETES_VERSION);
-
-    // The token is the pod's: RBAC refuses the default ServiceAccount a list of pods, by name.
-    const refused = await kube(['exec', 'client', '--', '/probe', 'get-api', '/api/v1/namespaces/default/pods']);
-    expect(refused).toMatch(/^403 /);
-    expect((JSON.parse(refused.slice(4)) as { message: string }).message).toContain('User "system:serviceaccount:default:default" cannot list resource "pods"');
-  });
-
-  it("serves pod logs and exec through the kubelet, exec's exit code included", async () => {
-    const pods = (await kube(['get', 'pods', '-l', 'app=echo', '-o', 'name'])).trim().split('\n');
-    expect(pods).toHaveLength(2);
-    const logs = await Promise.all(pods.map((pod) => kube(['logs', pod])));
-    for (const log of logs) expect(log).toContain('probe: serving "revision-2" on :8080');
-    expect(logs.join('')).toMatch(/probe: GET \/ from /);
-
-    const failed = await kubectl(cluster, ['exec', 'client', '--', '/probe', 'no-such-command', 'x']);
-    expect(failed.code).toBe(1);
-    expect(failed.stderr).toContain('probe: unknown command no-such-command');
-  });
-
-  it('keeps pods running across a kubelet restart and an API server restart', async () => {
-    const containers = async (): Promise<string> =>
-      kube([
-        'get',
-        'pods',
-        '-o',
-        'jsonpath={range .items[*]}{.metadata.name} {.status.containerStatuses[0].containerID} {.status.containerStatuses[0].restartCount}{"\\n"}{end}',
-      ]);
-    const before = await containers();
-    expect(before.trim().split('\n')).toHaveLength(3);
-
-    await cluster.restartKubelet();
-    await cluster.restartApiServer();
-
-    expect(await containers()).toBe(before);
-    // Through the restarted API server, the restarted kubelet (exec) and kube-proxy, from the same pod.
-    const version = await kube(['exec', 'client', '--', '/probe', 'get-api', '/version']);
-    expect(version).toMatch(/^200 /);
-    const clusterIP = await kube(['get', 'service', 'echo', '-o', 'jsonpath={.spec.clusterIP}']);
-    expect((await kube(['exec', 'client', '--', '/probe', 'get', `http://${clusterIP}/`])).trim()).toBe('200 revision-2');
-  });
-
-  it('stop() leaves no process, mount, iptables chain, cgroup, network device or directory behind', async () => {
-    const paths = nodePaths();
-    const controlPlaneDir = cluster.dir;
-    await cluster.stop();
-
-    const commands: string[] = [];
-    for (const pid of (await readdir('/proc')).filter((e) => /^\d+$/.test(e))) {
-      const command = (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).replaceAll('\0', ' ');
-      if (
-        command.includes(paths.root) ||
-        command.includes(controlPlaneDir) ||
-        /\/(kubelet|kube-proxy|kube-scheduler|kube-controller-manager|probe|pause) /.test(command)
-      ) {
-        commands.push(`${pid}: ${command}`);
-      }
-    }
-    expect(commands).toEqual([]);
-
-    const mounts = (await readFile('/proc/self/mountinfo', 'utf8')).split('\n').map((l) => l.split(' ')[4] ?? '');
-    expect(mounts.filter((m) => m.startsWith(paths.root) || m.startsWith('/run/netns/cni-'))).toEqual([]);
-
-    for (const command of ['iptables-save', 'ip6tables-save']) {
-      const saved = await run(command, []);
-      expect(saved.code).toBe(0);
-      expect(saved.stdout.split('\n').filter((l) => l.includes('KUBE-'))).toEqual([]);
-    }
-
-    const hierarchies = await readdir('/sys/fs/cgroup');
-    expect(hierarchies.filter((h) => existsSync(join('/sys/fs/cgroup', h, 'kubepods')))).toEqual([]);
-    expect(existsSync(`/sys/class/net/${CNI_BRIDGE}`)).toBe(false);
-    expect([paths.root, controlPlaneDir, '/var/lib/kubelet', '/var/log/pods'].filter((d) => existsSync(d))).toEqual([]);
-  });
+  chartSuite(portcullisContext);
+  rotationSuite(portcullisContext);
+  faultsSuite(portcullisContext);
+  helmLifecycleSuite(portcullisContext);
 });
+
+nodeStopSuite(nodeContext);

@@ -1,19 +1,21 @@
-// The images the chart runs on a real node, as one docker-save archive for the node's containerd
+// The images the chart runs on a real node, as docker-save archives for the node's containerd
 // (`ctr images import`, RunningCluster.importImage): the Portcullis image built from the Dockerfile as it
-// stands by the private Docker engine (as test/integration/image.test.ts builds it), and a Distribution v3
-// image made from the registry binary setup.sh built (no registry is reachable to pull `registry:3`). The
-// chart runs both with pullPolicy Never.
+// stands by a private Docker engine, and a Distribution v3 image made from the registry binary setup.sh
+// built (no registry is reachable to pull `registry:3`). The chart runs both with pullPolicy Never.
 //
-// The build takes minutes, so the archive is kept in node_modules/.cache keyed by a hash of what goes
-// into it (the Dockerfile, the build context's sources, the registry binary); every cluster test file
-// imports the same archive, and only the newest key is kept. PORTCULLIS_CLUSTER_IMAGES=<archive> uses an
-// archive as it is (while working on the tests themselves with sources changing around them).
+// The Portcullis build takes minutes, so its archive is kept in node_modules/.cache keyed by a hash of
+// the build context's sources (only the newest key is kept). test/integration/image.test.ts, which builds
+// the same Dockerfile earlier in `npm test`, saves its image there under the key it computed before
+// building (keepPortcullisImage): a run pays for one build. The Distribution archive is keyed by the
+// registry's version and files. PORTCULLIS_CLUSTER_IMAGES=<archive>[,<archive>] uses archives as they
+// are (while working on the tests themselves with sources changing around them).
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile, copyFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { run } from '../../local/process.js';
 import { repoRoot, toolPath, versions } from '../../local/tools.js';
+import type { ClientResult } from './clients.js';
 import { startDocker } from './docker.js';
 
 export const PORTCULLIS_IMAGE = { repository: 'portcullis', tag: 'cluster' };
@@ -47,7 +49,8 @@ CMD ["serve", "/etc/distribution/config.yml"]
 /** Paths of the build context that `npm run build` does not read: they must not bust the cache. */
 const NOT_BUILT = /^(test|docs|bench|hack|charts|deploy|examples)\/|\.md$/;
 
-async function contextHash(): Promise<string> {
+/** The cache key of the Portcullis image: a hash of every file of the build context the build reads. */
+export async function portcullisImageKey(): Promise<string> {
   const listed = await run('git', ['ls-files', '-co', '--exclude-standard'], { cwd: repoRoot, timeoutMs: 30_000 });
   if (listed.code !== 0) throw new Error(`git ls-files: ${listed.stderr}`);
   const files = listed.stdout
@@ -64,19 +67,55 @@ async function contextHash(): Promise<string> {
       .update(await readFile(path))
       .update('\0');
   }
-  hash
-    .update(REGISTRY_CONFIG)
-    .update(REGISTRY_DOCKERFILE)
-    .update(versions().DISTRIBUTION_V3_VERSION ?? '');
   return hash.digest('hex').slice(0, 16);
 }
 
+const distributionKey = (): string =>
+  createHash('sha256')
+    .update(REGISTRY_CONFIG)
+    .update(REGISTRY_DOCKERFILE)
+    .update(versions().DISTRIBUTION_V3_VERSION ?? '')
+    .digest('hex')
+    .slice(0, 16);
+
+const portcullisArchive = (key: string): string => join(CACHE, `portcullis-${key}.tar`);
+const distributionArchive = (): string => join(CACHE, `distribution-${distributionKey()}.tar`);
+const portcullisRef = `${PORTCULLIS_IMAGE.repository}:${PORTCULLIS_IMAGE.tag}`;
+const distributionRef = `${REGISTRY_IMAGE.repository}:${REGISTRY_IMAGE.tag}`;
+
+type Docker = (args: string[], env?: NodeJS.ProcessEnv) => Promise<ClientResult>;
+
+/** `docker save` of `ref` into the cache as `archive`, every older archive of the same kind removed. */
+async function saveToCache(docker: Docker, ref: string, archive: string, kind: 'portcullis' | 'distribution'): Promise<void> {
+  await mkdir(CACHE, { recursive: true });
+  const partial = join(await mkdtemp(join(CACHE, 'save-')), 'image.tar');
+  try {
+    const saved = await docker(['save', '-o', partial, ref]);
+    if (saved.code !== 0) throw new Error(`docker save ${ref} failed: ${saved.stderr}`);
+    // Older keys, and the combined archives of before the split (named <key>.tar).
+    for (const old of await readdir(CACHE)) if (old.startsWith(`${kind}-`) || /^[0-9a-f]{16}\.tar$/.test(old)) await rm(join(CACHE, old), { force: true });
+    await rename(partial, archive);
+  } finally {
+    await rm(join(partial, '..'), { recursive: true, force: true });
+  }
+}
+
+/**
+ * Keeps a Portcullis image built from the sources hashed to `key` (portcullisImageKey, taken before the
+ * build began) for the cluster tests, tagged as the chart's values name it.
+ */
+export async function keepPortcullisImage(docker: Docker, builtRef: string, key: string): Promise<void> {
+  const tagged = await docker(['tag', builtRef, portcullisRef]);
+  if (tagged.code !== 0) throw new Error(`docker tag ${builtRef} failed: ${tagged.stderr}`);
+  await saveToCache(docker, portcullisRef, portcullisArchive(key), 'portcullis');
+}
+
 export interface ClusterImages {
-  /** A docker-save archive holding both images. */
-  archive: string;
+  /** docker-save archives holding both images. */
+  archives: string[];
   /** Chart values naming them, pullPolicy Never (the node has no registry to pull from). */
   values: string[];
-  /** Seconds the build took, or 0 when the archive came from the cache. */
+  /** Seconds the builds took, or 0 when both archives came from the cache. */
   builtSeconds: number;
 }
 
@@ -89,13 +128,16 @@ export const imageValues = (): string[] => [
   'registry.image.pullPolicy=Never',
 ];
 
-/** The archive for the sources as they stand, built (several minutes) only when the cache lacks it. */
+/** The archives for the sources as they stand, built (several minutes) only when the cache lacks them. */
 export async function clusterImages(): Promise<ClusterImages> {
   const given = process.env.PORTCULLIS_CLUSTER_IMAGES;
-  if (given) return { archive: given, values: imageValues(), builtSeconds: 0 };
-  const key = await contextHash();
-  const archive = join(CACHE, `${key}.tar`);
-  if (existsSync(archive)) return { archive, values: imageValues(), builtSeconds: 0 };
+  if (given) return { archives: given.split(','), values: imageValues(), builtSeconds: 0 };
+  const key = await portcullisImageKey();
+  const portcullis = portcullisArchive(key);
+  const distribution = distributionArchive();
+  const archives = [portcullis, distribution];
+  if (archives.every((a) => existsSync(a))) return { archives, values: imageValues(), builtSeconds: 0 };
+
   const started = Date.now();
   await mkdir(CACHE, { recursive: true });
   const work = await mkdtemp(join(CACHE, 'build-'));
@@ -103,30 +145,29 @@ export async function clusterImages(): Promise<ClusterImages> {
   try {
     const config = join(work, 'docker-config');
     await mkdir(config);
-    const docker = async (args: string[], env?: NodeJS.ProcessEnv): Promise<void> => {
-      const r = await engine.docker(args, config, undefined, env);
+    const docker: Docker = (args, env) => engine.docker(args, config, undefined, env);
+    const must = async (args: string[], env?: NodeJS.ProcessEnv): Promise<void> => {
+      const r = await docker(args, env);
       if (r.code !== 0) throw new Error(`docker ${args[0]} failed: ${r.stdout.slice(-3000)}${r.stderr}`);
     };
-    const rootfs = join(repoRoot, '.tools', `node-image-${versions().NODE_IMAGE_VERSION}`, 'rootfs.tar');
-    await docker(['import', '--change', 'ENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt', rootfs, 'node:24-bookworm-slim']);
-    const portcullis = `${PORTCULLIS_IMAGE.repository}:${PORTCULLIS_IMAGE.tag}`;
-    await docker(['build', '--network', 'host', '-t', portcullis, repoRoot], { DOCKER_BUILDKIT: '0' });
-
-    const registryContext = join(work, 'registry');
-    await mkdir(registryContext);
-    await copyFile(toolPath('registry-v3'), join(registryContext, 'registry'));
-    await writeFile(join(registryContext, 'config.yml'), REGISTRY_CONFIG);
-    await writeFile(join(registryContext, 'Dockerfile'), REGISTRY_DOCKERFILE);
-    const distribution = `${REGISTRY_IMAGE.repository}:${REGISTRY_IMAGE.tag}`;
-    await docker(['build', '--network', 'host', '-t', distribution, registryContext], { DOCKER_BUILDKIT: '0' });
-
-    const partial = join(work, 'images.tar');
-    await docker(['save', '-o', partial, portcullis, distribution]);
-    for (const old of await readdir(CACHE)) if (old.endsWith('.tar')) await rm(join(CACHE, old), { force: true });
-    await rename(partial, archive);
+    if (!existsSync(portcullis)) {
+      const rootfs = join(repoRoot, '.tools', `node-image-${versions().NODE_IMAGE_VERSION}`, 'rootfs.tar');
+      await must(['import', '--change', 'ENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt', rootfs, 'node:24-bookworm-slim']);
+      await must(['build', '--network', 'host', '-t', portcullisRef, repoRoot], { DOCKER_BUILDKIT: '0' });
+      await saveToCache(docker, portcullisRef, portcullis, 'portcullis');
+    }
+    if (!existsSync(distribution)) {
+      const registryContext = join(work, 'registry');
+      await mkdir(registryContext);
+      await copyFile(toolPath('registry-v3'), join(registryContext, 'registry'));
+      await writeFile(join(registryContext, 'config.yml'), REGISTRY_CONFIG);
+      await writeFile(join(registryContext, 'Dockerfile'), REGISTRY_DOCKERFILE);
+      await must(['build', '--network', 'host', '-t', distributionRef, registryContext], { DOCKER_BUILDKIT: '0' });
+      await saveToCache(docker, distributionRef, distribution, 'distribution');
+    }
   } finally {
     await engine.stop();
     await rm(work, { recursive: true, force: true });
   }
-  return { archive, values: imageValues(), builtSeconds: Math.round((Date.now() - started) / 1000) };
+  return { archives, values: imageValues(), builtSeconds: Math.round((Date.now() - started) / 1000) };
 }

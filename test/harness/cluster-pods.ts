@@ -66,12 +66,6 @@ export async function leaderPod(kc: Kubectl): Promise<PodSummary | undefined> {
   return (await podsOf(kc, 'operator')).find((p) => p.name === holder && !p.deleting);
 }
 
-/** The lease holder identity as written (changes when another process, or the same pod restarted, takes over). */
-export async function leaseHolder(kc: Kubectl): Promise<string> {
-  const r = await kc(['-n', NS, 'get', 'lease', 'portcullis-operator', '-o', 'jsonpath={.spec.holderIdentity}']);
-  return r.code === 0 ? r.stdout.trim() : '';
-}
-
 /**
  * SIGKILLs every process of the container `containerID` on this machine: the processes whose cgroup path
  * ends in the container's ID (the kubelet's cgroupfs layout .../pod<uid>/<container id>). Returns how many.

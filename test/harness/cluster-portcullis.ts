@@ -88,7 +88,7 @@ export async function installPortcullis(cluster: ChartNode): Promise<InstalledPo
 
   const images = await clusterImages();
   let t0 = Date.now();
-  await cluster.importImage(images.archive);
+  for (const archive of images.archives) await cluster.importImage(archive);
   const imageImport = Math.round((Date.now() - t0) / 1000);
 
   const dataDir = await mkdtemp(join(tmpdir(), 'portcullis-registry-data-'));
