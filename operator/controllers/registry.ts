@@ -18,7 +18,9 @@ import type { Informer } from '../../kube/informer.js';
 import type { KubeClient } from '../../kube/request.js';
 import { objectKey, registryKeyOf, splitKey } from '../../policy/object-keys.js';
 import { ConditionTypes, Reasons } from '../../policy/reasons.js';
-import { bindPasswordSecretRef, compileSnapshot, usersNeedingCredentials, type CompileResult, type ResolvedIdentitySecrets } from '../../policy/snapshot.js';
+import { IncrementalCompiler } from '../../policy/incremental-compile.js';
+import { ShardPlanner } from '../../policy/snapshot-shard-planner.js';
+import { bindPasswordSecretRef, type CompileResult, type ResolvedIdentitySecrets } from '../../policy/snapshot.js';
 import { resolveBindPassword } from '../../credentials/resolve.js';
 import { serializeCredentials } from '../../policy/snapshot-format.js';
 import {
@@ -84,6 +86,11 @@ export class RegistryController {
   private readonly hashes: PasswordHashes;
   /** Per registry key: the gzipped snapshot files of its last publish. */
   private readonly gzipMemos = new Map<string, GzipMemo>();
+  /**
+   * Per registry key: what its compiles and shard plans remember of each object, so a change costs what
+   * it touched (policy/incremental-compile.ts; same output as compileSnapshot).
+   */
+  private readonly compilers = new Map<string, { compiler: IncrementalCompiler; planner: ShardPlanner }>();
   private readonly now: () => Date;
   private readonly statusQueue: StatusQueue;
 
@@ -127,8 +134,14 @@ export class RegistryController {
     const namespaces: NamespaceInfo[] = caches.namespaces.list().map((n) => ({ name: n.metadata.name, labels: n.metadata.labels ?? {} }));
     const objects = { registries: caches.registries.list(), users, grants, namespaces };
 
+    let incremental = this.compilers.get(key);
+    if (incremental === undefined) {
+      const compiler = new IncrementalCompiler();
+      incremental = { compiler, planner: new ShardPlanner(compiler.entryJson) };
+      this.compilers.set(key, incremental);
+    }
     // Admission first: only users the snapshot will hold get their Secret looked at.
-    const needed = usersNeedingCredentials(objects);
+    const needed = incremental.compiler.usersNeedingCredentials(objects);
     const previous = this.knownSources(key, registry);
     const resolved = await this.hashes.resolve(
       key,
@@ -139,15 +152,16 @@ export class RegistryController {
     else {
       this.sources.delete(key);
       this.gzipMemos.delete(key);
+      this.compilers.delete(key);
       this.hashes.forget(key);
     }
-    const result = compileSnapshot({ ...objects, credentials: resolved.credentials, identitySecrets: await this.identitySecrets(key, registry) });
+    const result = incremental.compiler.compile({ ...objects, credentials: resolved.credentials, identitySecrets: await this.identitySecrets(key, registry) });
     const compiled = result.registries.find((r) => r.id === key);
 
     let snapshotWritten = false;
     if (registry && compiled) {
       try {
-        snapshotWritten = await this.publish(key, registry, compiled, resolved.sources);
+        snapshotWritten = await this.publish(key, registry, compiled, resolved.sources, incremental.planner);
       } catch (error) {
         if (!(error instanceof TooLargeError)) throw error;
         markTooLarge(result, key, error);
@@ -174,6 +188,7 @@ export class RegistryController {
     registry: RegistryResource,
     compiled: CompileResult['registries'][number],
     sources: ReadonlyMap<string, HashSource>,
+    planner: ShardPlanner,
   ): Promise<boolean> {
     const { namespace, name } = splitKey(key);
     const owner = controllerReference(registry);
@@ -213,7 +228,7 @@ export class RegistryController {
       this.options.client,
       target('ConfigMap', snapshotConfigMapName(name)),
       compiled.snapshot.generation,
-      snapshotFiles(compiled.snapshot, limits.inlineLimit),
+      snapshotFiles(compiled.snapshot, limits.inlineLimit, planner),
       this.cachedObjects('ConfigMap', namespace, snapshotConfigMapName(name)),
       limits,
       memo.options(),

@@ -5,15 +5,19 @@
 // and the main ConfigMap's manifest, and deletes the shard it replaced.
 
 import { serializeSnapshot } from '../../policy/snapshot-format.js';
+import { ShardPlanner } from '../../policy/snapshot-shard-planner.js';
 import { shardSnapshot } from '../../policy/snapshot-shards.js';
 import type { Snapshot } from '../../policy/types.js';
 import { gzipText, type ChunkOptions } from '../../wire/chunked.js';
 import { SNAPSHOT_FILE } from '../../wire/files.js';
 
-/** The files to publish for `snapshot`: one snapshot.json when all of it fits in `inlineLimit` bytes, else its shards. */
-export function snapshotFiles(snapshot: Snapshot, inlineLimit: number): Record<string, string> {
+/**
+ * The files to publish for `snapshot`: one snapshot.json when all of it fits in `inlineLimit` bytes, else
+ * its shards. A `planner` kept across publishes makes the shards from what it remembers of the last ones.
+ */
+export function snapshotFiles(snapshot: Snapshot, inlineLimit: number, planner?: ShardPlanner): Record<string, string> {
   if (snapshot.registries.length !== 1) return { [SNAPSHOT_FILE]: serializeSnapshot(snapshot) };
-  const shards = shardSnapshot(snapshot);
+  const shards = planner === undefined ? shardSnapshot(snapshot) : planner.files(snapshot);
   let total = 0;
   for (const text of Object.values(shards)) total += Buffer.byteLength(text, 'utf8');
   return total <= inlineLimit ? { [SNAPSHOT_FILE]: serializeSnapshot(snapshot) } : shards;

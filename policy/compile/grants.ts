@@ -78,6 +78,18 @@ export function normaliseGrant(source: string, g: RepositoryGrantResource): Gran
   };
 }
 
+/** One grant's admission: its status, and its snapshot entry and Registry when admitted. Depends only on the grant and `registries`. */
+export function admitGrant(g: RepositoryGrantResource, registries: RegistryLookup): { status: ObjectStatus; registryId?: string; entry?: GrantEntry } {
+  const meta = metaOf(g);
+  const attached = attachToRegistry('grants', g.spec?.registryRef, meta, registries);
+  if (isRefusal(attached)) return { status: refusedStatus('RepositoryGrant', meta, attached) };
+  const grant = normaliseGrant(meta.key, g);
+  const bad = isRefusal(grant) ? grant : attached.admission.home ? undefined : checkDelegatedGrant(grant, attached.admission);
+  if (bad !== undefined) return { status: refusedStatus('RepositoryGrant', meta, bad) };
+  const status = readyStatus('RepositoryGrant', meta, true, Reasons.Compiled, `grant is in Registry ${attached.reg.id}`);
+  return { status, registryId: attached.reg.id, entry: grant as GrantEntry };
+}
+
 export function admitGrants(
   grants: readonly RepositoryGrantResource[],
   registries: RegistryLookup,
@@ -85,23 +97,12 @@ export function admitGrants(
   const byRegistry = new Map<string, GrantEntry[]>();
   const statuses: ObjectStatus[] = [];
   for (const g of byKey(grants)) {
-    const meta = metaOf(g);
-    const attached = attachToRegistry('grants', g.spec?.registryRef, meta, registries);
-    if (isRefusal(attached)) {
-      statuses.push(refusedStatus('RepositoryGrant', meta, attached));
-      continue;
-    }
-    const grant = normaliseGrant(meta.key, g);
-    const bad = isRefusal(grant) ? grant : attached.admission.home ? undefined : checkDelegatedGrant(grant, attached.admission);
-    if (bad !== undefined) {
-      statuses.push(refusedStatus('RepositoryGrant', meta, bad));
-      continue;
-    }
-    const entry = grant as GrantEntry;
-    const list = byRegistry.get(attached.reg.id) ?? [];
-    list.push(entry);
-    byRegistry.set(attached.reg.id, list);
-    statuses.push(readyStatus('RepositoryGrant', meta, true, Reasons.Compiled, `grant is in Registry ${attached.reg.id}`));
+    const admitted = admitGrant(g, registries);
+    statuses.push(admitted.status);
+    if (admitted.entry === undefined || admitted.registryId === undefined) continue;
+    const list = byRegistry.get(admitted.registryId) ?? [];
+    list.push(admitted.entry);
+    byRegistry.set(admitted.registryId, list);
   }
   return { byRegistry, statuses };
 }

@@ -95,21 +95,24 @@ function describeClaim(c: ClaimedUser): string {
   return claimRank(c) === 1 ? `RegistryUser ${c.meta.key}, whose name the Registry's delegation consents to` : `RegistryUser ${c.meta.key}, which is older`;
 }
 
-export function admitUsers(users: readonly RegistryUserResource[], registries: RegistryLookup): AdmittedUsers {
+/** One user's admission: refused (with its status), or a candidate for its username. Depends only on the user and `registries`. */
+export function attachUser(u: RegistryUserResource, registries: RegistryLookup): { status: ObjectStatus } | { candidate: ClaimedUser } {
+  const meta = metaOf(u);
+  const attached = attachToRegistry('users', u.spec?.registryRef, meta, registries);
+  const bad = isRefusal(attached) ? attached : checkUserSpec(u);
+  if (bad !== undefined) return { status: refusedStatus('RegistryUser', meta, bad) };
+  const { reg, admission } = attached as Exclude<typeof attached, Refusal>;
+  return { candidate: { user: u, meta, registryId: reg.id, username: usernameOf(u), admission } };
+}
+
+/** Hands each username to one candidate (see claimRank); every loser gets a UsernameConflict status. Any input order. */
+export function claimUsernames(candidates: readonly ClaimedUser[]): AdmittedUsers {
   const statuses: ObjectStatus[] = [];
   const byRegistry = new Map<string, ClaimedUser[]>();
-  for (const u of byKey(users)) {
-    const meta = metaOf(u);
-    const attached = attachToRegistry('users', u.spec?.registryRef, meta, registries);
-    const bad = isRefusal(attached) ? attached : checkUserSpec(u);
-    if (bad !== undefined) {
-      statuses.push(refusedStatus('RegistryUser', meta, bad));
-      continue;
-    }
-    const { reg, admission } = attached as Exclude<typeof attached, Refusal>;
-    const list = byRegistry.get(reg.id) ?? [];
-    list.push({ user: u, meta, registryId: reg.id, username: usernameOf(u), admission });
-    byRegistry.set(reg.id, list);
+  for (const c of candidates) {
+    const list = byRegistry.get(c.registryId);
+    if (list === undefined) byRegistry.set(c.registryId, [c]);
+    else list.push(c);
   }
   const claimed: ClaimedUser[] = [];
   for (const [registryId, list] of byRegistry) {
@@ -127,6 +130,18 @@ export function admitUsers(users: readonly RegistryUserResource[], registries: R
     }
   }
   return { claimed, statuses };
+}
+
+export function admitUsers(users: readonly RegistryUserResource[], registries: RegistryLookup): AdmittedUsers {
+  const statuses: ObjectStatus[] = [];
+  const candidates: ClaimedUser[] = [];
+  for (const u of byKey(users)) {
+    const attached = attachUser(u, registries);
+    if ('status' in attached) statuses.push(attached.status);
+    else candidates.push(attached.candidate);
+  }
+  const admitted = claimUsernames(candidates);
+  return { claimed: admitted.claimed, statuses: [...statuses, ...admitted.statuses] };
 }
 
 /** The snapshot entry of a claimed user, or the refusal its credential leads to. */

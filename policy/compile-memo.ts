@@ -1,0 +1,69 @@
+// What the incremental compiler (incremental-compile.ts) remembers per object, and what changed since
+// the last round: the compiler patches its sorted output with the changes when no object came, went or
+// moved to another Registry, and sorts again otherwise.
+
+import { objectKey } from './object-keys.js';
+
+type Versioned = { metadata: { name: string; namespace?: string; uid?: string; resourceVersion?: string } };
+
+/** A result that differs from the last round's: `before` absent for a new object, `after` for a gone one. */
+export interface Change<T> {
+  before?: T;
+  after?: T;
+}
+
+/**
+ * Remembered results per object, valid for one context. An object is known by its uid (its key without
+ * one), and a result is reused only for the same resourceVersion and `extra` (what else it depends on).
+ * An object without a resourceVersion is never remembered. Results not asked for in a round are dropped.
+ */
+export class Memo<T> {
+  private readonly map = new Map<string, { rv: string; extra: string; seen: number; value: T }>();
+  private round = 0;
+  private used = 0;
+  private changes: Change<T>[] = [];
+  /** Everything counts as changed this round (first round, context changed, or an unversioned object). */
+  private reset = true;
+
+  get(o: Versioned, compute: () => T, extra = ''): T {
+    const rv = o.metadata.resourceVersion;
+    if (rv === undefined || rv === '') {
+      this.reset = true;
+      return compute();
+    }
+    const id = o.metadata.uid || objectKey(o);
+    const kept = this.map.get(id);
+    this.used++;
+    if (kept !== undefined && kept.rv === rv && kept.extra === extra) {
+      kept.seen = this.round;
+      return kept.value;
+    }
+    const value = compute();
+    this.map.set(id, { rv, extra, seen: this.round, value });
+    if (!this.reset) this.changes.push(kept === undefined ? { after: value } : { before: kept.value, after: value });
+    return value;
+  }
+
+  /** Ends a round, dropping what it did not ask for: the round's changes, or 'all' when they are not known one by one. */
+  settle(): Change<T>[] | 'all' {
+    if (this.map.size > this.used) {
+      for (const [id, e] of this.map) {
+        if (e.seen === this.round) continue;
+        this.map.delete(id);
+        if (!this.reset) this.changes.push({ before: e.value });
+      }
+    }
+    const changes = this.reset ? 'all' : this.changes;
+    this.round++;
+    this.used = 0;
+    this.changes = [];
+    this.reset = false;
+    return changes;
+  }
+
+  clear(): void {
+    this.map.clear();
+    this.changes = [];
+    this.reset = true;
+  }
+}

@@ -1,0 +1,220 @@
+// The incremental compiler against compileSnapshot: after every step of random sequences of adds,
+// changes and deletes (users, grants, credentials, namespace labels, the Registry's delegation), both
+// give the same snapshots, generations, credentials and statuses. And the attacks: a remembered result
+// must never let a delegated namespace's grant or user reach past its prefixes once they narrow.
+import { describe, expect, it } from 'vitest';
+import type { NamespaceInfo, RegistryResource, RegistrySpec, RegistryUserResource, RepositoryGrantResource } from '../crds/types.js';
+import { authorize, buildPolicyIndex } from './authorize.js';
+import { IncrementalCompiler } from './incremental-compile.js';
+import { Reasons } from './reasons.js';
+import { compileSnapshot, usersNeedingCredentials, type CompileInput, type ResolvedCredential } from './snapshot.js';
+
+const HASH = '$2b$10$abcdefghijklmnopqrstuuABCDEFGHIJKLMNOPQRSTUVWXYZ01234';
+
+/** A small deterministic generator (mulberry32), so a failing seed can be replayed. */
+function random(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const delegationA: RegistrySpec['delegation'] = [
+  { namespaces: { from: 'Selector', selector: { matchLabels: { team: 'a' } } }, repositories: ['${namespace}/**'], identities: { groups: ['shared-*'] } },
+];
+const delegationNarrow: RegistrySpec['delegation'] = [
+  { namespaces: { from: 'Selector', selector: { matchLabels: { team: 'a' } } }, repositories: ['${namespace}/only/**'] },
+];
+
+let version = 0;
+const nextVersion = (): string => String(++version);
+
+function registry(delegation: RegistrySpec['delegation']): RegistryResource {
+  return {
+    apiVersion: 'portcullis.dev/v1alpha1',
+    kind: 'Registry',
+    metadata: { name: 'main', namespace: 'registry', uid: 'reg-uid', resourceVersion: nextVersion(), generation: 1 },
+    spec: { service: 'main.example.com', ...(delegation === undefined ? {} : { delegation }) },
+  };
+}
+
+class World {
+  registries = [registry(delegationA)];
+  users = new Map<string, RegistryUserResource>();
+  grants = new Map<string, RepositoryGrantResource>();
+  credentials = new Map<string, ResolvedCredential>();
+  namespaces: NamespaceInfo[] = [
+    { name: 'registry', labels: {} },
+    { name: 'team-a', labels: { team: 'a' } },
+    { name: 'team-b', labels: { team: 'b' } },
+  ];
+
+  input(): CompileInput {
+    return {
+      registries: this.registries,
+      users: [...this.users.values()],
+      grants: [...this.grants.values()],
+      namespaces: this.namespaces,
+      credentials: this.credentials,
+    };
+  }
+}
+
+const NAMESPACES = ['registry', 'team-a', 'team-b'];
+const REPOS = ['app/**', 'team-a/**', 'team-a/only/x', 'team-b/**', '**', 'team-a/${user}/*', '${user}/*', 'lib/base', 'team-a/only/**'];
+
+function pick<T>(rnd: () => number, list: readonly T[]): T {
+  return list[Math.floor(rnd() * list.length)] as T;
+}
+
+function randomUser(rnd: () => number, ns: string, name: string): RegistryUserResource {
+  const username = rnd() < 0.3 ? pick(rnd, ['sam', 'shared', 'robot']) : name;
+  return {
+    apiVersion: 'portcullis.dev/v1alpha1',
+    kind: 'RegistryUser',
+    metadata: {
+      name,
+      namespace: ns,
+      uid: `${ns}-${name}-uid`,
+      resourceVersion: nextVersion(),
+      generation: version,
+      creationTimestamp: `2026-01-0${1 + Math.floor(rnd() * 9)}T00:00:00Z`,
+    },
+    spec: {
+      registryRef: { name: 'main', namespace: 'registry' },
+      passwordSecretRef: { name: `${name}-pw` },
+      username,
+      groups: rnd() < 0.5 ? ['devs'] : ['shared-ops', 'devs'],
+      ...(rnd() < 0.15 ? { disabled: true } : {}),
+    },
+  };
+}
+
+function randomGrant(rnd: () => number, ns: string, name: string): RepositoryGrantResource {
+  const subjects = rnd() < 0.5 ? [{ kind: 'Group' as const, name: 'devs' }] : [{ kind: 'User' as const, name: pick(rnd, ['u0', 'u1', 'sam', 'shared']) }];
+  return {
+    apiVersion: 'portcullis.dev/v1alpha1',
+    kind: 'RepositoryGrant',
+    metadata: { name, namespace: ns, uid: `${ns}-${name}-uid`, resourceVersion: nextVersion(), generation: version },
+    spec: {
+      registryRef: { name: 'main', namespace: 'registry' },
+      subjects: rnd() < 0.1 ? [...subjects, { kind: 'Authenticated' as const }] : subjects,
+      repositories: [pick(rnd, REPOS), ...(rnd() < 0.3 ? [pick(rnd, REPOS)] : [])],
+      actions: rnd() < 0.5 ? ['pull'] : ['pull', 'push'],
+      ...(rnd() < 0.1 ? { catalog: true } : {}),
+    },
+  };
+}
+
+/** One random edit of the world. */
+function step(world: World, rnd: () => number): void {
+  const r = rnd();
+  const ns = pick(rnd, NAMESPACES);
+  const name = `${rnd() < 0.5 ? 'u' : 'x'}${Math.floor(rnd() * 6)}`;
+  const key = `${ns}/${name}`;
+  if (r < 0.3) {
+    world.users.set(key, randomUser(rnd, ns, name));
+    if (rnd() < 0.8) world.credentials.set(key, { hash: `${HASH}${Math.floor(rnd() * 3)}` });
+  } else if (r < 0.4) world.users.delete(key);
+  else if (r < 0.7) world.grants.set(key, randomGrant(rnd, ns, name));
+  else if (r < 0.8) world.grants.delete(key);
+  else if (r < 0.87) {
+    if (rnd() < 0.5) world.credentials.delete(key);
+    else world.credentials.set(key, rnd() < 0.8 ? { hash: `${HASH}${Math.floor(rnd() * 3)}` } : { reason: 'SecretNotFound', message: 'gone' });
+  } else if (r < 0.93) {
+    world.registries = [registry(pick(rnd, [delegationA, delegationNarrow, undefined]))];
+  } else {
+    world.namespaces = world.namespaces.map((n) => (n.name === 'team-b' ? { name: 'team-b', labels: rnd() < 0.5 ? { team: 'a' } : { team: 'b' } } : n));
+  }
+}
+
+describe('IncrementalCompiler', () => {
+  it.each([1, 2, 3, 4, 5, 6, 7, 8])('gives compileSnapshot’s output after every step of random edits (seed %i)', (seed) => {
+    const rnd = random(seed);
+    const world = new World();
+    const compiler = new IncrementalCompiler();
+    for (let i = 0; i < 120; i++) {
+      step(world, rnd);
+      const input = world.input();
+      const { credentials: _unused, ...objects } = input;
+      expect(compiler.usersNeedingCredentials(objects)).toEqual(usersNeedingCredentials(objects));
+      expect(compiler.compile(input)).toEqual(compileSnapshot(input));
+    }
+  });
+
+  it('gives the same generation when objects carry no resourceVersion (nothing remembered)', () => {
+    const world = new World();
+    const rnd = random(99);
+    for (let i = 0; i < 30; i++) step(world, rnd);
+    const bare = world.input();
+    for (const o of [...bare.users, ...bare.grants]) delete o.metadata.resourceVersion;
+    expect(new IncrementalCompiler().compile(bare)).toEqual(compileSnapshot(bare));
+  });
+});
+
+describe('IncrementalCompiler attacks: a delegated namespace stays inside its prefixes', () => {
+  const grant = (repositories: string[]): RepositoryGrantResource => ({
+    apiVersion: 'portcullis.dev/v1alpha1',
+    kind: 'RepositoryGrant',
+    metadata: { name: 'g', namespace: 'team-a', uid: 'g-uid', resourceVersion: '7', generation: 1 },
+    spec: { registryRef: { name: 'main', namespace: 'registry' }, subjects: [{ kind: 'Group', name: 'devs' }], repositories, actions: ['pull', 'push'] },
+  });
+  const alice: RegistryUserResource = {
+    apiVersion: 'portcullis.dev/v1alpha1',
+    kind: 'RegistryUser',
+    metadata: { name: 'alice', namespace: 'team-a', uid: 'alice-uid', resourceVersion: '8', generation: 1 },
+    spec: { registryRef: { name: 'main', namespace: 'registry' }, passwordSecretRef: { name: 'alice-pw' }, groups: ['devs'] },
+  };
+  const world = (g: RepositoryGrantResource, delegation: RegistrySpec['delegation'], teamA = 'a'): CompileInput => ({
+    registries: [registry(delegation)],
+    users: [alice],
+    grants: [g],
+    namespaces: [
+      { name: 'registry', labels: {} },
+      { name: 'team-a', labels: { team: teamA } },
+    ],
+    credentials: new Map([['team-a/alice', { hash: HASH }]]),
+  });
+  const pushTo = (input: CompileInput, compiler: IncrementalCompiler, repo: string): string[] => {
+    const policy = compiler.compile(input).registries[0]!.snapshot.registries[0]!;
+    return authorize(buildPolicyIndex(policy), { kind: 'user', username: 'alice', groups: ['devs'] }, [
+      { type: 'repository', name: repo, actions: ['push'] },
+    ])[0]!.granted;
+  };
+
+  it('a grant changed to reach another team is refused, and alice cannot push there', () => {
+    const compiler = new IncrementalCompiler();
+    expect(pushTo(world(grant(['team-a/**']), delegationA), compiler, 'team-a/app')).toEqual(['push']);
+    const escaped = { ...grant(['team-a/**', 'team-b/**']), metadata: { ...grant([]).metadata, resourceVersion: '9' } };
+    const result = compiler.compile(world(escaped, delegationA));
+    expect(result.statuses.find((s) => s.name === 'g')?.conditions[0]).toMatchObject({ status: 'False', reason: Reasons.OutsideDelegatedPrefix });
+    expect(pushTo(world(escaped, delegationA), compiler, 'team-b/app')).toEqual([]);
+  });
+
+  it('an unchanged grant is refused once the Registry narrows the delegation, though the grant itself did not change', () => {
+    const compiler = new IncrementalCompiler();
+    const g = grant(['team-a/**']);
+    expect(pushTo(world(g, delegationA), compiler, 'team-a/app')).toEqual(['push']);
+    const narrowed = world(g, delegationNarrow);
+    const result = compiler.compile(narrowed);
+    expect(result.statuses.find((s) => s.name === 'g')?.conditions[0]).toMatchObject({ status: 'False', reason: Reasons.OutsideDelegatedPrefix });
+    expect(result.registries[0]!.snapshot.registries[0]!.grants).toEqual([]);
+    expect(pushTo(narrowed, compiler, 'team-a/app')).toEqual([]);
+    expect(result).toEqual(compileSnapshot(narrowed));
+  });
+
+  it('an unchanged grant and user are dropped once their namespace loses the label the delegation selects', () => {
+    const compiler = new IncrementalCompiler();
+    const g = grant(['team-a/**']);
+    expect(pushTo(world(g, delegationA), compiler, 'team-a/app')).toEqual(['push']);
+    const relabelled = world(g, delegationA, 'b');
+    const result = compiler.compile(relabelled);
+    expect(result.statuses.find((s) => s.name === 'g')?.conditions[0]).toMatchObject({ status: 'False', reason: Reasons.NamespaceNotAllowed });
+    expect(result.statuses.find((s) => s.name === 'alice')?.conditions[0]).toMatchObject({ status: 'False', reason: Reasons.NamespaceNotAllowed });
+    expect(result.registries[0]!.snapshot.registries[0]!).toMatchObject({ users: [], grants: [] });
+  });
+});

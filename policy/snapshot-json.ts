@@ -1,0 +1,120 @@
+// The canonical JSON of a snapshot built from the canonical JSON of its entries, each written once and
+// remembered: between two compiles all but the changed users and grants are the same objects, so the
+// generation (sha256 of the registries' canonical JSON) and the shard files cost a concatenation, not a
+// serialisation of every entry. Same bytes as canonicalJson of the whole (the tests compare them).
+
+import { createHash } from 'node:crypto';
+import { canonicalJson } from './canonical.js';
+import type { GrantEntry, RegistryPolicy, UserEntry } from './types.js';
+
+/** Entries per block of a list's remembered JSON: a change rewrites one block's text. */
+const BLOCK = 256;
+
+/** Canonical JSON per entry object, kept as long as the object lives. Entries must not be mutated once written. */
+export class EntryJson {
+  private readonly cache = new WeakMap<object, string>();
+  /** Per list name: the last list's blocks, their entries and joined JSON. */
+  private readonly lists = new Map<string, { entries: readonly (UserEntry | GrantEntry)[]; text: string }[]>();
+
+  /** The list's entries' JSON joined with commas, in texts of up to BLOCK entries; a block of the same objects as last time keeps its text. */
+  blocks(name: string, entries: readonly (UserEntry | GrantEntry)[]): string[] {
+    const last = this.lists.get(name) ?? [];
+    const next: { entries: readonly (UserEntry | GrantEntry)[]; text: string }[] = [];
+    for (let start = 0, b = 0; start < entries.length; start += BLOCK, b++) {
+      const block = entries.slice(start, start + BLOCK);
+      const kept = last[b];
+      const same = kept !== undefined && kept.entries.length === block.length && block.every((e, i) => kept.entries[i] === e);
+      next.push(same ? kept : { entries: block, text: block.map(this.of).join(',') });
+    }
+    this.lists.set(name, next);
+    return next.map((b) => b.text);
+  }
+
+  readonly of = (entry: UserEntry | GrantEntry): string => {
+    let json = this.cache.get(entry);
+    if (json === undefined) {
+      json = canonicalJson(entry);
+      this.cache.set(entry, json);
+    }
+    return json;
+  };
+}
+
+// Placeholders for the two lists: a JSON string can hold `"users":"…"` only escaped (`\"users\":`), so the
+// unescaped pattern is the policy's own member, unless a nested object has the same key and value.
+const USERS_MARK = '"users":"\\u0000portcullis-users\\u0000"';
+const GRANTS_MARK = '"grants":"\\u0000portcullis-grants\\u0000"';
+
+/** The policy's canonical JSON as pieces around its users and grants, or undefined if the marks are ambiguous. */
+function policyPieces(policy: RegistryPolicy): { before: string; between: string; after: string; usersFirst: boolean } | undefined {
+  const text = canonicalJson({ ...policy, users: '\u0000portcullis-users\u0000', grants: '\u0000portcullis-grants\u0000' });
+  const u = text.indexOf(USERS_MARK);
+  const g = text.indexOf(GRANTS_MARK);
+  if (u < 0 || g < 0 || u !== text.lastIndexOf(USERS_MARK) || g !== text.lastIndexOf(GRANTS_MARK)) return undefined;
+  const [first, firstMark, second, secondMark] = g < u ? [g, GRANTS_MARK, u, USERS_MARK] : [u, USERS_MARK, g, GRANTS_MARK];
+  const firstKey = firstMark.slice(0, firstMark.indexOf(':') + 1);
+  const secondKey = secondMark.slice(0, secondMark.indexOf(':') + 1);
+  return {
+    before: text.slice(0, first) + firstKey,
+    between: text.slice(first + firstMark.length, second) + secondKey,
+    after: text.slice(second + secondMark.length),
+    usersFirst: u < g,
+  };
+}
+
+/** Whether generationOf hashes this policy from remembered entries (else it serialises the whole policy). */
+export function hashedFromEntries(policy: RegistryPolicy): boolean {
+  return policyPieces(policy) !== undefined;
+}
+
+/**
+ * sha256Hex(canonicalJson(policies)) for policies already sorted as snapshotOf sorts them, fed to the
+ * hash piece by piece from `json`'s remembered entries.
+ */
+export function generationOf(policies: readonly RegistryPolicy[], json: EntryJson): string {
+  const hash = createHash('sha256');
+  // Pieces go to the hash in chunks of about 1 MB: one update per entry would cost more than the hashing.
+  let pending: string[] = [];
+  let pendingLength = 0;
+  const feed = (text: string): void => {
+    pending.push(text);
+    pendingLength += text.length;
+    if (pendingLength < 1 << 20) return;
+    hash.update(pending.join(''), 'utf8');
+    pending = [];
+    pendingLength = 0;
+  };
+  const list = (name: string, entries: readonly (UserEntry | GrantEntry)[]): void => {
+    feed('[');
+    for (const [i, text] of json.blocks(name, entries).entries()) {
+      if (i > 0) feed(',');
+      feed(text);
+    }
+    feed(']');
+  };
+  feed('[');
+  for (const [i, policy] of policies.entries()) {
+    if (i > 0) feed(',');
+    const pieces = policyPieces(policy);
+    if (pieces === undefined) {
+      feed(canonicalJson(policy));
+      continue;
+    }
+    feed(pieces.before);
+    const [first, second] = pieces.usersFirst ? (['users', 'grants'] as const) : (['grants', 'users'] as const);
+    list(`${policy.id}\n${first}`, policy[first]);
+    feed(pieces.between);
+    list(`${policy.id}\n${second}`, policy[second]);
+    feed(pieces.after);
+  }
+  feed(']');
+  hash.update(pending.join(''), 'utf8');
+  return hash.digest('hex');
+}
+
+/** canonicalJson(entries) from remembered entries. */
+export function entriesJson(entries: readonly (UserEntry | GrantEntry)[], json: EntryJson): string {
+  const parts = new Array<string>(entries.length);
+  for (let i = 0; i < entries.length; i++) parts[i] = json.of(entries[i] as UserEntry | GrantEntry);
+  return `[${parts.join(',')}]`;
+}
