@@ -148,7 +148,8 @@ export function kubernetesSources(options: KubernetesSourceOptions): KubernetesS
       parsed = snapshots.read(hashes, whole.files);
       if (parsed === 'reread') throw new Error('snapshot shards missing after a full read');
     }
-    const state = buildPolicyState(parsed, credentialsParsed.value, now(), storedCredentials);
+    // The served state's index is patched with the changed shards' entries, not built again.
+    const state = buildPolicyState(parsed, credentialsParsed.value, now(), storedCredentials, policy.current());
     loadedPolicy = version;
     lastRejected.policy = '';
     policy.set(state);

@@ -4,6 +4,7 @@
 // in, and its logins take the unknown-user path rather than hanging on a `$2y$31$` comparison.
 
 import { buildPolicyIndex } from '../../policy/authorize.js';
+import { updatePolicyIndex } from '../../policy/policy-index-delta.js';
 import { bcryptCost, checkBcryptHash, normaliseBcryptHash } from '../../policy/password-hash.js';
 import { credentialRevision } from '../../policy/revision.js';
 import type { Credentials, Snapshot } from '../../policy/types.js';
@@ -15,7 +16,18 @@ import type { LoadedRegistry, PolicyState, StoredCredential } from './types.js';
  */
 export type StoredCredentialMemo = Map<string, StoredCredential | null>;
 
-export function buildPolicyState(snapshot: Snapshot, credentials: Credentials | undefined, loadedAt: Date, memo?: StoredCredentialMemo): PolicyState {
+/**
+ * `previous`: the state served now, when the snapshot came from the shard reader (which hands back the
+ * very entry objects of unchanged shards): each index is then patched with the changed entries rather
+ * than built again (policy/policy-index-delta.ts); `previous` itself is left as it is.
+ */
+export function buildPolicyState(
+  snapshot: Snapshot,
+  credentials: Credentials | undefined,
+  loadedAt: Date,
+  memo?: StoredCredentialMemo,
+  previous?: PolicyState,
+): PolicyState {
   const registries = new Map<string, LoadedRegistry>();
   const used: StoredCredentialMemo = new Map();
   for (const policy of snapshot.registries) {
@@ -38,7 +50,9 @@ export function buildPolicyState(snapshot: Snapshot, credentials: Credentials | 
       maxCost = Math.max(maxCost ?? credential.cost, credential.cost);
       stored.set(user.username, credential);
     }
-    const loaded: LoadedRegistry = { policy, index: buildPolicyIndex(policy), credentials: stored };
+    const before = previous?.registries.get(policy.service)?.index;
+    const index = before === undefined ? buildPolicyIndex(policy) : updatePolicyIndex(before, policy);
+    const loaded: LoadedRegistry = { policy, index, credentials: stored };
     if (maxCost !== undefined) loaded.maxCost = maxCost;
     const identity = credentials?.identity?.[policy.id];
     if (identity !== undefined) loaded.identitySecrets = identity;
