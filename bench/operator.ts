@@ -13,7 +13,8 @@
 // BENCH_OBJECTS (default 10000) sets N (100000 works: objects are created BENCH_CONCURRENCY, default 64,
 // at a time); BENCH_CHANGES (default 20) the number of grant changes;
 // BENCH_PROFILE_DIR, where to write CPU profiles of the operator and the token server; BENCH_NODE_ARGS,
-// Node flags for both.
+// Node flags for both. BENCH_IN_PROCESS=1: no API server, the grant change -> new index path in this
+// process only (snapshot-delta.ts; BENCH_BASELINE_CHANGES, default 3, sets the full-compile baseline's).
 import bcrypt from 'bcrypt';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -69,6 +70,10 @@ async function stopChild(child: ChildProcess): Promise<void> {
 async function main(): Promise<void> {
   const print = (s: string): boolean => process.stdout.write(`${s}\n`);
   print(`machine: ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}`);
+  if (process.env.BENCH_IN_PROCESS === '1') {
+    const { runSnapshotDeltaBench } = await import('./snapshot-delta.js');
+    return runSnapshotDeltaBench(N, CHANGES, Number(process.env.BENCH_BASELINE_CHANGES ?? 3), print);
+  }
   print(`objects: ${N} RegistryUsers (+${N} htpasswd Secrets), ${N} RepositoryGrants, 1 Registry`);
   const cp = await startControlPlane();
   const children: ChildProcess[] = [];
