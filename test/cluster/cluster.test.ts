@@ -3,7 +3,7 @@
 // install as the next expects.
 //   1. the node's own proofs (a Deployment rolled, Services through kube-proxy, logs, exec, restarts);
 //   2. the chart installed (images imported, `helm install`, the scenario's users and grants), its pods,
-//      clients and refusals;
+//      clients (crane, skopeo, docker) and refusals;
 //   3. signing-key and CA rotations under client load, the operator leader disrupted in every phase;
 //   4. faults: a token-server pod deleted, the kubelet and the API server restarted, under load;
 //   5. `helm upgrade` and `helm uninstall` (what uninstall keeps);
@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe } from 'vitest';
 import { startCluster } from '../../local/cluster.js';
 import { chartSuite } from './suites/chart.js';
+import { dockerClientSuite } from './suites/docker-client.js';
 import { installShared, type NodeContext, type PortcullisContext } from './suites/context.js';
 import { faultsSuite } from './suites/faults.js';
 import { helmLifecycleSuite } from './suites/helm-lifecycle.js';
@@ -60,6 +61,7 @@ describe('Portcullis on the node', () => {
   }, 1_800_000);
 
   chartSuite(portcullisContext);
+  dockerClientSuite(portcullisContext);
   rotationSuite(portcullisContext);
   faultsSuite(portcullisContext);
   helmLifecycleSuite(portcullisContext);

@@ -25,6 +25,8 @@ const CERTS_D = '/etc/docker/certs.d';
 export interface DockerOptions {
   /** Default vfs (works anywhere); overlay2 for builds, where /tmp is on a filesystem overlayfs accepts. */
   storageDriver?: 'vfs' | 'overlay2';
+  /** HOST:PORT the engine speaks plain HTTP to (a registry on a node's NodePort, not on loopback). */
+  insecureRegistries?: string[];
 }
 
 export async function startDocker(options: DockerOptions = {}): Promise<RunningDocker> {
@@ -46,6 +48,7 @@ export async function startDocker(options: DockerOptions = {}): Promise<RunningD
     'none',
     '--iptables=false',
     '--ip6tables=false',
+    ...(options.insecureRegistries ?? []).flatMap((host) => ['--insecure-registry', host]),
   ]);
   const docker = (args: string[], config: string, input?: string, env: NodeJS.ProcessEnv = {}): Promise<ClientResult> =>
     run('docker', args, {
