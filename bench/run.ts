@@ -14,6 +14,7 @@
 import autocannon from 'autocannon';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { Agent, request as httpRequest } from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, loadavg as osLoadavg, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -89,22 +90,44 @@ function rssOf(pid: number): { rssMB: number; peakMB: number } {
 const loadavg = (): string => osLoadavg()[0]!.toFixed(1);
 
 /**
- * Sends each request once (a few at a time, below the per-client bcrypt queue's limit) and requires a 200:
- * "warm" means every user of the workload has had its password verified before the clock starts. A timed
- * warm-up alone does not do it: autocannon's connections walk the request list in step, so 2 s reached only
- * the first hundred or so of (b)'s 1,000 users and the measured run paid for the rest's bcrypt.
+ * Sends each request once to every worker, requiring a 200: "warm" means every user of the workload has had
+ * its password verified by the process that will answer it before the clock starts. A timed warm-up alone
+ * does not do it: autocannon's connections walk the request list in step, so 2 s reached only the first
+ * hundred or so of (b)'s 1,000 users, and the measured run paid for the rest's bcrypt. node:cluster hands
+ * new connections to the workers in turn, so `workers` keep-alive connections opened one after another
+ * reach each worker once; /metrics (summed over the workers) then counts one comparison per user and worker.
  */
-async function everyRequestOnce(port: number, requests: autocannon.Request[]): Promise<void> {
-  let next = 0;
-  const sender = async (): Promise<void> => {
-    while (next < requests.length) {
-      const req = requests[next++]!;
-      const res = await fetch(`http://127.0.0.1:${port}${req.path}`, { headers: (req.headers ?? {}) as Record<string, string> });
-      await res.arrayBuffer();
-      if (res.status !== 200) throw new Error(`warm-up: ${req.path} answered ${res.status}`);
-    }
-  };
-  await Promise.all(Array.from({ length: 4 }, sender));
+async function warmEveryWorker(port: number, requests: autocannon.Request[], workers: number): Promise<void> {
+  const send = (agent: Agent, req: autocannon.Request): Promise<number> =>
+    new Promise((resolve, reject) => {
+      const r = httpRequest({ host: '127.0.0.1', port, path: req.path, agent, headers: req.headers }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      });
+      r.on('error', reject);
+      r.end();
+    });
+  const agents = Array.from({ length: workers }, () => new Agent({ keepAlive: true, maxSockets: 1 }));
+  try {
+    for (const agent of agents) await send(agent, requests[0]!); // one connection after another
+    await Promise.all(
+      agents.map(async (agent) => {
+        for (const req of requests) {
+          const status = await send(agent, req);
+          if (status !== 200) throw new Error(`warm-up: ${req.path} answered ${status}`);
+        }
+      }),
+    );
+  } finally {
+    for (const agent of agents) agent.destroy();
+  }
+  const users = new Set(requests.map((r) => (r.headers as Record<string, string> | undefined)?.authorization).filter((a) => a !== undefined)).size;
+  const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const comparisons = metrics
+    .split('\n')
+    .filter((l) => l.startsWith('portcullis_password_comparisons_total{'))
+    .reduce((n, l) => n + Number(l.split(' ').pop()), 0);
+  if (comparisons !== users * workers) throw new Error(`warm-up: ${comparisons} password comparisons for ${users} users on ${workers} workers`);
 }
 
 const tokenPath = (scope: string): string => `/token?service=${encodeURIComponent(SERVICE)}&scope=${encodeURIComponent(scope)}`;
@@ -199,7 +222,7 @@ async function throughput(dir: string, print: (s: string) => void): Promise<void
         try {
           await checkGrant(server.port, w.requests[0]!, w.expect);
           await checkGrant(server.port, w.requests[w.requests.length - 1]!, w.expect);
-          await everyRequestOnce(server.port, w.requests);
+          await warmEveryWorker(server.port, w.requests, workers);
           await loadTest(CONNECTIONS, server.port, w.requests, 2); // warm-up: JIT
           const r = await loadTest(CONNECTIONS, server.port, w.requests, DURATION);
           const rss = rssOf(server.child.pid!);
