@@ -16,18 +16,6 @@ export const repositoryName = (n: number): string => `${teamPrefix(n)}/app-${Mat
 
 const DIGESTS = Array.from({ length: 256 }, (_, i) => `sha256:${createHash('sha256').update(`manifest-${i}`).digest('hex')}`);
 
-/** mulberry32: a small seeded generator, so every run stores the same events. */
-export function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 interface Shape {
   action: EventAction;
   repository: string;

@@ -16,7 +16,8 @@ import type { EventQuery, EventStore } from '../activity/event.js';
 import { openEventStore } from '../activity/store/open.js';
 import { checkQuery, eventQuerySql, type SqlParam } from '../activity/store/query.js';
 import { POSTGRES_BIN, startPostgres } from '../local/postgres.js';
-import { random, repositoryName, storeEvents, teamPrefix, userName } from './activity-fixture.js';
+import { random } from '../local/seeded-random.js';
+import { repositoryName, storeEvents, teamPrefix, userName } from './activity-fixture.js';
 import { median, percentile, row } from './measure.js';
 
 const TOTAL = Number(process.env.BENCH_ACTIVITY_EVENTS ?? 1_000_000);

@@ -20,7 +20,8 @@ import Database from 'better-sqlite3';
 import { openEventStore } from '../activity/store/open.js';
 import { EVENTS_TABLE, INSERT_COLUMNS, insertValues, toInsertRows } from '../activity/store/rows.js';
 import { notificationToken } from '../wire/notification-token.js';
-import { distributionEnvelope, random, storeEvents } from './activity-fixture.js';
+import { random } from '../local/seeded-random.js';
+import { distributionEnvelope, storeEvents } from './activity-fixture.js';
 import { postgresQueryBench, sqliteQueryBench } from './activity-query.js';
 import { percentile, row, type Start } from './measure.js';
 

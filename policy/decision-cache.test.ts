@@ -2,21 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { authorize, buildPolicyIndex, type PolicyIndex, type Requester } from './authorize.js';
 import { authorizeCached, DecisionCache, decisionCacheOf } from './decision-cache.js';
 import type { ResourceScope } from './scope.js';
-import type { Action, GrantEntry, RegistryPolicy, Subject, UserEntry } from './types.js';
+import { alice, anonymous, bob, grant, policy, repo } from '../test/support/policy-fixtures.js';
+import type { GrantEntry } from './types.js';
 
-function user(username: string, groups: string[] = [], disabled = false): UserEntry {
-  return { username, groups, disabled, credentialRevision: 'rev', source: `registry/${username}` };
-}
-function grant(source: string, subjects: Subject[], repositories: string[], actions: Action[], catalog = false): GrantEntry {
-  return { source, subjects, repositories, actions, catalog };
-}
-function policy(grants: GrantEntry[], users: UserEntry[] = [user('alice', ['team-a']), user('bob'), user('carol', [], true)]): RegistryPolicy {
-  return { id: 'registry/main', service: 'registry.example.com', issuer: 'portcullis', tokenTTLSeconds: 300, signingAlgorithm: 'ES256', users, grants };
-}
-const repo = (name: string, ...actions: string[]): ResourceScope => ({ type: 'repository', name, actions });
-const alice: Requester = { kind: 'user', username: 'alice', groups: ['team-a'] };
-const bob: Requester = { kind: 'user', username: 'bob', groups: [] };
-const anonymous: Requester = { kind: 'anonymous' };
 const ldapAlice: Requester = { kind: 'identity', source: 'ldap', username: 'alice', groups: [], authenticated: true };
 
 const GRANTS: GrantEntry[] = [

@@ -8,20 +8,9 @@ import { authorize, buildPolicyIndex } from './authorize.js';
 import { IncrementalCompiler } from './incremental-compile.js';
 import { Reasons } from './reasons.js';
 import { compileSnapshot, usersNeedingCredentials, type CompileInput, type ResolvedCredential } from './snapshot.js';
+import { random } from '../local/seeded-random.js';
 
 const HASH = '$2b$10$abcdefghijklmnopqrstuuABCDEFGHIJKLMNOPQRSTUVWXYZ01234';
-
-/** A small deterministic generator (mulberry32), so a failing seed can be replayed. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const delegationA: RegistrySpec['delegation'] = [
   { namespaces: { from: 'Selector', selector: { matchLabels: { team: 'a' } } }, repositories: ['${namespace}/**'], identities: { groups: ['shared-*'] } },

@@ -7,17 +7,8 @@ import { authorize, buildPolicyIndex, type PolicyIndex, type Requester } from '.
 import { updatePolicyIndex } from './policy-index-delta.js';
 import type { ResourceScope } from './scope.js';
 import type { GrantEntry, RegistryPolicy, Subject, UserEntry } from './types.js';
+import { random } from '../local/seeded-random.js';
 
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const pick = <T>(rnd: () => number, list: readonly T[]): T => list[Math.floor(rnd() * list.length)] as T;
 
 const NAMES = ['u0', 'u1', 'u2', 'u3', 'team', 'lib'];
