@@ -4,37 +4,17 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { annPolicy } from '../harness/ann-policy.js';
 import { portcullis, startTokenServer, type RunningTokenServer } from '../harness/portcullis.js';
 
 const SERVICE = 'audit.test';
 const TOKENS = 200;
 
-const manifests = `apiVersion: portcullis.dev/v1alpha1
-kind: Registry
-metadata: {name: main, namespace: registry}
-spec: {service: ${SERVICE}, tokenTTL: 5m}
----
-apiVersion: v1
-kind: Secret
-metadata: {name: ann-password, namespace: registry}
-stringData: {password: ann-pw-1}
----
-apiVersion: portcullis.dev/v1alpha1
-kind: RegistryUser
-metadata: {name: ann, namespace: registry}
-spec: {registryRef: {name: main}, passwordSecretRef: {name: ann-password}, groups: [devs]}
----
-apiVersion: portcullis.dev/v1alpha1
-kind: RepositoryGrant
-metadata: {name: devs, namespace: registry}
-spec: {registryRef: {name: main}, subjects: [{kind: Group, name: devs}], repositories: ['team/*'], actions: [pull, push]}
-`;
-
 let dir: string;
 const servers: RunningTokenServer[] = [];
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'portcullis-audit-shutdown-'));
-  await writeFile(join(dir, 'policy.yaml'), manifests);
+  await writeFile(join(dir, 'policy.yaml'), annPolicy(SERVICE, { password: 'ann-pw-1', devsActions: ['pull', 'push'], shipGrant: false }));
   const compiled = await portcullis(['compile', '-f', join(dir, 'policy.yaml'), '-o', join(dir, 'snapshot')]);
   expect(compiled.code, compiled.stderr).toBe(0);
   const keys = await portcullis(['keys', 'init', '--dir', join(dir, 'keys')]);

@@ -9,43 +9,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../../local/process.js';
+import { annPolicy } from '../harness/ann-policy.js';
 import { portcullis, startTokenServer, type RunningTokenServer } from '../harness/portcullis.js';
 
 const SERVICE = 'workers.test';
 const REQUESTS = 40;
 const SCOPES = ['repository:team/app:pull,push', 'repository:ship/x:pull'];
-
-function manifests(change: { password: string; devsActions: string[]; shipGrant: boolean }): string {
-  return `apiVersion: portcullis.dev/v1alpha1
-kind: Registry
-metadata: {name: main, namespace: registry}
-spec: {service: ${SERVICE}, tokenTTL: 5m}
----
-apiVersion: v1
-kind: Secret
-metadata: {name: ann-password, namespace: registry}
-stringData: {password: ${change.password}}
----
-apiVersion: portcullis.dev/v1alpha1
-kind: RegistryUser
-metadata: {name: ann, namespace: registry}
-spec: {registryRef: {name: main}, passwordSecretRef: {name: ann-password}, groups: [devs]}
----
-apiVersion: portcullis.dev/v1alpha1
-kind: RepositoryGrant
-metadata: {name: devs, namespace: registry}
-spec: {registryRef: {name: main}, subjects: [{kind: Group, name: devs}], repositories: ['team/*'], actions: [${change.devsActions.join(', ')}]}
-${
-  change.shipGrant
-    ? `---
-apiVersion: portcullis.dev/v1alpha1
-kind: RepositoryGrant
-metadata: {name: ship, namespace: registry}
-spec: {registryRef: {name: main}, subjects: [{kind: Group, name: devs}], repositories: ['ship/*'], actions: [pull]}
-`
-    : ''
-}`;
-}
 
 /** GET `path` over a connection of its own (no keep-alive agent), so the primary hands each to the next worker. */
 function getOverFreshConnection(port: number, path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
@@ -96,7 +65,7 @@ let dir: string;
 let server: RunningTokenServer | undefined;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'portcullis-workers-reload-'));
-  await writeFile(join(dir, 'policy.yaml'), manifests({ password: 'ann-pw-1', devsActions: ['pull', 'push'], shipGrant: false }));
+  await writeFile(join(dir, 'policy.yaml'), annPolicy(SERVICE, { password: 'ann-pw-1', devsActions: ['pull', 'push'], shipGrant: false }));
   const compiled = await portcullis(['compile', '-f', join(dir, 'policy.yaml'), '-o', join(dir, 'snapshot')]);
   expect(compiled.code, compiled.stderr).toBe(0);
   const keys = await portcullis(['keys', 'init', '--dir', join(dir, 'keys')]);
@@ -122,7 +91,7 @@ describe('a snapshot reload with --workers 2', () => {
     expect(await comparisons(port), 'both workers served ann').toBe(2);
 
     // push revoked, ship/* granted, and a new password, so each worker must verify ann once more.
-    await writeFile(join(dir, 'policy.yaml'), manifests({ password: 'ann-pw-2', devsActions: ['pull'], shipGrant: true }));
+    await writeFile(join(dir, 'policy.yaml'), annPolicy(SERVICE, { password: 'ann-pw-2', devsActions: ['pull'], shipGrant: true }));
     const recompiled = await portcullis(['compile', '-f', join(dir, 'policy.yaml'), '-o', snapshotDir]);
     expect(recompiled.code, recompiled.stderr).toBe(0);
     const generation = await generationOf(snapshotDir);
