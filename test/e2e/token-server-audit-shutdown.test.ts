@@ -1,10 +1,10 @@
 // Audit lines are written in batches (token-server/log-lines.ts): a SIGTERM right after a burst of tokens
 // must still leave one audit line per token in the log, and every token its own jti.
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { annPolicy } from '../harness/ann-policy.js';
+import { compileAnnPolicy } from '../harness/ann-policy.js';
 import { portcullis, startTokenServer, type RunningTokenServer } from '../harness/portcullis.js';
 
 const SERVICE = 'audit.test';
@@ -14,8 +14,7 @@ let dir: string;
 const servers: RunningTokenServer[] = [];
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'portcullis-audit-shutdown-'));
-  await writeFile(join(dir, 'policy.yaml'), annPolicy(SERVICE, { password: 'ann-pw-1', devsActions: ['pull', 'push'], shipGrant: false }));
-  const compiled = await portcullis(['compile', '-f', join(dir, 'policy.yaml'), '-o', join(dir, 'snapshot')]);
+  const compiled = await compileAnnPolicy(dir, SERVICE, { password: 'ann-pw-1', devsActions: ['pull', 'push'], shipGrant: false });
   expect(compiled.code, compiled.stderr).toBe(0);
   const keys = await portcullis(['keys', 'init', '--dir', join(dir, 'keys')]);
   expect(keys.code, keys.stderr).toBe(0);

@@ -4,12 +4,12 @@
 // from /metrics (summed over the workers): each worker runs one bcrypt comparison per password it has not
 // verified yet, so two comparisons for one password mean both workers logged the user in.
 import { request } from 'node:http';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../../local/process.js';
-import { annPolicy } from '../harness/ann-policy.js';
+import { compileAnnPolicy } from '../harness/ann-policy.js';
 import { portcullis, startTokenServer, type RunningTokenServer } from '../harness/portcullis.js';
 
 const SERVICE = 'workers.test';
@@ -65,8 +65,7 @@ let dir: string;
 let server: RunningTokenServer | undefined;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'portcullis-workers-reload-'));
-  await writeFile(join(dir, 'policy.yaml'), annPolicy(SERVICE, { password: 'ann-pw-1', devsActions: ['pull', 'push'], shipGrant: false }));
-  const compiled = await portcullis(['compile', '-f', join(dir, 'policy.yaml'), '-o', join(dir, 'snapshot')]);
+  const compiled = await compileAnnPolicy(dir, SERVICE, { password: 'ann-pw-1', devsActions: ['pull', 'push'], shipGrant: false });
   expect(compiled.code, compiled.stderr).toBe(0);
   const keys = await portcullis(['keys', 'init', '--dir', join(dir, 'keys')]);
   expect(keys.code, keys.stderr).toBe(0);
@@ -91,8 +90,7 @@ describe('a snapshot reload with --workers 2', () => {
     expect(await comparisons(port), 'both workers served ann').toBe(2);
 
     // push revoked, ship/* granted, and a new password, so each worker must verify ann once more.
-    await writeFile(join(dir, 'policy.yaml'), annPolicy(SERVICE, { password: 'ann-pw-2', devsActions: ['pull'], shipGrant: true }));
-    const recompiled = await portcullis(['compile', '-f', join(dir, 'policy.yaml'), '-o', snapshotDir]);
+    const recompiled = await compileAnnPolicy(dir, SERVICE, { password: 'ann-pw-2', devsActions: ['pull'], shipGrant: true });
     expect(recompiled.code, recompiled.stderr).toBe(0);
     const generation = await generationOf(snapshotDir);
     await waitFor(

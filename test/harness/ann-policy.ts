@@ -1,6 +1,10 @@
 // The small policy the token-server e2e tests compile: Registry `main`, ann in group devs with her password
 // in a Secret, the devs' grant on team/* and optionally one on ship/*. The tests change it to prove what a
-// reload does.
+// reload does. compileAnnPolicy writes it and `portcullis compile`s it to DIR/snapshot, as a user would.
+
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { portcullis } from './portcullis.js';
 
 export interface AnnPolicy {
   password: string;
@@ -40,4 +44,10 @@ spec: {registryRef: {name: main}, subjects: [{kind: Group, name: devs}], reposit
 `
     : ''
 }`;
+}
+
+/** Writes the policy to DIR/policy.yaml and compiles it to DIR/snapshot; the compile's result, to assert on. */
+export async function compileAnnPolicy(dir: string, service: string, change: AnnPolicy): Promise<{ code: number; stderr: string }> {
+  await writeFile(join(dir, 'policy.yaml'), annPolicy(service, change));
+  return portcullis(['compile', '-f', join(dir, 'policy.yaml'), '-o', join(dir, 'snapshot')]);
 }
