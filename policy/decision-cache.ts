@@ -16,6 +16,7 @@
 // spraying scopes can only evict, never grow memory. One entry (key and decision of a typical scope) is
 // about 0.7 KB: the default 10,000 is about 7 MB per registry (docs/benchmarks.md).
 
+import { BoundedMap } from './bounded-map.js';
 import { authorize, type PolicyIndex, type Requester, type ScopeDecision } from './authorize.js';
 import type { ResourceScope } from './scope.js';
 
@@ -30,16 +31,17 @@ interface CachedDecision {
 
 /** The remembered decisions of one policy index. */
 export class DecisionCache {
-  private readonly entries = new Map<string, CachedDecision>();
+  private readonly entries: BoundedMap<CachedDecision>;
   private generationSeen: string | undefined;
   hits = 0;
   misses = 0;
 
   constructor(
     private readonly index: PolicyIndex,
-    private readonly maxEntries: number = DEFAULT_MAX_DECISIONS,
+    maxEntries: number = DEFAULT_MAX_DECISIONS,
   ) {
     if (!Number.isInteger(maxEntries) || maxEntries < 1) throw new Error(`maxEntries must be a positive integer, got ${maxEntries}`);
+    this.entries = new BoundedMap(maxEntries);
   }
 
   get size(): number {
@@ -56,11 +58,8 @@ export class DecisionCache {
     const keys = scopes.map((scope) => `${who}\n${JSON.stringify(scope)}`);
     const answers: (ScopeDecision | undefined)[] = scopes.map((scope, i) => {
       const key = keys[i] as string;
-      const cached = this.entries.get(key);
+      const cached = this.entries.getRecent(key);
       if (cached === undefined) return undefined;
-      // Most recently used goes last: eviction takes from the front.
-      this.entries.delete(key);
-      this.entries.set(key, cached);
       this.hits++;
       return { scope, granted: cached.granted as string[], grants: cached.grants as string[], reason: cached.reason };
     });
@@ -84,12 +83,6 @@ export class DecisionCache {
       grants: Object.freeze([...decision.grants]),
       reason: decision.reason,
     });
-    this.entries.delete(key);
-    while (this.entries.size >= this.maxEntries) {
-      const oldest = this.entries.keys().next();
-      if (oldest.done === true) break;
-      this.entries.delete(oldest.value);
-    }
     this.entries.set(key, entry);
   }
 }

@@ -19,7 +19,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import bcrypt from 'bcrypt';
 import type { UserEntry } from '../policy/types.js';
 import type { LoadedRegistry } from './sources/types.js';
-import { BoundedMap } from './bounded-map.js';
+import { BoundedMap } from '../policy/bounded-map.js';
 import { DEFAULT_VERIFICATION_QUEUE, VerificationQueue, type VerificationQueueOptions } from './verification-queue.js';
 
 export type CredentialCheck = { ok: true; user: UserEntry; revision: string; cached: boolean } | { ok: false; reason: string };

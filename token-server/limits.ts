@@ -15,7 +15,7 @@
 // Maps are bounded: when full, the least recently touched key is forgotten, so spraying keys can only
 // evict, never grow memory.
 
-import { BoundedMap } from './bounded-map.js';
+import { BoundedMap } from '../policy/bounded-map.js';
 
 export interface Limits {
   /** Scopes per request; more is a 400. Default 32. */

@@ -5,7 +5,7 @@
 // the same attempt again within the window is answered with the same 401, without a comparison and
 // without counting. It reveals nothing the client did not already learn, and it is forgotten when the
 // registry's snapshot changes (a password changed meanwhile is checked anew).
-import { BoundedMap } from './bounded-map.js';
+import { BoundedMap } from '../policy/bounded-map.js';
 import type { LoadedRegistry } from './sources/types.js';
 
 export const REPEAT_WINDOW_MS = 10_000;

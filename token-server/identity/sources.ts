@@ -12,7 +12,7 @@ import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { canonicalJson } from '../../policy/canonical.js';
 import type { KubeClient } from '../../kube/request.js';
 import type { AuthenticationPolicy } from '../../policy/types.js';
-import { BoundedMap } from '../bounded-map.js';
+import { BoundedMap } from '../../policy/bounded-map.js';
 import type { LoadedRegistry } from '../sources/types.js';
 import { peekJwt, type UnverifiedJwt } from './jwt-shape.js';
 import { LdapDirectory } from './ldap.js';

@@ -1,5 +1,6 @@
-// A map of at most `maxKeys` entries that forgets the least recently written key when full: what every
-// per-client table of the token server uses, so a client spraying keys can only evict, never grow memory.
+// A map of at most `maxKeys` entries that forgets the least recently written (or, through getRecent, read)
+// key when full: what every per-client table of the token server and its decision cache use, so a client
+// spraying keys can only evict, never grow memory.
 
 export class BoundedMap<V> {
   private readonly map = new Map<string, V>();
@@ -14,6 +15,16 @@ export class BoundedMap<V> {
     return this.map.get(key);
   }
 
+  /** `get`, and the key counts as the most recently used (an LRU read). */
+  getRecent(key: string): V | undefined {
+    const value = this.map.get(key);
+    if (value !== undefined) {
+      this.map.delete(key);
+      this.map.set(key, value);
+    }
+    return value;
+  }
+
   set(key: string, value: V): void {
     this.map.delete(key);
     while (this.map.size >= this.maxKeys) {
@@ -26,5 +37,9 @@ export class BoundedMap<V> {
 
   delete(key: string): void {
     this.map.delete(key);
+  }
+
+  clear(): void {
+    this.map.clear();
   }
 }
