@@ -51,6 +51,8 @@ const REFUSALS: Record<string, { outside: RegExp; wrongPassword: RegExp }> = {
 const CLIENTS: MatrixClient[] = [craneClient, skopeoClient, orasClient, regctlClient];
 const FLAVORS: RegistryFlavor[] = ['v3', '2.8'];
 const text = (r: ClientResult): string => `${r.stdout}\n${r.stderr}`;
+// The token server writes audit lines in batches (every 250 ms): a test waits for the line it asserts.
+const AUDIT_FLUSH = { timeout: 5000, interval: 100 };
 
 let dir: string;
 let cp: ControlPlane;
@@ -167,8 +169,9 @@ describe.each(FLAVORS)('docker against Distribution %s', (flavor) => {
     const digest = /digest: (sha256:[0-9a-f]{64})/.exec(pushed.stdout)?.[1];
     const registryDigest = await craneClient.digest(ref('team-a/docker'), { tls: stack.tls, auth: { username: 'alice', password: EXAMPLE_PASSWORDS.alice } });
     expect(registryDigest.stdout.trim()).toBe(digest);
-    // The push went through the refresh-token grant (POST), as the audit line says.
-    expect(stack.tokenServer.output()).toMatch(/"user":"alice"[^\n]*"grantType":"refresh_token"/);
+    // The push went through the refresh-token grant (POST), as the audit line says. Audit lines are
+    // written in batches (every 250 ms), so the line may come a moment after the push returns.
+    await expect.poll(() => stack.tokenServer.output(), AUDIT_FLUSH).toMatch(/"user":"alice"[^\n]*"grantType":"refresh_token"/);
 
     const id = (await engine.docker(['image', 'inspect', '--format', '{{.Id}}', ref('team-a/docker')], config)).stdout.trim();
     expect((await engine.docker(['rmi', ref('team-a/docker')], config)).code).toBe(0);
@@ -219,7 +222,7 @@ describe.each(FLAVORS)('containerd (ctr) against Distribution %s', (flavor) => {
     await engine.importLayout(image.layoutDir, name('team-a/ctr'));
     const pushed = await engine.ctr(['images', 'push', ...remote('alice', EXAMPLE_PASSWORDS.alice), name('team-a/ctr')]);
     expect(pushed.code, text(pushed)).toBe(0);
-    expect(stack.tokenServer.output()).toMatch(/"user":"alice"[^\n]*"grantType":"password"/);
+    await expect.poll(() => stack.tokenServer.output(), AUDIT_FLUSH).toMatch(/"user":"alice"[^\n]*"grantType":"password"/);
     expect((await engine.ctr(['images', 'rm', name('team-a/ctr')])).code).toBe(0);
     const pulled = await engine.ctr(['images', 'pull', '--snapshotter', 'native', ...remote('alice', EXAMPLE_PASSWORDS.alice), name('team-a/ctr')]);
     expect(pulled.code, text(pulled)).toBe(0);
@@ -239,12 +242,14 @@ describe.each(FLAVORS)('containerd (ctr) against Distribution %s', (flavor) => {
     const refused = await engine.ctr(['images', 'pull', '--snapshotter', 'native', ...remote(user, 'not-a-password'), `${host()}/public/hello:1`]);
     expect(refused.code).not.toBe(0);
     expect(text(refused)).toMatch(/failed to fetch oauth token: unexpected status: 401 Unauthorized/);
-    const audit = stack.tokenServer
-      .output()
-      .split('\n')
-      .filter((l) => l.includes(`"user":"${user}"`));
+    const auditOf = () =>
+      stack.tokenServer
+        .output()
+        .split('\n')
+        .filter((l) => l.includes(`"user":"${user}"`));
     // The first request is checked (and counted); its retry is answered alike without a second check.
-    expect(audit.length).toBeGreaterThanOrEqual(2);
+    await expect.poll(() => auditOf().length, AUDIT_FLUSH).toBeGreaterThanOrEqual(2);
+    const audit = auditOf();
     expect(audit.filter((l) => l.includes('counted once'))).toHaveLength(audit.length - 1);
   });
 
