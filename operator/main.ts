@@ -114,6 +114,17 @@ export async function startOperator(options: OperatorOptions = {}): Promise<Runn
       queues?.registry.addRateLimited(key);
     },
   });
+  let reportedDrops = 0;
+  new Counter({
+    name: 'portcullis_operator_events_dropped_total',
+    help: 'Events not recorded because 1,000 were already waiting behind status writes (a first start at scale)',
+    registers: [metrics],
+    collect() {
+      const dropped = registryController.droppedEvents;
+      this.inc(dropped - reportedDrops);
+      reportedDrops = dropped;
+    },
+  });
   const keysController = new KeysController({
     client,
     log: log.child({ controller: 'keys' }),

@@ -1,7 +1,8 @@
 // Writing what compileSnapshot says about each object to its status, and an Event when its Ready
 // condition (or a Conflicted one) changes. Only statuses that differ from what the object shows are
 // handed to the StatusQueue (writes/status-queue.ts), which writes them in the background, a bounded
-// number at a time, newest first, so the reconcile does not wait for them.
+// number at a time, newest first, so the reconcile does not wait for them; the Events follow in slots no
+// status wants.
 
 import { API_VERSION, type RegistryResource, type RegistryUserResource, type RepositoryGrantResource } from '../../crds/types.js';
 import { Resources, type KubeClient, type ResourceType } from '../../kube/request.js';
@@ -9,8 +10,8 @@ import { objectKey } from '../../policy/object-keys.js';
 import { ConditionTypes } from '../../policy/reasons.js';
 import type { ObjectStatus } from '../../policy/snapshot.js';
 import { usernameOf } from '../../policy/compile/users.js';
-import type { EventRecorder } from '../writes/events.js';
-import type { StatusQueue } from '../writes/status-queue.js';
+import type { EventRecorder, EventType } from '../writes/events.js';
+import type { FollowUp, StatusQueue } from '../writes/status-queue.js';
 import { stableJson, statusUpdate, writeStatus } from '../writes/status.js';
 
 type Compiled = RegistryResource | RegistryUserResource | RepositoryGrantResource;
@@ -64,9 +65,12 @@ export function submitObjectStatuses(deps: { client: KubeClient; events: EventRe
     const update = statusUpdate(object.status, desired, deps.now());
     return update ? [{ status, object, update, content: stableJson(desired) }] : [];
   });
-  const write = async ({ status, object, update }: (typeof work)[number]): Promise<void> => {
-    await writeStatus(deps.client, { resource: KIND_RESOURCE[status.kind], apiVersion: API_VERSION, kind: status.kind }, status.namespace, status.name, update);
+  const write = ({ status, update }: (typeof work)[number]): Promise<void> =>
+    writeStatus(deps.client, { resource: KIND_RESOURCE[status.kind], apiVersion: API_VERSION, kind: status.kind }, status.namespace, status.name, update);
+  // The Events a written status calls for, recorded after it in a slot no status wants (best effort).
+  const followUp = ({ status, object }: (typeof work)[number]): FollowUp | undefined => {
     const regarding = { apiVersion: API_VERSION, kind: status.kind, metadata: object.metadata };
+    const events: [EventType, string, string][] = [];
     const before = conditionOf(object.status?.conditions, ConditionTypes.Ready);
     const after = conditionOf(status.conditions, ConditionTypes.Ready);
     if (
@@ -74,15 +78,25 @@ export function submitObjectStatuses(deps: { client: KubeClient; events: EventRe
       (before?.status !== after.status || before.reason !== after.reason) &&
       !(status.kind === 'Registry' && input.snapshotWritten && after.status === 'True')
     ) {
-      await deps.events.record(regarding, after.status === 'True' ? 'Normal' : 'Warning', after.reason, after.message);
+      events.push([after.status === 'True' ? 'Normal' : 'Warning', after.reason, after.message]);
     }
     const conflict = conditionOf(status.conditions, ConditionTypes.Conflicted);
     if (conflict && conditionOf(object.status?.conditions, ConditionTypes.Conflicted)?.reason !== conflict.reason) {
-      await deps.events.record(regarding, 'Warning', conflict.reason, conflict.message);
+      events.push(['Warning', conflict.reason, conflict.message]);
     }
+    if (events.length === 0) return undefined;
+    return {
+      warning: events.some(([type]) => type === 'Warning'),
+      run: async () => {
+        for (const [type, reason, message] of events) await deps.events.record(regarding, type, reason, message);
+      },
+    };
   };
   deps.queue.submit(
     input.registryKey,
-    work.map((w) => ({ key: `${w.status.kind}/${w.status.namespace}/${w.status.name}`, content: w.content, write: () => write(w) })),
+    work.map((w) => {
+      const then = followUp(w);
+      return { key: `${w.status.kind}/${w.status.namespace}/${w.status.name}`, content: w.content, write: () => write(w), ...(then ? { followUp: then } : {}) };
+    }),
   );
 }

@@ -117,6 +117,11 @@ export class RegistryController {
     return this.statusQueue.stop();
   }
 
+  /** Events not recorded because 1,000 were already waiting behind status writes (writes/status-queue.ts). */
+  get droppedEvents(): number {
+    return this.statusQueue.droppedFollowUps;
+  }
+
   /** Called when this replica starts leading (again). */
   startWriting(): void {
     this.statusQueue.start();

@@ -164,4 +164,62 @@ describe('StatusQueue', () => {
     await queue.idle();
     expect(writes.started).toHaveLength(3);
   });
+
+  describe('follow-ups (Events)', () => {
+    /** A job whose follow-up records itself in `writes.started` as `event:KEY` (it finishes at once). */
+    const withEvent = (writes: Writes, key: string, warning = false): StatusJob => ({
+      ...writes.job(key),
+      followUp: { warning, run: () => Promise.resolve(void writes.started.push(`event:${key}`)) },
+    });
+
+    it('runs a follow-up after its status, and only once no status waits', async () => {
+      const writes = new Writes();
+      const queue = new StatusQueue({ concurrency: 2, onError: () => undefined });
+      queue.submit(
+        'ns/main',
+        keys(4).map((k) => withEvent(writes, k)),
+      );
+      await writes.finish('RepositoryGrant/ns/g-0');
+      // g-0's status is written, but two statuses still wait: its Event waits too.
+      expect(writes.started.filter((s) => s.startsWith('event:'))).toEqual([]);
+      await writes.finishAll();
+      await queue.idle();
+      const events = writes.started.filter((s) => s.startsWith('event:'));
+      expect(events.sort()).toEqual(keys(4).map((k) => `event:${k}`));
+      // Every status was started before the first Event.
+      expect(writes.started.findIndex((s) => s.startsWith('event:'))).toBe(4);
+    });
+
+    it('has no follow-up for a status whose write failed', async () => {
+      const writes = new Writes();
+      const queue = new StatusQueue({ concurrency: 1, onError: () => undefined });
+      queue.submit('ns/main', [withEvent(writes, 'a')]);
+      await writes.finish('a', new Error('conflict'));
+      await queue.idle();
+      expect(writes.started).toEqual(['a=v1']);
+    });
+
+    it('keeps at most maxFollowUps waiting, Warnings before Normal ones, and counts what it drops', async () => {
+      const writes = new Writes();
+      const queue = new StatusQueue({ concurrency: 1, maxFollowUps: 2, onError: () => undefined });
+      queue.submit('ns/main', [withEvent(writes, 'n1'), withEvent(writes, 'n2'), withEvent(writes, 'w1', true), withEvent(writes, 'w2', true)]);
+      // One write at a time, in order: the statuses keep the slot, so every follow-up waits till the end.
+      for (const key of ['n1', 'n2', 'w1', 'w2']) await writes.finish(key);
+      await queue.idle();
+      // n1 and n2 filled the two places; each Warning then took the newest Normal one's place.
+      expect(writes.started.filter((s) => s.startsWith('event:'))).toEqual(['event:w1', 'event:w2']);
+      expect(queue.droppedFollowUps).toBe(2);
+    });
+
+    it('stop drops the follow-ups waiting', async () => {
+      const writes = new Writes();
+      const queue = new StatusQueue({ concurrency: 1, onError: () => undefined });
+      queue.submit('ns/main', [withEvent(writes, 'a'), withEvent(writes, 'b')]);
+      await writes.finish('a');
+      const stopped = queue.stop();
+      await writes.finishAll();
+      await stopped;
+      expect(writes.started.filter((s) => s.startsWith('event:'))).toEqual([]);
+    });
+  });
 });

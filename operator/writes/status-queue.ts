@@ -10,7 +10,11 @@
 //   the cache shows it (the next reconcile's submission no longer asks for it);
 // - a failed write is reported (`onError`) so the Registry is reconciled again with backoff: once until
 //   the Registry's next submission, so a burst of failures (an API server timing out a backlog) is one
-//   retry, not thousands pushing the backoff to its ceiling.
+//   retry, not thousands pushing the backoff to its ceiling;
+// - a job's follow-up (its Event) is written after its status, and only in a slot no status wants: a
+//   first start's 20,000 Events would otherwise take half the API server's writes from the statuses.
+//   Events are best effort in Kubernetes (client-go drops them past a full queue of 1,000); here at most
+//   `maxFollowUps` wait, Warnings before Normal ones, and one past the limit is dropped and counted.
 
 /** One status to write; `content` identifies what it writes (without timestamps), for comparisons. */
 export interface StatusJob {
@@ -18,6 +22,14 @@ export interface StatusJob {
   key: string;
   content: string;
   write: () => Promise<void>;
+  /** Written once `write` succeeded, when no status is waiting; must not throw (an Event is best effort). */
+  followUp?: FollowUp;
+}
+
+export interface FollowUp {
+  /** A Warning is kept and written before Normal follow-ups. */
+  warning: boolean;
+  run: () => Promise<void>;
 }
 
 interface Pending {
@@ -31,6 +43,8 @@ export interface StatusQueueOptions {
   concurrency: number;
   /** A write failed: the Registry's statuses need another reconcile. */
   onError: (registryKey: string, error: unknown) => void;
+  /** Follow-ups waiting at most (default 1,000); one more is dropped. */
+  maxFollowUps?: number;
 }
 
 export class StatusQueue {
@@ -45,6 +59,9 @@ export class StatusQueue {
   private readonly written = new Map<string, { registryKey: string; content: string }>();
   /** Registries whose failure was reported and that have not submitted since. */
   private readonly failed = new Set<string>();
+  /** Follow-ups waiting for a free slot: Warnings first, each list oldest first. */
+  private readonly followUps: { warning: FollowUp[]; normal: FollowUp[] } = { warning: [], normal: [] };
+  private dropped = 0;
   private running = 0;
   private stopped = false;
   private idleWaiters: (() => void)[] = [];
@@ -77,6 +94,11 @@ export class StatusQueue {
     return this.pending.size;
   }
 
+  /** Follow-ups dropped so far because `maxFollowUps` were already waiting. */
+  get droppedFollowUps(): number {
+    return this.dropped;
+  }
+
   /** Drops everything pending; writes in flight finish. `start` accepts submissions again. */
   stop(): Promise<void> {
     this.stopped = true;
@@ -84,6 +106,8 @@ export class StatusQueue {
     this.batches.length = 0;
     this.deferred.clear();
     this.written.clear();
+    this.followUps.warning.length = 0;
+    this.followUps.normal.length = 0;
     return this.idle();
   }
 
@@ -93,7 +117,7 @@ export class StatusQueue {
 
   /** Resolves once nothing is pending or in flight. */
   idle(): Promise<void> {
-    if (this.running === 0 && this.pending.size === 0) return Promise.resolve();
+    if (this.running === 0 && this.pending.size === 0 && this.waitingFollowUps === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
@@ -131,13 +155,41 @@ export class StatusQueue {
     }
   }
 
+  private get waitingFollowUps(): number {
+    return this.followUps.warning.length + this.followUps.normal.length;
+  }
+
+  private addFollowUp(followUp: FollowUp): void {
+    if (this.waitingFollowUps >= (this.options.maxFollowUps ?? 1000)) {
+      // A Warning takes the place of the newest Normal one; otherwise the newcomer is the one dropped.
+      if (!followUp.warning || this.followUps.normal.pop() === undefined) {
+        this.dropped++;
+        return;
+      }
+      this.dropped++;
+    }
+    (followUp.warning ? this.followUps.warning : this.followUps.normal).push(followUp);
+  }
+
   private pump(): void {
     while (!this.stopped && this.running < this.options.concurrency) {
       const next = this.take();
-      if (!next) break;
-      this.run(next);
+      if (next) {
+        this.run(next);
+        continue;
+      }
+      const followUp = this.followUps.warning.shift() ?? this.followUps.normal.shift();
+      if (!followUp) break;
+      this.running++;
+      void followUp
+        .run()
+        .catch(() => undefined)
+        .finally(() => {
+          this.running--;
+          this.pump();
+        });
     }
-    if (this.running === 0 && (this.pending.size === 0 || this.stopped)) {
+    if (this.running === 0 && ((this.pending.size === 0 && this.waitingFollowUps === 0) || this.stopped)) {
       const waiters = this.idleWaiters;
       this.idleWaiters = [];
       for (const w of waiters) w();
@@ -151,7 +203,9 @@ export class StatusQueue {
       .write()
       .then(
         () => {
-          if (!this.stopped) this.written.set(job.key, { registryKey, content: job.content });
+          if (this.stopped) return;
+          this.written.set(job.key, { registryKey, content: job.content });
+          if (job.followUp) this.addFollowUp(job.followUp);
         },
         (error: unknown) => {
           if (this.failed.has(registryKey)) return;

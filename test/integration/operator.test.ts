@@ -7,7 +7,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MANIFEST_KEY, parseManifest } from '../../wire/chunked.js';
 import { startOperator, type OperatorOptions, type RunningOperator } from '../../operator/main.js';
-import { KubeClient, objectPath, Resources, isNotFound } from '../../kube/request.js';
+import { collectionPath, KubeClient, objectPath, Resources, isNotFound } from '../../kube/request.js';
 import { kubernetesSources } from '../../token-server/sources/kubernetes.js';
 import { kubectl, startControlPlane, type ControlPlane } from '../../local/controlPlane.js';
 import { freePort, waitFor } from '../../local/process.js';
@@ -174,6 +174,19 @@ describe('operator', () => {
     expect(ready(await get('registryUsers', 'registry', 'bob'))).toMatchObject({ status: 'False', reason: 'SecretNotFound' });
     expect(ready(await get('repositoryGrants', 'team-a', 'sneaky'))).toMatchObject({ status: 'False', reason: 'OutsideDelegatedPrefix' });
     expect(ready(await get('repositoryGrants', 'registry', 'team-a-write'))?.status).toBe('True');
+
+    // Each status's Event follows it (written once no status waits): what kubectl describe shows.
+    const eventsOf = async (namespace: string, name: string) =>
+      (await admin.get<{ items: { type: string; reason: string; regarding: { name: string } }[] }>(collectionPath(Resources.events, namespace))).items
+        .filter((e) => e.regarding.name === name)
+        .map((e) => `${e.type}/${e.reason}`);
+    await waitFor(
+      'the Events after the statuses',
+      async () => (await eventsOf('team-a', 'sneaky')).length > 0 && (await eventsOf('registry', 'alice')).length > 0,
+      30_000,
+    );
+    expect(await eventsOf('team-a', 'sneaky')).toEqual(['Warning/OutsideDelegatedPrefix']);
+    expect(await eventsOf('registry', 'alice')).toEqual([`Normal/${ready(alice)!.reason}`]);
   });
 
   it('serves /healthz and /readyz (with what is wrong, if anything) and counts reconciles per controller', async () => {
