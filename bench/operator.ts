@@ -227,6 +227,7 @@ async function main(): Promise<void> {
       `baseline: PATCH -> watch event of one grant, ${CHANGES} times: p50 ${percentile(baseline.single, 50)} ms, p99 ${percentile(baseline.single, 99)} ms; ` +
         `two in a row (grant, then a ConfigMap): p50 ${percentile(baseline.double, 50)} ms, p99 ${percentile(baseline.double, 99)} ms`,
     );
+    print(`grant change -> new decision, each in order (ms): ${latencies.join(' ')}`);
     const p50 = percentile(latencies, 50);
     const p99 = percentile(latencies, 99);
     print(

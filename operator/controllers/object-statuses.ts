@@ -41,14 +41,32 @@ export interface StatusWriteInput {
   snapshotWritten: boolean;
 }
 
+interface Work {
+  status: ObjectStatus;
+  object: Compiled;
+  update: Record<string, unknown>;
+  content: string;
+}
+
+/**
+ * Per cached object (the informer hands out a new object on every change, status writes included): the
+ * compiled status it was last compared with, and the write that called for (none when equal).
+ */
+const compared = new WeakMap<Compiled, { status: ObjectStatus; work: Work | undefined }>();
+
 export function submitObjectStatuses(deps: { client: KubeClient; events: EventRecorder; now: () => Date; queue: StatusQueue }, input: StatusWriteInput): void {
   const objects = new Map<string, Compiled>();
   if (input.registry) objects.set(`Registry/${input.registryKey}`, input.registry);
   for (const u of input.users) objects.set(`RegistryUser/${objectKey(u)}`, u);
   for (const g of input.grants) objects.set(`RepositoryGrant/${objectKey(g)}`, g);
-  const work = input.statuses.flatMap((status) => {
+  const work = input.statuses.flatMap((status): Work[] => {
     const object = objects.get(`${status.kind}/${status.namespace}/${status.name}`);
     if (!object) return [];
+    // The same cached object against the same compiled status (the incremental compiler keeps an unchanged
+    // object's status): the comparison's outcome is known. At 10,000 users and grants the comparisons were
+    // 80% of a reconcile's time. The Registry's status carries the generation and counts: always compared.
+    const known = status.kind === 'Registry' ? undefined : compared.get(object);
+    if (known?.status === status) return known.work ? [known.work] : [];
     const extra: Record<string, unknown> = {};
     if (status.kind === 'Registry') {
       if (status.counts) Object.assign(extra, status.counts);
@@ -63,12 +81,14 @@ export function submitObjectStatuses(deps: { client: KubeClient; events: EventRe
       owns: OWNED_CONDITIONS,
     };
     const update = statusUpdate(object.status, desired, deps.now());
-    return update ? [{ status, object, update, content: stableJson(desired) }] : [];
+    const outcome = update ? { status, object, update, content: stableJson(desired) } : undefined;
+    if (status.kind !== 'Registry') compared.set(object, { status, work: outcome });
+    return outcome ? [outcome] : [];
   });
-  const write = ({ status, update }: (typeof work)[number]): Promise<void> =>
+  const write = ({ status, update }: Work): Promise<void> =>
     writeStatus(deps.client, { resource: KIND_RESOURCE[status.kind], apiVersion: API_VERSION, kind: status.kind }, status.namespace, status.name, update);
   // The Events a written status calls for, recorded after it in a slot no status wants (best effort).
-  const followUp = ({ status, object }: (typeof work)[number]): FollowUp | undefined => {
+  const followUp = ({ status, object }: Work): FollowUp | undefined => {
     const regarding = { apiVersion: API_VERSION, kind: status.kind, metadata: object.metadata };
     const events: [EventType, string, string][] = [];
     const before = conditionOf(object.status?.conditions, ConditionTypes.Ready);

@@ -1,0 +1,69 @@
+import { describe, expect, it } from 'vitest';
+import type { RepositoryGrantResource } from '../../crds/types.js';
+import type { KubeClient } from '../../kube/request.js';
+import type { ObjectStatus } from '../../policy/snapshot.js';
+import type { EventRecorder } from '../writes/events.js';
+import type { StatusJob, StatusQueue } from '../writes/status-queue.js';
+import { submitObjectStatuses } from './object-statuses.js';
+
+/** The submissions a StatusQueue would get; nothing is written. */
+function capture() {
+  const submissions: StatusJob[][] = [];
+  const queue = { submit: (_key: string, jobs: readonly StatusJob[]) => void submissions.push([...jobs]) } as unknown as StatusQueue;
+  const deps = { client: {} as KubeClient, events: {} as EventRecorder, now: () => new Date('2026-11-28T00:00:00Z'), queue };
+  const submit = (grant: RepositoryGrantResource, status: ObjectStatus) =>
+    submitObjectStatuses(deps, {
+      registryKey: 'ns/main',
+      registry: undefined,
+      users: [],
+      grants: [grant],
+      statuses: [status],
+      generation: 'g1',
+      snapshotWritten: false,
+    });
+  return { submissions, submit };
+}
+
+const grant = (status?: RepositoryGrantResource['status']): RepositoryGrantResource =>
+  ({
+    apiVersion: 'portcullis.dev/v1alpha1',
+    kind: 'RepositoryGrant',
+    metadata: { name: 'g', namespace: 'ns', generation: 1 },
+    spec: { registryRef: { name: 'main' }, subjects: [{ kind: 'User', name: 'alice' }], repositories: ['a/**'], actions: ['pull'] },
+    ...(status ? { status } : {}),
+  }) as RepositoryGrantResource;
+
+const compiled = (ready: 'True' | 'False', reason: string): ObjectStatus => ({
+  kind: 'RepositoryGrant',
+  namespace: 'ns',
+  name: 'g',
+  observedGeneration: 1,
+  conditions: [{ type: 'Ready', status: ready, reason, message: reason }],
+});
+
+describe('submitObjectStatuses', () => {
+  it('asks again for the same write when nothing changed, and compares again when the status or the object did', () => {
+    const { submissions, submit } = capture();
+    const object = grant();
+    const ready = compiled('True', 'Compiled');
+    submit(object, ready);
+    submit(object, ready);
+    expect(submissions.map((jobs) => jobs.map((j) => j.content))).toEqual([[submissions[0]![0]!.content], [submissions[0]![0]!.content]]);
+    expect(submissions[0]![0]!.followUp?.warning).toBe(false);
+
+    // A new compiled status for the same cached object: compared again, a Warning this time.
+    submit(object, compiled('False', 'OutsideDelegatedPrefix'));
+    expect(submissions[2]![0]!.content).toContain('OutsideDelegatedPrefix');
+    expect(submissions[2]![0]!.followUp?.warning).toBe(true);
+
+    // The cache's next object already shows the status: nothing to write, with the same compiled status.
+    const written = grant({
+      observedGeneration: 1,
+      conditions: [
+        { type: 'Ready', status: 'True', reason: 'Compiled', message: 'Compiled', observedGeneration: 1, lastTransitionTime: '2026-11-28T00:00:00Z' },
+      ],
+    });
+    submit(written, ready);
+    expect(submissions[3]).toEqual([]);
+  });
+});
