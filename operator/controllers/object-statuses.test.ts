@@ -24,14 +24,13 @@ function capture() {
   return { submissions, submit };
 }
 
-const grant = (status?: RepositoryGrantResource['status']): RepositoryGrantResource =>
-  ({
-    apiVersion: 'portcullis.dev/v1alpha1',
-    kind: 'RepositoryGrant',
-    metadata: { name: 'g', namespace: 'ns', generation: 1 },
-    spec: { registryRef: { name: 'main' }, subjects: [{ kind: 'User', name: 'alice' }], repositories: ['a/**'], actions: ['pull'] },
-    ...(status ? { status } : {}),
-  }) as RepositoryGrantResource;
+const grant = (status?: RepositoryGrantResource['status']): RepositoryGrantResource => ({
+  apiVersion: 'portcullis.dev/v1alpha1',
+  kind: 'RepositoryGrant',
+  metadata: { name: 'g', namespace: 'ns', generation: 1 },
+  spec: { registryRef: { name: 'main' }, subjects: [{ kind: 'User', name: 'alice' }], repositories: ['a/**'], actions: ['pull'] },
+  ...(status ? { status } : {}),
+});
 
 const compiled = (ready: 'True' | 'False', reason: string): ObjectStatus => ({
   kind: 'RepositoryGrant',
