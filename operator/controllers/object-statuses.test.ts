@@ -10,7 +10,7 @@ import { submitObjectStatuses } from './object-statuses.js';
 function capture() {
   const submissions: StatusJob[][] = [];
   const queue = { submit: (_key: string, jobs: readonly StatusJob[]) => void submissions.push([...jobs]) } as unknown as StatusQueue;
-  const deps = { client: {} as KubeClient, events: {} as EventRecorder, now: () => new Date('2026-11-28T00:00:00Z'), queue };
+  const deps = { client: {} as KubeClient, events: {} as EventRecorder, now: () => new Date('2026-11-28T00:00:00Z'), queue, compared: new WeakMap() };
   const submit = (grant: RepositoryGrantResource, status: ObjectStatus) =>
     submitObjectStatuses(deps, {
       registryKey: 'ns/main',
@@ -49,6 +49,8 @@ describe('submitObjectStatuses', () => {
     submit(object, ready);
     expect(submissions.map((jobs) => jobs.map((j) => j.content))).toEqual([[submissions[0]![0]!.content], [submissions[0]![0]!.content]]);
     expect(submissions[0]![0]!.followUp?.warning).toBe(false);
+    // Nothing compared again: the same job is handed over.
+    expect(submissions[1]![0]).toBe(submissions[0]![0]);
 
     // A new compiled status for the same cached object: compared again, a Warning this time.
     submit(object, compiled('False', 'OutsideDelegatedPrefix'));

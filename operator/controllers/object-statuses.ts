@@ -11,7 +11,7 @@ import { ConditionTypes } from '../../policy/reasons.js';
 import type { ObjectStatus } from '../../policy/snapshot.js';
 import { usernameOf } from '../../policy/compile/users.js';
 import type { EventRecorder, EventType } from '../writes/events.js';
-import type { FollowUp, StatusQueue } from '../writes/status-queue.js';
+import type { FollowUp, StatusJob, StatusQueue } from '../writes/status-queue.js';
 import { stableJson, statusUpdate, writeStatus } from '../writes/status.js';
 
 type Compiled = RegistryResource | RegistryUserResource | RepositoryGrantResource;
@@ -50,41 +50,19 @@ interface Work {
 
 /**
  * Per cached object (the informer hands out a new object on every change, status writes included): the
- * compiled status it was last compared with, and the write that called for (none when equal).
+ * compiled status it was last compared with, and the job that called for (none when equal). One per
+ * controller: a job holds that controller's client and Event recorder.
  */
-const compared = new WeakMap<Compiled, { status: ObjectStatus; work: Work | undefined }>();
+export type StatusComparisons = WeakMap<Compiled, { status: ObjectStatus; job: StatusJob | undefined }>;
 
-export function submitObjectStatuses(deps: { client: KubeClient; events: EventRecorder; now: () => Date; queue: StatusQueue }, input: StatusWriteInput): void {
+export function submitObjectStatuses(
+  deps: { client: KubeClient; events: EventRecorder; now: () => Date; queue: StatusQueue; compared: StatusComparisons },
+  input: StatusWriteInput,
+): void {
   const objects = new Map<string, Compiled>();
   if (input.registry) objects.set(`Registry/${input.registryKey}`, input.registry);
   for (const u of input.users) objects.set(`RegistryUser/${objectKey(u)}`, u);
   for (const g of input.grants) objects.set(`RepositoryGrant/${objectKey(g)}`, g);
-  const work = input.statuses.flatMap((status): Work[] => {
-    const object = objects.get(`${status.kind}/${status.namespace}/${status.name}`);
-    if (!object) return [];
-    // The same cached object against the same compiled status (the incremental compiler keeps an unchanged
-    // object's status): the comparison's outcome is known. At 10,000 users and grants the comparisons were
-    // 80% of a reconcile's time. The Registry's status carries the generation and counts: always compared.
-    const known = status.kind === 'Registry' ? undefined : compared.get(object);
-    if (known?.status === status) return known.work ? [known.work] : [];
-    const extra: Record<string, unknown> = {};
-    if (status.kind === 'Registry') {
-      if (status.counts) Object.assign(extra, status.counts);
-      if (input.generation !== undefined) extra.snapshotGeneration = input.generation;
-    }
-    // `kubectl get registryusers` shows the name in effect, also when spec.username defaults to the object's.
-    if (status.kind === 'RegistryUser') extra.username = usernameOf(object as RegistryUserResource);
-    const desired = {
-      ...(status.observedGeneration !== undefined ? { observedGeneration: status.observedGeneration } : {}),
-      conditions: status.conditions,
-      extra,
-      owns: OWNED_CONDITIONS,
-    };
-    const update = statusUpdate(object.status, desired, deps.now());
-    const outcome = update ? { status, object, update, content: stableJson(desired) } : undefined;
-    if (status.kind !== 'Registry') compared.set(object, { status, work: outcome });
-    return outcome ? [outcome] : [];
-  });
   const write = ({ status, update }: Work): Promise<void> =>
     writeStatus(deps.client, { resource: KIND_RESOURCE[status.kind], apiVersion: API_VERSION, kind: status.kind }, status.namespace, status.name, update);
   // The Events a written status calls for, recorded after it in a slot no status wants (best effort).
@@ -112,11 +90,35 @@ export function submitObjectStatuses(deps: { client: KubeClient; events: EventRe
       },
     };
   };
-  deps.queue.submit(
-    input.registryKey,
-    work.map((w) => {
-      const then = followUp(w);
-      return { key: `${w.status.kind}/${w.status.namespace}/${w.status.name}`, content: w.content, write: () => write(w), ...(then ? { followUp: then } : {}) };
-    }),
-  );
+  const jobOf = (w: Work): StatusJob => {
+    const then = followUp(w);
+    return { key: `${w.status.kind}/${w.status.namespace}/${w.status.name}`, content: w.content, write: () => write(w), ...(then ? { followUp: then } : {}) };
+  };
+  const jobs = input.statuses.flatMap((status): StatusJob[] => {
+    const object = objects.get(`${status.kind}/${status.namespace}/${status.name}`);
+    if (!object) return [];
+    // The same cached object against the same compiled status (the incremental compiler keeps an unchanged
+    // object's status): the comparison's outcome is known. At 10,000 users and grants the comparisons were
+    // 80% of a reconcile's time. The Registry's status carries the generation and counts: always compared.
+    const known = status.kind === 'Registry' ? undefined : deps.compared.get(object);
+    if (known?.status === status) return known.job ? [known.job] : [];
+    const extra: Record<string, unknown> = {};
+    if (status.kind === 'Registry') {
+      if (status.counts) Object.assign(extra, status.counts);
+      if (input.generation !== undefined) extra.snapshotGeneration = input.generation;
+    }
+    // `kubectl get registryusers` shows the name in effect, also when spec.username defaults to the object's.
+    if (status.kind === 'RegistryUser') extra.username = usernameOf(object as RegistryUserResource);
+    const desired = {
+      ...(status.observedGeneration !== undefined ? { observedGeneration: status.observedGeneration } : {}),
+      conditions: status.conditions,
+      extra,
+      owns: OWNED_CONDITIONS,
+    };
+    const update = statusUpdate(object.status, desired, deps.now());
+    const job = update ? jobOf({ status, object, update, content: stableJson(desired) }) : undefined;
+    if (status.kind !== 'Registry') deps.compared.set(object, { status, job });
+    return job ? [job] : [];
+  });
+  deps.queue.submit(input.registryKey, jobs);
 }

@@ -41,7 +41,7 @@ import type { ReconcileResult } from '../reconciler.js';
 import { controllerReference } from '../writes/apply.js';
 import type { EventRecorder } from '../writes/events.js';
 import { StatusQueue } from '../writes/status-queue.js';
-import { submitObjectStatuses } from './object-statuses.js';
+import { submitObjectStatuses, type StatusComparisons } from './object-statuses.js';
 import { PasswordHashes, type HashSource, type SecretMetadata } from './password-hashes.js';
 import { publishChunked, type PublishTarget } from './publish.js';
 import { GzipMemo, snapshotFiles } from './snapshot-layout.js';
@@ -91,6 +91,8 @@ export class RegistryController {
    * it touched (policy/incremental-compile.ts; same output as compileSnapshot).
    */
   private readonly compilers = new Map<string, { compiler: IncrementalCompiler; planner: ShardPlanner }>();
+  /** Each cached object's last status comparison (controllers/object-statuses.ts). */
+  private readonly comparedStatuses: StatusComparisons = new WeakMap();
   private readonly now: () => Date;
   private readonly statusQueue: StatusQueue;
 
@@ -174,7 +176,7 @@ export class RegistryController {
     }
     // Written in the background (writes/status-queue.ts): the next change need not wait for them.
     submitObjectStatuses(
-      { client: this.options.client, events: this.options.events, now: this.now, queue: this.statusQueue },
+      { client: this.options.client, events: this.options.events, now: this.now, queue: this.statusQueue, compared: this.comparedStatuses },
       { registryKey: key, registry, users, grants, statuses: result.statuses, generation: compiled?.snapshot.generation, snapshotWritten },
     );
   };
