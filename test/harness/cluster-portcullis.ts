@@ -12,6 +12,7 @@ import { run, waitFor } from '../../local/process.js';
 import { repoRoot, toolPath } from '../../local/tools.js';
 import type { ClientContext, ClientResult } from './clients.js';
 import { clusterImages } from './cluster-images.js';
+import { installChart } from '../support/helm-chart.js';
 
 export const NS = 'portcullis-system';
 export const RELEASE = 'portcullis';
@@ -108,7 +109,8 @@ export async function installPortcullis(cluster: ChartNode): Promise<InstalledPo
     `registryResource.service=${registryHost}`,
   ];
   t0 = Date.now();
-  await must('helm install', helm(['install', RELEASE, CHART, '-n', NS, '--create-namespace', ...values]));
+  const served = () => kc(['get', 'registries', '-A', '-o', 'name']).then((r) => r.code === 0);
+  await must('helm install', installChart(helm, [RELEASE, CHART, '-n', NS, '--create-namespace', ...values], served));
   await must('the scenario objects', applyWhenCRDsServe(kc));
   await waitServing(kc);
   await waitIssuing(kc, realm, registryHost);

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kubectl, startControlPlane, type ControlPlane } from '../../local/controlPlane.js';
 import { repoRoot } from '../../local/tools.js';
-import { chartDir, find, helm, manifests, one, podSpec, render, rulesByRole, type K8sObject } from '../support/helm-chart.js';
+import { chartDir, find, helm, installChart, manifests, one, podSpec, render, rulesByRole, type K8sObject } from '../support/helm-chart.js';
 
 const NS = 'portcullis-system';
 const secretData = (o: K8sObject): Record<string, string> => o.data as Record<string, string>;
@@ -243,7 +243,10 @@ describe('chart: the activity server installed on a real API server', () => {
 
   beforeAll(async () => {
     cp = await startControlPlane();
-    notes = ok(await helm(['install', 'portcullis', chartDir, '--namespace', NS, '--create-namespace'], cp.kubeconfigPath), 'helm install');
+    notes = ok(
+      await installChart((a) => helm(a, cp.kubeconfigPath), ['portcullis', chartDir, '--namespace', NS, '--create-namespace'], () => kubectl(cp, ['get', 'registries', '-A', '-o', 'name']).then((r) => r.code === 0)),
+      'helm install',
+    );
   }, 180_000);
   afterAll(async () => {
     await cp?.stop();

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kubectl, startControlPlane, type ControlPlane } from '../../local/controlPlane.js';
 import { startRegistry, type RunningRegistry } from '../../local/registry.js';
-import { chartDir, find, helm, one, podSpec, render, type K8sObject } from '../support/helm-chart.js';
+import { chartDir, find, helm, installChart, one, podSpec, render, type K8sObject } from '../support/helm-chart.js';
 
 const NS = 'portcullis-system';
 const SECRET = 'portcullis-registry-http';
@@ -54,7 +54,11 @@ describe('chart: the upload secret on a real API server', () => {
   });
 
   it('an upgrade keeps the secret generated at install (uploads in flight survive it)', async () => {
-    const install = await helm(['install', 'portcullis', chartDir, '-n', NS, '--create-namespace', '--set', 'registry.enabled=true'], cp.kubeconfigPath);
+    const install = await installChart(
+      (a) => helm(a, cp.kubeconfigPath),
+      ['portcullis', chartDir, '-n', NS, '--create-namespace', '--set', 'registry.enabled=true'],
+      () => kubectl(cp, ['get', 'registries', '-A', '-o', 'name']).then((r) => r.code === 0),
+    );
     expect(install.code, install.stderr).toBe(0);
     const installed = await secretOf();
     expect(decode(installed)).toMatch(/^[A-Za-z0-9]{64}$/);

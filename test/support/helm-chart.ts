@@ -3,7 +3,7 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { run } from '../../local/process.js';
+import { run, waitFor } from '../../local/process.js';
 import { repoRoot, toolPath } from '../../local/tools.js';
 
 export const chartDir = join(repoRoot, 'charts', 'portcullis');
@@ -53,6 +53,32 @@ export function helm(args: string[], kubeconfig?: string) {
       HELM_DATA_HOME: join(tmpdir(), 'portcullis-helm-data'),
     },
   });
+}
+
+type HelmResult = { code: number; stdout: string; stderr: string };
+
+/**
+ * The one way a first install fails that is not the chart's fault: the CRDs arrive in the release and the
+ * Registry is its post-install hook, and on a busy API server discovery may not list the new kind yet
+ * when Helm builds the hook (it waits for nothing between creating a CRD and building the hook).
+ */
+export const DISCOVERY_RACE = /failed post-install: .*registry-resource\.yaml.*no matches for kind "Registry"/s;
+
+/**
+ * `helm install`, and if it lost the discovery race, what the README tells users to do: wait until the
+ * API server serves the CRDs, then `helm upgrade --install` with the same arguments. Any other failure
+ * is returned as it is.
+ */
+export async function installChart(
+  runHelm: (args: string[]) => Promise<HelmResult>,
+  args: string[],
+  registriesServed: () => Promise<boolean>,
+): Promise<HelmResult & { recovered: boolean }> {
+  const first = await runHelm(['install', ...args]);
+  if (first.code === 0 || !DISCOVERY_RACE.test(first.stderr)) return { ...first, recovered: false };
+  console.warn(`helm install lost the discovery race; running helm upgrade --install as the README says:\n${first.stderr}`);
+  await waitFor('the API server to serve registries.portcullis.dev', registriesServed, 60_000);
+  return { ...(await runHelm(['upgrade', '--install', ...args])), recovered: true };
 }
 
 export async function render(release: string, namespace: string, extra: string[] = []): Promise<K8sObject[]> {
