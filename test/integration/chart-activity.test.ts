@@ -244,7 +244,11 @@ describe('chart: the activity server installed on a real API server', () => {
   beforeAll(async () => {
     cp = await startControlPlane();
     notes = ok(
-      await installChart((a) => helm(a, cp.kubeconfigPath), ['portcullis', chartDir, '--namespace', NS, '--create-namespace'], () => kubectl(cp, ['get', 'registries', '-A', '-o', 'name']).then((r) => r.code === 0)),
+      await installChart(
+        (a) => helm(a, cp.kubeconfigPath),
+        ['portcullis', chartDir, '--namespace', NS, '--create-namespace'],
+        () => kubectl(cp, ['get', 'registries', '-A', '-o', 'name']).then((r) => r.code === 0),
+      ),
       'helm install',
     );
   }, 180_000);
