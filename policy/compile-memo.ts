@@ -4,7 +4,18 @@
 
 import { objectKey } from './object-keys.js';
 
-type Versioned = { metadata: { name: string; namespace?: string; uid?: string; resourceVersion?: string } };
+type Versioned = { metadata: { name: string; namespace?: string; uid?: string; resourceVersion?: string; generation?: number } };
+
+/**
+ * What a result is remembered under: the generation when the object has one, since a status write (or a
+ * label) changes the resourceVersion but not what compiles from the object (its spec, name, uid, creation
+ * time and generation); the resourceVersion otherwise. Empty for an object that has neither.
+ */
+function versionOf(o: Versioned): string {
+  const { generation, resourceVersion } = o.metadata;
+  if (resourceVersion === undefined || resourceVersion === '') return '';
+  return typeof generation === 'number' && generation > 0 ? `g${generation}` : resourceVersion;
+}
 
 /** A result that differs from the last round's: `before` absent for a new object, `after` for a gone one. */
 export interface Change<T> {
@@ -14,8 +25,8 @@ export interface Change<T> {
 
 /**
  * Remembered results per object, valid for one context. An object is known by its uid (its key without
- * one), and a result is reused only for the same resourceVersion and `extra` (what else it depends on).
- * An object without a resourceVersion is never remembered. Results not asked for in a round are dropped.
+ * one), and a result is reused only for the same version (versionOf) and `extra` (what else it depends
+ * on). An object without a resourceVersion is never remembered. Results not asked for in a round are dropped.
  */
 export class Memo<T> {
   private readonly map = new Map<string, { rv: string; extra: string; seen: number; value: T }>();
@@ -26,8 +37,8 @@ export class Memo<T> {
   private reset = true;
 
   get(o: Versioned, compute: () => T, extra = ''): T {
-    const rv = o.metadata.resourceVersion;
-    if (rv === undefined || rv === '') {
+    const rv = versionOf(o);
+    if (rv === '') {
       this.reset = true;
       return compute();
     }

@@ -178,7 +178,8 @@ describe('IncrementalCompiler attacks: a delegated namespace stays inside its pr
   it('a grant changed to reach another team is refused, and alice cannot push there', () => {
     const compiler = new IncrementalCompiler();
     expect(pushTo(world(grant(['team-a/**']), delegationA), compiler, 'team-a/app')).toEqual(['push']);
-    const escaped = { ...grant(['team-a/**', 'team-b/**']), metadata: { ...grant([]).metadata, resourceVersion: '9' } };
+    // A spec change: the API server gives it a new resourceVersion and generation.
+    const escaped = { ...grant(['team-a/**', 'team-b/**']), metadata: { ...grant([]).metadata, resourceVersion: '9', generation: 2 } };
     const result = compiler.compile(world(escaped, delegationA));
     expect(result.statuses.find((s) => s.name === 'g')?.conditions[0]).toMatchObject({ status: 'False', reason: Reasons.OutsideDelegatedPrefix });
     expect(pushTo(world(escaped, delegationA), compiler, 'team-b/app')).toEqual([]);
