@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { RegistryUserResource } from '../crds/types.js';
-import { onlyStatusChanged, SecretIndex } from './triggers.js';
+import { compiledPartUnchanged, SecretIndex } from './triggers.js';
 
 const user = (name: string, secret: string, registry = 'main', namespace = 'registry'): RegistryUserResource => ({
   apiVersion: 'portcullis.dev/v1alpha1',
@@ -37,23 +37,23 @@ describe('SecretIndex', () => {
   });
 });
 
-describe('onlyStatusChanged', () => {
+describe('compiledPartUnchanged', () => {
   const meta = (generation: number, extra: Record<string, unknown> = {}) => ({
     metadata: { generation, labels: { a: '1' }, annotations: { b: '2' }, ...extra },
   });
 
-  it('is true for a status write (same generation, labels and annotations)', () => {
-    expect(onlyStatusChanged(meta(3), meta(3))).toBe(true);
+  it('is true for a status write, a label change or an annotation change (none is compiled)', () => {
+    expect(compiledPartUnchanged(meta(3), meta(3))).toBe(true);
+    expect(compiledPartUnchanged(meta(3), meta(3, { labels: { a: '2' } }))).toBe(true);
+    expect(compiledPartUnchanged(meta(3), meta(3, { annotations: {} }))).toBe(true);
   });
 
-  it('is false for a spec change, a label or annotation change, or a deletion', () => {
-    expect(onlyStatusChanged(meta(3), meta(4))).toBe(false);
-    expect(onlyStatusChanged(meta(3), meta(3, { labels: { a: '2' } }))).toBe(false);
-    expect(onlyStatusChanged(meta(3), meta(3, { annotations: {} }))).toBe(false);
-    expect(onlyStatusChanged(meta(3), meta(3, { deletionTimestamp: '2025-01-01T00:00:00Z' }))).toBe(false);
+  it('is false for a spec change or a deletion', () => {
+    expect(compiledPartUnchanged(meta(3), meta(4))).toBe(false);
+    expect(compiledPartUnchanged(meta(3), meta(3, { deletionTimestamp: '2025-01-01T00:00:00Z' }))).toBe(false);
   });
 
   it('is false when the generation is unknown', () => {
-    expect(onlyStatusChanged({ metadata: {} }, { metadata: {} })).toBe(false);
+    expect(compiledPartUnchanged({ metadata: {} }, { metadata: {} })).toBe(false);
   });
 });

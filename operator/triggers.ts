@@ -1,7 +1,7 @@
 // Which Registry keys an event affects, for each controller. The work item is only the key; these
 // decide who has to look again. For the Registry controller:
 // - a RegistryUser or RepositoryGrant: its registryRef (before and after an edit that moved it), not
-//   when only its status changed;
+//   when only its status, labels or annotations changed;
 // - a Secret: every Registry with a user whose passwordSecretRef names it (kept in SecretIndex, so a
 //   Secret event costs a map lookup, not a scan of all users), and a Registry whose LDAP bind password it holds;
 // - an owned ConfigMap/Secret (someone edited or deleted it): the Registry in its label;
@@ -61,20 +61,19 @@ export function selectsNamespacesByLabel(registry: RegistryResource): boolean {
   return (registry.spec?.delegation ?? []).some((d) => d.namespaces?.from === 'Selector');
 }
 
-/** An update that changed the status subresource only: same generation (spec), labels and annotations. */
-export function onlyStatusChanged(
-  previous: { metadata: { generation?: number; labels?: Record<string, string>; annotations?: Record<string, string>; deletionTimestamp?: string } },
-  object: { metadata: { generation?: number; labels?: Record<string, string>; annotations?: Record<string, string>; deletionTimestamp?: string } },
+/**
+ * An update of a RegistryUser or RepositoryGrant that changes nothing the compile reads: the same
+ * generation (the API server bumps it on every spec change) and deletionTimestamp. Its status, labels
+ * and annotations are read by nothing that compiles (policy/compile/), so the operator's own status
+ * writes and anyone's labelling cost no reconcile.
+ */
+export function compiledPartUnchanged(
+  previous: { metadata: { generation?: number; deletionTimestamp?: string } },
+  object: { metadata: { generation?: number; deletionTimestamp?: string } },
 ): boolean {
   const a = previous.metadata;
   const b = object.metadata;
-  return (
-    a.generation !== undefined &&
-    a.generation === b.generation &&
-    a.deletionTimestamp === b.deletionTimestamp &&
-    stableJson(a.labels) === stableJson(b.labels) &&
-    stableJson(a.annotations) === stableJson(b.annotations)
-  );
+  return a.generation !== undefined && a.generation === b.generation && a.deletionTimestamp === b.deletionTimestamp;
 }
 
 /** Where the triggers put keys: each controller's queue, or nowhere while this replica does not lead. */
@@ -109,9 +108,9 @@ export function wireTriggers(caches: OperatorCaches, queues: Queues): void {
     informer.on((e) => {
       if (e.type !== 'added' && e.type !== 'updated' && e.type !== 'deleted') return;
       // The operator's own status writes: a first start makes one per object, and each would compile the
-      // Registry again for nothing (the snapshot reads no user's or grant's status). A status someone else
-      // changed is put right at the next change or resync.
-      if (e.type === 'updated' && onlyStatusChanged(e.previous, e.object)) return;
+      // Registry again for nothing (the snapshot reads no user's or grant's status, labels or annotations).
+      // A status someone else changed is put right at the next change or resync.
+      if (e.type === 'updated' && compiledPartUnchanged(e.previous, e.object)) return;
       queues.registry(registryKeyOf(e.object));
       if (e.type === 'updated') queues.registry(registryKeyOf(e.previous));
     });
