@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { Memo } from './compile-memo.js';
 
-const obj = (resourceVersion: string | undefined, generation?: number) => ({ metadata: { name: 'g', namespace: 'team-a', uid: 'g-uid', resourceVersion, generation } });
+const obj = (resourceVersion: string | undefined, generation?: number) => ({
+  metadata: { name: 'g', namespace: 'team-a', uid: 'g-uid', resourceVersion, generation },
+});
 
 describe('Memo: when a remembered result is reused', () => {
   it.each([
