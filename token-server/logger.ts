@@ -2,6 +2,7 @@
 // short allow-list, no bodies, no query strings (a refresh token or password could be in one). Redaction
 // is a second line of defence for fields that should never be logged at all.
 
+import cluster from 'node:cluster';
 import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
 import { safeRequest } from '../wire/log-request.js';
 import { BatchedLines } from './log-lines.js';
@@ -21,10 +22,11 @@ export const REDACT_PATHS = [
   '*.access_token',
 ];
 
-export function loggerOptions(level: string): LoggerOptions {
+/** `worker`: the node:cluster worker id under --workers N, so lines from N processes sharing stderr can be told apart. */
+export function loggerOptions(level: string, worker?: number): LoggerOptions {
   return {
     level,
-    base: { component: 'token-server' },
+    base: worker === undefined ? { component: 'token-server' } : { component: 'token-server', worker },
     serializers: { req: safeRequest },
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
   };
@@ -35,5 +37,5 @@ export function loggerOptions(level: string): LoggerOptions {
  * lines (log-lines.ts) written at the latest every 250 ms, on logger.flush() and at exit.
  */
 export function createLogger(level = 'info', destination: DestinationStream = new BatchedLines({ fd: 2 })): Logger {
-  return pino(loggerOptions(level), destination);
+  return pino(loggerOptions(level, cluster.isWorker ? cluster.worker?.id : undefined), destination);
 }

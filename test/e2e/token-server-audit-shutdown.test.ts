@@ -53,9 +53,12 @@ describe('audit lines on shutdown', () => {
       .output()
       .split('\n')
       .filter((line) => line.startsWith('{'))
-      .map((line) => JSON.parse(line) as { audit?: string; user?: string; granted?: string[] })
+      .map((line) => JSON.parse(line) as { audit?: string; user?: string; granted?: string[]; worker?: number })
       .filter((line) => line.audit === 'token');
     expect(issued).toHaveLength(TOKENS);
+    // Under --workers N every line says which worker wrote it (the primary round-robins connections).
+    const writers = new Set(issued.map((line) => line.worker));
+    expect([...writers].sort()).toEqual(workers === 1 ? [undefined] : Array.from({ length: workers }, (_, i) => i + 1));
     expect(issued.every((line) => line.user === 'ann' && line.granted?.join(' ') === 'repository:team/app:pull,push')).toBe(true);
     expect(new Set(jtis).size).toBe(TOKENS);
   });
