@@ -174,7 +174,16 @@ export function nodeSuite(ctx: () => NodeContext): void {
 
       expect(await containers()).toBe(before);
       // Through the restarted API server, the restarted kubelet (exec) and kube-proxy, from the same pod.
-      const version = await kube(['exec', 'client', '--', '/probe', 'get-api', '/version']);
+      // A kubelet restarted just before the API server knows its pods again only once its pod watch has
+      // reconnected and listed (it backs off while the API server is down): until then it answers exec
+      // with "pod does not exist". That answer alone is waited out; any other failure fails at once.
+      let exec = await kubectl(ctx().cluster, ['exec', 'client', '--', '/probe', 'get-api', '/version']);
+      for (let i = 0; i < 60 && exec.code !== 0 && exec.stderr.includes('pod does not exist'); i++) {
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+        exec = await kubectl(ctx().cluster, ['exec', 'client', '--', '/probe', 'get-api', '/version']);
+      }
+      expect(exec.code, exec.stderr).toBe(0);
+      const version = exec.stdout;
       expect(version).toMatch(/^200 /);
       const clusterIP = await kube(['get', 'service', 'echo', '-o', 'jsonpath={.spec.clusterIP}']);
       expect((await kube(['exec', 'client', '--', '/probe', 'get', `http://${clusterIP}/`])).trim()).toBe('200 revision-2');
