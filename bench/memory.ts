@@ -21,6 +21,7 @@ const cli = join(here, '..', 'bin', 'portcullis.js');
 /** The chart's token-server limit (charts/portcullis/values.yaml: tokenServer.resources.limits.memory). */
 const CHART_LIMIT_MB = 384;
 const LOGINS = 1000;
+const SETTLE_MS = 5000;
 
 /** bench/fixture.ts's shape (users in 100 teams, grants per team) with one shared hash: 100,000 bcrypt runs would take minutes. */
 async function policyOf(users: number, grants: number): Promise<BenchPolicy> {
@@ -74,6 +75,9 @@ async function measureChild(nodeArgs: string[], args: string[], warm: (port: num
       child.once('exit', (code) => reject(new Error(`token server exited ${code}: ${out.slice(-2000)}`)));
     });
     await warm(port);
+    // Once settled: the server gives back what its first load left behind a few seconds after it
+    // (bin/heap-compaction.ts), as it does in a pod before the figure matters.
+    await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
     return processMemory(child.pid!);
   } finally {
     const exited = new Promise((r) => child.once('exit', r));

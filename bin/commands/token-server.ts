@@ -11,6 +11,7 @@ import cluster from 'node:cluster';
 import type { Command } from 'commander';
 import { parseListenAddress, parseLogLevel, type ListenAddress } from '../flags.js';
 import { parseDuration } from '../../policy/duration.js';
+import { heapCompaction } from '../heap-compaction.js';
 import { createLogger } from '../../token-server/logger.js';
 import { TokenServerMetrics } from '../../token-server/metrics.js';
 import { startServer } from '../../token-server/server.js';
@@ -100,6 +101,14 @@ export function register(program: Command): void {
         logger.flush();
         return;
       }
+      // Made before the first load, so the growth that load causes counts.
+      const compaction = heapCompaction({
+        onCompacted: (before, after, pauseMs) =>
+          logger.info(
+            { rssBeforeMB: Math.round(before / 2 ** 20), rssAfterMB: Math.round(after / 2 ** 20), pauseMs: Math.round(pauseMs) },
+            'heap compacted after a policy load',
+          ),
+      });
       let sources: { policy: PolicySource; keys: KeySource; close(): unknown };
       // ServiceAccount logins need the cluster (TokenReview): the same connection as --registry, or from
       // directories the in-cluster ServiceAccount or KUBECONFIG when there is one, made on first use.
@@ -152,6 +161,8 @@ export function register(program: Command): void {
         }
         sources = dirs;
       }
+      compaction.afterLoad();
+      sources.policy.onChange(() => compaction.afterLoad());
       const metrics = new TokenServerMetrics(() => new Date()).withProcessMetrics();
       if (inWorker) shareWorkerMetrics(metrics.registry);
       try {
@@ -171,6 +182,7 @@ export function register(program: Command): void {
           port: listen.port,
           ...(flags.tlsCert !== undefined && flags.tlsKey !== undefined ? { tls: { certFile: flags.tlsCert, keyFile: flags.tlsKey } } : {}),
           onClosed: async () => {
+            compaction.stop();
             await sources.close();
             (await kubeClient)?.close();
           },
