@@ -24,6 +24,10 @@ RUN npm prune --omit=dev
 
 FROM node:24-bookworm-slim AS runtime
 ENV NODE_ENV=production
+# glibc gives each thread that allocates (libuv's pool: bcrypt, zlib, fs) an arena of its own and keeps
+# their freed memory: with two, the operator at 10,000 users and grants measured 336 MB of RSS against
+# 400 MB (heap in use the same, 211-214 MB), and 298 MB against 400 MB after a minute idle.
+ENV MALLOC_ARENA_MAX=2
 WORKDIR /app
 COPY --from=build --chown=0:0 /src/package.json ./package.json
 COPY --from=build --chown=0:0 /src/node_modules ./node_modules

@@ -61,7 +61,8 @@ async function policyOf(users: number, grants: number): Promise<BenchPolicy> {
 
 /** RSS of a child started with `args` once `ready` resolves, then stopped. */
 async function measureChild(nodeArgs: string[], args: string[], warm: (port: number) => Promise<void>): Promise<{ rss: number; peak: number }> {
-  const child = spawn(process.execPath, [...nodeArgs, cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // As the image runs it (Dockerfile: MALLOC_ARENA_MAX=2), unless the caller sets it.
+  const child = spawn(process.execPath, [...nodeArgs, cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { MALLOC_ARENA_MAX: '2', ...process.env } });
   try {
     const port = await new Promise<number>((resolve, reject) => {
       let out = '';

@@ -144,7 +144,7 @@ describe('Dockerfile', () => {
     expect(body.indexOf('ENV npm_config_nodedir=/usr/local')).toBeGreaterThan(-1);
     expect(body.indexOf('ENV npm_config_nodedir=/usr/local')).toBeLessThan(body.indexOf('RUN npm ci'));
     expect(body.indexOf(`RUN ${COMPILERS}`)).toBeLessThan(body.indexOf('RUN npm ci'));
-    expect(runtime!.body.filter((i) => i.keyword === 'ENV').map((i) => i.args)).toEqual(['NODE_ENV=production']);
+    expect(runtime!.body.filter((i) => i.keyword === 'ENV').map((i) => i.args)).toEqual(['NODE_ENV=production', 'MALLOC_ARENA_MAX=2']);
   });
 
   it('copies only package.json, production node_modules, dist and crds into the runtime stage', () => {
