@@ -96,6 +96,11 @@ export class Informer<T extends KubeObject> {
     return this.synced;
   }
 
+  /** The resourceVersion the cache reflects: every event up to it is applied. Empty before the first list. */
+  get cacheVersion(): string {
+    return this.resourceVersion;
+  }
+
   /** For health checks: synced, when the API server was last heard from, and whether it is failing now. */
   health(): { synced: boolean; lastActivityAt: number; failing: boolean; staleAfterMs: number } {
     return { synced: this.synced, lastActivityAt: this.lastActivity, failing: this.failures > 0, staleAfterMs: this.options.staleAfterMs ?? 3 * 60_000 };

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { RegistryUserResource, SecretResource } from '../../crds/types.js';
 import type { KubeClient } from '../../kube/request.js';
 import { PasswordHashes } from './password-hashes.js';
+import { KubeApiError } from '../../kube/request.js';
 
 const user = (name: string): RegistryUserResource => ({
   apiVersion: 'portcullis.dev/v1alpha1',
@@ -52,5 +53,71 @@ describe('PasswordHashes', () => {
     const third = await hashes.resolve('team/other', users, new Map());
     expect(third.reads).toBe(1);
     expect(gets).toEqual(['/api/v1/namespaces/team/secrets/shared', '/api/v1/namespaces/team/secrets/shared']);
+  });
+});
+
+describe('PasswordHashes, a namespace whose every Secret is to be read', () => {
+  const N = 150;
+  const secretOf = (i: number): SecretResource => ({
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: `pw-${i}`, namespace: 'team', uid: `uid-${i}`, resourceVersion: `${100 + i}` },
+    data: { password: Buffer.from(`password number ${i}`).toString('base64') },
+  });
+  const users = Array.from({ length: N }, (_, i) => ({ ...user(`u-${i}`), spec: { registryRef: { name: 'main' }, passwordSecretRef: { name: `pw-${i}` } } }));
+
+  function setup(extraWatched: string[], listFails = false) {
+    const calls: { path: string; query?: Record<string, unknown> }[] = [];
+    const secrets = new Map(Array.from({ length: N }, (_, i) => [`pw-${i}`, secretOf(i)]));
+    for (const name of extraWatched) secrets.set(name, { ...secretOf(0), metadata: { ...secretOf(0).metadata, name, uid: `uid-${name}` } });
+    const client = {
+      get: async (path: string, query?: Record<string, unknown>) => {
+        calls.push({ path, ...(query ? { query } : {}) });
+        if (path === '/api/v1/namespaces/team/secrets') {
+          if (listFails) throw new KubeApiError(410, 'Expired', 'too old resource version');
+          const all = [...secrets.values()];
+          const start = query?.continue === undefined ? 0 : Number(query.continue);
+          const page = all.slice(start, start + 100);
+          return { items: page, metadata: start + 100 < all.length ? { continue: String(start + 100) } : {} };
+        }
+        return secrets.get(path.split('/').pop()!);
+      },
+    } as unknown as KubeClient;
+    const hashes = new PasswordHashes({
+      client,
+      secretMetadata: (key) => {
+        const s = secrets.get(key.split('/')[1]!);
+        return s === undefined ? undefined : { metadata: { ...s.metadata } };
+      },
+      secretsIn: (namespace) => ({ names: new Set(namespace === 'team' ? secrets.keys() : []), resourceVersion: '4242' }),
+      log: pino({ level: 'silent' }),
+      bcryptCost: 4,
+    });
+    return { hashes, calls };
+  }
+
+  it('reads them with one LIST at exactly the watched version, in pages, and no GET', async () => {
+    const { hashes, calls } = setup([]);
+    const result = await hashes.resolve('team/main', users, new Map());
+    expect([...result.credentials.values()].filter((c) => 'hash' in c)).toHaveLength(N);
+    expect(result.reads).toBe(1);
+    expect(calls.map((c) => c.path)).toEqual(['/api/v1/namespaces/team/secrets', '/api/v1/namespaces/team/secrets']);
+    expect(calls[0]!.query).toEqual({ resourceVersion: '4242', resourceVersionMatch: 'Exact', limit: 500 });
+    expect(calls[1]!.query).toEqual({ continue: '100', limit: 500 });
+  });
+
+  it('reads one by one when the namespace holds a Secret no user names: its data is never asked for', async () => {
+    const { hashes, calls } = setup(['someone-elses-secret']);
+    const result = await hashes.resolve('team/main', users, new Map());
+    expect([...result.credentials.values()].filter((c) => 'hash' in c)).toHaveLength(N);
+    expect(calls).toHaveLength(N);
+    expect(calls.some((c) => c.path.endsWith('/secrets') || c.path.endsWith('/someone-elses-secret'))).toBe(false);
+  });
+
+  it('falls back to one GET per Secret when the LIST is refused (the version left etcd)', async () => {
+    const { hashes, calls } = setup([], true);
+    const result = await hashes.resolve('team/main', users, new Map());
+    expect([...result.credentials.values()].filter((c) => 'hash' in c)).toHaveLength(N);
+    expect(calls.filter((c) => !c.path.endsWith('/secrets'))).toHaveLength(N);
   });
 });

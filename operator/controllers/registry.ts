@@ -105,6 +105,15 @@ export class RegistryController {
     this.hashes = new PasswordHashes({
       client: options.client,
       secretMetadata: (key) => options.caches.secretMetadata.get(key),
+      secretsIn: (namespace) => ({
+        names: new Set(
+          options.caches.secretMetadata
+            .list()
+            .filter((s) => s.metadata.namespace === namespace)
+            .map((s) => s.metadata.name),
+        ),
+        resourceVersion: options.caches.secretMetadata.cacheVersion,
+      }),
       log: options.log,
       ...(options.bcryptCost !== undefined ? { bcryptCost: options.bcryptCost } : {}),
     });
