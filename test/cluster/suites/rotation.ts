@@ -37,6 +37,23 @@ async function signing(p: InstalledPortcullis): Promise<Signing> {
 const registryPodIdentities = async (p: InstalledPortcullis): Promise<string[]> =>
   [...(await podsOf(p.kubectl, 'registry')), ...(await podsOf(p.kubectl, 'token-server'))].map((pod) => `${pod.name}/${pod.uid}/${pod.restarts}`).sort();
 
+/**
+ * The identities once no roll is under way: an earlier test's roll of the registry Deployment may still be
+ * finishing, and its old pod, listed now and gone later, is not one the rotations replaced.
+ */
+async function settledPodIdentities(p: InstalledPortcullis): Promise<string[]> {
+  for (const deployment of ['portcullis-registry', 'portcullis-token-server']) {
+    const r = await p.kubectl(['-n', NS, 'rollout', 'status', `deployment/${deployment}`, '--timeout=180s']);
+    if (r.code !== 0) throw new Error(`${deployment} did not finish rolling out: ${r.stderr}`);
+  }
+  await waitFor(
+    'no registry or token server pod terminating',
+    async () => [...(await podsOf(p.kubectl, 'registry')), ...(await podsOf(p.kubectl, 'token-server'))].every((pod) => !pod.deleting),
+    120_000,
+  );
+  return registryPodIdentities(p);
+}
+
 const deploymentGeneration = async (p: InstalledPortcullis): Promise<number> =>
   Number((await p.kubectl(['-n', NS, 'get', 'deployment', 'portcullis-registry', '-o', 'jsonpath={.metadata.generation}'])).stdout);
 
@@ -44,7 +61,7 @@ export function rotationSuite(ctx: () => PortcullisContext): void {
   describe('rotations on a real node', () => {
     it('three signing-key rotations: no registry or token server pod restarted or replaced, no client operation fails', async () => {
       const { p, cluster, startLoad, moreOperations } = ctx();
-      const podsBefore = await registryPodIdentities(p);
+      const podsBefore = await settledPodIdentities(p);
       const loop = await startLoad('keys');
       const seconds: number[] = [];
       try {
