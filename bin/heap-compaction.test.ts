@@ -50,7 +50,7 @@ describe('heapCompaction', () => {
       now: () => clock,
       settleMs: 2000,
       minIntervalMs: 30_000,
-      onCompacted: (before, after) => compacted.push([before / MB, after / MB]),
+      onCompacted: (f) => compacted.push([f.rssBeforeMB, f.rssAfterMB]),
     });
     rss = 500 * MB;
     compaction.afterLoad();
@@ -82,7 +82,7 @@ describe('heapCompaction', () => {
     vi.useFakeTimers();
     let rss = 100 * MB;
     const compacted: number[] = [];
-    const compaction = heapCompaction({ rss: () => rss, now: () => 60_000, onCompacted: (before) => compacted.push(before) });
+    const compaction = heapCompaction({ rss: () => rss, now: () => 60_000, onCompacted: (f) => compacted.push(f.rssBeforeMB) });
     rss = 140 * MB;
     compaction.afterLoad();
     await vi.advanceTimersByTimeAsync(5000);

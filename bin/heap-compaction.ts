@@ -1,10 +1,10 @@
 // Gives memory back after a large load. Parsing and indexing a whole snapshot allocates several times
 // what it keeps (100,000 users and grants: a 30 MB file, 190 MB kept, over 400 MB allocated). Without a
 // heap cap V8 sizes its heap from the machine's memory, collects that garbage late, and keeps the freed
-// pages: the token server stayed at 540-570 MB RSS after such a load, with 190 MB live. One full
+// pages: the token server stayed at 540-575 MB RSS after such a load, with 190 MB live. One full
 // collection after the load, when the process has grown since the last one, returns them (measured:
-// about 340 MB). It pauses the event loop (about 0.2-0.4 s at that size), so it runs only when the process
-// grew by at least `minGrowthBytes`, not after every small change, and never more often than `minIntervalMs`.
+// 369-371 MB). It pauses the event loop (0.1-0.3 s at that size), so it runs only when the process grew
+// by at least `minGrowthBytes`, not after every small change, and never more often than `minIntervalMs`.
 
 import v8 from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -54,7 +54,14 @@ export interface HeapCompactionOptions {
   settleMs?: number;
   rss?: () => number;
   now?: () => number;
-  onCompacted?: (before: number, after: number, pauseMs: number) => void;
+  /** Called once the freed pages are returned, with figures ready for a log line. */
+  onCompacted?: (figures: CompactionFigures) => void;
+}
+
+export interface CompactionFigures {
+  rssBeforeMB: number;
+  rssAfterMB: number;
+  pauseMs: number;
 }
 
 /** `afterLoad()` after each large load; the collection, if any, runs once loads have settled. */
@@ -78,7 +85,8 @@ export function heapCompaction(options: HeapCompactionOptions = {}): { afterLoad
     // V8 returns the freed pages from a thread of its own shortly after; the figure is taken then.
     setTimeout(() => {
       rssAfterLast = rss();
-      options.onCompacted?.(before, rssAfterLast, lastAt - start);
+      const mb = (bytes: number): number => Math.round(bytes / 2 ** 20);
+      options.onCompacted?.({ rssBeforeMB: mb(before), rssAfterMB: mb(rssAfterLast), pauseMs: Math.round(lastAt - start) });
     }, 1000).unref();
   };
   return {

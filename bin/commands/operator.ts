@@ -64,10 +64,7 @@ export function register(program: Command): void {
       const log = pino({ name: 'portcullis-operator', level: logLevel });
       // The operator's large loads (the first lists and compile, a first start's status writes) have no
       // single end, so the process is looked at every 15 s; heap-compaction.ts pauses only after growth.
-      const compaction = heapCompaction({
-        onCompacted: (before, after, pauseMs) =>
-          log.info({ rssBeforeMB: Math.round(before / 2 ** 20), rssAfterMB: Math.round(after / 2 ** 20), pauseMs: Math.round(pauseMs) }, 'heap compacted'),
-      });
+      const compaction = heapCompaction({ onCompacted: (figures) => log.info(figures, 'heap compacted') });
       const compactionCheck = setInterval(() => compaction.afterLoad(), 15_000).unref();
       let operator;
       try {

@@ -102,13 +102,7 @@ export function register(program: Command): void {
         return;
       }
       // Made before the first load, so the growth that load causes counts.
-      const compaction = heapCompaction({
-        onCompacted: (before, after, pauseMs) =>
-          logger.info(
-            { rssBeforeMB: Math.round(before / 2 ** 20), rssAfterMB: Math.round(after / 2 ** 20), pauseMs: Math.round(pauseMs) },
-            'heap compacted after a policy load',
-          ),
-      });
+      const compaction = heapCompaction({ onCompacted: (figures) => logger.info(figures, 'heap compacted after a policy load') });
       let sources: { policy: PolicySource; keys: KeySource; close(): unknown };
       // ServiceAccount logins need the cluster (TokenReview): the same connection as --registry, or from
       // directories the in-cluster ServiceAccount or KUBECONFIG when there is one, made on first use.

@@ -10,8 +10,8 @@
 //   the reconcile that needed it. A namespace whose every Secret is to be read (a first start, a
 //   namespace holding only password Secrets) is read with one paginated LIST at exactly the version the
 //   metadata watch has reached, so it returns those Secrets and no other (namespace-secrets-list.ts).
-//   Other reads run 32 at a time (a first start reads every Secret: 10,000 GETs
-//   took 13.6 s at 8 in flight, 7.5-7.8 s at 32), hashing 8 at a time (bcrypt's threads are 4).
+//   Other reads run 32 at a time (10,000 GETs took 13.6 s at 8 in flight, 7.5-7.8 s at 32), hashing 8
+//   at a time (bcrypt's threads are 4).
 // The record of which Secret version each hash came from (hash-sources) survives restarts in an
 // operator-only Secret, so a new leader does not re-hash every password.
 
@@ -19,7 +19,7 @@ import type { Logger } from 'pino';
 import { DEFAULT_BCRYPT_COST, DEFAULT_PASSWORD_KEY, metadataSourceVersion, resolveCredential } from '../../credentials/resolve.js';
 import type { RegistryUserResource, SecretResource } from '../../crds/types.js';
 import { isNotFound, objectPath, Resources, type KubeClient } from '../../kube/request.js';
-import { namespaceOf, objectKey } from '../../policy/object-keys.js';
+import { namespaceOf, objectKey, splitKey } from '../../policy/object-keys.js';
 import { Reasons } from '../../policy/reasons.js';
 import type { ResolvedCredential } from '../../policy/snapshot.js';
 import { forEachLimited, limiter } from './for-each-limited.js';
@@ -59,7 +59,7 @@ export interface ResolvedHashes {
   credentials: Map<string, ResolvedCredential>;
   /** Per user key, the source of each hash: what to persist. */
   sources: Map<string, HashSource>;
-  /** How many Secrets were read this time (for logs and tests). */
+  /** How many reads this took: GETs of one Secret and LISTs of a whole namespace (for logs and tests). */
   reads: number;
 }
 
@@ -153,11 +153,10 @@ export class PasswordHashes {
     if (secretsIn === undefined) return 0;
     const wanted = new Map<string, Set<string>>();
     for (const key of secretKeys) {
-      const slash = key.indexOf('/');
-      const namespace = key.slice(0, slash);
+      const { namespace, name } = splitKey(key);
       let names = wanted.get(namespace);
       if (names === undefined) wanted.set(namespace, (names = new Set()));
-      names.add(key.slice(slash + 1));
+      names.add(name);
     }
     let lists = 0;
     for (const [namespace, names] of wanted) {
@@ -193,7 +192,7 @@ export class PasswordHashes {
       return cached.secret;
     }
     counted();
-    const [namespace = '', name = ''] = [key.slice(0, key.indexOf('/')), key.slice(key.indexOf('/') + 1)];
+    const { namespace, name } = splitKey(key);
     const secret = this.options.client.get<SecretResource>(objectPath(Resources.secrets, namespace, name)).catch((error: unknown) => {
       if (isNotFound(error)) return undefined;
       cache.delete(key);
