@@ -33,14 +33,12 @@ interface Objects {
 }
 
 let resourceVersion = 1;
-const meta = (name: string) => ({
-  name,
-  namespace: NS,
-  uid: `uid-${name}`,
-  resourceVersion: String(resourceVersion++),
-  generation: 1,
-  creationTimestamp: '2026-01-01T00:00:00Z',
-});
+// Every object here is new or has a changed spec, so its generation moves with its resourceVersion, as the
+// API server's does on a spec change (the compile memo keys results by generation).
+const meta = (name: string) => {
+  const version = resourceVersion++;
+  return { name, namespace: NS, uid: `uid-${name}`, resourceVersion: String(version), generation: version, creationTimestamp: '2026-01-01T00:00:00Z' };
+};
 
 function grant(i: number, actions: ('pull' | 'push')[]): RepositoryGrantResource {
   return {
