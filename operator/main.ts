@@ -31,6 +31,7 @@ import { healthReport } from './health.js';
 import { LeaderElector } from '../kube/lease.js';
 import { describeError, InFlight, runWorkers } from './reconciler.js';
 import { wireTriggers } from './triggers.js';
+import { OwnWrites } from './own-writes.js';
 import { WorkQueue } from './workqueue.js';
 import { EventRecorder } from './writes/events.js';
 
@@ -100,8 +101,10 @@ export async function startOperator(options: OperatorOptions = {}): Promise<Runn
   const inFlight = new InFlight();
   const events = new EventRecorder(client, identity, log);
 
+  const ownWrites = new OwnWrites();
   const registryController = new RegistryController({
     client,
+    ownWrites,
     caches,
     events,
     log,
@@ -153,10 +156,14 @@ export async function startOperator(options: OperatorOptions = {}): Promise<Runn
 
   // Keys go to the queues of a leading replica; a follower's events fall on the floor (its caches stay warm).
   let queues: { registry: WorkQueue; keys: WorkQueue; maintenance: WorkQueue; retention: WorkQueue } | undefined;
-  wireTriggers(caches, {
-    registry: (key) => queues?.registry.add(key),
-    keys: (key) => queues?.keys.add(key),
-  });
+  wireTriggers(
+    caches,
+    {
+      registry: (key) => queues?.registry.add(key),
+      keys: (key) => queues?.keys.add(key),
+    },
+    ownWrites,
+  );
   wireMaintenanceTriggers(caches, (key) => queues?.maintenance.add(key));
   wireRetentionTriggers(caches, (key) => queues?.retention.add(key));
 

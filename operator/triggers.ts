@@ -5,6 +5,8 @@
 // - a Secret: every Registry with a user whose passwordSecretRef names it (kept in SecretIndex, so a
 //   Secret event costs a map lookup, not a scan of all users), and a Registry whose LDAP bind password it holds;
 // - an owned ConfigMap/Secret (someone edited or deleted it): the Registry in its label;
+// - not the echo of the Registry controller's own writes (its published objects, a Registry's status:
+//   own-writes.ts), which would compile again and find nothing new;
 // - a Namespace: every Registry whose delegation selects namespaces by label;
 // - a Registry: all Registries, because a service conflict between two of them changes both statuses.
 // For the keys controller: a Registry whose spec or rotate annotation changed, one of its key objects
@@ -13,6 +15,7 @@
 import type { RegistryResource, RegistryUserResource, RepositoryGrantResource } from '../crds/types.js';
 import type { Informer } from '../kube/informer.js';
 import type { OperatorCaches } from './caches.js';
+import type { OwnWrites } from './own-writes.js';
 import { stableJson } from './writes/status.js';
 import { Labels } from '../wire/labels.js';
 import { DEFAULT_NAMESPACE, namespaceOf, objectKey, registryKeyOf } from '../policy/object-keys.js';
@@ -83,14 +86,20 @@ export interface Queues {
 }
 
 /** Subscribes the controllers' triggers to the caches. */
-export function wireTriggers(caches: OperatorCaches, queues: Queues): void {
+export function wireTriggers(caches: OperatorCaches, queues: Queues, ownWrites?: OwnWrites): void {
   const secretIndex = new SecretIndex();
   const allRegistries = (): void => {
     for (const r of caches.registries.list()) queues.registry(objectKey(r));
   };
   caches.registries.on((e) => {
     if (e.type !== 'added' && e.type !== 'updated' && e.type !== 'deleted') return;
-    // Every change, status-only ones included: status.garbageCollection.phase is compiled into the
+    if (
+      e.type === 'updated' &&
+      e.previous.metadata.generation === e.object.metadata.generation &&
+      ownWrites?.isEcho('Registry', e, () => queues.registry(e.key))
+    )
+      return;
+    // Every other change, status-only ones included: status.garbageCollection.phase is compiled into the
     // snapshot (a maintenance window refuses pushes at the token server).
     queues.registry(e.key);
     if (e.type !== 'updated' || e.object.metadata.generation !== e.previous.metadata.generation) allRegistries();
@@ -131,11 +140,15 @@ export function wireTriggers(caches: OperatorCaches, queues: Queues): void {
       if (storageRef !== undefined && `${namespaceOf(r)}/${storageRef.name}` === e.key) queues.keys(objectKey(r));
     }
   });
-  for (const owned of [caches.ownedSecrets, caches.configMaps]) {
+  for (const [kind, owned] of [
+    ['Secret', caches.ownedSecrets],
+    ['ConfigMap', caches.configMaps],
+  ] as const) {
     owned.on((e) => {
       if (e.type !== 'added' && e.type !== 'updated' && e.type !== 'deleted') return;
       const owner = ownerRegistryKey(e.object);
       if (owner === undefined) return;
+      if (ownWrites?.isEcho(kind, e, () => queues.registry(owner)) === true) return;
       queues.registry(owner);
       if (e.type === 'deleted') queues.keys(owner);
     });

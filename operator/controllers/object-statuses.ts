@@ -13,6 +13,7 @@ import { usernameOf } from '../../policy/compile/users.js';
 import type { EventRecorder, EventType } from '../writes/events.js';
 import type { FollowUp, StatusJob, StatusQueue } from '../writes/status-queue.js';
 import { stableJson, statusUpdate, writeStatus } from '../writes/status.js';
+import type { OwnWrites } from '../own-writes.js';
 
 type Compiled = RegistryResource | RegistryUserResource | RepositoryGrantResource;
 
@@ -56,15 +57,21 @@ interface Work {
 export type StatusComparisons = WeakMap<Compiled, { status: ObjectStatus; job: StatusJob | undefined }>;
 
 export function submitObjectStatuses(
-  deps: { client: KubeClient; events: EventRecorder; now: () => Date; queue: StatusQueue; compared: StatusComparisons },
+  deps: { client: KubeClient; events: EventRecorder; now: () => Date; queue: StatusQueue; compared: StatusComparisons; ownWrites?: OwnWrites },
   input: StatusWriteInput,
 ): void {
   const objects = new Map<string, Compiled>();
   if (input.registry) objects.set(`Registry/${input.registryKey}`, input.registry);
   for (const u of input.users) objects.set(`RegistryUser/${objectKey(u)}`, u);
   for (const g of input.grants) objects.set(`RepositoryGrant/${objectKey(g)}`, g);
-  const write = ({ status, update }: Work): Promise<void> =>
-    writeStatus(deps.client, { resource: KIND_RESOURCE[status.kind], apiVersion: API_VERSION, kind: status.kind }, status.namespace, status.name, update);
+  const write = async ({ status, update }: Work): Promise<void> => {
+    const target = { resource: KIND_RESOURCE[status.kind], apiVersion: API_VERSION, kind: status.kind };
+    const written = (): ReturnType<typeof writeStatus> => writeStatus(deps.client, target, status.namespace, status.name, update);
+    // The Registry's status changes with every publish, and Registry events queue a reconcile (users' and
+    // grants' status-only events do not: triggers.ts); its echo must not.
+    if (status.kind === 'Registry' && deps.ownWrites !== undefined) await deps.ownWrites.write('Registry', status.namespace, status.name, written);
+    else await written();
+  };
   // The Events a written status calls for, recorded after it in a slot no status wants (best effort).
   const followUp = ({ status, object }: Work): FollowUp | undefined => {
     const regarding = { apiVersion: API_VERSION, kind: status.kind, metadata: object.metadata };

@@ -20,6 +20,7 @@ import { Labels, MANAGED_BY } from '../../wire/labels.js';
 import { applyObject, deleteObject, type AppliedObject, type OwnerReference } from '../writes/apply.js';
 import { Resources, type KubeClient } from '../../kube/request.js';
 import { forEachLimited } from './for-each-limited.js';
+import type { OwnWrites } from '../own-writes.js';
 
 export interface PublishTarget {
   kind: StoreKind;
@@ -28,6 +29,8 @@ export interface PublishTarget {
   name: string;
   registryName: string;
   owner: OwnerReference;
+  /** Where the writes are remembered, so their watch events do not queue the Registry again. */
+  ownWrites?: OwnWrites;
   /** Fixed part names (for Secrets read by name); default: parts named by generation. */
   slots?: PartSlots;
 }
@@ -67,6 +70,9 @@ export async function publishChunked(
   if (mainUpToDate && stale.length === 0 && plan.parts.every((p) => partUpToDate(p.name, p.bytes))) return { plan, wrote: false };
 
   const resource = target.kind === 'Secret' ? Resources.secrets : Resources.configMaps;
+  const remembered = <T extends { metadata: { name: string } } | void>(name: string, write: () => Promise<T>): Promise<T> =>
+    target.ownWrites === undefined ? write() : target.ownWrites.write(target.kind, target.namespace, name, write);
+  const apply = (object: AppliedObject): Promise<AppliedObject> => remembered(object.metadata.name, () => applyObject<AppliedObject>(client, resource, object));
   const meta = (name: string, part: boolean): AppliedObject['metadata'] => ({
     name,
     namespace: target.namespace,
@@ -84,7 +90,7 @@ export async function publishChunked(
     PART_WRITE_CONCURRENCY,
     async (part) => {
       const base64 = part.bytes.toString('base64');
-      await applyObject(client, resource, {
+      await apply({
         apiVersion: 'v1',
         kind: target.kind,
         metadata: meta(part.name, true),
@@ -98,7 +104,7 @@ export async function publishChunked(
       target.kind === 'Secret' ? Object.fromEntries(Object.entries(plan.main).map(([k, v]) => [k, Buffer.from(v, 'utf8').toString('base64')])) : plan.main;
     // Apply owns the whole `data` map, so inline files of an older generation that are now split
     // into parts disappear from the main object in the same write as the new manifest.
-    await applyObject(client, resource, {
+    await apply({
       apiVersion: 'v1',
       kind: target.kind,
       metadata: meta(target.name, false),
@@ -106,7 +112,9 @@ export async function publishChunked(
       data,
     });
   }
-  await forEachLimited(stale, PART_WRITE_CONCURRENCY, (part) => deleteObject(client, resource, target.namespace, part.metadata.name));
+  await forEachLimited(stale, PART_WRITE_CONCURRENCY, (part) =>
+    remembered(part.metadata.name, () => deleteObject(client, resource, target.namespace, part.metadata.name)),
+  );
   return { plan, wrote: true };
 }
 

@@ -22,13 +22,11 @@ import { IncrementalCompiler } from '../../policy/incremental-compile.js';
 import { ShardPlanner } from '../../policy/snapshot-shard-planner.js';
 import { bindPasswordSecretRef, type CompileResult, type ResolvedIdentitySecrets } from '../../policy/snapshot.js';
 import { resolveBindPassword } from '../../credentials/resolve.js';
-import { serializeCredentials } from '../../policy/snapshot-format.js';
 import {
   assembleChunks,
   DEFAULT_CHUNK_LIMITS,
   mainValues,
   partBytes,
-  sha256Hex,
   TooLargeError,
   type ChunkLimits,
   type StoreKind,
@@ -44,6 +42,8 @@ import { StatusQueue } from '../writes/status-queue.js';
 import { submitObjectStatuses, type StatusComparisons } from './object-statuses.js';
 import { PasswordHashes, type HashSource, type SecretMetadata } from './password-hashes.js';
 import { publishChunked, type PublishTarget } from './publish.js';
+import { PublishedDocuments } from './published-documents.js';
+import type { OwnWrites } from '../own-writes.js';
 import { GzipMemo, snapshotFiles } from './snapshot-layout.js';
 
 export interface NamespaceObject {
@@ -75,6 +75,8 @@ export interface RegistryControllerOptions {
   /** A status write failed: the Registry needs another reconcile (with backoff). */
   onStatusWriteFailed?: (registryKey: string, error: unknown) => void;
   now?: () => Date;
+  /** Remembers this controller's writes, so the triggers can tell their watch events from others' (own-writes.ts). */
+  ownWrites?: OwnWrites;
 }
 
 /** Secrets hold up to 1 MiB of data: credential parts are larger than the ConfigMap default. */
@@ -86,6 +88,8 @@ export class RegistryController {
   private readonly hashes: PasswordHashes;
   /** Per registry key: the gzipped snapshot files of its last publish. */
   private readonly gzipMemos = new Map<string, GzipMemo>();
+  /** Per registry key: its last hash-sources and credentials documents (published-documents.ts). */
+  private readonly documents = new Map<string, PublishedDocuments>();
   /**
    * Per registry key: what its compiles and shard plans remember of each object, so a change costs what
    * it touched (policy/incremental-compile.ts; same output as compileSnapshot).
@@ -168,6 +172,7 @@ export class RegistryController {
     else {
       this.sources.delete(key);
       this.gzipMemos.delete(key);
+      this.documents.delete(key);
       this.compilers.delete(key);
       this.hashes.forget(key);
     }
@@ -185,7 +190,14 @@ export class RegistryController {
     }
     // Written in the background (writes/status-queue.ts): the next change need not wait for them.
     submitObjectStatuses(
-      { client: this.options.client, events: this.options.events, now: this.now, queue: this.statusQueue, compared: this.comparedStatuses },
+      {
+        client: this.options.client,
+        events: this.options.events,
+        now: this.now,
+        queue: this.statusQueue,
+        compared: this.comparedStatuses,
+        ...(this.options.ownWrites === undefined ? {} : { ownWrites: this.options.ownWrites }),
+      },
       { registryKey: key, registry, users, grants, statuses: result.statuses, generation: compiled?.snapshot.generation, snapshotWritten },
     );
   };
@@ -214,25 +226,28 @@ export class RegistryController {
       name: main,
       registryName: name,
       owner,
+      ...(this.options.ownWrites === undefined ? {} : { ownWrites: this.options.ownWrites }),
       ...extra,
     });
-    const sourcesJson = JSON.stringify(Object.fromEntries([...sources].sort(([a], [b]) => (a < b ? -1 : 1))));
+    let documents = this.documents.get(key);
+    if (documents === undefined) this.documents.set(key, (documents = new PublishedDocuments()));
+    const sourcesDocument = documents.sourcesDocument(sources);
     await publishChunked(
       this.options.client,
       target('Secret', hashSourcesSecretName(name)),
-      sha256Hex(sourcesJson),
-      { [HASH_SOURCES_FILE]: sourcesJson },
+      sourcesDocument.digest,
+      { [HASH_SOURCES_FILE]: sourcesDocument.json },
       this.cachedObjects('Secret', namespace, hashSourcesSecretName(name)),
       this.options.chunkLimits,
     );
     // Credentials before the snapshot: a token server that then sees the new snapshot finds the hashes it refers to.
-    const credentialsJson = serializeCredentials(compiled.credentials);
+    const credentialsDocument = documents.credentialsDocument(key, compiled.credentials);
     const slots = { name: (i: number) => credentialsPartName(name, i), count: CREDENTIAL_PARTS };
     await publishChunked(
       this.options.client,
       target('Secret', credentialsSecretName(name), { slots }),
-      sha256Hex(credentialsJson),
-      { [CREDENTIALS_FILE]: credentialsJson },
+      credentialsDocument.digest,
+      { [CREDENTIALS_FILE]: credentialsDocument.json },
       this.cachedObjects('Secret', namespace, credentialsSecretName(name)),
       this.options.chunkLimits ?? CREDENTIAL_CHUNK_LIMITS,
     );

@@ -79,8 +79,8 @@ export async function writeStatus(
   namespace: string,
   name: string,
   status: Record<string, unknown>,
-): Promise<void> {
-  await client.apply(
+): Promise<{ metadata: { name: string; namespace?: string; resourceVersion?: string } }> {
+  return client.apply(
     objectPath(target.resource, namespace, name, 'status'),
     { apiVersion: target.apiVersion, kind: target.kind, metadata: { name, namespace }, status },
     STATUS_MANAGER,

@@ -249,6 +249,27 @@ describe('operator', () => {
     expect(Object.keys(credentials.registries['registry/main'] ?? {})).toEqual(['alice', 'bob']);
   });
 
+  it("puts back a published ConfigMap that someone else edits or deletes (its own writes' echoes are skipped, no one else's)", async () => {
+    const published = (await get('configMaps', 'registry', 'portcullis-main-snapshot'))!;
+    const original = published.data!;
+    const [file] = Object.keys(original);
+    await admin.request('PATCH', objectPath(Resources.configMaps, 'registry', 'portcullis-main-snapshot'), {
+      body: { data: { [file!]: '{"format":"tampered"}' } },
+      contentType: 'application/merge-patch+json',
+    });
+    await waitFor(
+      'the edited snapshot put back',
+      async () => JSON.stringify((await get('configMaps', 'registry', 'portcullis-main-snapshot'))?.data) === JSON.stringify(original),
+      30_000,
+    );
+    await admin.request('DELETE', objectPath(Resources.configMaps, 'registry', 'portcullis-main-snapshot'));
+    await waitFor(
+      'the deleted snapshot written again',
+      async () => JSON.stringify((await get('configMaps', 'registry', 'portcullis-main-snapshot'))?.data) === JSON.stringify(original),
+      30_000,
+    );
+  });
+
   it('splits a snapshot above 1 MiB into shards that the Kubernetes source reads back whole', async () => {
     const USERS = 9000;
     await create('registries', 'big', { apiVersion: API, kind: 'Registry', metadata: { name: 'big' }, spec: { service: 'big.example.com' } });
