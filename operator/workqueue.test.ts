@@ -58,6 +58,21 @@ describe('WorkQueue', () => {
     expect(await pending).toBe('x');
   });
 
+  it('runs a key once when a waiting worker is woken by two adds of it in one tick (an event naming it twice)', async () => {
+    const q = new WorkQueue(fakeTimers());
+    const taken = q.get();
+    q.add('a');
+    q.add('a');
+    expect(await taken).toBe('a');
+    q.done('a');
+    expect(q.length).toBe(0);
+    let second: string | undefined = 'none';
+    void q.get().then((k) => (second = k));
+    await Promise.resolve();
+    expect(second).toBe('none');
+    q.shutDown();
+  });
+
   it('adds a key after the delay, keeping the earliest of two delays', () => {
     const t = fakeTimers();
     const q = new WorkQueue(t, DEFAULT_BACKOFF, t.now);

@@ -1,5 +1,6 @@
 // A de-duplicating, rate-limited queue of string keys with controller-runtime's semantics:
-// - a key is queued at most once however many events name it (events only say "look again");
+// - a key is queued at most once however many events name it (events only say "look again"), also
+//   when a worker is waiting for it (it is handed over in a microtask, after the adds of the same tick);
 // - a key being processed is never handed to a second worker; if it is added meanwhile, it is
 //   handed out again after `done`, so the change that arrived mid-reconcile is not lost;
 // - `addRateLimited` backs off per key exponentially (5 ms .. 5 min, with jitter) until `forget`.
@@ -17,6 +18,8 @@ export class WorkQueue {
   private readonly waiters: ((key: string | undefined) => void)[] = [];
   private readonly idleWaiters: (() => void)[] = [];
   private shuttingDown = false;
+  /** A microtask is about to hand queued keys to waiting workers. */
+  private dispatching = false;
 
   constructor(
     private readonly timers: Timers = realTimers,
@@ -106,10 +109,26 @@ export class WorkQueue {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
+  /**
+   * A waiting worker is handed the key in a microtask, not at once: the key stays dirty until then, so
+   * adds of it in the same tick (an event that names the key twice, a burst of events) are one run, not a
+   * run and then another because the key was already being processed.
+   */
   private enqueue(key: string): void {
-    const waiter = this.waiters.shift();
-    if (waiter) waiter(this.handOut(key));
-    else this.queue.push(key);
+    this.queue.push(key);
+    if (this.waiters.length === 0 || this.dispatching) return;
+    this.dispatching = true;
+    queueMicrotask(() => {
+      this.dispatching = false;
+      for (;;) {
+        const waiter = this.waiters[0];
+        const next = this.queue[0];
+        if (waiter === undefined || next === undefined) return;
+        this.waiters.shift();
+        this.queue.shift();
+        waiter(this.handOut(next));
+      }
+    });
   }
 
   private handOut(key: string): string {
