@@ -6,13 +6,50 @@
 // Decisions are buildPolicyIndex's (policy-index-delta.test.ts compares authorize on both).
 
 import { buildPolicyIndex, type PolicyIndex } from './authorize.js';
-import type { RegistryPolicy, UserEntry } from './types.js';
+import type { GrantEntry, RegistryPolicy, UserEntry } from './types.js';
 
 type Bucket = PolicyIndex['subjects'] extends ReadonlyMap<string, infer B> ? B : never;
 type TenancyEntry = PolicyIndex['tenancy'] extends ReadonlyMap<string, infer T> ? T : never;
 
 /** Past this share of changed entries a full build is cheaper than patching. */
 const PATCH_LIMIT = 0.25;
+
+/** Which entries of a policy are not in the policy it was made from, and which of that one's are gone. */
+export interface EntryChanges {
+  users: { removed: UserEntry[]; added: UserEntry[] };
+  grants: { removed: GrantEntry[]; added: GrantEntry[] };
+}
+
+/**
+ * What the shard reader knew when it made a policy from the one before: finding it again costs four sets
+ * of every entry. `from` is held weakly, so a chain of generations is never kept alive through it.
+ */
+const recorded = new WeakMap<RegistryPolicy, { from: WeakRef<RegistryPolicy>; changes: EntryChanges }>();
+
+/** Records that `next` is `from` with `changes` (by identity: an entry in both is the same object). */
+export function recordEntryChanges(next: RegistryPolicy, from: RegistryPolicy, changes: EntryChanges): void {
+  recorded.set(next, {
+    from: new WeakRef(from),
+    changes: {
+      users: { removed: changes.users.removed, added: changes.users.added },
+      grants: { removed: changes.grants.removed, added: changes.grants.added },
+    },
+  });
+}
+
+function entryChanges(before: RegistryPolicy, next: RegistryPolicy): EntryChanges {
+  const known = recorded.get(next);
+  recorded.delete(next);
+  if (known?.from.deref() === before) return known.changes;
+  const nowUsers = new Set(next.users);
+  const nowGrants = new Set(next.grants);
+  const hadUsers = new Set(before.users);
+  const hadGrants = new Set(before.grants);
+  return {
+    users: { removed: difference(before.users, nowUsers), added: difference(next.users, hadUsers) },
+    grants: { removed: difference(before.grants, nowGrants), added: difference(next.grants, hadGrants) },
+  };
+}
 
 function difference<T>(from: readonly T[], without: ReadonlySet<T>): T[] {
   return from.filter((e) => !without.has(e));
@@ -57,14 +94,9 @@ function isEmpty(value: unknown): boolean {
 export function updatePolicyIndex(previous: PolicyIndex, next: RegistryPolicy): PolicyIndex {
   const before = previous.registry;
   if (before.id !== next.id) return buildPolicyIndex(next);
-  const nowUsers = new Set(next.users);
-  const nowGrants = new Set(next.grants);
-  const removedUsers = difference(before.users, nowUsers);
-  const removedGrants = difference(before.grants, nowGrants);
-  const hadUsers = new Set(before.users);
-  const hadGrants = new Set(before.grants);
-  const addedUsers = difference(next.users, hadUsers);
-  const addedGrants = difference(next.grants, hadGrants);
+  const changes = entryChanges(before, next);
+  const { removed: removedUsers, added: addedUsers } = changes.users;
+  const { removed: removedGrants, added: addedGrants } = changes.grants;
   const changed = removedUsers.length + removedGrants.length + addedUsers.length + addedGrants.length;
   if (changed > PATCH_LIMIT * (next.users.length + next.grants.length) + 64) return buildPolicyIndex(next);
 

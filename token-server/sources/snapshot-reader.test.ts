@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { authorize, buildPolicyIndex } from '../../policy/authorize.js';
+import { updatePolicyIndex } from '../../policy/policy-index-delta.js';
 import { serializeSnapshot, snapshotOf } from '../../policy/snapshot-format.js';
 import { ENTRIES_PER_SHARD, SHARD_HEAD_FILE, shardSnapshot } from '../../policy/snapshot-shards.js';
 import type { GrantEntry, RegistryPolicy, Snapshot } from '../../policy/types.js';
@@ -90,6 +92,37 @@ describe('reading a sharded snapshot generation by generation', () => {
     const read: string[] = [];
     expect(load(reader, cluster, read)).toEqual(snapshot(size, 7));
     expect(read.sort()).toEqual([SHARD_HEAD_FILE, expect.stringMatching(/^grants-\d{4}\.json$/)].sort());
+  });
+
+  it('generation after generation, the rejoined entries are the whole join, and the index patched with the changes the reader recorded decides as a fresh one', () => {
+    const cluster = new Cluster();
+    const reader = new SnapshotReader();
+    // The users asked about must be known to the index.
+    const known = (s: Snapshot): Snapshot =>
+      snapshotOf(
+        s.registries.map((p) => ({
+          ...p,
+          users: [7, 8, 2000]
+            .map((i) => ({ username: `user-${i}`, groups: [], disabled: false, credentialRevision: `rev-${i}`, source: `bench/user-${i}` }))
+            .sort((a, b) => (a.username < b.username ? -1 : 1)),
+        })),
+      );
+    cluster.publish(plan(known(snapshot(size))));
+    let served = load(reader, cluster)!;
+    let index = buildPolicyIndex(served.registries[0]!);
+    const decide = (i: number): string[] =>
+      authorize(index, { kind: 'user', username: `user-${i}`, groups: [] }, [{ type: 'repository', name: `u-${i}/app`, actions: ['pull', 'push'] }])[0]!
+        .granted;
+    for (const pushTo of [7, 8, 2000, 7]) {
+      const expected = known(snapshot(size, pushTo));
+      cluster.publish(plan(expected));
+      const loaded = load(reader, cluster)!;
+      expect(loaded).toEqual(expected);
+      index = updatePolicyIndex(index, loaded.registries[0]!);
+      served = loaded;
+      for (const i of [7, 8, 2000]) expect(decide(i)).toEqual(i === pushTo ? ['pull', 'push'] : ['pull']);
+    }
+    expect(served.generation).toBe(known(snapshot(size, 7)).generation);
   });
 
   it.each<[string, (c: Cluster) => void, boolean | undefined]>([

@@ -1,10 +1,14 @@
 // Reads the snapshot files of the main ConfigMap's manifest: one snapshot.json, or a head and shards
 // (policy/snapshot-shards.ts). Parsed shards are kept by file and content hash, so a new generation that
-// changed one shard costs parsing one shard; the others are not even unzipped again (`known`).
+// changed one shard costs parsing one shard; the others are not even unzipped again (`known`). The
+// entries are joined again from the last snapshot read, swapping only the changed shards' entries
+// (policy/shard-rejoin.ts), and the changes are recorded for the index patch (policy-index-delta.ts).
 
 import { parseSnapshot } from '../../policy/snapshot-format.js';
 import { joinShards, parseShard, parseSnapshotHead, shardFile, SHARD_HEAD_FILE, type ShardKind } from '../../policy/snapshot-shards.js';
-import type { GrantEntry, Snapshot, UserEntry } from '../../policy/types.js';
+import { recordEntryChanges } from '../../policy/policy-index-delta.js';
+import { rejoinShards } from '../../policy/shard-rejoin.js';
+import type { GrantEntry, RegistryPolicy, Snapshot, UserEntry } from '../../policy/types.js';
 import { SNAPSHOT_FILE } from '../../wire/files.js';
 
 type Entries = readonly (UserEntry | GrantEntry)[];
@@ -14,6 +18,8 @@ export class SnapshotReader {
   private shards = new Map<string, Entries>();
   /** The shard counts those entries were checked against. */
   private counts = '';
+  /** The last snapshot read from shards, and its shards' entries in order. */
+  private last: { snapshot: Snapshot; parsed: Record<ShardKind, Entries[]> } | undefined;
 
   /** Whether the reader already holds this file's content: assembleChunks then skips it. */
   readonly known = (file: string, sha256: string): boolean => file !== SHARD_HEAD_FILE && this.shards.has(`${file}@${sha256}`);
@@ -29,6 +35,7 @@ export class SnapshotReader {
     if (whole !== undefined) {
       const snapshot = parseSnapshot(whole);
       this.shards = new Map();
+      this.last = undefined;
       return snapshot;
     }
     const headText = files[SHARD_HEAD_FILE];
@@ -55,9 +62,29 @@ export class SnapshotReader {
     }
     const extra = Object.keys(hashes).find((f) => !named.has(f));
     if (extra !== undefined) throw new Error(`the manifest lists ${extra}, which the head does not name`);
-    const snapshot = joinShards(head, (kind, i) => parsed[kind][i] ?? []);
+    const rejoined = counts === this.counts && this.last !== undefined ? rejoin(head.format, head.generation, head.policy, this.last, parsed) : undefined;
+    const snapshot = rejoined ?? joinShards(head, (kind, i) => parsed[kind][i] ?? []);
     this.shards = next;
     this.counts = counts;
+    this.last = { snapshot, parsed };
     return snapshot;
   }
+}
+
+/** The snapshot from the last one and the shards that changed since; undefined when joining them all is as cheap. */
+function rejoin(
+  format: Snapshot['format'],
+  generation: string,
+  policy: Omit<RegistryPolicy, 'users' | 'grants'>,
+  last: { snapshot: Snapshot; parsed: Record<ShardKind, Entries[]> },
+  parsed: Record<ShardKind, Entries[]>,
+): Snapshot | undefined {
+  const before = last.snapshot.registries[0];
+  if (before === undefined) return undefined;
+  const users = rejoinShards(before.users, last.parsed.users as UserEntry[][], parsed.users as UserEntry[][], (u) => u.username);
+  const grants = rejoinShards(before.grants, last.parsed.grants as GrantEntry[][], parsed.grants as GrantEntry[][], (g) => g.source);
+  if (users === undefined || grants === undefined) return undefined;
+  const next: RegistryPolicy = { ...policy, users: users.joined, grants: grants.joined };
+  recordEntryChanges(next, before, { users, grants });
+  return { format, generation, registries: [next] };
 }
