@@ -182,18 +182,19 @@ export async function runSnapshotDeltaBench(n: number, changes: number, baseline
     }
     return out;
   };
+  const fmt = (xs: number[]): string => `p50 ${percentile(xs, 50)} ms, p99 ${percentile(xs, 99)} ms`;
   // Both paths see the same sequence of grant objects; each change flips one grant's push.
   const incremental = run(paths.incremental, changes, 0);
   if (baselineChanges === 0) {
     print(
-      `grant change -> new index ready, incremental, ${changes} changes: p50 ${percentile(incremental.total, 50)} ms, p99 ${percentile(incremental.total, 99)} ms (no baseline: BENCH_BASELINE_CHANGES=0)`,
+      `grant change -> new index ready, incremental, ${changes} changes: ${fmt(incremental.total)} ` +
+        `(operator ${fmt(incremental.operator)}; token server ${fmt(incremental.tokenServer)}; no baseline: BENCH_BASELINE_CHANGES=0)`,
     );
     return;
   }
   // The baseline path last compiled the objects before these changes: it catches up once, untimed.
   change(paths.full, objects);
   const full = run(paths.full, baselineChanges, 7);
-  const fmt = (xs: number[]): string => `p50 ${percentile(xs, 50)} ms, p99 ${percentile(xs, 99)} ms`;
   print(
     `grant change -> new index ready, incremental, ${changes} changes: ${fmt(incremental.total)} ` +
       `(operator compile + shards + gzip plan ${fmt(incremental.operator)}; token server unzip + read + index patch ${fmt(incremental.tokenServer)})`,

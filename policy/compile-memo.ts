@@ -9,12 +9,12 @@ type Versioned = { metadata: { name: string; namespace?: string; uid?: string; r
 /**
  * What a result is remembered under: the generation when the object has one, since a status write (or a
  * label) changes the resourceVersion but not what compiles from the object (its spec, name, uid, creation
- * time and generation); the resourceVersion otherwise. Empty for an object that has neither.
+ * time and generation); the resourceVersion otherwise (generation 0). Compared field by field, not as one
+ * string built per lookup: every compile looks up every object, 400,000 times at 100,000 users and grants.
  */
-function versionOf(o: Versioned): string {
-  const { generation, resourceVersion } = o.metadata;
-  if (resourceVersion === undefined || resourceVersion === '') return '';
-  return typeof generation === 'number' && generation > 0 ? `g${generation}` : resourceVersion;
+function generationOf(o: Versioned): number {
+  const { generation } = o.metadata;
+  return typeof generation === 'number' && generation > 0 ? generation : 0;
 }
 
 /** A result that differs from the last round's: `before` absent for a new object, `after` for a gone one. */
@@ -29,28 +29,32 @@ export interface Change<T> {
  * on). An object without a resourceVersion is never remembered. Results not asked for in a round are dropped.
  */
 export class Memo<T> {
-  private readonly map = new Map<string, { rv: string; extra: string; seen: number; value: T }>();
+  private readonly map = new Map<string, { generation: number; rv: string; extra: string; seen: number; value: T }>();
   private round = 0;
   private used = 0;
   private changes: Change<T>[] = [];
   /** Everything counts as changed this round (first round, context changed, or an unversioned object). */
   private reset = true;
 
-  get(o: Versioned, compute: () => T, extra = ''): T {
-    const rv = versionOf(o);
-    if (rv === '') {
+  /** The result for `o`: remembered, or `compute(arg)` (an argument rather than a closure per lookup). */
+  get<A>(o: Versioned & A, compute: (arg: A) => T, extra?: string): T;
+  get<A>(o: Versioned, compute: (arg: A) => T, extra: string, arg: A): T;
+  get<A>(o: Versioned, compute: (arg: A) => T, extra = '', arg: A = o as unknown as A): T {
+    const rv = o.metadata.resourceVersion;
+    if (rv === undefined || rv === '') {
       this.reset = true;
-      return compute();
+      return compute(arg);
     }
+    const generation = generationOf(o);
     const id = o.metadata.uid || objectKey(o);
     const kept = this.map.get(id);
     this.used++;
-    if (kept !== undefined && kept.rv === rv && kept.extra === extra) {
+    if (kept !== undefined && kept.generation === generation && (generation > 0 || kept.rv === rv) && kept.extra === extra) {
       kept.seen = this.round;
       return kept.value;
     }
-    const value = compute();
-    this.map.set(id, { rv, extra, seen: this.round, value });
+    const value = compute(arg);
+    this.map.set(id, { generation, rv, extra, seen: this.round, value });
     if (!this.reset) this.changes.push(kept === undefined ? { after: value } : { before: kept.value, after: value });
     return value;
   }

@@ -9,7 +9,7 @@
 // The first three form the context; when it changes every remembered result is dropped. The credential
 // is part of a user entry's key.
 
-import type { NamespaceInfo, RegistryResource, RegistryUserResource } from '../crds/types.js';
+import type { NamespaceInfo, RegistryResource, RegistryUserResource, RepositoryGrantResource } from '../crds/types.js';
 import { canonicalJson } from './canonical.js';
 import { admitGrant } from './compile/grants.js';
 import { acceptedRegistryStatus, acceptRegistries, type AcceptedRegistries } from './compile/registries.js';
@@ -66,8 +66,9 @@ class Admissions {
   ): { statuses: ObjectStatus[]; claim: ReturnType<typeof claimUsernames>; changed: boolean } {
     const statuses: ObjectStatus[] = [];
     const candidates: ClaimedUser[] = [];
+    const attach = (u: RegistryUserResource): Attached => attachUser(u, lookup);
     for (const u of users) {
-      const attached = this.users.get(u, () => attachUser(u, lookup));
+      const attached = this.users.get(u, attach);
       if ('status' in attached) statuses.push(attached.status);
       else candidates.push(attached.candidate);
     }
@@ -139,9 +140,10 @@ export class IncrementalCompiler {
   private compileUsers(input: CompileInput, lookup: RegistryLookup): UsersOutcome {
     const admitted = this.memo.admit(input.users, lookup);
     const results: UserResult[] = [];
+    const entryOf = (c: ClaimedUser): UserResult => userEntryOf(c, input.credentials.get(c.meta.key));
     for (const c of admitted.claim.claimed) {
       const credential = input.credentials.get(c.meta.key);
-      results.push(this.memo.entries.get(c.user, () => userEntryOf(c, credential), credentialKey(credential)));
+      results.push(this.memo.entries.get(c.user, entryOf, credentialKey(credential), c));
     }
     const changes = this.memo.entries.settle();
     if (!admitted.changed && changes !== 'all' && changes.length === 0 && this.users !== undefined) return this.users;
@@ -168,7 +170,8 @@ export class IncrementalCompiler {
 
   private compileGrants(input: CompileInput, lookup: RegistryLookup): GrantsOutcome {
     const results: GrantResult[] = [];
-    for (const g of input.grants) results.push(this.memo.grants.get(g, () => admitGrant(g, lookup)));
+    const admit = (g: RepositoryGrantResource): GrantResult => admitGrant(g, lookup);
+    for (const g of input.grants) results.push(this.memo.grants.get(g, admit));
     const changes = this.memo.grants.settle();
     const last = this.grants;
     if (last !== undefined && changes !== 'all' && patchable(changes)) {
