@@ -4,13 +4,13 @@ import type { KubeClient } from '../../kube/request.js';
 import type { ObjectStatus } from '../../policy/snapshot.js';
 import type { EventRecorder } from '../writes/events.js';
 import type { StatusJob, StatusQueue } from '../writes/status-queue.js';
-import { submitObjectStatuses } from './object-statuses.js';
+import { statusComparisons, submitObjectStatuses } from './object-statuses.js';
 
 /** The submissions a StatusQueue would get; nothing is written. */
 function capture() {
   const submissions: StatusJob[][] = [];
   const queue = { submit: (_key: string, jobs: readonly StatusJob[]) => void submissions.push([...jobs]) } as unknown as StatusQueue;
-  const deps = { client: {} as KubeClient, events: {} as EventRecorder, now: () => new Date('2026-11-28T00:00:00Z'), queue, compared: new WeakMap() };
+  const deps = { client: {} as KubeClient, events: {} as EventRecorder, now: () => new Date('2026-11-28T00:00:00Z'), queue, compared: statusComparisons() };
   const submit = (grant: RepositoryGrantResource, status: ObjectStatus) =>
     submitObjectStatuses(deps, {
       registryKey: 'ns/main',
@@ -66,5 +66,36 @@ describe('submitObjectStatuses', () => {
     });
     submit(written, ready);
     expect(submissions[3]).toEqual([]);
+  });
+});
+
+describe('a status written by the controller', () => {
+  it('is not compared again on the cached object at the version the write was answered with, and is on any other', async () => {
+    const submissions: StatusJob[][] = [];
+    const queue = { submit: (_key: string, jobs: readonly StatusJob[]) => void submissions.push([...jobs]) } as unknown as StatusQueue;
+    const client = { apply: async () => ({ metadata: { name: 'g', namespace: 'ns', resourceVersion: '42' } }) } as unknown as KubeClient;
+    const deps = { client, events: {} as EventRecorder, now: () => new Date('2026-11-28T00:00:00Z'), queue, compared: statusComparisons() };
+    const submit = (object: RepositoryGrantResource, status: ObjectStatus): StatusJob[] => {
+      submitObjectStatuses(deps, {
+        registryKey: 'ns/main',
+        registry: undefined,
+        users: [],
+        grants: [object],
+        statuses: [status],
+        generation: 'g1',
+        snapshotWritten: false,
+      });
+      return submissions[submissions.length - 1]!;
+    };
+    const ready = compiled('True', 'Compiled');
+    const [job] = submit(grant(), ready);
+    await job!.write();
+    // Cached objects with no status at all: only the one at version 42 is known to hold what was written.
+    const at = (resourceVersion: string): RepositoryGrantResource => ({ ...grant(), metadata: { ...grant().metadata, resourceVersion } });
+    expect(submit(at('41'), ready)).toHaveLength(1);
+    await job!.write();
+    expect(submit(at('42'), ready)).toEqual([]);
+    // Known once: a later object at another version is compared.
+    expect(submit(at('43'), ready)).toHaveLength(1);
   });
 });

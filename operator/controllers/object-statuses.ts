@@ -6,6 +6,7 @@
 
 import { API_VERSION, type RegistryResource, type RegistryUserResource, type RepositoryGrantResource } from '../../crds/types.js';
 import { Resources, type KubeClient, type ResourceType } from '../../kube/request.js';
+import { BoundedMap } from '../../policy/bounded-map.js';
 import { objectKey } from '../../policy/object-keys.js';
 import { ConditionTypes } from '../../policy/reasons.js';
 import type { ObjectStatus } from '../../policy/snapshot.js';
@@ -49,12 +50,42 @@ interface Work {
   content: string;
 }
 
-/**
- * Per cached object (the informer hands out a new object on every change, status writes included): the
- * compiled status it was last compared with, and the job that called for (none when equal). One per
- * controller: a job holds that controller's client and Event recorder.
- */
-export type StatusComparisons = WeakMap<Compiled, { status: ObjectStatus; job: StatusJob | undefined }>;
+/** One per controller: a job holds that controller's client and Event recorder. */
+export interface StatusComparisons {
+  /**
+   * Per cached object (the informer hands out a new object on every change, status writes included): the
+   * compiled status it was last compared with, and the job that called for (none when equal).
+   */
+  byObject: WeakMap<Compiled, { status: ObjectStatus; job: StatusJob | undefined }>;
+  /**
+   * Per object written, by `kind/namespace/name`: the resourceVersion our status write was answered with
+   * and the status it wrote, until the object in the cache is compared. A cached object at that version
+   * holds exactly that status, so it needs no comparison. Without this, the first reconcile after a first
+   * start's writes compared every object again (200,000 at 100,000 users and grants, seconds of CPU that
+   * held up the next change).
+   */
+  written: BoundedMap<{ resourceVersion: string; status: ObjectStatus }>;
+}
+
+/** Bounds `written` should the cache never show a written version (the object changed again first). */
+const MAX_WRITTEN = 250_000;
+
+export function statusComparisons(): StatusComparisons {
+  return { byObject: new WeakMap(), written: new BoundedMap(MAX_WRITTEN) };
+}
+
+const keyOf = (status: ObjectStatus): string => `${status.kind}/${status.namespace}/${status.name}`;
+
+/** The comparison known for a cached object that shows our own status write of `status` (see `written`). */
+function writtenAs(compared: StatusComparisons, key: string, object: Compiled, status: ObjectStatus): { status: ObjectStatus; job: undefined } | undefined {
+  const written = compared.written.get(key);
+  if (written === undefined) return undefined;
+  compared.written.delete(key);
+  if (written.resourceVersion !== object.metadata.resourceVersion || written.status !== status) return undefined;
+  const known = { status, job: undefined };
+  compared.byObject.set(object, known);
+  return known;
+}
 
 export function submitObjectStatuses(
   deps: { client: KubeClient; events: EventRecorder; now: () => Date; queue: StatusQueue; compared: StatusComparisons; ownWrites?: OwnWrites },
@@ -69,8 +100,14 @@ export function submitObjectStatuses(
     const written = (): ReturnType<typeof writeStatus> => writeStatus(deps.client, target, status.namespace, status.name, update);
     // The Registry's status changes with every publish, and Registry events queue a reconcile (users' and
     // grants' status-only events do not: triggers.ts); its echo must not.
-    if (status.kind === 'Registry' && deps.ownWrites !== undefined) await deps.ownWrites.write('Registry', status.namespace, status.name, written);
-    else await written();
+    if (status.kind === 'Registry') {
+      if (deps.ownWrites !== undefined) await deps.ownWrites.write('Registry', status.namespace, status.name, written);
+      else await written();
+      return;
+    }
+    const answer = await written();
+    const resourceVersion = answer?.metadata?.resourceVersion;
+    if (resourceVersion) deps.compared.written.set(keyOf(status), { resourceVersion, status });
   };
   // The Events a written status calls for, recorded after it in a slot no status wants (best effort).
   const followUp = ({ status, object }: Work): FollowUp | undefined => {
@@ -99,15 +136,16 @@ export function submitObjectStatuses(
   };
   const jobOf = (w: Work): StatusJob => {
     const then = followUp(w);
-    return { key: `${w.status.kind}/${w.status.namespace}/${w.status.name}`, content: w.content, write: () => write(w), ...(then ? { followUp: then } : {}) };
+    return { key: keyOf(w.status), content: w.content, write: () => write(w), ...(then ? { followUp: then } : {}) };
   };
   const jobs = input.statuses.flatMap((status): StatusJob[] => {
-    const object = objects.get(`${status.kind}/${status.namespace}/${status.name}`);
+    const key = keyOf(status);
+    const object = objects.get(key);
     if (!object) return [];
     // The same cached object against the same compiled status (the incremental compiler keeps an unchanged
     // object's status): the comparison's outcome is known. At 10,000 users and grants the comparisons were
     // 80% of a reconcile's time. The Registry's status carries the generation and counts: always compared.
-    const known = status.kind === 'Registry' ? undefined : deps.compared.get(object);
+    const known = status.kind === 'Registry' ? undefined : (deps.compared.byObject.get(object) ?? writtenAs(deps.compared, key, object, status));
     if (known?.status === status) return known.job ? [known.job] : [];
     const extra: Record<string, unknown> = {};
     if (status.kind === 'Registry') {
@@ -124,7 +162,7 @@ export function submitObjectStatuses(
     };
     const update = statusUpdate(object.status, desired, deps.now());
     const job = update ? jobOf({ status, object, update, content: stableJson(desired) }) : undefined;
-    if (status.kind !== 'Registry') deps.compared.set(object, { status, job });
+    if (status.kind !== 'Registry') deps.compared.byObject.set(object, { status, job });
     return job ? [job] : [];
   });
   deps.queue.submit(input.registryKey, jobs);

@@ -39,7 +39,7 @@ import type { ReconcileResult } from '../reconciler.js';
 import { controllerReference } from '../writes/apply.js';
 import type { EventRecorder } from '../writes/events.js';
 import { StatusQueue } from '../writes/status-queue.js';
-import { submitObjectStatuses, type StatusComparisons } from './object-statuses.js';
+import { statusComparisons, submitObjectStatuses } from './object-statuses.js';
 import { PasswordHashes, type HashSource, type SecretMetadata } from './password-hashes.js';
 import { publishChunked, type PublishTarget } from './publish.js';
 import { PublishedDocuments } from './published-documents.js';
@@ -96,7 +96,7 @@ export class RegistryController {
    */
   private readonly compilers = new Map<string, { compiler: IncrementalCompiler; planner: ShardPlanner }>();
   /** Each cached object's last status comparison (controllers/object-statuses.ts). */
-  private readonly comparedStatuses: StatusComparisons = new WeakMap();
+  private readonly comparedStatuses = statusComparisons();
   private readonly now: () => Date;
   private readonly statusQueue: StatusQueue;
 
