@@ -53,7 +53,7 @@ export class OwnWrites {
       return result;
     } finally {
       if (this.inFlight.get(key) === flight) this.inFlight.delete(key);
-      const early = flight.seen.indexOf(outcome ?? '\u0000failed');
+      const early = outcome === undefined ? -1 : flight.seen.indexOf(outcome);
       if (early >= 0) flight.seen.splice(early, 1);
       else if (outcome !== undefined && outcome !== '') this.answered.set(key, outcome);
       if (flight.seen.length > 0) flight.trigger?.();

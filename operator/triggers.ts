@@ -148,9 +148,11 @@ export function wireTriggers(caches: OperatorCaches, queues: Queues, ownWrites?:
       if (e.type !== 'added' && e.type !== 'updated' && e.type !== 'deleted') return;
       const owner = ownerRegistryKey(e.object);
       if (owner === undefined) return;
-      if (ownWrites?.isEcho(kind, e, () => queues.registry(owner)) === true) return;
-      queues.registry(owner);
-      if (e.type === 'deleted') queues.keys(owner);
+      const trigger = (): void => {
+        queues.registry(owner);
+        if (e.type === 'deleted') queues.keys(owner);
+      };
+      if (ownWrites?.isEcho(kind, e, trigger) !== true) trigger();
     });
   }
   caches.namespaces.on((e) => {

@@ -5,7 +5,7 @@
 // (policy/shard-rejoin.ts), and the changes are recorded for the index patch (policy-index-delta.ts).
 
 import { parseSnapshot } from '../../policy/snapshot-format.js';
-import { joinShards, parseShard, parseSnapshotHead, shardFile, SHARD_HEAD_FILE, type ShardKind } from '../../policy/snapshot-shards.js';
+import { joinShards, parseShard, parseSnapshotHead, shardFile, SHARD_HEAD_FILE, type ShardKind, type SnapshotHead } from '../../policy/snapshot-shards.js';
 import { recordEntryChanges } from '../../policy/policy-index-delta.js';
 import { rejoinShards } from '../../policy/shard-rejoin.js';
 import type { GrantEntry, RegistryPolicy, Snapshot, UserEntry } from '../../policy/types.js';
@@ -62,7 +62,7 @@ export class SnapshotReader {
     }
     const extra = Object.keys(hashes).find((f) => !named.has(f));
     if (extra !== undefined) throw new Error(`the manifest lists ${extra}, which the head does not name`);
-    const rejoined = counts === this.counts && this.last !== undefined ? rejoin(head.format, head.generation, head.policy, this.last, parsed) : undefined;
+    const rejoined = counts === this.counts && this.last !== undefined ? rejoin(head, this.last, parsed) : undefined;
     const snapshot = rejoined ?? joinShards(head, (kind, i) => parsed[kind][i] ?? []);
     this.shards = next;
     this.counts = counts;
@@ -73,9 +73,7 @@ export class SnapshotReader {
 
 /** The snapshot from the last one and the shards that changed since; undefined when joining them all is as cheap. */
 function rejoin(
-  format: Snapshot['format'],
-  generation: string,
-  policy: Omit<RegistryPolicy, 'users' | 'grants'>,
+  head: SnapshotHead,
   last: { snapshot: Snapshot; parsed: Record<ShardKind, Entries[]> },
   parsed: Record<ShardKind, Entries[]>,
 ): Snapshot | undefined {
@@ -84,7 +82,7 @@ function rejoin(
   const users = rejoinShards(before.users, last.parsed.users as UserEntry[][], parsed.users as UserEntry[][], (u) => u.username);
   const grants = rejoinShards(before.grants, last.parsed.grants as GrantEntry[][], parsed.grants as GrantEntry[][], (g) => g.source);
   if (users === undefined || grants === undefined) return undefined;
-  const next: RegistryPolicy = { ...policy, users: users.joined, grants: grants.joined };
+  const next: RegistryPolicy = { ...head.policy, users: users.joined, grants: grants.joined };
   recordEntryChanges(next, before, { users, grants });
-  return { format, generation, registries: [next] };
+  return { format: head.format, generation: head.generation, registries: [next] };
 }
