@@ -107,11 +107,21 @@ export function nodeSuite(ctx: () => NodeContext): void {
       expect(dep.metadata.annotations['deployment.kubernetes.io/revision']).toBe('2');
       expect(dep.status).toMatchObject({ availableReplicas: 2, updatedReplicas: 2, replicas: 2 });
       const sets = JSON.parse(await kube(['get', 'replicasets', '-l', 'app=echo', '-o', 'json'])) as {
-        items: { metadata: { annotations: Record<string, string> }; spec: { replicas: number }; status: { readyReplicas?: number } }[];
+        items: {
+          metadata: { annotations: Record<string, string>; labels: Record<string, string> };
+          spec: { replicas: number };
+          status: { readyReplicas?: number };
+        }[];
       };
       const byRevision = Object.fromEntries(sets.items.map((rs) => [rs.metadata.annotations['deployment.kubernetes.io/revision'], rs]));
       expect(byRevision['1']?.spec.replicas).toBe(0);
       expect(byRevision['2']?.status.readyReplicas).toBe(2);
+      // `rollout status` returns once the old ReplicaSet is scaled to 0; its pods may still be terminating
+      // (the kubelet stops them, then reports). The roll is over when they are gone from the API server.
+      const oldHash = byRevision['1']?.metadata.labels['pod-template-hash'];
+      expect(oldHash).toBeTruthy();
+      await kube(['wait', '--for=delete', 'pods', '-l', `app=echo,pod-template-hash=${oldHash}`, '--timeout=120s']);
+      expect((await kube(['get', 'pods', '-l', 'app=echo', '-o', 'name'])).trim().split('\n')).toHaveLength(2);
     });
 
     it('answers a ClusterIP Service through kube-proxy from a pod, and its NodePort from the host', async () => {
