@@ -1,10 +1,12 @@
 // Puts a fastify app on a socket (plain HTTP, or HTTPS with the options given) and closes it gracefully:
-// stop accepting, let requests in flight finish (bounded by a grace period), then close the app.
+// stop accepting, let requests in flight finish (bounded by a grace period: wire/close-server.ts), then
+// close the app.
 
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type ServerOptions as HttpsOptions } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
+import { closeServer } from '../wire/close-server.js';
 
 export interface ListeningServer {
   /** What it serves, for log lines ("events", "api"). */
@@ -49,14 +51,4 @@ export async function listen(app: FastifyInstance, options: ListenOptions): Prom
       return closing;
     },
   };
-}
-
-/** Stops accepting, lets requests in flight finish for up to `graceMs` (default 10 s), then cuts what is left. */
-export async function closeServer(server: Server, graceMs = 10_000): Promise<void> {
-  const grace = setTimeout(() => server.closeAllConnections(), graceMs);
-  grace.unref();
-  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-  server.closeIdleConnections();
-  await closed;
-  clearTimeout(grace);
 }

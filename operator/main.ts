@@ -18,6 +18,7 @@ import { loadConnection, type KubeConnection } from '../kube/connection.js';
 import { KubeClient } from '../kube/request.js';
 import { objectKey, registryKeyOf } from '../policy/object-keys.js';
 import type { ChunkLimits } from '../wire/chunked.js';
+import { closeServer } from '../wire/close-server.js';
 import { allInformers, createCaches } from './caches.js';
 import { KeysController, type KeysControllerOptions } from './controllers/keys/controller.js';
 import { MaintenanceController, type MaintenanceControllerOptions } from './controllers/maintenance/controller.js';
@@ -265,7 +266,7 @@ export async function startOperator(options: OperatorOptions = {}): Promise<Runn
       if (elector) await elector.stop();
       await stopControllers();
       await Promise.all([...informers.values()].map((i) => i.stop()));
-      await new Promise<void>((resolve) => (metricsServer ? metricsServer.close(() => resolve()) : resolve()));
+      if (metricsServer) await closeServer(metricsServer);
       client.close();
     },
   };

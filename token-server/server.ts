@@ -9,6 +9,7 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { dirname } from 'node:path';
+import { closeServer } from '../wire/close-server.js';
 import { assemble, type AppOptions } from './app.js';
 import { serveTokenGet } from './routes/token-get.js';
 import { clientAddress, trustHop } from './trust-proxy.js';
@@ -92,12 +93,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   const close = (): Promise<void> => {
     closing ??= (async () => {
       stopTlsReload();
-      const grace = setTimeout(() => server.closeAllConnections(), options.shutdownGraceMs ?? 10_000);
-      grace.unref();
-      const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
-      await serverClosed;
-      clearTimeout(grace);
+      await closeServer(server, options.shutdownGraceMs);
       await app.close();
       await options.onClosed?.();
       if (signalHandler !== undefined) {

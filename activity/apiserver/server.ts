@@ -21,7 +21,7 @@ import { createHandler, type ApiResponse } from './handler.js';
 import { kubernetesTokenSources } from './registry-token-sources.js';
 import { createRegistryToken } from './registry-tokens.js';
 import { badRequest } from './status.js';
-import { closeServer } from '../listener.js';
+import { closeServer } from '../../wire/close-server.js';
 
 /** A RegistryToken create is a few hundred bytes; anything much larger is not one. */
 const MAX_BODY_BYTES = 64 * 1024;

@@ -366,7 +366,8 @@ describe('portcullis audit --overwrites: tags moved to other content (docs/adr/0
 
 describe('the activity process', () => {
   it('stops on SIGTERM with exit 0', async () => {
-    expect(await activity.stop()).toBe(0);
+    // A null exit code is the harness's SIGKILL after 5 s: the process's last lines say how far it got.
+    expect(await activity.stop(), activity.process.output().slice(-4000)).toBe(0);
     expect(activity.process.output()).not.toMatch(/"level":50/);
   });
 });
