@@ -151,6 +151,9 @@ export class Informer<T extends KubeObject> {
           await this.relist(relist);
           relist = undefined;
         }
+        // stop() during that list found no watch to abort: opening one now would hold stop() until the
+        // server ends it (minutes).
+        if (this.stopped) break;
         const end = await this.watchOnce(() => {
           attempt = 0;
           this.failures = 0;
