@@ -59,6 +59,12 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
     );
   });
 
+  // Not `cluster.workers` being empty: node:cluster removes a worker from it only once the worker has both
+  // exited and disconnected, in either order, so at the last 'exit' it may still be listed. Waiting for an
+  // empty list then left the promise pending with nothing else to run, and node exited with 13
+  // (unsettled top-level await) instead of 0.
+  const allExited = (): boolean => Object.values(cluster.workers ?? {}).every((w) => w === undefined || w.isDead());
+
   return new Promise((resolve) => {
     cluster.on('exit', (worker: Worker, code: number | null, signal: string | null) => {
       const wasListening = listening.delete(worker.id);
@@ -69,8 +75,7 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
         stop('SIGTERM');
       }
       if (stopping) {
-        if (Object.keys(cluster.workers ?? {}).length === 0) resolve(failed ? 1 : 0);
-        if (Object.keys(cluster.workers ?? {}).length === 0) resolve(0);
+        if (allExited()) resolve(failed ? 1 : 0);
         return;
       }
       // A worker that died on its own: the others keep serving; a new one takes its place shortly.
