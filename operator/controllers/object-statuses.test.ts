@@ -98,4 +98,41 @@ describe('a status written by the controller', () => {
     // Known once: a later object at another version is compared.
     expect(submit(at('43'), ready)).toHaveLength(1);
   });
+
+  it('lets go of the job once written: the same object version calls for nothing, so no closure outlives the write', async () => {
+    const submissions: StatusJob[][] = [];
+    const queue = { submit: (_key: string, jobs: readonly StatusJob[]) => void submissions.push([...jobs]) } as unknown as StatusQueue;
+    const client = { apply: async () => ({ metadata: { name: 'g', namespace: 'ns', resourceVersion: '42' } }) } as unknown as KubeClient;
+    const compared = statusComparisons();
+    const deps = { client, events: {} as EventRecorder, now: () => new Date('2026-11-28T00:00:00Z'), queue, compared };
+    const input = (object: RepositoryGrantResource, status: ObjectStatus) => ({
+      registryKey: 'ns/main',
+      registry: undefined,
+      users: [],
+      grants: [object],
+      statuses: [status],
+      generation: 'g1',
+      snapshotWritten: false,
+    });
+    const object = grant();
+    const ready = compiled('True', 'Compiled');
+    submitObjectStatuses(deps, input(object, ready));
+    const [job] = submissions[0]!;
+    expect(compared.byObject.get(object)?.job).toBe(job);
+
+    await job!.write();
+    expect(compared.byObject.get(object)).toEqual({ status: ready, job: undefined });
+    submitObjectStatuses(deps, input(object, ready));
+    expect(submissions[1]).toEqual([]);
+
+    // A write answered after the object was compared against another status leaves that comparison alone.
+    const other = grant();
+    submitObjectStatuses(deps, input(other, ready));
+    const [first] = submissions[2]!;
+    const conflicted = compiled('False', 'OutsideDelegatedPrefix');
+    submitObjectStatuses(deps, input(other, conflicted));
+    const [second] = submissions[3]!;
+    await first!.write();
+    expect(compared.byObject.get(other)).toEqual({ status: conflicted, job: second });
+  });
 });

@@ -95,7 +95,7 @@ export function submitObjectStatuses(
   if (input.registry) objects.set(`Registry/${input.registryKey}`, input.registry);
   for (const u of input.users) objects.set(`RegistryUser/${objectKey(u)}`, u);
   for (const g of input.grants) objects.set(`RepositoryGrant/${objectKey(g)}`, g);
-  const write = async ({ status, update }: Work): Promise<void> => {
+  const write = async ({ status, object, update }: Work): Promise<void> => {
     const target = { resource: KIND_RESOURCE[status.kind], apiVersion: API_VERSION, kind: status.kind };
     const written = (): ReturnType<typeof writeStatus> => writeStatus(deps.client, target, status.namespace, status.name, update);
     // The Registry's status changes with every publish, and Registry events queue a reconcile (users' and
@@ -108,6 +108,11 @@ export function submitObjectStatuses(
     const answer = await written();
     const resourceVersion = answer?.metadata?.resourceVersion;
     if (resourceVersion) deps.compared.written.set(keyOf(status), { resourceVersion, status });
+    // This version of the object is answered: compared again, it calls for nothing (the queue would drop
+    // the write as done). Its job is let go: the compile memos keep the version a status write replaced
+    // (same generation), and with it this entry, whose closures hold the whole reconcile's input. At
+    // 10,000 users and grants, a first start's written jobs held 49 MB of the operator's 165 MB heap.
+    if (deps.compared.byObject.get(object)?.status === status) deps.compared.byObject.set(object, { status, job: undefined });
   };
   // The Events a written status calls for, recorded after it in a slot no status wants (best effort).
   const followUp = ({ status, object }: Work): FollowUp | undefined => {
