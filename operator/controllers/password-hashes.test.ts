@@ -56,6 +56,69 @@ describe('PasswordHashes', () => {
   });
 });
 
+describe('PasswordHashes, a pass over what the last one saw', () => {
+  const secret: SecretResource = {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: 'shared', namespace: 'team', uid: 'uid-1', resourceVersion: '7' },
+    data: { password: Buffer.from('correct horse battery').toString('base64') },
+  };
+
+  function setup() {
+    const state = { secretVersion: '7', watchVersion: '100', lookups: 0 };
+    const client = { get: async () => ({ ...secret, metadata: { ...secret.metadata, resourceVersion: state.secretVersion } }) } as unknown as KubeClient;
+    const hashes = new PasswordHashes({
+      client,
+      secretMetadata: (key) => {
+        state.lookups++;
+        return key === 'team/shared' ? { metadata: { name: 'shared', namespace: 'team', uid: 'uid-1', resourceVersion: state.secretVersion } } : undefined;
+      },
+      secretsVersion: () => state.watchVersion,
+      log: pino({ level: 'silent' }),
+      bcryptCost: 4,
+    });
+    return { hashes, state };
+  }
+
+  it('is the last result, without a look at any user, while no user object, Secret or recorded source changed', async () => {
+    const { hashes, state } = setup();
+    const users = ['a', 'b', 'c'].map(user);
+    const first = await hashes.resolve('team/main', users, new Map());
+    const looked = state.lookups;
+
+    // The same objects in a new array (each reconcile filters the cache again).
+    const again = await hashes.resolve('team/main', [...users], first.sources);
+    expect(state.lookups).toBe(looked);
+    expect(again.credentials).toBe(first.credentials);
+    expect(again.reads).toBe(0);
+
+    // A user object replaced (the informer's next version of it): every user is looked at again.
+    await hashes.resolve('team/main', [users[0]!, user('b'), users[2]!], first.sources);
+    expect(state.lookups).toBe(looked + 3);
+  });
+
+  it('passes again once the Secret watch moved: a changed password Secret is read and hashed again', async () => {
+    const { hashes, state } = setup();
+    const users = ['a', 'b'].map(user);
+    const first = await hashes.resolve('team/main', users, new Map());
+    state.secretVersion = '8';
+    state.watchVersion = '101';
+    const second = await hashes.resolve('team/main', users, first.sources);
+    expect(second.reads).toBe(1);
+    expect(second.sources.get('team/a')?.sourceVersion).toContain(':8:');
+    expect(second.sources.get('team/a')?.sourceVersion).not.toBe(first.sources.get('team/a')?.sourceVersion);
+  });
+
+  it('passes again from other recorded sources (a restart reading them from the hash-sources Secret)', async () => {
+    const { hashes, state } = setup();
+    const users = ['a'].map(user);
+    const first = await hashes.resolve('team/main', users, new Map());
+    const looked = state.lookups;
+    await hashes.resolve('team/main', users, new Map(first.sources));
+    expect(state.lookups).toBe(looked + 1);
+  });
+});
+
 describe('PasswordHashes, a namespace whose every Secret is to be read', () => {
   const N = 150;
   const secretOf = (i: number): SecretResource => ({

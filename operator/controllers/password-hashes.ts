@@ -53,6 +53,12 @@ export interface PasswordHashesOptions {
   readConcurrency?: number;
   /** Credentials resolved (bcrypt verified or hashed) at once. Default 8. */
   concurrency?: number;
+  /**
+   * The resourceVersion the Secret metadata watch has reached ('' before its first list). Given: a pass
+   * over the same user objects as the last, from the sources it returned, with this unchanged, returns
+   * the last result without looking at each user again.
+   */
+  secretsVersion?: () => string;
 }
 
 export interface ResolvedHashes {
@@ -75,10 +81,33 @@ export class PasswordHashes {
   /** Per Registry, failures by user key and source version: a broken Secret is read again only once it changes. */
   private readonly failures = new Map<string, Map<string, { sourceVersion: string; credential: ResolvedCredential }>>();
 
+  /** Per Registry, the last pass, for `secretsVersion`'s shortcut. */
+  private readonly lastPass = new Map<string, { users: readonly RegistryUserResource[]; secretsVersion: string; result: ResolvedHashes }>();
+
   constructor(private readonly options: PasswordHashesOptions) {}
 
   /** Hashes for `users` of the Registry `registryKey`; `previous` is what the last run recorded. */
   async resolve(registryKey: string, users: readonly RegistryUserResource[], previous: ReadonlyMap<string, HashSource>): Promise<ResolvedHashes> {
+    // A grant change reconciles every user again. When no user object, no Secret and no recorded source
+    // changed, the pass would find what it found last time: at 100,000 users, 0.35 s of string building
+    // and lookups per change, skipped. The informer hands out a new object on every change of a user.
+    const secretsVersion = this.options.secretsVersion?.() ?? '';
+    const last = this.lastPass.get(registryKey);
+    if (
+      last !== undefined &&
+      secretsVersion !== '' &&
+      last.secretsVersion === secretsVersion &&
+      last.result.sources === previous &&
+      sameObjects(last.users, users)
+    ) {
+      return { ...last.result, reads: 0 };
+    }
+    const result = await this.resolveEach(registryKey, users, previous);
+    if (secretsVersion !== '') this.lastPass.set(registryKey, { users, secretsVersion, result });
+    return result;
+  }
+
+  private async resolveEach(registryKey: string, users: readonly RegistryUserResource[], previous: ReadonlyMap<string, HashSource>): Promise<ResolvedHashes> {
     const cost = this.options.bcryptCost ?? DEFAULT_BCRYPT_COST;
     const knownFailures = this.failures.get(registryKey) ?? new Map<string, { sourceVersion: string; credential: ResolvedCredential }>();
     const failures = new Map<string, { sourceVersion: string; credential: ResolvedCredential }>();
@@ -181,6 +210,7 @@ export class PasswordHashes {
   /** Drops what is remembered about a Registry that is gone. */
   forget(registryKey: string): void {
     this.failures.delete(registryKey);
+    this.lastPass.delete(registryKey);
   }
 
   /** The Secret at the version its metadata shows: read once per version, however many users name it. */
@@ -201,4 +231,10 @@ export class PasswordHashes {
     cache.set(key, { resourceVersion: version, secret, usedAt: Date.now() });
     return secret;
   }
+}
+
+function sameObjects<T>(a: readonly T[], b: readonly T[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

@@ -118,6 +118,7 @@ export class RegistryController {
         ),
         resourceVersion: options.caches.secretMetadata.cacheVersion,
       }),
+      secretsVersion: () => options.caches.secretMetadata.cacheVersion,
       log: options.log,
       ...(options.bcryptCost !== undefined ? { bcryptCost: options.bcryptCost } : {}),
     });
