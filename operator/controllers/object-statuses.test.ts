@@ -69,24 +69,31 @@ describe('submitObjectStatuses', () => {
   });
 });
 
+/** A controller whose status writes are answered at resourceVersion 42; `submit` returns what it handed over. */
+function writing() {
+  const submissions: StatusJob[][] = [];
+  const queue = { submit: (_key: string, jobs: readonly StatusJob[]) => void submissions.push([...jobs]) } as unknown as StatusQueue;
+  const client = { apply: async () => ({ metadata: { name: 'g', namespace: 'ns', resourceVersion: '42' } }) } as unknown as KubeClient;
+  const compared = statusComparisons();
+  const deps = { client, events: {} as EventRecorder, now: () => new Date('2026-11-28T00:00:00Z'), queue, compared };
+  const submit = (object: RepositoryGrantResource, status: ObjectStatus): StatusJob[] => {
+    submitObjectStatuses(deps, {
+      registryKey: 'ns/main',
+      registry: undefined,
+      users: [],
+      grants: [object],
+      statuses: [status],
+      generation: 'g1',
+      snapshotWritten: false,
+    });
+    return submissions[submissions.length - 1]!;
+  };
+  return { compared, submit };
+}
+
 describe('a status written by the controller', () => {
   it('is not compared again on the cached object at the version the write was answered with, and is on any other', async () => {
-    const submissions: StatusJob[][] = [];
-    const queue = { submit: (_key: string, jobs: readonly StatusJob[]) => void submissions.push([...jobs]) } as unknown as StatusQueue;
-    const client = { apply: async () => ({ metadata: { name: 'g', namespace: 'ns', resourceVersion: '42' } }) } as unknown as KubeClient;
-    const deps = { client, events: {} as EventRecorder, now: () => new Date('2026-11-28T00:00:00Z'), queue, compared: statusComparisons() };
-    const submit = (object: RepositoryGrantResource, status: ObjectStatus): StatusJob[] => {
-      submitObjectStatuses(deps, {
-        registryKey: 'ns/main',
-        registry: undefined,
-        users: [],
-        grants: [object],
-        statuses: [status],
-        generation: 'g1',
-        snapshotWritten: false,
-      });
-      return submissions[submissions.length - 1]!;
-    };
+    const { submit } = writing();
     const ready = compiled('True', 'Compiled');
     const [job] = submit(grant(), ready);
     await job!.write();
@@ -100,38 +107,21 @@ describe('a status written by the controller', () => {
   });
 
   it('lets go of the job once written: the same object version calls for nothing, so no closure outlives the write', async () => {
-    const submissions: StatusJob[][] = [];
-    const queue = { submit: (_key: string, jobs: readonly StatusJob[]) => void submissions.push([...jobs]) } as unknown as StatusQueue;
-    const client = { apply: async () => ({ metadata: { name: 'g', namespace: 'ns', resourceVersion: '42' } }) } as unknown as KubeClient;
-    const compared = statusComparisons();
-    const deps = { client, events: {} as EventRecorder, now: () => new Date('2026-11-28T00:00:00Z'), queue, compared };
-    const input = (object: RepositoryGrantResource, status: ObjectStatus) => ({
-      registryKey: 'ns/main',
-      registry: undefined,
-      users: [],
-      grants: [object],
-      statuses: [status],
-      generation: 'g1',
-      snapshotWritten: false,
-    });
+    const { compared, submit } = writing();
     const object = grant();
     const ready = compiled('True', 'Compiled');
-    submitObjectStatuses(deps, input(object, ready));
-    const [job] = submissions[0]!;
+    const [job] = submit(object, ready);
     expect(compared.byObject.get(object)?.job).toBe(job);
 
     await job!.write();
     expect(compared.byObject.get(object)).toEqual({ status: ready, job: undefined });
-    submitObjectStatuses(deps, input(object, ready));
-    expect(submissions[1]).toEqual([]);
+    expect(submit(object, ready)).toEqual([]);
 
     // A write answered after the object was compared against another status leaves that comparison alone.
     const other = grant();
-    submitObjectStatuses(deps, input(other, ready));
-    const [first] = submissions[2]!;
+    const [first] = submit(other, ready);
     const conflicted = compiled('False', 'OutsideDelegatedPrefix');
-    submitObjectStatuses(deps, input(other, conflicted));
-    const [second] = submissions[3]!;
+    const [second] = submit(other, conflicted);
     await first!.write();
     expect(compared.byObject.get(other)).toEqual({ status: conflicted, job: second });
   });
