@@ -1,5 +1,6 @@
-// How every HTTP(S) listener of Portcullis stops (the token server, the activity server's two): stop
-// accepting, let the requests in flight finish within a grace period, then close their connections.
+// How every HTTP(S) listener of Portcullis stops (the token server, the activity server's two, the
+// operator's metrics): stop accepting, let the requests in flight finish within a grace period, then
+// close their connections.
 //
 // Node's `server.close()` closes only the connections idle at that moment. A connection whose response
 // is still being written becomes an idle keep-alive connection once it is sent, and stays open until
