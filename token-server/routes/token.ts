@@ -6,6 +6,7 @@ import { sessionRevision } from '../../policy/revision.js';
 import type { ScopeDecision } from '../../policy/authorize.js';
 import { authorizeCached } from '../../policy/decision-cache.js';
 import { READ_ONLY_RETRY_AFTER_SECONDS, writesRefused, type WriteRefusal } from '../../policy/read-only-window.js';
+import { BoundedMap } from '../../policy/bounded-map.js';
 import { formatScope, parseScopes, type ResourceScope } from '../../policy/scope.js';
 import type { AppContext, SigningMaterial } from '../context.js';
 import { TokenServerError } from '../errors.js';
@@ -95,9 +96,49 @@ export function scopesFrom(ctx: AppContext, value: unknown): ResourceScope[] {
   if (params.length > ctx.limits.maxScopes) {
     throw new TokenServerError('INVALID_SCOPE', { detail: `too many scopes: at most ${ctx.limits.maxScopes} allowed` });
   }
+  // Clients ask for the same few scope strings again and again: the parse of a single one is remembered.
+  const single = params.length === 1 ? (params[0] as string) : undefined;
+  const memo = single === undefined ? undefined : parsedScopesOf(ctx);
+  const known = single === undefined ? undefined : memo?.getRecent(single);
+  if (known !== undefined) return known;
   const parsed = parseScopes(params, { maxScopes: ctx.limits.maxScopes, maxNameLength: ctx.limits.maxNameLength });
   if (!parsed.ok) throw new TokenServerError('INVALID_SCOPE', { detail: parsed.message });
+  if (single !== undefined) memo?.set(single, frozenScopes(parsed.scopes));
   return parsed.scopes;
+}
+
+/** At most this many distinct scope strings are remembered per server: a client spraying them only evicts. */
+const PARSED_SCOPES_KEPT = 4096;
+const parsedScopes = new WeakMap<AppContext, BoundedMap<ResourceScope[]>>();
+
+function parsedScopesOf(ctx: AppContext): BoundedMap<ResourceScope[]> {
+  let memo = parsedScopes.get(ctx);
+  if (memo === undefined) {
+    memo = new BoundedMap(PARSED_SCOPES_KEPT);
+    parsedScopes.set(ctx, memo);
+  }
+  return memo;
+}
+
+/** Shared by every request naming the same string, so nobody may change them. */
+function frozenScopes(scopes: ResourceScope[]): ResourceScope[] {
+  for (const scope of scopes) {
+    Object.freeze(scope.actions);
+    Object.freeze(scope);
+  }
+  return Object.freeze(scopes) as ResourceScope[];
+}
+
+/** formatScope, remembered for the shared scope objects above (each is formatted twice per audit line). */
+const formattedScopes = new WeakMap<ResourceScope, string>();
+
+function formattedScope(scope: ResourceScope): string {
+  let text = formattedScopes.get(scope);
+  if (text === undefined) {
+    text = formatScope(scope);
+    if (Object.isFrozen(scope)) formattedScopes.set(scope, text);
+  }
+  return text;
 }
 
 function redeemRefreshToken(
@@ -228,9 +269,9 @@ function auditDecision(
       grantType: grant.grantType,
       service: registry.policy.service,
       registry: registry.policy.id,
-      requested: decisions.map((d) => formatScope(d.scope)),
+      requested: decisions.map((d) => formattedScope(d.scope)),
       granted,
-      decisions: decisions.map((d) => ({ scope: formatScope(d.scope), granted: d.granted, grants: d.grants, reason: d.reason })),
+      decisions: decisions.map((d) => ({ scope: formattedScope(d.scope), granted: d.granted, grants: d.grants, reason: d.reason })),
       kid,
       refreshToken,
     },
