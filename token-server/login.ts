@@ -123,13 +123,17 @@ async function countedCheck<T>(
   }
 }
 
-export async function login(
+/**
+ * A grant, at once when a cached verification answers (no promise: most logins of a busy registry are
+ * repeats, and each await is a turn of the microtask queue on every token), or a promise of one.
+ */
+export function login(
   ctx: AppContext,
   request: Caller,
   registry: LoadedRegistry,
   credentials: BasicCredentials,
   grantType: 'basic' | 'password',
-): Promise<Grant> {
+): Grant | Promise<Grant> {
   const { username, password } = credentials;
   // A token already verified is found before routing: one keyed hash, not decoding it to learn its issuer.
   const tokenLookup =
@@ -148,19 +152,32 @@ export async function login(
   return identityLogin(ctx, request, registry, credentials, grantType, route, lookup);
 }
 
-async function passwordLogin(
+function passwordLogin(
   ctx: AppContext,
   request: Caller,
   registry: LoadedRegistry,
   credentials: BasicCredentials,
   grantType: 'basic' | 'password',
-): Promise<Grant> {
+): Grant | Promise<Grant> {
   const startedAt = performance.now();
-  const { username, password } = credentials;
   // A password verified within the cache TTL needs no bcrypt, so it is never throttled: others failing
   // from the same address cannot lock out a client that is already logging in.
-  const lookup = ctx.verifier.lookup(registry, username, password);
+  const lookup = ctx.verifier.lookup(registry, credentials.username, credentials.password);
   if ('hit' in lookup) return userGrant(lookup.hit.user, lookup.hit.revision, grantType);
+  return verifyPassword(ctx, request, registry, credentials, grantType, lookup, startedAt);
+}
+
+/** A password the cache did not know: counted, checked with bcrypt, and a failure padded (see passwordLogin). */
+async function verifyPassword(
+  ctx: AppContext,
+  request: Caller,
+  registry: LoadedRegistry,
+  credentials: BasicCredentials,
+  grantType: 'basic' | 'password',
+  lookup: { miss: string },
+  startedAt: number,
+): Promise<Grant> {
+  const { username, password } = credentials;
   const fail = async (reason: string): Promise<TokenServerError> => {
     const error = await refused(ctx, request, registry, username, reason, startedAt);
     // While the directory is down, every failed password login of the registry says so: a 401 for

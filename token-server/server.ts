@@ -59,7 +59,10 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     if (closing === undefined && req.method === 'GET' && url !== undefined && (url === '/token' || url.startsWith('/token?'))) {
       const started = performance.now();
       const ip = clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for'], trust);
-      void serveTokenGet(ctx, req, res, ip).then(() => durations.observe(tokenRoute, (performance.now() - started) / 1000));
+      const observe = (): void => durations.observe(tokenRoute, (performance.now() - started) / 1000);
+      const pending = serveTokenGet(ctx, req, res, ip);
+      if (pending === undefined) observe();
+      else void pending.then(observe);
       return;
     }
     app.routing(req, res);
