@@ -4,8 +4,8 @@
 // from either verifies at the registry the same way.
 //
 // Distribution (2.8 and 3.x) verifies the `x5c` chain against its rootcertbundle and then the signature
-// with the leaf's key, so `x5c` is standard (not URL-safe) base64 DER, leaf first; `aud` is a string,
-// because 2.8 cannot parse an array there.
+// with the leaf's key, so `x5c` is standard (not URL-safe) base64 DER, leaf first (the root left out:
+// x5cOf); `aud` is a string, because 2.8 cannot parse an array there.
 
 import { X509Certificate, createPrivateKey, randomUUID, sign, type KeyObject } from 'node:crypto';
 import type { SigningKey, SigningKeySet } from './signing-key-set.js';
@@ -43,8 +43,25 @@ export function base64url(input: string | Buffer): string {
   return Buffer.from(input).toString('base64url');
 }
 
+/**
+ * The `x5c` of a key's tokens: its chain without the self-signed root at the end. Distribution takes
+ * x5c[0] as the leaf and the rest as intermediates, and trusts only roots from its rootcertbundle, so a
+ * root in the header never decides anything (RFC 7515 lets the chain stop before it). Left in, it was 40%
+ * of every token, which a client sends again on every registry request.
+ */
+export function x5cOf(chain: readonly string[]): string[] {
+  const certificates = chain.map((pem) => new X509Certificate(pem));
+  let end = certificates.length;
+  while (end > 1 && isSelfSigned(certificates[end - 1] as X509Certificate)) end--;
+  return certificates.slice(0, end).map((certificate) => certificate.raw.toString('base64'));
+}
+
+function isSelfSigned(certificate: X509Certificate): boolean {
+  return certificate.checkIssued(certificate) && certificate.verify(certificate.publicKey);
+}
+
 function prepare(key: SigningKey): PreparedKey {
-  const x5c = key.certificateChain.map((pem) => new X509Certificate(pem).raw.toString('base64'));
+  const x5c = x5cOf(key.certificateChain);
   const header = { alg: key.algorithm, typ: 'JWT', kid: key.kid, x5c };
   return {
     key,

@@ -1,0 +1,63 @@
+// x5cOf: what a token's x5c header carries. The self-signed root at the end of a chain is left out (the
+// registry trusts roots only from its bundle); everything a registry needs to reach that root stays.
+import { X509Certificate } from 'node:crypto';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { generateKeyPairFor } from '../pki/algorithms.js';
+import { createCA, loadCA } from '../pki/ca.js';
+import { buildCertificate, derToPem } from '../pki/certificates.js';
+import { issueSigningKey } from '../pki/issue.js';
+import { x5cOf } from './access-token.js';
+
+const now = new Date('2031-03-04T05:06:07Z');
+const later = new Date(now.getTime() + 24 * 3600_000);
+const base64 = (pem: string): string => new X509Certificate(pem).raw.toString('base64');
+
+let root: { certPem: string; keyPem: string };
+let leafPem: string;
+
+beforeAll(async () => {
+  root = await createCA({ commonName: 'root', algorithm: 'ES256', lifetimeSeconds: 3600 * 48, now });
+  const key = await issueSigningKey({ ca: root, algorithm: 'ES256', lifetimeSeconds: 3600, notBefore: now });
+  leafPem = key.certificateChain[0] as string;
+});
+
+/** A certificate for a fresh key, issued by `issuer` (a CA when `isCA`). */
+async function issued(commonName: string, issuer: { certPem: string; keyPem: string }, isCA: boolean): Promise<{ certPem: string; keyPem: string }> {
+  const ca = loadCA(issuer);
+  const { publicKey, privateKey } = await generateKeyPairFor('ES256', isCA ? 'ca' : 'signing');
+  const der = await buildCertificate({
+    subjectCommonName: commonName,
+    subjectPublicKey: publicKey,
+    issuerCertificate: ca.certificate.raw,
+    issuerPrivateKey: ca.privateKey,
+    notBefore: now,
+    notAfter: later,
+    isCA,
+  });
+  return { certPem: derToPem(der), keyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() };
+}
+
+describe('x5cOf', () => {
+  it('leaves out the self-signed root after the leaf', () => {
+    expect(x5cOf([leafPem, root.certPem])).toEqual([base64(leafPem)]);
+  });
+
+  it('keeps an intermediate CA, which the registry cannot find in its bundle', async () => {
+    const intermediate = await issued('intermediate', root, true);
+    const leaf = await issued('leaf', intermediate, false);
+    expect(x5cOf([leaf.certPem, intermediate.certPem, root.certPem])).toEqual([base64(leaf.certPem), base64(intermediate.certPem)]);
+    expect(x5cOf([leaf.certPem, intermediate.certPem])).toEqual([base64(leaf.certPem), base64(intermediate.certPem)]);
+  });
+
+  it('keeps a certificate that only names itself as issuer but is signed by another key', async () => {
+    // Subject and issuer both "root": comparing names alone would call it self-signed.
+    const lookalike = await issued('root', root, true);
+    expect(new X509Certificate(lookalike.certPem).subject).toBe(new X509Certificate(lookalike.certPem).issuer);
+    const leaf = await issued('leaf', lookalike, false);
+    expect(x5cOf([leaf.certPem, lookalike.certPem])).toEqual([base64(leaf.certPem), base64(lookalike.certPem)]);
+  });
+
+  it('never leaves the leaf out, even a self-signed one', () => {
+    expect(x5cOf([root.certPem])).toEqual([base64(root.certPem)]);
+  });
+});
