@@ -18,10 +18,10 @@ import { request } from 'node:http';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { importX509, jwtVerify } from 'jose';
-import { freePort, run, startProcess, type ManagedProcess } from '../local/process.js';
+import { freePort, startProcess, type ManagedProcess } from '../local/process.js';
 import { DOCKER_AUTH_ISSUER, writeDockerAuthConfig, type DockerAuthConfig } from './docker-auth-config.js';
 import { benchPolicy, SERVICE, writeBenchDirs, type BenchPolicy } from './fixture.js';
-import { basic, checkGrant, loadTest, row, type LoadResult } from './measure.js';
+import { basic, checkGrant, cpuList, loadTest, pin, row, type LoadResult } from './measure.js';
 
 const DURATION = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10);
@@ -96,19 +96,6 @@ function projectRoot(from: string): string {
     dir = up;
   }
   return dir;
-}
-
-async function cpuList(pid: number): Promise<string> {
-  const r = await run('taskset', ['-p', '-c', String(pid)]);
-  const list = /list:\s*(\S+)/.exec(r.stdout)?.[1];
-  if (r.code !== 0 || list === undefined) throw new Error(`taskset -p ${pid}: ${r.stderr}`);
-  return list;
-}
-
-/** Moves every thread of `pid` onto `cpus`. */
-async function pin(pid: number, cpus: string): Promise<void> {
-  const r = await run('taskset', ['-a', '-p', '-c', cpus, String(pid)]);
-  if (r.code !== 0) throw new Error(`taskset -a -p -c ${cpus} ${pid}: ${r.stderr}`);
 }
 
 /** Starts `command` on the server CPU (from its first instruction, so Go sizes GOMAXPROCS to it), output to `log`. */

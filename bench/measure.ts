@@ -1,8 +1,9 @@
 // Small helpers every bench part shares: order statistics over samples, a Basic header, an autocannon run
 // summarised, the sanity check before a run, a table row, and the shape of the function run.ts hands each
-// part to start a child process.
+// part to start a child process, and pinning processes to CPUs.
 import autocannon from 'autocannon';
 import { readFileSync } from 'node:fs';
+import { run } from '../local/process.js';
 
 export type Start = (args: string[], ready: RegExp) => Promise<{ port: number; stop(): Promise<void> }>;
 
@@ -60,4 +61,18 @@ export async function checkGrant(port: number, req: autocannon.Request, expected
 export function row(cells: (string | number)[]): string {
   // A cell wider than its column still gets a space, so figures never run together.
   return cells.map((c, i) => String(c).padEnd((i === 0 ? 36 : 13) - 1) + ' ').join('');
+}
+
+/** The CPUs `pid` may run on, as taskset prints them (`0,1`, `0-3`). */
+export async function cpuList(pid: number): Promise<string> {
+  const r = await run('taskset', ['-p', '-c', String(pid)]);
+  const list = /list:\s*(\S+)/.exec(r.stdout)?.[1];
+  if (r.code !== 0 || list === undefined) throw new Error(`taskset -p ${pid}: ${r.stderr}`);
+  return list;
+}
+
+/** Moves every thread of `pid` onto `cpus`. */
+export async function pin(pid: number, cpus: string): Promise<void> {
+  const r = await run('taskset', ['-a', '-p', '-c', cpus, String(pid)]);
+  if (r.code !== 0) throw new Error(`taskset -a -p -c ${cpus} ${pid}: ${r.stderr}`);
 }

@@ -12,8 +12,8 @@
 //   (b) 1,000 users round-robin, 10,000 grants in the snapshot
 //   (c) anonymous pull tokens for public/**
 import autocannon from 'autocannon';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { Agent, request as httpRequest } from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, loadavg as osLoadavg, tmpdir, totalmem } from 'node:os';
@@ -30,7 +30,7 @@ import { runIdentityBench } from './identity.js';
 import { runLoginDefenceBench } from './login-defences.js';
 import { runMemoryBench } from './memory.js';
 import { runRetentionBench } from './retention.js';
-import { basic, checkGrant, loadTest, processMemory, row, type LoadResult } from './measure.js';
+import { basic, checkGrant, cpuList, loadTest, pin, processMemory, row, type LoadResult } from './measure.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const cli = join(here, '..', 'bin', 'portcullis.js');
@@ -38,6 +38,13 @@ const DURATION = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10);
 /** Token-server processes (--workers) per throughput run; each row's baseline runs as many signers. */
 const WORKERS = (process.env.BENCH_WORKERS ?? '1,2').split(',').map(Number);
+/**
+ * With one worker, the server (and the baseline before it) runs alone on SERVER_CPU and this process with
+ * its load generator on LOAD_CPU, as in the peer comparison: unpinned, the two shared both cores as the
+ * scheduler pleased and the same build's ratio moved by a fifth between runs. More workers need every core.
+ */
+const SERVER_CPU = '0';
+const LOAD_CPU = '1';
 
 interface Started {
   child: ChildProcess;
@@ -45,15 +52,28 @@ interface Started {
   stop(): Promise<void>;
 }
 
-function startChild(args: string[], ready: RegExp): Promise<Started> {
+/**
+ * `node args`, ready once its stdout matches `ready` (group 1: the port). `cpu`: on that CPU alone
+ * (taskset). `log`: stderr to that file, not through this process: a token server writes an audit line
+ * per token, and reading them here took the load generator's CPU from the server's runs only.
+ */
+function startChild(args: string[], ready: RegExp, options: { cpu?: string; log?: string } = {}): Promise<Started> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const logFd = options.log === undefined ? undefined : openSync(options.log, 'w');
+    const stdio: StdioOptions = ['ignore', 'pipe', logFd ?? 'pipe'];
+    const child =
+      options.cpu === undefined ? spawn(process.execPath, args, { stdio }) : spawn('taskset', ['-c', options.cpu, process.execPath, ...args], { stdio });
+    if (logFd !== undefined) closeSync(logFd);
     let out = '';
-    const onData = (chunk: Buffer): void => {
+    const onOutput = (chunk: Buffer): void => {
       out += chunk.toString();
+    };
+    const onData = (chunk: Buffer): void => {
+      onOutput(chunk);
       const m = ready.exec(out);
       if (m) {
         child.stdout?.off('data', onData);
+        child.stderr?.off('data', onOutput);
         child.stdout?.resume();
         child.stderr?.resume();
         resolve({
@@ -69,8 +89,11 @@ function startChild(args: string[], ready: RegExp): Promise<Started> {
       }
     };
     child.stdout?.on('data', onData);
-    child.stderr?.on('data', (c: Buffer) => (out += c.toString()));
-    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}:\n${out}`)));
+    child.stderr?.on('data', onOutput);
+    child.once('exit', (code) => {
+      const log = options.log === undefined ? '' : readFileSync(options.log, 'utf8').slice(-4000);
+      reject(new Error(`${args.join(' ')} exited with ${code}:\n${out}${log}`));
+    });
   });
 }
 
@@ -157,7 +180,8 @@ async function main(): Promise<void> {
 async function throughput(dir: string, print: (s: string) => void): Promise<void> {
   {
     print(`load: autocannon, ${CONNECTIONS} connections, ${DURATION} s per run after a 2 s warm-up, loopback; loadavg ${loadavg()}`);
-    print('token server at --log-level info, as deployed: one audit line per token, to a pipe the bench reads');
+    print(`1 worker: the server (and its baseline) pinned to CPU ${SERVER_CPU}, autocannon to CPU ${LOAD_CPU}; more workers: unpinned`);
+    print('token server at --log-level info, as deployed: one audit line per token, to a file (stderr)');
     const policy = await benchPolicy(1000, 10_000);
     const { policyDir, keysDir } = await writeBenchDirs(dir, policy);
 
@@ -189,57 +213,53 @@ async function throughput(dir: string, print: (s: string) => void): Promise<void
     print(row(['workload', 'tokens/s', 'p50 ms', 'p99 ms', 'RSS MB', 'non-2xx', 'x baseline']));
     // The baseline runs right before each workload, on that workload's requests, so the two share
     // the same minute of a noisy machine; the ratio compares neighbours, not the start and the end.
-    for (const workers of WORKERS) {
-      for (const w of workloads) {
-        const suffix = workers === 1 ? '' : `, ${workers} workers`;
-        const baseline = await startChild([join(here, 'baseline.js'), '0', String(workers)], /baseline listening on 127\.0\.0\.1:(\d+)/);
-        let base: LoadResult;
-        try {
-          await loadTest(CONNECTIONS, baseline.port, w.requests, 2);
-          base = await loadTest(CONNECTIONS, baseline.port, w.requests, DURATION);
-          const baseRss = rssOf(baseline.child.pid!);
-          print(row([`  baseline (node:http + ES256${suffix})`, base.rps.toFixed(0), base.p50, base.p99, baseRss.rssMB.toFixed(0), base.non2xx, '1.00']));
-        } finally {
-          await baseline.stop();
-        }
-        const server = await startChild(
-          [
-            cli,
-            'token-server',
-            '--policy-dir',
-            policyDir,
-            '--keys-dir',
-            keysDir,
-            '--listen',
-            '127.0.0.1:0',
-            '--log-level',
-            'info',
-            '--workers',
-            String(workers),
-          ],
-          /listening on (?:https?:\/\/)?127\.0\.0\.1:(\d+)/,
+    const measureWorkload = async (w: (typeof workloads)[number], workers: number, cpu: string | undefined): Promise<void> => {
+      const suffix = workers === 1 ? '' : `, ${workers} workers`;
+      const baseline = await startChild([join(here, 'baseline.js'), '0', String(workers)], /baseline listening on 127\.0\.0\.1:(\d+)/, { cpu });
+      let base: LoadResult;
+      try {
+        await loadTest(CONNECTIONS, baseline.port, w.requests, 2);
+        base = await loadTest(CONNECTIONS, baseline.port, w.requests, DURATION);
+        const baseRss = rssOf(baseline.child.pid!);
+        print(row([`  baseline (node:http + ES256${suffix})`, base.rps.toFixed(0), base.p50, base.p99, baseRss.rssMB.toFixed(0), base.non2xx, '1.00']));
+      } finally {
+        await baseline.stop();
+      }
+      const server = await startChild(
+        [cli, 'token-server', '--policy-dir', policyDir, '--keys-dir', keysDir, '--listen', '127.0.0.1:0', '--log-level', 'info', '--workers', String(workers)],
+        /listening on (?:https?:\/\/)?127\.0\.0\.1:(\d+)/,
+        { cpu, log: join(dir, 'token-server.log') },
+      );
+      try {
+        await checkGrant(server.port, w.requests[0]!, w.expect);
+        await checkGrant(server.port, w.requests[w.requests.length - 1]!, w.expect);
+        await warmEveryWorker(server.port, w.requests, workers);
+        await loadTest(CONNECTIONS, server.port, w.requests, 2); // warm-up: JIT
+        const r = await loadTest(CONNECTIONS, server.port, w.requests, DURATION);
+        const rss = rssOf(server.child.pid!);
+        print(
+          row([
+            `${w.name}${suffix}`,
+            r.rps.toFixed(0),
+            r.p50,
+            r.p99,
+            `${rss.rssMB.toFixed(0)} (peak ${rss.peakMB.toFixed(0)})`,
+            r.non2xx + r.errors,
+            `${(r.rps / base.rps).toFixed(2)} (load ${loadavg()})`,
+          ]),
         );
-        try {
-          await checkGrant(server.port, w.requests[0]!, w.expect);
-          await checkGrant(server.port, w.requests[w.requests.length - 1]!, w.expect);
-          await warmEveryWorker(server.port, w.requests, workers);
-          await loadTest(CONNECTIONS, server.port, w.requests, 2); // warm-up: JIT
-          const r = await loadTest(CONNECTIONS, server.port, w.requests, DURATION);
-          const rss = rssOf(server.child.pid!);
-          print(
-            row([
-              `${w.name}${suffix}`,
-              r.rps.toFixed(0),
-              r.p50,
-              r.p99,
-              `${rss.rssMB.toFixed(0)} (peak ${rss.peakMB.toFixed(0)})`,
-              r.non2xx + r.errors,
-              `${(r.rps / base.rps).toFixed(2)} (load ${loadavg()})`,
-            ]),
-          );
-        } finally {
-          await server.stop();
-        }
+      } finally {
+        await server.stop();
+      }
+    };
+    const ownCpus = await cpuList(process.pid);
+    for (const workers of WORKERS) {
+      const pinned = workers === 1 && cpus().length >= 2;
+      if (pinned) await pin(process.pid, LOAD_CPU);
+      try {
+        for (const w of workloads) await measureWorkload(w, workers, pinned ? SERVER_CPU : undefined);
+      } finally {
+        if (pinned) await pin(process.pid, ownCpus);
       }
     }
 
