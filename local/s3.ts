@@ -70,6 +70,7 @@ export async function startS3Server(options: S3ServerOptions = {}): Promise<Runn
     { mode: 0o600 },
   );
   await mkdir(join(dir, 'data'));
+  await mkdir(join(dir, 'log'));
   const ports = await freePorts();
   const weed = toolPath('weed');
   let proc: ManagedProcess | undefined;
@@ -78,6 +79,9 @@ export async function startS3Server(options: S3ServerOptions = {}): Promise<Runn
       'seaweedfs',
       weed,
       [
+        // glog writes files beside its stderr (which startProcess keeps), by default into /tmp, where they
+        // outlived the test; -logtostderr does not stop it.
+        `-logdir=${join(dir, 'log')}`,
         'server',
         `-dir=${join(dir, 'data')}`,
         '-ip=127.0.0.1',
@@ -120,7 +124,7 @@ export async function startS3Server(options: S3ServerOptions = {}): Promise<Runn
       () => p.output(),
       250,
     );
-    await createBucket(weed, ports, bucket, p);
+    await createBucket(weed, join(dir, 'log'), ports, bucket, p);
     const filer = `http://127.0.0.1:${ports.filer}`;
     return {
       endpoint,
@@ -157,16 +161,20 @@ async function stopServer(p: ManagedProcess, dir: string, ports: Ports): Promise
 }
 
 /** `weed shell` against the running master; retried while the master has no volume server yet. */
-async function createBucket(weed: string, ports: Ports, bucket: string, server: ManagedProcess): Promise<void> {
+async function createBucket(weed: string, logDir: string, ports: Ports, bucket: string, server: ManagedProcess): Promise<void> {
   let last = '';
   await waitFor(
     `bucket ${bucket}`,
     async () => {
       // HOST:PORT.GRPC: without the suffix weed assumes gRPC on PORT + 10000.
-      const r = await run(weed, ['shell', `-master=127.0.0.1:${ports.master}.${ports.masterGrpc}`, `-filer=127.0.0.1:${ports.filer}.${ports.filerGrpc}`], {
-        input: `s3.bucket.create -name ${bucket}\nexit\n`,
-        timeoutMs: 30_000,
-      });
+      const r = await run(
+        weed,
+        [`-logdir=${logDir}`, 'shell', `-master=127.0.0.1:${ports.master}.${ports.masterGrpc}`, `-filer=127.0.0.1:${ports.filer}.${ports.filerGrpc}`],
+        {
+          input: `s3.bucket.create -name ${bucket}\nexit\n`,
+          timeoutMs: 30_000,
+        },
+      );
       last = r.stdout + r.stderr;
       return r.code === 0 && !/error/i.test(last);
     },

@@ -5,7 +5,7 @@
 // same variables (as the collector Job gets them) frees a deleted image's blobs in the bucket and keeps
 // what a tag needs; and the refusals: SeaweedFS refuses an unsigned request, and a registry holding a
 // wrong secret key cannot write.
-import { readFile, readdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { lstat, readFile, readdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,11 +19,13 @@ import { registry28Path, toolPath } from '../../local/tools.js';
 import { cranePull, cranePush } from '../harness/clients.js';
 
 let s3: RunningS3Server;
+let s3StartedAt: number;
 let work: string;
 let image: BuiltImage;
 const flavors: RegistryFlavor[] = ['2.8', 'v3'];
 
 beforeAll(async () => {
+  s3StartedAt = Date.now() - 1000; // mtimes have a coarser clock than Date.now()
   s3 = await startS3Server();
   work = await mkdtemp(join(tmpdir(), 'portcullis-s3-test-'));
   // 12 MiB of random bytes: more than one part of Distribution's multipart upload to S3 (chunks of 10 MiB).
@@ -199,5 +201,16 @@ describe('SeaweedFS itself', () => {
     expect(response.status).toBe(403);
     expect(await response.text()).toContain('<Code>SignatureDoesNotMatch</Code>');
     expect(await s3.objectKeys('/planted')).toEqual([]);
+  });
+});
+
+describe('the S3 server as the tests run it', () => {
+  it('writes its log nowhere outside its own directory (glog defaults to files in /tmp)', async () => {
+    const written: string[] = [];
+    for (const name of await readdir(tmpdir())) {
+      if (!name.startsWith('weed.')) continue;
+      if ((await lstat(join(tmpdir(), name))).mtimeMs >= s3StartedAt) written.push(name);
+    }
+    expect(written).toEqual([]);
   });
 });
