@@ -98,12 +98,13 @@ export function scopesFrom(ctx: AppContext, value: unknown): ResourceScope[] {
   }
   // Clients ask for the same few scope strings again and again: the parse of a single one is remembered.
   const single = params.length === 1 ? (params[0] as string) : undefined;
-  const memo = single === undefined ? undefined : parsedScopesOf(ctx);
-  const known = single === undefined ? undefined : memo?.getRecent(single);
-  if (known !== undefined) return known;
+  if (single !== undefined) {
+    const known = parsedScopesOf(ctx).getRecent(single);
+    if (known !== undefined) return known;
+  }
   const parsed = parseScopes(params, { maxScopes: ctx.limits.maxScopes, maxNameLength: ctx.limits.maxNameLength });
   if (!parsed.ok) throw new TokenServerError('INVALID_SCOPE', { detail: parsed.message });
-  if (single !== undefined) memo?.set(single, frozenScopes(parsed.scopes));
+  if (single !== undefined) parsedScopesOf(ctx).set(single, frozenScopes(parsed.scopes));
   return parsed.scopes;
 }
 
