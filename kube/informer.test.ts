@@ -53,3 +53,27 @@ describe('Informer.stop', () => {
     await informer.stop();
   });
 });
+
+describe('Informer cache', () => {
+  it('holds objects without managedFields, every other metadata field kept', async () => {
+    const { client, answerList } = controlledClient();
+    const informer = new Informer<KubeObject>({ kc: {} as KubeConnection, client, resource: secrets });
+    informer.start();
+    await Promise.resolve();
+    const metadata = {
+      name: 'a',
+      namespace: 'ns',
+      resourceVersion: '7',
+      labels: { team: 'x' },
+      managedFields: [{ manager: 'kubectl', operation: 'Apply', fieldsV1: { 'f:data': {} } }],
+      uid: 'u-1',
+    };
+    answerList({ metadata: { resourceVersion: '7' }, items: [{ metadata, type: 'Opaque' }] });
+    await informer.waitForSync();
+    const cached = informer.get('ns/a') as KubeObject & { type?: string };
+    expect(cached.metadata).toEqual({ name: 'a', namespace: 'ns', resourceVersion: '7', labels: { team: 'x' }, uid: 'u-1' });
+    expect(Object.keys(cached.metadata)).toEqual(['name', 'namespace', 'resourceVersion', 'labels', 'uid']);
+    expect(cached.type).toBe('Opaque');
+    await informer.stop();
+  });
+});

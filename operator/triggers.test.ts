@@ -35,6 +35,21 @@ describe('SecretIndex', () => {
     index.deleteUser('registry/a');
     expect(index.registriesFor('registry/s')).toEqual(['registry/main']);
   });
+  it('counts a user once however often it is updated; a registry goes with its last user, the others stay', () => {
+    const index = new SecretIndex();
+    index.setUser(user('a', 's'));
+    index.setUser(user('a', 's'));
+    index.setUser(user('b', 's', 'other'));
+    index.setUser(user('c', 's', 'other'));
+    index.deleteUser('registry/a');
+    expect(index.registriesFor('registry/s')).toEqual(['registry/other']);
+    index.deleteUser('registry/b');
+    expect(index.registriesFor('registry/s')).toEqual(['registry/other']);
+    index.deleteUser('registry/c');
+    expect(index.registriesFor('registry/s')).toEqual([]);
+    index.deleteUser('registry/c');
+    expect(index.registriesFor('registry/s')).toEqual([]);
+  });
 });
 
 describe('compiledPartUnchanged', () => {

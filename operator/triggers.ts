@@ -23,17 +23,22 @@ import { DEFAULT_NAMESPACE, namespaceOf, objectKey, registryKeyOf } from '../pol
 export class SecretIndex {
   /** user key -> [secret key, registry key] */
   private readonly byUser = new Map<string, [string, string]>();
-  /** secret key -> registry key -> number of users */
-  private readonly bySecret = new Map<string, Map<string, number>>();
+  /**
+   * secret key -> the Registries of the users naming it, with how many users each. A short list, not a
+   * Map: a Secret almost always serves one user of one Registry, and 10,000 one-entry Maps held 9 MB.
+   */
+  private readonly bySecret = new Map<string, { registry: string; users: number }[]>();
 
   setUser(user: RegistryUserResource): void {
     this.deleteUser(objectKey(user));
     const secret = `${namespaceOf(user)}/${user.spec?.passwordSecretRef?.name ?? ''}`;
     const registry = registryKeyOf(user);
     this.byUser.set(objectKey(user), [secret, registry]);
-    const registries = this.bySecret.get(secret) ?? new Map<string, number>();
-    registries.set(registry, (registries.get(registry) ?? 0) + 1);
-    this.bySecret.set(secret, registries);
+    const registries = this.bySecret.get(secret);
+    const counted = registries?.find((r) => r.registry === registry);
+    if (counted !== undefined) counted.users++;
+    else if (registries !== undefined) registries.push({ registry, users: 1 });
+    else this.bySecret.set(secret, [{ registry, users: 1 }]);
   }
 
   deleteUser(userKey: string): void {
@@ -42,15 +47,14 @@ export class SecretIndex {
     this.byUser.delete(userKey);
     const [secret, registry] = entry;
     const registries = this.bySecret.get(secret);
-    if (!registries) return;
-    const n = (registries.get(registry) ?? 1) - 1;
-    if (n <= 0) registries.delete(registry);
-    else registries.set(registry, n);
-    if (registries.size === 0) this.bySecret.delete(secret);
+    const at = registries?.findIndex((r) => r.registry === registry) ?? -1;
+    if (registries === undefined || at < 0) return;
+    if (--(registries[at] as { users: number }).users <= 0) registries.splice(at, 1);
+    if (registries.length === 0) this.bySecret.delete(secret);
   }
 
   registriesFor(secretKey: string): string[] {
-    return [...(this.bySecret.get(secretKey)?.keys() ?? [])];
+    return (this.bySecret.get(secretKey) ?? []).map((r) => r.registry);
   }
 }
 
