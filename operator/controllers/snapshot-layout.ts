@@ -43,7 +43,8 @@ export class GzipMemo {
     this.next = new Map();
   }
 
-  options(): ChunkOptions {
-    return { contentNames: true, gzip: this.gzip };
+  /** Parts named after their content (the snapshot's shards); `contentNames: false` keeps the plan's own names (fixed slots, generations). */
+  options(contentNames = true): ChunkOptions {
+    return contentNames ? { contentNames: true, gzip: this.gzip } : { gzip: this.gzip };
   }
 }

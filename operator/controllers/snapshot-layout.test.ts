@@ -1,0 +1,34 @@
+import { describe, expect, it } from 'vitest';
+import { planChunks } from '../../wire/chunked.js';
+import { GzipMemo } from './snapshot-layout.js';
+
+const limits = { inlineLimit: 10, partBytes: 64 };
+const slots = { name: (i: number) => `creds-${i}`, count: 8 };
+const text = (n: number) => JSON.stringify(Object.fromEntries(Array.from({ length: n }, (_, i) => [`user-${i}`, `$2b$04$${'x'.repeat(40)}${i}`])));
+
+describe('GzipMemo', () => {
+  it('without content names: the same plan as no memo, slot or generation names kept', () => {
+    for (const fixed of [slots, undefined]) {
+      const plain = planChunks('doc', 'gen-1', { 'a.json': text(20) }, limits, fixed);
+      const memoized = planChunks('doc', 'gen-1', { 'a.json': text(20) }, limits, fixed, new GzipMemo().options(false));
+      expect(memoized.main).toEqual(plain.main);
+      expect(memoized.parts.map((p) => [p.name, p.bytes.toString('base64')])).toEqual(plain.parts.map((p) => [p.name, p.bytes.toString('base64')]));
+    }
+  });
+
+  it('an unchanged file is not gzipped again; a changed one is, and what the last plan did not use is let go', () => {
+    const memo = new GzipMemo();
+    const plan = (body: string) => {
+      const result = planChunks('doc', 'gen', { 'a.json': body }, limits, slots, memo.options(false));
+      memo.settle();
+      return result.parts.map((p) => p.bytes);
+    };
+    const first = plan(text(20));
+    // The very same bytes, not an equal copy: nothing was compressed the second time.
+    expect(plan(text(20))[0]?.buffer).toBe(first[0]?.buffer);
+    expect(plan(text(21))[0]?.buffer).not.toBe(first[0]?.buffer);
+    const back = plan(text(20));
+    expect(back[0]?.buffer).not.toBe(first[0]?.buffer);
+    expect(back.map((b) => b.toString('base64'))).toEqual(first.map((b) => b.toString('base64')));
+  });
+});
