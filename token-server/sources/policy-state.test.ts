@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { snapshotOf } from '../../policy/snapshot-format.js';
-import { CREDENTIALS_FORMAT, type Credentials, type RegistryPolicy } from '../../policy/types.js';
+import { CREDENTIALS_FORMAT, type Credentials, type GrantEntry, type RegistryPolicy } from '../../policy/types.js';
 import { buildPolicyState, type StoredCredentialMemo } from './policy-state.js';
 
 const HASH_A = '$2y$04$qpWk4xMnvI3vbd3irWfnZeURM.f9S5N5AZw0FjrkJ3RJTGeW8yipO';
@@ -40,5 +40,48 @@ describe('checked credentials kept across reloads', () => {
     const memo: StoredCredentialMemo = new Map();
     const first = stored(memo);
     expect(stored(memo).credentials.get('ann')).toBe(first.credentials.get('ann'));
+  });
+});
+
+describe('a reload that changed no user and no credential', () => {
+  const first = (creds: Credentials, memo: StoredCredentialMemo = new Map()) => buildPolicyState(snapshotOf([policy]), creds, new Date(0), memo);
+  const grant: GrantEntry = { source: 'r/g', subjects: [{ kind: 'User', name: 'ann' }], repositories: ['ann/*'], actions: ['pull'], catalog: false };
+
+  it('keeps the stored credentials of the state it replaces (a grant change)', () => {
+    const creds = credentials(HASH_B);
+    const memo: StoredCredentialMemo = new Map();
+    const before = first(creds, memo);
+    const next = buildPolicyState(snapshotOf([{ ...policy, grants: [grant] }]), creds, new Date(1), memo, before);
+    const [was, now] = [before.registries.get('svc')!, next.registries.get('svc')!];
+    expect(now.credentials).toBe(was.credentials);
+    expect(now.maxCost).toBe(5);
+    expect(now.index.registry.grants).toEqual([grant]);
+    expect(new Set(memo.keys())).toEqual(new Set([HASH_A, HASH_B, '$2b$31$' + 'x'.repeat(53)]));
+  });
+
+  it('a changed password (new credentials) is checked again: the old hash is gone', () => {
+    const before = first(credentials(HASH_B));
+    const next = buildPolicyState(snapshotOf([policy]), credentials(HASH_A), new Date(1), new Map(), before).registries.get('svc')!;
+    expect(next.credentials).not.toBe(before.registries.get('svc')!.credentials);
+    expect(next.credentials.get('bob')?.hash).toBe(HASH_A.replace(/^\$2y\$/, '$2b$'));
+    expect(next.maxCost).toBe(4);
+  });
+
+  it('a user gone from the policy has no credential left, even with the credentials object unchanged', () => {
+    const creds = credentials(HASH_B);
+    const before = first(creds);
+    const without = { ...policy, users: policy.users.filter((u) => u.username !== 'bob') };
+    const next = buildPolicyState(snapshotOf([without]), creds, new Date(1), new Map(), before).registries.get('svc')!;
+    expect(next.credentials.has('bob')).toBe(false);
+    expect(next.credentials.has('ann')).toBe(true);
+  });
+
+  it('a changed user entry (disabled) builds them again from its own entries', () => {
+    const creds = credentials(HASH_B);
+    const before = first(creds);
+    const users = policy.users.map((u) => (u.username === 'bob' ? { ...u, disabled: true } : u));
+    const next = buildPolicyState(snapshotOf([{ ...policy, users }]), creds, new Date(1), new Map(), before).registries.get('svc')!;
+    expect(next.credentials).not.toBe(before.registries.get('svc')!.credentials);
+    expect(next.index.users.get('bob')?.disabled).toBe(true);
   });
 });

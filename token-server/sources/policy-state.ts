@@ -7,7 +7,7 @@ import { buildPolicyIndex } from '../../policy/authorize.js';
 import { updatePolicyIndex } from '../../policy/policy-index-delta.js';
 import { bcryptCost, checkBcryptHash, normaliseBcryptHash } from '../../policy/password-hash.js';
 import { credentialRevision } from '../../policy/revision.js';
-import type { Credentials, Snapshot } from '../../policy/types.js';
+import type { Credentials, RegistryPolicy, Snapshot } from '../../policy/types.js';
 import type { LoadedRegistry, PolicyState, StoredCredential } from './types.js';
 
 /**
@@ -15,6 +15,31 @@ import type { LoadedRegistry, PolicyState, StoredCredential } from './types.js';
  * generation then checks and hashes only the credentials that changed. Holds only the last state's entries.
  */
 export type StoredCredentialMemo = Map<string, StoredCredential | null>;
+
+/** A Registry without credentials: one shared object, so "unchanged" holds for it too. */
+const NO_HASHES: Readonly<Record<string, string>> = Object.freeze({});
+
+/** The credentials hashes each loaded Registry's stored credentials were made from. */
+const madeFrom = new WeakMap<LoadedRegistry, Readonly<Record<string, string>>>();
+
+/**
+ * The stored credentials (and highest cost) of `before`, when they are what `policy` and `hashes` would
+ * give: the same hashes object (a source that did not re-read its credentials hands back the same one) and
+ * the very same user entries (the shard reader keeps unchanged entries' objects). A password change gives
+ * new credentials (a new object), a disabled or regrouped user a new entry, so either builds them again.
+ * A grant change at 100,000 users then costs a walk over the users, not two new 100,000-entry maps (the
+ * token server's share of a grant change, bench:operator CPU profile: 0.15 of 0.45 s).
+ */
+function unchangedCredentials(
+  before: LoadedRegistry | undefined,
+  policy: RegistryPolicy,
+  hashes: Readonly<Record<string, string>>,
+): Pick<LoadedRegistry, 'credentials' | 'maxCost'> | undefined {
+  if (before === undefined || madeFrom.get(before) !== hashes || before.policy.id !== policy.id) return undefined;
+  const had = before.policy.users;
+  if (had.length !== policy.users.length || !had.every((user, i) => user === policy.users[i])) return undefined;
+  return before.maxCost === undefined ? { credentials: before.credentials } : { credentials: before.credentials, maxCost: before.maxCost };
+}
 
 /**
  * `previous`: the state served now, when the snapshot came from the shard reader (which hands back the
@@ -30,37 +55,52 @@ export function buildPolicyState(
 ): PolicyState {
   const registries = new Map<string, LoadedRegistry>();
   const used: StoredCredentialMemo = new Map();
+  /** Every Registry kept its credentials: the memo already holds the hashes in use. */
+  let allKept = snapshot.registries.length > 0;
   for (const policy of snapshot.registries) {
-    const stored = new Map<string, StoredCredential>();
-    const hashes = credentials?.registries[policy.id] ?? {};
-    let maxCost: number | undefined;
-    for (const user of policy.users) {
-      const hash = Object.hasOwn(hashes, user.username) ? hashes[user.username] : undefined;
-      if (hash === undefined) continue;
-      let credential = memo?.get(hash);
-      if (credential === undefined) {
-        // The revision is of the stored hash as written, so it equals what compileSnapshot recorded.
-        credential =
-          checkBcryptHash(hash) !== undefined
-            ? null
-            : { hash: normaliseBcryptHash(hash), cost: bcryptCost(hash) as number, revision: credentialRevision(hash) };
-      }
-      used.set(hash, credential);
-      if (credential === null) continue;
-      maxCost = Math.max(maxCost ?? credential.cost, credential.cost);
-      stored.set(user.username, credential);
+    const hashes = credentials?.registries[policy.id] ?? NO_HASHES;
+    const before = previous?.registries.get(policy.service);
+    const index = before === undefined ? buildPolicyIndex(policy) : updatePolicyIndex(before.index, policy);
+    let stored = unchangedCredentials(before, policy, hashes);
+    if (stored === undefined) {
+      allKept = false;
+      stored = checkedCredentials(policy, hashes, memo, used);
     }
-    const before = previous?.registries.get(policy.service)?.index;
-    const index = before === undefined ? buildPolicyIndex(policy) : updatePolicyIndex(before, policy);
-    const loaded: LoadedRegistry = { policy, index, credentials: stored };
-    if (maxCost !== undefined) loaded.maxCost = maxCost;
+    const loaded: LoadedRegistry = { policy, index, ...stored };
     const identity = credentials?.identity?.[policy.id];
     if (identity !== undefined) loaded.identitySecrets = identity;
+    madeFrom.set(loaded, hashes);
     registries.set(policy.service, loaded);
   }
-  if (memo !== undefined) {
+  if (memo !== undefined && !allKept) {
     memo.clear();
     for (const [hash, credential] of used) memo.set(hash, credential);
   }
   return { generation: snapshot.generation, loadedAt, registries };
+}
+
+/** Each user's hash, checked (or found in `memo`); every hash looked at is added to `used`. */
+function checkedCredentials(
+  policy: RegistryPolicy,
+  hashes: Readonly<Record<string, string>>,
+  memo: StoredCredentialMemo | undefined,
+  used: StoredCredentialMemo,
+): Pick<LoadedRegistry, 'credentials' | 'maxCost'> {
+  const stored = new Map<string, StoredCredential>();
+  let maxCost: number | undefined;
+  for (const user of policy.users) {
+    const hash = Object.hasOwn(hashes, user.username) ? hashes[user.username] : undefined;
+    if (hash === undefined) continue;
+    let credential = memo?.get(hash);
+    if (credential === undefined) {
+      // The revision is of the stored hash as written, so it equals what compileSnapshot recorded.
+      credential =
+        checkBcryptHash(hash) !== undefined ? null : { hash: normaliseBcryptHash(hash), cost: bcryptCost(hash) as number, revision: credentialRevision(hash) };
+    }
+    used.set(hash, credential);
+    if (credential === null) continue;
+    maxCost = Math.max(maxCost ?? credential.cost, credential.cost);
+    stored.set(user.username, credential);
+  }
+  return maxCost === undefined ? { credentials: stored } : { credentials: stored, maxCost };
 }
