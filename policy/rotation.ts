@@ -13,6 +13,7 @@
 
 /** Phases recorded in Registry.status.rotation.phase. */
 import { activeKey } from './active-key.js';
+import { sameElements } from './same-elements.js';
 
 export type RotationPhase = 'Stable' | 'CAStaged' | 'CAIssuing' | 'CADraining' | 'CARetiring' | 'CAEmergency';
 
@@ -110,10 +111,6 @@ function currentCA(input: RotationInput): CAInfo | undefined {
   return [...pool].sort((a, b) => t(b.notBefore) - t(a.notBefore) || a.id.localeCompare(b.id))[0];
 }
 
-function sameIds(a: readonly string[], b: readonly string[]): boolean {
-  return a.length === b.length && a.every((id, i) => id === b[i]);
-}
-
 /** The key token servers sign with at `now` (policy/active-key.ts, the rule they use too). */
 export function activeKeyInfo(keys: readonly KeyInfo[], now: Date): KeyInfo | undefined {
   const validity = keys.map((info) => ({ kid: info.kid, notBefore: t(info.notBefore), notAfter: t(info.notAfter), info }));
@@ -191,7 +188,8 @@ function stable(input: RotationInput): RotationStep {
     };
   }
 
-  if (!sameIds(input.bundle, [ca.id])) return { status, action: { type: 'PublishBundle', caIds: [ca.id] }, message: `publishing the bundle with CA ${ca.id}` };
+  if (!sameElements(input.bundle, [ca.id]))
+    return { status, action: { type: 'PublishBundle', caIds: [ca.id] }, message: `publishing the bundle with CA ${ca.id}` };
   const roll = rolloutStep(input, status, 'to the published bundle');
   if (roll) return roll;
 
@@ -249,7 +247,7 @@ export function nextRotationStep(input: RotationInput): RotationStep {
 
   switch (status.phase) {
     case 'CAEmergency': {
-      if (!sameIds(input.bundle, [fresh.id]))
+      if (!sameElements(input.bundle, [fresh.id]))
         return {
           status,
           action: { type: 'PublishBundle', caIds: [fresh.id] },
@@ -271,7 +269,7 @@ export function nextRotationStep(input: RotationInput): RotationStep {
       return { status: { phase: 'Stable' }, action: { type: 'DropCA', caId: old }, message: `emergency rotation complete: CA ${old} dropped` };
     }
     case 'CAStaged': {
-      if (!sameIds(input.bundle, [old, fresh.id]))
+      if (!sameElements(input.bundle, [old, fresh.id]))
         return {
           status,
           action: { type: 'PublishBundle', caIds: [old, fresh.id] },
@@ -309,7 +307,7 @@ export function nextRotationStep(input: RotationInput): RotationStep {
       return { status: { phase: 'CARetiring', retiringCA: old }, action: { type: 'None', requeueAfterSeconds: 0 }, message: `retiring CA ${old}` };
     }
     case 'CARetiring': {
-      if (!sameIds(input.bundle, [fresh.id]))
+      if (!sameElements(input.bundle, [fresh.id]))
         return { status, action: { type: 'PublishBundle', caIds: [fresh.id] }, message: `publishing a bundle without CA ${old}` };
       const roll = rolloutStep(input, status, `so the registry stops trusting CA ${old}`);
       if (roll) return roll;

@@ -5,6 +5,7 @@
 
 import { createHash } from 'node:crypto';
 import { canonicalJson } from './canonical.js';
+import { sameElements } from './same-elements.js';
 import type { GrantEntry, RegistryPolicy, UserEntry } from './types.js';
 
 /** Entries per block of a list's remembered JSON: a change rewrites one block's text. */
@@ -23,7 +24,7 @@ export class EntryJson {
     for (let start = 0, b = 0; start < entries.length; start += BLOCK, b++) {
       const block = entries.slice(start, start + BLOCK);
       const kept = last[b];
-      const same = kept !== undefined && kept.entries.length === block.length && block.every((e, i) => kept.entries[i] === e);
+      const same = kept !== undefined && sameElements(kept.entries, block);
       next.push(same ? kept : { entries: block, text: block.map(this.of).join(',') });
     }
     this.lists.set(name, next);

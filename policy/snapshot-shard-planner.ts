@@ -4,6 +4,7 @@
 // Same files, byte for byte, as shardSnapshot (snapshot-shard-planner.test.ts).
 
 import { canonicalJson, sha256Hex } from './canonical.js';
+import { sameElements } from './same-elements.js';
 import { EntryJson, entriesJson } from './snapshot-json.js';
 import { SHARD_HEAD_FILE, shardCount, shardFile, type ShardKind, type SnapshotHead } from './snapshot-shards.js';
 import type { GrantEntry, RegistryPolicy, Snapshot, UserEntry } from './types.js';
@@ -77,7 +78,7 @@ export class ShardPlanner {
       for (const [i, bucket] of buckets.entries()) {
         const file = shardFile(kind, i);
         const kept = this.last.get(file);
-        const same = kept !== undefined && kept.entries.length === bucket.length && bucket.every((e, j) => kept.entries[j] === e);
+        const same = kept !== undefined && sameElements(kept.entries, bucket);
         const text = same ? kept.text : `${entriesJson(bucket, this.json)}\n`;
         next.set(file, { entries: bucket, text });
         files[file] = text;

@@ -19,6 +19,7 @@ import type { Logger } from 'pino';
 import { DEFAULT_BCRYPT_COST, DEFAULT_PASSWORD_KEY, metadataSourceVersion, resolveCredential } from '../../credentials/resolve.js';
 import type { RegistryUserResource, SecretResource } from '../../crds/types.js';
 import { isNotFound, objectPath, Resources, type KubeClient } from '../../kube/request.js';
+import { sameElements } from '../../policy/same-elements.js';
 import { namespaceOf, objectKey, splitKey } from '../../policy/object-keys.js';
 import { Reasons } from '../../policy/reasons.js';
 import type { ResolvedCredential } from '../../policy/snapshot.js';
@@ -98,7 +99,7 @@ export class PasswordHashes {
       secretsVersion !== '' &&
       last.secretsVersion === secretsVersion &&
       last.result.sources === previous &&
-      sameObjects(last.users, users)
+      sameElements(last.users, users)
     ) {
       return { ...last.result, reads: 0 };
     }
@@ -231,10 +232,4 @@ export class PasswordHashes {
     cache.set(key, { resourceVersion: version, secret, usedAt: Date.now() });
     return secret;
   }
-}
-
-function sameObjects<T>(a: readonly T[], b: readonly T[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }

@@ -7,6 +7,7 @@ import { buildPolicyIndex } from '../../policy/authorize.js';
 import { updatePolicyIndex } from '../../policy/policy-index-delta.js';
 import { bcryptCost, checkBcryptHash, normaliseBcryptHash } from '../../policy/password-hash.js';
 import { credentialRevision } from '../../policy/revision.js';
+import { sameElements } from '../../policy/same-elements.js';
 import type { Credentials, RegistryPolicy, Snapshot } from '../../policy/types.js';
 import type { LoadedRegistry, PolicyState, StoredCredential } from './types.js';
 
@@ -36,8 +37,7 @@ function unchangedCredentials(
   hashes: Readonly<Record<string, string>>,
 ): Pick<LoadedRegistry, 'credentials' | 'maxCost'> | undefined {
   if (before === undefined || madeFrom.get(before) !== hashes || before.policy.id !== policy.id) return undefined;
-  const had = before.policy.users;
-  if (had.length !== policy.users.length || !had.every((user, i) => user === policy.users[i])) return undefined;
+  if (!sameElements(before.policy.users, policy.users)) return undefined;
   return before.maxCost === undefined ? { credentials: before.credentials } : { credentials: before.credentials, maxCost: before.maxCost };
 }
 
