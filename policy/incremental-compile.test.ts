@@ -208,3 +208,66 @@ describe('IncrementalCompiler attacks: a delegated namespace stays inside its pr
     expect(result.registries[0]!.snapshot.registries[0]!).toMatchObject({ users: [], grants: [] });
   });
 });
+
+describe('IncrementalCompiler: a change that touches no user skips the users, and a change that does is seen', () => {
+  const user = (name: string, rv: string, disabled = false): RegistryUserResource => ({
+    apiVersion: 'portcullis.dev/v1alpha1',
+    kind: 'RegistryUser',
+    metadata: { name, namespace: 'registry', uid: `${name}-uid`, resourceVersion: rv, generation: Number(rv) },
+    spec: { registryRef: { name: 'main' }, passwordSecretRef: { name: `${name}-pw` }, ...(disabled ? { disabled } : {}) },
+  });
+  const grantOf = (rv: string, actions: ('pull' | 'push')[]): RepositoryGrantResource => ({
+    apiVersion: 'portcullis.dev/v1alpha1',
+    kind: 'RepositoryGrant',
+    metadata: { name: 'g', namespace: 'registry', uid: 'g-uid', resourceVersion: rv, generation: Number(rv) },
+    spec: { registryRef: { name: 'main' }, subjects: [{ kind: 'User', name: 'alice' }], repositories: ['app/**'], actions },
+  });
+  const setup = () => {
+    const credentials = new Map<string, ResolvedCredential>([
+      ['registry/alice', { hash: `${HASH}a` }],
+      ['registry/bob', { hash: `${HASH}b` }],
+    ]);
+    const input: CompileInput = {
+      registries: [registry(undefined)],
+      users: [user('alice', '1'), user('bob', '2')],
+      grants: [grantOf('3', ['pull'])],
+      namespaces: [{ name: 'registry', labels: {} }],
+      credentials,
+    };
+    const compiler = new IncrementalCompiler();
+    compiler.usersNeedingCredentials(input);
+    return { input, credentials, compiler, first: compiler.compile(input) };
+  };
+  const hashesOf = (result: ReturnType<IncrementalCompiler['compile']>) => result.registries[0]!.credentials.registries;
+
+  it('a grant change keeps the users part: the same entry list, the same statuses', () => {
+    const { input, compiler, first } = setup();
+    const needed = compiler.usersNeedingCredentials(input);
+    input.grants = [grantOf('4', ['pull', 'push'])];
+    expect(compiler.usersNeedingCredentials(input)).toBe(needed);
+    const next = compiler.compile(input);
+    expect(next).toEqual(compileSnapshot(input));
+    expect(next.registries[0]!.snapshot.registries[0]!.users).toBe(first.registries[0]!.snapshot.registries[0]!.users);
+  });
+
+  it('a user replaced inside the same list is seen: bob disabled leaves the credentials and the users to read', () => {
+    const { input, compiler } = setup();
+    input.users[1] = user('bob', '5', true);
+    expect([...compiler.usersNeedingCredentials(input)]).toEqual(['registry/alice']);
+    const next = compiler.compile(input);
+    expect(next).toEqual(compileSnapshot(input));
+    expect(Object.keys(hashesOf(next)[next.registries[0]!.id]!)).toEqual(['alice']);
+  });
+
+  it('a password changed inside the same credentials map is seen: the old hash is gone', () => {
+    const { input, credentials, compiler } = setup();
+    credentials.set('registry/alice', { hash: `${HASH}c` });
+    const next = compiler.compile(input);
+    expect(next).toEqual(compileSnapshot(input));
+    expect(hashesOf(next)[next.registries[0]!.id]!.alice).toBe(`${HASH}c`);
+    credentials.set('registry/alice', { reason: Reasons.SecretNotFound, message: 'gone' });
+    const gone = compiler.compile(input);
+    expect(gone).toEqual(compileSnapshot(input));
+    expect(hashesOf(gone)[gone.registries[0]!.id]!.alice).toBeUndefined();
+  });
+});

@@ -16,6 +16,7 @@ import { acceptedRegistryStatus, acceptRegistries, type AcceptedRegistries } fro
 import { compareStrings, type ObjectStatus } from './compile/status.js';
 import { attachUser, claimUsernames, userEntryOf, type ClaimedUser, type RegistryLookup, type ResolvedCredential } from './compile/users.js';
 import { Memo, type Change } from './compile-memo.js';
+import { sameElements } from './same-elements.js';
 import { EntryJson, generationOf } from './snapshot-json.js';
 import type { CompiledRegistry, CompileInput, CompileResult } from './snapshot.js';
 import { CREDENTIALS_FORMAT, SNAPSHOT_FORMAT, type Credentials, type GrantEntry, type RegistryPolicy, type UserEntry } from './types.js';
@@ -44,6 +45,13 @@ class Admissions {
   readonly users = new Memo<Attached>();
   /** The last claim, kept while no user's admission changed. */
   private claim: ReturnType<typeof claimUsernames> | undefined;
+  /**
+   * The users and statuses of the last admission. The same user objects in the same order under the same
+   * context admit as they did: a grant change then skips every user's memo lookup (at 100,000 users,
+   * about 0.15 s of each compile's 0.3 s in the in-process bench's profile). The informer hands out a new
+   * object on every change of a user, so "the same objects" is "unchanged".
+   */
+  private last: { users: readonly RegistryUserResource[]; statuses: ObjectStatus[] } | undefined;
 
   /** Enters the context of these Registries and namespaces, dropping what was remembered under another. */
   enter(registries: AcceptedRegistries, namespaces: readonly NamespaceInfo[]): RegistryLookup {
@@ -57,6 +65,7 @@ class Admissions {
 
   protected clear(): void {
     this.users.clear();
+    this.last = undefined;
   }
 
   /** Admits and claims; `changed` says whether anything differs from the last call. */
@@ -64,6 +73,9 @@ class Admissions {
     users: readonly RegistryUserResource[],
     lookup: RegistryLookup,
   ): { statuses: ObjectStatus[]; claim: ReturnType<typeof claimUsernames>; changed: boolean } {
+    if (this.last !== undefined && this.claim !== undefined && sameElements(this.last.users, users)) {
+      return { statuses: this.last.statuses, claim: this.claim, changed: false };
+    }
     const statuses: ObjectStatus[] = [];
     const candidates: ClaimedUser[] = [];
     const attach = (u: RegistryUserResource): Attached => attachUser(u, lookup);
@@ -75,6 +87,8 @@ class Admissions {
     const changes = this.users.settle();
     const changed = changes === 'all' || changes.length > 0 || this.claim === undefined;
     if (changed) this.claim = claimUsernames(candidates);
+    // A copy: a caller may edit its list in place between compiles.
+    this.last = { users: [...users], statuses };
     return { statuses, claim: this.claim as ReturnType<typeof claimUsernames>, changed };
   }
 }
@@ -129,22 +143,34 @@ export class IncrementalCompiler {
   private readonly json = new EntryJson();
   private users: UsersOutcome | undefined;
   private grants: GrantsOutcome | undefined;
+  /** The last answer of usersNeedingCredentials, for the claim it was made from (kept while no admission changes). */
+  private needed: { claim: ReturnType<typeof claimUsernames>; keys: ReadonlySet<string> } | undefined;
+  /** The claimed users' credential keys of the last users pass (credentialKeysOf). */
+  private credentialKeys: string[] | undefined;
 
   /** usersNeedingCredentials (policy/snapshot.ts), remembering each user's admission. */
-  usersNeedingCredentials(input: { registries: RegistryResource[]; users: RegistryUserResource[]; namespaces: NamespaceInfo[] }): Set<string> {
+  usersNeedingCredentials(input: { registries: RegistryResource[]; users: RegistryUserResource[]; namespaces: NamespaceInfo[] }): ReadonlySet<string> {
     const lookup = this.needing.enter(acceptRegistries(input.registries), input.namespaces);
     const { claim } = this.needing.admit(input.users, lookup);
-    return new Set(claim.claimed.filter((c) => c.user.spec.disabled !== true).map((c) => c.meta.key));
+    if (this.needed?.claim !== claim) this.needed = { claim, keys: new Set(claim.claimed.filter((c) => c.user.spec.disabled !== true).map((c) => c.meta.key)) };
+    return this.needed.keys;
+  }
+
+  /** Each claimed user's credential as the entries memo keys it, in claim order. */
+  private credentialKeysOf(claimed: readonly ClaimedUser[], credentials: CompileInput['credentials']): string[] {
+    return claimed.map((c) => credentialKey(credentials.get(c.meta.key)));
   }
 
   private compileUsers(input: CompileInput, lookup: RegistryLookup): UsersOutcome {
     const admitted = this.memo.admit(input.users, lookup);
+    // No admission changed and every claimed user's credential is the one last used: the entries are too.
+    const credentialKeys = this.credentialKeysOf(admitted.claim.claimed, input.credentials);
+    if (!admitted.changed && this.users !== undefined && this.credentialKeys !== undefined && sameElements(this.credentialKeys, credentialKeys))
+      return this.users;
+    this.credentialKeys = credentialKeys;
     const results: UserResult[] = [];
     const entryOf = (c: ClaimedUser): UserResult => userEntryOf(c, input.credentials.get(c.meta.key));
-    for (const c of admitted.claim.claimed) {
-      const credential = input.credentials.get(c.meta.key);
-      results.push(this.memo.entries.get(c.user, entryOf, credentialKey(credential), c));
-    }
+    for (const [i, c] of admitted.claim.claimed.entries()) results.push(this.memo.entries.get(c.user, entryOf, credentialKeys[i] as string, c));
     const changes = this.memo.entries.settle();
     if (!admitted.changed && changes !== 'all' && changes.length === 0 && this.users !== undefined) return this.users;
     const statuses: ObjectStatus[] = [...admitted.statuses, ...admitted.claim.statuses];
