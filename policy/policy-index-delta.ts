@@ -2,14 +2,15 @@
 // every subject bucket, user and tenancy entry the change did not touch with the previous index, and
 // indexes only the entries that are new. Entries are compared by identity: the snapshot reader hands
 // back the same objects for shards whose content did not change, so "not the same object" is "changed".
-// The previous index is never modified (requests may still be reading it); touched buckets are copied.
+// The previous index is never modified (requests may still be reading it): touched buckets are copied,
+// and the new index's maps are new versions of the previous ones' (layered-map.ts), not copies.
 // Decisions are buildPolicyIndex's (policy-index-delta.test.ts compares authorize on both).
 
 import { buildPolicyIndex, type PolicyIndex } from './authorize.js';
+import { LayeredMap } from './layered-map.js';
 import type { GrantEntry, RegistryPolicy, UserEntry } from './types.js';
 
 type Bucket = PolicyIndex['subjects'] extends ReadonlyMap<string, infer B> ? B : never;
-type TenancyEntry = PolicyIndex['tenancy'] extends ReadonlyMap<string, infer T> ? T : never;
 
 /** Past this share of changed entries a full build is cheaper than patching. */
 const PATCH_LIMIT = 0.25;
@@ -102,16 +103,10 @@ export function updatePolicyIndex(previous: PolicyIndex, next: RegistryPolicy): 
 
   // The added entries indexed on their own: the same buckets and tenancies buildPolicyIndex makes for them.
   const fresh = buildPolicyIndex({ ...next, users: addedUsers, grants: addedGrants });
-  const users = new Map<string, UserEntry>(previous.users);
-  const tenancy = new Map<string, TenancyEntry>(previous.tenancy);
-  for (const u of removedUsers) {
-    users.delete(u.username);
-    tenancy.delete(u.username);
-  }
-  for (const u of addedUsers) users.set(u.username, u);
-  for (const [name, t] of fresh.tenancy) tenancy.set(name, t);
+  const removedNames = removedUsers.map((u) => u.username);
+  const users = layered(previous.users).with({ remove: removedNames, set: addedUsers.map((u) => [u.username, u] as const) });
+  const tenancy = layered(previous.tenancy).with({ remove: removedNames, set: fresh.tenancy });
 
-  const subjects = new Map<string, Bucket>(previous.subjects);
   const removed = new Set<unknown>(removedGrants);
   const removedSources = new Set<unknown>(removedGrants.map((g) => g.source));
   // A bucket lists indexed patterns (which name their grant) and catalog sources.
@@ -119,10 +114,19 @@ export function updatePolicyIndex(previous: PolicyIndex, next: RegistryPolicy): 
   // The subject keys of the removed grants, as buildPolicyIndex derives them.
   const touched = new Set<string>(buildPolicyIndex({ ...before, users: [], grants: removedGrants }).subjects.keys());
   for (const key of fresh.subjects.keys()) touched.add(key);
+  const emptied: string[] = [];
+  const patched: [string, Bucket][] = [];
   for (const key of touched) {
     const bucket = merged(previous.subjects.get(key), fresh.subjects.get(key), drop) as Bucket;
-    if (isEmpty(bucket)) subjects.delete(key);
-    else subjects.set(key, bucket);
+    if (isEmpty(bucket)) emptied.push(key);
+    else patched.push([key, bucket]);
   }
+  const subjects = layered(previous.subjects).with({ remove: emptied, set: patched });
   return { registry: next, users, tenancy, subjects };
+}
+
+/** The index's map as a LayeredMap: buildPolicyIndex makes plain Maps, which nothing changes once built. */
+function layered<K, V extends NonNullable<unknown>>(map: ReadonlyMap<K, V>): LayeredMap<K, V> {
+  // instanceof cannot carry the type arguments: a LayeredMap in this slot is one of K to V.
+  return map instanceof LayeredMap ? (map as LayeredMap<K, V>) : LayeredMap.of(map);
 }
