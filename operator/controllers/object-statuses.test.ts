@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { RepositoryGrantResource } from '../../crds/types.js';
+import type { RegistryResource, RepositoryGrantResource } from '../../crds/types.js';
 import type { KubeClient } from '../../kube/request.js';
 import type { ObjectStatus } from '../../policy/snapshot.js';
 import type { EventRecorder } from '../writes/events.js';
@@ -70,7 +70,7 @@ describe('submitObjectStatuses', () => {
 });
 
 /** A controller whose status writes are answered at resourceVersion 42; `submit` returns what it handed over. */
-function writing() {
+function writing(registry?: RegistryResource) {
   const submissions: StatusJob[][] = [];
   const queue = { submit: (_key: string, jobs: readonly StatusJob[]) => void submissions.push([...jobs]) } as unknown as StatusQueue;
   const client = { apply: async () => ({ metadata: { name: 'g', namespace: 'ns', resourceVersion: '42' } }) } as unknown as KubeClient;
@@ -79,7 +79,7 @@ function writing() {
   const submit = (object: RepositoryGrantResource, status: ObjectStatus): StatusJob[] => {
     submitObjectStatuses(deps, {
       registryKey: 'ns/main',
-      registry: undefined,
+      registry,
       users: [],
       grants: [object],
       statuses: [status],
@@ -124,5 +124,34 @@ describe('a status written by the controller', () => {
     const [second] = submit(other, conflicted);
     await first!.write();
     expect(compared.byObject.get(other)).toEqual({ status: conflicted, job: second });
+  });
+});
+
+describe('a settled status (status-pass.ts)', () => {
+  it('is not compared again while its object stays, and is once someone else edits the object’s status', async () => {
+    // A Registry that exists: a gone one keeps no pass.
+    const { compared, submit } = writing({
+      apiVersion: 'portcullis.dev/v1alpha1',
+      kind: 'Registry',
+      metadata: { name: 'main', namespace: 'ns' },
+      spec: { service: 'r' },
+    });
+    const ready = compiled('True', 'Compiled');
+    const shown = grant({
+      observedGeneration: 1,
+      conditions: [
+        { type: 'Ready', status: 'True', reason: 'Compiled', message: 'Compiled', observedGeneration: 1, lastTransitionTime: '2026-11-28T00:00:00Z' },
+      ],
+    });
+    expect(submit(shown, ready)).toEqual([]);
+    // Settled: the comparison is not made again (a forgotten comparison would otherwise be made anew).
+    compared.byObject.delete(shown);
+    expect(submit(shown, ready)).toEqual([]);
+    expect(compared.byObject.has(shown)).toBe(false);
+    // A tenant (or anyone with status rights) marks the grant Ready for a wider scope: the informer's new
+    // object at the same place is compared, and the compiled status is written back over it.
+    const forged = grant({ observedGeneration: 1, conditions: [{ type: 'Ready', status: 'True', reason: 'Forged', message: 'team-b/** too' }] });
+    const [job] = submit(forged, ready);
+    expect(job?.content).toContain('"reason":"Compiled"');
   });
 });
