@@ -77,3 +77,39 @@ describe('Informer cache', () => {
     await informer.stop();
   });
 });
+
+describe('Informer relist', () => {
+  const until = async (done: () => boolean): Promise<void> => {
+    for (let i = 0; i < 500 && !done(); i++) await new Promise((resolve) => setTimeout(resolve, 2));
+    expect(done()).toBe(true);
+  };
+
+  it('keeps the cached object of an unchanged version, and counts a change only when the content moves', async () => {
+    const { client, calls, answerList } = controlledClient();
+    // A resync every few milliseconds: each one relists.
+    const informer = new Informer<KubeObject>({ kc: {} as KubeConnection, client, resource: secrets, resyncMs: 5 });
+    informer.start();
+    await until(() => calls.lists === 1);
+    const item = (name: string, resourceVersion: string) => ({ metadata: { name, namespace: 'ns', resourceVersion } });
+    answerList({ metadata: { resourceVersion: '7' }, items: [item('a', '7'), item('b', '6')] });
+    await informer.waitForSync();
+    const a = informer.get('ns/a');
+    const count = informer.changeCount;
+
+    await until(() => calls.lists === 2);
+    answerList({ metadata: { resourceVersion: '7' }, items: [item('a', '7'), item('b', '6')] });
+    await until(() => calls.lists === 3);
+    expect(informer.get('ns/a')).toBe(a);
+    expect(informer.changeCount).toBe(count);
+
+    answerList({ metadata: { resourceVersion: '9' }, items: [item('a', '8')] });
+    await until(() => calls.lists === 4);
+    expect(informer.get('ns/a')?.metadata.resourceVersion).toBe('8');
+    expect(informer.get('ns/b')).toBeUndefined();
+    expect(informer.changeCount).toBe(count + 2);
+    // The fourth list is waiting for its answer: stop() returns once it has one.
+    const stopped = informer.stop();
+    answerList({ metadata: { resourceVersion: '9' }, items: [] });
+    await stopped;
+  });
+});

@@ -75,6 +75,7 @@ export class Informer<T extends KubeObject> {
   private readonly timers: Timers;
   private readonly path: string;
   private resourceVersion = '';
+  private changes = 0;
   private synced = false;
   /** When the API server last said anything (a list, a watch connect, an event, a bookmark); 0: never. */
   private lastActivity = 0;
@@ -90,6 +91,11 @@ export class Informer<T extends KubeObject> {
     this.client = options.client ?? new KubeClient(options.kc);
     this.timers = options.timers ?? realTimers;
     this.path = collectionPath(options.resource, options.namespace);
+  }
+
+  /** Moves whenever the cache's content does (an object stored, replaced or removed): equal counts, equal content. */
+  get changeCount(): number {
+    return this.changes;
   }
 
   get hasSynced(): boolean {
@@ -214,6 +220,7 @@ export class Informer<T extends KubeObject> {
     for (const [key, previous] of this.store) {
       if (!fresh.has(key)) {
         this.store.delete(key);
+        this.changes++;
         this.emit({ type: 'deleted', key, object: previous });
       }
     }
@@ -239,7 +246,12 @@ export class Informer<T extends KubeObject> {
 
   private put(key: string, object: T): void {
     const previous = this.store.get(key);
+    // The same version is the same object (a relist hands every object over again): keeping the one the
+    // cache holds keeps the identity its readers' memos go by (the compile, the status passes).
+    const version = object.metadata.resourceVersion;
+    if (version !== undefined && version !== '' && previous?.metadata.resourceVersion === version) return;
     this.store.set(key, object);
+    this.changes++;
     if (previous === undefined) this.emit({ type: 'added', key, object });
     else if (previous.metadata.resourceVersion !== object.metadata.resourceVersion) {
       this.emit({ type: 'updated', key, object, previous });
@@ -327,7 +339,7 @@ export class Informer<T extends KubeObject> {
         const key = objectKey(object);
         this.resourceVersion = object.metadata.resourceVersion ?? this.resourceVersion;
         const previous = this.store.get(key);
-        this.store.delete(key);
+        if (this.store.delete(key)) this.changes++;
         this.emit({ type: 'deleted', key, object: previous ?? this.shape(object) });
         return;
       }

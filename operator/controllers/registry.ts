@@ -16,7 +16,7 @@ import type { Logger } from 'pino';
 import type { NamespaceInfo, RegistryResource, RegistryUserResource, RepositoryGrantResource } from '../../crds/types.js';
 import type { Informer } from '../../kube/informer.js';
 import type { KubeClient } from '../../kube/request.js';
-import { objectKey, registryKeyOf, splitKey } from '../../policy/object-keys.js';
+import { splitKey } from '../../policy/object-keys.js';
 import { ConditionTypes, Reasons } from '../../policy/reasons.js';
 import { IncrementalCompiler } from '../../policy/incremental-compile.js';
 import { ShardPlanner } from '../../policy/snapshot-shard-planner.js';
@@ -43,6 +43,7 @@ import { statusComparisons, submitObjectStatuses } from './object-statuses.js';
 import { PasswordHashes, type HashSource, type SecretMetadata } from './password-hashes.js';
 import { publishChunked, type PublishTarget } from './publish.js';
 import { PublishedDocuments } from './published-documents.js';
+import { RegistryLists } from './registry-lists.js';
 import type { OwnWrites } from '../own-writes.js';
 import { GzipMemo, snapshotFiles } from './snapshot-layout.js';
 
@@ -101,6 +102,8 @@ export class RegistryController {
   private readonly compilers = new Map<string, { compiler: IncrementalCompiler; planner: ShardPlanner }>();
   /** Each cached object's last status comparison (controllers/object-statuses.ts). */
   private readonly comparedStatuses = statusComparisons();
+  /** Each Registry's users and grants, kept while their caches do not move (registry-lists.ts). */
+  private readonly lists = new RegistryLists();
   private readonly now: () => Date;
   private readonly statusQueue: StatusQueue;
 
@@ -154,8 +157,8 @@ export class RegistryController {
   readonly reconcile = async (key: string): Promise<ReconcileResult | void> => {
     const { caches } = this;
     const registry = caches.registries.get(key);
-    const users = caches.users.list().filter((u) => registryKeyOf(u) === key);
-    const grants = caches.grants.list().filter((g) => registryKeyOf(g) === key);
+    const users = this.lists.of(key, caches.users);
+    const grants = this.lists.of(key, caches.grants);
     const namespaces: NamespaceInfo[] = caches.namespaces.list().map((n) => ({ name: n.metadata.name, labels: n.metadata.labels ?? {} }));
     const objects = { registries: caches.registries.list(), users, grants, namespaces };
 
@@ -168,11 +171,7 @@ export class RegistryController {
     // Admission first: only users the snapshot will hold get their Secret looked at.
     const needed = incremental.compiler.usersNeedingCredentials(objects);
     const previous = this.knownSources(key, registry);
-    const resolved = await this.hashes.resolve(
-      key,
-      users.filter((u) => needed.has(objectKey(u))),
-      previous,
-    );
+    const resolved = await this.hashes.resolve(key, this.lists.neededOf(key, users, needed), previous);
     if (registry) this.sources.set(key, resolved.sources);
     else {
       this.sources.delete(key);
@@ -180,6 +179,7 @@ export class RegistryController {
       this.documents.delete(key);
       this.compilers.delete(key);
       this.hashes.forget(key);
+      this.lists.forget(key);
     }
     const result = incremental.compiler.compile({ ...objects, credentials: resolved.credentials, identitySecrets: await this.identitySecrets(key, registry) });
     const compiled = result.registries.find((r) => r.id === key);
