@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { assembleChunks, MANIFEST_KEY, parseManifest, planChunks, type ChunkPlan } from './chunked.js';
+import { assembleChunks, MANIFEST_KEY, parseManifest, planChunks, sha256Hex, type ChunkPlan } from './chunked.js';
 
 const small = { inlineLimit: 200, partBytes: 64 };
 
@@ -79,5 +79,17 @@ describe('chunked layout', () => {
       (file, sha256) => file === 'a.json' && sha256 === plan.manifest.files['a.json']!.sha256,
     );
     expect(result).toEqual({ complete: true, generation: 'g', files: { 'b.json': 'b'.repeat(500) } });
+  });
+
+  it('names each part’s own hash, also when a writer hands over the same gzip bytes with another part size', () => {
+    const text = 'x'.repeat(5000) + Array.from({ length: 400 }, (_, i) => String(i * 7919)).join(',');
+    const gz = planChunks('doc', 'g', { 'a.json': text }, small).parts.map((p) => p.bytes);
+    const whole = Buffer.concat(gz);
+    for (const partBytes of [64, 100, 64, 1000]) {
+      const plan = planChunks('doc', 'g', { 'a.json': text }, { inlineLimit: 10, partBytes }, undefined, { gzip: () => whole });
+      const listed = plan.manifest.files['a.json']!.parts.map((p) => p.sha256);
+      expect(listed).toEqual(plan.parts.map((p) => sha256Hex(p.bytes)));
+      expect(plan.parts.length).toBe(Math.ceil(whole.length / partBytes));
+    }
   });
 });

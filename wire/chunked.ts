@@ -92,6 +92,23 @@ export interface ChunkOptions {
   contentNames?: boolean;
   /** Gzips a file's text (given with its sha256, so a writer can reuse the bytes of an unchanged file). */
   gzip?: (text: string, sha256: string) => Buffer;
+  /** sha256Hex of a file's text, for a writer that remembers the hashes of texts it planned before. */
+  sha256?: (text: string) => string;
+}
+
+/**
+ * The part hashes of gzip output, by the buffer and the part size. A writer that reuses an unchanged
+ * file's gzip bytes (options.gzip) hands over the same buffer, which is never written to after gzip made it.
+ */
+const partHashes = new WeakMap<Buffer, { partBytes: number; sha256: string[] }>();
+
+function partHashesOf(gz: Buffer, partBytes: number): string[] {
+  const known = partHashes.get(gz);
+  if (known?.partBytes === partBytes) return known.sha256;
+  const sha256: string[] = [];
+  for (let offset = 0; offset < gz.length || offset === 0; offset += partBytes) sha256.push(sha256Hex(gz.subarray(offset, offset + partBytes)));
+  partHashes.set(gz, { partBytes, sha256 });
+  return sha256;
 }
 
 /** Same input, same bytes: Node's gzip header has no mtime, and the level is fixed. */
@@ -121,16 +138,18 @@ export function planChunks(
   const manifest: Manifest = { format: CHUNKED_FORMAT, generation, files: {} };
   const main: Record<string, string> = {};
   const parts: ChunkPlan['parts'] = [];
+  const hashOf = options.sha256 ?? sha256Hex;
   for (const file of names) {
     const text = files[file] as string;
     if (total <= limits.inlineLimit) {
-      manifest.files[file] = { sha256: sha256Hex(text), encoding: 'inline', parts: [] };
+      manifest.files[file] = { sha256: hashOf(text), encoding: 'inline', parts: [] };
       main[file] = text;
       continue;
     }
-    const sha256 = sha256Hex(text);
+    const sha256 = hashOf(text);
     const gz = options.gzip ? options.gzip(text, sha256) : gzipText(text);
     const entry: ManifestFile = { sha256, encoding: 'gzip', parts: [] };
+    const hashes = partHashesOf(gz, limits.partBytes);
     for (let offset = 0, i = 0; offset < gz.length || i === 0; offset += limits.partBytes, i++) {
       const bytes = gz.subarray(offset, offset + limits.partBytes);
       const name =
@@ -139,7 +158,7 @@ export function planChunks(
           : options.contentNames
             ? contentPartName(base, file, sha256, i)
             : partName(base, generation, file, i, names.length);
-      entry.parts.push({ name, sha256: sha256Hex(bytes) });
+      entry.parts.push({ name, sha256: hashes[i] as string });
       parts.push({ name, bytes });
     }
     manifest.files[file] = entry;

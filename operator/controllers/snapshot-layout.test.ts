@@ -31,4 +31,18 @@ describe('GzipMemo', () => {
     expect(back[0]?.buffer).not.toBe(first[0]?.buffer);
     expect(back.map((b) => b.toString('base64'))).toEqual(first.map((b) => b.toString('base64')));
   });
+
+  it('plans the same manifest as no memo along edits: a text changed back and forth gets its own hash each time', () => {
+    const memo = new GzipMemo();
+    for (const [i, body] of [text(20), text(21), text(20), text(20), text(3), text(21)].entries()) {
+      // Inline and split, so both of the plan's hashing paths see the memo.
+      for (const fixed of [limits, { inlineLimit: 100_000, partBytes: 64 }]) {
+        const memoized = planChunks('doc', `gen-${i}`, { 'a.json': body, 'b.json': text(i) }, fixed, undefined, memo.options());
+        memo.settle();
+        expect(memoized.manifest).toEqual(
+          planChunks('doc', `gen-${i}`, { 'a.json': body, 'b.json': text(i) }, fixed, undefined, { contentNames: true }).manifest,
+        );
+      }
+    }
+  });
 });

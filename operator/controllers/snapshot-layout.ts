@@ -8,7 +8,7 @@ import { serializeSnapshot } from '../../policy/snapshot-format.js';
 import { ShardPlanner } from '../../policy/snapshot-shard-planner.js';
 import { shardSnapshot } from '../../policy/snapshot-shards.js';
 import type { Snapshot } from '../../policy/types.js';
-import { gzipText, type ChunkOptions } from '../../wire/chunked.js';
+import { gzipText, sha256Hex, type ChunkOptions } from '../../wire/chunked.js';
 import { SNAPSHOT_FILE } from '../../wire/files.js';
 
 /**
@@ -37,14 +37,31 @@ export class GzipMemo {
     return bytes;
   };
 
+  /**
+   * Texts hashed by the plans, by the text itself: an unchanged file is the same string from one plan to
+   * the next (the planner and the published documents remember their texts), and V8 keeps a string's own
+   * hash, so finding it costs no pass over the text. At 100,000 users and grants, hashing every file
+   * again was about 27 ms of each grant change (in-process bench profile).
+   */
+  private lastHashes = new Map<string, string>();
+  private nextHashes = new Map<string, string>();
+
+  readonly sha256 = (text: string): string => {
+    const sha256 = this.lastHashes.get(text) ?? this.nextHashes.get(text) ?? sha256Hex(text);
+    this.nextHashes.set(text, sha256);
+    return sha256;
+  };
+
   /** Keeps what the plan just made used; drops the rest. */
   settle(): void {
     this.last = this.next;
     this.next = new Map();
+    this.lastHashes = this.nextHashes;
+    this.nextHashes = new Map();
   }
 
   /** Parts named after their content (the snapshot's shards); `contentNames: false` keeps the plan's own names (fixed slots, generations). */
   options(contentNames = true): ChunkOptions {
-    return contentNames ? { contentNames: true, gzip: this.gzip } : { gzip: this.gzip };
+    return contentNames ? { contentNames: true, gzip: this.gzip, sha256: this.sha256 } : { gzip: this.gzip, sha256: this.sha256 };
   }
 }
