@@ -48,8 +48,16 @@ class World {
       users: [...this.users.values()],
       grants: [...this.grants.values()],
       namespaces: this.namespaces,
-      credentials: this.credentials,
+      credentials: this.handedCredentials(),
     };
+  }
+
+  /** The map handed over last time while the credentials are the same; a copy once they changed (CompileInput). */
+  private handed: Map<string, ResolvedCredential> | undefined;
+  private handedCredentials(): Map<string, ResolvedCredential> {
+    const same = this.handed?.size === this.credentials.size && [...this.credentials].every(([k, v]) => this.handed?.get(k) === v);
+    if (!same) this.handed = new Map(this.credentials);
+    return this.handed as Map<string, ResolvedCredential>;
   }
 }
 
@@ -259,15 +267,18 @@ describe('IncrementalCompiler: a change that touches no user skips the users, an
     expect(Object.keys(hashesOf(next)[next.registries[0]!.id]!)).toEqual(['alice']);
   });
 
-  it('a password changed inside the same credentials map is seen: the old hash is gone', () => {
+  it('a password changed in a new credentials map is seen: the old hash is gone', () => {
     const { input, credentials, compiler } = setup();
-    credentials.set('registry/alice', { hash: `${HASH}c` });
+    input.credentials = new Map(credentials).set('registry/alice', { hash: `${HASH}c` });
     const next = compiler.compile(input);
     expect(next).toEqual(compileSnapshot(input));
     expect(hashesOf(next)[next.registries[0]!.id]!.alice).toBe(`${HASH}c`);
-    credentials.set('registry/alice', { reason: Reasons.SecretNotFound, message: 'gone' });
+    input.credentials = new Map(credentials).set('registry/alice', { reason: Reasons.SecretNotFound, message: 'gone' });
     const gone = compiler.compile(input);
     expect(gone).toEqual(compileSnapshot(input));
     expect(hashesOf(gone)[gone.registries[0]!.id]!.alice).toBeUndefined();
+    // An equal map, not the same one: the users part is kept all the same (the credential keys match).
+    input.credentials = new Map(input.credentials);
+    expect(compiler.compile(input).registries[0]!.snapshot.registries[0]!.users).toBe(gone.registries[0]!.snapshot.registries[0]!.users);
   });
 });

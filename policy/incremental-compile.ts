@@ -145,6 +145,8 @@ export class IncrementalCompiler {
   private grants: GrantsOutcome | undefined;
   /** The last answer of usersNeedingCredentials, for the claim it was made from (kept while no admission changes). */
   private needed: { claim: ReturnType<typeof claimUsernames>; keys: ReadonlySet<string> } | undefined;
+  /** The credentials map of the last users pass. */
+  private credentialsMap: CompileInput['credentials'] | undefined;
   /** The claimed users' credential keys of the last users pass (credentialKeysOf). */
   private credentialKeys: string[] | undefined;
 
@@ -163,6 +165,9 @@ export class IncrementalCompiler {
 
   private compileUsers(input: CompileInput, lookup: RegistryLookup): UsersOutcome {
     const admitted = this.memo.admit(input.users, lookup);
+    // The same claim and the very same credentials map (not changed once handed over: CompileInput).
+    if (!admitted.changed && this.users !== undefined && input.credentials === this.credentialsMap) return this.users;
+    this.credentialsMap = input.credentials;
     // No admission changed and every claimed user's credential is the one last used: the entries are too.
     const credentialKeys = this.credentialKeysOf(admitted.claim.claimed, input.credentials);
     if (!admitted.changed && this.users !== undefined && this.credentialKeys !== undefined && sameElements(this.credentialKeys, credentialKeys))

@@ -24,7 +24,11 @@ export interface CompileInput {
   users: RegistryUserResource[];
   grants: RepositoryGrantResource[];
   namespaces: NamespaceInfo[];
-  /** key: `${namespace}/${name}` of the RegistryUser. Only users `usersNeedingCredentials` lists are read. */
+  /**
+   * key: `${namespace}/${name}` of the RegistryUser. Only users `usersNeedingCredentials` lists are read.
+   * Not changed once handed to a compile: a new map for new credentials (the incremental compiler takes
+   * the same map for the same credentials).
+   */
   credentials: ReadonlyMap<string, ResolvedCredential>;
   /**
    * key: `namespace/name` of the Registry. Needed for every Registry that `bindPasswordSecretRef` names a
