@@ -5,7 +5,15 @@ import { fullCollector, heapCompaction, shouldCompact } from './heap-compaction.
 const MB = 2 ** 20;
 
 describe('shouldCompact', () => {
-  const base = { rss: 500 * MB, rssAfterLast: 300 * MB, sinceLastMs: 60_000, minGrowthBytes: 64 * MB, minIntervalMs: 30_000 };
+  const base = {
+    rss: 500 * MB,
+    rssAfterLast: 300 * MB,
+    sinceLastMs: 60_000,
+    minGrowthBytes: 64 * MB,
+    minIntervalMs: 30_000,
+    heapUsed: 200 * MB,
+    maxHeapUsedBytes: 768 * MB,
+  };
   it.each([
     ['grew 200 MB, a minute after the last', base, true],
     ['never compacted before', { ...base, sinceLastMs: Infinity }, true],
@@ -13,6 +21,8 @@ describe('shouldCompact', () => {
     ['grew the minimum but under a quarter of its size', { ...base, rss: 1100 * MB, rssAfterLast: 1000 * MB }, false],
     ['too soon after the last', { ...base, sinceLastMs: 10_000 }, false],
     ['shrank', { ...base, rss: 200 * MB }, false],
+    ['grew, but the heap in use is past the most a pause is paid for', { ...base, rss: 1500 * MB, rssAfterLast: 450 * MB, heapUsed: 1060 * MB }, false],
+    ['grew, with the heap in use just at that most', { ...base, heapUsed: 768 * MB }, true],
   ])('%s', (_name, decision, expected) => {
     expect(shouldCompact(decision)).toBe(expected);
   });
@@ -84,6 +94,18 @@ describe('heapCompaction', () => {
     const compacted: number[] = [];
     const compaction = heapCompaction({ rss: () => rss, now: () => 60_000, onCompacted: (f) => compacted.push(f.rssBeforeMB) });
     rss = 140 * MB;
+    compaction.afterLoad();
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(compacted).toEqual([]);
+    compaction.stop();
+  });
+
+  it('leaves a process alone whose heap in use is past the most a pause is paid for, however much it grew', async () => {
+    vi.useFakeTimers();
+    let rss = 450 * MB;
+    const compacted: number[] = [];
+    const compaction = heapCompaction({ rss: () => rss, heapUsed: () => 1060 * MB, now: () => 60_000, onCompacted: (f) => compacted.push(f.rssBeforeMB) });
+    rss = 1460 * MB;
     compaction.afterLoad();
     await vi.advanceTimersByTimeAsync(5000);
     expect(compacted).toEqual([]);
