@@ -23,41 +23,45 @@ export function snapshotFiles(snapshot: Snapshot, inlineLimit: number, planner?:
   return total <= inlineLimit ? { [SNAPSHOT_FILE]: serializeSnapshot(snapshot) } : shards;
 }
 
+/** Values by key from one plan, kept for the next: what a plan did not ask for is let go at `settle`. */
+class PlanMemo<K, V> {
+  private last = new Map<K, V>();
+  private next = new Map<K, V>();
+
+  get(key: K, compute: () => V): V {
+    const value = this.last.get(key) ?? this.next.get(key) ?? compute();
+    this.next.set(key, value);
+    return value;
+  }
+
+  settle(): void {
+    this.last = this.next;
+    this.next = new Map();
+  }
+}
+
 /**
  * Remembers the gzipped bytes of the files of the last publish, by content hash: gzip at level 9 is
  * most of a publish's cost, and between two generations all shards but one are unchanged.
  */
 export class GzipMemo {
-  private last = new Map<string, Buffer>();
-  private next = new Map<string, Buffer>();
-
-  readonly gzip = (text: string, sha256: string): Buffer => {
-    const bytes = this.last.get(sha256) ?? this.next.get(sha256) ?? gzipText(text);
-    this.next.set(sha256, bytes);
-    return bytes;
-  };
-
+  private readonly bytes = new PlanMemo<string, Buffer>();
   /**
    * Texts hashed by the plans, by the text itself: an unchanged file is the same string from one plan to
    * the next (the planner and the published documents remember their texts), and V8 keeps a string's own
    * hash, so finding it costs no pass over the text. At 100,000 users and grants, hashing every file
    * again was about 27 ms of each grant change (in-process bench profile).
    */
-  private lastHashes = new Map<string, string>();
-  private nextHashes = new Map<string, string>();
+  private readonly hashes = new PlanMemo<string, string>();
 
-  readonly sha256 = (text: string): string => {
-    const sha256 = this.lastHashes.get(text) ?? this.nextHashes.get(text) ?? sha256Hex(text);
-    this.nextHashes.set(text, sha256);
-    return sha256;
-  };
+  readonly gzip = (text: string, sha256: string): Buffer => this.bytes.get(sha256, () => gzipText(text));
+
+  readonly sha256 = (text: string): string => this.hashes.get(text, () => sha256Hex(text));
 
   /** Keeps what the plan just made used; drops the rest. */
   settle(): void {
-    this.last = this.next;
-    this.next = new Map();
-    this.lastHashes = this.nextHashes;
-    this.nextHashes = new Map();
+    this.bytes.settle();
+    this.hashes.settle();
   }
 
   /** Parts named after their content (the snapshot's shards); `contentNames: false` keeps the plan's own names (fixed slots, generations). */
