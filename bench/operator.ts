@@ -167,15 +167,18 @@ async function main(): Promise<void> {
     };
 
     const operatorStart = Date.now();
-    // At info for its "heap compacted" lines (bin/heap-compaction.ts); /metrics for its V8 heap.
+    // At debug for its "heap compacted" lines (bin/heap-compaction.ts) and its "registry reconciled" lines
+    // (where each reconcile's time went); /metrics for its V8 heap.
     const operatorMetricsPort = await freePort();
-    const operator = spawnCli(['operator', '--no-leader-elect', '--log-level', 'info', '--metrics-listen', `127.0.0.1:${operatorMetricsPort}`], env);
+    const operator = spawnCli(['operator', '--no-leader-elect', '--log-level', 'debug', '--metrics-listen', `127.0.0.1:${operatorMetricsPort}`], env);
     const compactions: string[] = [];
+    const reconciles: ReconcileLine[] = [];
     let partial = '';
     operator.child.stdout?.on('data', (c: Buffer) => {
       const lines = (partial + c.toString()).split('\n');
       partial = lines.pop() ?? '';
       compactions.push(...lines.filter((l) => l.includes('"heap compacted"')));
+      for (const l of lines) if (l.includes('"registry reconciled"')) reconciles.push(JSON.parse(l) as ReconcileLine);
     });
     children.push(operator.child);
     const last = N - 1;
@@ -226,6 +229,7 @@ async function main(): Promise<void> {
     const baseline = await watchRoundTrips(client, CHANGES);
 
     const latencies: number[] = [];
+    const changeWindows: { start: number; end: number }[] = [];
     for (let k = 0; k < CHANGES; k++) {
       const i = Math.floor((k * N) / CHANGES);
       const start = Date.now();
@@ -240,6 +244,7 @@ async function main(): Promise<void> {
         () => operator.output(),
       );
       latencies.push(Date.now() - start);
+      changeWindows.push({ start, end: Date.now() });
     }
 
     // A token server started now reads the published snapshot (every shard) from scratch.
@@ -270,6 +275,8 @@ async function main(): Promise<void> {
         `two in a row (grant, then a ConfigMap): p50 ${percentile(baseline.double, 50)} ms, p99 ${percentile(baseline.double, 99)} ms`,
     );
     print(`grant change -> new decision, each in order (ms): ${latencies.join(' ')}`);
+    print("  the operator's reconciles ending within each change (ms, ending at ms since the PATCH; per phase; queue: status writes waiting):");
+    changeWindows.forEach((w, k) => print(`  ${k + 1}. ${reconcilesWithin(reconciles, w)}`));
     const p50 = percentile(latencies, 50);
     const p99 = percentile(latencies, 99);
     print(
@@ -352,6 +359,26 @@ async function watchRoundTrips(client: KubeClient, times: number): Promise<{ sin
     for (const w of watches) w.abort();
   }
   return { single, double };
+}
+
+/** The operator's "registry reconciled" debug line (operator/controllers/registry.ts). */
+interface ReconcileLine {
+  time: number;
+  ms: Record<string, number>;
+  statusQueue: number;
+}
+
+/** The reconciles that ended between `start` and `end` (epoch ms), each as its phases. */
+function reconcilesWithin(lines: readonly ReconcileLine[], { start, end }: { start: number; end: number }): string {
+  const within = lines.filter((l) => l.time >= start && l.time <= end);
+  if (within.length === 0) return 'none';
+  return within
+    .map((l) => {
+      const { total, ...phases } = l.ms;
+      const parts = Object.entries(phases).map(([phase, ms]) => `${phase} ${Math.round(ms)}`);
+      return `${Math.round(total ?? 0)} ending at +${l.time - start} (${parts.join(', ')}; queue ${l.statusQueue})`;
+    })
+    .join(' | ');
 }
 
 /** How the snapshot is laid out in ConfigMaps: objects, and the largest one's size. */

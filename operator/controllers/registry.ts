@@ -46,6 +46,7 @@ import { PublishedDocuments } from './published-documents.js';
 import { RegistryLists } from './registry-lists.js';
 import type { OwnWrites } from '../own-writes.js';
 import { GzipMemo, snapshotFiles } from './snapshot-layout.js';
+import { PhaseTimer } from '../phase-timer.js';
 
 export interface NamespaceObject {
   metadata: { name: string; labels?: Record<string, string>; resourceVersion?: string };
@@ -156,11 +157,13 @@ export class RegistryController {
 
   readonly reconcile = async (key: string): Promise<ReconcileResult | void> => {
     const { caches } = this;
+    const timer = new PhaseTimer();
     const registry = caches.registries.get(key);
     const users = this.lists.of(key, caches.users);
     const grants = this.lists.of(key, caches.grants);
     const namespaces: NamespaceInfo[] = caches.namespaces.list().map((n) => ({ name: n.metadata.name, labels: n.metadata.labels ?? {} }));
     const objects = { registries: caches.registries.list(), users, grants, namespaces };
+    timer.mark('lists');
 
     let incremental = this.compilers.get(key);
     if (incremental === undefined) {
@@ -181,8 +184,10 @@ export class RegistryController {
       this.hashes.forget(key);
       this.lists.forget(key);
     }
+    timer.mark('hashes');
     const result = incremental.compiler.compile({ ...objects, credentials: resolved.credentials, identitySecrets: await this.identitySecrets(key, registry) });
     const compiled = result.registries.find((r) => r.id === key);
+    timer.mark('compile');
 
     let snapshotWritten = false;
     if (registry && compiled) {
@@ -193,6 +198,7 @@ export class RegistryController {
         markTooLarge(result, key, error);
       }
     }
+    timer.mark('publish');
     // Written in the background (writes/status-queue.ts): the next change need not wait for them.
     submitObjectStatuses(
       {
@@ -205,6 +211,14 @@ export class RegistryController {
       },
       { registryKey: key, registry, users, grants, statuses: result.statuses, generation: compiled?.snapshot.generation, snapshotWritten },
     );
+    timer.mark('statuses');
+    // Where a reconcile's time went, for `bench:operator` and for anyone asking why propagation is slow.
+    if (this.options.log.isLevelEnabled('debug')) {
+      this.options.log.debug(
+        { registry: key, ms: timer.phases(), users: users.length, grants: grants.length, published: snapshotWritten, statusQueue: this.statusQueue.size },
+        'registry reconciled',
+      );
+    }
   };
 
   /** The LDAP bind password the Registry names, read only when its Secret's version changed. */
