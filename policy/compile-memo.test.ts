@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Memo } from './compile-memo.js';
+import { Memo, sameVersion, sameVersions } from './compile-memo.js';
 
 const obj = (resourceVersion: string | undefined, generation?: number) => ({
   metadata: { name: 'g', namespace: 'team-a', uid: 'g-uid', resourceVersion, generation },
@@ -36,5 +36,41 @@ describe('Memo: when a remembered result is reused', () => {
     expect(memo.settle()).toEqual([]);
     memo.get(obj('3', 2), () => 'c');
     expect(memo.settle()).toEqual([{ before: 'a', after: 'c' }]);
+  });
+});
+
+describe('sameVersion: the memo\'s rule for "this object compiles as it did"', () => {
+  const named = (name: string, uid: string | undefined, resourceVersion: string | undefined, generation?: number) => ({
+    metadata: { name, namespace: 'team-a', uid, resourceVersion, generation },
+  });
+  it.each([
+    ['a status write (new resourceVersion, same uid and generation)', named('g', 'u1', '1', 1), named('g', 'u1', '2', 1), true],
+    ['a spec change (new generation)', named('g', 'u1', '1', 1), named('g', 'u1', '2', 2), false],
+    ['deleted and created again under the same name (new uid, same generation)', named('g', 'u1', '1', 1), named('g', 'u2', '5', 1), false],
+    ['another object at the same generation', named('g', 'u1', '1', 1), named('h', 'u3', '1', 1), false],
+    ['no uid: the same key and generation', named('g', undefined, '1', 1), named('g', undefined, '2', 1), true],
+    ['no uid: another key', named('g', undefined, '1', 1), named('h', undefined, '2', 1), false],
+    ['no generation: a new resourceVersion', named('g', 'u1', '1'), named('g', 'u1', '2'), false],
+    ['no generation: the same resourceVersion', named('g', 'u1', '1'), named('g', 'u1', '1'), true],
+    ['no resourceVersion', named('g', 'u1', undefined, 1), named('g', 'u1', undefined, 1), false],
+  ])('%s: %s', (_name, before, after, same) => {
+    expect(sameVersion(before, after)).toBe(same);
+    // The rule Memo keeps results by: reused exactly when sameVersion says so.
+    const memo = new Memo<number>();
+    let computed = 0;
+    memo.get(before, () => ++computed);
+    memo.settle();
+    memo.get(after, () => ++computed);
+    expect(computed === 1).toBe(same);
+  });
+
+  it('the very same object is the same version; lists compare position by position', () => {
+    const o = named('g', 'u1', undefined, 1);
+    expect(sameVersion(o, o)).toBe(true);
+    const a = named('a', 'ua', '1', 1);
+    const b = named('b', 'ub', '2', 1);
+    expect(sameVersions([a, b], [named('a', 'ua', '3', 1), named('b', 'ub', '4', 1)])).toBe(true);
+    expect(sameVersions([a, b], [b, a])).toBe(false);
+    expect(sameVersions([a, b], [a])).toBe(false);
   });
 });

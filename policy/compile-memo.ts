@@ -17,6 +17,29 @@ function generationOf(o: Versioned): number {
   return typeof generation === 'number' && generation > 0 ? generation : 0;
 }
 
+/**
+ * Whether `after` is `before` or another version of the same object with the same compiled part, by the
+ * rule Memo keeps results by: the same uid (key without one) and generation, or the same resourceVersion
+ * for an object without a generation. The operator's own status writes give every object a new version
+ * and a new identity in the cache; by this rule they are unchanged.
+ */
+export function sameVersion(before: Versioned, after: Versioned): boolean {
+  if (before === after) return true;
+  const rv = after.metadata.resourceVersion;
+  if (rv === undefined || rv === '' || before.metadata.resourceVersion === undefined) return false;
+  const generation = generationOf(after);
+  if (generation !== generationOf(before) || (generation === 0 && before.metadata.resourceVersion !== rv)) return false;
+  const uid = after.metadata.uid;
+  return uid ? before.metadata.uid === uid : !before.metadata.uid && objectKey(before) === objectKey(after);
+}
+
+/** Two lists of the same objects in the same order, each at the same compiled version (sameVersion). */
+export function sameVersions(before: readonly Versioned[], after: readonly Versioned[]): boolean {
+  if (before.length !== after.length) return false;
+  for (let i = 0; i < after.length; i++) if (!sameVersion(before[i] as Versioned, after[i] as Versioned)) return false;
+  return true;
+}
+
 /** A result that differs from the last round's: `before` absent for a new object, `after` for a gone one. */
 export interface Change<T> {
   before?: T;

@@ -2,9 +2,10 @@
 // changes and deletes (users, grants, credentials, namespace labels, the Registry's delegation), both
 // give the same snapshots, generations, credentials and statuses. And the attacks: a remembered result
 // must never let a delegated namespace's grant or user reach past its prefixes once they narrow.
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { NamespaceInfo, RegistryResource, RegistrySpec, RegistryUserResource, RepositoryGrantResource } from '../crds/types.js';
 import { authorize, buildPolicyIndex } from './authorize.js';
+import { Memo } from './compile-memo.js';
 import { IncrementalCompiler } from './incremental-compile.js';
 import { Reasons } from './reasons.js';
 import { compileSnapshot, usersNeedingCredentials, type CompileInput, type ResolvedCredential } from './snapshot.js';
@@ -256,6 +257,24 @@ describe('IncrementalCompiler: a change that touches no user skips the users, an
     const next = compiler.compile(input);
     expect(next).toEqual(compileSnapshot(input));
     expect(next.registries[0]!.snapshot.registries[0]!.users).toBe(first.registries[0]!.snapshot.registries[0]!.users);
+  });
+
+  it("the operator's status writes (every user a new object, same generation) cost no user's memo lookup", () => {
+    const { input, compiler, first } = setup();
+    const needed = compiler.usersNeedingCredentials(input);
+    input.users = [user('alice', '1'), user('bob', '2')].map((u, i) => ({ ...u, metadata: { ...u.metadata, resourceVersion: String(10 + i) } }));
+    input.grants = [grantOf('4', ['pull', 'push'])];
+    const lookups = vi.spyOn(Memo.prototype, 'get');
+    try {
+      expect(compiler.usersNeedingCredentials(input)).toBe(needed);
+      const next = compiler.compile(input);
+      expect(next).toEqual(compileSnapshot(input));
+      expect(next.registries[0]!.snapshot.registries[0]!.users).toBe(first.registries[0]!.snapshot.registries[0]!.users);
+      const looked = lookups.mock.calls.map(([object]) => (object as { kind?: string }).kind);
+      expect(looked).toEqual(['RepositoryGrant']);
+    } finally {
+      lookups.mockRestore();
+    }
   });
 
   it('a user replaced inside the same list is seen: bob disabled leaves the credentials and the users to read', () => {

@@ -97,6 +97,26 @@ describe('PasswordHashes, a pass over what the last one saw', () => {
     expect(state.lookups).toBe(looked + 3);
   });
 
+  it("is the last result after the operator's status writes replaced every user (same generation); not after a spec change", async () => {
+    const { hashes, state } = setup();
+    const versioned = (name: string, resourceVersion: string, generation: number, secretName = 'shared'): RegistryUserResource => ({
+      ...user(name),
+      metadata: { name, namespace: 'team', uid: `${name}-uid`, resourceVersion, generation },
+      spec: { registryRef: { name: 'main' }, passwordSecretRef: { name: secretName, key: 'password' } },
+    });
+    const first = await hashes.resolve('team/main', [versioned('a', '1', 1), versioned('b', '2', 1)], new Map());
+    const looked = state.lookups;
+
+    const written = await hashes.resolve('team/main', [versioned('a', '3', 1), versioned('b', '4', 1)], first.sources);
+    expect(state.lookups).toBe(looked);
+    expect(written.credentials).toBe(first.credentials);
+
+    // b now names a Secret that does not exist: its spec changed (generation 2), so it must not keep a's hash.
+    const moved = await hashes.resolve('team/main', [versioned('a', '3', 1), versioned('b', '5', 2, 'gone')], first.sources);
+    expect(state.lookups).toBe(looked + 2);
+    expect(moved.credentials.get('team/b')).toMatchObject({ reason: 'SecretNotFound' });
+  });
+
   it('passes again once the Secret watch moved: a changed password Secret is read and hashed again', async () => {
     const { hashes, state } = setup();
     const users = ['a', 'b'].map(user);
