@@ -155,3 +155,47 @@ describe('a settled status (status-pass.ts)', () => {
     expect(job?.content).toContain('"reason":"Compiled"');
   });
 });
+
+describe("a first start's status writes, answered", () => {
+  it('call for nothing once the cache shows them, past the status pass limit; a status forged after them is written back', async () => {
+    const registry: RegistryResource = {
+      apiVersion: 'portcullis.dev/v1alpha1',
+      kind: 'Registry',
+      metadata: { name: 'main', namespace: 'ns' },
+      spec: { service: 'r' },
+    };
+    const submissions: StatusJob[][] = [];
+    const queue = { submit: (_key: string, jobs: readonly StatusJob[]) => void submissions.push([...jobs]) } as unknown as StatusQueue;
+    // Each write is answered at resourceVersion "<name>-written".
+    const client = {
+      apply: async (_path: string, body: { metadata: { name: string } }) => ({
+        metadata: { ...body.metadata, resourceVersion: `${body.metadata.name}-written` },
+      }),
+    } as unknown as KubeClient;
+    const compared = statusComparisons();
+    const deps = { client, events: {} as EventRecorder, now: () => new Date('2026-11-28T00:00:00Z'), queue, compared };
+    const named = (name: string, resourceVersion: string, status?: RepositoryGrantResource['status']): RepositoryGrantResource => ({
+      ...grant(status),
+      metadata: { name, namespace: 'ns', generation: 1, resourceVersion },
+    });
+    const names = Array.from({ length: 1500 }, (_, i) => `g${String(i).padStart(4, '0')}`);
+    const statuses = names.map((name): ObjectStatus => ({ ...compiled('True', 'Compiled'), name }));
+    const submit = (grants: RepositoryGrantResource[]): StatusJob[] => {
+      submitObjectStatuses(deps, { registryKey: 'ns/main', registry, users: [], grants, statuses, generation: 'g1', snapshotWritten: false });
+      return submissions[submissions.length - 1]!;
+    };
+
+    const jobs = submit(names.map((name) => named(name, '1')));
+    expect(jobs).toHaveLength(1500);
+    for (const job of jobs) await job.write();
+
+    const shown = { observedGeneration: 1, conditions: [{ type: 'Ready', status: 'True', reason: 'Compiled', message: 'Compiled', observedGeneration: 1 }] };
+    const cached = names.map((name) => named(name, `${name}-written`, shown as RepositoryGrantResource['status']));
+    // g0007 was edited by someone else after our write: its version is not the one our write was answered with.
+    cached[7] = named('g0007', '99', { conditions: [{ type: 'Ready', status: 'True', reason: 'Forged', message: 'team-b/** too' }] });
+    const again = submit(cached);
+    expect(again.map((j) => j.key)).toEqual(['RepositoryGrant/ns/g0007']);
+    expect(again[0]?.content).toContain('"reason":"Compiled"');
+    expect(compared.byObject.get(cached[0]!)).toEqual({ status: statuses[0], job: undefined });
+  });
+});

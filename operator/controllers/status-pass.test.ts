@@ -17,7 +17,13 @@ const statusOf = (o: Obj): ObjectStatus => ({ kind: o.kind, namespace: 'ns', nam
 describe('StatusPasses', () => {
   it.each([1, 2, 3, 4, 5])('settles only a status compared with the same object that called for nothing (seed %i)', (seed) => {
     const rnd = random(seed);
-    const passes = new StatusPasses<Obj>(keyOfObject, keyOfStatus);
+    // Our own status writes' answers: the next version of the object a pending status was written for.
+    const answers = new WeakMap<Obj, { version: number; status: ObjectStatus }>();
+    const ownWriteOf = (before: Obj, after: Obj): ObjectStatus | undefined => {
+      const answer = answers.get(before);
+      return answer?.version === after.version && after.name === before.name ? answer.status : undefined;
+    };
+    const passes = new StatusPasses<Obj>(keyOfObject, keyOfStatus, ownWriteOf);
     const lists = { RegistryUser: [] as Obj[], RepositoryGrant: [] as Obj[] };
     for (let i = 0; i < 30; i++)
       lists[i % 2 ? 'RegistryUser' : 'RepositoryGrant'].push({ kind: i % 2 ? 'RegistryUser' : 'RepositoryGrant', name: `o${i}`, version: 0, generation: 0 });
@@ -25,12 +31,27 @@ describe('StatusPasses', () => {
     let last: { statuses: ObjectStatus[]; objectAt: Map<string, Obj>; pending: Set<number> } | undefined;
     let next = 30;
     let settledSeen = 0;
+    let answeredSeen = 0;
     for (let step = 0; step < 150; step++) {
+      // Some writes the last pass called for are answered: the informer now holds the written version.
+      for (const i of last?.pending ?? []) {
+        const status = last!.statuses[i] as ObjectStatus;
+        const list = lists[status.kind as Obj['kind']];
+        const at = list.findIndex((o) => o.name === status.name);
+        if (at < 0 || rnd() < 0.5) continue;
+        const before = list[at] as Obj;
+        list[at] = { ...before, version: before.version + 1 };
+        answers.set(before, { version: before.version + 1, status });
+      }
       for (const kind of ['RegistryUser', 'RepositoryGrant'] as const) {
         const list = lists[kind];
         const r = rnd();
         const at = Math.floor(rnd() * list.length);
         const o = list[at] as Obj;
+        if (o === undefined) {
+          list.push({ kind, name: `o${next++}`, version: 0, generation: 0 });
+          continue;
+        }
         // A status-only change (someone else's, or our own write) keeps the generation and the compiled status.
         if (r < 0.2) list[at] = { ...o, version: o.version + 1 };
         else if (r < 0.4) list[at] = { ...o, version: o.version + 1, generation: o.generation + 1 };
@@ -58,8 +79,13 @@ describe('StatusPasses', () => {
         if (plan.settled(i)) {
           settledSeen++;
           expect(last?.statuses[i]).toBe(s);
-          expect(last?.objectAt.get(keyOfStatus(s))).toBe(object);
-          expect(last?.pending.has(i)).toBe(false);
+          const compared = last?.objectAt.get(keyOfStatus(s));
+          if (compared === object) expect(last?.pending.has(i)).toBe(false);
+          else {
+            // Only our write of this very status, answered with this very object, settles a new object.
+            expect(compared && answers.get(compared)).toEqual({ version: object!.version, status: s });
+            answeredSeen++;
+          }
         } else if (rnd() < 0.2) pending.add(i);
       }
       plan.finish(pending);
@@ -67,6 +93,39 @@ describe('StatusPasses', () => {
     }
     // The walk must have settled something, or the test checks nothing.
     expect(settledSeen).toBeGreaterThan(100);
+    expect(answeredSeen).toBeGreaterThan(5);
+  });
+
+  it("settles every status whose write was answered, past the limit of changed positions; not someone else's edit", () => {
+    const answers = new WeakMap<Obj, Obj>();
+    const written = new Map<Obj, ObjectStatus>();
+    const passes = new StatusPasses<Obj>(keyOfObject, keyOfStatus, (before, after) => (answers.get(before) === after ? written.get(before) : undefined));
+    const grants = Array.from({ length: 3000 }, (_, i): Obj => ({
+      kind: 'RepositoryGrant',
+      name: `g${String(i).padStart(4, '0')}`,
+      version: 0,
+      generation: 1,
+    }));
+    const statuses = grants.map(statusOf);
+    // A first start: every status calls for a write.
+    passes.plan('ns/main', [], grants, statuses).finish(new Set(statuses.keys()));
+    const next = grants.map((g, i) => {
+      const answer = { ...g, version: 1 };
+      answers.set(g, answer);
+      written.set(g, statuses[i]!);
+      return answer;
+    });
+    // Someone else edits g0001's status after our write was answered; g0002's compiled status is new since;
+    // g0003's answer is to the write of an older status than the one the last pass called for.
+    next[1] = { ...next[1]!, version: 2 };
+    written.set(grants[3]!, statusOf(grants[3]!));
+    const changedStatuses = [...statuses];
+    changedStatuses[2] = statusOf(grants[2]!);
+    const plan = passes.plan('ns/main', [], next, changedStatuses);
+    expect(plan.objects.get('RepositoryGrant/ns/g0000')).toBe(next[0]);
+    expect(plan.objects.get('RepositoryGrant/ns/g0001')).toBe(next[1]);
+    const unsettled = changedStatuses.map((_, i) => i).filter((i) => !plan.settled(i));
+    expect(unsettled).toEqual([1, 2, 3]);
   });
 
   it('starts over after a pass that never finished (an exception mid-pass)', () => {
