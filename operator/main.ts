@@ -31,7 +31,7 @@ import { wireRetentionTriggers } from './controllers/retention/triggers.js';
 import { healthReport } from './health.js';
 import { LeaderElector } from '../kube/lease.js';
 import { describeError, InFlight, runWorkers } from './reconciler.js';
-import { wireTriggers } from './triggers.js';
+import { SecretIndex, wireTriggers } from './triggers.js';
 import { OwnWrites } from './own-writes.js';
 import { WorkQueue } from './workqueue.js';
 import { EventRecorder } from './writes/events.js';
@@ -103,9 +103,12 @@ export async function startOperator(options: OperatorOptions = {}): Promise<Runn
   const events = new EventRecorder(client, identity, log);
 
   const ownWrites = new OwnWrites();
+  // Which Registries each Secret's users belong to: the triggers' index, and the hashes pass's version.
+  const secretIndex = new SecretIndex();
   const registryController = new RegistryController({
     client,
     ownWrites,
+    passwordSecretsVersion: () => secretIndex.passwordSecretsVersion,
     caches,
     events,
     log,
@@ -164,6 +167,7 @@ export async function startOperator(options: OperatorOptions = {}): Promise<Runn
       keys: (key) => queues?.keys.add(key),
     },
     ownWrites,
+    secretIndex,
   );
   wireMaintenanceTriggers(caches, (key) => queues?.maintenance.add(key));
   wireRetentionTriggers(caches, (key) => queues?.retention.add(key));

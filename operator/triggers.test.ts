@@ -52,6 +52,24 @@ describe('SecretIndex', () => {
   });
 });
 
+describe('SecretIndex.passwordSecretsVersion', () => {
+  it("moves on an event of a Secret a user names, also one that does not exist yet; not on the operator's own Secrets", () => {
+    const index = new SecretIndex();
+    index.setUser(user('a', 'a-password'));
+    index.setUser(user('b', 'b-password-to-come'));
+    const start = index.passwordSecretsVersion;
+    expect(index.secretChanged('registry/portcullis-main-credentials')).toEqual([]);
+    expect(index.secretChanged('registry/portcullis-main-hash-sources')).toEqual([]);
+    expect(index.passwordSecretsVersion).toBe(start);
+    expect(index.secretChanged('registry/a-password')).toEqual(['registry/main']);
+    const afterA = index.passwordSecretsVersion;
+    expect(afterA).not.toBe(start);
+    // Created after the user named it (the pass found it missing): its creation moves the version too.
+    expect(index.secretChanged('registry/b-password-to-come')).toEqual(['registry/main']);
+    expect(index.passwordSecretsVersion).not.toBe(afterA);
+  });
+});
+
 describe('compiledPartUnchanged', () => {
   const meta = (generation: number, extra: Record<string, unknown> = {}) => ({
     metadata: { generation, labels: { a: '1' }, annotations: { b: '2' }, ...extra },

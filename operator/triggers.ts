@@ -28,6 +28,24 @@ export class SecretIndex {
    * Map: a Secret almost always serves one user of one Registry, and 10,000 one-entry Maps held 9 MB.
    */
   private readonly bySecret = new Map<string, { registry: string; users: number }[]>();
+  private passwordSecretEvents = 0;
+
+  /**
+   * Moves on every event of a Secret some user names (secretChanged): while it stays, no password Secret
+   * changed. Finer than the Secret cache's resourceVersion, which the operator's own credentials and
+   * hash-sources writes move too: at 100,000 users the first change after a first start made the hashes
+   * pass look at every user again for them (password-hashes.ts).
+   */
+  get passwordSecretsVersion(): string {
+    return String(this.passwordSecretEvents);
+  }
+
+  /** A Secret was added, changed or deleted: the Registries of the users naming it (counted when there are any). */
+  secretChanged(secretKey: string): string[] {
+    const registries = this.registriesFor(secretKey);
+    if (registries.length > 0) this.passwordSecretEvents++;
+    return registries;
+  }
 
   setUser(user: RegistryUserResource): void {
     this.deleteUser(objectKey(user));
@@ -90,8 +108,7 @@ export interface Queues {
 }
 
 /** Subscribes the controllers' triggers to the caches. */
-export function wireTriggers(caches: OperatorCaches, queues: Queues, ownWrites?: OwnWrites): void {
-  const secretIndex = new SecretIndex();
+export function wireTriggers(caches: OperatorCaches, queues: Queues, ownWrites?: OwnWrites, secretIndex = new SecretIndex()): void {
   const allRegistries = (): void => {
     for (const r of caches.registries.list()) queues.registry(objectKey(r));
   };
@@ -134,7 +151,7 @@ export function wireTriggers(caches: OperatorCaches, queues: Queues, ownWrites?:
   });
   caches.secretMetadata.on((e) => {
     if (e.type !== 'added' && e.type !== 'updated' && e.type !== 'deleted') return;
-    for (const key of secretIndex.registriesFor(e.key)) queues.registry(key);
+    for (const key of secretIndex.secretChanged(e.key)) queues.registry(key);
     // The LDAP bind password: few Registries, so a scan rather than another index.
     for (const r of caches.registries.list()) {
       const ref = r.spec?.authentication?.ldap?.bindPasswordSecretRef;

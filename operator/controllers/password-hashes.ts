@@ -55,9 +55,10 @@ export interface PasswordHashesOptions {
   /** Credentials resolved (bcrypt verified or hashed) at once. Default 8. */
   concurrency?: number;
   /**
-   * The resourceVersion the Secret metadata watch has reached ('' before its first list). Given: a pass
-   * over the same user objects as the last, from the sources it returned, with this unchanged, returns
-   * the last result without looking at each user again.
+   * A version that moves whenever a Secret some user names is added, changed or deleted (the operator's
+   * SecretIndex; or the Secret watch's resourceVersion; '' turns this off). Given: a pass over the same
+   * users as the last, from the sources it returned, with this unchanged, returns the last result
+   * without looking at each user again.
    */
   secretsVersion?: () => string;
 }

@@ -79,6 +79,11 @@ export interface RegistryControllerOptions {
   now?: () => Date;
   /** Remembers this controller's writes, so the triggers can tell their watch events from others' (own-writes.ts). */
   ownWrites?: OwnWrites;
+  /**
+   * Moves whenever a Secret some user names changes (triggers.ts, SecretIndex); without it, the Secret
+   * cache's resourceVersion, which every Secret write moves.
+   */
+  passwordSecretsVersion?: () => string;
 }
 
 /** Secrets hold up to 1 MiB of data: credential parts are larger than the ConfigMap default. */
@@ -126,7 +131,7 @@ export class RegistryController {
         ),
         resourceVersion: options.caches.secretMetadata.cacheVersion,
       }),
-      secretsVersion: () => options.caches.secretMetadata.cacheVersion,
+      secretsVersion: options.passwordSecretsVersion ?? (() => options.caches.secretMetadata.cacheVersion),
       log: options.log,
       ...(options.bcryptCost !== undefined ? { bcryptCost: options.bcryptCost } : {}),
     });
