@@ -196,6 +196,10 @@ describe("a first start's status writes, answered", () => {
     const again = submit(cached);
     expect(again.map((j) => j.key)).toEqual(['RepositoryGrant/ns/g0007']);
     expect(again[0]?.content).toContain('"reason":"Compiled"');
-    expect(compared.byObject.get(cached[0]!)).toEqual({ status: statuses[0], job: undefined });
+    expect(compared.written.size).toBe(0);
+    // Later a status compiled anew for an answered object: compared in full, and written.
+    const withdrawn = statuses.map((s, i): ObjectStatus => (i === 3 ? { ...compiled('False', 'Withdrawn'), name: s.name } : s));
+    submitObjectStatuses(deps, { registryKey: 'ns/main', registry, users: [], grants: cached, statuses: withdrawn, generation: 'g1', snapshotWritten: false });
+    expect(submissions[submissions.length - 1]!.map((j) => j.key)).toEqual(['RepositoryGrant/ns/g0003', 'RepositoryGrant/ns/g0007']);
   });
 });

@@ -79,7 +79,7 @@ export function statusComparisons(): StatusComparisons {
   const passes = new StatusPasses<Compiled>(
     (o, kind) => cachedKeyOf(kind, o),
     keyOf,
-    (before, after, kind) => answeredWrite({ byObject, written }, before, after, kind),
+    (before, after, kind) => answeredWrite(written, before, after, kind),
   );
   return { byObject, written, passes };
 }
@@ -106,23 +106,22 @@ function cachedKeyOf(kind: ObjectStatus['kind'], object: Compiled): string {
 
 /**
  * Whether the cached `after` is the answer to our status write of `before` (see `written`): then the status
- * written, which `after` shows, and `after` keeps `before`'s key. Found by position (status-pass.ts), so a
- * first start's 200,000 answered writes at 100,000 users and grants cost no key built and no full pass.
+ * written, which `after` shows, and the key. Found by position (status-pass.ts), so a first start's
+ * 200,000 answered writes at 100,000 users and grants cost no key built and no full pass; the pass
+ * settles them, and one compared later (its compiled status changed) is compared in full.
  */
 function answeredWrite(
-  compared: Pick<StatusComparisons, 'byObject' | 'written'>,
+  written: StatusComparisons['written'],
   before: Compiled,
   after: Compiled,
   kind: 'RegistryUser' | 'RepositoryGrant',
-): ObjectStatus | undefined {
+): { status: ObjectStatus; key: string } | undefined {
   const key = cachedKeyOf(kind, before);
-  const written = compared.written.get(key);
+  const record = written.get(key);
   // A resourceVersion names one version of one object: the one our write made.
-  if (written === undefined || written.resourceVersion !== after.metadata.resourceVersion) return undefined;
-  compared.written.delete(key);
-  keys.set(after, key);
-  compared.byObject.set(after, { status: written.status, job: undefined });
-  return written.status;
+  if (record === undefined || record.resourceVersion !== after.metadata.resourceVersion) return undefined;
+  written.delete(key);
+  return { status: record.status, key };
 }
 
 /** The comparison known for a cached object that shows our own status write of `status` (see `written`). */

@@ -19,9 +19,9 @@ describe('StatusPasses', () => {
     const rnd = random(seed);
     // Our own status writes' answers: the next version of the object a pending status was written for.
     const answers = new WeakMap<Obj, { version: number; status: ObjectStatus }>();
-    const ownWriteOf = (before: Obj, after: Obj): ObjectStatus | undefined => {
+    const ownWriteOf = (before: Obj, after: Obj): { status: ObjectStatus; key: string } | undefined => {
       const answer = answers.get(before);
-      return answer?.version === after.version && after.name === before.name ? answer.status : undefined;
+      return answer?.version === after.version && after.name === before.name ? { status: answer.status, key: keyOfObject(after) } : undefined;
     };
     const passes = new StatusPasses<Obj>(keyOfObject, keyOfStatus, ownWriteOf);
     const lists = { RegistryUser: [] as Obj[], RepositoryGrant: [] as Obj[] };
@@ -99,7 +99,9 @@ describe('StatusPasses', () => {
   it("settles every status whose write was answered, past the limit of changed positions; not someone else's edit", () => {
     const answers = new WeakMap<Obj, Obj>();
     const written = new Map<Obj, ObjectStatus>();
-    const passes = new StatusPasses<Obj>(keyOfObject, keyOfStatus, (before, after) => (answers.get(before) === after ? written.get(before) : undefined));
+    const passes = new StatusPasses<Obj>(keyOfObject, keyOfStatus, (before, after) =>
+      answers.get(before) === after ? { status: written.get(before)!, key: keyOfObject(after) } : undefined,
+    );
     const grants = Array.from({ length: 3000 }, (_, i): Obj => ({
       kind: 'RepositoryGrant',
       name: `g${String(i).padStart(4, '0')}`,

@@ -41,17 +41,17 @@ export interface StatusPassPlan<O extends Keyed> {
 
 /**
  * The cached object `after` is what our own status write of `before` was answered with: the status written
- * (its comparison with `after` is known). Undefined for any other change.
+ * (which `after` shows) and the object's key. Undefined for any other change.
  */
-export type OwnWriteOf<O> = (before: O, after: O, kind: ListKind) => ObjectStatus | undefined;
+export type OwnWriteOf<O> = (before: O, after: O, kind: ListKind) => { status: ObjectStatus; key: string } | undefined;
 
 type ListKind = 'RegistryUser' | 'RepositoryGrant';
 
 /** Positions where two lists of one length hold different objects, apart from our own writes' answers. */
 interface Moved {
   moved: number[];
-  /** Positions whose new object is our status write's answer, with the status written. */
-  written: { at: number; status: ObjectStatus }[];
+  /** Positions whose new object is our status write's answer, with the status written and the key. */
+  written: { at: number; status: ObjectStatus; key: string }[];
 }
 
 /** Where two lists of one length differ; undefined past MAX_MOVED changes other than our own writes, or for other lengths. */
@@ -61,9 +61,9 @@ function movedPositions<O>(before: readonly O[], after: readonly O[], kind: List
   const written: Moved['written'] = [];
   for (let i = 0; i < after.length; i++) {
     if (before[i] === after[i]) continue;
-    const status = ownWriteOf(before[i] as O, after[i] as O, kind);
-    if (status !== undefined) {
-      written.push({ at: i, status });
+    const answer = ownWriteOf(before[i] as O, after[i] as O, kind);
+    if (answer !== undefined) {
+      written.push({ at: i, ...answer });
       continue;
     }
     if (moved.length === MAX_MOVED) return undefined;
@@ -118,8 +118,7 @@ export class StatusPasses<O extends Keyed> {
       for (const i of moved) objects.delete(this.keyOfObject(before[i] as O, kind));
       for (const i of moved) objects.set(this.keyOfObject(list[i] as O, kind), list[i] as O);
       // The same object at a new version: its key, and its status's position, stay.
-      for (const { at: i, status } of written) {
-        const key = this.keyOfObject(list[i] as O, kind);
+      for (const { at: i, status, key } of written) {
         objects.set(key, list[i] as O);
         const at = positionOf.get(key);
         if (at === undefined) continue;
