@@ -53,6 +53,7 @@ describe('sameVersion: the memo\'s rule for "this object compiles as it did"', (
     ['no generation: a new resourceVersion', named('g', 'u1', '1'), named('g', 'u1', '2'), false],
     ['no generation: the same resourceVersion', named('g', 'u1', '1'), named('g', 'u1', '1'), true],
     ['no resourceVersion', named('g', 'u1', undefined, 1), named('g', 'u1', undefined, 1), false],
+    ['an empty resourceVersion before', named('g', 'u1', '', 1), named('g', 'u1', '2', 1), false],
   ])('%s: %s', (_name, before, after, same) => {
     expect(sameVersion(before, after)).toBe(same);
     // The rule Memo keeps results by: reused exactly when sameVersion says so.

@@ -26,7 +26,8 @@ function generationOf(o: Versioned): number {
 export function sameVersion(before: Versioned, after: Versioned): boolean {
   if (before === after) return true;
   const rv = after.metadata.resourceVersion;
-  if (rv === undefined || rv === '' || before.metadata.resourceVersion === undefined) return false;
+  // The memo keeps nothing for an object without a resourceVersion.
+  if (!rv || !before.metadata.resourceVersion) return false;
   const generation = generationOf(after);
   if (generation !== generationOf(before) || (generation === 0 && before.metadata.resourceVersion !== rv)) return false;
   const uid = after.metadata.uid;
