@@ -28,6 +28,7 @@ import { freePort, waitFor } from '../local/process.js';
 import { KubeClient } from '../kube/request.js';
 import { forEachLimited } from '../operator/controllers/for-each-limited.js';
 import { percentile, processMemory } from './measure.js';
+import { detailOf, parseLogLine, reconcilesWithin, type OperatorLine, type ReconcileLine } from './operator-log.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const cli = join(here, '..', 'bin', 'portcullis.js');
@@ -59,37 +60,6 @@ function spawnCli(args: string[], env: NodeJS.ProcessEnv): { child: ChildProcess
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
   return { child, output: () => out };
-}
-
-/** A pino line of the operator's (none of its fields secret). */
-interface OperatorLine {
-  time: number;
-  msg: string;
-  resource?: string;
-  count?: number;
-  parts?: number;
-  [field: string]: unknown;
-}
-
-/** The line parsed, or undefined for anything that is not one of pino's JSON lines. */
-function parseLogLine(line: string): OperatorLine | undefined {
-  if (!line.startsWith('{')) return undefined;
-  try {
-    const entry = JSON.parse(line) as Partial<OperatorLine>;
-    return typeof entry.time === 'number' && typeof entry.msg === 'string' ? (entry as OperatorLine) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** What a cold start's line says beyond its message: the resource, and the counts it carries. */
-function detailOf(entry: OperatorLine): string {
-  const detail = [
-    entry.resource,
-    entry.count === undefined ? undefined : `${entry.count} objects`,
-    entry.parts === undefined ? undefined : `${entry.parts} parts`,
-  ].filter(Boolean);
-  return detail.length > 0 ? ` (${detail.join(', ')})` : '';
 }
 
 async function stopChild(child: ChildProcess): Promise<void> {
@@ -379,25 +349,6 @@ async function watchRoundTrips(client: KubeClient, times: number): Promise<{ sin
     for (const w of watches) w.abort();
   }
   return { single, double };
-}
-
-/** The operator's "registry reconciled" debug line (operator/controllers/registry.ts). */
-interface ReconcileLine extends OperatorLine {
-  ms: Record<string, number>;
-  statusQueue: number;
-}
-
-/** The reconciles that ended between `start` and `end` (epoch ms), each as its phases. */
-function reconcilesWithin(lines: readonly ReconcileLine[], { start, end }: { start: number; end: number }): string {
-  const within = lines.filter((l) => l.time >= start && l.time <= end);
-  if (within.length === 0) return 'none';
-  return within
-    .map((l) => {
-      const { total, ...phases } = l.ms;
-      const parts = Object.entries(phases).map(([phase, ms]) => `${phase} ${Math.round(ms)}`);
-      return `${Math.round(total ?? 0)} ending at +${l.time - start} (${parts.join(', ')}; queue ${l.statusQueue})`;
-    })
-    .join(' | ');
 }
 
 /** How the snapshot is laid out in ConfigMaps: objects, and the largest one's size. */
