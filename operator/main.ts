@@ -50,6 +50,8 @@ export interface OperatorOptions {
   workers?: number;
   /** Status writes in flight at most (default 16). */
   statusWriteConcurrency?: number;
+  /** Status writes of a Registry after which, once all are done, it is reconciled once more (default 1,000). */
+  statusesDrainedAfter?: number;
   bcryptCost?: number;
   chunkLimits?: ChunkLimits;
   resyncMs?: number;
@@ -120,6 +122,12 @@ export async function startOperator(options: OperatorOptions = {}): Promise<Runn
       log.warn({ controller: 'registry', key, err: describeError(error) }, 'status write failed; reconciling again with backoff');
       queues?.registry.addRateLimited(key);
     },
+    // A first start's answers to its status writes are taken in now, not by the next change's reconcile.
+    onStatusesDrained: (key) => {
+      log.debug({ controller: 'registry', key }, 'status writes drained; reconciling to take in their answers');
+      queues?.registry.add(key);
+    },
+    ...(options.statusesDrainedAfter !== undefined ? { drainedAfter: options.statusesDrainedAfter } : {}),
   });
   let reportedDrops = 0;
   new Counter({

@@ -76,6 +76,12 @@ export interface RegistryControllerOptions {
   writeConcurrency?: number;
   /** A status write failed: the Registry needs another reconcile (with backoff). */
   onStatusWriteFailed?: (registryKey: string, error: unknown) => void;
+  /**
+   * At least `drainedAfter` (default 1,000) of the Registry's statuses were written and none is left: it
+   * needs one more reconcile, to take in their answers while nothing waits (writes/status-queue.ts).
+   */
+  onStatusesDrained?: (registryKey: string) => void;
+  drainedAfter?: number;
   now?: () => Date;
   /** Remembers this controller's writes, so the triggers can tell their watch events from others' (own-writes.ts). */
   ownWrites?: OwnWrites;
@@ -118,6 +124,8 @@ export class RegistryController {
     this.statusQueue = new StatusQueue({
       concurrency: options.writeConcurrency ?? 16,
       onError: (key, error) => options.onStatusWriteFailed?.(key, error),
+      ...(options.onStatusesDrained === undefined ? {} : { onDrained: options.onStatusesDrained }),
+      ...(options.drainedAfter === undefined ? {} : { drainedAfter: options.drainedAfter }),
     });
     this.hashes = new PasswordHashes({
       client: options.client,

@@ -165,6 +165,55 @@ describe('StatusQueue', () => {
     expect(writes.started).toHaveLength(3);
   });
 
+  it('reports a Registry drained once its many writes have all ended, counting only writes since its last submission', async () => {
+    const writes = new Writes();
+    const drained: string[] = [];
+    const queue = new StatusQueue({ concurrency: 2, drainedAfter: 3, onError: () => undefined, onDrained: (r) => drained.push(r) });
+    queue.submit(
+      'ns/many',
+      keys(4).map((k) => writes.job(k)),
+    );
+    queue.submit('ns/few', [writes.job('f')]);
+    await writes.finish('RepositoryGrant/ns/g-0');
+    await writes.finish('RepositoryGrant/ns/g-1');
+    await writes.finish('RepositoryGrant/ns/g-2');
+    // Three written, but one status is still pending and one in flight: not drained yet.
+    expect(drained).toEqual([]);
+    await writes.finishAll();
+    await queue.idle();
+    // ns/few wrote one status: its next reconcile takes that answer in cheaply, whenever it comes.
+    expect(drained).toEqual(['ns/many']);
+    // A submission resets the count: its reconcile already took in the answers its cache showed.
+    queue.submit(
+      'ns/many',
+      keys(4).map((k) => writes.job(k, 'v2')),
+    );
+    await writes.finish('RepositoryGrant/ns/g-0');
+    await writes.finish('RepositoryGrant/ns/g-1');
+    queue.submit(
+      'ns/many',
+      keys(4).map((k) => writes.job(k, 'v2')),
+    );
+    await writes.finishAll();
+    await queue.idle();
+    expect(drained).toEqual(['ns/many']);
+    // A failed write is no answer to take in.
+    queue.submit(
+      'ns/many',
+      keys(4).map((k) => writes.job(k, 'v3')),
+    );
+    for (let i = 0; i < 4; i++) await writes.finish(undefined, new Error('HTTP 500'));
+    await queue.idle();
+    expect(drained).toEqual(['ns/many']);
+    queue.submit(
+      'ns/many',
+      keys(4).map((k) => writes.job(k, 'v4')),
+    );
+    await writes.finishAll();
+    await queue.idle();
+    expect(drained).toEqual(['ns/many', 'ns/many']);
+  });
+
   describe('follow-ups (Events)', () => {
     /** A job whose follow-up records itself in `writes.started` as `event:KEY` (it finishes at once). */
     const withEvent = (writes: Writes, key: string, warning = false): StatusJob => ({

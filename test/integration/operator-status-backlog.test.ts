@@ -1,7 +1,8 @@
 // A first start's status backlog does not hold up a change made meanwhile: the operator, writing one
 // status at a time (so the backlog of a few hundred lasts long enough to act during it), publishes a
 // grant created mid-backlog and writes its status while statuses of the backlog are still unwritten.
-// What is asserted is the order (the late grant's status before the backlog's last), never a duration.
+// What is asserted is the order (the late grant's status before the backlog's last), never a duration;
+// and that the drained backlog sends the Registry round once more.
 import { pino } from 'pino';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { KubeClient, type OpenWatch } from '../../kube/request.js';
@@ -74,7 +75,10 @@ it('writes the status of a grant created during a first start backlog before the
     if (!ready.includes(o.metadata.name) && o.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')) ready.push(o.metadata.name);
   });
 
-  operator = await startOperator({ kubeConfig: cp.kubeConfig, log: pino({ level: 'silent' }), leaderElect: false, statusWriteConcurrency: 1 });
+  // At debug, for the lines that tell a drained backlog and the reconcile it calls for.
+  const lines: { msg: string }[] = [];
+  const log = pino({ level: 'debug' }, { write: (line: string) => void lines.push(JSON.parse(line) as { msg: string }) });
+  operator = await startOperator({ kubeConfig: cp.kubeConfig, log, leaderElect: false, statusWriteConcurrency: 1, statusesDrainedAfter: 100 });
   await waitFor('the backlog under way', () => Promise.resolve(ready.length >= 10), 120_000);
   await admin.request('POST', `${GROUP}/namespaces/${NS}/repositorygrants`, { body: grant('late') });
   await waitFor('the late grant Ready', () => Promise.resolve(ready.includes('late')), 120_000);
@@ -90,4 +94,10 @@ it('writes the status of a grant created during a first start backlog before the
   // And the backlog is still written, every grant once.
   await waitFor('every status written', () => Promise.resolve(ready.length === BACKLOG + 1), 300_000);
   expect(new Set(ready).size).toBe(BACKLOG + 1);
+
+  // Once drained, the Registry is reconciled again, so the next change's reconcile need not take in
+  // the backlog's answers.
+  const drainedAt = (): number => lines.findIndex((l) => l.msg === 'status writes drained; reconciling to take in their answers');
+  await waitFor('the drained backlog reported', () => Promise.resolve(drainedAt() >= 0), 60_000);
+  await waitFor('a reconcile after the drain', () => Promise.resolve(lines.slice(drainedAt()).some((l) => l.msg === 'registry reconciled')), 60_000);
 }, 600_000);
