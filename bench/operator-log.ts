@@ -50,3 +50,16 @@ export function reconcilesWithin(lines: readonly ReconcileLine[], { start, end }
     })
     .join(' | ');
 }
+
+/** The operator's "gc pause" debug line (bin/gc-pauses.ts). */
+export interface GcPauseLine extends OperatorLine {
+  kind: string;
+  ms: number;
+  at: number;
+}
+
+/** The collections that paused the operator for 50 ms or more between `start` and `end`, each with when. */
+export function gcPausesWithin(lines: readonly GcPauseLine[], { start, end }: { start: number; end: number }): string {
+  const within = lines.filter((l) => l.at >= start && l.at <= end);
+  return within.length === 0 ? 'none' : within.map((l) => `${l.kind} ${l.ms} at +${l.at - start}`).join(', ');
+}

@@ -28,13 +28,17 @@ import { freePort, waitFor } from '../local/process.js';
 import { KubeClient } from '../kube/request.js';
 import { forEachLimited } from '../operator/controllers/for-each-limited.js';
 import { percentile, processMemory } from './measure.js';
-import { detailOf, parseLogLine, reconcilesWithin, type OperatorLine, type ReconcileLine } from './operator-log.js';
+import { detailOf, gcPausesWithin, parseLogLine, reconcilesWithin, type GcPauseLine, type OperatorLine, type ReconcileLine } from './operator-log.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const cli = join(here, '..', 'bin', 'portcullis.js');
 const N = Number(process.env.BENCH_OBJECTS ?? 10_000);
 const CHANGES = Number(process.env.BENCH_CHANGES ?? 20);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
+const DRAINED = 'status writes drained; reconciling to take in their answers';
+/** The operator's lines kept after its cold start (operator-log.ts reads them). */
+const KEPT_LINES = new Set(['heap compacted', 'registry reconciled', 'gc pause', DRAINED]);
+
 /** How long the operator is left idle before its RSS is read again. */
 const IDLE_MS = 60_000;
 const NS = 'bench';
@@ -151,8 +155,8 @@ async function main(): Promise<void> {
     };
 
     const operatorStart = Date.now();
-    // At debug for its "heap compacted" lines (bin/heap-compaction.ts) and its "registry reconciled" lines
-    // (where each reconcile's time went); /metrics for its V8 heap.
+    // At debug for its "heap compacted" lines (bin/heap-compaction.ts), its "registry reconciled" lines
+    // (where each reconcile's time went) and its "gc pause" lines; /metrics for its V8 heap.
     const operatorMetricsPort = await freePort();
     const operator = spawnCli(['operator', '--no-leader-elect', '--log-level', 'debug', '--metrics-listen', `127.0.0.1:${operatorMetricsPort}`], env);
     // Every line until the first snapshot is served (a cold start's account), then the two kinds read below.
@@ -164,7 +168,7 @@ async function main(): Promise<void> {
       partial = lines.pop() ?? '';
       for (const line of lines) {
         const entry = parseLogLine(line);
-        if (entry !== undefined && (coldStart || entry.msg === 'heap compacted' || entry.msg === 'registry reconciled')) operatorLines.push(entry);
+        if (entry !== undefined && (coldStart || KEPT_LINES.has(entry.msg))) operatorLines.push(entry);
       }
     });
     children.push(operator.child);
@@ -262,7 +266,15 @@ async function main(): Promise<void> {
     print(`grant change -> new decision, each in order (ms): ${latencies.join(' ')}`);
     print("  the operator's reconciles ending within each change (ms, ending at ms since the PATCH; per phase; queue: status writes waiting):");
     const reconciles = operatorLines.filter((l) => l.msg === 'registry reconciled') as ReconcileLine[];
-    changeWindows.forEach((w, k) => print(`  ${k + 1}. ${reconcilesWithin(reconciles, w)}`));
+    const pauses = operatorLines.filter((l) => l.msg === 'gc pause') as GcPauseLine[];
+    changeWindows.forEach((w, k) => print(`  ${k + 1}. ${reconcilesWithin(reconciles, w)}; gc pauses: ${gcPausesWithin(pauses, w)}`));
+    const drained = operatorLines.find((l) => l.msg === DRAINED);
+    if (drained !== undefined && changeWindows[0] !== undefined) {
+      const beforeChanges = { start: drained.time, end: changeWindows[0].start };
+      print(
+        `  after the status writes drained, ${beforeChanges.end - beforeChanges.start} ms before the first change: ${reconcilesWithin(reconciles, beforeChanges)}`,
+      );
+    }
     const p50 = percentile(latencies, 50);
     const p99 = percentile(latencies, 99);
     print(

@@ -8,6 +8,7 @@ import type { Command } from 'commander';
 import { parseBcryptCost } from '../../policy/password-hash.js';
 import { parseListenAddress, parseLogLevel, type ListenAddress } from '../flags.js';
 import { heapCompaction } from '../heap-compaction.js';
+import { watchGcPauses } from '../gc-pauses.js';
 import { readActivityKey } from '../../wire/activity-key.js';
 import { parseActivityUrl } from '../../wire/notification-endpoint.js';
 import type { ActivityWiring } from '../../operator/controllers/notifications.js';
@@ -66,6 +67,8 @@ export function register(program: Command): void {
       // single end, so the process is looked at every 15 s; heap-compaction.ts pauses only after growth.
       const compaction = heapCompaction({ onCompacted: (figures) => log.info(figures, 'heap compacted') });
       const compactionCheck = setInterval(() => compaction.afterLoad(), 15_000).unref();
+      // At debug, collections pausing the process long enough to slow a reconcile (bench:operator reads them).
+      const stopGcWatch = log.isLevelEnabled('debug') ? watchGcPauses(50, (pause) => log.debug(pause, 'gc pause')) : () => undefined;
       let operator;
       try {
         // Loaded when run, so other commands do not pay for the Kubernetes client.
@@ -96,6 +99,7 @@ export function register(program: Command): void {
           clearInterval(keepAlive);
           clearInterval(compactionCheck);
           compaction.stop();
+          stopGcWatch();
           resolve();
         };
         process.once('SIGTERM', () => stop('SIGTERM'));
