@@ -58,8 +58,23 @@ export interface GcPauseLine extends OperatorLine {
   at: number;
 }
 
-/** The collections that paused the operator for 50 ms or more between `start` and `end`, each with when. */
-export function gcPausesWithin(lines: readonly GcPauseLine[], { start, end }: { start: number; end: number }): string {
-  const within = lines.filter((l) => l.at >= start && l.at <= end);
-  return within.length === 0 ? 'none' : within.map((l) => `${l.kind} ${l.ms} at +${l.at - start}`).join(', ');
+/** The operator's "gc time" debug line: the time collections paused it within one second, by kind. */
+export interface GcSecondLine extends OperatorLine {
+  at: number;
+  ms: number;
+  byKind: Record<string, number>;
+}
+
+/**
+ * The collections that paused the operator between `start` and `end`: those of 50 ms or more, each with
+ * when, and the time of all of them in the seconds the window overlaps (so up to a second either side).
+ */
+export function gcPausesWithin(pauses: readonly GcPauseLine[], seconds: readonly GcSecondLine[], { start, end }: { start: number; end: number }): string {
+  const long = pauses.filter((l) => l.at >= start && l.at <= end).map((l) => `${l.kind} ${Math.round(l.ms)} at +${l.at - start}`);
+  const overlapping = seconds.filter((s) => s.at + 1000 > start && s.at <= end);
+  const byKind = new Map<string, number>();
+  for (const s of overlapping) for (const [kind, ms] of Object.entries(s.byKind)) byKind.set(kind, (byKind.get(kind) ?? 0) + ms);
+  const total = [...byKind.values()].reduce((sum, ms) => sum + ms, 0);
+  const kinds = [...byKind].map(([kind, ms]) => `${kind} ${Math.round(ms)}`).join(', ');
+  return `${long.length === 0 ? 'none of 50 ms' : long.join(', ')}; ${Math.round(total)} ms in its ${overlapping.length} s${kinds === '' ? '' : ` (${kinds})`}`;
 }

@@ -28,7 +28,16 @@ import { freePort, waitFor } from '../local/process.js';
 import { KubeClient } from '../kube/request.js';
 import { forEachLimited } from '../operator/controllers/for-each-limited.js';
 import { percentile, processMemory } from './measure.js';
-import { detailOf, gcPausesWithin, parseLogLine, reconcilesWithin, type GcPauseLine, type OperatorLine, type ReconcileLine } from './operator-log.js';
+import {
+  detailOf,
+  gcPausesWithin,
+  parseLogLine,
+  reconcilesWithin,
+  type GcPauseLine,
+  type GcSecondLine,
+  type OperatorLine,
+  type ReconcileLine,
+} from './operator-log.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const cli = join(here, '..', 'bin', 'portcullis.js');
@@ -37,7 +46,7 @@ const CHANGES = Number(process.env.BENCH_CHANGES ?? 20);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
 const DRAINED = 'status writes drained; reconciling to take in their answers';
 /** The operator's lines kept after its cold start (operator-log.ts reads them). */
-const KEPT_LINES = new Set(['heap compacted', 'registry reconciled', 'gc pause', DRAINED]);
+const KEPT_LINES = new Set(['heap compacted', 'registry reconciled', 'gc pause', 'gc time', DRAINED]);
 
 /** How long the operator is left idle before its RSS is read again. */
 const IDLE_MS = 60_000;
@@ -156,7 +165,7 @@ async function main(): Promise<void> {
 
     const operatorStart = Date.now();
     // At debug for its "heap compacted" lines (bin/heap-compaction.ts), its "registry reconciled" lines
-    // (where each reconcile's time went) and its "gc pause" lines; /metrics for its V8 heap.
+    // (where each reconcile's time went) and its "gc pause" and "gc time" lines; /metrics for its V8 heap.
     const operatorMetricsPort = await freePort();
     const operator = spawnCli(['operator', '--no-leader-elect', '--log-level', 'debug', '--metrics-listen', `127.0.0.1:${operatorMetricsPort}`], env);
     // Every line until the first snapshot is served (a cold start's account), then the two kinds read below.
@@ -267,7 +276,8 @@ async function main(): Promise<void> {
     print("  the operator's reconciles ending within each change (ms, ending at ms since the PATCH; per phase; queue: status writes waiting):");
     const reconciles = operatorLines.filter((l) => l.msg === 'registry reconciled') as ReconcileLine[];
     const pauses = operatorLines.filter((l) => l.msg === 'gc pause') as GcPauseLine[];
-    changeWindows.forEach((w, k) => print(`  ${k + 1}. ${reconcilesWithin(reconciles, w)}; gc pauses: ${gcPausesWithin(pauses, w)}`));
+    const gcSeconds = operatorLines.filter((l) => l.msg === 'gc time') as GcSecondLine[];
+    changeWindows.forEach((w, k) => print(`  ${k + 1}. ${reconcilesWithin(reconciles, w)}; gc: ${gcPausesWithin(pauses, gcSeconds, w)}`));
     const drained = operatorLines.find((l) => l.msg === DRAINED);
     if (drained !== undefined && changeWindows[0] !== undefined) {
       const beforeChanges = { start: drained.time, end: changeWindows[0].start };

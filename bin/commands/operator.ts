@@ -67,8 +67,11 @@ export function register(program: Command): void {
       // single end, so the process is looked at every 15 s; heap-compaction.ts pauses only after growth.
       const compaction = heapCompaction({ onCompacted: (figures) => log.info(figures, 'heap compacted') });
       const compactionCheck = setInterval(() => compaction.afterLoad(), 15_000).unref();
-      // At debug, collections pausing the process long enough to slow a reconcile (bench:operator reads them).
-      const stopGcWatch = log.isLevelEnabled('debug') ? watchGcPauses(50, (pause) => log.debug(pause, 'gc pause')) : () => undefined;
+      // At debug, collections pausing the process long enough to slow a reconcile, and the time they took
+      // per second (bench:operator reads both).
+      const stopGcWatch = log.isLevelEnabled('debug')
+        ? watchGcPauses({ minPauseMs: 50, onPause: (pause) => log.debug(pause, 'gc pause'), onSecond: (second) => log.debug(second, 'gc time') })
+        : () => undefined;
       let operator;
       try {
         // Loaded when run, so other commands do not pay for the Kubernetes client.
