@@ -29,3 +29,15 @@ export function registryKeyOf(object: Named & { spec?: { registryRef?: { name?: 
   const ref = object.spec?.registryRef;
   return `${ref?.namespace || namespaceOf(object)}/${ref?.name ?? ''}`;
 }
+
+/**
+ * Whether the object refers to the Registry `registry` (what `registryKeyOf(object) === key` says), without
+ * making a key: a Registry's grants are picked out of 100,000 cached ones on every grant change.
+ */
+export function refersToRegistry(
+  object: Named & { spec?: { registryRef?: { name?: string; namespace?: string } } },
+  registry: { namespace: string; name: string },
+): boolean {
+  const ref = object.spec?.registryRef;
+  return (ref?.name ?? '') === registry.name && (ref?.namespace || namespaceOf(object)) === registry.namespace;
+}

@@ -6,7 +6,7 @@
 
 import type { RegistryUserResource } from '../../crds/types.js';
 import type { Informer, KubeObject } from '../../kube/informer.js';
-import { objectKey, registryKeyOf } from '../../policy/object-keys.js';
+import { objectKey, refersToRegistry, splitKey } from '../../policy/object-keys.js';
 
 type Referring = KubeObject & { metadata: { name: string }; spec?: { registryRef?: { name?: string; namespace?: string } } };
 
@@ -25,7 +25,8 @@ export class RegistryLists {
     if (byInformer === undefined) this.kept.set(registryKey, (byInformer = new Map<Informer<Referring>, Kept<Referring>>()));
     const kept = byInformer.get(informer as unknown as Informer<Referring>) as Kept<T> | undefined;
     if (kept !== undefined && kept.changeCount === informer.changeCount) return kept.list;
-    const list = informer.list().filter((o) => registryKeyOf(o) === registryKey);
+    const registry = splitKey(registryKey);
+    const list = informer.list().filter((o) => refersToRegistry(o, registry));
     byInformer.set(informer as unknown as Informer<Referring>, { changeCount: informer.changeCount, list });
     return list;
   }
