@@ -1,9 +1,10 @@
 // Garbage-collection pauses, as figures for log lines. At 100,000 users and grants the operator's heap
 // is about 1 GB, and the slowest grant change of a bench:operator run (1.6 s against 0.4-0.6 s) had every
-// phase of its reconcile slower at once: the mark of collections pausing the process, which nothing
-// showed. A major collection pauses the process many times for a few milliseconds each (incremental
-// marking) before its last pause, so besides long pauses the time spent per second is reported.
-// perf_hooks reports each pause without a V8 flag.
+// phase of its reconcile slower at once, which nothing explained. A major collection pauses the process
+// many times for a few milliseconds each (incremental marking) before its last pause, so besides long
+// pauses the time paused per second is reported. (What these lines then showed: a major collection ran
+// in each such change, but paused the process for only 0.1-0.2 s of it.) perf_hooks reports each pause
+// without a V8 flag.
 
 import { constants, performance, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
 
