@@ -17,7 +17,7 @@
 //   `maxFollowUps` wait, Warnings before Normal ones, and one past the limit is dropped and counted;
 // - once every status is written, a Registry with many writes since its last submission is reported
 //   (`onDrained`): each write gave an object a new version in the cache, and the reconcile that takes
-//   in those answers costs time in proportion to them (1.3 s at 100,000 users and grants). Reconciled
+//   in those answers costs time in proportion to them (1.0-2.8 s at 100,000 users and grants). Reconciled
 //   then, while nothing waits, that cost is not charged to the next change someone makes.
 
 /** One status to write; `content` identifies what it writes (without timestamps), for comparisons. */
