@@ -168,7 +168,7 @@ async function main(): Promise<void> {
     // (where each reconcile's time went) and its "gc pause" and "gc time" lines; /metrics for its V8 heap.
     const operatorMetricsPort = await freePort();
     const operator = spawnCli(['operator', '--no-leader-elect', '--log-level', 'debug', '--metrics-listen', `127.0.0.1:${operatorMetricsPort}`], env);
-    // Every line until the first snapshot is served (a cold start's account), then the two kinds read below.
+    // Every line until the first snapshot is served (a cold start's account), then the kinds in KEPT_LINES.
     const operatorLines: OperatorLine[] = [];
     let coldStart = true;
     let partial = '';
