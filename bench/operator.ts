@@ -27,6 +27,7 @@ import { startControlPlane } from '../local/controlPlane.js';
 import { freePort, waitFor } from '../local/process.js';
 import { KubeClient } from '../kube/request.js';
 import { forEachLimited } from '../operator/controllers/for-each-limited.js';
+import { OperatorLogMessages } from '../operator/log-messages.js';
 import { percentile, processMemory } from './measure.js';
 import {
   detailOf,
@@ -44,9 +45,8 @@ const cli = join(here, '..', 'bin', 'portcullis.js');
 const N = Number(process.env.BENCH_OBJECTS ?? 10_000);
 const CHANGES = Number(process.env.BENCH_CHANGES ?? 20);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
-const DRAINED = 'status writes drained; reconciling to take in their answers';
 /** The operator's lines kept after its cold start (operator-log.ts reads them). */
-const KEPT_LINES = new Set(['heap compacted', 'registry reconciled', 'gc pause', 'gc time', DRAINED]);
+const KEPT_LINES = new Set<string>(Object.values(OperatorLogMessages));
 
 /** How long the operator is left idle before its RSS is read again. */
 const IDLE_MS = 60_000;
@@ -274,11 +274,11 @@ async function main(): Promise<void> {
     );
     print(`grant change -> new decision, each in order (ms): ${latencies.join(' ')}`);
     print("  the operator's reconciles ending within each change (ms, ending at ms since the PATCH; per phase; queue: status writes waiting):");
-    const reconciles = operatorLines.filter((l) => l.msg === 'registry reconciled') as ReconcileLine[];
-    const pauses = operatorLines.filter((l) => l.msg === 'gc pause') as GcPauseLine[];
-    const gcSeconds = operatorLines.filter((l) => l.msg === 'gc time') as GcSecondLine[];
+    const reconciles = operatorLines.filter((l) => l.msg === OperatorLogMessages.reconciled) as ReconcileLine[];
+    const pauses = operatorLines.filter((l) => l.msg === OperatorLogMessages.gcPause) as GcPauseLine[];
+    const gcSeconds = operatorLines.filter((l) => l.msg === OperatorLogMessages.gcTime) as GcSecondLine[];
     changeWindows.forEach((w, k) => print(`  ${k + 1}. ${reconcilesWithin(reconciles, w)}; gc: ${gcPausesWithin(pauses, gcSeconds, w)}`));
-    const drained = operatorLines.find((l) => l.msg === DRAINED);
+    const drained = operatorLines.find((l) => l.msg === OperatorLogMessages.statusesDrained);
     if (drained !== undefined && changeWindows[0] !== undefined) {
       const beforeChanges = { start: drained.time, end: changeWindows[0].start };
       print(
@@ -304,7 +304,7 @@ async function main(): Promise<void> {
     // What a pod limit sees most of the time: the operator once nothing has happened for a while.
     await new Promise((resolve) => setTimeout(resolve, IDLE_MS));
     print(`RSS after ${IDLE_MS / 1000} s idle: operator ${rssOf(operator.child.pid!)} (V8 heap in use ${await heapUsedOf(operatorMetricsPort)} MB)`);
-    const compactedIdle = operatorLines.filter((l) => l.msg === 'heap compacted') as (OperatorLine & {
+    const compactedIdle = operatorLines.filter((l) => l.msg === OperatorLogMessages.heapCompacted) as (OperatorLine & {
       rssBeforeMB: number;
       rssAfterMB: number;
       pauseMs: number;

@@ -25,6 +25,7 @@ import { MaintenanceController, type MaintenanceControllerOptions } from './cont
 import { wireMaintenanceTriggers } from './controllers/maintenance/triggers.js';
 import type { ActivityWiring } from './controllers/notifications.js';
 import { RegistryController } from './controllers/registry.js';
+import { OperatorLogMessages } from './log-messages.js';
 import { RetentionScheduleController } from './controllers/retention/controller.js';
 import { defaultRetentionImage } from './controllers/retention/image.js';
 import { wireRetentionTriggers } from './controllers/retention/triggers.js';
@@ -124,7 +125,7 @@ export async function startOperator(options: OperatorOptions = {}): Promise<Runn
     },
     // A first start's answers to its status writes are taken in now, not by the next change's reconcile.
     onStatusesDrained: (key) => {
-      log.debug({ controller: 'registry', key }, 'status writes drained; reconciling to take in their answers');
+      log.debug({ controller: 'registry', key }, OperatorLogMessages.statusesDrained);
       queues?.registry.add(key);
     },
     ...(options.statusesDrainedAfter !== undefined ? { drainedAfter: options.statusesDrainedAfter } : {}),

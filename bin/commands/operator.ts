@@ -9,6 +9,7 @@ import { parseBcryptCost } from '../../policy/password-hash.js';
 import { parseListenAddress, parseLogLevel, type ListenAddress } from '../flags.js';
 import { heapCompaction } from '../heap-compaction.js';
 import { watchGcPauses } from '../gc-pauses.js';
+import { OperatorLogMessages } from '../../operator/log-messages.js';
 import { readActivityKey } from '../../wire/activity-key.js';
 import { parseActivityUrl } from '../../wire/notification-endpoint.js';
 import type { ActivityWiring } from '../../operator/controllers/notifications.js';
@@ -65,12 +66,16 @@ export function register(program: Command): void {
       const log = pino({ name: 'portcullis-operator', level: logLevel });
       // The operator's large loads (the first lists and compile, a first start's status writes) have no
       // single end, so the process is looked at every 15 s; heap-compaction.ts pauses only after growth.
-      const compaction = heapCompaction({ onCompacted: (figures) => log.info(figures, 'heap compacted') });
+      const compaction = heapCompaction({ onCompacted: (figures) => log.info(figures, OperatorLogMessages.heapCompacted) });
       const compactionCheck = setInterval(() => compaction.afterLoad(), 15_000).unref();
       // At debug, collections pausing the process long enough to slow a reconcile, and the time they took
       // per second (bench:operator reads both).
       const stopGcWatch = log.isLevelEnabled('debug')
-        ? watchGcPauses({ minPauseMs: 50, onPause: (pause) => log.debug(pause, 'gc pause'), onSecond: (second) => log.debug(second, 'gc time') })
+        ? watchGcPauses({
+            minPauseMs: 50,
+            onPause: (pause) => log.debug(pause, OperatorLogMessages.gcPause),
+            onSecond: (second) => log.debug(second, OperatorLogMessages.gcTime),
+          })
         : () => undefined;
       let operator;
       try {

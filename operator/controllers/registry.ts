@@ -47,6 +47,7 @@ import { RegistryLists } from './registry-lists.js';
 import type { OwnWrites } from '../own-writes.js';
 import { GzipMemo, snapshotFiles } from './snapshot-layout.js';
 import { PhaseTimer } from '../phase-timer.js';
+import { OperatorLogMessages } from '../log-messages.js';
 
 export interface NamespaceObject {
   metadata: { name: string; labels?: Record<string, string>; resourceVersion?: string };
@@ -229,7 +230,7 @@ export class RegistryController {
     if (this.options.log.isLevelEnabled('debug')) {
       this.options.log.debug(
         { registry: key, ms: timer.phases(), users: users.length, grants: grants.length, published: snapshotWritten, statusQueue: this.statusQueue.size },
-        'registry reconciled',
+        OperatorLogMessages.reconciled,
       );
     }
   };

@@ -9,6 +9,7 @@ import { KubeClient, type OpenWatch } from '../../kube/request.js';
 import { startControlPlane, type ControlPlane } from '../../local/controlPlane.js';
 import { waitFor } from '../../local/process.js';
 import { startOperator, type RunningOperator } from '../../operator/main.js';
+import { OperatorLogMessages } from '../../operator/log-messages.js';
 import { applyOperatorCrds } from '../support/crds.js';
 
 const API = 'portcullis.dev/v1alpha1';
@@ -97,7 +98,7 @@ it('writes the status of a grant created during a first start backlog before the
 
   // Once drained, the Registry is reconciled again, so the next change's reconcile need not take in
   // the backlog's answers.
-  const drainedAt = (): number => lines.findIndex((l) => l.msg === 'status writes drained; reconciling to take in their answers');
+  const drainedAt = (): number => lines.findIndex((l) => l.msg === OperatorLogMessages.statusesDrained);
   await waitFor('the drained backlog reported', () => Promise.resolve(drainedAt() >= 0), 60_000);
-  await waitFor('a reconcile after the drain', () => Promise.resolve(lines.slice(drainedAt()).some((l) => l.msg === 'registry reconciled')), 60_000);
+  await waitFor('a reconcile after the drain', () => Promise.resolve(lines.slice(drainedAt()).some((l) => l.msg === OperatorLogMessages.reconciled)), 60_000);
 }, 600_000);
