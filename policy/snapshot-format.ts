@@ -244,6 +244,21 @@ export function checkSnapshotPiece(piece: 'head' | 'users' | 'grants', value: un
   }
 }
 
+/**
+ * The registries' canonical JSON as serializeSnapshot wrote it: the text after the format and generation
+ * members (canonical order puts them first) up to the closing brace. Its hash is the generation, so a
+ * file as written is checked without a canonical copy of what was just parsed (at 100,000 users and grants:
+ * a 31 MB string made and dropped, 0.2 s of the token server's load). A text laid out otherwise (edited,
+ * reformatted, a member after the registries) gives another span, whose hash does not match, and is then
+ * checked the long way: it passes only if its registries are the ones the generation names.
+ */
+function writtenRegistries(text: string, snapshot: Snapshot): string | undefined {
+  const head = `{"format":${JSON.stringify(snapshot.format)},"generation":${JSON.stringify(snapshot.generation)},"registries":`;
+  if (!text.startsWith(head)) return undefined;
+  const end = text.endsWith('}\n') ? text.length - 2 : text.endsWith('}') ? text.length - 1 : -1;
+  return end > head.length ? text.slice(head.length, end) : undefined;
+}
+
 /** Parses and validates a snapshot file. Throws an Error saying what is wrong and where. */
 export function parseSnapshot(text: string): Snapshot {
   let value: unknown;
@@ -266,7 +281,9 @@ export function parseSnapshot(text: string): Snapshot {
       services.add(service);
     }
     const snapshot = value as Snapshot;
-    const generation = sha256Hex(canonicalJson(snapshot.registries));
+    const written = writtenRegistries(text, snapshot);
+    const generation =
+      written !== undefined && sha256Hex(written) === snapshot.generation ? snapshot.generation : sha256Hex(canonicalJson(snapshot.registries));
     expect(generation === snapshot.generation, 'snapshot.generation', 'the sha256 of its registries (the file is corrupt or was edited)');
     return snapshot;
   } catch (e) {

@@ -393,6 +393,9 @@ describe('snapshots: determinism and files', () => {
     const text = serializeSnapshot(s);
     expect(text.endsWith('}\n')).toBe(true);
     expect(parseSnapshot(text)).toEqual(s);
+    // Laid out otherwise, the generation is checked against a canonical copy instead of the written span.
+    expect(parseSnapshot(JSON.stringify(JSON.parse(text), null, 2))).toEqual(s);
+    expect(parseSnapshot(`${text.trimEnd().slice(0, -1)},"note":"added by hand"}`)).toEqual({ ...s, note: 'added by hand' });
   });
   it('merge joins parts sorted by service, with one generation and all credentials', () => {
     const r = compileSnapshot(objects());
@@ -412,6 +415,13 @@ describe('snapshots: determinism and files', () => {
     ['a wrong format', (s) => ({ ...s, format: 'v0' }), /format/],
     ['a missing registries list', (s) => ({ ...s, registries: undefined }), /registries/],
     ['an edited body', (s) => ({ ...s, registries: (s.registries as Record<string, unknown>[]).map((r) => ({ ...r, issuer: 'evil' })) }), /generation/],
+    // JSON.parse keeps the last of two members with one name: the written registries first, then others.
+    [
+      'a second registries member after the written one',
+      (s) =>
+        `${JSON.stringify(s).slice(0, -1)},"registries":${JSON.stringify((s.registries as Record<string, unknown>[]).map((r) => ({ ...r, issuer: 'evil' })))}}`,
+      /generation/,
+    ],
     [
       'a bad grant action',
       (s) => ({
