@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BatchedLines, PIPE_BUF, type WriteChunk } from './log-lines.js';
+import { BatchedLines, chunkBytesFor, LONE_WRITER_CHUNK_BYTES, PIPE_BUF, type WriteChunk } from './log-lines.js';
 
 /** Records every chunk; `failFirst` answers EAGAIN that many times first (a full non-blocking pipe). */
 function recorder(failFirst = 0): { chunks: Buffer[]; write: WriteChunk } {
@@ -21,7 +21,7 @@ const line = (i: number) => `${JSON.stringify({ n: i, user: i % 3 === 0 ? 'jürg
 describe('batched log lines', () => {
   it('writes every line once, in order, whole, in chunks no larger than PIPE_BUF', async () => {
     const out = recorder();
-    const lines = new BatchedLines({ writeChunk: out.write, flushIntervalMs: 60_000 });
+    const lines = new BatchedLines({ writeChunk: out.write, flushIntervalMs: 60_000, maxChunkBytes: PIPE_BUF });
     const written = Array.from({ length: 500 }, (_, i) => line(i));
     for (const l of written) lines.write(l);
     await new Promise<void>((resolve) => lines.close(resolve));
@@ -49,12 +49,32 @@ describe('batched log lines', () => {
 
   it('a line longer than PIPE_BUF is written alone, whole', async () => {
     const out = recorder();
-    const lines = new BatchedLines({ writeChunk: out.write, flushIntervalMs: 60_000 });
+    const lines = new BatchedLines({ writeChunk: out.write, flushIntervalMs: 60_000, maxChunkBytes: PIPE_BUF });
     const long = `${'y'.repeat(PIPE_BUF * 2)}\n`;
     lines.write('{"before":1}\n');
     lines.write(long);
     lines.write('{"after":1}\n');
     await new Promise<void>((resolve) => lines.close(resolve));
     expect(out.chunks.map((c) => c.toString())).toEqual(['{"before":1}\n', long, '{"after":1}\n']);
+  });
+
+  // A worker's chunk past PIPE_BUF on a shared pipe could be cut by another worker's line.
+  it.each([
+    [true, 'pipe', PIPE_BUF],
+    [true, 'file', LONE_WRITER_CHUNK_BYTES],
+    [false, 'pipe', LONE_WRITER_CHUNK_BYTES],
+    [false, 'file', LONE_WRITER_CHUNK_BYTES],
+  ] as const)('a cluster worker (%s) writing to a %s writes chunks of at most %i bytes', (worker, stream, bytes) => {
+    expect(chunkBytesFor(worker, stream)).toBe(bytes);
+  });
+
+  it('a lone writer fills chunks up to its size', async () => {
+    const out = recorder();
+    const lines = new BatchedLines({ writeChunk: out.write, flushIntervalMs: 60_000, maxChunkBytes: LONE_WRITER_CHUNK_BYTES });
+    const written = Array.from({ length: 500 }, (_, i) => line(i));
+    for (const l of written) lines.write(l);
+    await new Promise<void>((resolve) => lines.close(resolve));
+    expect(out.chunks.slice(0, -1).every((chunk) => chunk.length > PIPE_BUF && chunk.length <= LONE_WRITER_CHUNK_BYTES)).toBe(true);
+    expect(Buffer.concat(out.chunks).toString('utf8')).toBe(written.join(''));
   });
 });
