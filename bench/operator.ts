@@ -14,7 +14,7 @@
 // at a time); BENCH_CHANGES (default 20) the number of grant changes;
 // BENCH_COLD_START_ONLY=1 stops once the first snapshot is served and prints the operator's lines up to it;
 // BENCH_PROFILE_DIR, where to write CPU profiles of the operator and the token server; BENCH_NODE_ARGS,
-// Node flags for both. BENCH_IN_PROCESS=1: no API server, the grant change -> new index path in this
+// Node flags for both, BENCH_OPERATOR_NODE_ARGS for the operator alone. BENCH_IN_PROCESS=1: no API server, the grant change -> new index path in this
 // process only (snapshot-delta.ts; BENCH_BASELINE_CHANGES, default 3, sets the full-compile baseline's).
 import bcrypt from 'bcrypt';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -64,7 +64,9 @@ function spawnCli(args: string[], env: NodeJS.ProcessEnv): { child: ChildProcess
   const profile = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
   // BENCH_NODE_ARGS, e.g. "--max-old-space-size=128": Node flags for both components (a container's
   // memory limit sizes the heap the same way).
-  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  // BENCH_OPERATOR_NODE_ARGS, e.g. "--max-semi-space-size=64": Node flags for the operator alone.
+  const flags = (name: string): string[] => (process.env[name] ?? '').split(' ').filter(Boolean);
+  const nodeArgs = [...flags('BENCH_NODE_ARGS'), ...(args[0] === 'operator' ? flags('BENCH_OPERATOR_NODE_ARGS') : [])];
   const child = spawn(process.execPath, [...nodeArgs, ...profile, cli, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const keep = (c: Buffer): void => {
