@@ -15,6 +15,7 @@ describe('canonicalJson', () => {
     ['a toJSON result is sorted too', { a: { toJSON: () => ({ y: 1, x: 2 }) } }, '{"a":{"x":2,"y":1}}'],
     ['a Date prints as its toJSON', { a: new Date(0), b: [new Date(0)] }, '{"a":"1970-01-01T00:00:00.000Z","b":["1970-01-01T00:00:00.000Z"]}'],
     ['members that are functions are dropped', { a: () => 1, b: [() => 1] }, '{"b":[null]}'],
+    ['a boxed string prints as the sorted copy always printed it', { a: Object('ab') as unknown }, '{"a":{"0":"a","1":"b"}}'],
   ];
   it.each(cases)('%s', (_sentence, value, text) => {
     expect(canonicalJson(value)).toBe(text);

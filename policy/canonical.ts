@@ -21,6 +21,9 @@ function inCanonicalOrder(value: unknown): boolean {
     for (const item of value as unknown[]) if (!inCanonicalOrder(item)) return false;
     return true;
   }
+  // Plain objects only: JSON.stringify prints a boxed string or number as its value, the sorted copy as its keys.
+  const proto: unknown = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) return false;
   let previous: string | undefined;
   for (const key of Object.keys(value)) {
     if (previous !== undefined && !(previous < key)) return false;
