@@ -14,8 +14,9 @@
 // at a time); BENCH_CHANGES (default 20) the number of grant changes;
 // BENCH_COLD_START_ONLY=1 stops once the first snapshot is served and prints the operator's lines up to it;
 // BENCH_PROFILE_DIR, where to write CPU profiles of the operator and the token server; BENCH_NODE_ARGS,
-// Node flags for both, BENCH_OPERATOR_NODE_ARGS for the operator alone. BENCH_IN_PROCESS=1: no API server, the grant change -> new index path in this
-// process only (snapshot-delta.ts; BENCH_BASELINE_CHANGES, default 3, sets the full-compile baseline's).
+// Node flags for both, BENCH_OPERATOR_NODE_ARGS for the operator alone. BENCH_IN_PROCESS=1: no API
+// server, the grant change -> new index path in this process only (snapshot-delta.ts;
+// BENCH_BASELINE_CHANGES, default 3, sets the full-compile baseline's).
 import bcrypt from 'bcrypt';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';

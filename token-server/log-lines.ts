@@ -15,12 +15,12 @@
 import cluster from 'node:cluster';
 import { fstatSync, write, writeSync } from 'node:fs';
 
-/** POSIX guarantees at least 512; Linux's is 4096. Only a single longer line is written past it. */
+/** POSIX guarantees at least 512; Linux's is 4096. */
 export const PIPE_BUF = 4096;
 /** A chunk for a writer alone on its stream. */
 export const LONE_WRITER_CHUNK_BYTES = 65536;
 
-/** The chunk size for a process writing to `fd`: PIPE_BUF only where its writes share a pipe or socket with other workers'. */
+/** The chunk size for a process: PIPE_BUF only where its writes share a pipe or socket with other workers'. */
 export function chunkBytesFor(sharedWithWorkers: boolean, stream: 'pipe' | 'file'): number {
   return sharedWithWorkers && stream === 'pipe' ? PIPE_BUF : LONE_WRITER_CHUNK_BYTES;
 }
@@ -41,7 +41,7 @@ export interface BatchedLinesOptions {
   flushIntervalMs?: number;
   /** Default fs.write; tests observe the chunks through it. */
   writeChunk?: WriteChunk;
-  /** Default chunkBytesFor(this process is a cluster worker, what `fd` is). */
+  /** Default chunkBytesFor(this process is a cluster worker, what `fd` is). Only a single longer line is written past it. */
   maxChunkBytes?: number;
 }
 

@@ -103,9 +103,9 @@ export class WatchedFiles<T> extends PushedSource<T> {
 
   private async load(force: boolean): Promise<void> {
     // Taken before the read: a file replaced while it is read shows a new stat at the next poll.
-    const stats = await Promise.all(this.options.files.map(statKey));
+    const stats = (await Promise.all(this.options.files.map(statKey))).join('\n');
     const now = Date.now();
-    if (!force && stats.join('\n') === this.lastStats && now - this.lastReadAt < (this.options.fullReadIntervalMs ?? 60_000)) return;
+    if (!force && stats === this.lastStats && now - this.lastReadAt < (this.options.fullReadIntervalMs ?? 60_000)) return;
     const read = this.options.readText ?? ((path: string) => readFile(path, 'utf8'));
     const contents = await Promise.all(
       this.options.files.map((f) =>
@@ -120,7 +120,7 @@ export class WatchedFiles<T> extends PushedSource<T> {
       this.rejectInput(`cannot read inputs: ${contents.message}`, undefined);
       return;
     }
-    this.lastStats = stats.join('\n');
+    this.lastStats = stats;
     this.lastReadAt = now;
     const hash = createHash('sha256');
     for (const c of contents) hash.update(c === undefined ? '\u0000absent' : `\u0001${c.length}:${c}`);
