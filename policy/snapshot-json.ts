@@ -74,42 +74,32 @@ export function hashedFromEntries(policy: RegistryPolicy): boolean {
  */
 export function generationOf(policies: readonly RegistryPolicy[], json: EntryJson): string {
   const hash = createHash('sha256');
-  // Pieces go to the hash in chunks of about 1 MB: one update per entry would cost more than the hashing.
-  let pending: string[] = [];
-  let pendingLength = 0;
-  const feed = (text: string): void => {
-    pending.push(text);
-    pendingLength += text.length;
-    if (pendingLength < 1 << 20) return;
-    hash.update(pending.join(''), 'utf8');
-    pending = [];
-    pendingLength = 0;
-  };
+  // A list's blocks go to the hash one by one (tens of kilobytes each): joined into larger texts first,
+  // the copying cost more than the hashing; one update per entry would cost more again.
   const list = (name: string, entries: readonly (UserEntry | GrantEntry)[]): void => {
-    feed('[');
+    hash.update('[');
     for (const [i, text] of json.blocks(name, entries).entries()) {
-      if (i > 0) feed(',');
-      feed(text);
+      if (i > 0) hash.update(',');
+      hash.update(text, 'utf8');
     }
-    feed(']');
+    hash.update(']');
   };
-  feed('[');
+  hash.update('[');
   for (const [i, policy] of policies.entries()) {
-    if (i > 0) feed(',');
+    if (i > 0) hash.update(',');
     const pieces = policyPieces(policy);
     if (pieces === undefined) {
-      feed(canonicalJson(policy));
+      hash.update(canonicalJson(policy), 'utf8');
       continue;
     }
-    feed(pieces.before);
+    hash.update(pieces.before, 'utf8');
     const [first, second] = pieces.usersFirst ? (['users', 'grants'] as const) : (['grants', 'users'] as const);
     list(`${policy.id}\n${first}`, policy[first]);
-    feed(pieces.between);
+    hash.update(pieces.between, 'utf8');
     list(`${policy.id}\n${second}`, policy[second]);
-    feed(pieces.after);
+    hash.update(pieces.after, 'utf8');
   }
-  feed(']');
-  hash.update(pending.join(''), 'utf8');
+  hash.update(']');
   return hash.digest('hex');
 }
 
