@@ -10,7 +10,7 @@ import type { AppContext } from '../context.js';
 import { buildPolicyState } from '../sources/policy-state.js';
 import type { KeyState, PolicyState } from '../sources/types.js';
 import { serveTokenGet, tokenJson } from './token-get.js';
-import type { TokenResponse } from './token.js';
+import { SIGNED_TOKEN, type TokenResponse } from './token.js';
 
 const now = new Date('2031-03-04T05:06:07Z');
 let keys: { set: SigningKeySet; bundle: string; cleanup: () => Promise<void> };
@@ -31,6 +31,7 @@ beforeEach(async () => {
 
 interface Answer {
   status?: number;
+  headers?: Record<string, string | number>;
   body?: string;
 }
 
@@ -43,8 +44,9 @@ function get(password: string, scope = 'repository:team-a/app:pull,push'): { pen
   const response = {
     headersSent: false,
     destroyed: false,
-    writeHead(status: number) {
+    writeHead(status: number, headers: Record<string, string | number>) {
       answer.status = status;
+      answer.headers = headers;
       this.headersSent = true;
     },
     end(body: string) {
@@ -67,6 +69,7 @@ describe('GET /token on node:http', () => {
     expect(again.pending).toBeUndefined();
     expect(again.answer.status).toBe(200);
     expect(JSON.parse(again.answer.body as string)).toHaveProperty('token');
+    expect(again.answer.headers?.['content-length']).toBe(Buffer.byteLength(again.answer.body as string));
   });
 
   it('attack: a wrong password is never answered from the cache of the right one', async () => {
@@ -107,13 +110,26 @@ describe('scope strings asked again (parsed once, shared)', () => {
 describe('tokenJson', () => {
   const jws = 'eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl-_';
   const bodies: TokenResponse[] = [
-    { token: jws, access_token: jws, expires_in: 300, issued_at: '2031-03-04T05:06:07.000Z' },
-    { token: jws, access_token: jws, expires_in: 60, issued_at: '2031-03-04T05:06:07.000Z', scope: 'repository:a/b:pull', refresh_token: 'r.e.f' },
-    // Not a compact JWS: quotes and backslashes must come out escaped, as JSON.stringify does.
+    { token: jws, access_token: jws, expires_in: 300, issued_at: '2031-03-04T05:06:07.000Z', [SIGNED_TOKEN]: true },
+    {
+      token: jws,
+      access_token: jws,
+      expires_in: 60,
+      issued_at: '2031-03-04T05:06:07.000Z',
+      scope: 'repository:a/b:pull',
+      refresh_token: 'r.e.f',
+      [SIGNED_TOKEN]: true,
+    },
+    // Bytes past ASCII outside the token are counted as UTF-8.
+    { token: jws, access_token: jws, expires_in: 60, issued_at: '2031-03-04T05:06:07.000Z', scope: 'repository:é/日本:pull', [SIGNED_TOKEN]: true },
+    // Not marked as the signer's: quotes, backslashes and other characters come out as JSON.stringify writes them.
     { token: 'a"b\\c', access_token: 'a"b\\c', expires_in: 300, issued_at: 'x' },
-    { token: jws, access_token: 'another', expires_in: 300, issued_at: 'x' },
+    { token: 'ünï\u0001', access_token: 'ünï\u0001', expires_in: 300, issued_at: 'x' },
+    { token: jws, access_token: 'another', expires_in: 300, issued_at: 'x', [SIGNED_TOKEN]: true },
   ];
-  it.each(bodies.map((body, i) => [i, body] as const))('body %i is JSON.stringify byte for byte', (_i, body) => {
-    expect(tokenJson(body)).toBe(JSON.stringify(body));
+  it.each(bodies.map((body, i) => [i, body] as const))('body %i is JSON.stringify byte for byte, its length counted in bytes', (_i, body) => {
+    const { text, bytes } = tokenJson(body);
+    expect(text).toBe(JSON.stringify(body));
+    expect(bytes).toBe(Buffer.byteLength(text));
   });
 });

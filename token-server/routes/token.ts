@@ -12,12 +12,20 @@ import type { AppContext, SigningMaterial } from '../context.js';
 import { TokenServerError } from '../errors.js';
 import { auditRefusal, login, throttled, userGrant, type Caller, type Grant } from '../login.js';
 import { newTokenId, type AccessEntry } from '../../wire/access-token.js';
+import { writeInfoLine } from '../audit-line.js';
 import type { LoadedRegistry, PolicyState } from '../sources/types.js';
 
 /** Clients assume a token lives at least this long (the token spec's minimum). */
 const MIN_EXPIRES_IN = 60;
 
 export type Params = Record<string, unknown>;
+
+/**
+ * Marks a body whose `token` and `access_token` are the signer's output as it came: base64url segments
+ * and dots (wire/access-token.ts), nothing JSON escapes. token-get.ts then writes the body's JSON without
+ * scanning the token, which is most of it. JSON.stringify leaves symbol keys out.
+ */
+export const SIGNED_TOKEN: unique symbol = Symbol('signed token');
 
 export interface TokenResponse {
   token: string;
@@ -26,6 +34,7 @@ export interface TokenResponse {
   issued_at: string;
   scope?: string;
   refresh_token?: string;
+  [SIGNED_TOKEN]?: true;
 }
 
 /** POST /token; GET /token is token-get.ts. */
@@ -221,7 +230,7 @@ export function respond(ctx: AppContext, request: Caller, issue: Issue): TokenRe
     jti: newTokenId(),
     access,
   });
-  const body: TokenResponse = { token, access_token: token, expires_in: expiresIn, issued_at: new Date(iat * 1000).toISOString() };
+  const body: TokenResponse = { token, access_token: token, expires_in: expiresIn, issued_at: new Date(iat * 1000).toISOString(), [SIGNED_TOKEN]: true };
   const grantedScopes = access.map((a) => formatScope({ ...a }));
   if (issue.includeScope) body.scope = grantedScopes.join(' ');
   if (issue.offline && grant.revision !== undefined && grant.user !== undefined && issue.material.refresh.canIssue) {
@@ -260,7 +269,8 @@ function auditDecision(
   kid: string,
   refreshToken: boolean,
 ): void {
-  ctx.audit.info(
+  writeInfoLine(
+    ctx.audit,
     {
       audit: 'token',
       client: request.ip,
