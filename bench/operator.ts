@@ -49,7 +49,7 @@ const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
 /** The operator's lines kept after its cold start (operator-log.ts reads them). */
 const KEPT_LINES = new Set<string>(Object.values(OperatorLogMessages));
 
-/** How often the token server is asked whether a grant change took effect. */
+/** How often the token server is asked whether a grant change took effect (at 100 ms, the figure was rounded up to a poll). */
 const CHANGE_POLL_MS = 10;
 /** How long the operator is left idle before its RSS is read again. */
 const IDLE_MS = 60_000;
@@ -247,7 +247,6 @@ async function main(): Promise<void> {
         async () => (await actionsFor(i, `u-${i}/app`)).includes('push'),
         60_000,
         () => operator.output(),
-        // Asked every 10 ms: at waitFor's default 100 ms the figure was the latency rounded up to the next poll.
         CHANGE_POLL_MS,
       );
       latencies.push(Date.now() - start);
