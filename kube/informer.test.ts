@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Informer, type KubeObject } from './informer.js';
+import { Informer, keptAnnotations, LAST_APPLIED_ANNOTATION, type KubeObject } from './informer.js';
 import type { KubeConnection } from './connection.js';
 import type { KubeClient, OpenWatch } from './request.js';
 
@@ -75,6 +75,36 @@ describe('Informer cache', () => {
     expect(Object.keys(cached.metadata)).toEqual(['name', 'namespace', 'resourceVersion', 'labels', 'uid']);
     expect(cached.type).toBe('Opaque');
     await informer.stop();
+  });
+
+  it("attack: a metadata-only cache of Secrets holds no annotation, so no kubectl-applied Secret's password", async () => {
+    const { client, answerList } = controlledClient();
+    const informer = new Informer<KubeObject>({ kc: {} as KubeConnection, client, resource: secrets, metadataOnly: true });
+    informer.start();
+    await Promise.resolve();
+    const annotations = { [LAST_APPLIED_ANNOTATION]: '{"kind":"Secret","stringData":{"password":"hunter2"}}', team: 'a' };
+    answerList({ metadata: { resourceVersion: '7' }, items: [{ metadata: { name: 'db', namespace: 'ns', resourceVersion: '7', annotations } }] });
+    await informer.waitForSync();
+    const cached = informer.get('ns/db');
+    expect(cached?.metadata).toEqual({ name: 'db', namespace: 'ns', resourceVersion: '7' });
+    expect(JSON.stringify(cached)).not.toContain('hunter2');
+    await informer.stop();
+  });
+});
+
+describe('keptAnnotations', () => {
+  const applied = { [LAST_APPLIED_ANNOTATION]: '{"stringData":{"password":"hunter2"}}' };
+  it.each([
+    ['none', undefined, false, undefined],
+    ['others only: the same object', { team: 'a' }, false, 'same'],
+    ['the last-applied copy: dropped', { ...applied, team: 'a' }, false, { team: 'a' }],
+    ['the last-applied copy alone: no annotations left', applied, false, undefined],
+    ['metadata only: none kept', { team: 'a' }, true, undefined],
+    ['metadata only, the last-applied copy: none kept', { ...applied, team: 'a' }, true, undefined],
+  ] as const)('%s', (_name, annotations, metadataOnly, expected) => {
+    const kept = keptAnnotations(annotations, metadataOnly);
+    if (expected === 'same') expect(kept).toBe(annotations);
+    else expect(kept).toEqual(expected);
   });
 });
 
