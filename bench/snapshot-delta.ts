@@ -8,7 +8,7 @@
 import bcrypt from 'bcrypt';
 import { loadavg } from 'node:os';
 import type { NamespaceInfo, RegistryResource, RegistryUserResource, RepositoryGrantResource } from '../crds/types.js';
-import { DEFAULT_CHUNK_LIMITS, assembleChunks, planChunks, type ChunkPlan } from '../wire/chunked.js';
+import { DEFAULT_CHUNK_LIMITS, openChunks, planChunks, type ChunkPlan } from '../wire/chunked.js';
 import { authorize } from '../policy/authorize.js';
 import { IncrementalCompiler } from '../policy/incremental-compile.js';
 import { ShardPlanner } from '../policy/snapshot-shard-planner.js';
@@ -113,14 +113,14 @@ function fullPath(): Path {
 /** The token server's side: unzip what it does not hold, read the shards, build or patch the index. */
 function apply(path: Path, plan: ChunkPlan, credentials: Credentials): PolicyState {
   const parts = new Map(plan.parts.map((p) => [p.name, p.bytes]));
-  const assembled = assembleChunks(plan.main, (name) => parts.get(name), path.reader.known);
+  const assembled = openChunks(plan.main, (name) => parts.get(name), path.reader.known);
   if (!assembled.complete) throw new Error('parts missing');
   const hashes = Object.fromEntries(Object.entries(plan.manifest.files).map(([file, f]) => [file, f.sha256]));
-  let snapshot = path.reader.read(hashes, assembled.files);
+  let snapshot = path.reader.read(hashes, assembled.file);
   if (snapshot === 'reread') {
-    const whole = assembleChunks(plan.main, (name) => parts.get(name));
+    const whole = openChunks(plan.main, (name) => parts.get(name));
     if (!whole.complete) throw new Error('parts missing');
-    snapshot = path.reader.read(hashes, whole.files);
+    snapshot = path.reader.read(hashes, whole.file);
     if (snapshot === 'reread') throw new Error('shards missing after a full read');
   }
   path.state = buildPolicyState(snapshot, credentials, new Date(), path.credentialMemo, path.patch ? path.state : undefined);

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { assembleChunks, MANIFEST_KEY, parseManifest, planChunks, sha256Hex, type ChunkPlan } from './chunked.js';
+import { assembleChunks, MANIFEST_KEY, openChunks, parseManifest, planChunks, sha256Hex, type ChunkPlan } from './chunked.js';
 
 const small = { inlineLimit: 200, partBytes: 64 };
 
@@ -91,5 +91,40 @@ describe('chunked layout', () => {
       expect(listed).toEqual(plan.parts.map((p) => sha256Hex(p.bytes)));
       expect(plan.parts.length).toBe(Math.ceil(whole.length / partBytes));
     }
+  });
+});
+
+describe('openChunks', () => {
+  const big = Array.from({ length: 2000 }, (_, i) => `user-${i}`).join(',');
+  const files = { 'head.json': '{"h":1}', 'users-0.json': big, 'users-1.json': `${big}!` };
+  const plan = planChunks('b', 'gen2', files, small);
+
+  it('names the files present and reads each as assembleChunks does, one call at a time', () => {
+    const opened = openChunks(plan.main, lookup(plan));
+    if (!opened.complete) throw new Error('incomplete');
+    expect(opened.names).toEqual(Object.keys(files));
+    for (const name of opened.names) expect(opened.file(name)).toBe(files[name as keyof typeof files]);
+    expect(opened.file('users-9.json')).toBeUndefined();
+  });
+
+  it('leaves out what the reader already holds', () => {
+    const opened = openChunks(plan.main, lookup(plan), (file) => file === 'users-0.json');
+    if (!opened.complete) throw new Error('incomplete');
+    expect(opened.names).toEqual(['head.json', 'users-1.json']);
+    expect(opened.file('users-0.json')).toBeUndefined();
+  });
+
+  it('waits for missing parts like assembleChunks', () => {
+    const name = plan.parts[0]!.name;
+    expect(openChunks(plan.main, (n) => (n === name ? undefined : lookup(plan)(n)))).toEqual({ complete: false, waitingFor: [name] });
+  });
+
+  it('attack: a file whose text does not match the manifest throws when it is read, inline or split', () => {
+    const manifest = parseManifest(plan.main[MANIFEST_KEY]!);
+    const tampered = { ...manifest, files: Object.fromEntries(Object.entries(manifest.files).map(([f, e]) => [f, { ...e, sha256: sha256Hex('other') }])) };
+    const opened = openChunks({ ...plan.main, [MANIFEST_KEY]: JSON.stringify(tampered) }, lookup(plan));
+    if (!opened.complete) throw new Error('incomplete');
+    expect(() => opened.file('head.json')).toThrow(/checksum/);
+    expect(() => opened.file('users-0.json')).toThrow(/checksum/);
   });
 });

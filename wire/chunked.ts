@@ -181,29 +181,43 @@ export type AssembleResult =
   /** Some parts have not arrived yet (or still hold another generation): wait for more events. */
   | { complete: false; waitingFor: string[] };
 
+export type OpenResult =
+  | {
+      complete: true;
+      generation: string;
+      /** The files present (those `known` skipped left out), in manifest order. */
+      names: string[];
+      /**
+       * A file's text, unzipped now and not kept: a reader that parses one file at a time never holds
+       * every file's text at once (at 100,000 users and grants, about 30 MB). Undefined for a file not in
+       * `names`; throws when the text does not match its manifest checksum.
+       */
+      file: (name: string) => string | undefined;
+    }
+  | { complete: false; waitingFor: string[] };
+
 /**
- * Reassembles the files a manifest describes from the main object's text values and the parts seen so
- * far. Throws when the data is present but wrong (a checksum of the whole file does not match).
+ * Finds the parts of the files a manifest describes among the main object's text values and the parts
+ * seen so far, checking each part's checksum, without unzipping anything (see `file`).
  * `known(file, sha256)`: the reader already holds this content (checked when it read it), so the file is
- * neither looked for nor unzipped again, and is left out of `files`.
+ * neither looked for nor unzipped again, and is left out.
  */
-export function assembleChunks(
+export function openChunks(
   main: Readonly<Record<string, string>>,
   parts: (name: string) => Buffer | undefined,
   known?: (file: string, sha256: string) => boolean,
-): AssembleResult {
+): OpenResult {
   const manifestText = main[MANIFEST_KEY];
   if (manifestText === undefined) throw new Error(`the main object has no ${MANIFEST_KEY}`);
   const manifest = parseManifest(manifestText);
-  const files: Record<string, string> = {};
+  const found = new Map<string, { sha256: string; inline?: string; chunks: Buffer[] }>();
   const waitingFor: string[] = [];
   for (const [file, entry] of Object.entries(manifest.files)) {
     if (known?.(file, entry.sha256)) continue;
     if (entry.encoding === 'inline') {
       const text = main[file];
       if (text === undefined) throw new Error(`${file} is listed inline but missing`);
-      if (sha256Hex(text) !== entry.sha256) throw new Error(`${file} does not match its manifest checksum`);
-      files[file] = text;
+      found.set(file, { sha256: entry.sha256, inline: text, chunks: [] });
       continue;
     }
     const chunks: Buffer[] = [];
@@ -212,13 +226,34 @@ export function assembleChunks(
       if (bytes === undefined || sha256Hex(bytes) !== part.sha256) waitingFor.push(part.name);
       else chunks.push(bytes);
     }
-    if (waitingFor.length > 0) continue;
-    const text = gunzipSync(Buffer.concat(chunks)).toString('utf8');
-    if (sha256Hex(text) !== entry.sha256) throw new Error(`${file} does not match its manifest checksum`);
-    files[file] = text;
+    found.set(file, { sha256: entry.sha256, chunks });
   }
   if (waitingFor.length > 0) return { complete: false, waitingFor };
-  return { complete: true, generation: manifest.generation, files };
+  const file = (name: string): string | undefined => {
+    const entry = found.get(name);
+    if (entry === undefined) return undefined;
+    const text = entry.inline ?? gunzipSync(Buffer.concat(entry.chunks)).toString('utf8');
+    if (sha256Hex(text) !== entry.sha256) throw new Error(`${name} does not match its manifest checksum`);
+    return text;
+  };
+  return { complete: true, generation: manifest.generation, names: [...found.keys()], file };
+}
+
+/**
+ * Reassembles the files a manifest describes from the main object's text values and the parts seen so
+ * far: openChunks with every file read. Throws when the data is present but wrong (a checksum of the
+ * whole file does not match).
+ */
+export function assembleChunks(
+  main: Readonly<Record<string, string>>,
+  parts: (name: string) => Buffer | undefined,
+  known?: (file: string, sha256: string) => boolean,
+): AssembleResult {
+  const opened = openChunks(main, parts, known);
+  if (!opened.complete) return opened;
+  const files: Record<string, string> = {};
+  for (const name of opened.names) files[name] = opened.file(name) as string;
+  return { complete: true, generation: opened.generation, files };
 }
 
 /** Names of all part objects a manifest refers to. */

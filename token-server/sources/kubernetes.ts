@@ -17,7 +17,7 @@ import { Informer, type InformerEvent } from '../../kube/informer.js';
 import { isNotFound, KubeClient, objectPath, Resources } from '../../kube/request.js';
 import { parseCredentials } from '../../policy/snapshot-format.js';
 import type { Credentials } from '../../policy/types.js';
-import { assembleChunks, mainValues, parseManifest, partBytes, sha256Hex, MANIFEST_KEY, type StoredObject } from '../../wire/chunked.js';
+import { assembleChunks, mainValues, openChunks, parseManifest, partBytes, sha256Hex, MANIFEST_KEY, type StoredObject } from '../../wire/chunked.js';
 import { CREDENTIALS_FILE, KEY_FILES } from '../../wire/files.js';
 import { Labels } from '../../wire/labels.js';
 import { credentialsSecretName, signingSecretName, snapshotConfigMapName, tokenServerSecretNames } from '../../wire/names.js';
@@ -124,7 +124,7 @@ export function kubernetesSources(options: KubernetesSourceOptions): KubernetesS
       return part && partBytes('ConfigMap', part);
     };
     // Shards the reader already holds are neither looked for nor unzipped again.
-    const snapshot = assembleChunks(snapshotValues, snapshotPart, snapshots.known);
+    const snapshot = openChunks(snapshotValues, snapshotPart, snapshots.known);
     // Parts still on their way: the next event completes the set.
     if (!snapshot.complete) return 'done';
     const credentialsData = mainValues('Secret', credentialsObject);
@@ -141,11 +141,12 @@ export function kubernetesSources(options: KubernetesSourceOptions): KubernetesS
       credentialsParsed = { sha256: credentialsSha, value: parseCredentials(credentials.files[CREDENTIALS_FILE] ?? '') };
     }
     const hashes = Object.fromEntries(Object.entries(parseManifest(snapshotValues[MANIFEST_KEY] ?? '').files).map(([file, f]) => [file, f.sha256]));
-    let parsed = snapshots.read(hashes, snapshot.files);
+    // Shards are unzipped one at a time as the reader parses them (openChunks): never every text at once.
+    let parsed = snapshots.read(hashes, snapshot.file);
     if (parsed === 'reread') {
-      const whole = assembleChunks(snapshotValues, snapshotPart);
+      const whole = openChunks(snapshotValues, snapshotPart);
       if (!whole.complete) return 'done';
-      parsed = snapshots.read(hashes, whole.files);
+      parsed = snapshots.read(hashes, whole.file);
       if (parsed === 'reread') throw new Error('snapshot shards missing after a full read');
     }
     // The served state's index is patched with the changed shards' entries, not built again.

@@ -4,7 +4,7 @@ import { updatePolicyIndex } from '../../policy/policy-index-delta.js';
 import { serializeSnapshot, snapshotOf } from '../../policy/snapshot-format.js';
 import { ENTRIES_PER_SHARD, SHARD_HEAD_FILE, shardSnapshot } from '../../policy/snapshot-shards.js';
 import type { GrantEntry, RegistryPolicy, Snapshot } from '../../policy/types.js';
-import { assembleChunks, parseManifest, planChunks, MANIFEST_KEY, type ChunkPlan } from '../../wire/chunked.js';
+import { assembleChunks, openChunks, parseManifest, planChunks, MANIFEST_KEY, type ChunkPlan } from '../../wire/chunked.js';
 import { SNAPSHOT_FILE } from '../../wire/files.js';
 import { SnapshotReader } from './snapshot-reader.js';
 
@@ -57,17 +57,29 @@ class Cluster {
   }
 }
 
-/** What the Kubernetes source does on an event: undefined while parts are missing (it keeps what it serves). */
+/**
+ * What the Kubernetes source does on an event: undefined while parts are missing (it keeps what it
+ * serves). `read` collects the files unzipped, in order; each is asked for at most once per pass.
+ */
 function load(reader: SnapshotReader, cluster: Cluster, read: string[] = []): Snapshot | undefined {
-  const assembled = assembleChunks(cluster.main, (n) => cluster.parts.get(n), reader.known);
-  if (!assembled.complete) return undefined;
-  read.push(...Object.keys(assembled.files));
+  const opened = openChunks(cluster.main, (n) => cluster.parts.get(n), reader.known);
+  if (!opened.complete) return undefined;
   const hashes = Object.fromEntries(Object.entries(parseManifest(cluster.main[MANIFEST_KEY]!).files).map(([f, e]) => [f, e.sha256]));
-  let result = reader.read(hashes, assembled.files);
+  const recorded = (file: (name: string) => string | undefined) => {
+    const asked = new Set<string>();
+    return (name: string): string | undefined => {
+      if (asked.has(name)) throw new Error(`${name} asked for twice`);
+      asked.add(name);
+      const text = file(name);
+      if (text !== undefined) read.push(name);
+      return text;
+    };
+  };
+  let result = reader.read(hashes, recorded(opened.file));
   if (result === 'reread') {
-    const whole = assembleChunks(cluster.main, (n) => cluster.parts.get(n));
+    const whole = openChunks(cluster.main, (n) => cluster.parts.get(n));
     if (!whole.complete) return undefined;
-    result = reader.read(hashes, whole.files);
+    result = reader.read(hashes, recorded(whole.file));
   }
   if (result === 'reread') throw new Error('reread twice');
   return result;
@@ -180,7 +192,8 @@ describe('reading a sharded snapshot generation by generation', () => {
     load(reader, cluster);
     const hashes = Object.fromEntries(Object.entries(after.manifest.files).map(([f, e]) => [f, e.sha256]));
     const changed = Object.keys(hashes).find((f) => f !== SHARD_HEAD_FILE && before.manifest.files[f]?.sha256 !== hashes[f])!;
-    expect(() => reader.read(hashes, { [SHARD_HEAD_FILE]: headOf(after), [changed]: '[{"source":1}]' })).toThrow('invalid snapshot');
+    const files: Record<string, string> = { [SHARD_HEAD_FILE]: headOf(after), [changed]: '[{"source":1}]' };
+    expect(() => reader.read(hashes, (name) => files[name])).toThrow('invalid snapshot');
     cluster.publish(after);
     const read: string[] = [];
     expect(load(reader, cluster, read)).toEqual(snapshot(size, 7));

@@ -25,20 +25,21 @@ export class SnapshotReader {
   readonly known = (file: string, sha256: string): boolean => file !== SHARD_HEAD_FILE && this.shards.has(`${file}@${sha256}`);
 
   /**
-   * The snapshot the files make. `hashes`: every file the manifest lists, with its sha256; `files`: the
-   * text of those `known` did not skip. Returns 'reread' when a skipped shard must be read after all (the
-   * shard counts changed): call again with every file. Throws on a malformed snapshot; the shards
-   * kept stay those of the last good one.
+   * The snapshot the files make. `hashes`: every file the manifest lists, with its sha256; `file`: the
+   * text of a file `known` did not skip (undefined for one it skipped), asked for once per file, so a
+   * lazy source (openChunks) unzips one shard at a time and its text is garbage once parsed. Returns
+   * 'reread' when a skipped shard must be read after all (the shard counts changed): call again with
+   * every file. Throws on a malformed snapshot; the shards kept stay those of the last good one.
    */
-  read(hashes: Readonly<Record<string, string>>, files: Readonly<Record<string, string>>): Snapshot | 'reread' {
-    const whole = files[SNAPSHOT_FILE];
+  read(hashes: Readonly<Record<string, string>>, file: (name: string) => string | undefined): Snapshot | 'reread' {
+    const whole = file(SNAPSHOT_FILE);
     if (whole !== undefined) {
       const snapshot = parseSnapshot(whole);
       this.shards = new Map();
       this.last = undefined;
       return snapshot;
     }
-    const headText = files[SHARD_HEAD_FILE];
+    const headText = file(SHARD_HEAD_FILE);
     if (headText === undefined) throw new Error(`the manifest lists neither ${SNAPSHOT_FILE} nor ${SHARD_HEAD_FILE}`);
     const head = parseSnapshotHead(headText);
     const counts = `${head.shards.users}/${head.shards.grants}`;
@@ -47,15 +48,17 @@ export class SnapshotReader {
     const named = new Set([SHARD_HEAD_FILE]);
     for (const kind of ['users', 'grants'] as const) {
       for (let i = 0; i < head.shards[kind]; i++) {
-        const file = shardFile(kind, i);
-        named.add(file);
-        const sha256 = hashes[file];
-        if (sha256 === undefined) throw new Error(`the manifest does not list ${file}`);
-        const key = `${file}@${sha256}`;
-        const text = files[file];
-        const kept = counts === this.counts ? this.shards.get(key) : undefined;
-        if (kept === undefined && text === undefined) return 'reread';
-        const entries = kept ?? parseShard(kind, i, head.shards[kind], text as string);
+        const name = shardFile(kind, i);
+        named.add(name);
+        const sha256 = hashes[name];
+        if (sha256 === undefined) throw new Error(`the manifest does not list ${name}`);
+        const key = `${name}@${sha256}`;
+        let entries = counts === this.counts ? this.shards.get(key) : undefined;
+        if (entries === undefined) {
+          const text = file(name);
+          if (text === undefined) return 'reread';
+          entries = parseShard(kind, i, head.shards[kind], text);
+        }
         next.set(key, entries);
         parsed[kind].push(entries);
       }
