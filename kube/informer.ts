@@ -256,8 +256,9 @@ export class Informer<T extends KubeObject> {
   private shape(object: T): T {
     // managedFields is often the largest part of an object and nothing here reads it: dropping it
     // (as controller-runtime's TransformStripManagedFields does) roughly halves what a cache holds; the
-    // annotations keptAnnotations drops go too. A copy without them rather than `delete`: V8 turns an object that loses a property into a hash
-    // table, which cost 13 MB more at 10,000 users and grants (operator heap snapshot).
+    // annotations keptAnnotations drops go too. A copy without them rather than `delete`: V8 turns an
+    // object that loses a property into a hash table, which cost 13 MB more at 10,000 users and grants
+    // (operator heap snapshot).
     const { managedFields, annotations, ...metadata } = object.metadata as { managedFields?: unknown; annotations?: Record<string, string> };
     const kept = keptAnnotations(annotations, this.options.metadataOnly === true);
     if (managedFields !== undefined || kept !== annotations) {
