@@ -7,10 +7,10 @@
 // How large a chunk: each asynchronous write is a hand-off to libuv's thread pool and back, and with 4 KiB
 // chunks (about seven audit lines) those hand-offs cost a tenth of bench (a)'s ratio to its baseline (0.61
 // -> 0.72 and 0.62 -> 0.70 with 64 KiB in two runs, each the median of 20 alternating one-second runs;
-// the audit line in all: 0.16). But with
-// --workers several processes share one stderr, and only a write of at most PIPE_BUF bytes to a pipe is
-// atomic: a cluster worker writing to a pipe or socket keeps to PIPE_BUF, so no line is cut by another's
-// chunk. A regular file's writes do not interleave (the kernel holds the file position for each write).
+// the audit line in all: 0.16). But with --workers several processes share one stderr, and only a write
+// of at most PIPE_BUF bytes to a pipe is atomic: a cluster worker writing to a pipe or socket keeps to
+// PIPE_BUF, so no line is cut by another's chunk. A regular file's writes do not interleave (the kernel
+// holds the file position for each write).
 
 import cluster from 'node:cluster';
 import { fstatSync, write, writeSync } from 'node:fs';
