@@ -83,13 +83,14 @@ interface Path {
 function incrementalPath(): Path {
   const compiler = new IncrementalCompiler();
   const planner = new ShardPlanner(compiler.entryJson);
+  const gzip = new GzipMemo();
   return {
     compile: (input) => {
       compiler.usersNeedingCredentials(input);
       return compiler.compile(input);
     },
-    files: (snapshot) => snapshotFiles(snapshot, DEFAULT_CHUNK_LIMITS.inlineLimit, planner),
-    gzip: new GzipMemo(),
+    files: (snapshot) => snapshotFiles(snapshot, DEFAULT_CHUNK_LIMITS.inlineLimit, planner, gzip.byteLength),
+    gzip,
     reader: new SnapshotReader(),
     patch: true,
     credentialMemo: new Map(),

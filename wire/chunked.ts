@@ -94,6 +94,13 @@ export interface ChunkOptions {
   gzip?: (text: string, sha256: string) => Buffer;
   /** sha256Hex of a file's text, for a writer that remembers the hashes of texts it planned before. */
   sha256?: (text: string) => string;
+  /** Buffer.byteLength(text, 'utf8'), for a writer that remembers the lengths of texts it planned before. */
+  byteLength?: (text: string) => number;
+}
+
+/** A text's length in UTF-8 bytes. */
+export function utf8Length(text: string): number {
+  return Buffer.byteLength(text, 'utf8');
 }
 
 /**
@@ -134,7 +141,8 @@ export function planChunks(
   options: ChunkOptions = {},
 ): ChunkPlan {
   const names = Object.keys(files).sort();
-  const total = names.reduce((n, f) => n + Buffer.byteLength(files[f] as string, 'utf8'), 0);
+  const lengthOf = options.byteLength ?? utf8Length;
+  const total = names.reduce((n, f) => n + lengthOf(files[f] as string), 0);
   const manifest: Manifest = { format: CHUNKED_FORMAT, generation, files: {} };
   const main: Record<string, string> = {};
   const parts: ChunkPlan['parts'] = [];

@@ -297,7 +297,7 @@ export class RegistryController {
       this.options.client,
       target('ConfigMap', snapshotConfigMapName(name)),
       compiled.snapshot.generation,
-      snapshotFiles(compiled.snapshot, limits.inlineLimit, planner),
+      snapshotFiles(compiled.snapshot, limits.inlineLimit, planner, memo.byteLength),
       this.cachedObjects('ConfigMap', namespace, snapshotConfigMapName(name)),
       limits,
       memo.options(),

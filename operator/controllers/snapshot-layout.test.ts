@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { planChunks } from '../../wire/chunked.js';
 import { GzipMemo } from './snapshot-layout.js';
 
@@ -43,6 +43,33 @@ describe('GzipMemo', () => {
           planChunks('doc', `gen-${i}`, { 'a.json': body, 'b.json': text(i) }, fixed, undefined, { contentNames: true }).manifest,
         );
       }
+    }
+  });
+
+  it('measures a text in UTF-8 bytes once while plans keep it, again once a plan let it go', () => {
+    const memo = new GzipMemo();
+    // 2 bytes per character: measured in UTF-16 units it would fit the inline limit, in bytes it does not.
+    const wide = 'é'.repeat(8);
+    const measured = vi.spyOn(Buffer, 'byteLength');
+    try {
+      const plan = (files: Record<string, string>) => {
+        const result = planChunks('doc', 'gen', files, limits, undefined, memo.options());
+        memo.settle();
+        return result;
+      };
+      expect(plan({ 'a.json': wide }).manifest.files['a.json']?.encoding).toBe('gzip');
+      expect(memo.byteLength(wide)).toBe(16);
+      const calls = () => measured.mock.calls.filter(([t]) => t === wide).length;
+      const once = calls();
+      expect(once).toBe(1);
+      plan({ 'a.json': wide });
+      plan({ 'a.json': wide, 'b.json': 'x' });
+      expect(calls()).toBe(once);
+      plan({ 'b.json': 'x' });
+      plan({ 'a.json': wide });
+      expect(calls()).toBe(once + 1);
+    } finally {
+      measured.mockRestore();
     }
   });
 });
