@@ -4,6 +4,7 @@
 // ("every CEL rule has an offline implementation") instead of silently weakening offline checks.
 // Repository patterns are checked by policy/match.ts, the same code that later matches them.
 
+import { namespaceUnambiguous } from '../policy/compile/delegation.js';
 import { validatePattern } from '../policy/match.js';
 import { hasHeaderControlCharacters, isHeaderNameSyntax, isReservedHeaderName, RESERVED_HEADER_PATTERNS, urlHasCredentials } from '../policy/webhook-spec.js';
 
@@ -39,6 +40,10 @@ const EXACT: Record<string, CelCheck> = {
   "!self.matches('\\\\s')": (self) => typeof self === 'string' && !new RegExp(`[${RE2_SPACE}]`).test(self),
 
   "!self.contains(' ')": (self) => typeof self === 'string' && !self.includes(' '),
+
+  // Delegated identity patterns: each name matched belongs to one namespace (policy/compile/delegation.ts).
+  "!self.contains('*') || !self.contains('${namespace}') || self.matches('^[^*]*[$][{]namespace[}][^a-z0-9*${}-]') || self.matches('[^a-z0-9*${}-][$][{]namespace[}][^*]*$')":
+    (self) => typeof self === 'string' && namespaceUnambiguous(self),
 
   // Registry storage: exactly one driver.
   'has(self.filesystem) != has(self.s3)': (self) => has(self, 'filesystem') !== has(self, 's3'),

@@ -177,6 +177,14 @@ describe('validateResource', () => {
           'or a lowercase path component (the first may be a host[:port]) such as team-a or my_app.v2',
       ],
     ],
+    [
+      'a username pattern namespace team would share with team-a',
+      edited(registry(), (r) => (r.spec.delegation[0].identities = { usernames: ['${namespace}-*'], groups: ['${namespace}.*'] })),
+      [
+        "spec.delegation[0].identities.usernames[0]: with '*', put a character namespace names cannot contain next to ${namespace}, such as '.', " +
+          "'_' or '@' (\"${namespace}.*\"): namespace names contain '-', so \"${namespace}-*\" would let namespace team match team-a's names",
+      ],
+    ],
     ['a username with a colon', edited(user(), (u) => (u.spec.username = 'al:ice')), ['spec.username: must not contain colons or whitespace']],
     ['a group with a space', edited(user(), (u) => (u.spec.groups = ['team a'])), ['spec.groups[0]: must not contain whitespace']],
     [
@@ -240,6 +248,22 @@ describe('the CRD YAML', () => {
       }
     }
     expect(missing).toEqual([]);
+  });
+
+  it("the identity patterns' CEL rule and the compiler's check agree", () => {
+    const rules = [...schemaNodes(crdSchema('Registry'), '')].flatMap(([, n]) => n['x-kubernetes-validations'] ?? []).map((v) => v.rule);
+    const rule = rules.find((r) => r.includes('[$][{]namespace[}]'));
+    expect(rule).toBeDefined();
+    // The rule's two regexes, run as JavaScript regexes (RE2 and JavaScript agree on these classes).
+    const [first, last] = [...(rule as string).matchAll(/self\.matches\('([^']*)'\)/g)].map((m) => new RegExp(m[1] as string));
+    const cel = (p: string) => !p.includes('*') || !p.includes('${namespace}') || first!.test(p) || last!.test(p);
+    const atoms = ['${namespace}', '*', '-', '.', 'a', '$', '}'];
+    const patterns: string[] = [''];
+    for (let depth = 0; depth < 4; depth++) for (const p of [...patterns]) for (const a of atoms) patterns.push(p + a);
+    const check = findCelRule(rule as string)!;
+    for (const p of patterns) expect(check(p), p).toBe(cel(p));
+    expect(check('${namespace}-*')).toBe(false);
+    expect(check('${namespace}.*')).toBe(true);
   });
 
   it.each(CRD_KINDS)('%s: every field and every object in a list has a description', (kind) => {

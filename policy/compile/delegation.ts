@@ -21,11 +21,33 @@ function isNonEmptyString(x: unknown): x is string {
   return typeof x === 'string' && x.length > 0;
 }
 
+// An identity pattern with `*` and `${namespace}` must tell from a name alone which namespace it is for:
+// namespace names contain '-', so with "${namespace}-*" namespace `team` matches `team-a-ci` and
+// `team-a-devs`, the names `team-a`'s own pattern vouches for, and its users became them. The name
+// determines the namespace when one `${namespace}` has only literal text before it (no `*`) and a character
+// no namespace name contains right after it, or the mirror image: the namespace is then the run of
+// namespace characters at a fixed offset from the start (or the end). `$`, `{` and `}` do not count as
+// such a character, as they may belong to another `${namespace}`. The CRD's CEL rule is the same two
+// regexes (crds/celRules.ts).
+const NAMESPACE_FIRST = /^[^*]*\$\{namespace\}[^a-z0-9*${}-]/;
+const NAMESPACE_LAST = /[^a-z0-9*${}-]\$\{namespace\}[^*]*$/;
+
+/** Whether an identity pattern's matches each belong to one namespace (see NAMESPACE_FIRST). */
+export function namespaceUnambiguous(p: string): boolean {
+  return !p.includes('*') || !p.includes(NAMESPACE_VAR) || NAMESPACE_FIRST.test(p) || NAMESPACE_LAST.test(p);
+}
+
 /** Validates an identity pattern: `*` for any run of characters, `${namespace}`; no ':' or whitespace. */
 export function validateIdentityPattern(p: unknown): string | undefined {
   if (!isNonEmptyString(p)) return 'pattern is empty';
   if (p.length > 253) return `pattern ${JSON.stringify(p.slice(0, 60))}… is longer than 253`;
   if (/[:\s]/.test(p)) return `pattern ${JSON.stringify(p)} must not contain ":" or whitespace`;
+  if (!namespaceUnambiguous(p)) {
+    return (
+      `pattern ${JSON.stringify(p)} would let one namespace match another's names (namespace names contain '-'): ` +
+      `with '*', put a character namespace names cannot contain next to \${namespace}, such as '.', '_' or '@' ("\${namespace}.*")`
+    );
+  }
   return undefined;
 }
 

@@ -38,6 +38,8 @@ const namespaces: NamespaceInfo[] = [
   { name: 'registry', labels: {} },
   { name: 'team-a', labels: { team: 'a' } },
   { name: 'team-b', labels: { team: 'b' } },
+  // A namespace whose name begins another's: `team` and `team-a`.
+  { name: 'team', labels: { team: 't' } },
 ];
 const TEAMS: Delegation = {
   namespaces: { from: 'Selector', selector: { matchExpressions: [{ key: 'team', operator: 'Exists' }] } },
@@ -151,19 +153,19 @@ describe('tenancy: a delegated namespace reaches nothing outside its prefixes', 
     [
       'a consented group pattern with ${namespace} is per namespace',
       {
-        delegation: [{ ...TEAMS, identities: { groups: ['${namespace}-*'] } }],
-        users: [user('team-a', 'helper', { groups: ['team-b-devs'] })],
-        grants: [grant('registry', 'devs', { subjects: [{ kind: 'Group', name: 'team-b-devs' }], repositories: ['shared/**'], actions: ['pull'] })],
+        delegation: [{ ...TEAMS, identities: { groups: ['${namespace}.*'] } }],
+        users: [user('team-a', 'helper', { groups: ['team-b.devs'] })],
+        grants: [grant('registry', 'devs', { subjects: [{ kind: 'Group', name: 'team-b.devs' }], repositories: ['shared/**'], actions: ['pull'] })],
       },
-      as('helper', ['team-b-devs']),
+      as('helper', ['team-b.devs']),
       repo('shared/x'),
       [],
     ],
     [
       'consented usernames expand ${user} outside the prefixes',
-      { delegation: [{ ...TEAMS, identities: { usernames: ['${namespace}-*'] } }], users: [user('team-a', 'team-a-bot')] },
-      as('team-a-bot'),
-      repo('team-a-bot/tool'),
+      { delegation: [{ ...TEAMS, identities: { usernames: ['${namespace}.*'] } }], users: [user('team-a', 'team-a.bot')] },
+      as('team-a.bot'),
+      repo('team-a.bot/tool'),
       ['pull', 'push', 'delete'],
     ],
     [
@@ -224,15 +226,15 @@ describe('tenancy: usernames', () => {
     expect(lost?.message).toContain('registry/ci-bot');
   });
   it('a consented name beats an older unconsented claim from another tenant', () => {
-    const delegation: Delegation[] = [{ ...TEAMS, identities: { usernames: ['${namespace}-*'] } }];
+    const delegation: Delegation[] = [{ ...TEAMS, identities: { usernames: ['${namespace}.*'] } }];
     const r = compile({
       delegation,
       users: [
-        user('team-b', 'squat', { username: 'team-a-bot' }, { creationTimestamp: '2020-01-01T00:00:00Z' }),
-        user('team-a', 'team-a-bot', {}, { creationTimestamp: '2026-01-01T00:00:00Z' }),
+        user('team-b', 'squat', { username: 'team-a.bot' }, { creationTimestamp: '2020-01-01T00:00:00Z' }),
+        user('team-a', 'team-a.bot', {}, { creationTimestamp: '2026-01-01T00:00:00Z' }),
       ],
     });
-    expect(r.registries[0]!.snapshot.registries[0]!.users.map((u) => u.source)).toEqual(['team-a/team-a-bot']);
+    expect(r.registries[0]!.snapshot.registries[0]!.users.map((u) => u.source)).toEqual(['team-a/team-a.bot']);
     expect(statusOf(r, 'RegistryUser', 'team-b', 'squat')?.conditions[0]?.reason).toBe(Reasons.UsernameConflict);
   });
   it('a delegated user carries its tenancy in the snapshot; a home user none', () => {
@@ -246,6 +248,45 @@ describe('tenancy: usernames', () => {
       trustedGroups: [],
       trustedAuthenticated: false,
     });
+  });
+});
+
+describe("tenancy: a namespace whose name begins another's", () => {
+  // Namespace `team` against `team-a`: team-a's grants name team-a's CI user and devs group.
+  const teamAGrant = grant('team-a', 'ci', {
+    subjects: [
+      { kind: 'User', name: 'team-a.ci' },
+      { kind: 'Group', name: 'team-a.devs' },
+    ],
+    repositories: ['team-a/**'],
+    actions: ['pull', 'push', 'delete'],
+  });
+
+  it('"${namespace}-*" is refused: namespace team would match team-a-ci and team-a-devs', () => {
+    const r = compile({ delegation: [{ ...TEAMS, identities: { usernames: ['${namespace}-*'], groups: ['${namespace}-devs'] } }] });
+    expect(r.registries.find((x) => x.id === 'registry/main')).toBeUndefined();
+    const ready = statusOf(r, 'Registry', 'registry', 'main')?.conditions[0];
+    expect(ready).toMatchObject({ status: 'False', reason: Reasons.InvalidSpec });
+    expect(ready?.message).toContain('"${namespace}-*" would let one namespace match another');
+  });
+
+  it("with \"${namespace}.*\" namespace team's user gets nothing of team-a's, by name or by group; team-a's own does", () => {
+    const r = compile({
+      delegation: [{ ...TEAMS, identities: { usernames: ['${namespace}.*'], groups: ['${namespace}.*'] } }],
+      users: [user('team', 'impostor', { username: 'team-a.ci', groups: ['team-a.devs'] }), user('team', 'member', { groups: ['team-a.devs'] })],
+      grants: [teamAGrant],
+    });
+    const impostor = r.registries[0]!.snapshot.registries[0]!.users.find((u) => u.source === 'team/impostor');
+    expect(impostor?.tenancy).toMatchObject({ namespace: 'team', trustedUsername: false, trustedGroups: [] });
+    expect(granted(r, as('team-a.ci', ['team-a.devs']), repo('team-a/app'))).toEqual([]);
+    expect(granted(r, as('member', ['team-a.devs']), repo('team-a/app'))).toEqual([]);
+    const own = compile({
+      delegation: [{ ...TEAMS, identities: { usernames: ['${namespace}.*'], groups: ['${namespace}.*'] } }],
+      users: [user('team-a', 'ci', { username: 'team-a.ci' }), user('team-a', 'dev', { groups: ['team-a.devs'] })],
+      grants: [teamAGrant],
+    });
+    expect(granted(own, as('team-a.ci'), repo('team-a/app'))).toEqual(['pull', 'push', 'delete']);
+    expect(granted(own, as('dev', ['team-a.devs']), repo('team-a/app'))).toEqual(['pull', 'push', 'delete']);
   });
 });
 

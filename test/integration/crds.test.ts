@@ -84,6 +84,18 @@ const INVALID: [string, Record<string, unknown>, string, RegExp][] = [
     'spec.delegation[0].namespaces.selector.matchExpressions[0]',
     /In and NotIn need values; Exists and DoesNotExist take none/,
   ],
+  [
+    'a username pattern namespace team would share with team-a',
+    registry({ delegation: [{ namespaces: { from: 'All' }, repositories: ['${namespace}/**'], identities: { usernames: ['${namespace}-*'] } }] }),
+    'spec.delegation[0].identities.usernames[0]',
+    /"\$\{namespace\}-\*" would let namespace team match team-a's names/,
+  ],
+  [
+    'a group pattern namespace team would share with team-a',
+    registry({ delegation: [{ namespaces: { from: 'All' }, repositories: ['${namespace}/**'], identities: { groups: ['*-${namespace}'] } }] }),
+    'spec.delegation[0].identities.groups[0]',
+    /put a character namespace names cannot contain next to \$\{namespace\}/,
+  ],
   ['a username with a colon', user({ username: 'al:ice' }), 'spec.username', /Invalid value: "al:ice": must not contain colons or whitespace/],
   ['a registryRef that is no object name', user({ registryRef: { name: 'Main' } }), 'spec.registryRef.name', /must be a lowercase DNS-1123 name/],
   ['a group with a space', user({ groups: ['team a'] }), 'spec.groups[0]', /must not contain whitespace/],
@@ -145,6 +157,14 @@ describe('CRDs on a real API server', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('registry.portcullis.dev/main created');
     expect(r.stdout).toContain('repositorygrant.portcullis.dev/deployer-pull created');
+  });
+
+  it('accepts identity patterns whose names each belong to one namespace', async () => {
+    const identities = { usernames: ['${namespace}.*', 'ci@${namespace}.*', '*@${namespace}', 'ci-*'], groups: ['${namespace}-devs', '${namespace}_*'] };
+    const spec = { delegation: [{ namespaces: { from: 'All' }, repositories: ['${namespace}/**'], identities }] };
+    const r = await kubectl(cp, ['apply', '-f', '-', '-o', 'json'], stringify(registry(spec, 'identities')));
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).spec.delegation[0].identities).toEqual(identities);
   });
 
   it('applies the defaults the offline compiler assumes', async () => {
