@@ -3,7 +3,7 @@
 // generation (sha256 of the registries' canonical JSON) and the shard files cost a concatenation, not a
 // serialisation of every entry. Same bytes as canonicalJson of the whole (the tests compare them).
 
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { canonicalJson } from './canonical.js';
 import { sameElements } from './same-elements.js';
 import type { GrantEntry, RegistryPolicy, UserEntry } from './types.js';
@@ -39,7 +39,45 @@ export class EntryJson {
     }
     return json;
   };
+
+  /** Per snapshot (its policies' ids): the texts last hashed, in order, and the hash's state after each long one. */
+  private readonly hashed = new Map<string, { pieces: readonly string[]; states: (Hash | undefined)[] }>();
+  /** How many of the last sha256 call's pieces were hashed (the rest were resumed from a state): for tests. */
+  lastHashedPieces = 0;
+
+  /**
+   * sha256Hex of the pieces joined, resumed from the state after the longest run of pieces equal to the
+   * last call's for the same `key`. Blocks (snapshot-json.ts) are the same strings while their entries are
+   * the same objects, so an edit hashes only from its block on: in canonical order the grants come before
+   * the users, so a user change hashes the users from its block, a grant change its grants and every user.
+   * Re-hashing 38 MB took 30 ms of each change at 100,000 users and grants (in-process profile, 18 %).
+   */
+  sha256(key: string, pieces: readonly string[]): string {
+    const last = this.hashed.get(key);
+    let same = 0;
+    if (last !== undefined) {
+      const n = Math.min(last.pieces.length, pieces.length);
+      while (same < n && last.pieces[same] === pieces[same]) same++;
+    }
+    const states: (Hash | undefined)[] = last === undefined ? [] : last.states.slice(0, same);
+    let from = same;
+    while (from > 0 && states[from - 1] === undefined) from--;
+    states.length = from;
+    const hash = from === 0 ? createHash('sha256') : (states[from - 1] as Hash).copy();
+    for (let i = from; i < pieces.length; i++) {
+      const piece = pieces[i] as string;
+      hash.update(piece, 'utf8');
+      // A state per long piece (a block): copying one per separator would cost more than it saves.
+      states.push(piece.length >= RESUME_FROM_LENGTH ? hash.copy() : undefined);
+    }
+    this.lastHashedPieces = pieces.length - from;
+    this.hashed.set(key, { pieces, states });
+    return hash.digest('hex');
+  }
 }
+
+/** Pieces at least this long get a resumable hash state after them. */
+const RESUME_FROM_LENGTH = 1024;
 
 // Placeholders for the two lists: a JSON string can hold `"users":"…"` only escaped (`\"users\":`), so the
 // unescaped pattern is the policy's own member, unless a nested object has the same key and value.
@@ -70,37 +108,37 @@ export function hashedFromEntries(policy: RegistryPolicy): boolean {
 
 /**
  * sha256Hex(canonicalJson(policies)) for policies already sorted as snapshotOf sorts them, fed to the
- * hash piece by piece from `json`'s remembered entries.
+ * hash piece by piece from `json`'s remembered entries, from the first piece that changed since the last
+ * call for the same policies (EntryJson.sha256).
  */
 export function generationOf(policies: readonly RegistryPolicy[], json: EntryJson): string {
-  const hash = createHash('sha256');
   // A list's blocks go to the hash one by one (tens of kilobytes each): joined into larger texts first,
   // the copying cost more than the hashing; one update per entry would cost more again.
+  const pieces: string[] = ['['];
   const list = (name: string, entries: readonly (UserEntry | GrantEntry)[]): void => {
-    hash.update('[');
+    pieces.push('[');
     for (const [i, text] of json.blocks(name, entries).entries()) {
-      if (i > 0) hash.update(',');
-      hash.update(text, 'utf8');
+      if (i > 0) pieces.push(',');
+      pieces.push(text);
     }
-    hash.update(']');
+    pieces.push(']');
   };
-  hash.update('[');
   for (const [i, policy] of policies.entries()) {
-    if (i > 0) hash.update(',');
-    const pieces = policyPieces(policy);
-    if (pieces === undefined) {
-      hash.update(canonicalJson(policy), 'utf8');
+    if (i > 0) pieces.push(',');
+    const parts = policyPieces(policy);
+    if (parts === undefined) {
+      pieces.push(canonicalJson(policy));
       continue;
     }
-    hash.update(pieces.before, 'utf8');
-    const [first, second] = pieces.usersFirst ? (['users', 'grants'] as const) : (['grants', 'users'] as const);
+    pieces.push(parts.before);
+    const [first, second] = parts.usersFirst ? (['users', 'grants'] as const) : (['grants', 'users'] as const);
     list(`${policy.id}\n${first}`, policy[first]);
-    hash.update(pieces.between, 'utf8');
+    pieces.push(parts.between);
     list(`${policy.id}\n${second}`, policy[second]);
-    hash.update(pieces.after, 'utf8');
+    pieces.push(parts.after);
   }
-  hash.update(']');
-  return hash.digest('hex');
+  pieces.push(']');
+  return json.sha256(policies.map((p) => p.id).join('\n'), pieces);
 }
 
 /** canonicalJson(entries) from remembered entries. */

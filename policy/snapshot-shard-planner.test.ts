@@ -61,4 +61,41 @@ describe('ShardPlanner and generationOf', () => {
       expect(planner.files(expected)).toEqual(shardSnapshot(expected));
     }
   });
+
+  it('resumes the hash from the first block that changed, and gives the from-scratch generation', () => {
+    const json = new EntryJson();
+    let users = Array.from({ length: 3000 }, (_, i) => user(i));
+    let grants = Array.from({ length: 3000 }, (_, i) => grant(i));
+    const check = (): number => {
+      const p = policy(users, grants);
+      expect(generationOf([p], json)).toBe(snapshotOf([p]).generation);
+      return json.lastHashedPieces;
+    };
+    const all = check();
+    // Blocks of 256: 12 per list, with separators and the policy's own text, about 50 pieces.
+    expect(all).toBeGreaterThan(40);
+    expect(check()).toBeLessThanOrEqual(3);
+    // The last user (users come last in canonical order): only its block and what follows.
+    users = users.map((u) => (u.username === 'user-999' ? user(999, 1) : u));
+    expect(check()).toBeLessThanOrEqual(6);
+    // The first grant: everything from the grants on.
+    grants = grants.map((g, i) => (i === 0 ? grant(0, ['pull', 'push']) : g));
+    expect(check()).toBeGreaterThan(all - 6);
+    // Back again, then a change in the middle, a removal and an addition: the from-scratch generation each time.
+    grants = grants.map((g, i) => (i === 0 ? grant(0) : g));
+    check();
+    // grant-999 sorts last of the grants: its block, then the users.
+    grants = grants.map((g, i) => (i === 999 ? grant(999, ['delete']) : g));
+    const middle = check();
+    expect(middle).toBeLessThan(all * 0.6);
+    expect(middle).toBeGreaterThan(all * 0.4);
+    users = users.filter((_, i) => i !== 10);
+    check();
+    grants = [...grants, grant(9999)];
+    check();
+    // Another policy (another key) does not disturb the first one's states.
+    const other = { ...policy(users, grants), id: 'bench/other' };
+    expect(generationOf([other], json)).toBe(snapshotOf([other]).generation);
+    expect(check()).toBeLessThanOrEqual(3);
+  });
 });
