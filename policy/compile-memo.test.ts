@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { Memo, sameVersion, sameVersions } from './compile-memo.js';
 
 const obj = (resourceVersion: string | undefined, generation?: number) => ({
@@ -36,6 +36,63 @@ describe('Memo: when a remembered result is reused', () => {
     expect(memo.settle()).toEqual([]);
     memo.get(obj('3', 2), () => 'c');
     expect(memo.settle()).toEqual([{ before: 'a', after: 'c' }]);
+  });
+});
+
+describe('Memo.getList: the very objects of the last list skip the lookup', () => {
+  const named = (name: string, resourceVersion = '1', generation = 1) => ({
+    metadata: { name, namespace: 'ns', uid: `${name}-uid`, resourceVersion, generation },
+  });
+  type Named = ReturnType<typeof named>;
+  const setup = () => {
+    const memo = new Memo<string>();
+    const computed: string[] = [];
+    const compute = (o: Named) => {
+      computed.push(o.metadata.name);
+      return `${o.metadata.name}@${o.metadata.generation}`;
+    };
+    const lookups = vi.spyOn(memo as unknown as { lookup: (o: Named) => unknown }, 'lookup');
+    const round = (list: Named[]) => {
+      lookups.mockClear();
+      computed.length = 0;
+      const values = memo.getList(list, compute);
+      return { values, changes: memo.settle(), computed: [...computed], looked: lookups.mock.calls.map(([o]) => o.metadata.name) };
+    };
+    return { memo, round };
+  };
+  const [a, b, c] = [named('a'), named('b'), named('c')];
+
+  it('the same objects in the same places: no lookup, no change', () => {
+    const { round } = setup();
+    expect(round([a, b, c])).toMatchObject({ changes: 'all', computed: ['a', 'b', 'c'] });
+    expect(round([a, b, c])).toEqual({ values: ['a@1', 'b@1', 'c@1'], changes: [], computed: [], looked: [] });
+  });
+
+  it('a new version at one place is looked up and reported; moved objects are looked up, not computed', () => {
+    const { round } = setup();
+    round([a, b, c]);
+    const b2 = named('b', '2', 2);
+    expect(round([a, b2, c])).toEqual({ values: ['a@1', 'b@2', 'c@1'], changes: [{ before: 'b@1', after: 'b@2' }], computed: ['b'], looked: ['b'] });
+    expect(round([c, a, b2])).toEqual({ values: ['c@1', 'a@1', 'b@2'], changes: [], computed: [], looked: ['c', 'a', 'b'] });
+  });
+
+  it('a result the memo let go is computed again, even for the very object at the same place', () => {
+    const { memo, round } = setup();
+    round([a, b]);
+    // A round that asks only for a drops b.
+    memo.get(a, () => 'a@1');
+    expect(memo.settle()).toEqual([{ before: 'b@1' }]);
+    expect(round([a, b])).toMatchObject({ computed: ['b'], looked: ['b'], changes: [{ after: 'b@1' }] });
+  });
+
+  it('after clear(), and in a list edited in place, nothing is carried over', () => {
+    const { memo, round } = setup();
+    const list = [a, b];
+    round(list);
+    list[1] = c;
+    expect(round(list)).toMatchObject({ computed: ['c'], looked: ['c'] });
+    memo.clear();
+    expect(round(list)).toMatchObject({ changes: 'all', computed: ['a', 'c'] });
   });
 });
 

@@ -47,27 +47,76 @@ export interface Change<T> {
   after?: T;
 }
 
+/** What Memo keeps per object; `epoch` and `live` say whether the map still holds it. */
+interface Kept<T> {
+  generation: number;
+  rv: string;
+  extra: string;
+  seen: number;
+  value: T;
+  epoch: number;
+  live: boolean;
+}
+
 /**
  * Remembered results per object, valid for one context. An object is known by its uid (its key without
  * one), and a result is reused only for the same version (versionOf) and `extra` (what else it depends
  * on). An object without a resourceVersion is never remembered. Results not asked for in a round are dropped.
  */
 export class Memo<T> {
-  private readonly map = new Map<string, { generation: number; rv: string; extra: string; seen: number; value: T }>();
+  private readonly map = new Map<string, Kept<T>>();
   private round = 0;
   private used = 0;
+  /** Bumped by clear(): what was kept before is no longer the map's. */
+  private epoch = 0;
   private changes: Change<T>[] = [];
   /** Everything counts as changed this round (first round, context changed, or an unversioned object). */
   private reset = true;
+  /** getList's last list (a copy) and what the map held for each of its objects. */
+  private lastList: { objects: readonly Versioned[]; kept: (Kept<T> | undefined)[] } | undefined;
 
   /** The result for `o`: remembered, or `compute(arg)` (an argument rather than a closure per lookup). */
   get<A>(o: Versioned & A, compute: (arg: A) => T, extra?: string): T;
   get<A>(o: Versioned, compute: (arg: A) => T, extra: string, arg: A): T;
   get<A>(o: Versioned, compute: (arg: A) => T, extra = '', arg: A = o as unknown as A): T {
+    const kept = this.lookup(o, compute, extra, arg);
+    return kept === undefined ? compute(arg) : kept.value;
+  }
+
+  /**
+   * get(o, compute) for each object of a list. An object that is the very one at the same position of the
+   * last list skips the lookup: a list's objects are the informer's, the same ones while they do not
+   * change, and at 100,000 grants the lookups (id, versions, map) were 13 % of a grant change.
+   */
+  getList<A extends Versioned>(objects: readonly A[], compute: (o: A) => T): T[] {
+    const last = this.lastList;
+    const values = new Array<T>(objects.length);
+    const kept = new Array<Kept<T> | undefined>(objects.length);
+    for (let i = 0; i < objects.length; i++) {
+      const o = objects[i] as A;
+      const before = last !== undefined && last.objects[i] === o ? last.kept[i] : undefined;
+      if (before !== undefined && before.live && before.epoch === this.epoch && before.extra === '') {
+        before.seen = this.round;
+        this.used++;
+        kept[i] = before;
+        values[i] = before.value;
+        continue;
+      }
+      const found = this.lookup(o, compute, '', o);
+      kept[i] = found;
+      values[i] = found === undefined ? compute(o) : found.value;
+    }
+    // A copy: a caller may edit its list in place between rounds.
+    this.lastList = { objects: [...objects], kept };
+    return values;
+  }
+
+  /** The kept result for `o`, computed now if needed; undefined for an object without a resourceVersion. */
+  private lookup<A>(o: Versioned, compute: (arg: A) => T, extra: string, arg: A): Kept<T> | undefined {
     const rv = o.metadata.resourceVersion;
     if (rv === undefined || rv === '') {
       this.reset = true;
-      return compute(arg);
+      return undefined;
     }
     const generation = generationOf(o);
     const id = o.metadata.uid || objectKey(o);
@@ -75,12 +124,14 @@ export class Memo<T> {
     this.used++;
     if (kept !== undefined && kept.generation === generation && (generation > 0 || kept.rv === rv) && kept.extra === extra) {
       kept.seen = this.round;
-      return kept.value;
+      return kept;
     }
     const value = compute(arg);
-    this.map.set(id, { generation, rv, extra, seen: this.round, value });
+    const next: Kept<T> = { generation, rv, extra, seen: this.round, value, epoch: this.epoch, live: true };
+    if (kept !== undefined) kept.live = false;
+    this.map.set(id, next);
     if (!this.reset) this.changes.push(kept === undefined ? { after: value } : { before: kept.value, after: value });
-    return value;
+    return next;
   }
 
   /** Ends a round, dropping what it did not ask for: the round's changes, or 'all' when they are not known one by one. */
@@ -89,6 +140,7 @@ export class Memo<T> {
       for (const [id, e] of this.map) {
         if (e.seen === this.round) continue;
         this.map.delete(id);
+        e.live = false;
         if (!this.reset) this.changes.push({ before: e.value });
       }
     }
@@ -102,6 +154,8 @@ export class Memo<T> {
 
   clear(): void {
     this.map.clear();
+    this.epoch++;
+    this.lastList = undefined;
     this.changes = [];
     this.reset = true;
   }

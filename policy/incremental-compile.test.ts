@@ -264,7 +264,8 @@ describe('IncrementalCompiler: a change that touches no user skips the users, an
     const needed = compiler.usersNeedingCredentials(input);
     input.users = [user('alice', '1'), user('bob', '2')].map((u, i) => ({ ...u, metadata: { ...u.metadata, resourceVersion: String(10 + i) } }));
     input.grants = [grantOf('4', ['pull', 'push'])];
-    const lookups = vi.spyOn(Memo.prototype, 'get');
+    // Every remembered result is found through Memo's lookup (get and getList alike).
+    const lookups = vi.spyOn(Memo.prototype as unknown as { lookup: (o: unknown) => unknown }, 'lookup');
     try {
       expect(compiler.usersNeedingCredentials(input)).toBe(needed);
       const next = compiler.compile(input);

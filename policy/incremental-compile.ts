@@ -201,9 +201,7 @@ export class IncrementalCompiler {
   }
 
   private compileGrants(input: CompileInput, lookup: RegistryLookup): GrantsOutcome {
-    const results: GrantResult[] = [];
-    const admit = (g: RepositoryGrantResource): GrantResult => admitGrant(g, lookup);
-    for (const g of input.grants) results.push(this.memo.grants.get(g, admit));
+    const results = this.memo.grants.getList(input.grants, (g: RepositoryGrantResource): GrantResult => admitGrant(g, lookup));
     const changes = this.memo.grants.settle();
     const last = this.grants;
     if (last !== undefined && changes !== 'all' && patchable(changes)) {
