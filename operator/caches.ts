@@ -5,7 +5,7 @@
 
 import type { KubeConnection } from '../kube/connection.js';
 import type { Logger } from 'pino';
-import type { RegistryResource, RegistryUserResource, RepositoryGrantResource, RetentionPolicyResource } from '../crds/types.js';
+import type { NamespaceInfo, RegistryResource, RegistryUserResource, RepositoryGrantResource, RetentionPolicyResource } from '../crds/types.js';
 import { Informer, type InformerEvent, type KubeObject } from '../kube/informer.js';
 import { Resources, type KubeClient, type ResourceType } from '../kube/request.js';
 import type { StoredObject } from '../wire/chunked.js';
@@ -44,6 +44,11 @@ export function createCaches(options: { kc: KubeConnection; client: KubeClient; 
     deployments: make<Deployment & KubeObject>(deployments, ns),
     retentionPolicies: make<RetentionPolicyResource>(Resources.retentionPolicies, ns),
   };
+}
+
+/** Every namespace's labels, as delegation (admissionOf) reads them. */
+export function namespaceInfos(caches: Pick<OperatorCaches, 'namespaces'>): Map<string, NamespaceInfo> {
+  return new Map(caches.namespaces.list().map((n) => [n.metadata.name, { name: n.metadata.name, labels: n.metadata.labels ?? {} }]));
 }
 
 export function allInformers(caches: OperatorCaches): Map<string, Informer<KubeObject>> {

@@ -19,7 +19,7 @@ import { KubeClient } from '../kube/request.js';
 import { objectKey, registryKeyOf } from '../policy/object-keys.js';
 import type { ChunkLimits } from '../wire/chunked.js';
 import { closeServer } from '../wire/close-server.js';
-import { allInformers, createCaches } from './caches.js';
+import { allInformers, createCaches, namespaceInfos } from './caches.js';
 import { KeysController, type KeysControllerOptions } from './controllers/keys/controller.js';
 import { MaintenanceController, type MaintenanceControllerOptions } from './controllers/maintenance/controller.js';
 import { wireMaintenanceTriggers } from './controllers/maintenance/triggers.js';
@@ -155,6 +155,7 @@ export async function startOperator(options: OperatorOptions = {}): Promise<Runn
     log: log.child({ controller: 'maintenance' }),
     events,
     retentionPolicies: () => caches.retentionPolicies.list(),
+    namespaces: () => namespaceInfos(caches),
     configMaps: (key) => caches.configMaps.get(key),
     ...(options.maintenance ?? {}),
   });

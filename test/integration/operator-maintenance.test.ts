@@ -10,7 +10,7 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { GarbageCollectionStatus, RegistryResource } from '../../crds/types.js';
+import type { GarbageCollectionStatus, NamespaceInfo, RegistryResource, RetentionPolicyResource } from '../../crds/types.js';
 import { collectionPath, KubeApiError, KubeClient, MERGE_PATCH, objectPath, Resources } from '../../kube/request.js';
 import { kubectl, startControlPlane, type ControlPlane } from '../../local/controlPlane.js';
 import { applyDeploymentWiring, deployments, type Deployment } from '../../operator/controllers/deployment.js';
@@ -347,6 +347,54 @@ describe('the maintenance controller (the test plays the clock, the Deployment c
     // The same request does not open another window.
     await c.reconcile(`${NS}/slow`);
     expect(await gc('slow')).toMatchObject({ phase: 'Idle' });
+  });
+
+  it('attack: a retention run of a policy the Registry does not admit opens no window; one it admits does', async () => {
+    await admin.request('POST', collectionPath(deployments, NS), { body: userDeployment('registry-shared') });
+    await admin.request('POST', collectionPath(Resources.registries, NS), {
+      body: {
+        apiVersion: 'portcullis.dev/v1alpha1',
+        kind: 'Registry',
+        metadata: { name: 'shared', namespace: NS },
+        spec: {
+          service: 'shared.example.com',
+          distribution: { deployment: 'registry-shared' },
+          garbageCollection: {},
+          delegation: [{ namespaces: { from: 'Selector', selector: { matchLabels: { tenant: 'yes' } } }, repositories: ['${namespace}/**'] }],
+        },
+      },
+    });
+    await rolledOut('registry-shared');
+    now = new Date(Date.now() + 60_000);
+    // The status a tenant (or anyone holding the portcullis-retention role) can write: a run that "deleted" something.
+    const forged = { startTime: new Date().toISOString(), completionTime: new Date().toISOString(), dryRun: false, result: 'Succeeded' as const };
+    const ranIn = (namespace: string, repositories: string[]): RetentionPolicyResource => ({
+      apiVersion: 'portcullis.dev/v1alpha1',
+      kind: 'RetentionPolicy',
+      metadata: { name: 'p', namespace },
+      spec: { registryRef: { name: 'shared', namespace: NS }, repositories, rules: { keepTags: ['latest'] } },
+      status: { lastRun: { ...forged, repositories: 1, tagsSeen: 1, candidates: 1, deleted: 1, keptByRule: {}, sample: [], errors: [] } },
+    });
+    const namespaces = new Map<string, NamespaceInfo>([
+      [OTHER, { name: OTHER, labels: {} }],
+      ['team-a', { name: 'team-a', labels: { tenant: 'yes' } }],
+    ]);
+    let policies = [ranIn(OTHER, [`${OTHER}/**`]), ranIn('team-a', ['**'])];
+    const c = new MaintenanceController({
+      client: asOperator,
+      log: pino({ level: 'silent' }),
+      now: () => now,
+      retentionPolicies: () => policies,
+      namespaces: () => namespaces,
+    });
+    await c.reconcile(`${NS}/shared`);
+    expect(await gc('shared')).toBeUndefined();
+    expect(hasReadOnlySwitch(await get('registry-shared'), 'registry')).toBe(false);
+    // The same run from a namespace the Registry admits, within its prefixes, does open one.
+    policies = [...policies, ranIn('team-a', ['team-a/**'])];
+    await c.reconcile(`${NS}/shared`);
+    expect(await gc('shared')).toMatchObject({ phase: 'EnteringReadOnly', requestId: `retention:${forged.completionTime}` });
+    expect(hasReadOnlySwitch(await get('registry-shared'), 'registry')).toBe(true);
   });
 
   it('a request for a Registry without a Deployment: a failure on the status and a Warning, no window', async () => {

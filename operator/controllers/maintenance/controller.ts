@@ -1,14 +1,17 @@
 // Garbage-collection maintenance windows, one reconcile per Registry key: observe (the Registry, its
 // Deployment, the read-only switch, the rollout, the window's collector Job, the newest retention run
-// that deleted something), ask policy/maintenance-window.ts for the next step, record its phase in
-// status.garbageCollection BEFORE acting (a crash resumes from the status), act, and ask again until the
-// step is a wait. Waits come back as a requeue; the Deployment watch wakes the key sooner.
+// that deleted something, of a policy the Registry admits), ask policy/maintenance-window.ts for the
+// next step, record its phase in status.garbageCollection BEFORE acting (a crash resumes from the
+// status), act, and ask again until the step is a wait. Waits come back as a requeue; the Deployment
+// watch wakes the key sooner.
 
 import type { Logger } from 'pino';
-import type { GarbageCollectionStatus, RegistryResource, RetentionPolicyResource, RetentionPolicyStatus } from '../../../crds/types.js';
+import type { GarbageCollectionStatus, NamespaceInfo, RegistryResource, RetentionPolicyResource, RetentionPolicyStatus } from '../../../crds/types.js';
 import { getIfExists, MERGE_PATCH, objectPath, Resources, type KubeClient } from '../../../kube/request.js';
+import { isRefusal } from '../../../policy/compile/status.js';
 import { nextWindowStep, windowSettings, type WindowInput, type WindowSettings, type WindowStep } from '../../../policy/maintenance-window.js';
-import { namespaceOf, splitKey } from '../../../policy/object-keys.js';
+import { namespaceOf, objectKey, refersToRegistry, splitKey } from '../../../policy/object-keys.js';
+import { retentionScope } from '../../../policy/retention/tenancy.js';
 import { Reasons } from '../../../policy/reasons.js';
 import { Annotations } from '../../../wire/labels.js';
 import type { ReconcileResult } from '../../reconciler.js';
@@ -29,6 +32,8 @@ export interface MaintenanceControllerOptions {
   pollMs?: number;
   /** The RetentionPolicies (the operator's cache): a run that deleted something opens a window (afterRetention). */
   retentionPolicies?: () => RetentionPolicyResource[];
+  /** The namespaces' labels, for delegation by selector. Absent: no namespace has labels. */
+  namespaces?: () => ReadonlyMap<string, NamespaceInfo>;
   /**
    * The operator's ConfigMap cache: EnteringReadOnly waits (up to SNAPSHOT_WAIT_SECONDS) until the
    * published snapshot carries the window before switching the registry read-only. Absent: no wait.
@@ -168,10 +173,17 @@ export class MaintenanceController {
     }
   }
 
-  /** completionTime of the newest run of a RetentionPolicy for this Registry that deleted something. */
+  /**
+   * completionTime of the newest run that deleted something, of a RetentionPolicy this Registry admits.
+   * Only those: a policy any namespace can create naming the Registry, with a status its ServiceAccount
+   * can write, must not make the Registry read-only for every tenant.
+   */
   private retentionDeletedAt(registry: RegistryResource): string | undefined {
+    const registries = new Map([[objectKey(registry), registry]]);
+    const namespaces = this.options.namespaces?.() ?? new Map<string, NamespaceInfo>();
     const times = (this.options.retentionPolicies?.() ?? [])
-      .filter((p) => p.spec?.registryRef?.name === registry.metadata.name && (p.spec.registryRef.namespace ?? namespaceOf(p)) === namespaceOf(registry))
+      .filter((p) => refersToRegistry(p, { namespace: namespaceOf(registry), name: registry.metadata.name }))
+      .filter((p) => !isRefusal(retentionScope(p, registries, namespaces)))
       .map((p) => (p.status as RetentionPolicyStatus | undefined)?.lastRun)
       .filter((run) => run !== undefined && !run.dryRun && run.deleted > 0 && run.completionTime !== undefined)
       .map((run) => run?.completionTime as string)
