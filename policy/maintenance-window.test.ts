@@ -1,7 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import type { GarbageCollectionStatus } from '../crds/types.js';
 import { formatGcResult, parseGcResult, parseGcSummary } from './gc-result.js';
-import { nextWindowStep, SNAPSHOT_WAIT_SECONDS, windowSettings, type WindowInput, type WindowSettings } from './maintenance-window.js';
+import {
+  newestRetentionRun,
+  nextWindowStep,
+  RETENTION_CLOCK_SKEW_SECONDS,
+  RETENTION_WINDOW_GAP_SECONDS,
+  SNAPSHOT_WAIT_SECONDS,
+  windowSettings,
+  type WindowInput,
+  type WindowSettings,
+} from './maintenance-window.js';
 import { Reasons } from './reasons.js';
 
 const T0 = Date.parse('2026-06-01T12:00:00Z');
@@ -44,6 +53,45 @@ describe('nextWindowStep: what opens a window', () => {
       { retentionDeletedAt: iso(-300), status: { phase: 'Idle', windowStart: iso(-200), requestId: 'x' } },
       undefined,
     ],
+    [
+      'a retention run "completed" in the future (a forged status) opens nothing: it would stay after every window',
+      { retentionDeletedAt: '2099-01-01T00:00:00Z' },
+      undefined,
+    ],
+    ['a completionTime just ahead of the clock (skew) counts', { retentionDeletedAt: iso(RETENTION_CLOCK_SKEW_SECONDS) }, `retention:${iso(300)}`],
+    ['a completionTime past the skew allowance does not', { retentionDeletedAt: iso(RETENTION_CLOCK_SKEW_SECONDS + 1) }, undefined],
+    [
+      'the retention run the last window served does not open a second one, though it is after that window started',
+      { retentionDeletedAt: iso(200), status: { phase: 'Idle', windowStart: iso(-5000), windowEnd: iso(-4000), requestId: `retention:${iso(200)}` } },
+      undefined,
+    ],
+    [
+      'nor when the same instant is written differently',
+      {
+        retentionDeletedAt: iso(200),
+        status: { phase: 'Idle', windowStart: iso(-5000), windowEnd: iso(-4000), requestId: `retention:${iso(200).replace('.000Z', 'Z')}` },
+      },
+      undefined,
+    ],
+    [
+      'a new retention run within the gap after a retention window waits',
+      { retentionDeletedAt: iso(-30), status: { phase: 'Idle', windowStart: iso(-600), windowEnd: iso(-300), requestId: `retention:${iso(-700)}` } },
+      undefined,
+    ],
+    [
+      'once the gap is over it opens one',
+      {
+        now: at(RETENTION_WINDOW_GAP_SECONDS - 300),
+        retentionDeletedAt: iso(-30),
+        status: { phase: 'Idle', windowStart: iso(-600), windowEnd: iso(-300), requestId: `retention:${iso(-700)}` },
+      },
+      `retention:${iso(-30)}`,
+    ],
+    [
+      'the gap follows only windows retention opened: after a requested one, a run opens one at once',
+      { retentionDeletedAt: iso(-30), status: { phase: 'Idle', windowStart: iso(-600), windowEnd: iso(-300), requestId: iso(-700) } },
+      `retention:${iso(-30)}`,
+    ],
     ['afterRetention false ignores retention runs', { retentionDeletedAt: iso(-30), settings: { ...settings, afterRetention: false } }, undefined],
     [
       'a schedule that fired since the last window opens one',
@@ -63,7 +111,7 @@ describe('nextWindowStep: what opens a window', () => {
       expect(step.status).toEqual(over.status ?? { phase: 'Idle' });
     } else {
       expect(step.action).toEqual({ type: 'SetReadOnly' });
-      expect(step.status).toMatchObject({ phase: 'EnteringReadOnly', requestId, windowStart: iso(0) });
+      expect(step.status).toMatchObject({ phase: 'EnteringReadOnly', requestId, windowStart: (over.now ?? at(0)).toISOString() });
       expect(step.event).toMatchObject({ type: 'Normal', reason: Reasons.GarbageCollectionStarted });
     }
   });
@@ -71,6 +119,23 @@ describe('nextWindowStep: what opens a window', () => {
   it('an idle registry with a schedule comes back when it next fires', () => {
     const step = nextWindowStep(input({ now: at(1800), settings: { ...settings, schedule: '0 * * * *' }, status: { phase: 'Idle', windowStart: iso(10) } }));
     expect(step.action).toEqual({ type: 'None', requeueAfterSeconds: 1800 });
+  });
+
+  it('a forged future run is never served, so it opens nothing however often the operator looks', () => {
+    let status: GarbageCollectionStatus = { phase: 'Idle' };
+    for (const hours of [0, 1, 24, 24 * 365]) {
+      const step = nextWindowStep(input({ now: at(hours * 3600), status, retentionDeletedAt: '2099-01-01T00:00:00Z' }));
+      expect(step.action.type).toBe('None');
+      status = step.status;
+    }
+    expect(status).toEqual({ phase: 'Idle' });
+  });
+
+  it('a retention run waiting for the gap is looked at again when the gap ends, or at the next schedule if sooner', () => {
+    const status: GarbageCollectionStatus = { phase: 'Idle', windowStart: iso(-600), windowEnd: iso(-300), requestId: `retention:${iso(-700)}` };
+    expect(nextWindowStep(input({ status, retentionDeletedAt: iso(-30) })).action).toEqual({ type: 'None', requeueAfterSeconds: 3300 });
+    const hourly = { ...settings, schedule: '15 * * * *' };
+    expect(nextWindowStep(input({ status, settings: hourly, retentionDeletedAt: iso(-30) })).action).toEqual({ type: 'None', requeueAfterSeconds: 900 });
   });
 
   it('a request on a Registry without a Deployment is answered with a failure, not a window', () => {
@@ -86,6 +151,18 @@ describe('nextWindowStep: what opens a window', () => {
       input({ request: iso(-5), status: { phase: 'Idle', lastResult, windowStart: iso(-900), windowEnd: iso(-800), requestId: 'old' } }),
     );
     expect(step.status).toEqual({ phase: 'EnteringReadOnly', windowStart: iso(0), requestId: iso(-5), lastResult });
+  });
+});
+
+describe('newestRetentionRun', () => {
+  it.each<[string, string[], string | undefined]>([
+    ['none', [], undefined],
+    ['the newest', [iso(-300), iso(-30), iso(-100)], iso(-30)],
+    ['a future one (forged) does not hide the real newest', [iso(-30), '2099-01-01T00:00:00Z'], iso(-30)],
+    ['within the skew allowance counts', [iso(-30), iso(120)], iso(120)],
+    ['what is not a time is left out', ['soon', iso(-30)], iso(-30)],
+  ])('%s', (_name, times, expected) => {
+    expect(newestRetentionRun(times, at(0))).toBe(expected);
   });
 });
 

@@ -7,6 +7,7 @@
 // resumes from the status.
 //
 //   Idle -> EnteringReadOnly   a request, a due schedule or a retention run that deleted something
+//                              (believable: not in the future; not the run already served; an hour apart)
 //   EnteringReadOnly -> Collecting   the read-only template is rolled out everywhere
 //   Collecting -> LeavingReadOnly    the Job finished (its termination message is the result), or timeout
 //   LeavingReadOnly -> Idle          the read-write template is rolled out; lastResult and windowEnd set
@@ -70,7 +71,10 @@ export interface WindowInput {
   job?: CollectorJob;
   /** The `portcullis.dev/gc-requested-at` annotation (RFC 3339). */
   request?: string;
-  /** completionTime of the newest retention run of this Registry that deleted something. */
+  /**
+   * completionTime of the newest retention run that deleted something, of a RetentionPolicy the Registry
+   * admits (policy/retention/tenancy.ts): newestRetentionRun of their runs.
+   */
   retentionDeletedAt?: string;
   /** The Registry's creation: schedules and retention runs before it do not open a window. */
   createdAt: string;
@@ -108,17 +112,59 @@ export interface WindowStep {
 
 const t = (rfc3339: string | undefined): number => (rfc3339 === undefined ? Number.NaN : Date.parse(rfc3339));
 
+const RETENTION = 'retention:';
+
+/**
+ * How far past the operator's clock a retention run's completionTime may lie (nodes' clocks differ a
+ * little). A run's summary is a status the retention role writes, not something the operator saw: a
+ * completionTime in the future would stay "after the last window" for every window to come.
+ */
+export const RETENTION_CLOCK_SKEW_SECONDS = 300;
+
+/**
+ * The least time from the end of a window a retention run opened to the next window a retention run
+ * opens (a run in between waits, it is not dropped). Whoever may write a RetentionPolicy's status can
+ * report a fresh run at will; this bounds how often that makes the registry read-only.
+ */
+export const RETENTION_WINDOW_GAP_SECONDS = 3600;
+
+/** The newest completion time that is a time and not in the future (beyond the skew); the rest cannot be believed. */
+export function newestRetentionRun(completionTimes: readonly string[], now: Date): string | undefined {
+  const latest = now.getTime() + RETENTION_CLOCK_SKEW_SECONDS * 1000;
+  let newest: string | undefined;
+  for (const time of completionTimes) {
+    const at = t(time);
+    if (Number.isFinite(at) && at <= latest && (newest === undefined || at > t(newest))) newest = time;
+  }
+  return newest;
+}
+
+/** A retention run due now, or the time it may open a window (the gap), or nothing to do. */
+function retentionTrigger(input: WindowInput, since: number): { requestId: string; why: string } | { notBefore: number } | undefined {
+  const { status, now } = input;
+  const at = t(input.retentionDeletedAt);
+  if (!input.settings.afterRetention || !(at > since) || at > now.getTime() + RETENTION_CLOCK_SKEW_SECONDS * 1000) return undefined;
+  if (status.requestId?.startsWith(RETENTION) === true) {
+    // The run the last window served (compared as a time: the same instant may be written differently).
+    if (at <= t(status.requestId.slice(RETENTION.length))) return undefined;
+    const notBefore = t(status.windowEnd ?? status.windowStart) + RETENTION_WINDOW_GAP_SECONDS * 1000;
+    if (now.getTime() < notBefore) return { notBefore };
+  }
+  return { requestId: `${RETENTION}${input.retentionDeletedAt}`, why: `a retention run deleted manifests (${input.retentionDeletedAt})` };
+}
+
+/** Everything older than the last window (or the Registry) has been served by it. */
+const servedUntil = (input: WindowInput): number => Math.max(t(input.status.windowStart) || 0, t(input.createdAt) || 0);
+
 /** What opens a window now, if anything: its request id and why. */
 export function dueTrigger(input: WindowInput): { requestId: string; why: string } | undefined {
   const { status, settings } = input;
-  // Everything older than the last window (or the Registry) has been served by it.
-  const since = Math.max(t(status.windowStart) || 0, t(input.createdAt) || 0);
+  const since = servedUntil(input);
   const request = input.request?.trim();
   // A request is its timestamp: one already served (or older than the last window, e.g. after a scheduled one) is not new.
   if (request && request !== status.requestId && t(request) > since) return { requestId: request, why: `requested at ${request}` };
-  if (settings.afterRetention && t(input.retentionDeletedAt) > since) {
-    return { requestId: `retention:${input.retentionDeletedAt}`, why: `a retention run deleted manifests (${input.retentionDeletedAt})` };
-  }
+  const retention = retentionTrigger(input, since);
+  if (retention !== undefined && 'requestId' in retention) return retention;
   if (settings.schedule !== undefined) {
     // prev() is strictly before its start: from one millisecond on, a schedule firing right now counts now.
     const fire = CronExpressionParser.parse(settings.schedule, { currentDate: input.now.getTime() + 1, tz: 'UTC' })
@@ -127,6 +173,15 @@ export function dueTrigger(input: WindowInput): { requestId: string; why: string
     if (fire.getTime() > since) return { requestId: `schedule:${fire.toISOString()}`, why: `scheduled (${settings.schedule}) at ${fire.toISOString()}` };
   }
   return undefined;
+}
+
+/** Seconds until an idle registry must look again: the next schedule, or the end of a retention run's wait. */
+function untilNextLook(input: WindowInput): number | undefined {
+  const schedule = untilNextSchedule(input);
+  const retention = retentionTrigger(input, servedUntil(input));
+  if (retention === undefined || !('notBefore' in retention)) return schedule;
+  const wait = Math.max(1, Math.ceil((retention.notBefore - input.now.getTime()) / 1000));
+  return schedule === undefined ? wait : Math.min(schedule, wait);
 }
 
 /** Seconds until the schedule next fires; undefined without a schedule. */
@@ -202,7 +257,7 @@ export function nextWindowStep(input: WindowInput): WindowStep {
     case 'Idle': {
       const trigger = dueTrigger(input);
       if (trigger === undefined) {
-        const next = untilNextSchedule(input);
+        const next = untilNextLook(input);
         return { status, action: { type: 'None', ...(next === undefined ? {} : { requeueAfterSeconds: next }) }, message: 'no window due' };
       }
       const started: GarbageCollectionStatus = { phase: 'EnteringReadOnly', windowStart: now.toISOString(), requestId: trigger.requestId };

@@ -9,7 +9,14 @@ import type { Logger } from 'pino';
 import type { GarbageCollectionStatus, NamespaceInfo, RegistryResource, RetentionPolicyResource, RetentionPolicyStatus } from '../../../crds/types.js';
 import { getIfExists, MERGE_PATCH, objectPath, Resources, type KubeClient } from '../../../kube/request.js';
 import { isRefusal } from '../../../policy/compile/status.js';
-import { nextWindowStep, windowSettings, type WindowInput, type WindowSettings, type WindowStep } from '../../../policy/maintenance-window.js';
+import {
+  newestRetentionRun,
+  nextWindowStep,
+  windowSettings,
+  type WindowInput,
+  type WindowSettings,
+  type WindowStep,
+} from '../../../policy/maintenance-window.js';
 import { namespaceOf, objectKey, refersToRegistry, splitKey } from '../../../policy/object-keys.js';
 import { retentionScope } from '../../../policy/retention/tenancy.js';
 import { Reasons } from '../../../policy/reasons.js';
@@ -186,9 +193,9 @@ export class MaintenanceController {
       .filter((p) => !isRefusal(retentionScope(p, registries, namespaces)))
       .map((p) => (p.status as RetentionPolicyStatus | undefined)?.lastRun)
       .filter((run) => run !== undefined && !run.dryRun && run.deleted > 0 && run.completionTime !== undefined)
-      .map((run) => run?.completionTime as string)
-      .sort();
-    return times.at(-1);
+      .map((run) => run?.completionTime as string);
+    // A forged completionTime in the future must not hide the real runs either.
+    return newestRetentionRun(times, this.now());
   }
 
   private async writeStatus(registry: RegistryResource, status: GarbageCollectionStatus): Promise<void> {
