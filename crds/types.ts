@@ -269,7 +269,7 @@ export interface RegistryWebhookSpec {
 export interface RegistryWebhookStatus {
   observedGeneration?: number;
   conditions?: Condition[];
-  /** The last seq delivered or passed over. */
+  /** The seq of the last event delivered to this webhook (not the cursor, which also passes over others' events). */
   deliveredSeq?: number;
   lastSuccessTime?: string;
   /** `reason` is an HTTP status (`HTTP 500`) or an error code, never a response body. */

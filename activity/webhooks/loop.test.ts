@@ -52,27 +52,31 @@ function plan(url: URL, fingerprint: string, spec: { repositories?: string[] } =
   };
 }
 
-function startLoop(uid: string, first: WebhookPlan, statuses: RegistryWebhookStatus[] = []): DeliveryLoop {
-  const loop = new DeliveryLoop(first, {
-    uid,
-    key: `registry/${uid}`,
-    store,
-    sender,
-    readKey: () => Promise.resolve({ key: Buffer.from('k') }),
-    reporter: (backlog) =>
-      new StatusReporter({
-        write: (s) => Promise.resolve(void statuses.push(s)),
-        backlog,
-        onError: () => undefined,
-        timers: { ...timers, setTimeout: (fn) => setTimeout(fn, 0) },
-        throttle: { intervalMs: 0, transitionGapMs: 0 },
-      }),
-    metrics,
-    timers,
-    pollMs: POLL_MS,
-    keyTtlMs: 60_000,
-    log: { warn: () => undefined },
-  });
+function startLoop(uid: string, first: WebhookPlan, statuses: RegistryWebhookStatus[] = [], initial?: RegistryWebhookStatus): DeliveryLoop {
+  const loop = new DeliveryLoop(
+    first,
+    {
+      uid,
+      key: `registry/${uid}`,
+      store,
+      sender,
+      readKey: () => Promise.resolve({ key: Buffer.from('k') }),
+      reporter: (backlog) =>
+        new StatusReporter({
+          write: (s) => Promise.resolve(void statuses.push(s)),
+          backlog,
+          onError: () => undefined,
+          timers: { ...timers, setTimeout: (fn) => setTimeout(fn, 0) },
+          throttle: { intervalMs: 0, transitionGapMs: 0 },
+        }),
+      metrics,
+      timers,
+      pollMs: POLL_MS,
+      keyTtlMs: 60_000,
+      log: { warn: () => undefined },
+    },
+    initial,
+  );
   loop.start();
   loops.push(loop);
   return loop;
@@ -129,6 +133,56 @@ describe('DeliveryLoop', () => {
     await store.append([event('other/a'), event('other/b'), event('other/c')]);
     await until('the position past them is stored', async () => (await store.cursor('picky')) === (await store.maxSeq()));
     expect(hook.bodies).toEqual([]);
+  });
+
+  it("attack: events only in other tenants' repositories do not move the reported deliveredSeq", async () => {
+    const hook = await receiver(200);
+    const statuses: RegistryWebhookStatus[] = [];
+    startLoop('tenant', plan(hook.url, 'a', { repositories: ['team-a/**'] }), statuses);
+    await until('the cursor is stored', async () => (await store.cursor('tenant')) !== undefined);
+    const mine = event('team-a/app');
+    await store.append([mine]);
+    await until('its own event delivered and reported', () => statuses.at(-1)?.lastSuccessTime !== undefined);
+    const delivered = statuses.at(-1)?.deliveredSeq;
+    const written = statuses.length;
+    await store.append([event('team-b/app'), event('team-b/other'), event('team-c/app')]);
+    // The loop has passed over them (its stored cursor is past them) and had every chance to report.
+    await until('the position past them is stored', async () => (await store.cursor('tenant')) === (await store.maxSeq()));
+    await new Promise((r) => setTimeout(r, POLL_MS * 5));
+    expect(hook.bodies).toHaveLength(1);
+    expect(statuses.map((s) => s.deliveredSeq).slice(written)).toEqual([]);
+    expect(statuses.at(-1)?.deliveredSeq).toBe(delivered);
+  });
+
+  it('a new webhook reports 0 delivered, not the newest seq of the whole store', async () => {
+    await store.append([event('team-b/app')]);
+    const hook = await receiver(200);
+    const statuses: RegistryWebhookStatus[] = [];
+    startLoop('newcomer', plan(hook.url, 'a', { repositories: ['team-a/**'] }), statuses);
+    await until('a status written', () => statuses.length > 0);
+    expect(await store.maxSeq()).toBeGreaterThan(0);
+    expect(statuses.map((s) => s.deliveredSeq)).toEqual([0]);
+  });
+
+  it('a restart neither repeats nor skips: the cursor is the stored one, the status keeps the last delivered seq', async () => {
+    const hook = await receiver(200);
+    const statuses: RegistryWebhookStatus[] = [];
+    const first = startLoop('restarted', plan(hook.url, 'a', { repositories: ['team-a/**'] }), statuses);
+    await until('the cursor is stored', async () => (await store.cursor('restarted')) !== undefined);
+    await store.append([event('team-a/one')]);
+    await until('delivered and reported', () => statuses.at(-1)?.lastSuccessTime !== undefined);
+    await store.append([event('team-b/app')]);
+    await until('the position past it is stored', async () => (await store.cursor('restarted')) === (await store.maxSeq()));
+    await first.stop();
+    loops.splice(loops.indexOf(first), 1);
+    const shown = statuses.at(-1) as RegistryWebhookStatus;
+    const after: RegistryWebhookStatus[] = [];
+    startLoop('restarted', plan(hook.url, 'a', { repositories: ['team-a/**'] }), after, shown);
+    const two = event('team-a/two');
+    await store.append([two]);
+    await until('the next event delivered', () => hook.bodies.length === 2);
+    expect((JSON.parse(hook.bodies[1] as string) as { id: string }).id).toBe(two.id);
+    await until('reported', () => after.at(-1)?.deliveredSeq === (shown.deliveredSeq ?? 0) + 2);
   });
 
   it('a fixed URL takes effect during a retry wait: the same event goes to the new receiver at once', async () => {

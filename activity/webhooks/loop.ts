@@ -3,7 +3,10 @@
 // event after a growing wait, so order is kept and nothing is skipped, and only this loop waits. The
 // cursor (the last seq delivered or passed over) is stored under the webhook's uid after each delivery,
 // so a restart continues where this one stopped; a webhook seen for the first time starts at the newest
-// event (no history is replayed). Every loop is an independent async task: a slow receiver holds up only
+// event (no history is replayed). The status shows only the seq of the last event this webhook was
+// sent, never the cursor: the tenant who owns the webhook can read its status, and a cursor that moves
+// past events its filter rejects would tell it, within seconds, that something happened in another
+// tenant's repositories. Every loop is an independent async task: a slow receiver holds up only
 // its own events, never intake and never another webhook.
 
 import type { RegistryWebhookStatus } from '../../crds/types.js';
@@ -66,6 +69,8 @@ export class DeliveryLoop {
     // A restart keeps showing the last success and failure the object already records.
     if (initial?.lastSuccessTime !== undefined) this.state.lastSuccessTime = initial.lastSuccessTime;
     if (initial?.lastFailure !== undefined) this.state.lastFailure = initial.lastFailure;
+    // Not the stored cursor: on a new webhook that is the newest seq of the whole store.
+    this.state.deliveredSeq = initial?.deliveredSeq ?? 0;
     this.reporter = options.reporter(() => this.backlog());
   }
 
@@ -120,7 +125,6 @@ export class DeliveryLoop {
 
   private async run(): Promise<void> {
     this.cursor = await this.startingCursor();
-    this.state.deliveredSeq = this.cursor;
     let keyFailures = 0;
     while (!this.stopped) {
       const plan = this.plan;
@@ -187,7 +191,6 @@ export class DeliveryLoop {
       await this.saveCursor();
     }
     if (passedOver) await this.saveCursor();
-    this.state.deliveredSeq = this.cursor;
   }
 
   private async saveCursor(): Promise<void> {

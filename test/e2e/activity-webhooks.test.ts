@@ -440,8 +440,15 @@ describe('RegistryWebhook delivery', () => {
     });
     try {
       const before = ci.delivered().length;
-      // The webhook's cursor in this store starts at its newest event: wait until the loop has one.
-      await waitFor('the loop in the activity server', async () => (await statusOf('registry', 'ci')).deliveredSeq === 0, 10_000);
+      // The webhook's cursor in this store starts at its newest event: wait until the loop has stored it
+      // (read beside the server: the status shows only what was delivered, never the cursor).
+      const uid = (await admin.get<{ metadata: { uid: string } }>(objectPath(Resources.registryWebhooks, 'registry', 'ci'))).metadata.uid;
+      const peek = await openEventStore(`sqlite:${join(dir, 'activity.db')}`);
+      try {
+        await waitFor('the loop in the activity server', async () => (await peek.cursor(uid)) !== undefined, 10_000);
+      } finally {
+        await peek.close();
+      }
       const id = `intake-${randomBytes(4).toString('hex')}`;
       const digest = `sha256:${'ab'.repeat(32)}`;
       const envelope = {
