@@ -24,8 +24,8 @@ const NAMESPACES: NamespaceInfo[] = [
   { name: 'team-b', labels: { team: 'b' } },
   { name: 'other', labels: {} },
 ];
-const USERNAMES = ['alice', 'bob', 'ci-bot', 'team-a-bot', 'library', 'x'];
-const GROUPS = ['devs', 'team-a-devs', 'team-b', 'admins'];
+const USERNAMES = ['alice', 'bob', 'ci-bot', 'team-a-bot', 'team-a.bot', 'library', 'x'];
+const GROUPS = ['devs', 'team-a-devs', 'team-a.devs', 'team-b', 'admins'];
 const SEGMENTS = ['team-a', 'team-b', 'library', 'shared', 'x', 'alice', 'ci-bot'];
 const GRANT_PATTERNS = ['team-a/**', 'team-b/**', 'library/*', 'shared/*', '${user}/*', '*/x', '**', 'team-a/x', 'x', '${user}/**', 'team-a/${user}'];
 const PREFIXES = ['${namespace}/**', 'shared/*', '${namespace}/${user}', 'library/*'];
@@ -67,8 +67,9 @@ const delegationEntry: fc.Arbitrary<Delegation> = fc
   .record({
     from: fc.constantFrom('All', 'Same', 'team=a', 'team=b'),
     repositories: subset(PREFIXES, 1),
-    usernames: fc.constantFrom<string[][]>([], ['${namespace}-*'], ['*'], ['ci-*']),
-    groups: fc.constantFrom<string[][]>([], ['devs'], ['${namespace}-devs']),
+    // "${namespace}-*" is refused (one namespace's pattern would match another's names): '.' instead.
+    usernames: fc.constantFrom<string[][]>([], ['${namespace}.*'], ['*'], ['ci-*']),
+    groups: fc.constantFrom<string[][]>([], ['devs'], ['${namespace}-devs'], ['${namespace}.*']),
     authenticated: fc.boolean(),
     catalog: fc.boolean(),
   })
