@@ -113,12 +113,18 @@ export function scopesFrom(ctx: AppContext, value: unknown): ResourceScope[] {
   }
   const parsed = parseScopes(params, { maxScopes: ctx.limits.maxScopes, maxNameLength: ctx.limits.maxNameLength });
   if (!parsed.ok) throw new TokenServerError('INVALID_SCOPE', { detail: parsed.message });
-  if (single !== undefined) parsedScopesOf(ctx).set(single, frozenScopes(parsed.scopes));
+  if (single !== undefined && single.length <= REMEMBERED_SCOPE_CHARS) parsedScopesOf(ctx).set(single, frozenScopes(parsed.scopes));
   return parsed.scopes;
 }
 
 /** At most this many distinct scope strings are remembered per server: a client spraying them only evicts. */
 const PARSED_SCOPES_KEPT = 4096;
+/**
+ * Longer scope strings are parsed every time, never remembered: a scope padded with empty segments still
+ * parses, and 4,096 of 30 KB each, sent anonymously, held 130 MB of a server with a 384 Mi limit. A
+ * client's real scope (a name of at most maxNameLength, its type and actions) is far shorter.
+ */
+export const REMEMBERED_SCOPE_CHARS = 1024;
 const parsedScopes = new WeakMap<AppContext, BoundedMap<ResourceScope[]>>();
 
 function parsedScopesOf(ctx: AppContext): BoundedMap<ResourceScope[]> {
