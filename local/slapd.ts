@@ -13,7 +13,12 @@ export const LDAP_ADMIN_DN = `cn=admin,${LDAP_SUFFIX}`;
 /** The service account Portcullis searches as. */
 export const LDAP_SERVICE_DN = `cn=portcullis,ou=services,${LDAP_SUFFIX}`;
 export const LDAP_SERVICE_PASSWORD = 'Zx81-Qv7m-Tk30-bnD';
-export const LDAP_PASSWORDS = { dana: 'dana-directory-password', erik: 'erik-directory-password', fay: 'fay-directory-password' } as const;
+export const LDAP_PASSWORDS = {
+  dana: 'dana-directory-password',
+  erik: 'erik-directory-password',
+  fay: 'fay-directory-password',
+  josé: 'jose-directory-password',
+} as const;
 
 export interface RunningSlapd {
   /** ldaps://localhost:PORT */
@@ -36,15 +41,19 @@ export interface RunningSlapd {
 const ADMIN_PASSWORD = 'directory-admin-password';
 
 /**
- * People: dana (in dev), erik (in frontend, which is a member of dev: nested), fay (in ops). Groups are
- * groupOfNames with `member` DNs, the shape most directories use.
+ * People: dana (in dev), erik (in frontend, which is a member of dev: nested), fay (in ops), josé (in
+ * équipe: a name and a DN beyond ASCII). Groups are groupOfNames with `member` DNs, the shape most
+ * directories use.
  */
 export function fixtureLdif(): string {
-  const person = (uid: string, password: string) =>
-    `dn: uid=${uid},ou=people,${LDAP_SUFFIX}\nobjectClass: inetOrgPerson\nuid: ${uid}\ncn: ${uid}\nsn: ${uid}\nuserPassword: ${password}\n`;
-  const group = (cn: string, members: string[]) =>
-    `dn: cn=${cn},ou=groups,${LDAP_SUFFIX}\nobjectClass: groupOfNames\ncn: ${cn}\n${members.map((m) => `member: ${m}\n`).join('')}`;
+  // LDIF carries a value beyond ASCII base64-encoded, after `::`.
+  const line = (attribute: string, value: string) =>
+    /^[ -~]*$/.test(value) ? `${attribute}: ${value}\n` : `${attribute}:: ${Buffer.from(value).toString('base64')}\n`;
   const user = (uid: string) => `uid=${uid},ou=people,${LDAP_SUFFIX}`;
+  const person = (uid: string, password: string) =>
+    `${line('dn', user(uid))}objectClass: inetOrgPerson\n${line('uid', uid)}${line('cn', uid)}${line('sn', uid)}userPassword: ${password}\n`;
+  const group = (cn: string, members: string[]) =>
+    `${line('dn', `cn=${cn},ou=groups,${LDAP_SUFFIX}`)}objectClass: groupOfNames\n${line('cn', cn)}${members.map((m) => line('member', m)).join('')}`;
   return [
     `dn: ${LDAP_SUFFIX}\nobjectClass: dcObject\nobjectClass: organization\ndc: example\no: Example\n`,
     `dn: ou=people,${LDAP_SUFFIX}\nobjectClass: organizationalUnit\nou: people\n`,
@@ -54,9 +63,11 @@ export function fixtureLdif(): string {
     person('dana', LDAP_PASSWORDS.dana),
     person('erik', LDAP_PASSWORDS.erik),
     person('fay', LDAP_PASSWORDS.fay),
+    person('josé', LDAP_PASSWORDS['josé']),
     group('frontend', [user('erik')]),
     group('dev', [user('dana'), `cn=frontend,ou=groups,${LDAP_SUFFIX}`]),
     group('ops', [user('fay')]),
+    group('équipe', [user('josé')]),
   ].join('\n');
 }
 

@@ -61,6 +61,10 @@ describe('LDAP search-then-bind against slapd', () => {
     expect(identityOf(await d.login('erik', LDAP_PASSWORDS.erik)).groups).toEqual(['ldap:frontend']);
   });
 
+  it('verifies a name beyond ASCII and finds its group through its DN, as the directory spells them', async () => {
+    expect(identityOf(await directory().login('josé', LDAP_PASSWORDS['josé']))).toEqual({ username: 'ldap:josé', groups: ['ldap:équipe'] });
+  });
+
   it('works over ldap:// upgraded with StartTLS', async () => {
     const d = directory({ url: slapd.ldapUrl, startTLS: true });
     expect(identityOf(await d.login('fay', LDAP_PASSWORDS.fay))).toEqual({ username: 'ldap:fay', groups: ['ldap:ops'] });

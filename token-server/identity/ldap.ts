@@ -16,18 +16,24 @@ const POOL_SIZE = 4;
 const MAX_NESTING = 8;
 const MAX_GROUPS = 256;
 
-/** RFC 4515: a value placed in a filter cannot change the filter's structure. */
+/**
+ * RFC 4515: a value placed in a filter cannot change the filter's structure. Only the specials and control
+ * characters are escaped: ldapts' parser turns each `\XX` into the character U+00XX and sends the filter as
+ * UTF-8, so escaping the UTF-8 bytes of `é` would ask the directory for `Ã©`. Left as they are, characters
+ * beyond ASCII reach the directory as the UTF-8 the RFC asks for.
+ */
 export function escapeFilterValue(value: string): string {
-  let out = '';
-  for (const byte of Buffer.from(value, 'utf8')) {
-    const c = String.fromCharCode(byte);
-    out += byte < 0x20 || byte > 0x7e || '\\*()'.includes(c) ? `\\${byte.toString(16).padStart(2, '0')}` : c;
-  }
-  return out;
+  // eslint-disable-next-line no-control-regex -- control characters (NUL above all) are what must be escaped
+  return value.replace(/[\u0000-\u001f\u007f\\*()]/g, (c) => `\\${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
-function fill(filter: string, values: { username: string; dn?: string }): string {
-  return filter.replaceAll('{username}', escapeFilterValue(values.username)).replaceAll('{dn}', escapeFilterValue(values.dn ?? ''));
+/**
+ * One pass with a replacer function: a replacement string would read `$\`` and `$'` in a name as the
+ * filter's text before and after the placeholder (unescaped), and a second pass would fill a `{dn}` that a
+ * username brought along.
+ */
+export function fill(filter: string, values: { username: string; dn?: string }): string {
+  return filter.replace(/\{(username|dn)\}/g, (_, name: string) => escapeFilterValue(name === 'username' ? values.username : (values.dn ?? '')));
 }
 
 function firstValue(entry: Entry, attribute: string): string | undefined {
