@@ -22,6 +22,15 @@ import type { LoadedRegistry } from './sources/types.js';
 import { BoundedMap } from '../policy/bounded-map.js';
 import { DEFAULT_VERIFICATION_QUEUE, VerificationQueue, type VerificationQueueOptions } from './verification-queue.js';
 
+/**
+ * Whether the registry's RegistryUsers log in with their passwords (`spec.authentication.registryUsers`).
+ * When they may not, every path treats them as unknown names: a snapshot written before the switch, or by
+ * an older operator, may still carry their hashes, and a cached success may outlive the switch.
+ */
+export function registryUserPasswords(registry: LoadedRegistry): boolean {
+  return registry.policy.authentication?.registryUsers !== false;
+}
+
 export type CredentialCheck = { ok: true; user: UserEntry; revision: string; cached: boolean } | { ok: false; reason: string };
 
 export type PasswordCompare = (password: string, hash: string) => Promise<boolean>;
@@ -117,7 +126,8 @@ export class CredentialVerifier {
   lookup(registry: LoadedRegistry, username: string, password: string): CacheLookup {
     const key = hash('sha256', `${this.cacheKeyPrefix}${registry.policy.id}\u0000${username}\u0000${password}`, 'base64');
     const cached = this.cache.get(key);
-    if (cached !== undefined) {
+    if (cached !== undefined && !registryUserPasswords(registry)) this.cache.delete(key);
+    else if (cached !== undefined) {
       const user = registry.index.users.get(username);
       const stored = registry.credentials.get(username);
       if (
@@ -141,10 +151,12 @@ export class CredentialVerifier {
    * outcome but success takes the same path: unknown, no usable hash, disabled, wrong password.
    */
   async check(registry: LoadedRegistry, username: string, password: string, key: string, client: string): Promise<CredentialCheck> {
-    const user = registry.index.users.get(username);
-    const stored = registry.credentials.get(username);
+    const passwords = registryUserPasswords(registry);
+    const user = passwords ? registry.index.users.get(username) : undefined;
+    const stored = passwords ? registry.credentials.get(username) : undefined;
     const hash = stored?.hash ?? (await this.dummyHash(registry.maxCost ?? DEFAULT_COST));
     const matches = await this.compareOnce(key, client, password, hash, stored?.cost ?? registry.maxCost ?? DEFAULT_COST);
+    if (!passwords) return { ok: false, reason: 'RegistryUser passwords are off for this registry (registryUsers: false)' };
     if (user === undefined) return { ok: false, reason: 'unknown user' };
     if (stored === undefined) return { ok: false, reason: 'user has no usable credential' };
     if (user.disabled) return { ok: false, reason: 'user is disabled' };

@@ -3,7 +3,9 @@
 //
 // Which source checks a login is decided by the password: a JWT goes to the OIDC issuer its `iss` names, or
 // to the cluster when it is a ServiceAccount token; anything else is a password, checked against the
-// RegistryUsers first (a known RegistryUser is never also looked up in the directory) and then LDAP.
+// RegistryUsers first (a known RegistryUser is never also looked up in the directory) and then LDAP. With
+// `registryUsers: false` a RegistryUser's name is like any other: LDAP's if there is a directory, else
+// refused as an unknown name.
 // The cache is keyed by an HMAC under a per-process key of (registry, configuration, username, password),
 // as the password cache is, so it never holds a password or a token; an entry lives until the identity's
 // `reuseUntil` (the source's TTL, never past a token's expiry).
@@ -13,6 +15,7 @@ import { canonicalJson } from '../../policy/canonical.js';
 import type { KubeClient } from '../../kube/request.js';
 import type { AuthenticationPolicy } from '../../policy/types.js';
 import { BoundedMap } from '../../policy/bounded-map.js';
+import { registryUserPasswords } from '../credentials.js';
 import type { LoadedRegistry } from '../sources/types.js';
 import { peekJwt, type UnverifiedJwt } from './jwt-shape.js';
 import { LdapDirectory } from './ldap.js';
@@ -130,8 +133,10 @@ export class IdentitySources {
         return { kind: 'unroutable', reason: 'the token is from no issuer this registry trusts' };
       }
     }
-    if (auth.registryUsers && registry.index.users.has(username)) return { kind: 'password' };
+    if (registryUserPasswords(registry) && registry.index.users.has(username)) return { kind: 'password' };
     if (auth.ldap !== undefined) return { kind: 'ldap' };
+    // Also with registryUsers: false: the password check then treats every name as unknown (dummy hash,
+    // same padding), so a RegistryUser's name and password are refused as a wrong password is.
     return { kind: 'password' };
   }
 
