@@ -12,7 +12,7 @@
 import type { NamespaceInfo, RegistryResource, RegistryUserResource, RepositoryGrantResource } from '../crds/types.js';
 import { canonicalJson } from './canonical.js';
 import { admitGrant } from './compile/grants.js';
-import { acceptedRegistryStatus, acceptRegistries, type AcceptedRegistries } from './compile/registries.js';
+import { acceptedRegistryStatus, acceptRegistries, shippedHashes, type AcceptedRegistries } from './compile/registries.js';
 import { compareStrings, type ObjectStatus } from './compile/status.js';
 import { attachUser, claimUsernames, userEntryOf, type ClaimedUser, type RegistryLookup, type ResolvedCredential } from './compile/users.js';
 import { Memo, sameVersions, type Change } from './compile-memo.js';
@@ -255,7 +255,7 @@ export class IncrementalCompiler {
       const userEntries = bucket?.entries ?? [];
       const grantEntries = grants.byRegistry.get(reg.id) ?? [];
       const policy: RegistryPolicy = { ...reg.policy, users: userEntries, grants: grantEntries };
-      const credentials: Credentials = { format: CREDENTIALS_FORMAT, registries: { [reg.id]: bucket?.hashes ?? {} } };
+      const credentials: Credentials = { format: CREDENTIALS_FORMAT, registries: { [reg.id]: shippedHashes(reg, bucket?.hashes ?? {}) } };
       if (reg.secrets?.ldapBindPassword !== undefined) credentials.identity = { [reg.id]: { ldapBindPassword: reg.secrets.ldapBindPassword } };
       const snapshot = { format: SNAPSHOT_FORMAT, generation: generationOf([policy], this.json), registries: [policy] };
       compiled.push({ id: reg.id, snapshot, credentials });

@@ -9,7 +9,7 @@
 
 import type { NamespaceInfo, RegistryResource, RegistryUserResource, RepositoryGrantResource } from '../crds/types.js';
 import { admitGrants } from './compile/grants.js';
-import { acceptedRegistryStatus, acceptRegistries, type AcceptedRegistries, type ResolvedIdentitySecrets } from './compile/registries.js';
+import { acceptedRegistryStatus, acceptRegistries, shippedHashes, type AcceptedRegistries, type ResolvedIdentitySecrets } from './compile/registries.js';
 import { compareStrings, type ObjectStatus } from './compile/status.js';
 import { admitUsers, userEntryOf, type RegistryLookup, type ResolvedCredential } from './compile/users.js';
 import { snapshotOf } from './snapshot-format.js';
@@ -92,7 +92,7 @@ export function compileSnapshot(input: CompileInput): CompileResult {
     const policy: RegistryPolicy = { ...reg.policy, users: userEntries, grants: grantEntries };
     const sortedHashes: Record<string, string> = {};
     for (const name of Object.keys(bucket.hashes).sort(compareStrings)) sortedHashes[name] = bucket.hashes[name] as string;
-    const credentials: Credentials = { format: CREDENTIALS_FORMAT, registries: { [reg.id]: sortedHashes } };
+    const credentials: Credentials = { format: CREDENTIALS_FORMAT, registries: { [reg.id]: shippedHashes(reg, sortedHashes) } };
     if (reg.secrets?.ldapBindPassword !== undefined) credentials.identity = { [reg.id]: { ldapBindPassword: reg.secrets.ldapBindPassword } };
     compiled.push({ id: reg.id, snapshot: snapshotOf([policy]), credentials });
     statuses.push(acceptedRegistryStatus(reg, userEntries.length, grantEntries.length));

@@ -17,19 +17,11 @@ import { hash, randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import bcrypt from 'bcrypt';
+import { registryUserPasswords } from '../policy/compile/authentication.js';
 import type { UserEntry } from '../policy/types.js';
 import type { LoadedRegistry } from './sources/types.js';
 import { BoundedMap } from '../policy/bounded-map.js';
 import { DEFAULT_VERIFICATION_QUEUE, VerificationQueue, type VerificationQueueOptions } from './verification-queue.js';
-
-/**
- * Whether the registry's RegistryUsers log in with their passwords (`spec.authentication.registryUsers`).
- * When they may not, every path treats them as unknown names: a snapshot written before the switch, or by
- * an older operator, may still carry their hashes, and a cached success may outlive the switch.
- */
-export function registryUserPasswords(registry: LoadedRegistry): boolean {
-  return registry.policy.authentication?.registryUsers !== false;
-}
 
 export type CredentialCheck = { ok: true; user: UserEntry; revision: string; cached: boolean } | { ok: false; reason: string };
 
@@ -126,11 +118,13 @@ export class CredentialVerifier {
   lookup(registry: LoadedRegistry, username: string, password: string): CacheLookup {
     const key = hash('sha256', `${this.cacheKeyPrefix}${registry.policy.id}\u0000${username}\u0000${password}`, 'base64');
     const cached = this.cache.get(key);
-    if (cached !== undefined && !registryUserPasswords(registry)) this.cache.delete(key);
-    else if (cached !== undefined) {
+    if (cached !== undefined) {
       const user = registry.index.users.get(username);
       const stored = registry.credentials.get(username);
+      // With registryUsers: false every name is unknown, hashes or not: a snapshot written before the switch
+      // (or by an older compiler) may still carry them, and a success cached before it may outlive it.
       if (
+        registryUserPasswords(registry.policy) &&
         cached.expiresAt > this.options.now().getTime() &&
         stored !== undefined &&
         cached.revision === stored.revision &&
@@ -151,7 +145,7 @@ export class CredentialVerifier {
    * outcome but success takes the same path: unknown, no usable hash, disabled, wrong password.
    */
   async check(registry: LoadedRegistry, username: string, password: string, key: string, client: string): Promise<CredentialCheck> {
-    const passwords = registryUserPasswords(registry);
+    const passwords = registryUserPasswords(registry.policy);
     const user = passwords ? registry.index.users.get(username) : undefined;
     const stored = passwords ? registry.credentials.get(username) : undefined;
     const hash = stored?.hash ?? (await this.dummyHash(registry.maxCost ?? DEFAULT_COST));

@@ -1,10 +1,11 @@
 // Identity sources through the pure core: `spec.authentication` -> AuthenticationPolicy (defaults, refusals),
 // the bind password's path into the credentials, ServiceAccount subjects, and what identities may obtain.
 import { describe, expect, it } from 'vitest';
-import type { Authentication, NamespaceInfo, RegistryResource, RepositoryGrantResource, RepositoryGrantSpec } from '../../crds/types.js';
+import type { Authentication, NamespaceInfo, RegistryResource, RegistryUserResource, RepositoryGrantResource, RepositoryGrantSpec } from '../../crds/types.js';
 import { authorize, buildPolicyIndex, type Requester } from '../authorize.js';
 import { compileClaimCondition } from '../claim-conditions.js';
 import { Reasons } from '../reasons.js';
+import { IncrementalCompiler } from '../incremental-compile.js';
 import { compileSnapshot, type CompileInput } from '../snapshot.js';
 import { parseSnapshot, serializeSnapshot } from '../snapshot-format.js';
 import { authenticationPolicy } from './authentication.js';
@@ -118,6 +119,35 @@ describe('compileSnapshot with identity sources', () => {
     expect(compiled?.credentials.identity).toEqual({ 'registry/main': { ldapBindPassword: 'bind-secret' } });
     expect(serializeSnapshot(compiled!.snapshot)).not.toContain('bind-secret');
     expect(parseSnapshot(serializeSnapshot(compiled!.snapshot)).registries[0]?.authentication?.ldap?.bindDN).toBe('cn=portcullis');
+  });
+
+  it('with registryUsers: false ships no password hash (the users stay, Ready), and says so on the Registry', () => {
+    const hash = '$2b$10$abcdefghijklmnopqrstuuABCDEFGHIJKLMNOPQRSTUVWXYZ01234';
+    const alice: RegistryUserResource = {
+      apiVersion: API,
+      kind: 'RegistryUser',
+      metadata: { name: 'alice', namespace: 'registry', uid: 'u1', generation: 1 },
+      spec: { registryRef: { name: 'main' }, passwordSecretRef: { name: 'alice-pw' } },
+    };
+    const input = (authentication: Authentication): CompileInput => ({
+      registries: [registry(authentication)],
+      users: [alice],
+      grants: [],
+      namespaces,
+      credentials: new Map([['registry/alice', { hash }]]),
+    });
+    for (const compiler of [compileSnapshot, (i: CompileInput) => new IncrementalCompiler().compile(i)]) {
+      const off = compiler(input({ registryUsers: false, oidc: [oidc] }));
+      expect(off.registries[0]?.credentials.registries).toEqual({ 'registry/main': {} });
+      expect(off.registries[0]?.snapshot.registries[0]?.users.map((u) => u.username)).toEqual(['alice']);
+      expect(readyOf(off, 'RegistryUser', 'registry/alice')?.status).toBe('True');
+      expect(readyOf(off, 'Registry', 'registry/main')?.message).toBe(
+        '1 users and 0 grants compiled; RegistryUser passwords are off (spec.authentication.registryUsers: false)',
+      );
+      const on = compiler(input({ oidc: [oidc] }));
+      expect(on.registries[0]?.credentials.registries).toEqual({ 'registry/main': { alice: hash } });
+      expect(readyOf(on, 'Registry', 'registry/main')?.message).toBe('1 users and 0 grants compiled');
+    }
   });
 
   it('refuses a Registry whose bind password cannot be read, and it keeps its service from younger claimants', () => {

@@ -21,6 +21,14 @@ export const MAX_LDAP_CACHE_SECONDS = 3600;
 export const OIDC_ALGORITHMS = ['EdDSA', 'ES256', 'ES384', 'ES512', 'PS256', 'PS384', 'PS512', 'RS256', 'RS384', 'RS512'] as const;
 export const MAX_OIDC_ISSUERS = 8;
 
+/**
+ * Whether a Registry's RegistryUsers log in with their passwords (`spec.authentication.registryUsers`,
+ * default true). When not, compile ships no hashes and the token server accepts none, nor refresh tokens.
+ */
+export function registryUserPasswords(policy: { authentication?: AuthenticationPolicy }): boolean {
+  return policy.authentication?.registryUsers !== false;
+}
+
 function isNonEmptyString(x: unknown): x is string {
   return typeof x === 'string' && x.length > 0;
 }

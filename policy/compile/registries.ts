@@ -8,7 +8,7 @@ import { maintenanceOf } from '../read-only-window.js';
 import { Reasons } from '../reasons.js';
 import { SIGNING_ALGORITHMS } from '../snapshot-format.js';
 import type { IdentitySecrets, RegistryPolicy } from '../types.js';
-import { authenticationPolicy } from './authentication.js';
+import { authenticationPolicy, registryUserPasswords } from './authentication.js';
 import { checkDelegation } from './delegation.js';
 import { byAge, isRefusal, metaOf, readyStatus, refuse, refusedStatus, withConflict, type Meta, type ObjectStatus, type Refusal } from './status.js';
 
@@ -138,9 +138,22 @@ export function acceptRegistries(registries: readonly RegistryResource[], identi
   return { accepted, refused };
 }
 
+/** One object for every compile, so the operator sees unchanged credentials as unchanged (published-documents.ts). */
+const NO_HASHES: Record<string, string> = Object.freeze({});
+
+/**
+ * The password hashes a Registry's credentials carry: none when its RegistryUsers may not log in with
+ * passwords, so the internet-facing token server holds no hash it must never accept. The users stay in
+ * the snapshot (and Ready): turning the switch back on brings their hashes back with the next compile.
+ */
+export function shippedHashes(reg: AcceptedRegistry, hashes: Record<string, string>): Record<string, string> {
+  return registryUserPasswords(reg.policy) ? hashes : NO_HASHES;
+}
+
 /** The Ready status of an accepted Registry, with Conflicted=True while a younger one claims its service. */
 export function acceptedRegistryStatus(reg: AcceptedRegistry, users: number, grants: number): ObjectStatus {
-  let s = readyStatus('Registry', reg.meta, true, Reasons.Compiled, `${users} users and ${grants} grants compiled`);
+  const passwords = registryUserPasswords(reg.policy) ? '' : '; RegistryUser passwords are off (spec.authentication.registryUsers: false)';
+  let s = readyStatus('Registry', reg.meta, true, Reasons.Compiled, `${users} users and ${grants} grants compiled${passwords}`);
   s.counts = { users, grants };
   if (reg.conflicts.length > 0) {
     const others = [...reg.conflicts].sort().join(', ');

@@ -15,7 +15,7 @@ import { canonicalJson } from '../../policy/canonical.js';
 import type { KubeClient } from '../../kube/request.js';
 import type { AuthenticationPolicy } from '../../policy/types.js';
 import { BoundedMap } from '../../policy/bounded-map.js';
-import { registryUserPasswords } from '../credentials.js';
+import { registryUserPasswords } from '../../policy/compile/authentication.js';
 import type { LoadedRegistry } from '../sources/types.js';
 import { peekJwt, type UnverifiedJwt } from './jwt-shape.js';
 import { LdapDirectory } from './ldap.js';
@@ -133,7 +133,7 @@ export class IdentitySources {
         return { kind: 'unroutable', reason: 'the token is from no issuer this registry trusts' };
       }
     }
-    if (registryUserPasswords(registry) && registry.index.users.has(username)) return { kind: 'password' };
+    if (registryUserPasswords(registry.policy) && registry.index.users.has(username)) return { kind: 'password' };
     if (auth.ldap !== undefined) return { kind: 'ldap' };
     // Also with registryUsers: false: the password check then treats every name as unknown (dummy hash,
     // same padding), so a RegistryUser's name and password are refused as a wrong password is.

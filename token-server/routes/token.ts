@@ -9,7 +9,7 @@ import { READ_ONLY_RETRY_AFTER_SECONDS, writesRefused, type WriteRefusal } from 
 import { BoundedMap } from '../../policy/bounded-map.js';
 import { formatScope, parseScopes, type ResourceScope } from '../../policy/scope.js';
 import type { AppContext, SigningMaterial } from '../context.js';
-import { registryUserPasswords } from '../credentials.js';
+import { registryUserPasswords } from '../../policy/compile/authentication.js';
 import { TokenServerError } from '../errors.js';
 import { auditRefusal, login, throttled, userGrant, type Caller, type Grant } from '../login.js';
 import { newTokenId, type AccessEntry } from '../../wire/access-token.js';
@@ -182,7 +182,7 @@ function redeemRefreshToken(
   if (registry === undefined) throw refuse(undefined, claims.sub, 'its service is no longer served');
   if (claims.iss !== registry.policy.issuer) throw refuse(registry, claims.sub, 'issued under another issuer');
   // Only a RegistryUser's password earns a refresh token, so none outlives switching those passwords off.
-  if (!registryUserPasswords(registry)) throw refuse(registry, claims.sub, 'RegistryUser passwords are off for this registry (registryUsers: false)');
+  if (!registryUserPasswords(registry.policy)) throw refuse(registry, claims.sub, 'RegistryUser passwords are off for this registry (registryUsers: false)');
   const user = registry.index.users.get(claims.sub);
   if (user === undefined) throw refuse(registry, claims.sub, 'user no longer exists');
   if (user.disabled) throw refuse(registry, claims.sub, 'user is disabled');
