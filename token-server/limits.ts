@@ -159,7 +159,11 @@ export class LoginThrottle {
     return wait === 0 ? 0 : Math.max(1, Math.ceil(wait / 1000));
   }
 
-  recordBadRefresh(address: string, now: Date): void {
+  /**
+   * A failure that names no account the server can trust (a bad refresh token, an OIDC token that did not
+   * verify): counted against the address only, so it locks out no account that others share.
+   */
+  recordAddressFailure(address: string, now: Date): void {
     this.byAddress.record(address, now.getTime());
   }
 }

@@ -1,7 +1,8 @@
 // Basic credentials -> who is asking, through whichever source checks them: RegistryUsers (bcrypt), LDAP,
 // an OIDC issuer or the cluster (ServiceAccount tokens). Every path has the same shape:
 //   a verification still cached          -> granted at once, never throttled;
-//   the attempt counted against the budgets (429 before any check when over);
+//   the attempt counted against the budgets (429 before any check when over; an OIDC token is verified
+//   first, see verifiedFirst);
 //   the check (bcrypt and the remote checks queued fairly by client address);
 //   a failure                            -> one audit line, padded to the registry's failure time, 401;
 //   a source that cannot answer          -> 503 IDENTITY_SOURCE_UNAVAILABLE, nothing granted.
@@ -199,12 +200,24 @@ async function verifyPassword(
 }
 
 /**
- * The account an attempt counts against: the login name; for an OIDC token its issuer (the subject of a
- * token not yet verified is the sender's to choose, so it cannot be the key); for a ServiceAccount token
- * its claimed subject, which the cluster checks.
+ * An OIDC token is verified before it is counted. Until it verifies, nothing in it (`iss`, `sub`) says who
+ * sent it, so no budget keyed by it may be one the issuer's real users share: keyed by the issuer, ten
+ * forged tokens would lock every uncached user of the issuer at that address out. The check is local (a
+ * signature; the key set is re-read at most every 30 s whatever the `kid`s), so it needs no budget in
+ * front of it. A token that verifies is granted whatever the address has spent (it is no guess); one that
+ * does not counts against the address's budget only, which throttles the sender's password guesses.
  */
-function accountOf(route: LoginRoute, username: string): string {
-  if (route.kind === 'oidc') return `oidc\u0000${route.issuer.policy.issuer}`;
+async function verifiedFirst(ctx: AppContext, request: Caller, check: () => Promise<IdentityCheck>): Promise<{ result: IdentityCheck; attempt: LoginAttempt }> {
+  const result = await check();
+  const settled = (): void => undefined;
+  return { result, attempt: { succeeded: settled, abandoned: settled, failed: () => ctx.throttle.recordAddressFailure(request.ip, ctx.now()) } };
+}
+
+/**
+ * The account an attempt counts against: the login name; for a ServiceAccount token its claimed subject,
+ * which the cluster checks; for a JWT no source accepts, one account of its own (none of them succeeds).
+ */
+function accountOf(route: Exclude<LoginRoute, { kind: 'password' | 'oidc' }>, username: string): string {
   if (route.kind === 'serviceaccount') return `serviceaccount\u0000${String(route.jwt.claims.sub)}`;
   if (route.kind === 'ldap') return username;
   return 'token';
@@ -235,9 +248,12 @@ async function identityLogin(
   const verify = () => ctx.identities.verify(registry, username, password, route, lookup.miss);
   // A signature check is local and cheap; a directory bind or a TokenReview costs a peer, so those queue.
   const remote = route.kind === 'ldap' || route.kind === 'serviceaccount';
-  const { result: check, attempt } = await countedCheck<IdentityCheck>(ctx, request, registry, accountOf(route, username), username, () =>
-    remote ? ctx.remoteChecks.run(request.ip, verify) : verify(),
-  );
+  const { result: check, attempt } =
+    route.kind === 'oidc'
+      ? await verifiedFirst(ctx, request, verify)
+      : await countedCheck<IdentityCheck>(ctx, request, registry, accountOf(route, username), username, () =>
+          remote ? ctx.remoteChecks.run(request.ip, verify) : verify(),
+        );
   if ('unavailable' in check) {
     attempt.abandoned();
     ctx.metrics.identityChecks.inc({ source, result: 'unavailable' });

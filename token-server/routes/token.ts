@@ -170,7 +170,7 @@ function redeemRefreshToken(
   const wait = ctx.throttle.refreshRetryAfterSeconds(request.ip, now);
   if (wait > 0) throw throttled(wait);
   const refuse = (registry: LoadedRegistry | undefined, user: string | undefined, reason: string): TokenServerError => {
-    ctx.throttle.recordBadRefresh(request.ip, now);
+    ctx.throttle.recordAddressFailure(request.ip, now);
     auditRefusal(ctx, request, registry, user, `refresh token refused: ${reason}`);
     return new TokenServerError('INVALID_REFRESH_TOKEN');
   };
