@@ -2,7 +2,9 @@
 // discovery and a key set, as GitHub's or GitLab's does, and `kubectl create token` mints the CI token.
 // crane logs in with any username and the JWT as the password. Every forgery a token server must refuse is
 // tried against it: the wrong audience, a token the claim condition excludes, an expired one, one signed
-// by another key under the issuer's kid, `alg: none`, and HS256 with the issuer's public key as the secret.
+// by another key under the issuer's kid, `alg: none`, and HS256 with the issuer's public key as the secret;
+// all from the address genuine clients use, which must not lock them out. The Registry says
+// `registryUsers: false`, and a RegistryUser's own password gets her nothing.
 import { createPrivateKey, createSecretKey, generateKeyPairSync } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -19,6 +21,7 @@ import { startCompiledSetup, type CompiledSetup, type RunningTokenServer } from 
 import { leakedParts } from '../support/assert.js';
 
 const SERVICE = 'registry.oidc.test';
+const ALICE_PASSWORD = 'alice-registry-password';
 
 const DISCOVERY_FOR_ANONYMOUS = `apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRoleBinding
@@ -84,6 +87,29 @@ spec:
   subjects: [{kind: User, name: "k8s:system:serviceaccount:elsewhere:builder"}]
   repositories: ["ci/**"]
   actions: [pull, push]
+---
+# A RegistryUser of a Registry that says registryUsers: false: her password must get her nothing.
+apiVersion: v1
+kind: Secret
+metadata: {name: alice-password, namespace: registry}
+stringData: {password: ${ALICE_PASSWORD}}
+---
+apiVersion: portcullis.dev/v1alpha1
+kind: RegistryUser
+metadata: {name: alice, namespace: registry}
+spec:
+  registryRef: {name: main}
+  passwordSecretRef: {name: alice-password}
+  groups: [publishers]
+---
+apiVersion: portcullis.dev/v1alpha1
+kind: RepositoryGrant
+metadata: {name: publishers, namespace: registry}
+spec:
+  registryRef: {name: main}
+  subjects: [{kind: Group, name: publishers}]
+  repositories: ["ci/**"]
+  actions: [pull, push]
 `;
 }
 
@@ -99,10 +125,9 @@ describe('OIDC identity source e2e (kube-apiserver as the issuer)', () => {
   let good: string;
   const ref = (repo: string) => `${registry.host}/${repo}:latest`;
   const withToken = (jwt: string): ClientContext => ({ tls, auth: { username: 'ci', password: jwt } });
-  const tokenRequest = (jwt: string, localAddress?: string) =>
+  const tokenRequest = (jwt: string) =>
     httpsRequest(`${server.url}/token?service=${SERVICE}&scope=repository:ci/app:pull,push`, ca, {
       headers: { authorization: `Basic ${Buffer.from(`anything:${jwt}`).toString('base64')}` },
-      ...(localAddress === undefined ? {} : { localAddress }),
     });
   const createToken = async (namespace: string, audience: string): Promise<string> => {
     const r = await kubectl(cp, ['create', 'token', 'builder', '-n', namespace, '--audience', audience, '--duration', '10m']);
@@ -157,8 +182,7 @@ describe('OIDC identity source e2e (kube-apiserver as the issuer)', () => {
     const claims = decodeJwt(body.access_token) as { sub: string; access: { actions: string[] }[] };
     expect(claims.sub).toBe('k8s:system:serviceaccount:ci:builder');
     expect(claims.access[0]!.actions.sort()).toEqual(['pull', 'push']);
-    // A token that is no JWT of this issuer is refused over POST as over GET (the forgeries below go by GET:
-    // each failure counts against the builder's subject, whose budget they need).
+    // A token that is no JWT of this issuer is refused over POST as over GET.
     const refusedPost = await post(`${good.split('.')[0]}.e30.${good.split('.')[2]}`);
     expect(refusedPost.status).toBe(401);
     expect((JSON.parse(refusedPost.text) as { errors: { code: string }[] }).errors[0]!.code).toBe('UNAUTHORIZED');
@@ -196,18 +220,35 @@ describe('OIDC identity source e2e (kube-apiserver as the issuer)', () => {
         `${good.split('.')[0]}.${Buffer.from(JSON.stringify({ ...decodeJwt(good), sub: 'system:serviceaccount:ci:admin' })).toString('base64url')}.${good.split('.')[2]}`,
       ],
     ];
-    // Refusals count against the issuer per client address (10 before a 429), so the batch comes from an
-    // address of its own (127.0.0.2) and crane's attempts from 127.0.0.1 leave it its whole budget.
+    // Everything comes from the one address the genuine clients use: a refusal counts against the address
+    // only, never against a budget every user of the issuer there shares (10 forgeries used to spend it).
     const craneForgery = await forged((c) => ({ ...c, sub: 'system:serviceaccount:ci:crane-forger' }), 'other');
     const forgedPull = await craneDigest(ref('ci/app'), withToken(craneForgery));
     expect(registryRefusal(forgedPull), forgedPull.stderr).toBe('UNAUTHORIZED');
-    const answers = await Promise.all(forgeries.map(([, jwt]) => tokenRequest(jwt, '127.0.0.2')));
+    const answers = await Promise.all(forgeries.map(([, jwt]) => tokenRequest(jwt)));
     for (const [i, answer] of answers.entries()) {
       expect(answer.status, forgeries[i]![0]).toBe(401);
       expect(answer.text, forgeries[i]![0]).toBe(answers[0]!.text);
     }
-    // Sanity: the genuine token still works after all that (its issuer's key set was not poisoned).
-    expect((await tokenRequest(good)).status).toBe(200);
+    // After all that, from the same address, a genuine token never seen before (so not cached) gets its push.
+    const fresh = await tokenRequest(await createToken('ci', SERVICE));
+    expect(fresh.status, fresh.text).toBe(200);
+    const access = (decodeJwt((JSON.parse(fresh.text) as { token: string }).token) as { access: { actions: string[] }[] }).access;
+    expect(access[0]!.actions.sort()).toEqual(['pull', 'push']);
+  });
+
+  it('registryUsers: false: a RegistryUser with her right password is refused as an unknown name is', async () => {
+    const basicRequest = (user: string, password: string) =>
+      httpsRequest(`${server.url}/token?service=${SERVICE}&scope=repository:ci/app:pull,push`, ca, {
+        headers: { authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` },
+      });
+    const alice = await basicRequest('alice', ALICE_PASSWORD);
+    const unknown = await basicRequest('nobody', ALICE_PASSWORD);
+    expect(alice.status, alice.text).toBe(401);
+    expect(JSON.parse(alice.text)).toMatchObject({ errors: [{ code: 'UNAUTHORIZED', message: 'authentication failed: invalid username or password' }] });
+    expect(alice.text).toBe(unknown.text);
+    const pushed = await cranePush(image.layoutDir, ref('ci/alice'), { tls, auth: { username: 'alice', password: ALICE_PASSWORD } });
+    expect(registryRefusal(pushed), pushed.stderr).toBe('UNAUTHORIZED');
   });
 
   it('never writes a token into its logs', async () => {
