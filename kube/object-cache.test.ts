@@ -1,0 +1,99 @@
+import { describe, expect, it } from 'vitest';
+import type { KubeConnection } from './connection.js';
+import { Informer, type InformerEvent, type KubeObject } from './informer.js';
+import { NamespacedCaches } from './object-cache.js';
+import type { KubeClient, OpenWatch } from './request.js';
+
+type Obj = KubeObject & { data?: Record<string, string> };
+
+/** A client answering each collection path's list from `lists`, and watches that stay open until aborted. */
+function fakeClient(lists: Record<string, Obj[]>) {
+  const listed: string[] = [];
+  const client = {
+    get: (path: string) => {
+      listed.push(path);
+      return Promise.resolve({ metadata: { resourceVersion: '1' }, items: lists[path] ?? [] });
+    },
+    watch: (): Promise<OpenWatch> => {
+      let end: (error: Error | null) => void = () => {};
+      const ended = new Promise<Error | null>((resolve) => (end = resolve));
+      return Promise.resolve({ abort: () => end(null), ended });
+    },
+  };
+  return { client: client as unknown as KubeClient, listed };
+}
+
+const configMaps = { base: '/api/v1', plural: 'configmaps', namespaced: true };
+const cm = (namespace: string, name: string): Obj => ({ metadata: { name, namespace, resourceVersion: '1' }, data: { k: `${namespace}/${name}` } });
+
+function cachesOver(namespaces: string[], lists: Record<string, Obj[]>) {
+  const { client, listed } = fakeClient(lists);
+  const informers = new Map(
+    namespaces.map((namespace) => [namespace, new Informer<Obj>({ kc: {} as KubeConnection, client, resource: configMaps, namespace })]),
+  );
+  return { caches: new NamespacedCaches(informers), informers, listed };
+}
+
+describe('NamespacedCaches', () => {
+  it('lists only the namespaces it was given, and reads them as one cache', async () => {
+    const { caches, listed } = cachesOver(['registry', 'big'], {
+      '/api/v1/namespaces/registry/configmaps': [cm('registry', 'a')],
+      '/api/v1/namespaces/big/configmaps': [cm('big', 'b'), cm('big', 'c')],
+      '/api/v1/configmaps': [cm('elsewhere', 'flood')],
+    });
+    const events: InformerEvent<Obj>[] = [];
+    caches.on((e) => events.push(e));
+    expect(caches.hasSynced).toBe(false);
+    caches.start();
+    await caches.waitForSync();
+    expect(caches.hasSynced).toBe(true);
+    expect(listed.sort()).toEqual(['/api/v1/namespaces/big/configmaps', '/api/v1/namespaces/registry/configmaps']);
+    expect(caches.namespaces).toEqual(['registry', 'big']);
+    expect(
+      caches
+        .list()
+        .map((o) => `${o.metadata.namespace}/${o.metadata.name}`)
+        .sort(),
+    ).toEqual(['big/b', 'big/c', 'registry/a']);
+    expect(caches.get('big/c')?.data).toEqual({ k: 'big/c' });
+    expect(caches.get('registry/c')).toBeUndefined();
+    expect(caches.get('elsewhere/flood')).toBeUndefined();
+    expect(caches.get('no-slash')).toBeUndefined();
+    // Every namespace's events reach one listener.
+    expect(
+      events
+        .filter((e) => e.type === 'added')
+        .map((e) => (e as { key: string }).key)
+        .sort(),
+    ).toEqual(['big/b', 'big/c', 'registry/a']);
+    await caches.stop();
+  });
+
+  it('stops every listener it added when unsubscribed', async () => {
+    const { caches, informers } = cachesOver(['a', 'b'], { '/api/v1/namespaces/b/configmaps': [cm('b', 'x')] });
+    const seen: string[] = [];
+    const off = caches.on((e) => e.type === 'added' && seen.push(e.key));
+    off();
+    caches.start();
+    await caches.waitForSync();
+    expect(seen).toEqual([]);
+    expect(informers.get('b')?.get('b/x')).toBeDefined();
+    await caches.stop();
+  });
+
+  it('is as healthy as its least healthy namespace', () => {
+    const part = (health: ReturnType<Informer<Obj>['health']>) => ({ health: () => health, hasSynced: health.synced }) as unknown as Informer<Obj>;
+    const caches = new NamespacedCaches(
+      new Map([
+        ['a', part({ synced: true, lastActivityAt: 5_000, failing: false, staleAfterMs: 180_000 })],
+        ['b', part({ synced: false, lastActivityAt: 1_000, failing: true, staleAfterMs: 60_000 })],
+      ]),
+    );
+    expect(caches.health()).toEqual({ synced: false, lastActivityAt: 1_000, failing: true, staleAfterMs: 60_000 });
+    expect(caches.hasSynced).toBe(false);
+  });
+
+  it('needs a namespace', () => {
+    expect(() => new NamespacedCaches(new Map())).toThrow(/at least one namespace/);
+  });
+});

@@ -1,0 +1,86 @@
+// What the operator's controllers, triggers and health checks need of a cache, so one Informer and a
+// set of per-namespace Informers can stand in for each other. An Informer is one watch of one scope:
+// a cluster-wide watch of labelled objects also holds whatever anyone labels in any namespace, data
+// included, while one watch per namespace holds only what is in the namespaces it was given.
+
+import type { InformerEvent, KubeObject } from './informer.js';
+
+export interface CacheHealth {
+  synced: boolean;
+  lastActivityAt: number;
+  failing: boolean;
+  staleAfterMs: number;
+}
+
+/** The part of Informer that readers and the process lifecycle use (Informer itself satisfies it). */
+export interface ObjectCache<T extends KubeObject> {
+  get(key: string): T | undefined;
+  list(): T[];
+  on(listener: (event: InformerEvent<T>) => void): () => void;
+  readonly hasSynced: boolean;
+  waitForSync(): Promise<void>;
+  health(): CacheHealth;
+  start(): void;
+  stop(): Promise<void>;
+}
+
+/**
+ * One cache per namespace, read as one. Keys are `namespace/name`, so a read goes to its namespace's
+ * cache alone; a key of a namespace not given is simply absent.
+ */
+export class NamespacedCaches<T extends KubeObject> implements ObjectCache<T> {
+  private readonly byNamespace: ReadonlyMap<string, ObjectCache<T>>;
+
+  constructor(byNamespace: ReadonlyMap<string, ObjectCache<T>>) {
+    if (byNamespace.size === 0) throw new Error('NamespacedCaches needs at least one namespace');
+    this.byNamespace = byNamespace;
+  }
+
+  get namespaces(): string[] {
+    return [...this.byNamespace.keys()];
+  }
+
+  get(key: string): T | undefined {
+    const slash = key.indexOf('/');
+    if (slash < 0) return undefined;
+    return this.byNamespace.get(key.slice(0, slash))?.get(key);
+  }
+
+  list(): T[] {
+    return [...this.byNamespace.values()].flatMap((cache) => cache.list());
+  }
+
+  on(listener: (event: InformerEvent<T>) => void): () => void {
+    const offs = [...this.byNamespace.values()].map((cache) => cache.on(listener));
+    return () => {
+      for (const off of offs) off();
+    };
+  }
+
+  get hasSynced(): boolean {
+    return [...this.byNamespace.values()].every((cache) => cache.hasSynced);
+  }
+
+  async waitForSync(): Promise<void> {
+    await Promise.all([...this.byNamespace.values()].map((cache) => cache.waitForSync()));
+  }
+
+  /** The least healthy namespace's view: not synced until all are, as stale as the stalest, failing if any is. */
+  health(): CacheHealth {
+    const all = [...this.byNamespace.values()].map((cache) => cache.health());
+    return {
+      synced: all.every((h) => h.synced),
+      lastActivityAt: Math.min(...all.map((h) => h.lastActivityAt)),
+      failing: all.some((h) => h.failing),
+      staleAfterMs: Math.min(...all.map((h) => h.staleAfterMs)),
+    };
+  }
+
+  start(): void {
+    for (const cache of this.byNamespace.values()) cache.start();
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.byNamespace.values()].map((cache) => cache.stop()));
+  }
+}
