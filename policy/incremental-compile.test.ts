@@ -302,3 +302,41 @@ describe('IncrementalCompiler: a change that touches no user skips the users, an
     expect(compiler.compile(input).registries[0]!.snapshot.registries[0]!.users).toBe(gone.registries[0]!.snapshot.registries[0]!.users);
   });
 });
+
+describe('unservedRegistries: a Registry in a namespace the operator does not serve', () => {
+  const aged = (namespace: string, name: string, created: string): RegistryResource => ({
+    apiVersion: 'portcullis.dev/v1alpha1',
+    kind: 'Registry',
+    metadata: { name, namespace, uid: `${name}-uid`, resourceVersion: nextVersion(), generation: 1, creationTimestamp: created },
+    spec: { service: 'main.example.com' },
+  });
+  const world = new World();
+  world.registries = [aged('registry', 'main', '2024-01-01T00:00:00Z'), aged('team-a', 'younger', '2024-02-01T00:00:00Z')];
+  world.users.set('registry/alice', {
+    ...randomUser(random(1), 'registry', 'alice'),
+    spec: { registryRef: { name: 'main' }, passwordSecretRef: { name: 'p' } },
+  });
+  world.credentials.set('registry/alice', { hash: HASH });
+  const unserved = new Map([['registry/main', { reason: Reasons.RegistryNamespaceNotServed, message: 'not served here' }]]);
+  const input = { ...world.input(), unservedRegistries: unserved };
+
+  it('is refused with the reason given, compiles to nothing, and its users need no password', () => {
+    const { credentials: _unused, ...objects } = input;
+    const compiler = new IncrementalCompiler();
+    expect(compiler.usersNeedingCredentials(objects)).toEqual(new Set());
+    expect(usersNeedingCredentials(objects)).toEqual(new Set());
+    const result = compiler.compile(input);
+    expect(result).toEqual(compileSnapshot(input));
+    expect(result.registries.map((r) => r.id)).toEqual([]);
+    const ready = (kind: string, name: string) => result.statuses.find((s) => s.kind === kind && s.name === name)?.conditions.find((c) => c.type === 'Ready');
+    expect(ready('Registry', 'main')).toMatchObject({ status: 'False', reason: Reasons.RegistryNamespaceNotServed, message: 'not served here' });
+    expect(ready('RegistryUser', 'alice')).toMatchObject({ status: 'False', reason: Reasons.RegistryNotReady });
+    // It keeps the service it claimed first: a younger Registry elsewhere cannot take it over meanwhile.
+    expect(ready('Registry', 'younger')).toMatchObject({ status: 'False', reason: Reasons.ServiceConflict });
+  });
+
+  it('is served as before once its namespace is', () => {
+    const result = new IncrementalCompiler().compile(world.input());
+    expect(result.registries.map((r) => r.id)).toEqual(['registry/main']);
+  });
+});

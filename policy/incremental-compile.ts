@@ -152,8 +152,10 @@ export class IncrementalCompiler {
   private credentialKeys: string[] | undefined;
 
   /** usersNeedingCredentials (policy/snapshot.ts), remembering each user's admission. */
-  usersNeedingCredentials(input: { registries: RegistryResource[]; users: RegistryUserResource[]; namespaces: NamespaceInfo[] }): ReadonlySet<string> {
-    const lookup = this.needing.enter(acceptRegistries(input.registries), input.namespaces);
+  usersNeedingCredentials(
+    input: Pick<CompileInput, 'unservedRegistries'> & { registries: RegistryResource[]; users: RegistryUserResource[]; namespaces: NamespaceInfo[] },
+  ): ReadonlySet<string> {
+    const lookup = this.needing.enter(acceptRegistries(input.registries, undefined, input.unservedRegistries), input.namespaces);
     const { claim } = this.needing.admit(input.users, lookup);
     if (this.needed?.claim !== claim) this.needed = { claim, keys: new Set(claim.claimed.filter((c) => c.user.spec.disabled !== true).map((c) => c.meta.key)) };
     return this.needed.keys;
@@ -244,7 +246,7 @@ export class IncrementalCompiler {
 
   /** compileSnapshot (policy/snapshot.ts), re-checking only objects whose version or credential changed. */
   compile(input: CompileInput): CompileResult {
-    const registries = acceptRegistries(input.registries, input.identitySecrets ?? new Map());
+    const registries = acceptRegistries(input.registries, input.identitySecrets ?? new Map(), input.unservedRegistries);
     const lookup = this.memo.enter(registries, input.namespaces);
     const users = this.compileUsers(input, lookup);
     const grants = this.compileGrants(input, lookup);

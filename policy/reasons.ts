@@ -46,6 +46,8 @@ export const Reasons = {
   // Operator lifecycle (Events and Registry conditions).
   SnapshotPublished: 'SnapshotPublished',
   SnapshotTooLarge: 'SnapshotTooLarge',
+  /** The operator runs with --registry-namespaces, and this Registry's namespace is not among them. */
+  RegistryNamespaceNotServed: 'RegistryNamespaceNotServed',
   KeysReady: 'KeysReady',
   KeyRotated: 'KeyRotated',
   KeyRotationPending: 'KeyRotationPending',

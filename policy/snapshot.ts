@@ -9,7 +9,14 @@
 
 import type { NamespaceInfo, RegistryResource, RegistryUserResource, RepositoryGrantResource } from '../crds/types.js';
 import { admitGrants } from './compile/grants.js';
-import { acceptedRegistryStatus, acceptRegistries, shippedHashes, type AcceptedRegistries, type ResolvedIdentitySecrets } from './compile/registries.js';
+import {
+  acceptedRegistryStatus,
+  acceptRegistries,
+  shippedHashes,
+  type AcceptedRegistries,
+  type ResolvedIdentitySecrets,
+  type UnservedRegistries,
+} from './compile/registries.js';
 import { compareStrings, type ObjectStatus } from './compile/status.js';
 import { admitUsers, userEntryOf, type RegistryLookup, type ResolvedCredential } from './compile/users.js';
 import { snapshotOf } from './snapshot-format.js';
@@ -17,7 +24,7 @@ import { CREDENTIALS_FORMAT, type Credentials, type RegistryPolicy, type Snapsho
 
 export type { ObjectStatus } from './compile/status.js';
 export type { ResolvedCredential } from './compile/users.js';
-export { bindPasswordSecretRef, type ResolvedIdentitySecrets } from './compile/registries.js';
+export { bindPasswordSecretRef, type ResolvedIdentitySecrets, type UnservedRegistries } from './compile/registries.js';
 
 export interface CompileInput {
   registries: RegistryResource[];
@@ -35,6 +42,11 @@ export interface CompileInput {
    * Secret for; such a Registry without an entry is refused (SecretNotFound).
    */
   identitySecrets?: ReadonlyMap<string, ResolvedIdentitySecrets>;
+  /**
+   * key: `namespace/name` of a Registry the caller cannot serve, with why: it is refused with that reason
+   * (after claiming its service), and its users and grants are RegistryNotReady.
+   */
+  unservedRegistries?: UnservedRegistries;
 }
 
 export interface CompiledRegistry {
@@ -60,14 +72,14 @@ function lookupOf(accepted: AcceptedRegistries, namespaces: readonly NamespaceIn
  * Registry does not admit never costs a Secret read or a bcrypt hash.
  */
 export function usersNeedingCredentials(input: Omit<CompileInput, 'credentials'>): Set<string> {
-  const registries = acceptRegistries(input.registries);
+  const registries = acceptRegistries(input.registries, undefined, input.unservedRegistries);
   const { claimed } = admitUsers(input.users, lookupOf(registries, input.namespaces));
   return new Set(claimed.filter((c) => c.user.spec.disabled !== true).map((c) => c.meta.key));
 }
 
 /** Compiles objects into one snapshot per Registry plus a status for every object. Pure and deterministic. */
 export function compileSnapshot(input: CompileInput): CompileResult {
-  const registries = acceptRegistries(input.registries, input.identitySecrets ?? new Map());
+  const registries = acceptRegistries(input.registries, input.identitySecrets ?? new Map(), input.unservedRegistries);
   const lookup = lookupOf(registries, input.namespaces);
   const users = admitUsers(input.users, lookup);
   const grants = admitGrants(input.grants, lookup);

@@ -94,6 +94,9 @@ function acceptRegistry(r: RegistryResource): AcceptedRegistry | Refusal {
 /** The secrets a Registry's identity sources need, resolved by the caller, or why they could not be. */
 export type ResolvedIdentitySecrets = IdentitySecrets | { reason: string; message: string };
 
+/** Why the caller cannot serve a Registry (the operator: it neither reads nor writes in its namespace). */
+export type UnservedRegistries = ReadonlyMap<string, { reason: string; message: string }>;
+
 /** The Secret holding a Registry's LDAP bind password, if its spec names one. */
 export function bindPasswordSecretRef(r: RegistryResource): SecretKeyReference | undefined {
   return r.spec?.authentication?.ldap?.bindPasswordSecretRef;
@@ -102,9 +105,14 @@ export function bindPasswordSecretRef(r: RegistryResource): SecretKeyReference |
 /**
  * Validates Registries and claims services oldest first. With `identitySecrets` (compileSnapshot), a
  * Registry whose bind password cannot be read is refused after it claimed its service: a missing Secret
- * must not let a younger Registry take the service over.
+ * must not let a younger Registry take the service over. So is one in `unserved`, for the same reason:
+ * serving it is a matter of where the operator runs, not of who was first.
  */
-export function acceptRegistries(registries: readonly RegistryResource[], identitySecrets?: ReadonlyMap<string, ResolvedIdentitySecrets>): AcceptedRegistries {
+export function acceptRegistries(
+  registries: readonly RegistryResource[],
+  identitySecrets?: ReadonlyMap<string, ResolvedIdentitySecrets>,
+  unserved?: UnservedRegistries,
+): AcceptedRegistries {
   const accepted = new Map<string, AcceptedRegistry>();
   const refused = new Map<string, ObjectStatus>();
   const owners = new Map<string, AcceptedRegistry>();
@@ -124,6 +132,11 @@ export function acceptRegistries(registries: readonly RegistryResource[], identi
       continue;
     }
     owners.set(reg.policy.service, reg);
+    const notServed = unserved?.get(reg.id);
+    if (notServed !== undefined) {
+      refused.set(reg.id, readyStatus('Registry', reg.meta, false, notServed.reason, notServed.message));
+      continue;
+    }
     if (identitySecrets !== undefined && reg.policy.authentication?.ldap?.bindDN !== undefined) {
       const secrets = identitySecrets.get(reg.id);
       if (secrets === undefined || 'reason' in secrets) {
