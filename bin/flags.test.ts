@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { parseListenAddress, parseLogLevel } from './flags.js';
+import { parseListenAddress, parseLogLevel, parseNamespaceList } from './flags.js';
 
 describe('--listen', () => {
   it.each([
@@ -40,5 +40,20 @@ describe('--log-level', () => {
   });
   it('refuses anything else, listing the levels', () => {
     expect(() => parseLogLevel('verbose')).toThrow(/unknown --log-level "verbose": use trace, debug, info, warn, error, fatal/);
+  });
+});
+
+describe('--registry-namespaces', () => {
+  it('reads a comma-separated list, spaces and duplicates dropped', () => {
+    expect(parseNamespaceList('registry, team-a,,registry', '--registry-namespaces')).toEqual(['registry', 'team-a']);
+  });
+
+  it.each([
+    ['nothing', ''],
+    ['only commas', ' , '],
+    ['a name that is no namespace', 'registry,Team_A'],
+    ['a name too long', 'a'.repeat(64)],
+  ])('refuses %s', (_name, value) => {
+    expect(() => parseNamespaceList(value, '--registry-namespaces')).toThrow(/--registry-namespaces/);
   });
 });

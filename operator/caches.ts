@@ -2,11 +2,15 @@
 // has warm caches) and shared by both controllers. Events only say "look again"; the reconciles read
 // the caches. Secrets are watched as metadata only: the password Secrets users name are read one by one
 // (controllers/password-hashes.ts); only the operator's own Secrets are cached with their data.
+// "Own" is a label anyone who may create a ConfigMap or Secret can set: with --registry-namespaces the
+// labelled objects are watched only in the namespaces the operator writes in (one watch each), so
+// labelled objects elsewhere, however many and however large, never reach this process.
 
 import type { KubeConnection } from '../kube/connection.js';
 import type { Logger } from 'pino';
 import type { NamespaceInfo, RegistryResource, RegistryUserResource, RepositoryGrantResource, RetentionPolicyResource } from '../crds/types.js';
 import { Informer, type InformerEvent, type KubeObject } from '../kube/informer.js';
+import { NamespacedCaches, type ObjectCache } from '../kube/object-cache.js';
 import { Resources, type KubeClient, type ResourceType } from '../kube/request.js';
 import type { StoredObject } from '../wire/chunked.js';
 import { MANAGED_SELECTOR } from '../wire/labels.js';
@@ -21,7 +25,32 @@ export interface OperatorCaches extends RegistryCaches {
   retentionPolicies: Informer<RetentionPolicyResource>;
 }
 
-export function createCaches(options: { kc: KubeConnection; client: KubeClient; log: Logger; namespace?: string; resyncMs?: number }): OperatorCaches {
+type Owned = StoredObject & { metadata: { name: string } };
+
+/**
+ * The namespaces whose operator-labelled ConfigMaps and Secrets are cached: `registryNamespaces`
+ * (--registry-namespaces) narrowed to `namespace` (--namespace) when both are given; undefined without
+ * `registryNamespaces`, for the whole watch scope. Throws when nothing would be left to serve.
+ */
+export function servedNamespaces(namespace: string | undefined, registryNamespaces: readonly string[] | undefined): string[] | undefined {
+  if (registryNamespaces === undefined) return undefined;
+  const unique = [...new Set(registryNamespaces)];
+  if (unique.length === 0) throw new Error('--registry-namespaces needs at least one namespace');
+  if (namespace === undefined) return unique;
+  if (!unique.includes(namespace))
+    throw new Error(`--namespace ${namespace} is not among --registry-namespaces ${unique.join(',')}: no Registry could be served`);
+  return [namespace];
+}
+
+export function createCaches(options: {
+  kc: KubeConnection;
+  client: KubeClient;
+  log: Logger;
+  namespace?: string;
+  /** servedNamespaces(): where the owned ConfigMaps and Secrets are watched; undefined: the watch scope. */
+  registryNamespaces?: readonly string[];
+  resyncMs?: number;
+}): OperatorCaches {
   const { kc, client, log } = options;
   const ns = options.namespace === undefined ? {} : { namespace: options.namespace };
   const make = <T extends KubeObject>(
@@ -29,9 +58,15 @@ export function createCaches(options: { kc: KubeConnection; client: KubeClient; 
     extra: { namespace?: string; labelSelector?: string; metadataOnly?: boolean } = {},
   ): Informer<T> => {
     const informer = new Informer<T>({ kc, client, resource, ...extra, ...(options.resyncMs ? { resyncMs: options.resyncMs } : {}) });
-    informer.on((event: InformerEvent<T>) => logLifecycle(log, resource.plural, event));
+    const where = { resource: resource.plural, ...(extra.namespace === undefined ? {} : { namespace: extra.namespace }) };
+    informer.on((event: InformerEvent<T>) => logLifecycle(log, where, event));
     return informer;
   };
+  const scope = options.registryNamespaces;
+  const owned = (resource: ResourceType): ObjectCache<Owned> =>
+    scope === undefined
+      ? make<Owned>(resource, { ...ns, labelSelector: MANAGED_SELECTOR })
+      : new NamespacedCaches(new Map(scope.map((n) => [n, make<Owned>(resource, { namespace: n, labelSelector: MANAGED_SELECTOR })])));
   return {
     registries: make<RegistryResource>(Resources.registries, ns),
     users: make<RegistryUserResource>(Resources.registryUsers, ns),
@@ -39,8 +74,8 @@ export function createCaches(options: { kc: KubeConnection; client: KubeClient; 
     // Delegation selects namespaces by label, so namespaces are always watched cluster-wide.
     namespaces: make<NamespaceObject>(Resources.namespaces),
     secretMetadata: make<SecretMetadata>(Resources.secrets, { ...ns, metadataOnly: true }),
-    ownedSecrets: make<StoredObject & { metadata: { name: string } }>(Resources.secrets, { ...ns, labelSelector: MANAGED_SELECTOR }),
-    configMaps: make<StoredObject & { metadata: { name: string } }>(Resources.configMaps, { ...ns, labelSelector: MANAGED_SELECTOR }),
+    ownedSecrets: owned(Resources.secrets),
+    configMaps: owned(Resources.configMaps),
     deployments: make<Deployment & KubeObject>(deployments, ns),
     retentionPolicies: make<RetentionPolicyResource>(Resources.retentionPolicies, ns),
   };
@@ -51,23 +86,23 @@ export function namespaceInfos(caches: Pick<OperatorCaches, 'namespaces'>): Map<
   return new Map(caches.namespaces.list().map((n) => [n.metadata.name, { name: n.metadata.name, labels: n.metadata.labels ?? {} }]));
 }
 
-export function allInformers(caches: OperatorCaches): Map<string, Informer<KubeObject>> {
-  return new Map(Object.entries(caches) as [string, Informer<KubeObject>][]);
+export function allInformers(caches: OperatorCaches): Map<string, ObjectCache<KubeObject>> {
+  return new Map(Object.entries(caches) as [string, ObjectCache<KubeObject>][]);
 }
 
-function logLifecycle<T>(log: Logger, resource: string, event: InformerEvent<T>): void {
+function logLifecycle<T>(log: Logger, where: { resource: string; namespace?: string }, event: InformerEvent<T>): void {
   switch (event.type) {
     case 'connected':
-      log.debug({ resource, resourceVersion: event.resourceVersion }, 'watch connected');
+      log.debug({ ...where, resourceVersion: event.resourceVersion }, 'watch connected');
       return;
     case 'relisted':
-      log.info({ resource, reason: event.reason, count: event.count }, 'listed');
+      log.info({ ...where, reason: event.reason, count: event.count }, 'listed');
       return;
     case 'error':
-      log.warn({ resource, attempt: event.attempt, retryInMs: Math.round(event.retryInMs), err: event.error.message }, 'watch failed; retrying');
+      log.warn({ ...where, attempt: event.attempt, retryInMs: Math.round(event.retryInMs), err: event.error.message }, 'watch failed; retrying');
       return;
     case 'gaveUp':
-      log.error({ resource, err: event.error.message }, 'watch gave up');
+      log.error({ ...where, err: event.error.message }, 'watch gave up');
       return;
     default:
       return;

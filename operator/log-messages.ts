@@ -2,11 +2,20 @@
 // the status-backlog integration test waits for them. One spelling here, so a renamed line cannot leave
 // a reader silently finding nothing.
 
+import { MANAGED_SELECTOR } from '../wire/labels.js';
+
 export const OperatorLogMessages = {
   /** Debug: one reconcile's phases (operator/controllers/registry.ts). */
   reconciled: 'registry reconciled',
   /** Debug: a Registry's status writes drained; it is reconciled once more (operator/main.ts). */
   statusesDrained: 'status writes drained; reconciling to take in their answers',
+  /**
+   * Warn, at start: neither --registry-namespaces nor --namespace, so every ConfigMap and Secret anyone
+   * labels managed-by=portcullis-operator, anywhere, is cached with its data (operator/main.ts).
+   */
+  ownedObjectsClusterWide:
+    `caching ConfigMaps and Secrets labelled ${MANAGED_SELECTOR} from every namespace, with their data: ` +
+    'anyone who may create one anywhere can fill this process; pass --registry-namespaces with the namespaces that hold Registries',
   /** Info: a full collection gave memory back (bin/heap-compaction.ts). */
   heapCompacted: 'heap compacted',
   /** Debug: one collection pausing the process 50 ms or more (bin/gc-pauses.ts). */

@@ -16,10 +16,10 @@ import { collectDefaultMetrics, Counter, Gauge, Registry as MetricsRegistry } fr
 import { podNamespace } from '../kube/config.js';
 import { loadConnection, type KubeConnection } from '../kube/connection.js';
 import { KubeClient } from '../kube/request.js';
-import { objectKey, registryKeyOf } from '../policy/object-keys.js';
+import { objectKey, registryKeyOf, splitKey } from '../policy/object-keys.js';
 import type { ChunkLimits } from '../wire/chunked.js';
 import { closeServer } from '../wire/close-server.js';
-import { allInformers, createCaches, namespaceInfos } from './caches.js';
+import { allInformers, createCaches, namespaceInfos, servedNamespaces, type OperatorCaches } from './caches.js';
 import { KeysController, type KeysControllerOptions } from './controllers/keys/controller.js';
 import { MaintenanceController, type MaintenanceControllerOptions } from './controllers/maintenance/controller.js';
 import { wireMaintenanceTriggers } from './controllers/maintenance/triggers.js';
@@ -41,6 +41,12 @@ export interface OperatorOptions {
   kubeConfig?: KubeConnection;
   /** Watch scope; undefined = all namespaces. */
   namespace?: string;
+  /**
+   * The namespaces that hold Registries, where the operator writes (--registry-namespaces): only there
+   * are its labelled ConfigMaps and Secrets cached, and only Registries there are served. Undefined:
+   * labelled objects are cached from the whole watch scope, wherever anyone labels them.
+   */
+  registryNamespaces?: readonly string[];
   leaderElect?: boolean;
   leaseNamespace?: string;
   leaseName?: string;
@@ -76,6 +82,8 @@ export interface OperatorOptions {
 export interface RunningOperator {
   readonly identity: string;
   isLeader(): boolean;
+  /** What this process caches (read-only: tests and diagnostics look at what reached its memory). */
+  readonly caches: OperatorCaches;
   /** Stops controllers, releases the Lease, stops informers. */
   stop(): Promise<void>;
 }
@@ -85,11 +93,18 @@ export async function startOperator(options: OperatorOptions = {}): Promise<Runn
   const kc = options.kubeConfig ?? (await loadConnection());
   const client = new KubeClient(kc);
   const identity = options.identity ?? `${hostname()}-${randomBytes(4).toString('hex')}`;
+  const served = servedNamespaces(options.namespace, options.registryNamespaces);
+  if (served === undefined && options.namespace === undefined) log.warn(OperatorLogMessages.ownedObjectsClusterWide);
+  else if (served !== undefined) log.info({ registryNamespaces: served }, 'serving Registries and caching owned objects only in these namespaces');
+  // A Registry elsewhere is refused by the Registry controller; the others leave it alone, as they could
+  // neither read its objects from the caches nor (with the chart's RBAC) write them.
+  const serves = (key: string): boolean => served === undefined || served.includes(splitKey(key).namespace);
   const caches = createCaches({
     kc,
     client,
     log,
     ...(options.namespace === undefined ? {} : { namespace: options.namespace }),
+    ...(served === undefined ? {} : { registryNamespaces: served }),
     ...(options.resyncMs ? { resyncMs: options.resyncMs } : {}),
   });
   const informers = allInformers(caches);
@@ -129,6 +144,7 @@ export async function startOperator(options: OperatorOptions = {}): Promise<Runn
       queues?.registry.add(key);
     },
     ...(options.statusesDrainedAfter !== undefined ? { drainedAfter: options.statusesDrainedAfter } : {}),
+    ...(served === undefined ? {} : { registryNamespaces: served }),
   });
   let reportedDrops = 0;
   new Counter({
@@ -207,8 +223,13 @@ export async function startOperator(options: OperatorOptions = {}): Promise<Runn
       const common = { workers: options.workers ?? 2, log, counter: reconciles, inFlight };
       await Promise.all([
         runWorkers({ ...common, name: 'registry', queue: q.registry, reconcile: registryController.reconcile }),
-        runWorkers({ ...common, name: 'keys', queue: q.keys, reconcile: keysController.reconcile }),
-        runWorkers({ ...common, name: 'maintenance', queue: q.maintenance, reconcile: maintenanceController.reconcile }),
+        runWorkers({ ...common, name: 'keys', queue: q.keys, reconcile: async (key) => (serves(key) ? keysController.reconcile(key) : {}) }),
+        runWorkers({
+          ...common,
+          name: 'maintenance',
+          queue: q.maintenance,
+          reconcile: async (key) => (serves(key) ? maintenanceController.reconcile(key) : {}),
+        }),
         runWorkers({ ...common, name: 'retention', queue: q.retention, reconcile: retentionController.reconcile }),
       ]);
     })();
@@ -275,6 +296,7 @@ export async function startOperator(options: OperatorOptions = {}): Promise<Runn
 
   return {
     identity,
+    caches,
     isLeader: () => (elector ? elector.isLeader : true),
     async stop() {
       if (elector) await elector.stop();

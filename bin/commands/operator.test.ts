@@ -48,3 +48,12 @@ describe('portcullis operator --activity-url/--activity-key-file', () => {
     expect(printed).not.toContain('hunter2');
   });
 });
+
+describe('portcullis operator --registry-namespaces', () => {
+  it.each([
+    ['an empty list', ['--registry-namespaces', ','], /--registry-namespaces needs at least one namespace/],
+    ['a name that is no namespace', ['--registry-namespaces', 'registry,Team_A'], /"Team_A" is not a namespace name/],
+  ])('refuses %s before it starts', async (_name, args, message) => {
+    expect((await refusal(args)).message).toMatch(message);
+  });
+});

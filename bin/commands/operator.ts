@@ -1,4 +1,4 @@
-// `portcullis operator [--namespace NS] [--leader-elect] [--lease-namespace NS] [--metrics-listen HOST:PORT]
+// `portcullis operator [--namespace NS] [--registry-namespaces NS,NS] [--leader-elect] [--lease-namespace NS] [--metrics-listen HOST:PORT]
 // [--activity-url URL --activity-key-file FILE] [--retention-image IMAGE]
 // [--retention-cluster-role NAME]`: runs the operator against the cluster in KUBECONFIG (or in-cluster). Controllers run only while this process holds the Lease. SIGTERM/SIGINT stop the
 // controllers, release the Lease (so a peer takes over at once) and exit 0. The activity key is read
@@ -6,7 +6,7 @@
 
 import type { Command } from 'commander';
 import { parseBcryptCost } from '../../policy/password-hash.js';
-import { parseListenAddress, parseLogLevel, type ListenAddress } from '../flags.js';
+import { parseListenAddress, parseLogLevel, parseNamespaceList, type ListenAddress } from '../flags.js';
 import { heapCompaction } from '../heap-compaction.js';
 import { watchGcPauses } from '../gc-pauses.js';
 import { OperatorLogMessages } from '../../operator/log-messages.js';
@@ -17,6 +17,7 @@ import { pino } from 'pino';
 
 interface OperatorFlags {
   namespace?: string;
+  registryNamespaces?: string;
   leaderElect: boolean;
   leaseNamespace?: string;
   leaseName: string;
@@ -34,6 +35,10 @@ export function register(program: Command): void {
     .command('operator')
     .description('reconcile Registry, RegistryUser and RepositoryGrant objects into snapshots and credentials')
     .option('--namespace <ns>', 'watch only this namespace (default: all namespaces)')
+    .option(
+      '--registry-namespaces <ns,ns>',
+      'the namespaces that hold Registries (where the operator writes): its own ConfigMaps and Secrets are cached only there, and Registries elsewhere are refused (default: every namespace in scope)',
+    )
     .option('--leader-elect', 'hold a Lease and run controllers only while holding it (default)', true)
     .option('--no-leader-elect', 'run controllers without leader election (one replica only)')
     .option('--lease-namespace <ns>', 'namespace of the Lease (default: the pod namespace, else "default")')
@@ -50,7 +55,9 @@ export function register(program: Command): void {
       let metricsListen: ListenAddress | undefined;
       let logLevel: string;
       let activity: ActivityWiring | undefined;
+      let registryNamespaces: string[] | undefined;
       try {
+        registryNamespaces = flags.registryNamespaces === undefined ? undefined : parseNamespaceList(flags.registryNamespaces, '--registry-namespaces');
         logLevel = parseLogLevel(flags.logLevel);
         if ((flags.activityUrl === undefined) !== (flags.activityKeyFile === undefined)) {
           throw new Error('--activity-url and --activity-key-file go together: give both or neither');
@@ -86,6 +93,7 @@ export function register(program: Command): void {
           leaderElect: flags.leaderElect,
           leaseName: flags.leaseName,
           ...(flags.namespace ? { namespace: flags.namespace } : {}),
+          ...(registryNamespaces ? { registryNamespaces } : {}),
           ...(flags.leaseNamespace ? { leaseNamespace: flags.leaseNamespace } : {}),
           ...(metricsListen ? { metricsListen } : {}),
           ...(bcryptCost !== undefined ? { bcryptCost } : {}),

@@ -15,12 +15,13 @@
 import type { Logger } from 'pino';
 import type { NamespaceInfo, RegistryResource, RegistryUserResource, RepositoryGrantResource } from '../../crds/types.js';
 import type { Informer } from '../../kube/informer.js';
+import type { ObjectCache } from '../../kube/object-cache.js';
 import type { KubeClient } from '../../kube/request.js';
-import { splitKey } from '../../policy/object-keys.js';
+import { namespaceOf, objectKey, splitKey } from '../../policy/object-keys.js';
 import { ConditionTypes, Reasons } from '../../policy/reasons.js';
 import { IncrementalCompiler } from '../../policy/incremental-compile.js';
 import { ShardPlanner } from '../../policy/snapshot-shard-planner.js';
-import { bindPasswordSecretRef, type CompileResult, type ResolvedIdentitySecrets } from '../../policy/snapshot.js';
+import { bindPasswordSecretRef, type CompileResult, type ResolvedIdentitySecrets, type UnservedRegistries } from '../../policy/snapshot.js';
 import { resolveBindPassword } from '../../credentials/resolve.js';
 import {
   assembleChunks,
@@ -60,10 +61,10 @@ export interface RegistryCaches {
   namespaces: Informer<NamespaceObject>;
   /** Every Secret in scope, metadata only: which password Secrets exist and at which version. */
   secretMetadata: Informer<SecretMetadata>;
-  /** Secrets labelled managed-by=portcullis-operator, with their data. */
-  ownedSecrets: Informer<StoredObject & { metadata: { name: string; namespace?: string } }>;
-  /** ConfigMaps labelled managed-by=portcullis-operator. */
-  configMaps: Informer<StoredObject & { metadata: { name: string; namespace?: string } }>;
+  /** Secrets labelled managed-by=portcullis-operator, with their data, in the namespaces served (caches.ts). */
+  ownedSecrets: ObjectCache<StoredObject & { metadata: { name: string; namespace?: string } }>;
+  /** ConfigMaps labelled managed-by=portcullis-operator, in the namespaces served. */
+  configMaps: ObjectCache<StoredObject & { metadata: { name: string; namespace?: string } }>;
 }
 
 export interface RegistryControllerOptions {
@@ -91,6 +92,13 @@ export interface RegistryControllerOptions {
    * cache's resourceVersion, which every Secret write moves.
    */
   passwordSecretsVersion?: () => string;
+  /**
+   * The namespaces the operator reads and writes its objects in (--registry-namespaces, caches.ts
+   * servedNamespaces); undefined: every namespace in scope. A Registry elsewhere is refused
+   * (RegistryNamespaceNotServed) rather than compiled: its published objects could be neither read
+   * back nor written.
+   */
+  registryNamespaces?: readonly string[];
 }
 
 /** Secrets hold up to 1 MiB of data: credential parts are larger than the ConfigMap default. */
@@ -176,7 +184,8 @@ export class RegistryController {
     const users = this.lists.of(key, caches.users);
     const grants = this.lists.of(key, caches.grants);
     const namespaces: NamespaceInfo[] = caches.namespaces.list().map((n) => ({ name: n.metadata.name, labels: n.metadata.labels ?? {} }));
-    const objects = { registries: caches.registries.list(), users, grants, namespaces };
+    const registries = caches.registries.list();
+    const objects = { registries, users, grants, namespaces, ...this.unservedOf(registries) };
     timer.mark('lists');
 
     let incremental = this.compilers.get(key);
@@ -234,6 +243,22 @@ export class RegistryController {
       );
     }
   };
+
+  /** The Registries outside the namespaces served, refused with why (the compile's unservedRegistries). */
+  private unservedOf(registries: readonly RegistryResource[]): { unservedRegistries?: UnservedRegistries } {
+    const served = this.options.registryNamespaces;
+    if (served === undefined) return {};
+    const unserved = new Map<string, { reason: string; message: string }>();
+    for (const r of registries) {
+      const namespace = namespaceOf(r);
+      if (served.includes(namespace)) continue;
+      const message =
+        `the operator serves Registries only in namespace(s) ${served.join(', ')} (--registry-namespaces): it can neither read nor write ` +
+        `this Registry's snapshot and credentials in ${namespace}; add ${namespace} to operator.registryNamespaces`;
+      unserved.set(objectKey(r), { reason: Reasons.RegistryNamespaceNotServed, message });
+    }
+    return { unservedRegistries: unserved };
+  }
 
   /** The LDAP bind password the Registry names, read only when its Secret's version changed. */
   private async identitySecrets(key: string, registry: RegistryResource | undefined): Promise<Map<string, ResolvedIdentitySecrets>> {

@@ -1,0 +1,68 @@
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import type { KubeConnection } from '../kube/connection.js';
+import type { KubeClient, OpenWatch } from '../kube/request.js';
+import { MANAGED_SELECTOR } from '../wire/labels.js';
+import { allInformers, createCaches, servedNamespaces } from './caches.js';
+
+/** Records which collections the caches list, with which label selector, and answers every list empty. */
+function recordingClient() {
+  const listed: string[] = [];
+  const client = {
+    get: (path: string, query: { labelSelector?: string }) => {
+      listed.push(query.labelSelector === undefined ? path : `${path}?${query.labelSelector}`);
+      return Promise.resolve({ metadata: { resourceVersion: '1' }, items: [] });
+    },
+    watch: (): Promise<OpenWatch> => {
+      let end: (error: Error | null) => void = () => {};
+      const ended = new Promise<Error | null>((resolve) => (end = resolve));
+      return Promise.resolve({ abort: () => end(null), ended });
+    },
+  };
+  return { client: client as unknown as KubeClient, listed };
+}
+
+async function ownedLists(options: { namespace?: string; registryNamespaces?: readonly string[] }): Promise<string[]> {
+  const { client, listed } = recordingClient();
+  const caches = createCaches({ kc: {} as KubeConnection, client, log: pino({ level: 'silent' }), ...options });
+  const informers = allInformers(caches);
+  for (const informer of informers.values()) informer.start();
+  await Promise.all([...informers.values()].map((i) => i.waitForSync()));
+  await Promise.all([...informers.values()].map((i) => i.stop()));
+  return listed.filter((l) => l.endsWith(`?${MANAGED_SELECTOR}`)).sort();
+}
+
+describe('createCaches: where the owned ConfigMaps and Secrets are watched', () => {
+  it('with registryNamespaces: in those namespaces only, never cluster-wide', async () => {
+    expect(await ownedLists({ registryNamespaces: ['registry', 'big'] })).toEqual(
+      [
+        '/api/v1/namespaces/big/configmaps',
+        '/api/v1/namespaces/big/secrets',
+        '/api/v1/namespaces/registry/configmaps',
+        '/api/v1/namespaces/registry/secrets',
+      ].map((p) => `${p}?${MANAGED_SELECTOR}`),
+    );
+  });
+
+  it('without: in the whole watch scope, as before', async () => {
+    expect(await ownedLists({})).toEqual([`/api/v1/configmaps?${MANAGED_SELECTOR}`, `/api/v1/secrets?${MANAGED_SELECTOR}`]);
+    expect(await ownedLists({ namespace: 'team' })).toEqual([
+      `/api/v1/namespaces/team/configmaps?${MANAGED_SELECTOR}`,
+      `/api/v1/namespaces/team/secrets?${MANAGED_SELECTOR}`,
+    ]);
+  });
+});
+
+describe('servedNamespaces', () => {
+  it('is the registry namespaces, narrowed to the watched namespace', () => {
+    expect(servedNamespaces(undefined, undefined)).toBeUndefined();
+    expect(servedNamespaces('team', undefined)).toBeUndefined();
+    expect(servedNamespaces(undefined, ['registry', 'big', 'registry'])).toEqual(['registry', 'big']);
+    expect(servedNamespaces('big', ['registry', 'big'])).toEqual(['big']);
+  });
+
+  it('refuses a list that leaves nothing to serve', () => {
+    expect(() => servedNamespaces(undefined, [])).toThrow(/at least one namespace/);
+    expect(() => servedNamespaces('team', ['registry'])).toThrow(/--namespace team is not among --registry-namespaces registry/);
+  });
+});
