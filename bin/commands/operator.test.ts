@@ -50,6 +50,13 @@ describe('portcullis operator --activity-url/--activity-key-file', () => {
 });
 
 describe('portcullis operator --registry-namespaces', () => {
+  it('is documented in --help (the chart passes it)', () => {
+    const program = new Command();
+    register(program);
+    const operator = program.commands.find((c) => c.name() === 'operator')!;
+    expect(operator.helpInformation()).toContain('--registry-namespaces <ns,ns>');
+  });
+
   it.each([
     ['an empty list', ['--registry-namespaces', ','], /--registry-namespaces needs at least one namespace/],
     ['a name that is no namespace', ['--registry-namespaces', 'registry,Team_A'], /"Team_A" is not a namespace name/],

@@ -161,6 +161,8 @@ describe('rendered manifests', () => {
       '--leader-elect',
       '--lease-namespace',
       'portcullis-system',
+      '--registry-namespaces',
+      'portcullis-system',
       '--metrics-listen',
       '0.0.0.0:8080',
       '--log-level',
@@ -183,6 +185,14 @@ describe('rendered manifests', () => {
     const objects = await render('portcullis', 'portcullis-system', ['--set', 'operator.watchNamespace=registry']);
     const args = podSpec(one(objects, 'Deployment', 'portcullis-operator')).containers[0]!.args!;
     expect(args.slice(args.indexOf('--namespace'), args.indexOf('--namespace') + 2)).toEqual(['--namespace', 'registry']);
+  });
+
+  it('passes --registry-namespaces with exactly the namespaces the write Role is bound in', async () => {
+    const objects = await render('portcullis', 'portcullis-system', ['--set', 'operator.registryNamespaces={team-a,team-b,portcullis-system}']);
+    const args = podSpec(one(objects, 'Deployment', 'portcullis-operator')).containers[0]!.args!;
+    const bound = find(objects, 'RoleBinding', 'portcullis-operator-registry').map((b) => b.metadata.namespace);
+    expect(args[args.indexOf('--registry-namespaces') + 1]).toBe('portcullis-system,team-a,team-b');
+    expect(bound.sort()).toEqual(['portcullis-system', 'team-a', 'team-b']);
   });
 
   it('runs two token servers for the release Registry, probed on /healthz and /readyz, behind a PDB and an http Service on 5001', () => {

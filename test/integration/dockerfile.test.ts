@@ -287,7 +287,19 @@ describe('Dockerfile replayed on a copy of the build context', () => {
 
   it.each([
     // Every flag charts/portcullis passes.
-    ['operator', ['--leader-elect', '--lease-namespace', '--metrics-listen', '--log-level', '--namespace', '--activity-url', '--activity-key-file']],
+    [
+      'operator',
+      [
+        '--leader-elect',
+        '--lease-namespace',
+        '--registry-namespaces',
+        '--metrics-listen',
+        '--log-level',
+        '--namespace',
+        '--activity-url',
+        '--activity-key-file',
+      ],
+    ],
     ['token-server', ['--registry', '--listen', '--log-level', '--trust-proxy']],
     [
       'activity',
