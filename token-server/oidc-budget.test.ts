@@ -4,11 +4,10 @@
 // The issuer's signature check is stubbed (OidcIssuer.verify, whose own checks are tested against real
 // issuers in test/integration/oidc-issuer.test.ts and test/e2e/identity-oidc.test.ts): what is under test
 // here is what the token server counts around it.
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { AuthenticationPolicy, RegistryPolicy } from '../policy/types.js';
-import type { SigningKeySet } from '../wire/signing-key-set.js';
 import { harness, verifyLikeRegistry, type Harness } from '../test/support/token-server-app.js';
-import { basic, makeKeys, SERVICE, snapshotOf } from '../test/support/token-server-fixtures.js';
+import { basic, keysForFile, SERVICE, snapshotOf } from '../test/support/token-server-fixtures.js';
 import { OidcIssuer } from './identity/oidc.js';
 import { refused } from './identity/types.js';
 import { buildPolicyState } from './sources/policy-state.js';
@@ -16,15 +15,9 @@ import { buildPolicyState } from './sources/policy-state.js';
 const now = new Date('2031-03-04T05:06:07Z');
 const ISSUER = 'https://issuer.test';
 const ADDRESS = '10.1.2.3';
-let keys: { set: SigningKeySet; bundle: string; cleanup: () => Promise<void> };
 let h: Harness;
 
-beforeAll(async () => {
-  keys = await makeKeys(new Date(now.getTime() - 3600_000));
-});
-afterAll(async () => {
-  await keys.cleanup();
-});
+const keys = keysForFile(now);
 
 const AUTHENTICATION: AuthenticationPolicy = {
   registryUsers: true,

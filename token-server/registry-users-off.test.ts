@@ -1,26 +1,19 @@
 // `spec.authentication.registryUsers: false` with no directory (OIDC only): a RegistryUser's name and
 // password must get nothing, neither by Basic GET, nor by the password grant, nor through a cached success
 // or a refresh token from before the switch, and the refusal must look like a wrong password.
-import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
 import bcrypt from 'bcrypt';
 import type { AuthenticationPolicy, RegistryPolicy } from '../policy/types.js';
-import type { SigningKeySet } from '../wire/signing-key-set.js';
 import { harness, type Harness } from '../test/support/token-server-app.js';
-import { basic, makeKeys, PASSWORDS, SERVICE, snapshotOf } from '../test/support/token-server-fixtures.js';
+import { basic, keysForFile, PASSWORDS, SERVICE, snapshotOf } from '../test/support/token-server-fixtures.js';
 import { buildPolicyState } from './sources/policy-state.js';
 
 const now = new Date('2031-03-04T05:06:07Z');
 const ALICE = PASSWORDS.alice as string;
-let keys: { set: SigningKeySet; bundle: string; cleanup: () => Promise<void> };
 let h: Harness;
 const compare = vi.fn((password: string, hash: string) => bcrypt.compare(password, hash));
 
-beforeAll(async () => {
-  keys = await makeKeys(new Date(now.getTime() - 3600_000));
-});
-afterAll(async () => {
-  await keys.cleanup();
-});
+const keys = keysForFile(now);
 beforeEach(async () => {
   compare.mockClear();
   h = await harness({ set: keys.set, now, compare, limits: { failuresPerAccountAndAddress: 1000, failuresPerAddress: 1000 } });

@@ -8,7 +8,7 @@
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startOperator, type RunningOperator } from '../../operator/main.js';
-import { KubeClient, isNotFound, objectPath, Resources } from '../../kube/request.js';
+import { getIfExists, KubeClient, objectPath, Resources } from '../../kube/request.js';
 import { kubectl, startControlPlane, type ControlPlane } from '../../local/controlPlane.js';
 import { freePort, waitFor } from '../../local/process.js';
 import { Labels, MANAGED_BY } from '../../wire/labels.js';
@@ -36,13 +36,8 @@ async function create(resource: keyof typeof Resources, namespace: string, body:
   await admin.request('POST', `${res.base}/namespaces/${namespace}/${res.plural}`, { body });
 }
 
-async function get(resource: keyof typeof Resources, namespace: string, name: string): Promise<Obj | undefined> {
-  try {
-    return await admin.get<Obj>(objectPath(Resources[resource], namespace, name));
-  } catch (error) {
-    if (isNotFound(error)) return undefined;
-    throw error;
-  }
+function get(resource: keyof typeof Resources, namespace: string, name: string): Promise<Obj | undefined> {
+  return getIfExists<Obj>(admin, objectPath(Resources[resource], namespace, name));
 }
 
 const condition = (o: Obj | undefined, type = 'Ready') => o?.status?.conditions?.find((c) => c.type === type);

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import bcrypt from 'bcrypt';
+import { afterAll, beforeAll } from 'vitest';
 import { pino, type Logger } from 'pino';
 import { initKeysDir } from '../../pki/init.js';
 import { canonicalJson, sha256Hex } from '../../policy/canonical.js';
@@ -185,4 +186,30 @@ export function captureLogger(): { logger: Logger; lines: Record<string, unknown
 
 export function basic(username: string, password: string): string {
   return `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
+}
+
+/**
+ * Signing keys for the tests of one file (made before them, valid from an hour before `now`, removed
+ * after them): a call at the top of a test file registers the hooks.
+ */
+export function keysForFile(now: Date): { readonly set: SigningKeySet; readonly bundle: string } {
+  let keys: Awaited<ReturnType<typeof makeKeys>> | undefined;
+  beforeAll(async () => {
+    keys = await makeKeys(new Date(now.getTime() - 3600_000));
+  });
+  afterAll(async () => {
+    await keys?.cleanup();
+  });
+  const made = (): Awaited<ReturnType<typeof makeKeys>> => {
+    if (keys === undefined) throw new Error('keysForFile: the keys are made in beforeAll');
+    return keys;
+  };
+  return {
+    get set() {
+      return made().set;
+    },
+    get bundle() {
+      return made().bundle;
+    },
+  };
 }

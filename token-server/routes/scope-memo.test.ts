@@ -1,23 +1,16 @@
 // The parsed-scope memo (routes/token.ts): a client may send any scope string, so what the server keeps of
 // them must stay small whatever their length.
-import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { BoundedMap } from '../../policy/bounded-map.js';
 import { harness, verifyLikeRegistry, type Harness } from '../../test/support/token-server-app.js';
-import { basic, makeKeys, PASSWORDS, SERVICE, type FixtureUser } from '../../test/support/token-server-fixtures.js';
-import type { SigningKeySet } from '../../wire/signing-key-set.js';
+import { basic, keysForFile, PASSWORDS, SERVICE, type FixtureUser } from '../../test/support/token-server-fixtures.js';
 import { REMEMBERED_SCOPE_CHARS } from './token.js';
 
 const now = new Date('2031-03-04T05:06:07Z');
 const USERS: FixtureUser[] = [{ username: 'alice', groups: ['team-a'], password: PASSWORDS.alice }];
-let keys: { set: SigningKeySet; bundle: string; cleanup: () => Promise<void> };
 let h: Harness;
 
-beforeAll(async () => {
-  keys = await makeKeys(new Date(now.getTime() - 3600_000));
-});
-afterAll(async () => {
-  await keys.cleanup();
-});
+const keys = keysForFile(now);
 beforeEach(async () => {
   h = await harness({ set: keys.set, now, users: USERS });
 });
