@@ -4,7 +4,7 @@
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import bcrypt from 'bcrypt';
 import type { AuthenticationPolicy, RegistryPolicy } from '../policy/types.js';
-import { harness, type Harness } from '../test/support/token-server-app.js';
+import { harness, postTokenForm, type Harness } from '../test/support/token-server-app.js';
 import { basic, keysForFile, PASSWORDS, SERVICE, snapshotOf } from '../test/support/token-server-fixtures.js';
 import { buildPolicyState } from './sources/policy-state.js';
 
@@ -41,24 +41,15 @@ function serve(authentication: AuthenticationPolicy | undefined): void {
   h.policy.set(buildPolicyState(snapshotOf(registries), h.credentials, h.clock.now));
 }
 
-const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
-const form = (fields: Record<string, string>) => new URLSearchParams(fields).toString();
 const get = (user: string, password: string) =>
   h.app.inject({ method: 'GET', url: `/token?service=${SERVICE}&scope=repository:team-a/app:pull,push`, headers: { authorization: basic(user, password) } });
 const passwordGrant = (offline = false) =>
-  h.app.inject({
-    method: 'POST',
-    url: '/token',
-    headers: FORM,
-    payload: form({
-      grant_type: 'password',
-      client_id: 'test',
-      service: SERVICE,
-      username: 'alice',
-      password: ALICE,
-      scope: 'repository:team-a/app:pull,push',
-      ...(offline ? { access_type: 'offline' } : {}),
-    }),
+  postTokenForm(h.app, SERVICE, {
+    grant_type: 'password',
+    username: 'alice',
+    password: ALICE,
+    scope: 'repository:team-a/app:pull,push',
+    ...(offline ? { access_type: 'offline' } : {}),
   });
 const refusals = () => h.log.lines.filter((l) => l.audit === 'refused').map((l) => l.reason);
 
@@ -108,12 +99,7 @@ describe('registryUsers: false, OIDC only', () => {
     expect(issued.statusCode).toBe(200);
     const refreshToken = issued.json().refresh_token as string;
     serve(OIDC_ONLY);
-    const response = await h.app.inject({
-      method: 'POST',
-      url: '/token',
-      headers: FORM,
-      payload: form({ grant_type: 'refresh_token', client_id: 'test', service: SERVICE, refresh_token: refreshToken, scope: 'repository:team-a/app:push' }),
-    });
+    const response = await postTokenForm(h.app, SERVICE, { grant_type: 'refresh_token', refresh_token: refreshToken, scope: 'repository:team-a/app:push' });
     expect(response.statusCode).toBe(401);
     expect(response.json()).toEqual({
       errors: [{ code: 'UNAUTHORIZED', message: 'refresh token is invalid, expired or no longer valid for this user; log in again' }],

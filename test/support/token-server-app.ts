@@ -2,7 +2,7 @@
 // does: the x5c chain must lead to the CA bundle, then the signature must verify with the leaf key.
 
 import { X509Certificate } from 'node:crypto';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
 import { build, type AppOptions } from '../../token-server/app.js';
 import type { PasswordCompare } from '../../token-server/credentials.js';
@@ -83,4 +83,14 @@ export async function verifyLikeRegistry(token: string, bundlePem: string, expec
   });
   if (typeof payload.aud !== 'string') throw new Error('aud must be a string for Distribution 2.8');
   return { header, claims: payload };
+}
+
+/** POSTs an OAuth2 token form (password or refresh_token grant) to the app, as client `test` of `service`. */
+export function postTokenForm(app: FastifyInstance, service: string, fields: Record<string, string>): Promise<LightMyRequestResponse> {
+  return app.inject({
+    method: 'POST',
+    url: '/token',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    payload: new URLSearchParams({ client_id: 'test', service, ...fields }).toString(),
+  });
 }
