@@ -13,6 +13,7 @@ import { getIfExists, KubeApiError, objectPath, Resources, type KubeClient } fro
 import { namespaceOf, objectKey, splitKey } from '../../../policy/object-keys.js';
 import { ConditionTypes, Reasons } from '../../../policy/reasons.js';
 import { Labels, MANAGED_BY } from '../../../wire/labels.js';
+import { namespaceInfos } from '../../caches.js';
 import type { ReconcileResult } from '../../reconciler.js';
 import { applyObject, deleteObject } from '../../writes/apply.js';
 import { statusUpdate, writeStatus } from '../../writes/status.js';
@@ -61,9 +62,7 @@ export class RetentionScheduleController {
     const { caches, client } = this.options;
     const { namespace, name } = splitKey(key);
     const registries = new Map(caches.registries.list().map((r) => [objectKey(r), r]));
-    const namespaces = new Map<string, NamespaceInfo>(
-      caches.namespaces.list().map((n) => [n.metadata.name, { name: n.metadata.name, labels: n.metadata.labels ?? {} }]),
-    );
+    const namespaces = namespaceInfos(caches);
     const policy = caches.retentionPolicies.get(key);
     if (policy === undefined) {
       await this.removeCronJob(namespace, name, undefined);
