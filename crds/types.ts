@@ -269,8 +269,11 @@ export interface RegistryWebhookSpec {
 export interface RegistryWebhookStatus {
   observedGeneration?: number;
   conditions?: Condition[];
-  /** The seq of the last event delivered to this webhook (not the cursor, which also passes over others' events). */
-  deliveredSeq?: number;
+  /**
+   * Distribution's id of the last event delivered to this webhook: neither the cursor (which also passes
+   * over others' events) nor the store-wide seq (whose steps would count others' events).
+   */
+  lastDeliveredEventId?: string;
   lastSuccessTime?: string;
   /** `reason` is an HTTP status (`HTTP 500`) or an error code, never a response body. */
   lastFailure?: { time: string; reason: string; attempts: number };

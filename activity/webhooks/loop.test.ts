@@ -135,36 +135,46 @@ describe('DeliveryLoop', () => {
     expect(hook.bodies).toEqual([]);
   });
 
-  it("attack: events only in other tenants' repositories do not move the reported deliveredSeq", async () => {
+  it("attack: events only in other tenants' repositories change nothing in the status, not even a step between two of its own", async () => {
     const hook = await receiver(200);
     const statuses: RegistryWebhookStatus[] = [];
     startLoop('tenant', plan(hook.url, 'a', { repositories: ['team-a/**'] }), statuses);
     await until('the cursor is stored', async () => (await store.cursor('tenant')) !== undefined);
     const mine = event('team-a/app');
     await store.append([mine]);
-    await until('its own event delivered and reported', () => statuses.at(-1)?.lastSuccessTime !== undefined);
-    const delivered = statuses.at(-1)?.deliveredSeq;
+    await until('its own event delivered and reported', () => statuses.at(-1)?.lastDeliveredEventId === mine.id);
     const written = statuses.length;
     await store.append([event('team-b/app'), event('team-b/other'), event('team-c/app')]);
     // The loop has passed over them (its stored cursor is past them) and had every chance to report.
     await until('the position past them is stored', async () => (await store.cursor('tenant')) === (await store.maxSeq()));
     await new Promise((r) => setTimeout(r, POLL_MS * 5));
     expect(hook.bodies).toHaveLength(1);
-    expect(statuses.map((s) => s.deliveredSeq).slice(written)).toEqual([]);
-    expect(statuses.at(-1)?.deliveredSeq).toBe(delivered);
+    expect(statuses.slice(written)).toEqual([]);
+    // Its next event: what the status shows of it is the same whether or not others' events came between.
+    const next = event('team-a/next');
+    await store.append([next]);
+    await until('its next event reported', () => statuses.at(-1)?.lastDeliveredEventId === next.id);
+    // No number in it but the generation and its own backlog: no seq whose step counts others' events.
+    const numbers = statuses.flatMap((s) =>
+      Object.entries(s)
+        .filter(([, v]) => typeof v === 'number')
+        .map(([k]) => k),
+    );
+    expect(numbers.filter((k) => k !== 'backlog' && k !== 'observedGeneration')).toEqual([]);
+    expect(statuses.map((s) => s.backlog ?? 0).every((b) => b <= 1)).toBe(true);
   });
 
-  it('a new webhook reports 0 delivered, not the newest seq of the whole store', async () => {
+  it('a new webhook reports no delivered event, not the newest event of the whole store', async () => {
     await store.append([event('team-b/app')]);
     const hook = await receiver(200);
     const statuses: RegistryWebhookStatus[] = [];
     startLoop('newcomer', plan(hook.url, 'a', { repositories: ['team-a/**'] }), statuses);
     await until('a status written', () => statuses.length > 0);
     expect(await store.maxSeq()).toBeGreaterThan(0);
-    expect(statuses.map((s) => s.deliveredSeq)).toEqual([0]);
+    expect(statuses.map((s) => s.lastDeliveredEventId)).toEqual([undefined]);
   });
 
-  it('a restart neither repeats nor skips: the cursor is the stored one, the status keeps the last delivered seq', async () => {
+  it('a restart neither repeats nor skips: the cursor is the stored one, the status keeps the last delivered event', async () => {
     const hook = await receiver(200);
     const statuses: RegistryWebhookStatus[] = [];
     const first = startLoop('restarted', plan(hook.url, 'a', { repositories: ['team-a/**'] }), statuses);
@@ -178,11 +188,14 @@ describe('DeliveryLoop', () => {
     const shown = statuses.at(-1) as RegistryWebhookStatus;
     const after: RegistryWebhookStatus[] = [];
     startLoop('restarted', plan(hook.url, 'a', { repositories: ['team-a/**'] }), after, shown);
+    await until('a status written after the restart', () => after.length > 0);
+    expect(shown.lastDeliveredEventId).toBeDefined();
+    expect(after[0]?.lastDeliveredEventId).toBe(shown.lastDeliveredEventId);
     const two = event('team-a/two');
     await store.append([two]);
     await until('the next event delivered', () => hook.bodies.length === 2);
     expect((JSON.parse(hook.bodies[1] as string) as { id: string }).id).toBe(two.id);
-    await until('reported', () => after.at(-1)?.deliveredSeq === (shown.deliveredSeq ?? 0) + 2);
+    await until('reported', () => after.at(-1)?.lastDeliveredEventId === two.id);
   });
 
   it('a fixed URL takes effect during a retry wait: the same event goes to the new receiver at once', async () => {

@@ -3,11 +3,12 @@
 // event after a growing wait, so order is kept and nothing is skipped, and only this loop waits. The
 // cursor (the last seq delivered or passed over) is stored under the webhook's uid after each delivery,
 // so a restart continues where this one stopped; a webhook seen for the first time starts at the newest
-// event (no history is replayed). The status shows only the seq of the last event this webhook was
-// sent, never the cursor: the tenant who owns the webhook can read its status, and a cursor that moves
-// past events its filter rejects would tell it, within seconds, that something happened in another
-// tenant's repositories. Every loop is an independent async task: a slow receiver holds up only
-// its own events, never intake and never another webhook.
+// event (no history is replayed). The status shows only the id of the last event this webhook was
+// sent, never the cursor nor any seq: the tenant who owns the webhook can read its status, and a cursor
+// that moves past events its filter rejects would tell it, within seconds, that something happened in
+// another tenant's repositories (as would the step between the store-wide seqs of two of its own
+// events). Every loop is an independent async task: a slow receiver holds up only its own events, never
+// intake and never another webhook.
 
 import type { RegistryWebhookStatus } from '../../crds/types.js';
 import type { Timers } from '../../kube/backoff.js';
@@ -69,8 +70,7 @@ export class DeliveryLoop {
     // A restart keeps showing the last success and failure the object already records.
     if (initial?.lastSuccessTime !== undefined) this.state.lastSuccessTime = initial.lastSuccessTime;
     if (initial?.lastFailure !== undefined) this.state.lastFailure = initial.lastFailure;
-    // Not the stored cursor: on a new webhook that is the newest seq of the whole store.
-    this.state.deliveredSeq = initial?.deliveredSeq ?? 0;
+    if (initial?.lastDeliveredEventId !== undefined) this.state.lastDeliveredEventId = initial.lastDeliveredEventId;
     this.reporter = options.reporter(() => this.backlog());
   }
 
@@ -216,7 +216,7 @@ export class DeliveryLoop {
       const now = new Date(this.options.timers.now()).toISOString();
       if (outcome.delivered) {
         this.options.metrics.delivered('success');
-        this.state = { ...this.state, lastSuccessTime: now, deliveredSeq: event.seq };
+        this.state = { ...this.state, lastSuccessTime: now, lastDeliveredEventId: event.id };
         this.report(DELIVERING);
         return 'delivered';
       }

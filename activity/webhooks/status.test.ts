@@ -20,7 +20,7 @@ describe('writeDelayMs', () => {
 });
 
 describe('statusObject', () => {
-  const state: DeliveryState = { generation: 3, ready: { status: 'True', reason: 'Delivering', message: 'ok' }, deliveredSeq: 9 };
+  const state: DeliveryState = { generation: 3, ready: { status: 'True', reason: 'Delivering', message: 'ok' }, lastDeliveredEventId: 'e9' };
   const now = new Date('2026-11-27T10:00:00.123Z');
 
   it('keeps the transition time while the Ready status stays the same', () => {
@@ -32,7 +32,7 @@ describe('statusObject', () => {
     const previous = { type: 'Ready', status: 'False' as const, reason: 'DeliveryFailing', message: 'x', lastTransitionTime: '2026-01-01T00:00:00Z' };
     expect(statusObject(state, 0, previous, now)).toEqual({
       observedGeneration: 3,
-      deliveredSeq: 9,
+      lastDeliveredEventId: 'e9',
       backlog: 0,
       conditions: [{ type: 'Ready', status: 'True', reason: 'Delivering', message: 'ok', observedGeneration: 3, lastTransitionTime: '2026-11-27T10:00:00Z' }],
     });
@@ -86,23 +86,23 @@ describe('StatusReporter', () => {
       timers,
       throttle: THROTTLE,
     });
-    reporter.report({ ready: ready('True', 'Delivering'), deliveredSeq: 1 });
+    reporter.report({ ready: ready('True', 'Delivering'), lastDeliveredEventId: 'e1' });
     await timers.advance(0);
-    expect(written.map((s) => s.deliveredSeq)).toEqual([1]);
+    expect(written.map((s) => s.lastDeliveredEventId)).toEqual(['e1']);
 
     for (let seq = 2; seq <= 6; seq++) {
-      reporter.report({ ready: ready('True', 'Delivering'), deliveredSeq: seq });
+      reporter.report({ ready: ready('True', 'Delivering'), lastDeliveredEventId: `e${seq}` });
       await timers.advance(500);
     }
     expect(written).toHaveLength(1);
     await timers.advance(3000);
-    expect(written.map((s) => s.deliveredSeq)).toEqual([1, 6]);
+    expect(written.map((s) => s.lastDeliveredEventId)).toEqual(['e1', 'e6']);
 
-    reporter.report({ ready: ready('False', 'DeliveryFailing'), deliveredSeq: 6 });
+    reporter.report({ ready: ready('False', 'DeliveryFailing'), lastDeliveredEventId: 'e6' });
     await timers.advance(1000);
     expect(written.map((s) => s.conditions?.[0]?.reason)).toEqual(['Delivering', 'Delivering', 'DeliveryFailing']);
 
-    reporter.report({ ready: ready('False', 'DeliveryFailing'), deliveredSeq: 6 });
+    reporter.report({ ready: ready('False', 'DeliveryFailing'), lastDeliveredEventId: 'e6' });
     await timers.advance(10_000);
     expect(written).toHaveLength(3);
     await reporter.stop();

@@ -19,7 +19,7 @@ export interface ReadyState {
 export interface DeliveryState {
   generation?: number;
   ready: ReadyState;
-  deliveredSeq?: number;
+  lastDeliveredEventId?: string;
   lastSuccessTime?: string;
   lastFailure?: { time: string; reason: string; attempts: number };
 }
@@ -54,7 +54,7 @@ export function statusObject(state: DeliveryState, backlog: number | undefined, 
   return {
     ...(state.generation !== undefined ? { observedGeneration: state.generation } : {}),
     conditions: [ready],
-    ...(state.deliveredSeq !== undefined ? { deliveredSeq: state.deliveredSeq } : {}),
+    ...(state.lastDeliveredEventId !== undefined ? { lastDeliveredEventId: state.lastDeliveredEventId } : {}),
     ...(state.lastSuccessTime !== undefined ? { lastSuccessTime: state.lastSuccessTime } : {}),
     ...(state.lastFailure !== undefined ? { lastFailure: state.lastFailure } : {}),
     ...(backlog !== undefined ? { backlog } : {}),
