@@ -4,7 +4,8 @@
 // (controllers/password-hashes.ts); only the operator's own Secrets are cached with their data.
 // "Own" is a label anyone who may create a ConfigMap or Secret can set: with --registry-namespaces the
 // labelled objects are watched only in the namespaces the operator writes in (one watch each), so
-// labelled objects elsewhere, however many and however large, never reach this process.
+// labelled objects elsewhere, however many and however large, never reach this process. The same holds
+// for Deployments: a Registry's is in its own namespace, so only those namespaces' are watched.
 
 import type { KubeConnection } from '../kube/connection.js';
 import type { Logger } from 'pino';
@@ -19,8 +20,11 @@ import type { SecretMetadata } from './controllers/password-hashes.js';
 import type { NamespaceObject, RegistryCaches } from './controllers/registry.js';
 
 export interface OperatorCaches extends RegistryCaches {
-  /** Deployments in scope: the keys controller watches the rollouts of the ones Registries name. */
-  deployments: Informer<Deployment & KubeObject>;
+  /**
+   * Deployments where Registries are served: the keys controller watches the rollouts of the ones
+   * Registries name (always in the Registry's namespace).
+   */
+  deployments: ObjectCache<Deployment & KubeObject>;
   /** RetentionPolicies: the retention controller schedules them (controllers/retention/). */
   retentionPolicies: Informer<RetentionPolicyResource>;
 }
@@ -63,10 +67,12 @@ export function createCaches(options: {
     return informer;
   };
   const scope = options.registryNamespaces;
-  const owned = (resource: ResourceType): ObjectCache<Owned> =>
+  // Only where Registries are served: one watch per namespace there, or the whole watch scope.
+  const served = <T extends KubeObject>(resource: ResourceType, extra: { labelSelector?: string } = {}): ObjectCache<T> =>
     scope === undefined
-      ? make<Owned>(resource, { ...ns, labelSelector: MANAGED_SELECTOR })
-      : new NamespacedCaches(new Map(scope.map((n) => [n, make<Owned>(resource, { namespace: n, labelSelector: MANAGED_SELECTOR })])));
+      ? make<T>(resource, { ...ns, ...extra })
+      : new NamespacedCaches(new Map(scope.map((n) => [n, make<T>(resource, { namespace: n, ...extra })])));
+  const owned = (resource: ResourceType): ObjectCache<Owned> => served<Owned>(resource, { labelSelector: MANAGED_SELECTOR });
   return {
     registries: make<RegistryResource>(Resources.registries, ns),
     users: make<RegistryUserResource>(Resources.registryUsers, ns),
@@ -76,7 +82,9 @@ export function createCaches(options: {
     secretMetadata: make<SecretMetadata>(Resources.secrets, { ...ns, metadataOnly: true }),
     ownedSecrets: owned(Resources.secrets),
     configMaps: owned(Resources.configMaps),
-    deployments: make<Deployment & KubeObject>(deployments, ns),
+    // Everyone's Deployments, pod templates and all, are many and may carry secrets in their env: a
+    // Registry names one in its own namespace, so only served namespaces are watched.
+    deployments: served<Deployment & KubeObject>(deployments),
     retentionPolicies: make<RetentionPolicyResource>(Resources.retentionPolicies, ns),
   };
 }

@@ -5,6 +5,7 @@
 // objects in a namespace outside the list never reach the operator's caches, whether there before it
 // started or created after; the Registry in the served namespace is still published (snapshot,
 // credentials, keys) and its objects are in the caches; a Registry outside says why it is not served.
+// Deployments likewise: a Registry's is in its own namespace, so only served namespaces' are cached.
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startOperator, type RunningOperator } from '../../operator/main.js';
@@ -50,6 +51,20 @@ async function flood(namespace: string, prefix: string, count: number): Promise<
   }
 }
 
+/** Anyone's Deployment, with a pod template as large as the payload (env values are often secrets). */
+async function deployment(namespace: string, name: string): Promise<void> {
+  const labels = { app: name };
+  const container = { name: 'app', image: 'example.invalid/app:1', env: [{ name: 'SETTINGS', value: PAYLOAD }] };
+  await admin.request('POST', `/apis/apps/v1/namespaces/${namespace}/deployments`, {
+    body: {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name, labels },
+      spec: { selector: { matchLabels: labels }, template: { metadata: { labels }, spec: { containers: [container] } } },
+    },
+  });
+}
+
 function registry(name: string): Record<string, unknown> {
   return { apiVersion: API, kind: 'Registry', metadata: { name }, spec: { service: `${name}.example.com` } };
 }
@@ -83,6 +98,8 @@ beforeAll(async () => {
   await create('secrets', 'elsewhere', { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'mallory-password' }, stringData: { htpasswd: HTPASSWD } });
   // The flood that is there before the operator starts (what a restart loads).
   await flood('elsewhere', 'flood', 8);
+  await deployment('elsewhere', 'theirs');
+  await deployment('registry', 'ours');
   const operatorKc = (await cp.kubeconfigForServiceAccount('portcullis-system', 'portcullis-operator')).kubeConfig;
   port = await freePort();
   op = await startOperator({
@@ -111,21 +128,27 @@ describe('operator --registry-namespaces', () => {
 
     // Objects labelled after the start arrive by the watch: they must not either.
     await flood('elsewhere', 'late', 2);
+    await deployment('elsewhere', 'theirs-late');
     // A touch of the operator's own snapshot after the late flood: once a cache shows it, a watch of
     // all namespaces (one stream, in resourceVersion order) would have delivered the flood before it.
     const touched = await admin.request<Obj>('PATCH', objectPath(Resources.configMaps, 'registry', 'portcullis-main-snapshot'), {
       body: { metadata: { annotations: { 'test/touched': 'yes' } } },
       contentType: 'application/merge-patch+json',
     });
-    const { configMaps, ownedSecrets } = running.caches;
+    const { configMaps, ownedSecrets, deployments } = running.caches;
     const seen = (o: Obj | undefined) => Number(o?.metadata.resourceVersion ?? 0) >= Number(touched.metadata.resourceVersion);
     await waitFor('the touch seen', async () => seen(configMaps.get('registry/portcullis-main-snapshot')), 10_000);
 
-    const namespacesOf = (objects: Obj[]) => [...new Set(objects.map((o) => o.metadata.namespace))];
+    const namespacesOf = (objects: { metadata: { namespace?: string } }[]) => [...new Set(objects.map((o) => o.metadata.namespace))];
     expect(namespacesOf(configMaps.list())).toEqual(['registry']);
     expect(namespacesOf(ownedSecrets.list())).toEqual(['registry']);
     expect(configMaps.get('elsewhere/flood-0')).toBeUndefined();
     expect(ownedSecrets.get('elsewhere/late-1')).toBeUndefined();
+    // Deployments: a Registry's is in its own namespace, so nobody else's is cached.
+    expect(namespacesOf(deployments.list())).toEqual(['registry']);
+    expect(deployments.get('registry/ours')).toBeDefined();
+    expect(deployments.get('elsewhere/theirs')).toBeUndefined();
+    expect(deployments.get('elsewhere/theirs-late')).toBeUndefined();
     const cachedBytes = JSON.stringify([...configMaps.list(), ...ownedSecrets.list()]).length;
     expect(cachedBytes).toBeLessThan(PAYLOAD.length);
     // What the operator needs is there, with its data.
