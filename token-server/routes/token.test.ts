@@ -378,7 +378,9 @@ describe('signing', () => {
     } finally {
       await rsa.cleanup();
     }
-  });
+    // RSA key generation (a CA and leaves) takes seconds on a loaded machine; a timeout inside it would
+    // leave its keys directory behind.
+  }, 60_000);
 
   it('a token signed under another CA does not verify against this bundle', async () => {
     const foreign = await makeKeys(new Date(now.getTime() - 3600_000));
