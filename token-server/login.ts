@@ -10,119 +10,16 @@
 // expired token all look the same to the client; the audit line says which.
 
 import { performance } from 'node:perf_hooks';
-import type { Requester } from '../policy/authorize.js';
-import type { UserEntry } from '../policy/types.js';
 import type { BasicCredentials } from './basic-auth.js';
 import type { AppContext } from './context.js';
 import type { CredentialCheck } from './credentials.js';
-import { TokenServerError } from './errors.js';
+import type { TokenServerError } from './errors.js';
 import type { LoginAttempt } from './limits.js';
 import { hasJwtShape } from './identity/jwt-shape.js';
 import type { LoginRoute } from './identity/sources.js';
 import type { IdentityCheck, VerifiedIdentity } from './identity/types.js';
+import { auditRefusal, countedCheck, identityGrant, passwordRefused, refused, sourceUnavailable, userGrant, type Caller, type Grant } from './login-steps.js';
 import type { LoadedRegistry } from './sources/types.js';
-import { VerificationBusy } from './verification-queue.js';
-
-/** Who sent a request, as far as logins and audit lines need to know: the client address (trust-proxy.ts). */
-export interface Caller {
-  ip: string;
-}
-
-export interface Grant {
-  requester: Requester;
-  /** The user's snapshot entry, when a RegistryUser proved a credential. */
-  user?: UserEntry;
-  /** Set when a RegistryUser proved a credential: what a refresh token binds to, with the user object. */
-  revision?: string;
-  /** For an identity from a source: which one (audit lines). */
-  source?: string;
-  grantType: 'basic' | 'anonymous' | 'password' | 'refresh_token';
-}
-
-export function realmOf(registry: LoadedRegistry | undefined): string {
-  return (registry?.policy.realm ?? registry?.policy.service ?? 'portcullis').replace(/["\\\r\n]/g, '');
-}
-
-export function challenge(registry: LoadedRegistry, code: 'BAD_CREDENTIALS' | 'AUTHENTICATION_REQUIRED', detail?: string): TokenServerError {
-  const options: { detail?: string; headers: Record<string, string> } = {
-    headers: { 'www-authenticate': `Basic realm="${realmOf(registry)}", charset="UTF-8"` },
-  };
-  if (detail !== undefined) options.detail = detail;
-  return new TokenServerError(code, options);
-}
-
-export function throttled(retryAfter: number): TokenServerError {
-  return new TokenServerError('TOO_MANY_REQUESTS', { headers: { 'retry-after': String(retryAfter) } });
-}
-
-function sourceUnavailable(): TokenServerError {
-  return new TokenServerError('IDENTITY_SOURCE_UNAVAILABLE', { headers: { 'retry-after': '5' } });
-}
-
-export function userGrant(user: UserEntry, revision: string, grantType: Grant['grantType']): Grant {
-  return { requester: { kind: 'user', username: user.username, groups: user.groups }, user, revision, grantType };
-}
-
-function identityGrant(identity: VerifiedIdentity, grantType: Grant['grantType']): Grant {
-  const requester: Requester = {
-    kind: 'identity',
-    source: identity.source,
-    username: identity.username,
-    groups: identity.groups,
-    authenticated: identity.authenticated,
-    ...(identity.serviceAccount === undefined ? {} : { serviceAccount: identity.serviceAccount }),
-  };
-  // No refresh token for an identity: only its source can say it is still valid, so it logs in again.
-  return { requester, grantType, source: identity.source };
-}
-
-export function auditRefusal(ctx: AppContext, request: Caller, registry: LoadedRegistry | undefined, user: string | undefined, reason: string): void {
-  ctx.audit.info({ audit: 'refused', client: request.ip, user: user ?? null, service: registry?.policy.service ?? null, reason }, 'token refused');
-}
-
-/** A refused login: one audit line, then the registry's failure time; the 401 to throw. */
-async function refused(
-  ctx: AppContext,
-  request: Caller,
-  registry: LoadedRegistry,
-  user: string | undefined,
-  reason: string,
-  startedAt: number,
-): Promise<TokenServerError> {
-  auditRefusal(ctx, request, registry, user, reason);
-  await ctx.verifier.padFailure(registry, startedAt);
-  return challenge(registry, 'BAD_CREDENTIALS');
-}
-
-/**
- * Counts an attempt against `account` (per service) and the client address before `check` runs, 429 when
- * over a budget, then runs it; a check the queue turned away gives its places back and is a quick 429.
- * The caller says how the attempt ended.
- */
-async function countedCheck<T>(
-  ctx: AppContext,
-  request: Caller,
-  registry: LoadedRegistry,
-  account: string,
-  user: string,
-  check: () => Promise<T>,
-): Promise<{ result: T; attempt: LoginAttempt }> {
-  const admitted = ctx.throttle.begin(`${registry.policy.service}\u0000${account}`, request.ip, ctx.now());
-  if ('retryAfterSeconds' in admitted) {
-    ctx.metrics.passwordChecksRefused.inc({ reason: 'budget' });
-    auditRefusal(ctx, request, registry, user, 'too many failed attempts');
-    throw throttled(admitted.retryAfterSeconds);
-  }
-  try {
-    return { result: await check(), attempt: admitted.attempt };
-  } catch (error) {
-    admitted.attempt.abandoned();
-    if (!(error instanceof VerificationBusy)) throw error;
-    ctx.metrics.passwordChecksRefused.inc({ reason: 'queue' });
-    auditRefusal(ctx, request, registry, user, `not checked: ${error.message}`);
-    throw throttled(1);
-  }
-}
 
 /**
  * A grant, at once when a cached verification answers (no promise: most logins of a busy registry are
@@ -179,12 +76,7 @@ async function verifyPassword(
   startedAt: number,
 ): Promise<Grant> {
   const { username, password } = credentials;
-  const fail = async (reason: string): Promise<TokenServerError> => {
-    const error = await refused(ctx, request, registry, username, reason, startedAt);
-    // While the directory is down, every failed password login of the registry says so: a 401 for
-    // RegistryUsers beside a 503 for everyone else would tell which names are RegistryUsers.
-    return ctx.identities.directoryDown(registry) ? sourceUnavailable() : error;
-  };
+  const fail = (reason: string): Promise<TokenServerError> => passwordRefused(ctx, request, registry, username, reason, startedAt);
   if (ctx.recentFailures.isRepeat(lookup.miss, request.ip, registry, ctx.now())) throw await fail('the same wrong password again (counted once)');
 
   const { result: check, attempt } = await countedCheck<CredentialCheck>(ctx, request, registry, username, username, () =>

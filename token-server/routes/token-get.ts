@@ -13,7 +13,8 @@ import type { AppContext } from '../context.js';
 import { errorJson, errorResponse } from '../error-response.js';
 import { TokenServerError } from '../errors.js';
 import type { Limits } from '../limits.js';
-import { challenge, login, type Caller, type Grant } from '../login.js';
+import { login } from '../login.js';
+import { challenge, type Caller, type Grant } from '../login-steps.js';
 import { optionalString, ready, resolveService, respond, scopesFrom, SIGNED_TOKEN, type Params, type TokenResponse } from './token.js';
 
 const JSON_TYPE = 'application/json; charset=utf-8';

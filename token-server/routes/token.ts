@@ -11,7 +11,8 @@ import { formatScope, parseScopes, type ResourceScope } from '../../policy/scope
 import type { AppContext, SigningMaterial } from '../context.js';
 import { registryUserPasswords } from '../../policy/compile/authentication.js';
 import { TokenServerError } from '../errors.js';
-import { auditRefusal, login, throttled, userGrant, type Caller, type Grant } from '../login.js';
+import { login } from '../login.js';
+import { auditRefusal, throttled, userGrant, type Caller, type Grant } from '../login-steps.js';
 import { newTokenId, type AccessEntry } from '../../wire/access-token.js';
 import { writeInfoLine } from '../audit-line.js';
 import type { LoadedRegistry, PolicyState } from '../sources/types.js';
