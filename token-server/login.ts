@@ -7,7 +7,8 @@
 //   a failure                            -> one audit line, padded to the registry's failure time, 401;
 //   a source that cannot answer          -> 503 IDENTITY_SOURCE_UNAVAILABLE, nothing granted.
 // A failure says nothing about which check failed: unknown user, wrong password, wrong audience and an
-// expired token all look the same to the client; the audit line says which.
+// expired token all look the same to the client; the audit line says which. A name a delegated
+// namespace's RegistryUser shares with the directory gets both checks as one attempt (shared-name-login.ts).
 
 import { performance } from 'node:perf_hooks';
 import type { BasicCredentials } from './basic-auth.js';
@@ -16,9 +17,10 @@ import type { CredentialCheck } from './credentials.js';
 import type { TokenServerError } from './errors.js';
 import type { LoginAttempt } from './limits.js';
 import { hasJwtShape } from './identity/jwt-shape.js';
-import type { LoginRoute } from './identity/sources.js';
+import type { IdentityRoute } from './identity/sources.js';
 import type { IdentityCheck, VerifiedIdentity } from './identity/types.js';
 import { auditRefusal, countedCheck, identityGrant, passwordRefused, refused, sourceUnavailable, userGrant, type Caller, type Grant } from './login-steps.js';
+import { sharedNameLogin } from './shared-name-login.js';
 import type { LoadedRegistry } from './sources/types.js';
 
 /**
@@ -42,6 +44,7 @@ export function login(
   }
   const route = ctx.identities.route(registry, username, password);
   if (route.kind === 'password') return passwordLogin(ctx, request, registry, credentials, grantType);
+  if (route.kind === 'password-or-ldap') return sharedNameLogin(ctx, request, registry, credentials, grantType);
   // Only a JWT routes to a token source, so the lookup above is the one a token login needs.
   const lookup =
     route.kind === 'ldap'
@@ -109,7 +112,7 @@ async function verifiedFirst(ctx: AppContext, request: Caller, check: () => Prom
  * The account an attempt counts against: the login name; for a ServiceAccount token its claimed subject,
  * which the cluster checks; for a JWT no source accepts, one account of its own (none of them succeeds).
  */
-function accountOf(route: Exclude<LoginRoute, { kind: 'password' | 'oidc' }>, username: string): string {
+function accountOf(route: Exclude<IdentityRoute, { kind: 'oidc' }>, username: string): string {
   if (route.kind === 'serviceaccount') return `serviceaccount\u0000${String(route.jwt.claims.sub)}`;
   if (route.kind === 'ldap') return username;
   return 'token';
@@ -121,7 +124,7 @@ async function identityLogin(
   registry: LoadedRegistry,
   credentials: BasicCredentials,
   grantType: 'basic' | 'password',
-  route: Exclude<LoginRoute, { kind: 'password' }>,
+  route: IdentityRoute,
   lookup: VerifiedIdentity | { miss: string },
 ): Promise<Grant> {
   const startedAt = performance.now();

@@ -2,7 +2,9 @@
 // password travels from its Secret into credentials.json only), the token server from those files, a real
 // Distribution v3 and crane. Group "dev" of the directory may pull and push dev/** only; nested groups
 // count; removing a user from the group takes effect within the cache TTL; while slapd is down, logins
-// still in the cache keep working and new ones get a clean 503, never a grant.
+// still in the cache keep working and new ones get a clean 503, never a grant. Namespace team-a, which the
+// Registry delegates, holds a RegistryUser named erik: the directory's erik keeps his name and his grants,
+// the tenant's erik gets team-a's repositories only.
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +19,7 @@ import { LDAP_PASSWORDS, LDAP_SERVICE_DN, LDAP_SERVICE_PASSWORD, LDAP_SUFFIX, st
 import { leakedParts } from '../support/assert.js';
 
 const SERVICE = 'registry.ldap.test';
+const TENANT_ERIK_PASSWORD = 'team-a-erik-password';
 const CACHE_TTL_SECONDS = 3;
 
 function manifests(slapd: RunningSlapd): string {
@@ -36,6 +39,9 @@ kind: Registry
 metadata: {name: main, namespace: registry}
 spec:
   service: ${SERVICE}
+  delegation:
+    - namespaces: {from: All}
+      repositories: ["\${namespace}/**"]
   authentication:
     ldap:
       url: ${slapd.ldapsUrl}
@@ -61,6 +67,21 @@ stringData: {password: alice-builtin-password}
 kind: RegistryUser
 metadata: {name: alice, namespace: registry}
 spec: {registryRef: {name: main}, passwordSecretRef: {name: alice-password}, groups: [dev]}
+`,
+    `apiVersion: v1
+kind: Secret
+metadata: {name: erik-password, namespace: team-a}
+stringData: {password: ${TENANT_ERIK_PASSWORD}}
+`,
+    `apiVersion: portcullis.dev/v1alpha1
+kind: RegistryUser
+metadata: {name: erik, namespace: team-a}
+spec: {registryRef: {name: main, namespace: registry}, passwordSecretRef: {name: erik-password}, groups: ["ldap:dev"]}
+`,
+    `apiVersion: portcullis.dev/v1alpha1
+kind: RepositoryGrant
+metadata: {name: erik, namespace: team-a}
+spec: {registryRef: {name: main, namespace: registry}, subjects: [{kind: User, name: erik}], repositories: ["team-a/**"], actions: [pull, push]}
 `,
     grant('ldap-dev', '{kind: Group, name: "ldap:dev"}', '"dev/**"', 'pull, push'),
     grant('ldap-ops', '{kind: Group, name: "ldap:ops"}', '"ops/**"', 'pull, push'),
@@ -115,6 +136,21 @@ describe('LDAP identity source e2e', () => {
   it('a member of a group inside dev counts as dev (nested groups)', async () => {
     const pushed = await cranePush(image.layoutDir, ref('dev/nested'), as('erik', LDAP_PASSWORDS.erik));
     expect(pushed.code, pushed.stderr).toBe(0);
+  });
+
+  it("a tenant's RegistryUser named erik takes nothing from the directory's erik, nor he from it", async () => {
+    const directory = await cranePush(image.layoutDir, ref('dev/erik'), as('erik', LDAP_PASSWORDS.erik));
+    expect(directory.code, directory.stderr).toBe(0);
+    const directoryOnTenant = await cranePush(image.layoutDir, ref('team-a/erik'), as('erik', LDAP_PASSWORDS.erik));
+    expect(registryRefusal(directoryOnTenant), directoryOnTenant.stderr).toBe('UNAUTHORIZED');
+    const tenant = await cranePush(image.layoutDir, ref('team-a/erik'), as('erik', TENANT_ERIK_PASSWORD));
+    expect(tenant.code, tenant.stderr).toBe(0);
+    // It claims ldap:dev, which counts inside team-a's prefixes only.
+    const tenantOnDev = await cranePush(image.layoutDir, ref('dev/erik'), as('erik', TENANT_ERIK_PASSWORD));
+    expect(registryRefusal(tenantOnDev), tenantOnDev.stderr).toBe('UNAUTHORIZED');
+    const wrong = await token('erik', 'neither-password');
+    expect(wrong.status).toBe(401);
+    expect(wrong.text).toBe((await token('nobody-here', 'whatever')).text);
   });
 
   it('the directory group dev is not the built-in group dev, and the built-in user still logs in', async () => {

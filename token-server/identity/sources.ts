@@ -3,9 +3,11 @@
 //
 // Which source checks a login is decided by the password: a JWT goes to the OIDC issuer its `iss` names, or
 // to the cluster when it is a ServiceAccount token; anything else is a password, checked against the
-// RegistryUsers first (a known RegistryUser is never also looked up in the directory) and then LDAP. With
-// `registryUsers: false` a RegistryUser's name is like any other: LDAP's if there is a directory, else
-// refused as an unknown name.
+// RegistryUsers first and then LDAP. A RegistryUser of the Registry's own namespace is never also looked up
+// in the directory: the owner may shadow a directory name. One from a delegated namespace may not: a
+// tenant could otherwise lock any directory user out by creating a RegistryUser with that name, so a
+// password its hash rejects goes on to the directory (shared-name-login.ts). With `registryUsers: false`
+// a RegistryUser's name is like any other: LDAP's if there is a directory, else refused as an unknown name.
 // The cache is keyed by an HMAC under a per-process key of (registry, configuration, username, password),
 // as the password cache is, so it never holds a password or a token; an entry lives until the identity's
 // `reuseUntil` (the source's TTL, never past a token's expiry).
@@ -13,7 +15,7 @@
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { canonicalJson } from '../../policy/canonical.js';
 import type { KubeClient } from '../../kube/request.js';
-import type { AuthenticationPolicy } from '../../policy/types.js';
+import type { AuthenticationPolicy, UserEntry } from '../../policy/types.js';
 import { BoundedMap } from '../../policy/bounded-map.js';
 import { registryUserPasswords } from '../../policy/compile/authentication.js';
 import type { LoadedRegistry } from '../sources/types.js';
@@ -26,11 +28,16 @@ import { refused, type IdentityCheck, type VerifiedIdentity } from './types.js';
 /** How a login is checked. `password` is the RegistryUser (bcrypt) path. */
 export type LoginRoute =
   | { kind: 'password' }
+  /** A name a delegated namespace's RegistryUser holds: its password, and failing that the directory. */
+  | { kind: 'password-or-ldap' }
   | { kind: 'ldap' }
   | { kind: 'oidc'; issuer: OidcIssuer }
   | { kind: 'serviceaccount'; jwt: UnverifiedJwt }
   /** A JWT no configured source accepts: refused without a check. */
   | { kind: 'unroutable'; reason: string };
+
+/** The routes a source checks by itself. */
+export type IdentityRoute = Exclude<LoginRoute, { kind: 'password' | 'password-or-ldap' }>;
 
 /** How a cached verification is keyed: a directory login by name and password, a token by itself. */
 export type CredentialKind = 'ldap' | 'token';
@@ -73,6 +80,27 @@ function computeRevision(registry: LoadedRegistry): string {
     .update('\0')
     .update(secretDigest)
     .digest('base64url');
+}
+
+/**
+ * The RegistryUser holding `username` when it is from a delegated namespace and the Registry also has a
+ * directory: a name the tenant shares with the directory rather than takes from it.
+ */
+function sharedWithDirectory(registry: LoadedRegistry, username: string): UserEntry | undefined {
+  if (registry.policy.authentication?.ldap === undefined || !registryUserPasswords(registry.policy)) return undefined;
+  const user = registry.index.users.get(username);
+  return user?.tenancy === undefined ? undefined : user;
+}
+
+/**
+ * For a shared name the directory is asked only when the RegistryUser's hash rejected the password, so a
+ * directory success remembered for it holds only while that hash (and the user's state) stays the same:
+ * once the tenant's password is this very one, an uncached login would be the RegistryUser's.
+ */
+function checkedBefore(registry: LoadedRegistry, username: string): string {
+  const user = sharedWithDirectory(registry, username);
+  if (user === undefined) return '';
+  return `${registry.credentials.get(username)?.revision ?? 'none'}:${user.disabled ? 'disabled' : 'enabled'}`;
 }
 
 export class IdentitySources {
@@ -133,7 +161,9 @@ export class IdentitySources {
         return { kind: 'unroutable', reason: 'the token is from no issuer this registry trusts' };
       }
     }
-    if (registryUserPasswords(registry.policy) && registry.index.users.has(username)) return { kind: 'password' };
+    if (registryUserPasswords(registry.policy) && registry.index.users.has(username)) {
+      return sharedWithDirectory(registry, username) === undefined ? { kind: 'password' } : { kind: 'password-or-ldap' };
+    }
     if (auth.ldap !== undefined) return { kind: 'ldap' };
     // Also with registryUsers: false: the password check then treats every name as unknown (dummy hash,
     // same padding), so a RegistryUser's name and password are refused as a wrong password is.
@@ -146,7 +176,7 @@ export class IdentitySources {
    * it follows from the token and the configuration (the revision), so a token is found before routing.
    */
   lookup(registry: LoadedRegistry, kind: CredentialKind, username: string, password: string): VerifiedIdentity | { miss: string } {
-    const name = kind === 'ldap' ? username : '';
+    const name = kind === 'ldap' ? `${username}\0${checkedBefore(registry, username)}` : '';
     const key = createHmac('sha256', this.cacheKeySecret)
       .update(`${registry.policy.id}\0${this.sourcesOf(registry).revision}\0${kind}\0${name}\0${password}`)
       .digest('base64url');
@@ -159,7 +189,7 @@ export class IdentitySources {
   }
 
   /** Checks with the source; a success is remembered under `key` (from `lookup`). */
-  async verify(registry: LoadedRegistry, username: string, password: string, route: LoginRoute, key: string): Promise<IdentityCheck> {
+  async verify(registry: LoadedRegistry, username: string, password: string, route: IdentityRoute, key: string): Promise<IdentityCheck> {
     const sources = this.sourcesOf(registry);
     let check: IdentityCheck;
     switch (route.kind) {
@@ -181,8 +211,6 @@ export class IdentitySources {
       }
       case 'unroutable':
         return refused(route.reason);
-      case 'password':
-        return refused('not an identity-source login');
     }
     if ('ok' in check && check.ok && check.identity.reuseUntil > this.options.now().getTime()) this.cache.set(key, check.identity);
     return check;

@@ -1,0 +1,232 @@
+// A tenant must not take a directory user's name away. A Registry delegates namespace team-a and logs
+// people in from a real slapd; team-a creates a RegistryUser called `dana`, a directory user's name, and
+// claims the directory's group for it. The policy is compiled from manifests as `portcullis compile` does,
+// and the token server is the real app (inject, no sockets), so routing, both caches, the budgets and the
+// refusals are the ones a client meets. Each password gets exactly its own source's identity and grants;
+// a RegistryUser of the Registry's own namespace still shadows the directory (the owner's choice).
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import { decodeJwt } from 'jose';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { compileManifests } from '../../bin/commands/compile.js';
+import { LDAP_PASSWORDS, LDAP_SERVICE_DN, LDAP_SERVICE_PASSWORD, LDAP_SUFFIX, startSlapd, type RunningSlapd } from '../../local/slapd.js';
+import { parseCredentials, parseSnapshot } from '../../policy/snapshot-format.js';
+import { build, type AppOptions } from '../../token-server/app.js';
+import { buildPolicyState } from '../../token-server/sources/policy-state.js';
+import type { KeyState, PolicyState } from '../../token-server/sources/types.js';
+import { CREDENTIALS_FILE, SNAPSHOT_FILE } from '../../wire/files.js';
+import { basic, captureLogger, keysForFile, MemorySource } from '../support/token-server-fixtures.js';
+
+const SERVICE = 'registry.tenant-names.test';
+const TENANT_PASSWORD = 'team-a-dana-password';
+const OWNER_FAY_PASSWORD = 'fay-registryuser-password';
+const keys = keysForFile(new Date());
+
+function manifests(slapd: RunningSlapd, tenantPassword: string): string {
+  const ca = slapd.caPem
+    .trim()
+    .split('\n')
+    .map((l) => `        ${l}`)
+    .join('\n');
+  return `apiVersion: portcullis.dev/v1alpha1
+kind: Registry
+metadata: {name: main, namespace: registry}
+spec:
+  service: ${SERVICE}
+  delegation:
+    - namespaces: {from: All}
+      repositories: ["\${namespace}/**"]
+  authentication:
+    ldap:
+      url: ${slapd.ldapsUrl}
+      certificateAuthority: |
+${ca}
+      bindDN: ${LDAP_SERVICE_DN}
+      bindPasswordSecretRef: {name: ldap-bind}
+      userSearch: {baseDN: "ou=people,${LDAP_SUFFIX}"}
+      groupSearch: {baseDN: "ou=groups,${LDAP_SUFFIX}", nested: true}
+      timeout: 2s
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: ldap-bind, namespace: registry}
+stringData: {password: ${LDAP_SERVICE_PASSWORD}}
+---
+apiVersion: portcullis.dev/v1alpha1
+kind: RepositoryGrant
+metadata: {name: ldap-dev, namespace: registry}
+spec: {registryRef: {name: main}, subjects: [{kind: Group, name: "ldap:dev"}], repositories: ["dev/**"], actions: [pull, push]}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: fay-password, namespace: registry}
+stringData: {password: ${OWNER_FAY_PASSWORD}}
+---
+apiVersion: portcullis.dev/v1alpha1
+kind: RegistryUser
+metadata: {name: fay, namespace: registry}
+spec: {registryRef: {name: main}, passwordSecretRef: {name: fay-password}, groups: [builders]}
+---
+apiVersion: portcullis.dev/v1alpha1
+kind: RepositoryGrant
+metadata: {name: builders, namespace: registry}
+spec: {registryRef: {name: main}, subjects: [{kind: Group, name: builders}], repositories: ["builds/**"], actions: [pull]}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: dana-password, namespace: team-a}
+stringData: {password: ${tenantPassword}}
+---
+apiVersion: portcullis.dev/v1alpha1
+kind: RegistryUser
+metadata: {name: dana, namespace: team-a}
+spec: {registryRef: {name: main, namespace: registry}, passwordSecretRef: {name: dana-password}, groups: ["ldap:dev"]}
+---
+apiVersion: portcullis.dev/v1alpha1
+kind: RepositoryGrant
+metadata: {name: dana, namespace: team-a}
+spec: {registryRef: {name: main, namespace: registry}, subjects: [{kind: User, name: dana}], repositories: ["team-a/**"], actions: [pull, push]}
+`;
+}
+
+let slapd: RunningSlapd;
+let dir: string;
+const apps: FastifyInstance[] = [];
+
+async function compiledPolicy(tenantPassword = TENANT_PASSWORD): Promise<PolicyState> {
+  const out = join(dir, `out-${tenantPassword}`);
+  await writeFile(join(dir, 'policy.yaml'), manifests(slapd, tenantPassword));
+  const outcome = await compileManifests({ files: [join(dir, 'policy.yaml')], outDir: out, cost: 4 });
+  if (outcome.exitCode !== 0) throw new Error(`compile: ${outcome.err.join('\n')}`);
+  const snapshot = parseSnapshot(await readFile(join(out, SNAPSHOT_FILE), 'utf8'));
+  const credentials = parseCredentials(await readFile(join(out, CREDENTIALS_FILE), 'utf8'));
+  return buildPolicyState(snapshot, credentials, new Date());
+}
+
+interface Server {
+  app: FastifyInstance;
+  policy: MemorySource<PolicyState>;
+  log: ReturnType<typeof captureLogger>;
+}
+
+async function server(extra: Partial<AppOptions> = {}): Promise<Server> {
+  const policy = new MemorySource<PolicyState>(await compiledPolicy());
+  const log = captureLogger();
+  const app = await build({ policy, keys: new MemorySource<KeyState>({ set: keys.set, loadedAt: new Date() }), logger: log.logger, ...extra });
+  apps.push(app);
+  return { app, policy, log };
+}
+
+const SCOPES = ['dev/app', 'team-a/app', 'builds/app'].map((r) => `scope=repository:${r}:pull,push`).join('&');
+
+function token(s: Server, username: string, password: string, remoteAddress = '127.0.0.1'): Promise<LightMyRequestResponse> {
+  return s.app.inject({ method: 'GET', url: `/token?service=${SERVICE}&${SCOPES}`, remoteAddress, headers: { authorization: basic(username, password) } });
+}
+
+/** repository -> the actions the token grants, from a 200 answer; throws on any other. */
+function granted(res: LightMyRequestResponse): Record<string, string[]> {
+  if (res.statusCode !== 200) throw new Error(`expected a token, got ${res.statusCode} ${res.body}`);
+  const claims = decodeJwt<{ access?: { name: string; actions: string[] }[] }>(res.json<{ token: string }>().token);
+  return Object.fromEntries((claims.access ?? []).map((a) => [a.name, [...a.actions].sort()]));
+}
+
+const DIRECTORY_DANA = { 'dev/app': ['pull', 'push'] };
+const TENANT_DANA = { 'team-a/app': ['pull', 'push'] };
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'portcullis-tenant-names-'));
+  slapd = await startSlapd();
+});
+afterEach(async () => {
+  await Promise.all(apps.splice(0).map((a) => a.close()));
+});
+afterAll(async () => {
+  await slapd?.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe("a tenant's RegistryUser named like a directory user", () => {
+  it('does not lock the directory user out: dana gets her token with her directory grants', async () => {
+    const s = await server();
+    expect(granted(await token(s, 'dana', LDAP_PASSWORDS.dana))).toEqual(DIRECTORY_DANA);
+  });
+
+  it("gives each password its own identity, fresh or cached: the tenant's only its confined grants, the directory's only hers", async () => {
+    const s = await server();
+    for (let round = 0; round < 2; round++) {
+      // The tenant's user claims ldap:dev, which only counts inside team-a's prefixes.
+      expect(granted(await token(s, 'dana', TENANT_PASSWORD))).toEqual(TENANT_DANA);
+      expect(granted(await token(s, 'dana', LDAP_PASSWORDS.dana))).toEqual(DIRECTORY_DANA);
+    }
+    const metrics = (await s.app.inject({ method: 'GET', url: '/metrics' })).body;
+    expect(metrics).toContain('portcullis_identity_checks_total{source="ldap",result="ok"} 1');
+    expect(metrics).toContain('portcullis_identity_checks_total{source="ldap",result="cached"} 1');
+    expect(s.log.text()).not.toContain(TENANT_PASSWORD);
+    expect(s.log.text()).not.toContain(LDAP_PASSWORDS.dana);
+  });
+
+  it("a directory success stops answering once the tenant's password is the same one: that password is then the RegistryUser's, as uncached", async () => {
+    const s = await server();
+    expect(granted(await token(s, 'dana', LDAP_PASSWORDS.dana))).toEqual(DIRECTORY_DANA);
+    s.policy.set(await compiledPolicy(LDAP_PASSWORDS.dana));
+    expect(granted(await token(s, 'dana', LDAP_PASSWORDS.dana))).toEqual(TENANT_DANA);
+  });
+
+  it('a wrong password gets the 401 any wrong password gets, and each attempt counts once against the budget', async () => {
+    const s = await server({ limits: { failuresPerAccountAndAddress: 3, failuresPerAddress: 100 } });
+    const unknown = await token(s, 'nobody-here', 'whatever');
+    const owners = await token(s, 'fay', 'not-the-password');
+    expect(unknown.statusCode).toBe(401);
+    for (const attempt of ['wrong-1', 'wrong-2']) {
+      const res = await token(s, 'dana', attempt);
+      expect(res.statusCode).toBe(401);
+      expect(res.body).toBe(unknown.body);
+      expect(res.body).toBe(owners.body);
+      expect(res.headers['www-authenticate']).toBe(unknown.headers['www-authenticate']);
+    }
+    // Two failures of a budget of three: counted twice each, this one would be refused.
+    expect(granted(await token(s, 'dana', LDAP_PASSWORDS.dana))).toEqual(DIRECTORY_DANA);
+    expect((await token(s, 'dana', 'wrong-3')).statusCode).toBe(401);
+    expect((await token(s, 'dana', 'wrong-4')).statusCode).toBe(429);
+  });
+
+  it('a directory check the queue turns away after a failed password check still counts, so it is no free guess at the tenant password', async () => {
+    const s = await server({ limits: { failuresPerAccountAndAddress: 2, failuresPerAddress: 100 }, remoteCheckQueue: { perClient: 0 } });
+    expect((await token(s, 'dana', 'guess-1')).statusCode).toBe(429);
+    expect((await token(s, 'dana', 'guess-2')).statusCode).toBe(429);
+    // Had the guesses been given back, the right one would now answer 200: an oracle without a budget.
+    const right = await token(s, 'dana', TENANT_PASSWORD);
+    expect(right.statusCode).toBe(429);
+    expect(s.log.lines.filter((l) => l.reason === 'too many failed attempts')).toHaveLength(1);
+  });
+
+  it("while the directory is down: the tenant's password still works, dana's and wrong ones get 503 and count; back up, dana logs in", async () => {
+    const s = await server({ limits: { failuresPerAccountAndAddress: 2, failuresPerAddress: 100 } });
+    await slapd.stop();
+    try {
+      // Guesses first: a verified password is cached, and a cached one is never throttled.
+      expect((await token(s, 'dana', 'guess-1', '10.0.0.9')).statusCode).toBe(503);
+      expect((await token(s, 'dana', 'guess-2', '10.0.0.9')).statusCode).toBe(503);
+      expect((await token(s, 'dana', TENANT_PASSWORD, '10.0.0.9')).statusCode).toBe(429);
+      expect(granted(await token(s, 'dana', TENANT_PASSWORD))).toEqual(TENANT_DANA);
+      const down = await token(s, 'dana', LDAP_PASSWORDS.dana);
+      expect(down.statusCode).toBe(503);
+      expect(down.body).not.toContain('"token"');
+    } finally {
+      await slapd.start();
+    }
+    expect(granted(await token(s, 'dana', LDAP_PASSWORDS.dana))).toEqual(DIRECTORY_DANA);
+  });
+});
+
+describe("a RegistryUser of the Registry's own namespace", () => {
+  it("still shadows the directory user of the same name (the owner's choice): only its own password logs in", async () => {
+    const s = await server();
+    expect(granted(await token(s, 'fay', OWNER_FAY_PASSWORD))).toEqual({ 'builds/app': ['pull'] });
+    expect((await token(s, 'fay', LDAP_PASSWORDS.fay)).statusCode).toBe(401);
+    const metrics = (await s.app.inject({ method: 'GET', url: '/metrics' })).body;
+    expect(metrics).not.toContain('portcullis_identity_checks_total{source="ldap"');
+  });
+});
