@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { KubeConnection } from '../kube/connection.js';
 import type { KubeClient, OpenWatch } from '../kube/request.js';
 import { MANAGED_SELECTOR } from '../wire/labels.js';
-import { allInformers, createCaches, servedNamespaces } from './caches.js';
+import { allInformers, createCaches } from './caches.js';
 
 /** Records which collections the caches list, with which label selector, and answers every list empty. */
 function recordingClient() {
@@ -50,19 +50,5 @@ describe('createCaches: where the owned ConfigMaps and Secrets are watched', () 
       `/api/v1/namespaces/team/configmaps?${MANAGED_SELECTOR}`,
       `/api/v1/namespaces/team/secrets?${MANAGED_SELECTOR}`,
     ]);
-  });
-});
-
-describe('servedNamespaces', () => {
-  it('is the registry namespaces, narrowed to the watched namespace', () => {
-    expect(servedNamespaces(undefined, undefined)).toBeUndefined();
-    expect(servedNamespaces('team', undefined)).toBeUndefined();
-    expect(servedNamespaces(undefined, ['registry', 'big', 'registry'])).toEqual(['registry', 'big']);
-    expect(servedNamespaces('big', ['registry', 'big'])).toEqual(['big']);
-  });
-
-  it('refuses a list that leaves nothing to serve', () => {
-    expect(() => servedNamespaces(undefined, [])).toThrow(/at least one namespace/);
-    expect(() => servedNamespaces('team', ['registry'])).toThrow(/--namespace team is not among --registry-namespaces registry/);
   });
 });

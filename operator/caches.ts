@@ -31,27 +31,12 @@ export interface OperatorCaches extends RegistryCaches {
 
 type Owned = StoredObject & { metadata: { name: string } };
 
-/**
- * The namespaces whose operator-labelled ConfigMaps and Secrets are cached: `registryNamespaces`
- * (--registry-namespaces) narrowed to `namespace` (--namespace) when both are given; undefined without
- * `registryNamespaces`, for the whole watch scope. Throws when nothing would be left to serve.
- */
-export function servedNamespaces(namespace: string | undefined, registryNamespaces: readonly string[] | undefined): string[] | undefined {
-  if (registryNamespaces === undefined) return undefined;
-  const unique = [...new Set(registryNamespaces)];
-  if (unique.length === 0) throw new Error('--registry-namespaces needs at least one namespace');
-  if (namespace === undefined) return unique;
-  if (!unique.includes(namespace))
-    throw new Error(`--namespace ${namespace} is not among --registry-namespaces ${unique.join(',')}: no Registry could be served`);
-  return [namespace];
-}
-
 export function createCaches(options: {
   kc: KubeConnection;
   client: KubeClient;
   log: Logger;
   namespace?: string;
-  /** servedNamespaces(): where the owned ConfigMaps and Secrets are watched; undefined: the watch scope. */
+  /** servedNamespaces() (served-namespaces.ts): where the owned ConfigMaps and Secrets are watched; undefined: the watch scope. */
   registryNamespaces?: readonly string[];
   resyncMs?: number;
 }): OperatorCaches {
