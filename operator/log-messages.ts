@@ -16,6 +16,14 @@ export const OperatorLogMessages = {
   ownedObjectsClusterWide:
     `caching ConfigMaps and Secrets labelled ${MANAGED_SELECTOR} from every namespace, with their data: ` +
     'anyone who may create one anywhere can fill this process; pass --registry-namespaces with the namespaces that hold Registries',
+  /**
+   * Warn, at start: neither --retention-namespaces nor --namespace, so the operator creates retention
+   * CronJobs wherever a scheduled RetentionPolicy is, and holds the rights to do so in every namespace.
+   */
+  retentionRunsAnyNamespace:
+    'scheduled retention runs (a CronJob, its ServiceAccount and RoleBinding) may be created in any namespace, so this operator ' +
+    'must hold the rights to create them, and so to start pods, in every namespace; pass --retention-namespaces with the ' +
+    'namespaces that may schedule RetentionPolicies (the chart: operator.retentionNamespaces)',
   /** Info: a full collection gave memory back (bin/heap-compaction.ts). */
   heapCompacted: 'heap compacted',
   /** Debug: one collection pausing the process 50 ms or more (bin/gc-pauses.ts). */

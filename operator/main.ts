@@ -48,6 +48,13 @@ export interface OperatorOptions {
    * labelled objects are cached from the whole watch scope, wherever anyone labels them.
    */
   registryNamespaces?: readonly string[];
+  /**
+   * The only namespaces where scheduled RetentionPolicies get a CronJob, and the ServiceAccount and
+   * RoleBinding it runs as (--retention-namespaces): a scheduled policy elsewhere is Ready=False,
+   * RetentionNamespaceNotServed, and nothing is asked of the API server there. Undefined: any namespace
+   * in the watch scope, so the operator needs the rights to create pods, through CronJobs, in all of them.
+   */
+  retentionNamespaces?: readonly string[];
   leaderElect?: boolean;
   leaseNamespace?: string;
   leaseName?: string;
@@ -97,6 +104,9 @@ export async function startOperator(options: OperatorOptions = {}): Promise<Runn
   const served = servedNamespaces(options.namespace, options.registryNamespaces);
   if (served === undefined && options.namespace === undefined) log.warn(OperatorLogMessages.ownedObjectsClusterWide);
   else if (served !== undefined) log.info({ registryNamespaces: served }, 'serving Registries and caching owned objects only in these namespaces');
+  const retentionServed = servedNamespaces(options.namespace, options.retentionNamespaces, '--retention-namespaces');
+  if (retentionServed === undefined && options.namespace === undefined) log.warn(OperatorLogMessages.retentionRunsAnyNamespace);
+  else if (retentionServed !== undefined) log.info({ retentionNamespaces: retentionServed }, 'creating scheduled retention runs only in these namespaces');
   // A Registry elsewhere is refused by the Registry controller; the others leave it alone, as they could
   // neither read its objects from the caches nor (with the chart's RBAC) write them.
   const serves = (key: string): boolean => served === undefined || served.includes(splitKey(key).namespace);
@@ -183,6 +193,7 @@ export async function startOperator(options: OperatorOptions = {}): Promise<Runn
     log: log.child({ controller: 'retention' }),
     image: options.retentionImage ?? defaultRetentionImage(),
     ...(options.retentionClusterRole === undefined ? {} : { clusterRole: options.retentionClusterRole }),
+    ...(retentionServed === undefined ? {} : { retentionNamespaces: retentionServed }),
   });
 
   // Keys go to the queues of a leading replica; a follower's events fall on the floor (its caches stay warm).

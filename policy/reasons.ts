@@ -91,5 +91,10 @@ export const Reasons = {
   /** No schedule: the policy runs only by hand (`portcullis retention`). */
   RunsByHand: 'RunsByHand',
   RetentionSuspended: 'RetentionSuspended',
+  /**
+   * The operator runs with --retention-namespaces, and this scheduled policy's namespace is not among
+   * them: it may not create the CronJob there, so it does not try.
+   */
+  RetentionNamespaceNotServed: 'RetentionNamespaceNotServed',
 } as const;
 export type Reason = (typeof Reasons)[keyof typeof Reasons];

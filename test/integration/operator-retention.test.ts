@@ -4,19 +4,35 @@
 // RoleBinding it runs as; a tenant's policy reaching outside its prefixes, or from a namespace the Registry
 // does not admit, gets Ready=False and no CronJob (the attacks); removing the schedule or suspending
 // removes the CronJob; the API server itself refuses an invalid policy; and the runner's ServiceAccount can
-// act only in its own namespace.
-import { pino } from 'pino';
+// act only in its own namespace. Then, confined with --retention-namespaces and its write rights bound
+// only there (as the chart binds them with operator.retentionNamespaces), a scheduled policy elsewhere
+// is Ready=False, RetentionNamespaceNotServed, with no CronJob and no forbidden request retried, while one
+// inside still gets its CronJob.
+import { pino, type Logger } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startOperator, type RunningOperator } from '../../operator/main.js';
 import { KubeApiError, KubeClient, MERGE_PATCH, objectPath, Resources, isNotFound } from '../../kube/request.js';
 import { kubectl, startControlPlane, type ControlPlane } from '../../local/controlPlane.js';
 import { waitFor } from '../../local/process.js';
 import { cronJobName, cronJobs, roleBindings, serviceAccounts } from '../../operator/controllers/retention/schedule-objects.js';
+import { OperatorLogMessages } from '../../operator/log-messages.js';
 import type { ResourceType } from '../../kube/request.js';
 
 const API = 'portcullis.dev/v1alpha1';
 const IMAGE = 'registry.example.com/portcullis/portcullis:retention-test';
-const log = pino({ level: process.env.PORTCULLIS_TEST_LOG ?? 'silent' });
+
+interface LogLine {
+  level: number;
+  msg: string;
+  controller?: string;
+  key?: string;
+}
+
+/** An operator's warnings and errors, kept to be read back. */
+function capturedLog(): { log: Logger; lines: LogLine[] } {
+  const lines: LogLine[] = [];
+  return { log: pino({ level: 'warn' }, { write: (line: string) => void lines.push(JSON.parse(line) as LogLine) }), lines };
+}
 
 interface Obj {
   metadata: {
@@ -35,6 +51,23 @@ interface Obj {
 let cp: ControlPlane;
 let admin: KubeClient;
 let operator: RunningOperator | undefined;
+const unconfined = capturedLog();
+
+/** The API server's own answer (a SubjectAccessReview): may this ServiceAccount, with its groups, do that? */
+async function mayDo(namespace: string, serviceAccount: string, resourceAttributes: Record<string, string>): Promise<boolean> {
+  const review = await admin.request<{ status: { allowed: boolean } }>('POST', '/apis/authorization.k8s.io/v1/subjectaccessreviews', {
+    body: {
+      apiVersion: 'authorization.k8s.io/v1',
+      kind: 'SubjectAccessReview',
+      spec: {
+        user: `system:serviceaccount:${namespace}:${serviceAccount}`,
+        groups: ['system:serviceaccounts', `system:serviceaccounts:${namespace}`, 'system:authenticated'],
+        resourceAttributes,
+      },
+    },
+  });
+  return review.status.allowed;
+}
 
 async function get(resource: ResourceType, namespace: string, name: string): Promise<Obj | undefined> {
   try {
@@ -98,7 +131,7 @@ beforeAll(async () => {
     },
   });
   const operatorKc = (await cp.kubeconfigForServiceAccount('portcullis-system', 'portcullis-operator')).kubeConfig;
-  operator = await startOperator({ kubeConfig: operatorKc, log, leaderElect: false, retentionImage: IMAGE });
+  operator = await startOperator({ kubeConfig: operatorKc, log: unconfined.log, leaderElect: false, retentionImage: IMAGE });
 }, 180_000);
 
 afterAll(async () => {
@@ -245,18 +278,63 @@ describe('retention schedules', () => {
     ['attack: edits the policy it runs', { verb: 'patch', group: 'portcullis.dev', resource: 'retentionpolicies', namespace: 'registry' }, false],
     ['attack: reads Secrets', { verb: 'get', group: '', resource: 'secrets', namespace: 'registry' }, false],
   ])('the retention ServiceAccount %s', async (_name, resourceAttributes, allowed) => {
-    // Asked as the API server's authorizer sees the runner's requests: the ServiceAccount and its groups.
-    const review = await admin.request<{ status: { allowed: boolean } }>('POST', '/apis/authorization.k8s.io/v1/subjectaccessreviews', {
-      body: {
-        apiVersion: 'authorization.k8s.io/v1',
-        kind: 'SubjectAccessReview',
-        spec: {
-          user: 'system:serviceaccount:registry:portcullis-retention',
-          groups: ['system:serviceaccounts', 'system:serviceaccounts:registry', 'system:authenticated'],
-          resourceAttributes,
+    expect(await mayDo('registry', 'portcullis-retention', resourceAttributes)).toBe(allowed);
+  });
+});
+
+describe('retention schedules with --retention-namespaces', () => {
+  const served = ['registry', 'team-a'];
+  const confined = capturedLog();
+  const createCronJob = (namespace: string) => ({ verb: 'create', group: 'batch', resource: 'cronjobs', namespace });
+
+  beforeAll(async () => {
+    await operator?.stop();
+    // As the chart binds the retention write rights with operator.retentionNamespaces: a RoleBinding in
+    // each served namespace, no ClusterRoleBinding.
+    await admin.request('DELETE', '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/portcullis-operator-retention');
+    for (const namespace of served) {
+      await admin.request('POST', `/apis/rbac.authorization.k8s.io/v1/namespaces/${namespace}/rolebindings`, {
+        body: {
+          apiVersion: 'rbac.authorization.k8s.io/v1',
+          kind: 'RoleBinding',
+          metadata: { name: 'portcullis-operator-retention' },
+          roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'portcullis-operator-retention' },
+          subjects: [{ kind: 'ServiceAccount', name: 'portcullis-operator', namespace: 'portcullis-system' }],
         },
-      },
-    });
-    expect(review.status.allowed).toBe(allowed);
+      });
+    }
+    // Had the operator asked for a CronJob in team-b, the API server would have refused it.
+    await waitFor(
+      'the cluster-wide retention binding to lapse',
+      async () => !(await mayDo('portcullis-system', 'portcullis-operator', createCronJob('team-b'))),
+      30_000,
+    );
+    const operatorKc = (await cp.kubeconfigForServiceAccount('portcullis-system', 'portcullis-operator')).kubeConfig;
+    operator = await startOperator({ kubeConfig: operatorKc, log: confined.log, leaderElect: false, retentionImage: IMAGE, retentionNamespaces: served });
+  }, 120_000);
+
+  it('an operator without the list warned at start that runs could be created in any namespace; the confined one does not', () => {
+    expect(unconfined.lines.filter((l) => l.msg === OperatorLogMessages.retentionRunsAnyNamespace)).toHaveLength(1);
+    expect(confined.lines.filter((l) => l.msg === OperatorLogMessages.retentionRunsAnyNamespace)).toEqual([]);
+  });
+
+  it('a scheduled policy outside the served namespaces is Ready=False, RetentionNamespaceNotServed, with no CronJob, and nothing was tried', async () => {
+    expect(await mayDo('portcullis-system', 'portcullis-operator', createCronJob('team-a'))).toBe(true);
+    await createPolicy('team-b', 'unserved', { repositories: ['team-b/**'], schedule: '15 * * * *' });
+    const ready = await waitForReady('team-b', 'unserved', 'RetentionNamespaceNotServed');
+    expect(ready.status).toBe('False');
+    expect(ready.message).toMatch(/--retention-namespaces.*team-b is not one of them/);
+    expect(await get(cronJobs, 'team-b', cronJobName('unserved'))).toBeUndefined();
+    expect(await get(roleBindings, 'team-b', 'portcullis-retention')).toBeUndefined();
+    expect(await get(serviceAccounts, 'team-b', 'portcullis-retention')).toBeUndefined();
+    // No request the API server refused (a CronJob, or even a read of one), so no retry loop.
+    expect(confined.lines.filter((l) => l.controller === 'retention')).toEqual([]);
+  });
+
+  it('a scheduled policy inside them still gets its CronJob', async () => {
+    await createPolicy('team-a', 'served', { repositories: ['team-a/**'], schedule: '45 * * * *' });
+    await waitForReady('team-a', 'served', 'RetentionScheduled');
+    expect((await get(cronJobs, 'team-a', cronJobName('served')))?.spec).toMatchObject({ schedule: '45 * * * *' });
+    expect(await get(roleBindings, 'team-a', 'portcullis-retention')).toBeDefined();
   });
 });

@@ -4,7 +4,9 @@
 // suspended, or refused: an attack from a tenant namespace must never get a CronJob) loses the CronJob we
 // made for it. The ServiceAccount and RoleBinding go when no policy of the namespace has a schedule.
 // Deleting the policy garbage-collects its CronJob through the owner reference; the controller also
-// deletes it, so nothing waits on the garbage collector.
+// deletes it, so nothing waits on the garbage collector. With --retention-namespaces the operator may
+// write only in those namespaces: a policy elsewhere gets its Ready condition (a status write, allowed
+// everywhere) and no request for a CronJob, ServiceAccount or RoleBinding, not even a read.
 
 import type { Logger } from 'pino';
 import type { NamespaceInfo, RegistryResource, RetentionPolicyResource } from '../../../crds/types.js';
@@ -18,7 +20,7 @@ import type { ReconcileResult } from '../../reconciler.js';
 import { applyObject, deleteObject } from '../../writes/apply.js';
 import { statusUpdate, writeStatus } from '../../writes/status.js';
 import type { NamespaceObject } from '../registry.js';
-import { scheduleDecision } from './decision.js';
+import { scheduleDecision, type ScheduleDecision } from './decision.js';
 import {
   cronJobName,
   cronJobs,
@@ -46,6 +48,8 @@ export interface RetentionControllerOptions {
   image: string;
   /** The ClusterRole the runs are bound to (`--retention-cluster-role`). Default portcullis-retention. */
   clusterRole?: string;
+  /** The only namespaces it may create runs in (`--retention-namespaces`); undefined: every namespace. */
+  retentionNamespaces?: readonly string[];
   now?: () => Date;
   /** A scheduled policy is looked at again this often, so a CronJob someone deleted comes back. Default 10 min. */
   recheckMs?: number;
@@ -64,12 +68,14 @@ export class RetentionScheduleController {
     const registries = new Map(caches.registries.list().map((r) => [objectKey(r), r]));
     const namespaces = namespaceInfos(caches);
     const policy = caches.retentionPolicies.get(key);
+    const writes = this.writesIn(namespace);
     if (policy === undefined) {
+      if (!writes) return;
       await this.removeCronJob(namespace, name, undefined);
       await this.removeSharedObjectsIfUnused(namespace, registries, namespaces);
       return;
     }
-    let decision = scheduleDecision(policy, registries, namespaces);
+    let decision = this.decide(policy, registries, namespaces);
     if (decision.scheduled) {
       await applyObject(client, serviceAccounts, retentionServiceAccount(namespace));
       await applyObject(client, roleBindings, retentionRoleBinding(namespace, this.options.clusterRole));
@@ -81,7 +87,7 @@ export class RetentionScheduleController {
         decision = { scheduled: false, ready: { status: 'False', reason: Reasons.InvalidSpec, message: `the CronJob was refused: ${error.message}` } };
       }
     }
-    if (!decision.scheduled) {
+    if (!decision.scheduled && writes) {
       await this.removeCronJob(namespace, name, policy.metadata.uid);
       await this.removeSharedObjectsIfUnused(namespace, registries, namespaces);
     }
@@ -89,6 +95,19 @@ export class RetentionScheduleController {
     if (decision.scheduled) this.options.log.debug({ policy: key }, 'retention scheduled');
     return decision.scheduled ? { requeueAfterMs: this.options.recheckMs ?? 10 * 60_000 } : undefined;
   };
+
+  private writesIn(namespace: string): boolean {
+    const served = this.options.retentionNamespaces;
+    return served === undefined || served.includes(namespace);
+  }
+
+  private decide(
+    policy: RetentionPolicyResource,
+    registries: ReadonlyMap<string, RegistryResource>,
+    namespaces: ReadonlyMap<string, NamespaceInfo>,
+  ): ScheduleDecision {
+    return scheduleDecision(policy, registries, namespaces, this.writesIn(namespaceOf(policy)));
+  }
 
   private async writeReady(policy: RetentionPolicyResource, ready: { status: 'True' | 'False'; reason: string; message: string }): Promise<void> {
     const generation = policy.metadata.generation;
@@ -128,7 +147,7 @@ export class RetentionScheduleController {
   ): Promise<void> {
     const scheduled = this.options.caches.retentionPolicies
       .list()
-      .some((p) => namespaceOf(p) === namespace && scheduleDecision(p, registries, namespaces).scheduled);
+      .some((p) => namespaceOf(p) === namespace && this.decide(p, registries, namespaces).scheduled);
     if (scheduled) return;
     for (const [resource, name] of [
       [roleBindings, RETENTION_ROLE_BINDING],
