@@ -64,3 +64,19 @@ describe('portcullis operator --registry-namespaces', () => {
     expect((await refusal(args)).message).toMatch(message);
   });
 });
+
+describe('portcullis operator --retention-namespaces', () => {
+  it('is documented in --help (the chart passes it)', () => {
+    const program = new Command();
+    register(program);
+    const operator = program.commands.find((c) => c.name() === 'operator')!;
+    expect(operator.helpInformation()).toContain('--retention-namespaces <ns,ns>');
+  });
+
+  it.each([
+    ['an empty list', ['--retention-namespaces', ' , '], /--retention-namespaces needs at least one namespace/],
+    ['a name that is no namespace', ['--retention-namespaces', 'registry,team_a'], /--retention-namespaces: "team_a" is not a namespace name/],
+  ])('refuses %s before it starts', async (_name, args, message) => {
+    expect((await refusal(args)).message).toMatch(message);
+  });
+});

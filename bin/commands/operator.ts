@@ -1,4 +1,4 @@
-// `portcullis operator [--namespace NS] [--registry-namespaces NS,NS] [--leader-elect] [--lease-namespace NS] [--metrics-listen HOST:PORT]
+// `portcullis operator [--namespace NS] [--registry-namespaces NS,NS] [--retention-namespaces NS,NS] [--leader-elect] [--lease-namespace NS] [--metrics-listen HOST:PORT]
 // [--activity-url URL --activity-key-file FILE] [--retention-image IMAGE]
 // [--retention-cluster-role NAME]`: runs the operator against the cluster in KUBECONFIG (or in-cluster). Controllers run only while this process holds the Lease. SIGTERM/SIGINT stop the
 // controllers, release the Lease (so a peer takes over at once) and exit 0. The activity key is read
@@ -18,6 +18,7 @@ import { pino } from 'pino';
 interface OperatorFlags {
   namespace?: string;
   registryNamespaces?: string;
+  retentionNamespaces?: string;
   leaderElect: boolean;
   leaseNamespace?: string;
   leaseName: string;
@@ -39,6 +40,10 @@ export function register(program: Command): void {
       '--registry-namespaces <ns,ns>',
       'the namespaces that hold Registries (where the operator writes): its own ConfigMaps and Secrets are cached only there, and Registries elsewhere are refused (default: every namespace in scope)',
     )
+    .option(
+      '--retention-namespaces <ns,ns>',
+      'the only namespaces where scheduled RetentionPolicies get a CronJob (and its ServiceAccount and RoleBinding); a scheduled policy elsewhere is refused (default: every namespace in scope)',
+    )
     .option('--leader-elect', 'hold a Lease and run controllers only while holding it (default)', true)
     .option('--no-leader-elect', 'run controllers without leader election (one replica only)')
     .option('--lease-namespace <ns>', 'namespace of the Lease (default: the pod namespace, else "default")')
@@ -56,8 +61,10 @@ export function register(program: Command): void {
       let logLevel: string;
       let activity: ActivityWiring | undefined;
       let registryNamespaces: string[] | undefined;
+      let retentionNamespaces: string[] | undefined;
       try {
         registryNamespaces = flags.registryNamespaces === undefined ? undefined : parseNamespaceList(flags.registryNamespaces, '--registry-namespaces');
+        retentionNamespaces = flags.retentionNamespaces === undefined ? undefined : parseNamespaceList(flags.retentionNamespaces, '--retention-namespaces');
         logLevel = parseLogLevel(flags.logLevel);
         if ((flags.activityUrl === undefined) !== (flags.activityKeyFile === undefined)) {
           throw new Error('--activity-url and --activity-key-file go together: give both or neither');
@@ -94,6 +101,7 @@ export function register(program: Command): void {
           leaseName: flags.leaseName,
           ...(flags.namespace ? { namespace: flags.namespace } : {}),
           ...(registryNamespaces ? { registryNamespaces } : {}),
+          ...(retentionNamespaces ? { retentionNamespaces } : {}),
           ...(flags.leaseNamespace ? { leaseNamespace: flags.leaseNamespace } : {}),
           ...(metricsListen ? { metricsListen } : {}),
           ...(bcryptCost !== undefined ? { bcryptCost } : {}),
