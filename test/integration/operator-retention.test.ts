@@ -16,10 +16,12 @@ import { kubectl, startControlPlane, type ControlPlane } from '../../local/contr
 import { waitFor } from '../../local/process.js';
 import { cronJobName, cronJobs, roleBindings, serviceAccounts } from '../../operator/controllers/retention/schedule-objects.js';
 import { OperatorLogMessages } from '../../operator/log-messages.js';
+import { serviceAccountMay, type ResourceAttributes } from '../support/access-review.js';
 import type { ResourceType } from '../../kube/request.js';
 
 const API = 'portcullis.dev/v1alpha1';
 const IMAGE = 'registry.example.com/portcullis/portcullis:retention-test';
+const OPERATOR = { namespace: 'portcullis-system', name: 'portcullis-operator' };
 
 interface LogLine {
   level: number;
@@ -52,22 +54,6 @@ let cp: ControlPlane;
 let admin: KubeClient;
 let operator: RunningOperator | undefined;
 const unconfined = capturedLog();
-
-/** The API server's own answer (a SubjectAccessReview): may this ServiceAccount, with its groups, do that? */
-async function mayDo(namespace: string, serviceAccount: string, resourceAttributes: Record<string, string>): Promise<boolean> {
-  const review = await admin.request<{ status: { allowed: boolean } }>('POST', '/apis/authorization.k8s.io/v1/subjectaccessreviews', {
-    body: {
-      apiVersion: 'authorization.k8s.io/v1',
-      kind: 'SubjectAccessReview',
-      spec: {
-        user: `system:serviceaccount:${namespace}:${serviceAccount}`,
-        groups: ['system:serviceaccounts', `system:serviceaccounts:${namespace}`, 'system:authenticated'],
-        resourceAttributes,
-      },
-    },
-  });
-  return review.status.allowed;
-}
 
 async function get(resource: ResourceType, namespace: string, name: string): Promise<Obj | undefined> {
   try {
@@ -263,7 +249,7 @@ describe('retention schedules', () => {
     expect(await get(Resources.retentionPolicies, 'registry', 'invalid')).toBeUndefined();
   });
 
-  it.each<[string, { verb: string; group: string; resource: string; subresource?: string; namespace: string }, boolean]>([
+  it.each<[string, ResourceAttributes, boolean]>([
     ['deletes images in its own namespace', { verb: 'delete', group: 'activity.portcullis.dev', resource: 'registryimages', namespace: 'registry' }, true],
     [
       'writes the status of its policies',
@@ -278,14 +264,14 @@ describe('retention schedules', () => {
     ['attack: edits the policy it runs', { verb: 'patch', group: 'portcullis.dev', resource: 'retentionpolicies', namespace: 'registry' }, false],
     ['attack: reads Secrets', { verb: 'get', group: '', resource: 'secrets', namespace: 'registry' }, false],
   ])('the retention ServiceAccount %s', async (_name, resourceAttributes, allowed) => {
-    expect(await mayDo('registry', 'portcullis-retention', resourceAttributes)).toBe(allowed);
+    expect(await serviceAccountMay(admin, { namespace: 'registry', name: 'portcullis-retention' }, resourceAttributes)).toBe(allowed);
   });
 });
 
 describe('retention schedules with --retention-namespaces', () => {
   const served = ['registry', 'team-a'];
   const confined = capturedLog();
-  const createCronJob = (namespace: string) => ({ verb: 'create', group: 'batch', resource: 'cronjobs', namespace });
+  const createCronJob = (namespace: string): ResourceAttributes => ({ verb: 'create', group: 'batch', resource: 'cronjobs', namespace });
 
   beforeAll(async () => {
     await operator?.stop();
@@ -304,11 +290,7 @@ describe('retention schedules with --retention-namespaces', () => {
       });
     }
     // Had the operator asked for a CronJob in team-b, the API server would have refused it.
-    await waitFor(
-      'the cluster-wide retention binding to lapse',
-      async () => !(await mayDo('portcullis-system', 'portcullis-operator', createCronJob('team-b'))),
-      30_000,
-    );
+    await waitFor('the cluster-wide retention binding to lapse', async () => !(await serviceAccountMay(admin, OPERATOR, createCronJob('team-b'))), 30_000);
     const operatorKc = (await cp.kubeconfigForServiceAccount('portcullis-system', 'portcullis-operator')).kubeConfig;
     operator = await startOperator({ kubeConfig: operatorKc, log: confined.log, leaderElect: false, retentionImage: IMAGE, retentionNamespaces: served });
   }, 120_000);
@@ -319,7 +301,7 @@ describe('retention schedules with --retention-namespaces', () => {
   });
 
   it('a scheduled policy outside the served namespaces is Ready=False, RetentionNamespaceNotServed, with no CronJob, and nothing was tried', async () => {
-    expect(await mayDo('portcullis-system', 'portcullis-operator', createCronJob('team-a'))).toBe(true);
+    expect(await serviceAccountMay(admin, OPERATOR, createCronJob('team-a'))).toBe(true);
     await createPolicy('team-b', 'unserved', { repositories: ['team-b/**'], schedule: '15 * * * *' });
     const ready = await waitForReady('team-b', 'unserved', 'RetentionNamespaceNotServed');
     expect(ready.status).toBe('False');
