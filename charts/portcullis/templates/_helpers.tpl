@@ -148,6 +148,22 @@ namespace when set, and any listed in operator.registryNamespaces. A JSON list.
 {{- $list | uniq | toJson -}}
 {{- end }}
 
+{{/*
+The namespaces where the operator may create scheduled retention runs (operator.retentionNamespaces),
+narrowed to operator.watchNamespace when both are set, as the operator narrows them. A JSON list; empty
+when the list is: then the rights stay bound cluster-wide (or in the watched namespace).
+*/}}
+{{- define "portcullis.operator.retentionNamespaces" -}}
+{{- $list := uniq .Values.operator.retentionNamespaces -}}
+{{- with .Values.operator.watchNamespace -}}
+{{- if and $list (not (has . $list)) -}}
+{{- fail (printf "operator.watchNamespace %s is not among operator.retentionNamespaces (%s): the operator would schedule no RetentionPolicy" . (join ", " $list)) -}}
+{{- end -}}
+{{- if $list }}{{ $list = list . }}{{ end -}}
+{{- end -}}
+{{- $list | toJson -}}
+{{- end }}
+
 {{- define "portcullis.activity.fullname" -}}
 {{- printf "%s-activity" (include "portcullis.fullname" .) | trunc 63 | trimSuffix "-" }}
 {{- end }}
