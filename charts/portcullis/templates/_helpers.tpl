@@ -154,7 +154,7 @@ narrowed to operator.watchNamespace when both are set, as the operator narrows t
 when the list is: then the rights stay bound cluster-wide (or in the watched namespace).
 */}}
 {{- define "portcullis.operator.retentionNamespaces" -}}
-{{- $list := uniq .Values.operator.retentionNamespaces -}}
+{{- $list := .Values.operator.retentionNamespaces | default list | uniq -}}
 {{- with .Values.operator.watchNamespace -}}
 {{- if and $list (not (has . $list)) -}}
 {{- fail (printf "operator.watchNamespace %s is not among operator.retentionNamespaces (%s): the operator would schedule no RetentionPolicy" . (join ", " $list)) -}}
