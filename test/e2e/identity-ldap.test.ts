@@ -15,49 +15,22 @@ import { createTestTLS, type TestTLS } from '../../local/tls.js';
 import { cranePush, registryRefusal, type ClientContext } from '../harness/clients.js';
 import { buildImage, type BuiltImage } from '../../local/image.js';
 import { startCompiledSetup, type CompiledSetup, type RunningTokenServer } from '../harness/portcullis.js';
-import { LDAP_PASSWORDS, LDAP_SERVICE_DN, LDAP_SERVICE_PASSWORD, LDAP_SUFFIX, startSlapd, type RunningSlapd } from '../../local/slapd.js';
+import { LDAP_PASSWORDS, LDAP_SERVICE_PASSWORD, LDAP_SUFFIX, startSlapd, type RunningSlapd } from '../../local/slapd.js';
 import { leakedParts } from '../support/assert.js';
+import { ldapRegistryManifests } from '../support/ldap-manifests.js';
 
 const SERVICE = 'registry.ldap.test';
 const TENANT_ERIK_PASSWORD = 'team-a-erik-password';
 const CACHE_TTL_SECONDS = 3;
 
 function manifests(slapd: RunningSlapd): string {
-  const ca = slapd.caPem
-    .trim()
-    .split('\n')
-    .map((l) => `        ${l}`)
-    .join('\n');
   const grant = (name: string, subject: string, repositories: string, actions: string) => `apiVersion: portcullis.dev/v1alpha1
 kind: RepositoryGrant
 metadata: {name: ${name}, namespace: registry}
 spec: {registryRef: {name: main}, subjects: [${subject}], repositories: [${repositories}], actions: [${actions}]}
 `;
   return [
-    `apiVersion: portcullis.dev/v1alpha1
-kind: Registry
-metadata: {name: main, namespace: registry}
-spec:
-  service: ${SERVICE}
-  delegation:
-    - namespaces: {from: All}
-      repositories: ["\${namespace}/**"]
-  authentication:
-    ldap:
-      url: ${slapd.ldapsUrl}
-      certificateAuthority: |
-${ca}
-      bindDN: ${LDAP_SERVICE_DN}
-      bindPasswordSecretRef: {name: ldap-bind}
-      userSearch: {baseDN: "ou=people,${LDAP_SUFFIX}"}
-      groupSearch: {baseDN: "ou=groups,${LDAP_SUFFIX}", nested: true}
-      cacheTTL: ${CACHE_TTL_SECONDS}s
-`,
-    `apiVersion: v1
-kind: Secret
-metadata: {name: ldap-bind, namespace: registry}
-stringData: {password: ${LDAP_SERVICE_PASSWORD}}
-`,
+    ldapRegistryManifests(slapd, SERVICE, [`cacheTTL: ${CACHE_TTL_SECONDS}s`]),
     `apiVersion: v1
 kind: Secret
 metadata: {name: alice-password, namespace: registry}

@@ -19,6 +19,7 @@ import { craneDigest, cranePush, registryRefusal, type ClientContext } from '../
 import { buildImage, type BuiltImage } from '../../local/image.js';
 import { startCompiledSetup, type CompiledSetup, type RunningTokenServer } from '../harness/portcullis.js';
 import { leakedParts } from '../support/assert.js';
+import { indentedPem } from '../support/yaml-text.js';
 
 const SERVICE = 'registry.oidc.test';
 const ALICE_PASSWORD = 'alice-registry-password';
@@ -47,11 +48,7 @@ metadata: {name: builder, namespace: elsewhere}
 `;
 
 function manifests(issuer: string, caPem: string): string {
-  const ca = caPem
-    .trim()
-    .split('\n')
-    .map((l) => `          ${l}`)
-    .join('\n');
+  const ca = indentedPem(caPem, 10);
   return `apiVersion: portcullis.dev/v1alpha1
 kind: Registry
 metadata: {name: main, namespace: registry}

@@ -11,12 +11,13 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { decodeJwt } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { compileManifests } from '../../bin/commands/compile.js';
-import { LDAP_PASSWORDS, LDAP_SERVICE_DN, LDAP_SERVICE_PASSWORD, LDAP_SUFFIX, startSlapd, type RunningSlapd } from '../../local/slapd.js';
+import { LDAP_PASSWORDS, startSlapd, type RunningSlapd } from '../../local/slapd.js';
 import { parseCredentials, parseSnapshot } from '../../policy/snapshot-format.js';
 import { build, type AppOptions } from '../../token-server/app.js';
 import { buildPolicyState } from '../../token-server/sources/policy-state.js';
 import type { KeyState, PolicyState } from '../../token-server/sources/types.js';
 import { CREDENTIALS_FILE, SNAPSHOT_FILE } from '../../wire/files.js';
+import { ldapRegistryManifests } from '../support/ldap-manifests.js';
 import { basic, captureLogger, keysForFile, MemorySource } from '../support/token-server-fixtures.js';
 
 const SERVICE = 'registry.tenant-names.test';
@@ -25,35 +26,7 @@ const OWNER_FAY_PASSWORD = 'fay-registryuser-password';
 const keys = keysForFile(new Date());
 
 function manifests(slapd: RunningSlapd, tenantPassword: string): string {
-  const ca = slapd.caPem
-    .trim()
-    .split('\n')
-    .map((l) => `        ${l}`)
-    .join('\n');
-  return `apiVersion: portcullis.dev/v1alpha1
-kind: Registry
-metadata: {name: main, namespace: registry}
-spec:
-  service: ${SERVICE}
-  delegation:
-    - namespaces: {from: All}
-      repositories: ["\${namespace}/**"]
-  authentication:
-    ldap:
-      url: ${slapd.ldapsUrl}
-      certificateAuthority: |
-${ca}
-      bindDN: ${LDAP_SERVICE_DN}
-      bindPasswordSecretRef: {name: ldap-bind}
-      userSearch: {baseDN: "ou=people,${LDAP_SUFFIX}"}
-      groupSearch: {baseDN: "ou=groups,${LDAP_SUFFIX}", nested: true}
-      timeout: 2s
----
-apiVersion: v1
-kind: Secret
-metadata: {name: ldap-bind, namespace: registry}
-stringData: {password: ${LDAP_SERVICE_PASSWORD}}
----
+  return `${ldapRegistryManifests(slapd, SERVICE, ['timeout: 2s'])}---
 apiVersion: portcullis.dev/v1alpha1
 kind: RepositoryGrant
 metadata: {name: ldap-dev, namespace: registry}
