@@ -20,6 +20,7 @@ import bcrypt from 'bcrypt';
 import { registryUserPasswords } from '../policy/compile/authentication.js';
 import type { UserEntry } from '../policy/types.js';
 import type { LoadedRegistry } from './sources/types.js';
+import type { ClientKey } from './client-key.js';
 import { BoundedMap } from '../policy/bounded-map.js';
 import { DEFAULT_VERIFICATION_QUEUE, VerificationQueue, type VerificationQueueOptions } from './verification-queue.js';
 
@@ -144,7 +145,7 @@ export class CredentialVerifier {
    * One bcrypt comparison, queued by `client`; rejects with VerificationBusy when the queue is full. Every
    * outcome but success takes the same path: unknown, no usable hash, disabled, wrong password.
    */
-  async check(registry: LoadedRegistry, username: string, password: string, key: string, client: string): Promise<CredentialCheck> {
+  async check(registry: LoadedRegistry, username: string, password: string, key: string, client: ClientKey): Promise<CredentialCheck> {
     const passwords = registryUserPasswords(registry.policy);
     const user = passwords ? registry.index.users.get(username) : undefined;
     const stored = passwords ? registry.credentials.get(username) : undefined;
@@ -167,7 +168,7 @@ export class CredentialVerifier {
     if (left > 1) await sleep(left);
   }
 
-  private compareOnce(key: string, client: string, password: string, hash: string, cost: number): Promise<boolean> {
+  private compareOnce(key: string, client: ClientKey, password: string, hash: string, cost: number): Promise<boolean> {
     const running = this.inFlight.get(key);
     if (running !== undefined) return running;
     const result = this.queue

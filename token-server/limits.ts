@@ -2,6 +2,8 @@
 // sliding-window budgets: per (account, client address) and per client address. An attempt over either
 // budget gets 429 with Retry-After before any bcrypt runs; a successful one gives its place back, a failed
 // one keeps it for the window.
+// A "client address" here is a client key (client-key.ts): an IPv4 address, or an IPv6 client's whole /64,
+// since every IPv6 host is given one and would otherwise have 2^64 budgets.
 //
 // Who is never refused by these limits:
 // - a correct password the credential cache already verified: that is checked before the budgets, so a
@@ -16,6 +18,7 @@
 // evict, never grow memory.
 
 import { BoundedMap } from '../policy/bounded-map.js';
+import type { ClientKey } from './client-key.js';
 
 export interface Limits {
   /** Scopes per request; more is a 400. Default 32. */
@@ -120,21 +123,21 @@ export class LoginThrottle {
   }
 
   /**
-   * Counts a password check for `account` (unique per service) from `address` before it runs, or says how
-   * long to wait. `address` budgets apply unless this account logged in from there recently.
+   * Counts a password check for `account` (unique per service) from `client` before it runs, or says how
+   * long to wait. `client` budgets apply unless this account logged in from there recently.
    */
-  begin(account: string, address: string, now: Date): Admission {
+  begin(account: string, client: ClientKey, now: Date): Admission {
     const t = now.getTime();
-    const pair = `${account}\u0000${address}`;
+    const pair = `${account}\u0000${client}`;
     const known = (this.knownClients.get(pair) ?? 0) > t;
-    const wait = Math.max(this.byAccount.retryAfterMs(pair, t), known ? 0 : this.byAddress.retryAfterMs(address, t));
+    const wait = Math.max(this.byAccount.retryAfterMs(pair, t), known ? 0 : this.byAddress.retryAfterMs(client, t));
     if (wait > 0) return { retryAfterSeconds: Math.max(1, Math.ceil(wait / 1000)) };
     this.byAccount.record(pair, t);
-    this.byAddress.record(address, t);
+    this.byAddress.record(client, t);
     let settled = false;
     const release = (): void => {
       this.byAccount.release(pair, t);
-      this.byAddress.release(address, t);
+      this.byAddress.release(client, t);
     };
     const once = (fn: () => void) => () => {
       if (settled) return;
@@ -154,8 +157,8 @@ export class LoginThrottle {
   }
 
   /** Refresh tokens are checked without bcrypt; only bad ones count, per address. */
-  refreshRetryAfterSeconds(address: string, now: Date): number {
-    const wait = this.byAddress.retryAfterMs(address, now.getTime());
+  refreshRetryAfterSeconds(client: ClientKey, now: Date): number {
+    const wait = this.byAddress.retryAfterMs(client, now.getTime());
     return wait === 0 ? 0 : Math.max(1, Math.ceil(wait / 1000));
   }
 
@@ -163,7 +166,7 @@ export class LoginThrottle {
    * A failure that names no account the server can trust (a bad refresh token, an OIDC token that did not
    * verify): counted against the address only, so it locks out no account that others share.
    */
-  recordAddressFailure(address: string, now: Date): void {
-    this.byAddress.record(address, now.getTime());
+  recordAddressFailure(client: ClientKey, now: Date): void {
+    this.byAddress.record(client, now.getTime());
   }
 }

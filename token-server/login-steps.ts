@@ -4,6 +4,7 @@
 
 import type { Requester } from '../policy/authorize.js';
 import type { UserEntry } from '../policy/types.js';
+import type { ClientKey } from './client-key.js';
 import type { AppContext } from './context.js';
 import { TokenServerError } from './errors.js';
 import type { LoginAttempt } from './limits.js';
@@ -11,7 +12,10 @@ import type { VerifiedIdentity } from './identity/types.js';
 import type { LoadedRegistry } from './sources/types.js';
 import { VerificationBusy } from './verification-queue.js';
 
-/** Who sent a request, as far as logins and audit lines need to know: the client address (trust-proxy.ts). */
+/**
+ * Who sent a request, as far as logins and audit lines need to know: the client address (trust-proxy.ts),
+ * written whole in audit lines; every abuse limit counts it under its clientKey (an IPv6 client's /64).
+ */
 export interface Caller {
   ip: string;
 }
@@ -83,19 +87,20 @@ export async function refused(
 }
 
 /**
- * Counts an attempt against `account` (per service) and the client address before `check` runs, 429 when
- * over a budget, then runs it; a check the queue turned away gives its places back and is a quick 429.
- * The caller says how the attempt ended.
+ * Counts an attempt against `account` (per service) and the client before `check` runs, 429 when over a
+ * budget, then runs it; a check the queue turned away gives its places back and is a quick 429. The
+ * caller says how the attempt ended.
  */
 export async function countedCheck<T>(
   ctx: AppContext,
   request: Caller,
+  client: ClientKey,
   registry: LoadedRegistry,
   account: string,
   user: string,
   check: () => Promise<T>,
 ): Promise<{ result: T; attempt: LoginAttempt }> {
-  const admitted = ctx.throttle.begin(`${registry.policy.service}\u0000${account}`, request.ip, ctx.now());
+  const admitted = ctx.throttle.begin(`${registry.policy.service}\u0000${account}`, client, ctx.now());
   if ('retryAfterSeconds' in admitted) {
     ctx.metrics.passwordChecksRefused.inc({ reason: 'budget' });
     auditRefusal(ctx, request, registry, user, 'too many failed attempts');

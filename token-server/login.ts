@@ -3,7 +3,7 @@
 //   a verification still cached          -> granted at once, never throttled;
 //   the attempt counted against the budgets (429 before any check when over; an OIDC token is verified
 //   first, see verifiedFirst);
-//   the check (bcrypt and the remote checks queued fairly by client address);
+//   the check (bcrypt and the remote checks queued fairly by client, client-key.ts);
 //   a failure                            -> one audit line, padded to the registry's failure time, 401;
 //   a source that cannot answer          -> 503 IDENTITY_SOURCE_UNAVAILABLE, nothing granted.
 // A failure says nothing about which check failed: unknown user, wrong password, wrong audience and an
@@ -12,6 +12,7 @@
 
 import { performance } from 'node:perf_hooks';
 import type { BasicCredentials } from './basic-auth.js';
+import { clientKey, type ClientKey } from './client-key.js';
 import type { AppContext } from './context.js';
 import type { CredentialCheck } from './credentials.js';
 import type { TokenServerError } from './errors.js';
@@ -79,15 +80,16 @@ async function verifyPassword(
   startedAt: number,
 ): Promise<Grant> {
   const { username, password } = credentials;
+  const client = clientKey(request.ip);
   const fail = (reason: string): Promise<TokenServerError> => passwordRefused(ctx, request, registry, username, reason, startedAt);
-  if (ctx.recentFailures.isRepeat(lookup.miss, request.ip, registry, ctx.now())) throw await fail('the same wrong password again (counted once)');
+  if (ctx.recentFailures.isRepeat(lookup.miss, client, registry, ctx.now())) throw await fail('the same wrong password again (counted once)');
 
-  const { result: check, attempt } = await countedCheck<CredentialCheck>(ctx, request, registry, username, username, () =>
-    ctx.verifier.check(registry, username, password, lookup.miss, request.ip),
+  const { result: check, attempt } = await countedCheck<CredentialCheck>(ctx, request, client, registry, username, username, () =>
+    ctx.verifier.check(registry, username, password, lookup.miss, client),
   );
   if (!check.ok) {
     attempt.failed();
-    ctx.recentFailures.remember(lookup.miss, request.ip, registry, ctx.now());
+    ctx.recentFailures.remember(lookup.miss, client, registry, ctx.now());
     throw await fail(check.reason);
   }
   attempt.succeeded();
@@ -102,10 +104,14 @@ async function verifyPassword(
  * front of it. A token that verifies is granted whatever the address has spent (it is no guess); one that
  * does not counts against the address's budget only, which throttles the sender's password guesses.
  */
-async function verifiedFirst(ctx: AppContext, request: Caller, check: () => Promise<IdentityCheck>): Promise<{ result: IdentityCheck; attempt: LoginAttempt }> {
+async function verifiedFirst(
+  ctx: AppContext,
+  client: ClientKey,
+  check: () => Promise<IdentityCheck>,
+): Promise<{ result: IdentityCheck; attempt: LoginAttempt }> {
   const result = await check();
   const settled = (): void => undefined;
-  return { result, attempt: { succeeded: settled, abandoned: settled, failed: () => ctx.throttle.recordAddressFailure(request.ip, ctx.now()) } };
+  return { result, attempt: { succeeded: settled, abandoned: settled, failed: () => ctx.throttle.recordAddressFailure(client, ctx.now()) } };
 }
 
 /**
@@ -136,7 +142,8 @@ async function identityLogin(
   }
   // A directory user is named in the audit line; the name sent beside a token means nothing.
   const auditUser = route.kind === 'ldap' ? username : undefined;
-  if (ctx.recentFailures.isRepeat(lookup.miss, request.ip, registry, ctx.now())) {
+  const client = clientKey(request.ip);
+  if (ctx.recentFailures.isRepeat(lookup.miss, client, registry, ctx.now())) {
     throw await refused(ctx, request, registry, auditUser, `${source}: the same refused credentials again (counted once)`, startedAt);
   }
 
@@ -145,9 +152,9 @@ async function identityLogin(
   const remote = route.kind === 'ldap' || route.kind === 'serviceaccount';
   const { result: check, attempt } =
     route.kind === 'oidc'
-      ? await verifiedFirst(ctx, request, verify)
-      : await countedCheck<IdentityCheck>(ctx, request, registry, accountOf(route, username), username, () =>
-          remote ? ctx.remoteChecks.run(request.ip, verify) : verify(),
+      ? await verifiedFirst(ctx, client, verify)
+      : await countedCheck<IdentityCheck>(ctx, request, client, registry, accountOf(route, username), username, () =>
+          remote ? ctx.remoteChecks.run(client, verify) : verify(),
         );
   if ('unavailable' in check) {
     attempt.abandoned();
@@ -157,7 +164,7 @@ async function identityLogin(
   }
   if (!check.ok) {
     attempt.failed();
-    ctx.recentFailures.remember(lookup.miss, request.ip, registry, ctx.now());
+    ctx.recentFailures.remember(lookup.miss, client, registry, ctx.now());
     ctx.metrics.identityChecks.inc({ source, result: 'refused' });
     throw await refused(ctx, request, registry, auditUser, `${source}: ${check.reason}`, startedAt);
   }

@@ -20,6 +20,7 @@
 import { performance } from 'node:perf_hooks';
 import type { UserEntry } from '../policy/types.js';
 import type { BasicCredentials } from './basic-auth.js';
+import { clientKey } from './client-key.js';
 import type { AppContext } from './context.js';
 import type { IdentityCheck } from './identity/types.js';
 import {
@@ -71,15 +72,16 @@ async function checkBoth(
 ): Promise<Grant> {
   const startedAt = performance.now();
   const { username, password } = credentials;
+  const client = clientKey(request.ip);
   // The directory's key stands for the whole attempt: it also covers the RegistryUser's hash.
-  if (ctx.recentFailures.isRepeat(keys.directory, request.ip, registry, ctx.now())) {
+  if (ctx.recentFailures.isRepeat(keys.directory, client, registry, ctx.now())) {
     throw await passwordRefused(ctx, request, registry, username, 'the same wrong password again (counted once)', startedAt);
   }
-  const { result, attempt } = await countedCheck<BothChecked>(ctx, request, registry, username, username, async () => {
-    const local = await ctx.verifier.check(registry, username, password, keys.password, request.ip);
+  const { result, attempt } = await countedCheck<BothChecked>(ctx, request, client, registry, username, username, async () => {
+    const local = await ctx.verifier.check(registry, username, password, keys.password, client);
     if (local.ok) return { by: 'password', user: local.user, revision: local.revision };
     try {
-      const check = await ctx.remoteChecks.run(request.ip, () => ctx.identities.verify(registry, username, password, { kind: 'ldap' }, keys.directory));
+      const check = await ctx.remoteChecks.run(client, () => ctx.identities.verify(registry, username, password, { kind: 'ldap' }, keys.directory));
       return { by: 'directory', passwordReason: local.reason, check };
     } catch (error) {
       // Thrown past here, countedCheck would give the place back: a free answer about the tenant's password.
@@ -111,7 +113,7 @@ async function checkBoth(
     return identityGrant(check.identity, grantType);
   }
   attempt.failed();
-  ctx.recentFailures.remember(keys.directory, request.ip, registry, ctx.now());
+  ctx.recentFailures.remember(keys.directory, client, registry, ctx.now());
   ctx.metrics.identityChecks.inc({ source: 'ldap', result: 'refused' });
   throw await passwordRefused(ctx, request, registry, username, `${result.passwordReason}; ldap: ${check.reason}`, startedAt);
 }

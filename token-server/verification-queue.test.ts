@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { clientKey } from './client-key.js';
 import { VerificationBusy, VerificationQueue } from './verification-queue.js';
 
 /** A task the test finishes by hand, recording when it started. */
@@ -21,7 +22,7 @@ describe('VerificationQueue', () => {
     const q = new VerificationQueue({ concurrency: 2, maxQueued: 10, perClient: 10, runningPerClient: 10 });
     const log: string[] = [];
     const gates = ['a', 'b', 'c'].map((n) => gate(log, n));
-    const results = gates.map((g, i) => q.run(`client-${i}`, g.task));
+    const results = gates.map((g, i) => q.run(clientKey(`client-${i}`), g.task));
     await tick();
     expect(log).toEqual(['a', 'b']);
     expect(q.stats).toEqual({ running: 2, queued: 1 });
@@ -39,9 +40,9 @@ describe('VerificationQueue', () => {
     const q = new VerificationQueue({ concurrency: 1, maxQueued: 100, perClient: 100, runningPerClient: 1 });
     const log: string[] = [];
     const flood = Array.from({ length: 6 }, (_, i) => gate(log, `flood-${i}`));
-    const runs = flood.map((g) => q.run('flood', g.task));
+    const runs = flood.map((g) => q.run(clientKey('flood'), g.task));
     const honest = gate(log, 'honest');
-    runs.push(q.run('honest', honest.task));
+    runs.push(q.run(clientKey('honest'), honest.task));
     const finish = async (g: { open: () => void }) => {
       g.open();
       await tick();
@@ -63,12 +64,12 @@ describe('VerificationQueue', () => {
     const q = new VerificationQueue({ concurrency: 2, maxQueued: 100, perClient: 100, runningPerClient: 1 });
     const log: string[] = [];
     const flood = Array.from({ length: 5 }, (_, i) => gate(log, `flood-${i}`));
-    const runs = flood.map((g) => q.run('flood', g.task));
+    const runs = flood.map((g) => q.run(clientKey('flood'), g.task));
     await tick();
     expect(log).toEqual(['flood-0']);
     expect(q.stats).toEqual({ running: 1, queued: 4 });
     const honest = gate(log, 'honest');
-    runs.push(q.run('honest', honest.task));
+    runs.push(q.run(clientKey('honest'), honest.task));
     await tick();
     expect(log).toEqual(['flood-0', 'honest']);
     honest.open();
@@ -81,15 +82,15 @@ describe('VerificationQueue', () => {
     const q = new VerificationQueue({ concurrency: 1, maxQueued: 100, perClient: 2, runningPerClient: 1 });
     const log: string[] = [];
     const gates = [gate(log, 'a'), gate(log, 'b')];
-    const running = gates.map((g) => q.run('x', g.task));
-    const refused = q.run('x', async () => {
+    const running = gates.map((g) => q.run(clientKey('x'), g.task));
+    const refused = q.run(clientKey('x'), async () => {
       log.push('never');
       return 'never';
     });
     await expect(refused).rejects.toBeInstanceOf(VerificationBusy);
     await expect(refused).rejects.toMatchObject({ scope: 'client' });
     const other = gate(log, 'other');
-    const fromElsewhere = q.run('y', other.task);
+    const fromElsewhere = q.run(clientKey('y'), other.task);
     for (const g of [...gates, other]) g.open();
     await Promise.all([...running, fromElsewhere]);
     expect(log).not.toContain('never');
@@ -101,8 +102,8 @@ describe('VerificationQueue', () => {
     const log: string[] = [];
     const a = gate(log, 'a');
     const b = gate(log, 'b');
-    const runs = [q.run('1', a.task), q.run('2', b.task)];
-    await expect(q.run('3', async () => 'c')).rejects.toMatchObject({ scope: 'server' });
+    const runs = [q.run(clientKey('1'), a.task), q.run(clientKey('2'), b.task)];
+    await expect(q.run(clientKey('3'), async () => 'c')).rejects.toMatchObject({ scope: 'server' });
     a.open();
     b.open();
     await Promise.all(runs);
@@ -110,7 +111,7 @@ describe('VerificationQueue', () => {
 
   it('a task that throws frees its place', async () => {
     const q = new VerificationQueue({ concurrency: 1, maxQueued: 1, perClient: 1, runningPerClient: 1 });
-    await expect(q.run('x', async () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
-    expect(await q.run('x', async () => 'again')).toBe('again');
+    await expect(q.run(clientKey('x'), async () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
+    expect(await q.run(clientKey('x'), async () => 'again')).toBe('again');
   });
 });

@@ -1,9 +1,12 @@
 // Password verification is the one expensive thing the token server does (bcrypt runs on libuv's thread
 // pool), so it is scheduled: at most `concurrency` comparisons run at once, the rest wait in a bounded
-// queue served round-robin by client address. One address runs at most `runningPerClient` comparisons
-// at a time and holds at most `perClient` places, so an honest client elsewhere finds a free slot (or
-// waits for at most one comparison) however hard another address floods. Work that cannot be queued is refused at once (the caller answers 429), so a
-// flood costs the attacker round trips, not the server memory or thread-pool time.
+// queue served round-robin by client (client-key.ts: an address, an IPv6 /64). One client runs at most
+// `runningPerClient` comparisons at a time and holds at most `perClient` places, so an honest client
+// elsewhere finds a free slot (or waits for at most one comparison) however hard another client floods.
+// Work that cannot be queued is refused at once (the caller answers 429), so a flood costs the attacker
+// round trips, not the server memory or thread-pool time.
+
+import type { ClientKey } from './client-key.js';
 
 export interface VerificationQueueOptions {
   /** Comparisons running at once. Default 2: half of libuv's default pool, leaving threads for I/O. */
@@ -34,13 +37,13 @@ export class VerificationQueue {
   private running = 0;
   private queued = 0;
   /** Per client: waiting tasks in order; a client is in `turns` while it has any. */
-  private readonly waiting = new Map<string, Waiting[]>();
+  private readonly waiting = new Map<ClientKey, Waiting[]>();
   /** Clients with waiting tasks, in round-robin order. */
-  private readonly turns: string[] = [];
+  private readonly turns: ClientKey[] = [];
   /** Per client: running + waiting. */
-  private readonly load = new Map<string, number>();
+  private readonly load = new Map<ClientKey, number>();
   /** Per client: running. */
-  private readonly runningBy = new Map<string, number>();
+  private readonly runningBy = new Map<ClientKey, number>();
 
   constructor(private readonly options: VerificationQueueOptions = DEFAULT_VERIFICATION_QUEUE) {}
 
@@ -49,7 +52,7 @@ export class VerificationQueue {
   }
 
   /** Runs `task` when its turn comes; rejects with VerificationBusy, without running it, when full. */
-  run<T>(client: string, task: () => Promise<T>): Promise<T> {
+  run<T>(client: ClientKey, task: () => Promise<T>): Promise<T> {
     const load = this.load.get(client) ?? 0;
     if (load >= this.options.perClient) return Promise.reject(new VerificationBusy('client'));
     // Waiting tasks are all ineligible whenever a slot is free (dispatch starts eligible ones at once),
@@ -80,11 +83,11 @@ export class VerificationQueue {
     });
   }
 
-  private eligible(client: string): boolean {
+  private eligible(client: ClientKey): boolean {
     return (this.runningBy.get(client) ?? 0) < this.options.runningPerClient;
   }
 
-  private finish(client: string): void {
+  private finish(client: ClientKey): void {
     this.running--;
     const running = (this.runningBy.get(client) ?? 1) - 1;
     if (running === 0) this.runningBy.delete(client);
@@ -99,7 +102,7 @@ export class VerificationQueue {
   private dispatch(): void {
     let skipped = 0;
     while (this.running < this.options.concurrency && skipped < this.turns.length) {
-      const client = this.turns.shift() as string;
+      const client = this.turns.shift() as ClientKey;
       if (!this.eligible(client)) {
         this.turns.push(client);
         skipped++;

@@ -165,6 +165,26 @@ describe("a tenant's RegistryUser named like a directory user", () => {
     expect((await token(s, 'dana', 'wrong-4')).statusCode).toBe(429);
   });
 
+  it('counts an IPv6 client by its /64: guesses from one address of it throttle another address of it, not another /64', async () => {
+    const s = await server({ limits: { failuresPerAccountAndAddress: 2, failuresPerAddress: 100 } });
+    expect((await token(s, 'dana', 'wrong-1', '2001:db8:77:1::1')).statusCode).toBe(401);
+    expect((await token(s, 'dana', 'wrong-2', '2001:db8:77:1::2')).statusCode).toBe(401);
+    const neighbour = await token(s, 'dana', LDAP_PASSWORDS.dana, '2001:db8:77:1:ffff::3');
+    expect(neighbour.statusCode, neighbour.body).toBe(429);
+    // The same wrong password again from elsewhere in the /64 is a repeat, answered before the budget.
+    expect((await token(s, 'dana', 'wrong-1', '2001:db8:77:1::4')).statusCode).toBe(401);
+    expect(granted(await token(s, 'dana', LDAP_PASSWORDS.dana, '2001:db8:77:2::1'))).toEqual(DIRECTORY_DANA);
+    const metrics = (await s.app.inject({ method: 'GET', url: '/metrics' })).body;
+    expect(metrics).toContain('portcullis_identity_checks_total{source="ldap",result="refused"} 2');
+    // The audit lines name each address whole.
+    expect(s.log.lines.filter((l) => l.audit === 'refused').map((l) => l.client)).toEqual([
+      '2001:db8:77:1::1',
+      '2001:db8:77:1::2',
+      '2001:db8:77:1:ffff::3',
+      '2001:db8:77:1::4',
+    ]);
+  });
+
   it('a directory check the queue turns away after a failed password check still counts, so it is no free guess at the tenant password', async () => {
     const s = await server({ limits: { failuresPerAccountAndAddress: 2, failuresPerAddress: 100 }, remoteCheckQueue: { perClient: 0 } });
     expect((await token(s, 'dana', 'guess-1')).statusCode).toBe(429);

@@ -13,6 +13,7 @@ import { registryUserPasswords } from '../../policy/compile/authentication.js';
 import { TokenServerError } from '../errors.js';
 import { login } from '../login.js';
 import { auditRefusal, throttled, userGrant, type Caller, type Grant } from '../login-steps.js';
+import { clientKey } from '../client-key.js';
 import { newTokenId, type AccessEntry } from '../../wire/access-token.js';
 import { writeInfoLine } from '../audit-line.js';
 import type { LoadedRegistry, PolicyState } from '../sources/types.js';
@@ -168,10 +169,11 @@ function redeemRefreshToken(
   token: string,
 ): { registry: LoadedRegistry; grant: Grant } {
   const now = ctx.now();
-  const wait = ctx.throttle.refreshRetryAfterSeconds(request.ip, now);
+  const client = clientKey(request.ip);
+  const wait = ctx.throttle.refreshRetryAfterSeconds(client, now);
   if (wait > 0) throw throttled(wait);
   const refuse = (registry: LoadedRegistry | undefined, user: string | undefined, reason: string): TokenServerError => {
-    ctx.throttle.recordAddressFailure(request.ip, now);
+    ctx.throttle.recordAddressFailure(client, now);
     auditRefusal(ctx, request, registry, user, `refresh token refused: ${reason}`);
     return new TokenServerError('INVALID_REFRESH_TOKEN');
   };
