@@ -1,7 +1,10 @@
 // Abuse limits. A login attempt that needs a password check is counted before the check runs, against two
 // sliding-window budgets: per (account, client address) and per client address. An attempt over either
 // budget gets 429 with Retry-After before any bcrypt runs; a successful one gives its place back, a failed
-// one keeps it for the window.
+// one keeps it for the window. A credential that names no account until it is verified (an OIDC or
+// ServiceAccount token) or needs no bcrypt (a refresh token) counts only when it fails, and then against
+// the client address budget alone; a ServiceAccount or refresh token is refused once that is spent
+// (login.ts says why).
 // A "client address" here is a client key (client-key.ts): an IPv4 address, or an IPv6 client's whole /64,
 // since every IPv6 host is given one and would otherwise have 2^64 budgets.
 //
@@ -156,15 +159,19 @@ export class LoginThrottle {
     };
   }
 
-  /** Refresh tokens are checked without bcrypt; only bad ones count, per address. */
-  refreshRetryAfterSeconds(client: ClientKey, now: Date): number {
+  /**
+   * How long until `client` may try a check whose failures count against the address budget alone: a
+   * refresh token (no bcrypt), a ServiceAccount token (before its TokenReview).
+   */
+  addressRetryAfterSeconds(client: ClientKey, now: Date): number {
     const wait = this.byAddress.retryAfterMs(client, now.getTime());
     return wait === 0 ? 0 : Math.max(1, Math.ceil(wait / 1000));
   }
 
   /**
-   * A failure that names no account the server can trust (a bad refresh token, an OIDC token that did not
-   * verify): counted against the address only, so it locks out no account that others share.
+   * A failure that names no account the server can trust (a bad refresh token, an OIDC or ServiceAccount
+   * token that did not verify): counted against the address only, so it locks out no account that others
+   * share.
    */
   recordAddressFailure(client: ClientKey, now: Date): void {
     this.byAddress.record(client, now.getTime());

@@ -86,6 +86,33 @@ export async function refused(
   return challenge(registry, 'BAD_CREDENTIALS');
 }
 
+/** A check refused for a spent budget, before it runs: one audit line, the 429 to throw. */
+export function overBudget(ctx: AppContext, request: Caller, registry: LoadedRegistry, user: string | undefined, retryAfterSeconds: number): TokenServerError {
+  ctx.metrics.passwordChecksRefused.inc({ reason: 'budget' });
+  auditRefusal(ctx, request, registry, user, 'too many failed attempts');
+  return throttled(retryAfterSeconds);
+}
+
+/** Runs `check`; when a queue turned it away, `notRun` gives back what was counted and it is a quick 429. */
+export async function queued<T>(
+  ctx: AppContext,
+  request: Caller,
+  registry: LoadedRegistry,
+  user: string | undefined,
+  check: () => Promise<T>,
+  notRun: () => void,
+): Promise<T> {
+  try {
+    return await check();
+  } catch (error) {
+    notRun();
+    if (!(error instanceof VerificationBusy)) throw error;
+    ctx.metrics.passwordChecksRefused.inc({ reason: 'queue' });
+    auditRefusal(ctx, request, registry, user, `not checked: ${error.message}`);
+    throw throttled(1);
+  }
+}
+
 /**
  * Counts an attempt against `account` (per service) and the client before `check` runs, 429 when over a
  * budget, then runs it; a check the queue turned away gives its places back and is a quick 429. The
@@ -101,20 +128,8 @@ export async function countedCheck<T>(
   check: () => Promise<T>,
 ): Promise<{ result: T; attempt: LoginAttempt }> {
   const admitted = ctx.throttle.begin(`${registry.policy.service}\u0000${account}`, client, ctx.now());
-  if ('retryAfterSeconds' in admitted) {
-    ctx.metrics.passwordChecksRefused.inc({ reason: 'budget' });
-    auditRefusal(ctx, request, registry, user, 'too many failed attempts');
-    throw throttled(admitted.retryAfterSeconds);
-  }
-  try {
-    return { result: await check(), attempt: admitted.attempt };
-  } catch (error) {
-    admitted.attempt.abandoned();
-    if (!(error instanceof VerificationBusy)) throw error;
-    ctx.metrics.passwordChecksRefused.inc({ reason: 'queue' });
-    auditRefusal(ctx, request, registry, user, `not checked: ${error.message}`);
-    throw throttled(1);
-  }
+  if ('retryAfterSeconds' in admitted) throw overBudget(ctx, request, registry, user, admitted.retryAfterSeconds);
+  return { result: await queued(ctx, request, registry, user, check, () => admitted.attempt.abandoned()), attempt: admitted.attempt };
 }
 
 /**

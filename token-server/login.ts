@@ -2,7 +2,8 @@
 // an OIDC issuer or the cluster (ServiceAccount tokens). Every path has the same shape:
 //   a verification still cached          -> granted at once, never throttled;
 //   the attempt counted against the budgets (429 before any check when over; an OIDC token is verified
-//   first, see verifiedFirst);
+//   first, see verifiedFirst; a ServiceAccount token faces its client's address budget only, see
+//   reviewedWithinAddressBudget);
 //   the check (bcrypt and the remote checks queued fairly by client, client-key.ts);
 //   a failure                            -> one audit line, padded to the registry's failure time, 401;
 //   a source that cannot answer          -> 503 IDENTITY_SOURCE_UNAVAILABLE, nothing granted.
@@ -20,7 +21,19 @@ import type { LoginAttempt } from './limits.js';
 import { hasJwtShape } from './identity/jwt-shape.js';
 import type { IdentityRoute } from './identity/sources.js';
 import type { IdentityCheck, VerifiedIdentity } from './identity/types.js';
-import { auditRefusal, countedCheck, identityGrant, passwordRefused, refused, sourceUnavailable, userGrant, type Caller, type Grant } from './login-steps.js';
+import {
+  auditRefusal,
+  countedCheck,
+  identityGrant,
+  overBudget,
+  passwordRefused,
+  queued,
+  refused,
+  sourceUnavailable,
+  userGrant,
+  type Caller,
+  type Grant,
+} from './login-steps.js';
 import { sharedNameLogin } from './shared-name-login.js';
 import type { LoadedRegistry } from './sources/types.js';
 
@@ -96,6 +109,12 @@ async function verifyPassword(
   return userGrant(check.user, check.revision, grantType);
 }
 
+/** An attempt that counts only if it fails, and then against the client's address budget only. */
+function addressOnlyAttempt(ctx: AppContext, client: ClientKey): LoginAttempt {
+  const settled = (): void => undefined;
+  return { succeeded: settled, abandoned: settled, failed: () => ctx.throttle.recordAddressFailure(client, ctx.now()) };
+}
+
 /**
  * An OIDC token is verified before it is counted. Until it verifies, nothing in it (`iss`, `sub`) says who
  * sent it, so no budget keyed by it may be one the issuer's real users share: keyed by the issuer, ten
@@ -109,19 +128,39 @@ async function verifiedFirst(
   client: ClientKey,
   check: () => Promise<IdentityCheck>,
 ): Promise<{ result: IdentityCheck; attempt: LoginAttempt }> {
-  const result = await check();
-  const settled = (): void => undefined;
-  return { result, attempt: { succeeded: settled, abandoned: settled, failed: () => ctx.throttle.recordAddressFailure(client, ctx.now()) } };
+  return { result: await check(), attempt: addressOnlyAttempt(ctx, client) };
 }
 
 /**
- * The account an attempt counts against: the login name; for a ServiceAccount token its claimed subject,
- * which the cluster checks; for a JWT no source accepts, one account of its own (none of them succeeds).
+ * A ServiceAccount token is as unverified as an OIDC one until the cluster reviews it: its `sub` is the
+ * sender's to write, so no budget keyed by it may be one the real account needs (ten forged tokens naming
+ * `ci:builder` would lock the real builder out at that address). But a TokenReview costs the API server a
+ * call, so unlike a signature check it stays behind a budget, the client's address budget alone: once that
+ * is spent, the token is refused with 429 before any review; otherwise the review waits its turn in the
+ * remote-check queue, which also bounds how many reviews of one client are in flight before their failures
+ * count. A review that fails counts against the address only; one that passes counts nothing (it was no
+ * guess). No account is exempt as a known client: before the review nothing says which account is asking,
+ * so a real ServiceAccount whose token is not cached waits, at an address whose budget others spent.
  */
-function accountOf(route: Exclude<IdentityRoute, { kind: 'oidc' }>, username: string): string {
-  if (route.kind === 'serviceaccount') return `serviceaccount\u0000${String(route.jwt.claims.sub)}`;
-  if (route.kind === 'ldap') return username;
-  return 'token';
+async function reviewedWithinAddressBudget(
+  ctx: AppContext,
+  request: Caller,
+  client: ClientKey,
+  registry: LoadedRegistry,
+  review: () => Promise<IdentityCheck>,
+): Promise<{ result: IdentityCheck; attempt: LoginAttempt }> {
+  const wait = ctx.throttle.addressRetryAfterSeconds(client, ctx.now());
+  if (wait > 0) throw overBudget(ctx, request, registry, undefined, wait);
+  const nothingCounted = (): void => undefined;
+  return {
+    result: await queued(ctx, request, registry, undefined, () => ctx.remoteChecks.run(client, review), nothingCounted),
+    attempt: addressOnlyAttempt(ctx, client),
+  };
+}
+
+/** The account an attempt counts against: the login name; for a JWT no source accepts, one account of its own (none of them succeeds). */
+function accountOf(route: Exclude<IdentityRoute, { kind: 'oidc' | 'serviceaccount' }>, username: string): string {
+  return route.kind === 'ldap' ? username : 'token';
 }
 
 async function identityLogin(
@@ -149,13 +188,14 @@ async function identityLogin(
 
   const verify = () => ctx.identities.verify(registry, username, password, route, lookup.miss);
   // A signature check is local and cheap; a directory bind or a TokenReview costs a peer, so those queue.
-  const remote = route.kind === 'ldap' || route.kind === 'serviceaccount';
   const { result: check, attempt } =
     route.kind === 'oidc'
       ? await verifiedFirst(ctx, client, verify)
-      : await countedCheck<IdentityCheck>(ctx, request, client, registry, accountOf(route, username), username, () =>
-          remote ? ctx.remoteChecks.run(client, verify) : verify(),
-        );
+      : route.kind === 'serviceaccount'
+        ? await reviewedWithinAddressBudget(ctx, request, client, registry, verify)
+        : await countedCheck<IdentityCheck>(ctx, request, client, registry, accountOf(route, username), username, () =>
+            route.kind === 'ldap' ? ctx.remoteChecks.run(client, verify) : verify(),
+          );
   if ('unavailable' in check) {
     attempt.abandoned();
     ctx.metrics.identityChecks.inc({ source, result: 'unavailable' });

@@ -170,7 +170,7 @@ function redeemRefreshToken(
 ): { registry: LoadedRegistry; grant: Grant } {
   const now = ctx.now();
   const client = clientKey(request.ip);
-  const wait = ctx.throttle.refreshRetryAfterSeconds(client, now);
+  const wait = ctx.throttle.addressRetryAfterSeconds(client, now);
   if (wait > 0) throw throttled(wait);
   const refuse = (registry: LoadedRegistry | undefined, user: string | undefined, reason: string): TokenServerError => {
     ctx.throttle.recordAddressFailure(client, now);
