@@ -136,11 +136,15 @@ export class LoginThrottle {
     const wait = Math.max(this.byAccount.retryAfterMs(pair, t), known ? 0 : this.byAddress.retryAfterMs(client, t));
     if (wait > 0) return { retryAfterSeconds: Math.max(1, Math.ceil(wait / 1000)) };
     this.byAccount.record(pair, t);
-    this.byAddress.record(client, t);
+    // A known client passes while the address budget is full, and a window holds no more than its budget:
+    // a place taken there up front would push out one of the failures that filled it, and giving the place
+    // back on success would free that failure's. So a known client's attempt takes an address place only
+    // once it has failed.
+    if (!known) this.byAddress.record(client, t);
     let settled = false;
     const release = (): void => {
       this.byAccount.release(pair, t);
-      this.byAddress.release(client, t);
+      if (!known) this.byAddress.release(client, t);
     };
     const once = (fn: () => void) => () => {
       if (settled) return;
@@ -153,7 +157,9 @@ export class LoginThrottle {
           release();
           this.knownClients.set(pair, t + this.limits.knownClientSeconds * 1000);
         }),
-        failed: once(() => undefined),
+        failed: once(() => {
+          if (known) this.byAddress.record(client, t);
+        }),
         abandoned: once(release),
       },
     };

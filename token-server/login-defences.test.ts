@@ -109,6 +109,21 @@ describe('what is never locked out', () => {
     for (let i = 0; i < 3; i++) expect((await login(h, `guess-${i}`, 'x')).statusCode).toBe(401);
     expect((await login(h, 'dave', PASSWORDS.dave as string)).statusCode).toBe(429);
     expect((await login(h, 'alice', PASSWORDS.alice as string)).statusCode).toBe(200);
+    // Nor does alice's login free one of the places the failures took.
+    expect((await login(h, 'dave', PASSWORDS.dave as string)).statusCode).toBe(429);
+  });
+
+  it("a known client's failure still counts against its address", async () => {
+    const h = await harness({
+      set: keys.set,
+      now,
+      limits: { failuresPerAccountAndAddress: 100, failuresPerAddress: 3 },
+      extra: { credentialCache: { ttlSeconds: 0 } },
+    });
+    expect((await login(h, 'alice', PASSWORDS.alice as string)).statusCode).toBe(200);
+    for (let i = 0; i < 2; i++) expect((await login(h, `guess-${i}`, 'x')).statusCode).toBe(401);
+    expect((await login(h, 'alice', 'typo')).statusCode).toBe(401);
+    expect((await login(h, 'dave', PASSWORDS.dave as string)).statusCode).toBe(429);
   });
 
   it('nobody can lock an account out from everywhere: failures from one address leave every other address alone', async () => {
