@@ -4,7 +4,9 @@
 // one keeps it for the window. A credential that names no account until it is verified (an OIDC or
 // ServiceAccount token) or needs no bcrypt (a refresh token) counts only when it fails, and then against
 // the client address budget alone; a ServiceAccount or refresh token is refused once that is spent
-// (login.ts says why).
+// (login.ts says why). The exception is a ServiceAccount token whose claimed account is a known client
+// at that address: it is counted as a password login of a known client is (begin), since its claim can
+// only cost that account's own per-(account, address) budget, and only from that address.
 // A "client address" here is a client key (client-key.ts): an IPv4 address, or an IPv6 client's whole /64,
 // since every IPv6 host is given one and would otherwise have 2^64 budgets.
 //
@@ -13,7 +15,9 @@
 //   flood of bad logins from the same address (everyone behind one NAT or proxy) never locks out clients
 //   that are already logging in;
 // - an account that logged in successfully from this address recently (a "known client"), by the
-//   address-wide budget: others failing from its address cannot lock it out;
+//   address-wide budget: others failing from its address cannot lock it out. That holds for a
+//   ServiceAccount too (all of a node's image pulls come from the node's address), but only one the
+//   cluster has reviewed from there makes it known, under the name the cluster answered with;
 // - an account from any other address: there is no account-wide budget, so nobody who can reach the
 //   endpoint can lock `ci-bot` out. Guessing one account from many addresses is slowed instead by the
 //   per-address budgets, the failed-login delay and the verification queue (see credentials.ts).
@@ -103,7 +107,7 @@ export class AttemptWindow {
 
 /** One counted login attempt: say how it ended exactly once. */
 export interface LoginAttempt {
-  /** The password was right: the places are given back and the client becomes known. */
+  /** The password was right: the places are given back and the client becomes known (see markKnownClient). */
   succeeded(): void;
   /** The password was wrong: the places stay taken for the window. */
   failed(): void;
@@ -132,7 +136,7 @@ export class LoginThrottle {
   begin(account: string, client: ClientKey, now: Date): Admission {
     const t = now.getTime();
     const pair = `${account}\u0000${client}`;
-    const known = (this.knownClients.get(pair) ?? 0) > t;
+    const known = this.isKnownClient(account, client, now);
     const wait = Math.max(this.byAccount.retryAfterMs(pair, t), known ? 0 : this.byAddress.retryAfterMs(client, t));
     if (wait > 0) return { retryAfterSeconds: Math.max(1, Math.ceil(wait / 1000)) };
     this.byAccount.record(pair, t);
@@ -155,7 +159,7 @@ export class LoginThrottle {
       attempt: {
         succeeded: once(() => {
           release();
-          this.knownClients.set(pair, t + this.limits.knownClientSeconds * 1000);
+          this.markKnownClient(account, client, now);
         }),
         failed: once(() => {
           if (known) this.byAddress.record(client, t);
@@ -165,9 +169,23 @@ export class LoginThrottle {
     };
   }
 
+  /** Whether `account` (unique per service) logged in successfully from `client` within knownClientSeconds. */
+  isKnownClient(account: string, client: ClientKey, now: Date): boolean {
+    return (this.knownClients.get(`${account}\u0000${client}`) ?? 0) > now.getTime();
+  }
+
+  /**
+   * `account` proved itself from `client`: exempt from that client's address budget for knownClientSeconds.
+   * Called by a success of `begin`, and for a credential that was not counted by `begin` (a ServiceAccount
+   * token reviewed within the address budget) under the account its verification named.
+   */
+  markKnownClient(account: string, client: ClientKey, now: Date): void {
+    this.knownClients.set(`${account}\u0000${client}`, now.getTime() + this.limits.knownClientSeconds * 1000);
+  }
+
   /**
    * How long until `client` may try a check whose failures count against the address budget alone: a
-   * refresh token (no bcrypt), a ServiceAccount token (before its TokenReview).
+   * refresh token (no bcrypt), a ServiceAccount token of an account not known there (before its TokenReview).
    */
   addressRetryAfterSeconds(client: ClientKey, now: Date): number {
     const wait = this.byAddress.retryAfterMs(client, now.getTime());
@@ -175,9 +193,9 @@ export class LoginThrottle {
   }
 
   /**
-   * A failure that names no account the server can trust (a bad refresh token, an OIDC or ServiceAccount
-   * token that did not verify): counted against the address only, so it locks out no account that others
-   * share.
+   * A failure that names no account the server can trust (a bad refresh token, an OIDC token that did not
+   * verify, a ServiceAccount token claiming an account not known there): counted against the address only,
+   * so it locks out no account that others share.
    */
   recordAddressFailure(client: ClientKey, now: Date): void {
     this.byAddress.record(client, now.getTime());

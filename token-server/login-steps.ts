@@ -113,10 +113,15 @@ export async function queued<T>(
   }
 }
 
+/** What the throttle keys `account` by: one registry's `ci-bot` is not another's. */
+export function accountKey(registry: LoadedRegistry, account: string): string {
+  return `${registry.policy.service}\u0000${account}`;
+}
+
 /**
  * Counts an attempt against `account` (per service) and the client before `check` runs, 429 when over a
  * budget, then runs it; a check the queue turned away gives its places back and is a quick 429. The
- * caller says how the attempt ended.
+ * caller says how the attempt ended. `user` is the name the audit line gives, if any is worth giving.
  */
 export async function countedCheck<T>(
   ctx: AppContext,
@@ -124,10 +129,10 @@ export async function countedCheck<T>(
   client: ClientKey,
   registry: LoadedRegistry,
   account: string,
-  user: string,
+  user: string | undefined,
   check: () => Promise<T>,
 ): Promise<{ result: T; attempt: LoginAttempt }> {
-  const admitted = ctx.throttle.begin(`${registry.policy.service}\u0000${account}`, client, ctx.now());
+  const admitted = ctx.throttle.begin(accountKey(registry, account), client, ctx.now());
   if ('retryAfterSeconds' in admitted) throw overBudget(ctx, request, registry, user, admitted.retryAfterSeconds);
   return { result: await queued(ctx, request, registry, user, check, () => admitted.attempt.abandoned()), attempt: admitted.attempt };
 }

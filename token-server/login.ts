@@ -2,8 +2,8 @@
 // an OIDC issuer or the cluster (ServiceAccount tokens). Every path has the same shape:
 //   a verification still cached          -> granted at once, never throttled;
 //   the attempt counted against the budgets (429 before any check when over; an OIDC token is verified
-//   first, see verifiedFirst; a ServiceAccount token faces its client's address budget only, see
-//   reviewedWithinAddressBudget);
+//   first, see verifiedFirst; a ServiceAccount token is never counted against the account it claims
+//   unless the cluster has reviewed that account from this client before, see reviewedWithinAddressBudget);
 //   the check (bcrypt and the remote checks queued fairly by client, client-key.ts);
 //   a failure                            -> one audit line, padded to the registry's failure time, 401;
 //   a source that cannot answer          -> 503 IDENTITY_SOURCE_UNAVAILABLE, nothing granted.
@@ -22,6 +22,7 @@ import { hasJwtShape } from './identity/jwt-shape.js';
 import type { IdentityRoute } from './identity/sources.js';
 import type { IdentityCheck, VerifiedIdentity } from './identity/types.js';
 import {
+  accountKey,
   auditRefusal,
   countedCheck,
   identityGrant,
@@ -131,31 +132,50 @@ async function verifiedFirst(
   return { result: await check(), attempt: addressOnlyAttempt(ctx, client) };
 }
 
+/** What a ServiceAccount's budget and known clients are kept under: the NUL keeps it apart from Basic auth's login names. */
+function serviceAccountOf(username: string): string {
+  return `serviceaccount\u0000${username}`;
+}
+
 /**
  * A ServiceAccount token is as unverified as an OIDC one until the cluster reviews it: its `sub` is the
  * sender's to write, so no budget keyed by it may be one the real account needs (ten forged tokens naming
  * `ci:builder` would lock the real builder out at that address). But a TokenReview costs the API server a
- * call, so unlike a signature check it stays behind a budget, the client's address budget alone: once that
- * is spent, the token is refused with 429 before any review; otherwise the review waits its turn in the
- * remote-check queue, which also bounds how many reviews of one client are in flight before their failures
- * count. A review that fails counts against the address only; one that passes counts nothing (it was no
- * guess). No account is exempt as a known client: before the review nothing says which account is asking,
- * so a real ServiceAccount whose token is not cached waits, at an address whose budget others spent.
+ * call, so unlike a signature check it stays behind a budget: the remote-check queue bounds the reviews of
+ * one client in flight, and
+ * - a token claiming an account not known at this client faces the client's address budget alone (429
+ *   before any review once spent); a review that fails counts against the address only;
+ * - a token claiming an account the cluster has reviewed from this client before (a known client) skips
+ *   the address budget and faces the per-(account, address) one instead, as a known password login does.
+ *   A node's image pulls all come from the node's address (pods behind SNAT share it too), so without
+ *   this anyone there spending the address budget would turn every uncached pull credential of the node
+ *   into a 429. Forgeries naming that account can still spend its per-pair budget, but only from the
+ *   same address (or /64), and only for that account: a failure counts against the pair and the address.
+ * A review that passes gives back what was counted (it was no guess) and makes the account the cluster
+ * named known at this client; the claim alone never makes anyone known.
  */
 async function reviewedWithinAddressBudget(
   ctx: AppContext,
   request: Caller,
   client: ClientKey,
   registry: LoadedRegistry,
+  claimed: unknown,
   review: () => Promise<IdentityCheck>,
 ): Promise<{ result: IdentityCheck; attempt: LoginAttempt }> {
-  const wait = ctx.throttle.addressRetryAfterSeconds(client, ctx.now());
-  if (wait > 0) throw overBudget(ctx, request, registry, undefined, wait);
-  const nothingCounted = (): void => undefined;
-  return {
-    result: await queued(ctx, request, registry, undefined, () => ctx.remoteChecks.run(client, review), nothingCounted),
-    attempt: addressOnlyAttempt(ctx, client),
-  };
+  const inQueue = () => ctx.remoteChecks.run(client, review);
+  const account = typeof claimed === 'string' ? serviceAccountOf(claimed) : undefined;
+  let counted: { result: IdentityCheck; attempt: LoginAttempt };
+  if (account !== undefined && ctx.throttle.isKnownClient(accountKey(registry, account), client, ctx.now())) {
+    counted = await countedCheck(ctx, request, client, registry, account, undefined, inQueue);
+  } else {
+    const wait = ctx.throttle.addressRetryAfterSeconds(client, ctx.now());
+    if (wait > 0) throw overBudget(ctx, request, registry, undefined, wait);
+    const nothingCounted = (): void => undefined;
+    counted = { result: await queued(ctx, request, registry, undefined, inQueue, nothingCounted), attempt: addressOnlyAttempt(ctx, client) };
+  }
+  const { result } = counted;
+  if ('ok' in result && result.ok) ctx.throttle.markKnownClient(accountKey(registry, serviceAccountOf(result.identity.username)), client, ctx.now());
+  return counted;
 }
 
 /** The account an attempt counts against: the login name; for a JWT no source accepts, one account of its own (none of them succeeds). */
@@ -192,7 +212,7 @@ async function identityLogin(
     route.kind === 'oidc'
       ? await verifiedFirst(ctx, client, verify)
       : route.kind === 'serviceaccount'
-        ? await reviewedWithinAddressBudget(ctx, request, client, registry, verify)
+        ? await reviewedWithinAddressBudget(ctx, request, client, registry, route.jwt.claims.sub, verify)
         : await countedCheck<IdentityCheck>(ctx, request, client, registry, accountOf(route, username), username, () =>
             route.kind === 'ldap' ? ctx.remoteChecks.run(client, verify) : verify(),
           );
