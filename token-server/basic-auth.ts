@@ -27,11 +27,20 @@ export function parseBasicAuthorization(header: string | undefined): BasicCreden
   const decoded = Buffer.from(encoded, 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
   if (colon <= 0) throw new TokenServerError('MALFORMED_AUTHORIZATION');
-  const username = decoded.slice(0, colon);
-  const password = decoded.slice(colon + 1);
+  const credentials = { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
+  if (credentialsProblem(credentials) !== undefined) throw new TokenServerError('MALFORMED_AUTHORIZATION');
+  return credentials;
+}
+
+/**
+ * Why a username and password may not be checked, whichever way they came (Basic or the password grant's
+ * form). Control characters in a name are refused: `\0` separates the parts of the budgets' and caches'
+ * keys, so a name holding one could be counted as another account (a ServiceAccount's key, for one).
+ */
+export function credentialsProblem({ username, password }: BasicCredentials): string | undefined {
+  if (username.length > MAX_CREDENTIAL_LENGTH || password.length > MAX_CREDENTIAL_LENGTH)
+    return `username and password are at most ${MAX_CREDENTIAL_LENGTH} characters`;
   // eslint-disable-next-line no-control-regex -- refusing control characters is the point
-  if (username.length > MAX_CREDENTIAL_LENGTH || password.length > MAX_CREDENTIAL_LENGTH || /[\x00-\x1f\x7f]/.test(username)) {
-    throw new TokenServerError('MALFORMED_AUTHORIZATION');
-  }
-  return { username, password };
+  if (/[\x00-\x1f\x7f]/.test(username)) return 'the username contains a control character';
+  return undefined;
 }

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { SigningKeySet } from '../../wire/signing-key-set.js';
 import { basic, makeKeys, OTHER_SERVICE, PASSWORDS, SERVICE, type FixtureUser, DEFAULT_USERS } from '../../test/support/token-server-fixtures.js';
-import { harness, verifyLikeRegistry, type Harness } from '../../test/support/token-server-app.js';
+import { harness, postTokenForm, verifyLikeRegistry, type Harness } from '../../test/support/token-server-app.js';
 
 const now = new Date('2031-03-04T05:06:07Z');
 let keys: { set: SigningKeySet; bundle: string; cleanup: () => Promise<void> };
@@ -262,6 +262,21 @@ describe('refusals', () => {
     const response = await h.app.inject({ method: 'GET', url, headers: authorization === undefined ? {} : { authorization } });
     expect(response.statusCode).toBe(status);
     expect(response.json().errors[0].code).toBe(code);
+  });
+
+  // Attack: `\0` separates the parts of the budgets' keys, so a form name holding one could be counted as
+  // another account (this one is a ServiceAccount's key); Basic refused such names, the form did not.
+  it.each([
+    ['a NUL in the name', `serviceaccount\u0000system:serviceaccount:ci:builder`, 'x', /control character/],
+    ['a line break in the name', 'alice\nbob', PASSWORDS.alice as string, /control character/],
+    ['a password over 1,024 characters', 'alice', 'p'.repeat(1025), /at most 1024/],
+  ])('the password grant refuses %s before any check, as Basic does', async (_name, username, password, detail) => {
+    const response = await postTokenForm(h.app, SERVICE, { grant_type: 'password', username, password });
+    expect(response.statusCode).toBe(400);
+    expect(response.json().errors[0]).toMatchObject({ code: 'INVALID_REQUEST', detail: expect.stringMatching(detail) });
+    const viaBasic = await h.app.inject({ method: 'GET', url: `/token?service=${SERVICE}`, headers: { authorization: basic(username, password) } });
+    expect(viaBasic.statusCode).toBe(400);
+    expect(viaBasic.json().errors[0].message).toMatch(/malformed Authorization header/);
   });
 
   it('names the unknown service in the message', async () => {

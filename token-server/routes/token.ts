@@ -11,6 +11,7 @@ import { formatScope, parseScopes, type ResourceScope } from '../../policy/scope
 import type { AppContext, SigningMaterial } from '../context.js';
 import { registryUserPasswords } from '../../policy/compile/authentication.js';
 import { TokenServerError } from '../errors.js';
+import { credentialsProblem } from '../basic-auth.js';
 import { login } from '../login.js';
 import { auditRefusal, throttled, userGrant, type Caller, type Grant } from '../login-steps.js';
 import { clientKey } from '../client-key.js';
@@ -63,6 +64,8 @@ export function registerTokenRoutes(app: FastifyInstance, ctx: AppContext): void
       if (username === undefined || password === undefined) {
         throw new TokenServerError('INVALID_REQUEST', { detail: 'the password grant needs username and password' });
       }
+      const problem = credentialsProblem({ username, password });
+      if (problem !== undefined) throw new TokenServerError('INVALID_REQUEST', { detail: problem });
       const grant = await login(ctx, request, registry, { username, password }, 'password');
       const offline = optionalString(form, 'access_type') === 'offline';
       reply.header('cache-control', 'no-store');
