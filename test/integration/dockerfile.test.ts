@@ -296,11 +296,14 @@ describe('Dockerfile replayed on a copy of the build context', () => {
         '--metrics-listen',
         '--log-level',
         '--namespace',
+        '--retention-image',
+        '--retention-cluster-role',
+        '--retention-namespaces',
         '--activity-url',
         '--activity-key-file',
       ],
     ],
-    ['token-server', ['--registry', '--listen', '--log-level', '--trust-proxy']],
+    ['token-server', ['--registry', '--listen', '--log-level', '--trust-proxy', '--workers']],
     [
       'activity',
       [
