@@ -89,6 +89,10 @@ describe('budgets are counted before bcrypt runs', () => {
 });
 
 describe('what is never locked out', () => {
+  /** Three failures spend an address; no login is served from the cache. */
+  const threeFailuresNoCache = () =>
+    harness({ set: keys.set, now, limits: { failuresPerAccountAndAddress: 100, failuresPerAddress: 3 }, extra: { credentialCache: { ttlSeconds: 0 } } });
+
   it('a correct password the cache already verified is served while others fail from the same address', async () => {
     const h = await harness({ set: keys.set, now, limits: { failuresPerAccountAndAddress: 100, failuresPerAddress: 3 } });
     expect((await login(h, 'alice', PASSWORDS.alice as string)).statusCode).toBe(200);
@@ -99,12 +103,7 @@ describe('what is never locked out', () => {
 
   it('an account that logged in from an address before is not refused because others failed there', async () => {
     // No cache: every login runs bcrypt, so only the known-client rule can let alice in.
-    const h = await harness({
-      set: keys.set,
-      now,
-      limits: { failuresPerAccountAndAddress: 100, failuresPerAddress: 3 },
-      extra: { credentialCache: { ttlSeconds: 0 } },
-    });
+    const h = await threeFailuresNoCache();
     expect((await login(h, 'alice', PASSWORDS.alice as string)).statusCode).toBe(200);
     for (let i = 0; i < 3; i++) expect((await login(h, `guess-${i}`, 'x')).statusCode).toBe(401);
     expect((await login(h, 'dave', PASSWORDS.dave as string)).statusCode).toBe(429);
@@ -114,12 +113,7 @@ describe('what is never locked out', () => {
   });
 
   it("a known client's failure still counts against its address", async () => {
-    const h = await harness({
-      set: keys.set,
-      now,
-      limits: { failuresPerAccountAndAddress: 100, failuresPerAddress: 3 },
-      extra: { credentialCache: { ttlSeconds: 0 } },
-    });
+    const h = await threeFailuresNoCache();
     expect((await login(h, 'alice', PASSWORDS.alice as string)).statusCode).toBe(200);
     for (let i = 0; i < 2; i++) expect((await login(h, `guess-${i}`, 'x')).statusCode).toBe(401);
     expect((await login(h, 'alice', 'typo')).statusCode).toBe(401);

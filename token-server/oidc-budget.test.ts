@@ -5,12 +5,11 @@
 // issuers in test/integration/oidc-issuer.test.ts and test/e2e/identity-oidc.test.ts): what is under test
 // here is what the token server counts around it.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { AuthenticationPolicy, RegistryPolicy } from '../policy/types.js';
-import { harness, verifyLikeRegistry, type Harness } from '../test/support/token-server-app.js';
-import { basic, keysForFile, SERVICE, snapshotOf } from '../test/support/token-server-fixtures.js';
+import type { AuthenticationPolicy } from '../policy/types.js';
+import { harness, serveWithAuthentication, verifyLikeRegistry, type Harness } from '../test/support/token-server-app.js';
+import { basic, keysForFile, SERVICE } from '../test/support/token-server-fixtures.js';
 import { OidcIssuer } from './identity/oidc.js';
 import { refused } from './identity/types.js';
-import { buildPolicyState } from './sources/policy-state.js';
 
 const now = new Date('2031-03-04T05:06:07Z');
 const ISSUER = 'https://issuer.test';
@@ -31,19 +30,13 @@ const jwt = (sub: string, n: number, genuine: boolean) =>
 
 beforeEach(async () => {
   h = await harness({ set: keys.set, now });
-  const registries = h.snapshot.registries.map((r): RegistryPolicy =>
-    r.service !== SERVICE
-      ? r
-      : {
-          ...r,
-          authentication: AUTHENTICATION,
-          grants: [
-            ...r.grants,
-            { source: 'registry/ci', subjects: [{ kind: 'User', name: 'oidc:ci' }], repositories: ['ci/**'], actions: ['pull', 'push'], catalog: false },
-          ],
-        },
+  serveWithAuthentication(
+    h,
+    SERVICE,
+    AUTHENTICATION,
+    { source: 'registry/ci', subjects: [{ kind: 'User', name: 'oidc:ci' }], repositories: ['ci/**'], actions: ['pull', 'push'], catalog: false },
+    now,
   );
-  h.policy.set(buildPolicyState(snapshotOf(registries), h.credentials, now));
   vi.spyOn(OidcIssuer.prototype, 'verify').mockImplementation(async (token: string) => {
     if (!token.endsWith('.good')) return refused(`token from ${ISSUER} refused: not signed by a key of the issuer`);
     const sub = JSON.parse(Buffer.from(token.split('.')[1] as string, 'base64url').toString()).sub as string;

@@ -8,11 +8,10 @@
 import type { LightMyRequestResponse } from 'fastify';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import type { KubeClient } from '../kube/request.js';
-import type { AuthenticationPolicy, RegistryPolicy } from '../policy/types.js';
-import { harness, verifyLikeRegistry, type Harness } from '../test/support/token-server-app.js';
-import { basic, keysForFile, SERVICE, snapshotOf } from '../test/support/token-server-fixtures.js';
+import type { AuthenticationPolicy } from '../policy/types.js';
+import { harness, serveWithAuthentication, verifyLikeRegistry, type Harness } from '../test/support/token-server-app.js';
+import { basic, keysForFile, SERVICE } from '../test/support/token-server-fixtures.js';
 import type { AppOptions } from './app.js';
-import { buildPolicyState } from './sources/policy-state.js';
 
 const now = new Date('2031-03-04T05:06:07Z');
 const ADDRESS = '10.1.2.3';
@@ -82,25 +81,19 @@ let api: ReturnType<typeof cluster>;
 async function start(extra: Partial<AppOptions> = {}, alsoGenuine: string[] = [], reviewedAs: Record<string, string> = {}): Promise<void> {
   api = cluster(alsoGenuine, reviewedAs);
   h = await harness({ set: keys.set, now, extra: { kubeClient: api.kubeClient, ...extra } });
-  const registries = h.snapshot.registries.map((r): RegistryPolicy =>
-    r.service !== SERVICE
-      ? r
-      : {
-          ...r,
-          authentication: AUTHENTICATION,
-          grants: [
-            ...r.grants,
-            {
-              source: 'registry/ci',
-              subjects: [{ kind: 'ServiceAccount', namespace: 'ci', name: 'builder' }],
-              repositories: ['ci/**'],
-              actions: ['pull', 'push'],
-              catalog: false,
-            },
-          ],
-        },
+  serveWithAuthentication(
+    h,
+    SERVICE,
+    AUTHENTICATION,
+    {
+      source: 'registry/ci',
+      subjects: [{ kind: 'ServiceAccount', namespace: 'ci', name: 'builder' }],
+      repositories: ['ci/**'],
+      actions: ['pull', 'push'],
+      catalog: false,
+    },
+    now,
   );
-  h.policy.set(buildPolicyState(snapshotOf(registries), h.credentials, now));
 }
 
 const login = (password: string, remoteAddress = ADDRESS, user = 'builder') =>

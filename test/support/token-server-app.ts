@@ -10,8 +10,8 @@ import type { Limits } from '../../token-server/limits.js';
 import { buildPolicyState } from '../../token-server/sources/policy-state.js';
 import type { KeyState, PolicyState } from '../../token-server/sources/types.js';
 import type { SigningKeySet } from '../../wire/signing-key-set.js';
-import type { Credentials, Snapshot } from '../../policy/types.js';
-import { captureLogger, makePolicy, MemorySource, DEFAULT_USERS, type FixtureUser } from './token-server-fixtures.js';
+import type { AuthenticationPolicy, Credentials, GrantEntry, RegistryPolicy, Snapshot } from '../../policy/types.js';
+import { captureLogger, makePolicy, MemorySource, snapshotOf, DEFAULT_USERS, type FixtureUser } from './token-server-fixtures.js';
 
 export interface Harness {
   app: FastifyInstance;
@@ -93,4 +93,10 @@ export function postTokenForm(app: FastifyInstance, service: string, fields: Rec
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
     payload: new URLSearchParams({ client_id: 'test', service, ...fields }).toString(),
   });
+}
+
+/** Serves `service` with `authentication` and one more grant; everything else the harness serves stays. */
+export function serveWithAuthentication(h: Harness, service: string, authentication: AuthenticationPolicy, grant: GrantEntry, now: Date): void {
+  const registries = h.snapshot.registries.map((r): RegistryPolicy => (r.service !== service ? r : { ...r, authentication, grants: [...r.grants, grant] }));
+  h.policy.set(buildPolicyState(snapshotOf(registries), h.credentials, now));
 }
