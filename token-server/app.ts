@@ -92,7 +92,7 @@ export async function assemble(options: AppOptions): Promise<{ app: FastifyInsta
     verifier: new CredentialVerifier(verifierOptions),
     identities: new IdentitySources({ now, kubeClient: options.kubeClient ?? (() => Promise.resolve(undefined)) }),
     remoteChecks: new VerificationQueue({ ...DEFAULT_REMOTE_CHECKS, ...options.remoteCheckQueue }),
-    throttle: new LoginThrottle(limits),
+    throttle: new LoginThrottle(limits, now),
     recentFailures: new RecentFailures(limits.maxTrackedKeys),
     metrics,
     // Audit lines hold fixed fields (who, what, which grants, the key id), never a secret: they skip the

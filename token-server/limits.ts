@@ -109,6 +109,12 @@ export class AttemptWindow {
 export interface LoginAttempt {
   /** The password was right: the places are given back and the client becomes known (see markKnownClient). */
   succeeded(): void;
+  /**
+   * The check passed for someone other than the account counted (a tenant's RegistryUser holding a
+   * directory user's name; a ServiceAccount token whose review named another account than its claim): the
+   * places are given back, and the counted account does not become known, which would exempt its guesses.
+   */
+  succeededAsAnother(): void;
   /** The password was wrong: the places stay taken for the window. */
   failed(): void;
   /** No check ran (the queue refused it): the places are given back. */
@@ -122,7 +128,11 @@ export class LoginThrottle {
   private readonly byAddress: AttemptWindow;
   private readonly knownClients: BoundedMap<number>;
 
-  constructor(private readonly limits: Limits) {
+  constructor(
+    private readonly limits: Limits,
+    /** When a failure is recorded: an attempt may end long after it began (queued, a slow directory). */
+    private readonly clock: () => Date = () => new Date(),
+  ) {
     const windowMs = limits.failureWindowSeconds * 1000;
     this.byAccount = new AttemptWindow(limits.failuresPerAccountAndAddress, windowMs, limits.maxTrackedKeys);
     this.byAddress = new AttemptWindow(limits.failuresPerAddress, windowMs, limits.maxTrackedKeys);
@@ -161,8 +171,11 @@ export class LoginThrottle {
           release();
           this.markKnownClient(account, client, now);
         }),
+        succeededAsAnother: once(release),
+        // At the time it failed, not when it began: a window keeps its times in order and no more than its
+        // budget, so an older time pushed into a full window would drop a newer failure's place.
         failed: once(() => {
-          if (known) this.byAddress.record(client, t);
+          if (known) this.byAddress.record(client, this.clock().getTime());
         }),
         abandoned: once(release),
       },

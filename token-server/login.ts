@@ -19,6 +19,8 @@ import type { CredentialCheck } from './credentials.js';
 import type { TokenServerError } from './errors.js';
 import type { LoginAttempt } from './limits.js';
 import { hasJwtShape } from './identity/jwt-shape.js';
+import type { UnverifiedJwt } from './identity/jwt-shape.js';
+import { refusedOnClaims } from './identity/service-accounts.js';
 import type { IdentityRoute } from './identity/sources.js';
 import type { IdentityCheck, VerifiedIdentity } from './identity/types.js';
 import {
@@ -113,7 +115,7 @@ async function verifyPassword(
 /** An attempt that counts only if it fails, and then against the client's address budget only. */
 function addressOnlyAttempt(ctx: AppContext, client: ClientKey): LoginAttempt {
   const settled = (): void => undefined;
-  return { succeeded: settled, abandoned: settled, failed: () => ctx.throttle.recordAddressFailure(client, ctx.now()) };
+  return { succeeded: settled, succeededAsAnother: settled, abandoned: settled, failed: () => ctx.throttle.recordAddressFailure(client, ctx.now()) };
 }
 
 /**
@@ -152,21 +154,32 @@ function serviceAccountOf(username: string): string {
  *   into a 429. Forgeries naming that account can still spend its per-pair budget, but only from the
  *   same address (or /64), and only for that account: a failure counts against the pair and the address.
  * A review that passes gives back what was counted (it was no guess) and makes the account the cluster
- * named known at this client; the claim alone never makes anyone known.
+ * named known at this client; the claim alone never makes anyone known. A token its own claims refuse
+ * (no expiry, expired, another audience) needs no review and counts against the address only, as a
+ * forged OIDC token does: otherwise ten junk tokens naming a known account would spend its per-pair budget
+ * without costing the sender anything the cluster sees.
  */
 async function reviewedWithinAddressBudget(
   ctx: AppContext,
   request: Caller,
   client: ClientKey,
   registry: LoadedRegistry,
-  claimed: unknown,
+  jwt: UnverifiedJwt,
   review: () => Promise<IdentityCheck>,
 ): Promise<{ result: IdentityCheck; attempt: LoginAttempt }> {
+  const policy = registry.policy.authentication?.serviceAccounts;
+  const onClaims = policy === undefined ? undefined : refusedOnClaims(jwt, policy, ctx.now());
+  // Refused on claims anyone can write, without asking the cluster: no per-account place, only the address's.
+  if (onClaims !== undefined) return { result: onClaims, attempt: addressOnlyAttempt(ctx, client) };
   const inQueue = () => ctx.remoteChecks.run(client, review);
+  const claimed = jwt.claims.sub;
   const account = typeof claimed === 'string' ? serviceAccountOf(claimed) : undefined;
   let counted: { result: IdentityCheck; attempt: LoginAttempt };
   if (account !== undefined && ctx.throttle.isKnownClient(accountKey(registry, account), client, ctx.now())) {
-    counted = await countedCheck(ctx, request, client, registry, account, undefined, inQueue);
+    const { result, attempt } = await countedCheck(ctx, request, client, registry, account, undefined, inQueue);
+    // The claim is never made known (below, the account the cluster named is): a review that passed
+    // gives the places back without marking it.
+    counted = { result, attempt: { ...attempt, succeeded: () => attempt.succeededAsAnother() } };
   } else {
     const wait = ctx.throttle.addressRetryAfterSeconds(client, ctx.now());
     if (wait > 0) throw overBudget(ctx, request, registry, undefined, wait);
@@ -212,7 +225,7 @@ async function identityLogin(
     route.kind === 'oidc'
       ? await verifiedFirst(ctx, client, verify)
       : route.kind === 'serviceaccount'
-        ? await reviewedWithinAddressBudget(ctx, request, client, registry, route.jwt.claims.sub, verify)
+        ? await reviewedWithinAddressBudget(ctx, request, client, registry, route.jwt, verify)
         : await countedCheck<IdentityCheck>(ctx, request, client, registry, accountOf(route, username), username, () =>
             route.kind === 'ldap' ? ctx.remoteChecks.run(client, verify) : verify(),
           );

@@ -28,12 +28,12 @@ const AUTHENTICATION: AuthenticationPolicy = {
 
 const b64 = (x: unknown) => Buffer.from(JSON.stringify(x)).toString('base64url');
 /** A bound ServiceAccount token for ci:<name> as the API server mints one; `signature` tells them apart. */
-const saToken = (signature: string, name = 'builder') =>
+const saToken = (signature: string, name = 'builder', claims: { aud?: string[]; exp?: number } = {}) =>
   `${b64({ alg: 'RS256', kid: 'sa' })}.${b64({
     iss: 'https://kubernetes.default.svc',
     sub: sa(name),
-    aud: [SERVICE],
-    exp: Math.floor(now.getTime() / 1000) + 600,
+    aud: claims.aud ?? [SERVICE],
+    exp: claims.exp ?? Math.floor(now.getTime() / 1000) + 600,
     'kubernetes.io': { namespace: 'ci', serviceaccount: { name, uid: `u-${name}` } },
   })}.${signature}`;
 const GENUINE = saToken('signed-by-the-cluster');
@@ -209,6 +209,37 @@ describe('a ServiceAccount the cluster has reviewed from an address (a known cli
     expectThrottled(await login(forged(30), ELSEWHERE));
     await expectBuilderToken(await login(fresh));
     expect((await login(forged(31))).statusCode).toBe(401);
+  });
+
+  it('tokens naming it that their own claims refuse (expired, another audience) cost only the address, never its budget here', async () => {
+    await start({}, [fresh]);
+    expect((await login(GENUINE)).statusCode).toBe(200);
+    const expired = (n: number) => saToken(`expired-${n}`, 'builder', { exp: Math.floor(now.getTime() / 1000) - 3600 });
+    const elsewhere = (n: number) => saToken(`elsewhere-${n}`, 'builder', { aud: ['another.registry'] });
+    for (let i = 0; i < 8; i++) {
+      expect((await login(expired(i))).statusCode, `expired ${i}`).toBe(401);
+      expect((await login(elsewhere(i))).statusCode, `other audience ${i}`).toBe(401);
+    }
+    // No review was needed to refuse them, and the builder's budget here (10) is untouched.
+    expect(api.reviews()).toBe(1);
+    await expectBuilderToken(await login(fresh));
+    // They did cost the address: 16 of its 30 places.
+    for (let i = 0; i < 14; i++) expect((await login(forged(i, `other-${i}`))).statusCode, `other ${i}`).toBe(401);
+    expectThrottled(await login(forged(14, 'other-14')));
+  });
+
+  it('a passing review of a token that claims another known account does not keep that account known', async () => {
+    const claimsDeployer = saToken('reviewed-as-the-builder', 'deployer');
+    const deployerLater = saToken('deployer-later', 'deployer');
+    await start({ limits: { knownClientSeconds: 10 } }, [claimsDeployer, deployerFirst, deployerLater], { [claimsDeployer]: BUILDER });
+    expect((await login(deployerFirst)).statusCode).toBe(200);
+    // Within the deployer's known time, a token claiming it that the cluster reviews as the builder.
+    h.clock.now = new Date(now.getTime() + 8_000);
+    expect((await login(claimsDeployer)).statusCode).toBe(200);
+    // Past the deployer's own known time: spend the address; the deployer is not known any more.
+    h.clock.now = new Date(now.getTime() + 12_000);
+    for (let i = 0; i < 30; i++) expect((await login(forged(i, `other-${i}`))).statusCode, `forgery ${i}`).toBe(401);
+    expectThrottled(await login(deployerLater));
   });
 
   it('is known under the name the cluster answered with, never under the name a token claims', async () => {

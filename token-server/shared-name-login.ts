@@ -11,7 +11,9 @@
 // whenever the hash rejected the password, even when the directory could not then be asked (queue full,
 // directory down): a 429 or 503 after that still tells the sender the password was not the tenant's, so it
 // must cost a place as any other guess does. A refusal is the 401 and the wait of any wrong password; while
-// the directory is down, the 503 every failed password login of the Registry gets.
+// the directory is down, the 503 every failed password login of the Registry gets. Only a directory
+// success makes the name a known client at that address (exempt from the address budget): the tenant's
+// own logins, under the same name, must not exempt guesses at the directory user's password.
 // The two caches cannot stand in for each other: the password cache answers only for a password the
 // RegistryUser's hash accepted, the identity cache only for one the directory accepted while that same hash
 // rejected it (IdentitySources.lookup binds the entry to the hash), so a cached login always gets the
@@ -91,7 +93,9 @@ async function checkBoth(
   });
 
   if (result.by === 'password') {
-    attempt.succeeded();
+    // Not succeeded(): the attempt is counted under the name, which the directory user shares, and a
+    // known client's guesses skip the address budget; the tenant logging in must not make them so.
+    attempt.succeededAsAnother();
     return userGrant(result.user, result.revision, grantType);
   }
   if (result.by === 'nobody') {

@@ -165,6 +165,17 @@ describe("a tenant's RegistryUser named like a directory user", () => {
     expect((await token(s, 'dana', 'wrong-4')).statusCode).toBe(429);
   });
 
+  it("the tenant's own login does not exempt guesses at the directory user from the address budget", async () => {
+    // Known clients skip the address budget. Counted under the name both share, a tenant logging in with
+    // its own password would make every later guess at dana's directory password from here skip it too.
+    const s = await server({ limits: { failuresPerAccountAndAddress: 100, failuresPerAddress: 3 } });
+    expect(granted(await token(s, 'dana', TENANT_PASSWORD))).toEqual(TENANT_DANA);
+    for (const guess of ['guess-1', 'guess-2', 'guess-3']) expect((await token(s, 'dana', guess)).statusCode).toBe(401);
+    const refused = await token(s, 'dana', 'guess-4');
+    expect(refused.statusCode).toBe(429);
+    expect(refused.json().errors[0].code).toBe('TOOMANYREQUESTS');
+  });
+
   it('counts an IPv6 client by its /64: guesses from one address of it throttle another address of it, not another /64', async () => {
     const s = await server({ limits: { failuresPerAccountAndAddress: 2, failuresPerAddress: 100 } });
     expect((await token(s, 'dana', 'wrong-1', '2001:db8:77:1::1')).statusCode).toBe(401);

@@ -31,6 +31,19 @@ function audiencesOf(aud: unknown): string[] {
   return typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud.filter((a): a is string => typeof a === 'string') : [];
 }
 
+/**
+ * A token refused on its own claims, before any review: no expiry, expired, or for another audience.
+ * Anyone can write such claims, so a refusal here says nothing about the account the token names.
+ */
+export function refusedOnClaims(jwt: UnverifiedJwt, policy: ServiceAccountPolicy, now: Date): IdentityCheck | undefined {
+  const exp = jwt.claims.exp;
+  // Legacy Secret-based tokens never expire; a registry credential that cannot be revoked by time is refused.
+  if (typeof exp !== 'number') return refused('ServiceAccount token has no expiry (legacy Secret-based tokens are not accepted)');
+  if (exp + LEEWAY_SECONDS < now.getTime() / 1000) return refused('ServiceAccount token expired');
+  if (!audiencesOf(jwt.claims.aud).some((a) => policy.audiences.includes(a))) return refused('ServiceAccount token is for another audience');
+  return undefined;
+}
+
 export class ServiceAccountReviewer {
   constructor(
     /** Undefined: this token server has no cluster connection, so ServiceAccount logins are unavailable. */
@@ -39,13 +52,9 @@ export class ServiceAccountReviewer {
   ) {}
 
   async verify(token: string, jwt: UnverifiedJwt, policy: ServiceAccountPolicy): Promise<IdentityCheck> {
-    const nowSeconds = this.now().getTime() / 1000;
-    const exp = jwt.claims.exp;
-    // Legacy Secret-based tokens never expire; a registry credential that cannot be revoked by time is refused.
-    if (typeof exp !== 'number') return refused('ServiceAccount token has no expiry (legacy Secret-based tokens are not accepted)');
-    if (exp + LEEWAY_SECONDS < nowSeconds) return refused('ServiceAccount token expired');
-    const wanted = audiencesOf(jwt.claims.aud).filter((a) => policy.audiences.includes(a));
-    if (wanted.length === 0) return refused('ServiceAccount token is for another audience');
+    const onClaims = refusedOnClaims(jwt, policy, this.now());
+    if (onClaims !== undefined) return onClaims;
+    const exp = jwt.claims.exp as number;
 
     const client = await this.client().catch(() => undefined);
     if (client === undefined) return unavailable('this token server has no connection to the cluster to review ServiceAccount tokens');
