@@ -41,7 +41,8 @@ describe('clientKey', () => {
     ['::1', '::ffff:0.0.0.1'],
     ['1.2.3.4', '1.2.3.5'],
     ['1.2.3.4', '::1.2.3.4'],
-    ['1.2.3.4', '64:ff9b::1.2.3.4'],
+    ['1.2.3.4', '64:ff9b:1::1.2.3.4'],
+    ['64:ff9b::1.2.3.4', '64:ff9b::1.2.3.5'],
   ])('%s and %s are different clients', (a, b) => {
     expect(clientKey(a)).not.toBe(clientKey(b));
   });
@@ -51,6 +52,13 @@ describe('clientKey', () => {
     (mapped) => {
       expect(clientKey(mapped)).toBe('1.2.3.4');
       expect(clientKey(mapped)).toBe(clientKey('1.2.3.4'));
+    },
+  );
+
+  it.each(['64:ff9b::1.2.3.4', '64:FF9B::102:304', '64:ff9b:0:0:0:0:102:304'])(
+    'the NAT64-translated %s is 1.2.3.4, not one /64 for the whole IPv4 internet',
+    (translated) => {
+      expect(clientKey(translated)).toBe('1.2.3.4');
     },
   );
 

@@ -1,7 +1,8 @@
 // The key every abuse limit counts a client under (the login budgets, the "same wrong password again"
 // memo, the verification queues). An IPv6 host is given a whole /64 (SLAAC, privacy addresses, any VPS),
 // so keyed by its full address one attacker would have 2^64 budgets: an IPv6 client is keyed by its /64.
-// An IPv4 client is keyed by its address, also when a dual-stack socket reports it as `::ffff:a.b.c.d`.
+// An IPv4 client is keyed by its address, also when a dual-stack socket reports it as `::ffff:a.b.c.d` or
+// a NAT64 translator as `64:ff9b::a.b.c.d`.
 // Audit lines keep the full address; only the counting is coarser.
 
 import { isIPv4, isIPv6 } from 'node:net';
@@ -13,6 +14,14 @@ export type ClientKey = string & { readonly [clientKeyBrand]: true };
 /** `::ffff:0:0/96`: the first five groups 0, the sixth 0xffff. */
 function isIPv4Mapped(groups: number[]): boolean {
   return groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff;
+}
+
+/**
+ * `64:ff9b::/96`, the well-known NAT64 prefix (RFC 6052): behind a translator every IPv4 client of the
+ * internet arrives from it, so keyed by its /64 they would all share one budget.
+ */
+function isNat64(groups: number[]): boolean {
+  return groups[0] === 0x64 && groups[1] === 0xff9b && groups.slice(2, 6).every((g) => g === 0);
 }
 
 /**
@@ -43,7 +52,7 @@ export function clientKey(address: string): ClientKey {
   // Not an address (a trusted proxy's hop that is none, no socket peer): keyed as it came, marked so that it
   // can never equal an address's key.
   if (groups === undefined) return `?${address}` as ClientKey;
-  if (isIPv4Mapped(groups)) {
+  if (isIPv4Mapped(groups) || isNat64(groups)) {
     const [high, low] = groups.slice(6) as [number, number];
     return `${high >> 8}.${high & 0xff}.${low >> 8}.${low & 0xff}` as ClientKey;
   }
