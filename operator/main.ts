@@ -20,7 +20,7 @@ import { objectKey, registryKeyOf, splitKey } from '../policy/object-keys.js';
 import type { ChunkLimits } from '../wire/chunked.js';
 import { closeServer } from '../wire/close-server.js';
 import { allInformers, createCaches, namespaceInfos, type OperatorCaches } from './caches.js';
-import { servedNamespaces } from './served-namespaces.js';
+import { servedNamespaces, servesNamespace } from './served-namespaces.js';
 import { KeysController, type KeysControllerOptions } from './controllers/keys/controller.js';
 import { MaintenanceController, type MaintenanceControllerOptions } from './controllers/maintenance/controller.js';
 import { wireMaintenanceTriggers } from './controllers/maintenance/triggers.js';
@@ -109,7 +109,7 @@ export async function startOperator(options: OperatorOptions = {}): Promise<Runn
   else if (retentionServed !== undefined) log.info({ retentionNamespaces: retentionServed }, 'creating scheduled retention runs only in these namespaces');
   // A Registry elsewhere is refused by the Registry controller; the others leave it alone, as they could
   // neither read its objects from the caches nor (with the chart's RBAC) write them.
-  const serves = (key: string): boolean => served === undefined || served.includes(splitKey(key).namespace);
+  const serves = (key: string): boolean => servesNamespace(served, splitKey(key).namespace);
   const caches = createCaches({
     kc,
     client,

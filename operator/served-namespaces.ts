@@ -14,3 +14,8 @@ export function servedNamespaces(namespace: string | undefined, listed: readonly
   if (!unique.includes(namespace)) throw new Error(`--namespace ${namespace} is not among ${flag} ${unique.join(',')}: nothing it watches could be served`);
   return [namespace];
 }
+
+/** Whether the operator acts in `namespace` under a list servedNamespaces returned (undefined: everywhere). */
+export function servesNamespace(served: readonly string[] | undefined, namespace: string): boolean {
+  return served === undefined || served.includes(namespace);
+}

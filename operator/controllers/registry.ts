@@ -49,6 +49,7 @@ import type { OwnWrites } from '../own-writes.js';
 import { GzipMemo, snapshotFiles } from './snapshot-layout.js';
 import { PhaseTimer } from '../phase-timer.js';
 import { OperatorLogMessages } from '../log-messages.js';
+import { servesNamespace } from '../served-namespaces.js';
 
 export interface NamespaceObject {
   metadata: { name: string; labels?: Record<string, string>; resourceVersion?: string };
@@ -251,7 +252,7 @@ export class RegistryController {
     const unserved = new Map<string, { reason: string; message: string }>();
     for (const r of registries) {
       const namespace = namespaceOf(r);
-      if (served.includes(namespace)) continue;
+      if (servesNamespace(served, namespace)) continue;
       const message =
         `the operator serves Registries only in namespace(s) ${served.join(', ')} (--registry-namespaces): it can neither read nor write ` +
         `this Registry's snapshot and credentials in ${namespace}; add ${namespace} to operator.registryNamespaces`;

@@ -16,6 +16,7 @@ import { namespaceOf, objectKey, splitKey } from '../../../policy/object-keys.js
 import { ConditionTypes, Reasons } from '../../../policy/reasons.js';
 import { Labels, MANAGED_BY } from '../../../wire/labels.js';
 import { namespaceInfos } from '../../caches.js';
+import { servesNamespace } from '../../served-namespaces.js';
 import type { ReconcileResult } from '../../reconciler.js';
 import { applyObject, deleteObject } from '../../writes/apply.js';
 import { statusUpdate, writeStatus } from '../../writes/status.js';
@@ -97,8 +98,7 @@ export class RetentionScheduleController {
   };
 
   private writesIn(namespace: string): boolean {
-    const served = this.options.retentionNamespaces;
-    return served === undefined || served.includes(namespace);
+    return servesNamespace(this.options.retentionNamespaces, namespace);
   }
 
   private decide(
