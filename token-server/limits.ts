@@ -123,6 +123,11 @@ export interface LoginAttempt {
 
 export type Admission = { attempt: LoginAttempt } | { retryAfterSeconds: number };
 
+/** One account at one client: the key of its budget and of its known-client mark. */
+function pairKey(account: string, client: ClientKey): string {
+  return `${account}\u0000${client}`;
+}
+
 export class LoginThrottle {
   private readonly byAccount: AttemptWindow;
   private readonly byAddress: AttemptWindow;
@@ -145,7 +150,7 @@ export class LoginThrottle {
    */
   begin(account: string, client: ClientKey, now: Date): Admission {
     const t = now.getTime();
-    const pair = `${account}\u0000${client}`;
+    const pair = pairKey(account, client);
     const known = this.isKnownClient(account, client, now);
     const wait = Math.max(this.byAccount.retryAfterMs(pair, t), known ? 0 : this.byAddress.retryAfterMs(client, t));
     if (wait > 0) return { retryAfterSeconds: Math.max(1, Math.ceil(wait / 1000)) };
@@ -184,7 +189,7 @@ export class LoginThrottle {
 
   /** Whether `account` (unique per service) logged in successfully from `client` within knownClientSeconds. */
   isKnownClient(account: string, client: ClientKey, now: Date): boolean {
-    return (this.knownClients.get(`${account}\u0000${client}`) ?? 0) > now.getTime();
+    return (this.knownClients.get(pairKey(account, client)) ?? 0) > now.getTime();
   }
 
   /**
@@ -193,7 +198,7 @@ export class LoginThrottle {
    * token reviewed within the address budget) under the account its verification named.
    */
   markKnownClient(account: string, client: ClientKey, now: Date): void {
-    this.knownClients.set(`${account}\u0000${client}`, now.getTime() + this.limits.knownClientSeconds * 1000);
+    this.knownClients.set(pairKey(account, client), now.getTime() + this.limits.knownClientSeconds * 1000);
   }
 
   /**

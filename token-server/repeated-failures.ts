@@ -3,8 +3,8 @@
 // (five typos instead of ten) and run bcrypt twice for nothing. So a failed password is remembered for a
 // few seconds, per client (client-key.ts), under the verifier's keyed hash of (registry, username,
 // password): the same attempt again within the window is answered with the same 401, without a
-// comparison and without counting. It reveals nothing the client did not already learn, and it is forgotten when the
-// registry's snapshot changes (a password changed meanwhile is checked anew).
+// comparison and without counting. It reveals nothing the client did not already learn, and it is
+// forgotten when the registry's snapshot changes (a password changed meanwhile is checked anew).
 import { BoundedMap } from '../policy/bounded-map.js';
 import type { ClientKey } from './client-key.js';
 import type { LoadedRegistry } from './sources/types.js';
