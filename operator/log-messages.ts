@@ -15,7 +15,8 @@ export const OperatorLogMessages = {
    */
   ownedObjectsClusterWide:
     `caching ConfigMaps and Secrets labelled ${MANAGED_SELECTOR} from every namespace, with their data: ` +
-    'anyone who may create one anywhere can fill this process; pass --registry-namespaces with the namespaces that hold Registries',
+    'anyone who may create one anywhere can fill this process; pass --registry-namespaces with the namespaces that hold Registries ' +
+    '(the RBAC of deploy/rbac and of the chart lets it read ConfigMaps and Deployments only there: without the flag its watches are forbidden)',
   /**
    * Warn, at start: neither --retention-namespaces nor --namespace, so the operator creates retention
    * CronJobs wherever a scheduled RetentionPolicy is, and holds the rights to do so in every namespace.

@@ -75,9 +75,14 @@ export async function startStack(options: StackOptions): Promise<Stack> {
 
     for (let i = 0; i < options.operatorReplicas; i++) {
       operators.push(
-        startProcess(`operator-${i}`, process.execPath, [cliPath, 'operator', '--lease-namespace', options.leaseNamespace, '--log-level', 'info'], {
-          env: { ...process.env, KUBECONFIG: options.operatorKubeconfig },
-        }),
+        startProcess(
+          `operator-${i}`,
+          process.execPath,
+          [cliPath, 'operator', '--lease-namespace', options.leaseNamespace, '--registry-namespaces', 'registry', '--log-level', 'info'],
+          {
+            env: { ...process.env, KUBECONFIG: options.operatorKubeconfig },
+          },
+        ),
       );
     }
     const bundle = await publishedBundle(cp, logs);

@@ -94,7 +94,13 @@ describe('the container image, built with a real Docker engine and run', () => {
     const manifests = await exampleManifests();
     await waitFor('examples applied', async () => (await kubectl(cp, ['apply', '-f', '-'], manifests)).code === 0, 30_000);
 
-    await runContainer('operator', await mountsFor('portcullis-system', 'portcullis-operator'), ['operator', '--lease-namespace', 'portcullis-system']);
+    await runContainer('operator', await mountsFor('portcullis-system', 'portcullis-operator'), [
+      'operator',
+      '--lease-namespace',
+      'portcullis-system',
+      '--registry-namespaces',
+      'registry',
+    ]);
     const bundle = await publishedBundle(cp, () => '(see the operator container log)');
     await writeFile(join(dir, 'bundle.pem'), bundle);
 

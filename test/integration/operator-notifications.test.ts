@@ -123,7 +123,14 @@ async function secretEndpoints(): Promise<string | undefined> {
 async function startWiredOperator(activityUrl: string | undefined): Promise<RunningOperator> {
   // Through the CLI's own parsers, so the file on disk is read as `--activity-key-file` reads it.
   const activity = activityUrl === undefined ? undefined : { url: parseActivityUrl(activityUrl), key: await readActivityKey(join(keyDir, 'key')) };
-  const op = await startOperator({ kubeConfig: operatorKc, log, leaderElect: false, keys: { rolloutPollMs: 500 }, ...(activity ? { activity } : {}) });
+  const op = await startOperator({
+    kubeConfig: operatorKc,
+    log,
+    leaderElect: false,
+    registryNamespaces: [NS],
+    keys: { rolloutPollMs: 500 },
+    ...(activity ? { activity } : {}),
+  });
   running.push(op);
   return op;
 }

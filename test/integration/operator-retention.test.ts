@@ -117,7 +117,7 @@ beforeAll(async () => {
     },
   });
   const operatorKc = (await cp.kubeconfigForServiceAccount('portcullis-system', 'portcullis-operator')).kubeConfig;
-  operator = await startOperator({ kubeConfig: operatorKc, log: unconfined.log, leaderElect: false, retentionImage: IMAGE });
+  operator = await startOperator({ kubeConfig: operatorKc, log: unconfined.log, leaderElect: false, registryNamespaces: ['registry'], retentionImage: IMAGE });
 }, 180_000);
 
 afterAll(async () => {
@@ -292,7 +292,14 @@ describe('retention schedules with --retention-namespaces', () => {
     // Had the operator asked for a CronJob in team-b, the API server would have refused it.
     await waitFor('the cluster-wide retention binding to lapse', async () => !(await serviceAccountMay(admin, OPERATOR, createCronJob('team-b'))), 30_000);
     const operatorKc = (await cp.kubeconfigForServiceAccount('portcullis-system', 'portcullis-operator')).kubeConfig;
-    operator = await startOperator({ kubeConfig: operatorKc, log: confined.log, leaderElect: false, retentionImage: IMAGE, retentionNamespaces: served });
+    operator = await startOperator({
+      kubeConfig: operatorKc,
+      log: confined.log,
+      leaderElect: false,
+      registryNamespaces: ['registry'],
+      retentionImage: IMAGE,
+      retentionNamespaces: served,
+    });
   }, 120_000);
 
   it('an operator without the list warned at start that runs could be created in any namespace; the confined one does not', () => {

@@ -116,7 +116,7 @@ beforeAll(async () => {
   await create(registries, registryBody('s3', S3_STORAGE));
   await create(registries, registryBody('fs', { filesystem: { claimName: 'registry-data' } }));
   await create(registries, registryBody('noclaim', { filesystem: { claimName: 'missing' } }));
-  operator = await startOperator({ kubeConfig: operatorKc, log, leaderElect: false, keys: { rolloutPollMs: 500 } });
+  operator = await startOperator({ kubeConfig: operatorKc, log, leaderElect: false, registryNamespaces: [NS], keys: { rolloutPollMs: 500 } });
 }, 180_000);
 
 afterAll(async () => {

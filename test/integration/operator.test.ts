@@ -59,6 +59,8 @@ async function operator(extra: Partial<OperatorOptions> = {}): Promise<RunningOp
   const op = await startOperator({
     kubeConfig: operatorKc,
     log,
+    // deploy/rbac's write Role is bound in these two (beforeAll).
+    registryNamespaces: ['registry', 'big'],
     leaseNamespace: 'portcullis-system',
     leaseDurationMs: 3000,
     renewDeadlineMs: 2000,
