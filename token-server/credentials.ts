@@ -160,10 +160,14 @@ export class CredentialVerifier {
     return { ok: true, user, revision: stored.revision, cached: false };
   }
 
-  /** Resolves when a failed login that started at `startedAt` (performance.now()) has taken the registry's failure time. */
-  async padFailure(registry: LoadedRegistry, startedAt: number): Promise<void> {
+  /**
+   * Resolves when a failed login that started at `startedAt` (performance.now()) has taken the registry's
+   * failure time: its slowest bcrypt comparison, plus `directoryMs` where a directory is asked too (a
+   * shared name's wrong password costs both), with room for jitter.
+   */
+  async padFailure(registry: LoadedRegistry, startedAt: number, directoryMs = 0): Promise<void> {
     const expected = this.timings.expectedMs(registry.maxCost ?? DEFAULT_COST) ?? 0;
-    const floor = Math.max(this.options.minFailureMs ?? 0, expected * PADDING_FACTOR);
+    const floor = Math.max(this.options.minFailureMs ?? 0, (expected + directoryMs) * PADDING_FACTOR);
     const left = startedAt + floor - performance.now();
     if (left > 1) await sleep(left);
   }

@@ -82,7 +82,7 @@ export async function refused(
   startedAt: number,
 ): Promise<TokenServerError> {
   auditRefusal(ctx, request, registry, user, reason);
-  await ctx.verifier.padFailure(registry, startedAt);
+  await ctx.verifier.padFailure(registry, startedAt, ctx.identities.expectedDirectoryMs(registry));
   return challenge(registry, 'BAD_CREDENTIALS');
 }
 

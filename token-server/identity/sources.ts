@@ -13,12 +13,14 @@
 // `reuseUntil` (the source's TTL, never past a token's expiry).
 
 import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import { canonicalJson } from '../../policy/canonical.js';
 import type { KubeClient } from '../../kube/request.js';
 import type { AuthenticationPolicy, UserEntry } from '../../policy/types.js';
 import { BoundedMap } from '../../policy/bounded-map.js';
 import { registryUserPasswords } from '../../policy/compile/authentication.js';
 import type { LoadedRegistry } from '../sources/types.js';
+import { AnswerTime } from './answer-time.js';
 import { peekJwt, type UnverifiedJwt } from './jwt-shape.js';
 import { LdapDirectory } from './ldap.js';
 import { OidcIssuer } from './oidc.js';
@@ -48,6 +50,8 @@ interface RegistrySources {
   oidc: Map<string, OidcIssuer>;
   /** When the directory last failed to answer (ms), 0 if it answered since. */
   ldapFailedAt: number;
+  /** How long the directory's slower answers take: every failed login of the Registry is padded past it. */
+  ldapAnswers: AnswerTime;
 }
 
 export interface IdentitySourcesOptions {
@@ -131,7 +135,7 @@ export class IdentitySources {
 
   private build(registry: LoadedRegistry, revision: string): RegistrySources {
     const auth = registry.policy.authentication;
-    const sources: RegistrySources = { revision, oidc: new Map(), ldapFailedAt: 0 };
+    const sources: RegistrySources = { revision, oidc: new Map(), ldapFailedAt: 0, ldapAnswers: new AnswerTime() };
     if (auth?.ldap !== undefined) sources.ldap = new LdapDirectory(auth.ldap, registry.identitySecrets?.ldapBindPassword, this.options.now);
     for (const issuer of auth?.oidc ?? []) sources.oidc.set(issuer.issuer, new OidcIssuer(issuer, this.options.now));
     return sources;
@@ -205,8 +209,10 @@ export class IdentitySources {
         break;
       case 'ldap': {
         if (sources.ldap === undefined) return refused('no directory configured');
+        const started = performance.now();
         check = await sources.ldap.login(username, password);
         sources.ldapFailedAt = 'unavailable' in check ? this.options.now().getTime() : 0;
+        if (!('unavailable' in check)) sources.ldapAnswers.observe(performance.now() - started);
         break;
       }
       case 'unroutable':
@@ -220,6 +226,12 @@ export class IdentitySources {
   directoryDown(registry: LoadedRegistry): boolean {
     const failedAt = this.registries.get(registry.policy.id)?.ldapFailedAt ?? 0;
     return failedAt !== 0 && this.options.now().getTime() - failedAt < DOWN_WINDOW_MS;
+  }
+
+  /** How long the registry's directory takes to answer (its slower answers, ms); 0 without a directory or before its first answer. */
+  expectedDirectoryMs(registry: LoadedRegistry): number {
+    if (registry.policy.authentication?.ldap === undefined) return 0;
+    return this.sourcesOf(registry).ldapAnswers.expectedMs;
   }
 
   get cacheSize(): number {

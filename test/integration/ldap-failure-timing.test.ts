@@ -1,0 +1,114 @@
+// A failed login must not tell, by its time, which names a directory holds or which a tenant's
+// RegistryUser holds. With a directory, the paths differ in work: an unknown name costs a search, a
+// directory user's wrong password a search and a bind, a tenant-held name's wrong password a bcrypt
+// comparison and then both. Padded only to the bcrypt time, each path showed its own duration; with a
+// directory that takes a while to answer, the differences were whole round trips. Here a real slapd sits
+// behind a proxy that holds each of its answers 40 ms (a directory across a WAN), and every failure must
+// take at least as long as the directory's slowest path, a successful login with its group search.
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { compileManifests } from '../../bin/commands/compile.js';
+import { LDAP_PASSWORDS, startSlapd, type RunningSlapd } from '../../local/slapd.js';
+import { parseCredentials, parseSnapshot } from '../../policy/snapshot-format.js';
+import { build } from '../../token-server/app.js';
+import { buildPolicyState } from '../../token-server/sources/policy-state.js';
+import type { KeyState, PolicyState } from '../../token-server/sources/types.js';
+import { CREDENTIALS_FILE, SNAPSHOT_FILE } from '../../wire/files.js';
+import { ldapRegistryManifests } from '../support/ldap-manifests.js';
+import { startSlowProxy, type SlowProxy } from '../support/slow-proxy.js';
+import { basic, captureLogger, keysForFile, MemorySource } from '../support/token-server-fixtures.js';
+
+const SERVICE = 'registry.failure-timing.test';
+const DELAY_MS = 40;
+const keys = keysForFile(new Date());
+
+let slapd: RunningSlapd;
+let proxy: SlowProxy;
+let dir: string;
+let app: FastifyInstance;
+
+async function compiledPolicy(): Promise<PolicyState> {
+  const slow = { ...slapd, ldapsUrl: `ldaps://localhost:${proxy.port}` };
+  // dana is both a directory user and a RegistryUser of the delegated namespace team-a.
+  const manifests = `${ldapRegistryManifests(slow, SERVICE, ['timeout: 5s'])}---
+apiVersion: v1
+kind: Secret
+metadata: {name: dana-password, namespace: team-a}
+stringData: {password: team-a-dana-password}
+---
+apiVersion: portcullis.dev/v1alpha1
+kind: RegistryUser
+metadata: {name: dana, namespace: team-a}
+spec: {registryRef: {name: main, namespace: registry}, passwordSecretRef: {name: dana-password}}
+`;
+  await writeFile(join(dir, 'policy.yaml'), manifests);
+  const outcome = await compileManifests({ files: [join(dir, 'policy.yaml')], outDir: join(dir, 'out'), cost: 4 });
+  if (outcome.exitCode !== 0) throw new Error(`compile: ${outcome.err.join('\n')}`);
+  const snapshot = parseSnapshot(await readFile(join(dir, 'out', SNAPSHOT_FILE), 'utf8'));
+  const credentials = parseCredentials(await readFile(join(dir, 'out', CREDENTIALS_FILE), 'utf8'));
+  return buildPolicyState(snapshot, credentials, new Date());
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'portcullis-ldap-timing-'));
+  slapd = await startSlapd();
+  proxy = await startSlowProxy({ host: '127.0.0.1', port: Number(new URL(slapd.ldapsUrl).port) }, DELAY_MS);
+  app = await build({
+    policy: new MemorySource<PolicyState>(await compiledPolicy()),
+    keys: new MemorySource<KeyState>({ set: keys.set, loadedAt: new Date() }),
+    logger: captureLogger().logger,
+    limits: { failuresPerAccountAndAddress: 100, failuresPerAddress: 100 },
+  });
+}, 120_000);
+
+afterAll(async () => {
+  await app?.close();
+  await proxy?.close();
+  await slapd?.stop();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+/** The answer and how long it took, from a client address of its own (no budget or memo is shared). */
+async function timedLogin(username: string, password: string, client: number): Promise<{ res: LightMyRequestResponse; ms: number }> {
+  const started = performance.now();
+  const res = await app.inject({
+    method: 'GET',
+    url: `/token?service=${SERVICE}&scope=repository:dev/app:pull`,
+    remoteAddress: `10.1.0.${client}`,
+    headers: { authorization: basic(username, password) },
+  });
+  return { res, ms: performance.now() - started };
+}
+
+describe('failed logins on a Registry with a slow directory', () => {
+  it('each failure, whatever the name, takes no less than the directory’s slowest path (a successful login)', async () => {
+    // Three fresh directory logins (nothing cached): search, bind and group search through the proxy.
+    const successes: number[] = [];
+    for (const [i, [user, password]] of [
+      ['erik', LDAP_PASSWORDS.erik],
+      ['josé', LDAP_PASSWORDS.josé],
+      ['dana', LDAP_PASSWORDS.dana],
+    ].entries()) {
+      const { res, ms } = await timedLogin(user!, password!, i + 1);
+      expect(res.statusCode, res.body).toBe(200);
+      successes.push(ms);
+    }
+    const slowestPath = Math.min(...successes);
+    // At least a search, a bind and a group search, each held 40 ms on its way back.
+    expect(slowestPath).toBeGreaterThanOrEqual(3 * DELAY_MS);
+
+    for (const [i, [sentence, user]] of [
+      ['a tenant-held name (bcrypt, then search and bind)', 'dana'],
+      ['a directory user (search and bind)', 'erik'],
+      ['a name nobody holds (a search only)', 'nobody-at-all'],
+    ].entries()) {
+      const { res, ms } = await timedLogin(user!, `wrong-${i}`, 10 + i);
+      expect(res.statusCode, sentence).toBe(401);
+      expect(ms, `${sentence}: ${Math.round(ms)} ms against ${Math.round(slowestPath)} ms`).toBeGreaterThanOrEqual(slowestPath - 2);
+    }
+  });
+});
