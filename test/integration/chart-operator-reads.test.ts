@@ -7,34 +7,18 @@
 // outside and served inside. The custom resources and Secrets stay readable cluster-wide (RegistryUsers
 // and their password Secrets live in tenants' namespaces).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { stringify } from 'yaml';
 import { KubeApiError, KubeClient } from '../../kube/request.js';
 import { kubectl, startControlPlane, type ControlPlane } from '../../local/controlPlane.js';
 import { serviceAccountMay, type ResourceAttributes } from '../support/access-review.js';
+import { applyRender, bindingsGranting, refusalOf, type Binding, type Rule } from '../support/chart-rbac.js';
 import { find, podSpec, render, type K8sObject } from '../support/helm-chart.js';
-
-interface Rule {
-  apiGroups: string[];
-  resources: string[];
-  verbs: string[];
-}
-interface Binding extends K8sObject {
-  roleRef: { kind: string; name: string };
-  subjects?: { kind: string; name: string }[];
-}
 
 const READS = new Set(['get', 'list', 'watch', '*']);
 const CONFINED = new Set(['configmaps', 'deployments', 'persistentvolumeclaims', '*']);
 
-/** The bindings of `kind` whose role (rendered beside them) lets its holder read a confined resource. */
-function bindingsGrantingReads(objects: K8sObject[], kind: 'ClusterRoleBinding' | 'RoleBinding'): Binding[] {
-  return (find(objects, kind) as Binding[]).filter((binding) => {
-    const role = find(objects, binding.roleRef.kind, binding.roleRef.name).find(
-      (r) => r.kind === 'ClusterRole' || r.metadata.namespace === binding.metadata.namespace,
-    );
-    return ((role?.rules ?? []) as Rule[]).some((rule) => rule.resources.some((r) => CONFINED.has(r)) && rule.verbs.some((v) => READS.has(v)));
-  });
-}
+/** The bindings of `kind` that let their holders read a confined resource. */
+const bindingsGrantingReads = (objects: K8sObject[], kind: 'ClusterRoleBinding' | 'RoleBinding'): Binding[] =>
+  bindingsGranting(objects, kind, (rule: Rule) => rule.resources.some((r) => CONFINED.has(r)) && rule.verbs.some((v) => READS.has(v)));
 
 /** The operator's RoleBindings among them (the token server reads its snapshot ConfigMaps in the release namespace). */
 const operators = (bindings: Binding[]): Binding[] => bindings.filter((b) => (b.subjects ?? []).some((s) => s.name === 'p-portcullis-operator'));
@@ -75,21 +59,9 @@ describe('chart: the operator reads ConfigMaps and Deployments only where Regist
   beforeAll(async () => {
     cp = await startControlPlane();
     admin = new KubeClient(cp.kubeConfig);
-    const objects = await render('p', NS, ['--set', 'operator.registryNamespaces={team-reg}']);
-    const toYaml = (list: K8sObject[]) => list.map((o) => stringify(o)).join('---\n');
-    const crds = objects.filter((o) => o.kind === 'CustomResourceDefinition');
-    for (const [args, input] of [
-      [['apply', '--server-side', '-f', '-'], toYaml(crds)],
-      [['wait', '--for=condition=Established', '--timeout=60s', 'crd', '--all'], undefined],
-      [['create', 'namespace', NS], undefined],
-      [['create', 'namespace', 'team-reg'], undefined],
-      [['create', 'namespace', 'outside'], undefined],
-      [['apply', '--server-side', '-f', '-'], toYaml(objects.filter((o) => o.kind !== 'CustomResourceDefinition'))],
-      [['create', 'configmap', 'app-settings', '-n', 'outside', '--from-literal=db-url=postgres://app:hunter2@db/app'], undefined],
-    ] as const) {
-      const r = await kubectl(cp, [...args], input);
-      if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
-    }
+    await applyRender(cp, await render('p', NS, ['--set', 'operator.registryNamespaces={team-reg}']), [NS, 'team-reg', 'outside']);
+    const created = await kubectl(cp, ['create', 'configmap', 'app-settings', '-n', 'outside', '--from-literal=db-url=postgres://app:hunter2@db/app']);
+    if (created.code !== 0) throw new Error(`kubectl create configmap: ${created.stderr}`);
     asOperator = new KubeClient((await cp.kubeconfigForServiceAccount(NS, OPERATOR.name)).kubeConfig);
   }, 180_000);
 
@@ -114,12 +86,6 @@ describe('chart: the operator reads ConfigMaps and Deployments only where Regist
   ])("the operator's ServiceAccount %s (SubjectAccessReview)", async (_sentence, attributes, allowed) => {
     expect(await serviceAccountMay(admin, OPERATOR, attributes)).toBe(allowed);
   });
-
-  const refusalOf = (request: Promise<unknown>): Promise<unknown> =>
-    request.then(
-      () => undefined,
-      (error: unknown) => error,
-    );
 
   it("attack: the API server answers the operator's own read of another namespace's ConfigMap with 403 Forbidden", async () => {
     const refusal = await refusalOf(asOperator.get('/api/v1/namespaces/outside/configmaps/app-settings'));

@@ -7,20 +7,11 @@
 // ServiceAccount's own token answered 403) and allows one inside. Without the list the rights stay
 // cluster-wide, as before (the compatible default).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { stringify } from 'yaml';
 import { KubeApiError, KubeClient } from '../../kube/request.js';
-import { kubectl, startControlPlane, type ControlPlane } from '../../local/controlPlane.js';
+import { startControlPlane, type ControlPlane } from '../../local/controlPlane.js';
 import { serviceAccountMay, type ResourceAttributes } from '../support/access-review.js';
+import { applyRender, bindingsGranting, refusalOf, type Binding, type Rule } from '../support/chart-rbac.js';
 import { find, helm, chartDir, podSpec, render, type K8sObject } from '../support/helm-chart.js';
-
-interface Rule {
-  apiGroups: string[];
-  resources: string[];
-  verbs: string[];
-}
-interface Binding extends K8sObject {
-  roleRef: { kind: string; name: string };
-}
 
 const WRITES = new Set(['create', 'patch', 'update', 'delete', '*']);
 const RETENTION_RESOURCES = new Set(['cronjobs', 'serviceaccounts', 'rolebindings', '*']);
@@ -30,14 +21,8 @@ const grantsRetentionWrites = (rule: Rule): boolean =>
   rule.resources.some((r) => RETENTION_RESOURCES.has(r)) && rule.verbs.some((v) => WRITES.has(v) || v === 'bind');
 
 /** The bindings of `kind` whose role (rendered beside them) grants a retention write. */
-function bindingsGrantingRetention(objects: K8sObject[], kind: 'ClusterRoleBinding' | 'RoleBinding'): Binding[] {
-  return (find(objects, kind) as Binding[]).filter((binding) => {
-    const role = find(objects, binding.roleRef.kind, binding.roleRef.name).find(
-      (r) => r.kind === 'ClusterRole' || r.metadata.namespace === binding.metadata.namespace,
-    );
-    return ((role?.rules ?? []) as Rule[]).some(grantsRetentionWrites);
-  });
-}
+const bindingsGrantingRetention = (objects: K8sObject[], kind: 'ClusterRoleBinding' | 'RoleBinding'): Binding[] =>
+  bindingsGranting(objects, kind, grantsRetentionWrites);
 
 const operatorArgs = (objects: K8sObject[], release = 'p'): string[] =>
   podSpec(find(objects, 'Deployment', `${release}-portcullis-operator`)[0]!).containers[0]!.args ?? [];
@@ -81,21 +66,7 @@ describe('chart: operator.retentionNamespaces on a real API server', () => {
   beforeAll(async () => {
     cp = await startControlPlane();
     admin = new KubeClient(cp.kubeConfig);
-    const objects = await render('p', NS, ['--set', 'operator.retentionNamespaces={team-a,team-b}']);
-    const toYaml = (list: K8sObject[]) => list.map((o) => stringify(o)).join('---\n');
-    const crds = objects.filter((o) => o.kind === 'CustomResourceDefinition');
-    for (const [args, input] of [
-      [['apply', '--server-side', '-f', '-'], toYaml(crds)],
-      [['wait', '--for=condition=Established', '--timeout=60s', 'crd', '--all'], undefined],
-      [['create', 'namespace', NS], undefined],
-      [['create', 'namespace', 'team-a'], undefined],
-      [['create', 'namespace', 'team-b'], undefined],
-      [['create', 'namespace', 'outside'], undefined],
-      [['apply', '--server-side', '-f', '-'], toYaml(objects.filter((o) => o.kind !== 'CustomResourceDefinition'))],
-    ] as const) {
-      const r = await kubectl(cp, [...args], input);
-      if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
-    }
+    await applyRender(cp, await render('p', NS, ['--set', 'operator.retentionNamespaces={team-a,team-b}']), [NS, 'team-a', 'team-b', 'outside']);
     asOperator = new KubeClient((await cp.kubeconfigForServiceAccount(NS, OPERATOR.name)).kubeConfig);
   }, 180_000);
 
@@ -144,10 +115,7 @@ describe('chart: operator.retentionNamespaces on a real API server', () => {
     });
 
   it("attack: the API server answers the operator's own request for a CronJob outside the list with 403 Forbidden", async () => {
-    const refusal = await createCronJob('outside').then(
-      () => undefined,
-      (error: unknown) => error,
-    );
+    const refusal = await refusalOf(createCronJob('outside'));
     expect(refusal).toBeInstanceOf(KubeApiError);
     expect((refusal as KubeApiError).code).toBe(403);
     expect((refusal as KubeApiError).reason).toBe('Forbidden');
