@@ -8,9 +8,9 @@
 // and their password Secrets live in tenants' namespaces).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KubeApiError, KubeClient } from '../../kube/request.js';
-import { kubectl, startControlPlane, type ControlPlane } from '../../local/controlPlane.js';
+import { kubectl } from '../../local/controlPlane.js';
 import { serviceAccountMay, type ResourceAttributes } from '../support/access-review.js';
-import { applyRender, bindingsGranting, refusalOf, type Binding, type Rule } from '../support/chart-rbac.js';
+import { bindingsGranting, refusalOf, startChartOnApiServer, type Binding, type ChartOnApiServer, type Rule } from '../support/chart-rbac.js';
 import { find, podSpec, render, type K8sObject } from '../support/helm-chart.js';
 
 const READS = new Set(['get', 'list', 'watch', '*']);
@@ -52,24 +52,18 @@ describe('chart: the operator reads ConfigMaps and Deployments only where Regist
 describe('chart: the operator reads ConfigMaps and Deployments only where Registries are, on a real API server', () => {
   const NS = 'portcullis-or';
   const OPERATOR = { namespace: NS, name: 'p-portcullis-operator' };
-  let cp: ControlPlane;
+  let chart: ChartOnApiServer;
   let admin: KubeClient;
   let asOperator: KubeClient;
 
   beforeAll(async () => {
-    cp = await startControlPlane();
-    admin = new KubeClient(cp.kubeConfig);
-    await applyRender(cp, await render('p', NS, ['--set', 'operator.registryNamespaces={team-reg}']), [NS, 'team-reg', 'outside']);
-    const created = await kubectl(cp, ['create', 'configmap', 'app-settings', '-n', 'outside', '--from-literal=db-url=postgres://app:hunter2@db/app']);
+    chart = await startChartOnApiServer(NS, ['--set', 'operator.registryNamespaces={team-reg}'], ['team-reg', 'outside']);
+    ({ admin, asOperator } = chart);
+    const created = await kubectl(chart.cp, ['create', 'configmap', 'app-settings', '-n', 'outside', '--from-literal=db-url=postgres://app:hunter2@db/app']);
     if (created.code !== 0) throw new Error(`kubectl create configmap: ${created.stderr}`);
-    asOperator = new KubeClient((await cp.kubeconfigForServiceAccount(NS, OPERATOR.name)).kubeConfig);
   }, 180_000);
 
-  afterAll(async () => {
-    asOperator?.close();
-    admin?.close();
-    await cp?.stop();
-  });
+  afterAll(() => chart?.stop());
 
   const read = (verb: string, group: string, resource: string, namespace: string): ResourceAttributes => ({ verb, group, resource, namespace });
   it.each<[string, ResourceAttributes, boolean]>([

@@ -8,9 +8,8 @@
 // cluster-wide, as before (the compatible default).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KubeApiError, KubeClient } from '../../kube/request.js';
-import { startControlPlane, type ControlPlane } from '../../local/controlPlane.js';
 import { serviceAccountMay, type ResourceAttributes } from '../support/access-review.js';
-import { applyRender, bindingsGranting, refusalOf, type Binding, type Rule } from '../support/chart-rbac.js';
+import { bindingsGranting, refusalOf, startChartOnApiServer, type Binding, type ChartOnApiServer, type Rule } from '../support/chart-rbac.js';
 import { find, helm, chartDir, podSpec, render, type K8sObject } from '../support/helm-chart.js';
 
 const WRITES = new Set(['create', 'patch', 'update', 'delete', '*']);
@@ -59,22 +58,16 @@ describe('chart: operator.retentionNamespaces as rendered', () => {
 describe('chart: operator.retentionNamespaces on a real API server', () => {
   const NS = 'portcullis-rr';
   const OPERATOR = { namespace: NS, name: 'p-portcullis-operator' };
-  let cp: ControlPlane;
+  let chart: ChartOnApiServer;
   let admin: KubeClient;
   let asOperator: KubeClient;
 
   beforeAll(async () => {
-    cp = await startControlPlane();
-    admin = new KubeClient(cp.kubeConfig);
-    await applyRender(cp, await render('p', NS, ['--set', 'operator.retentionNamespaces={team-a,team-b}']), [NS, 'team-a', 'team-b', 'outside']);
-    asOperator = new KubeClient((await cp.kubeconfigForServiceAccount(NS, OPERATOR.name)).kubeConfig);
+    chart = await startChartOnApiServer(NS, ['--set', 'operator.retentionNamespaces={team-a,team-b}'], ['team-a', 'team-b', 'outside']);
+    ({ admin, asOperator } = chart);
   }, 180_000);
 
-  afterAll(async () => {
-    asOperator?.close();
-    admin?.close();
-    await cp?.stop();
-  });
+  afterAll(() => chart?.stop());
 
   const bindRetentionRole = (namespace: string): ResourceAttributes => ({
     verb: 'bind',

@@ -2,8 +2,9 @@
 // role rendered beside each), and a render applied to a real API server, where the API server itself
 // judges what the operator's ServiceAccount may do.
 import { stringify } from 'yaml';
-import { kubectl, type ControlPlane } from '../../local/controlPlane.js';
-import { find, type K8sObject } from './helm-chart.js';
+import { KubeClient } from '../../kube/request.js';
+import { kubectl, startControlPlane, type ControlPlane } from '../../local/controlPlane.js';
+import { find, render, type K8sObject } from './helm-chart.js';
 
 export interface Rule {
   apiGroups: string[];
@@ -42,6 +43,34 @@ export async function applyRender(cp: ControlPlane, objects: K8sObject[], namesp
   for (const [args, input] of steps) {
     const r = await kubectl(cp, args, input);
     if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
+  }
+}
+
+export interface ChartOnApiServer {
+  cp: ControlPlane;
+  admin: KubeClient;
+  /** The API server's client with the token of the operator's ServiceAccount (release `p`). */
+  asOperator: KubeClient;
+  stop(): Promise<void>;
+}
+
+/** A control plane with release `p` of the chart rendered with `values` into `namespace` and applied, after creating `namespaces` too. */
+export async function startChartOnApiServer(namespace: string, values: string[], namespaces: readonly string[]): Promise<ChartOnApiServer> {
+  const cp = await startControlPlane();
+  const admin = new KubeClient(cp.kubeConfig);
+  try {
+    await applyRender(cp, await render('p', namespace, values), [namespace, ...namespaces]);
+    const asOperator = new KubeClient((await cp.kubeconfigForServiceAccount(namespace, 'p-portcullis-operator')).kubeConfig);
+    const stop = async (): Promise<void> => {
+      asOperator.close();
+      admin.close();
+      await cp.stop();
+    };
+    return { cp, admin, asOperator, stop };
+  } catch (error) {
+    admin.close();
+    await cp.stop();
+    throw error;
   }
 }
 
