@@ -23,6 +23,8 @@ export async function startSlowProxy(target: { host: string; port: number }, del
     }
     client.on('data', (chunk) => upstream.write(chunk));
     client.on('end', () => upstream.end());
+    // Answers still held for a client that left go nowhere.
+    client.on('close', () => upstream.destroy());
     upstream.on('data', (chunk) => {
       const timer = setTimeout(() => {
         timers.delete(timer);

@@ -50,8 +50,8 @@ interface RegistrySources {
   oidc: Map<string, OidcIssuer>;
   /** When the directory last failed to answer (ms), 0 if it answered since. */
   ldapFailedAt: number;
-  /** How long the directory's slower answers take: every failed login of the Registry is padded past it. */
-  ldapAnswers: AnswerTime;
+  /** How long the directory takes to log someone in: every failed login of the Registry is padded past it. */
+  ldapLogins: AnswerTime;
 }
 
 export interface IdentitySourcesOptions {
@@ -60,6 +60,14 @@ export interface IdentitySourcesOptions {
   kubeClient: () => Promise<KubeClient | undefined>;
   maxCacheEntries?: number;
 }
+
+/**
+ * The most a directory adds to a failed login's wait. Every failure of the Registry waits it out, each one
+ * holding its request open: a directory taking seconds (deep nested groups, answers near the timeout) must
+ * not hold every wrong password for as long. A failure's own directory work (a search, a bind) is shorter
+ * than a login's, so only a directory slower than this at failing shows its time.
+ */
+const MAX_DIRECTORY_PADDING_MS = 2_000;
 
 /** A directory that failed within this window is considered down for password logins that fail elsewhere. */
 const DOWN_WINDOW_MS = 30_000;
@@ -135,7 +143,7 @@ export class IdentitySources {
 
   private build(registry: LoadedRegistry, revision: string): RegistrySources {
     const auth = registry.policy.authentication;
-    const sources: RegistrySources = { revision, oidc: new Map(), ldapFailedAt: 0, ldapAnswers: new AnswerTime() };
+    const sources: RegistrySources = { revision, oidc: new Map(), ldapFailedAt: 0, ldapLogins: new AnswerTime() };
     if (auth?.ldap !== undefined) sources.ldap = new LdapDirectory(auth.ldap, registry.identitySecrets?.ldapBindPassword, this.options.now);
     for (const issuer of auth?.oidc ?? []) sources.oidc.set(issuer.issuer, new OidcIssuer(issuer, this.options.now));
     return sources;
@@ -212,7 +220,10 @@ export class IdentitySources {
         const started = performance.now();
         check = await sources.ldap.login(username, password);
         sources.ldapFailedAt = 'unavailable' in check ? this.options.now().getTime() : 0;
-        if (!('unavailable' in check)) sources.ldapAnswers.observe(performance.now() - started);
+        // Successes only: a login's search, bind and group search is the longest path, so padding to it
+        // covers every failure's; and refusals, which anyone can send (an empty password is refused before
+        // the directory is asked), must not be able to pull the expectation down.
+        if ('ok' in check && check.ok) sources.ldapLogins.observe(performance.now() - started);
         break;
       }
       case 'unroutable':
@@ -228,10 +239,14 @@ export class IdentitySources {
     return failedAt !== 0 && this.options.now().getTime() - failedAt < DOWN_WINDOW_MS;
   }
 
-  /** How long the registry's directory takes to answer (its slower answers, ms); 0 without a directory or before its first answer. */
+  /**
+   * How long the registry's directory takes to log someone in (ms), at most MAX_DIRECTORY_PADDING_MS; 0
+   * without a directory or before its first success since the process started or the directory's
+   * settings changed.
+   */
   expectedDirectoryMs(registry: LoadedRegistry): number {
     if (registry.policy.authentication?.ldap === undefined) return 0;
-    return this.sourcesOf(registry).ldapAnswers.expectedMs;
+    return Math.min(MAX_DIRECTORY_PADDING_MS, this.sourcesOf(registry).ldapLogins.expectedMs);
   }
 
   get cacheSize(): number {
