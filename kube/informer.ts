@@ -126,6 +126,11 @@ export class Informer<T extends KubeObject> {
     return this.resourceVersion;
   }
 
+  /** cacheVersion, for a namespace this watch covers; '' for one it does not (VersionedCache). */
+  versionIn(namespace: string): string {
+    return this.options.namespace === undefined || this.options.namespace === namespace ? this.resourceVersion : '';
+  }
+
   /** For health checks: synced, when the API server was last heard from, and whether it is failing now. */
   health(): { synced: boolean; lastActivityAt: number; failing: boolean; staleAfterMs: number } {
     return { synced: this.synced, lastActivityAt: this.lastActivity, failing: this.failures > 0, staleAfterMs: this.options.staleAfterMs ?? 3 * 60_000 };

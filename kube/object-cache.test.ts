@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { KubeConnection } from './connection.js';
 import { Informer, type InformerEvent, type KubeObject } from './informer.js';
-import { NamespacedCaches } from './object-cache.js';
+import { combinedVersion, NamespacedCaches, NamespacedVersionedCaches, type VersionedCache } from './object-cache.js';
 import type { KubeClient, OpenWatch } from './request.js';
 
 type Obj = KubeObject & { data?: Record<string, string> };
@@ -95,5 +95,44 @@ describe('NamespacedCaches', () => {
 
   it('needs a namespace', () => {
     expect(() => new NamespacedCaches(new Map())).toThrow(/at least one namespace/);
+  });
+});
+
+describe('combinedVersion', () => {
+  it('joins the versions in the order given, and is empty while any watch has not listed', () => {
+    expect(combinedVersion(['10', '7'])).toBe('10,7');
+    expect(combinedVersion(['10', ''])).toBe('');
+    expect(combinedVersion([])).toBe('');
+  });
+});
+
+describe('NamespacedVersionedCaches', () => {
+  /** A namespace's watch at `version`, holding only its own namespace. */
+  const watchAt = (namespace: string, version: { now: string }) =>
+    ({
+      get cacheVersion() {
+        return version.now;
+      },
+      versionIn: (n: string) => (n === namespace ? version.now : ''),
+    }) as unknown as VersionedCache<Obj>;
+
+  it("gives each namespace its own watch's version, and one key that moves when any of them does", () => {
+    const a = { now: '5' };
+    const b = { now: '9' };
+    const caches = new NamespacedVersionedCaches(
+      new Map([
+        ['team-b', watchAt('team-b', b)],
+        ['team-a', watchAt('team-a', a)],
+      ]),
+    );
+    expect(caches.versionIn('team-a')).toBe('5');
+    expect(caches.versionIn('team-b')).toBe('9');
+    expect(caches.versionIn('outside')).toBe('');
+    // Fixed (sorted) order, whatever order the namespaces came in.
+    expect(caches.cacheVersion).toBe('5,9');
+    b.now = '12';
+    expect(caches.cacheVersion).toBe('5,12');
+    a.now = '';
+    expect(caches.cacheVersion).toBe('');
   });
 });

@@ -24,6 +24,25 @@ export interface ObjectCache<T extends KubeObject> {
   stop(): Promise<void>;
 }
 
+/** A cache that says which resourceVersion its watch, or each of its watches, has reached. */
+export interface VersionedCache<T extends KubeObject> extends ObjectCache<T> {
+  /** Moves whenever the content may have: '' before every watch has listed. */
+  readonly cacheVersion: string;
+  /**
+   * The resourceVersion of the watch holding `namespace`'s objects: a LIST of that namespace at exactly
+   * it returns what the cache shows. '' when no watch holds the namespace or it has not listed yet.
+   */
+  versionIn(namespace: string): string;
+}
+
+/**
+ * Several watches' resourceVersions as one memo key, in the order given (so keep it fixed): it stays
+ * while none moves. '' while any is '', since "not listed yet" must never match a later version.
+ */
+export function combinedVersion(versions: readonly string[]): string {
+  return versions.length === 0 || versions.includes('') ? '' : versions.join(',');
+}
+
 /**
  * One cache per namespace, read as one. Keys are `namespace/name`, so a read goes to its namespace's
  * cache alone; a key of a namespace not given is simply absent.
@@ -82,5 +101,25 @@ export class NamespacedCaches<T extends KubeObject> implements ObjectCache<T> {
 
   async stop(): Promise<void> {
     await Promise.all([...this.byNamespace.values()].map((cache) => cache.stop()));
+  }
+}
+
+/** NamespacedCaches of caches that know their versions: each namespace's own, and all of them as one key. */
+export class NamespacedVersionedCaches<T extends KubeObject> extends NamespacedCaches<T> implements VersionedCache<T> {
+  private readonly versioned: ReadonlyMap<string, VersionedCache<T>>;
+
+  constructor(byNamespace: ReadonlyMap<string, VersionedCache<T>>) {
+    // Sorted, so the combined version does not depend on the order the namespaces were listed in.
+    const sorted = new Map([...byNamespace].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    super(sorted);
+    this.versioned = sorted;
+  }
+
+  get cacheVersion(): string {
+    return combinedVersion([...this.versioned.values()].map((cache) => cache.cacheVersion));
+  }
+
+  versionIn(namespace: string): string {
+    return this.versioned.get(namespace)?.versionIn(namespace) ?? '';
   }
 }
