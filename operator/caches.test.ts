@@ -22,14 +22,23 @@ function recordingClient() {
   return { client: client as unknown as KubeClient, listed };
 }
 
-async function ownedLists(options: { namespace?: string; registryNamespaces?: readonly string[] }): Promise<string[]> {
+async function allLists(options: { namespace?: string; registryNamespaces?: readonly string[]; secretNamespaces?: readonly string[] }): Promise<string[]> {
   const { client, listed } = recordingClient();
   const caches = createCaches({ kc: {} as KubeConnection, client, log: pino({ level: 'silent' }), ...options });
   const informers = allInformers(caches);
   for (const informer of informers.values()) informer.start();
   await Promise.all([...informers.values()].map((i) => i.waitForSync()));
   await Promise.all([...informers.values()].map((i) => i.stop()));
-  return listed.filter((l) => l.endsWith(`?${MANAGED_SELECTOR}`)).sort();
+  return listed;
+}
+
+async function ownedLists(options: { namespace?: string; registryNamespaces?: readonly string[] }): Promise<string[]> {
+  return (await allLists(options)).filter((l) => l.endsWith(`?${MANAGED_SELECTOR}`)).sort();
+}
+
+/** The Secret lists without a label selector: the metadata watch of every Secret. */
+async function secretMetadataLists(options: { namespace?: string; registryNamespaces?: readonly string[]; secretNamespaces?: readonly string[] }) {
+  return (await allLists(options)).filter((l) => l.endsWith('/secrets')).sort();
 }
 
 describe('createCaches: where the owned ConfigMaps and Secrets are watched', () => {
@@ -50,5 +59,17 @@ describe('createCaches: where the owned ConfigMaps and Secrets are watched', () 
       `/api/v1/namespaces/team/configmaps?${MANAGED_SELECTOR}`,
       `/api/v1/namespaces/team/secrets?${MANAGED_SELECTOR}`,
     ]);
+  });
+});
+
+describe('createCaches: where Secret metadata is watched', () => {
+  it('with secretNamespaces: in those namespaces only, one watch each, never cluster-wide', async () => {
+    const lists = await secretMetadataLists({ registryNamespaces: ['registry'], secretNamespaces: ['registry', 'team-a'] });
+    expect(lists).toEqual(['/api/v1/namespaces/registry/secrets', '/api/v1/namespaces/team-a/secrets']);
+  });
+
+  it('without: in the whole watch scope, as before', async () => {
+    expect(await secretMetadataLists({ registryNamespaces: ['registry'] })).toEqual(['/api/v1/secrets']);
+    expect(await secretMetadataLists({ namespace: 'team' })).toEqual(['/api/v1/namespaces/team/secrets']);
   });
 });

@@ -5,13 +5,15 @@
 // "Own" is a label anyone who may create a ConfigMap or Secret can set: with --registry-namespaces the
 // labelled objects are watched only in the namespaces the operator writes in (one watch each), so
 // labelled objects elsewhere, however many and however large, never reach this process. The same holds
-// for Deployments: a Registry's is in its own namespace, so only those namespaces' are watched.
+// for Deployments: a Registry's is in its own namespace, so only those namespaces' are watched. With
+// --secret-namespaces the Secret metadata is watched likewise, one watch per namespace given, so the
+// operator needs no right to read Secrets anywhere else.
 
 import type { KubeConnection } from '../kube/connection.js';
 import type { Logger } from 'pino';
 import type { NamespaceInfo, RegistryResource, RegistryUserResource, RepositoryGrantResource, RetentionPolicyResource } from '../crds/types.js';
 import { Informer, type InformerEvent, type KubeObject } from '../kube/informer.js';
-import { NamespacedCaches, type ObjectCache } from '../kube/object-cache.js';
+import { NamespacedCaches, NamespacedVersionedCaches, type ObjectCache, type VersionedCache } from '../kube/object-cache.js';
 import { Resources, type KubeClient, type ResourceType } from '../kube/request.js';
 import type { StoredObject } from '../wire/chunked.js';
 import { MANAGED_SELECTOR } from '../wire/labels.js';
@@ -38,6 +40,8 @@ export function createCaches(options: {
   namespace?: string;
   /** servedNamespaces() (served-namespaces.ts): where the owned ConfigMaps and Secrets are watched; undefined: the watch scope. */
   registryNamespaces?: readonly string[];
+  /** secretNamespaces() (served-namespaces.ts): where Secret metadata is watched; undefined: the watch scope. */
+  secretNamespaces?: readonly string[];
   resyncMs?: number;
 }): OperatorCaches {
   const { kc, client, log } = options;
@@ -58,13 +62,18 @@ export function createCaches(options: {
       ? make<T>(resource, { ...ns, ...extra })
       : new NamespacedCaches(new Map(scope.map((n) => [n, make<T>(resource, { namespace: n, ...extra })])));
   const owned = (resource: ResourceType): ObjectCache<Owned> => served<Owned>(resource, { labelSelector: MANAGED_SELECTOR });
+  const secretScope = options.secretNamespaces;
+  const secretMetadata: VersionedCache<SecretMetadata> =
+    secretScope === undefined
+      ? make<SecretMetadata>(Resources.secrets, { ...ns, metadataOnly: true })
+      : new NamespacedVersionedCaches(new Map(secretScope.map((n) => [n, make<SecretMetadata>(Resources.secrets, { namespace: n, metadataOnly: true })])));
   return {
     registries: make<RegistryResource>(Resources.registries, ns),
     users: make<RegistryUserResource>(Resources.registryUsers, ns),
     grants: make<RepositoryGrantResource>(Resources.repositoryGrants, ns),
     // Delegation selects namespaces by label, so namespaces are always watched cluster-wide.
     namespaces: make<NamespaceObject>(Resources.namespaces),
-    secretMetadata: make<SecretMetadata>(Resources.secrets, { ...ns, metadataOnly: true }),
+    secretMetadata,
     ownedSecrets: owned(Resources.secrets),
     configMaps: owned(Resources.configMaps),
     // Everyone's Deployments, pod templates and all, are many and may carry secrets in their env: a

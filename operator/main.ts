@@ -20,7 +20,7 @@ import { objectKey, registryKeyOf, splitKey } from '../policy/object-keys.js';
 import type { ChunkLimits } from '../wire/chunked.js';
 import { closeServer } from '../wire/close-server.js';
 import { allInformers, createCaches, namespaceInfos, type OperatorCaches } from './caches.js';
-import { servedNamespaces, servesNamespace } from './served-namespaces.js';
+import { secretNamespaces, servedNamespaces, servesNamespace } from './served-namespaces.js';
 import { KeysController, type KeysControllerOptions } from './controllers/keys/controller.js';
 import { MaintenanceController, type MaintenanceControllerOptions } from './controllers/maintenance/controller.js';
 import { wireMaintenanceTriggers } from './controllers/maintenance/triggers.js';
@@ -55,6 +55,13 @@ export interface OperatorOptions {
    * in the watch scope, so the operator needs the rights to create pods, through CronJobs, in all of them.
    */
   retentionNamespaces?: readonly string[];
+  /**
+   * The only namespaces, besides those holding Registries, whose Secrets the operator reads
+   * (--secret-namespaces): their metadata is watched there alone, and a RegistryUser elsewhere is
+   * Ready=False, SecretNamespaceNotServed. Needs registryNamespaces (or namespace). Undefined: Secrets
+   * are read in the whole watch scope, so the operator needs the right to read every Secret there.
+   */
+  secretNamespaces?: readonly string[];
   leaderElect?: boolean;
   leaseNamespace?: string;
   leaseName?: string;
@@ -107,6 +114,8 @@ export async function startOperator(options: OperatorOptions = {}): Promise<Runn
   const retentionServed = servedNamespaces(options.namespace, options.retentionNamespaces, '--retention-namespaces');
   if (retentionServed === undefined && options.namespace === undefined) log.warn(OperatorLogMessages.retentionRunsAnyNamespace);
   else if (retentionServed !== undefined) log.info({ retentionNamespaces: retentionServed }, 'creating scheduled retention runs only in these namespaces');
+  const secretsServed = secretNamespaces(options.namespace, options.secretNamespaces, served);
+  if (secretsServed !== undefined) log.info({ secretNamespaces: secretsServed }, 'reading Secrets only in these namespaces');
   // A Registry elsewhere is refused by the Registry controller; the others leave it alone, as they could
   // neither read its objects from the caches nor (with the chart's RBAC) write them.
   const serves = (key: string): boolean => servesNamespace(served, splitKey(key).namespace);
@@ -116,6 +125,7 @@ export async function startOperator(options: OperatorOptions = {}): Promise<Runn
     log,
     ...(options.namespace === undefined ? {} : { namespace: options.namespace }),
     ...(served === undefined ? {} : { registryNamespaces: served }),
+    ...(secretsServed === undefined ? {} : { secretNamespaces: secretsServed }),
     ...(options.resyncMs ? { resyncMs: options.resyncMs } : {}),
   });
   const informers = allInformers(caches);
@@ -156,6 +166,7 @@ export async function startOperator(options: OperatorOptions = {}): Promise<Runn
     },
     ...(options.statusesDrainedAfter !== undefined ? { drainedAfter: options.statusesDrainedAfter } : {}),
     ...(served === undefined ? {} : { registryNamespaces: served }),
+    ...(secretsServed === undefined ? {} : { secretNamespaces: secretsServed }),
   });
   let reportedDrops = 0;
   new Counter({

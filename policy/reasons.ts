@@ -29,6 +29,8 @@ export const Reasons = {
 
   // Credentials.
   SecretNotFound: 'SecretNotFound',
+  /** The operator runs with --secret-namespaces, and this RegistryUser's namespace is not among them. */
+  SecretNamespaceNotServed: 'SecretNamespaceNotServed',
   SecretKeyNotFound: 'SecretKeyNotFound',
   InvalidCredential: 'InvalidCredential',
 

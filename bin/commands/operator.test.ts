@@ -49,8 +49,8 @@ describe('portcullis operator --activity-url/--activity-key-file', () => {
   });
 });
 
-// Both namespace lists the chart passes: parsed alike, each refusal naming its own flag.
-describe.each(['--registry-namespaces', '--retention-namespaces'])('portcullis operator %s', (flag) => {
+// The namespace lists the chart passes: parsed alike, each refusal naming its own flag.
+describe.each(['--registry-namespaces', '--retention-namespaces', '--secret-namespaces'])('portcullis operator %s', (flag) => {
   it('is documented in --help (the chart passes it)', () => {
     const program = new Command();
     register(program);

@@ -1,4 +1,4 @@
-// `portcullis operator [--namespace NS] [--registry-namespaces NS,NS] [--retention-namespaces NS,NS] [--leader-elect] [--lease-namespace NS] [--metrics-listen HOST:PORT]
+// `portcullis operator [--namespace NS] [--registry-namespaces NS,NS] [--retention-namespaces NS,NS] [--secret-namespaces NS,NS] [--leader-elect] [--lease-namespace NS] [--metrics-listen HOST:PORT]
 // [--activity-url URL --activity-key-file FILE] [--retention-image IMAGE]
 // [--retention-cluster-role NAME]`: runs the operator against the cluster in KUBECONFIG (or in-cluster). Controllers run only while this process holds the Lease. SIGTERM/SIGINT stop the
 // controllers, release the Lease (so a peer takes over at once) and exit 0. The activity key is read
@@ -19,6 +19,7 @@ interface OperatorFlags {
   namespace?: string;
   registryNamespaces?: string;
   retentionNamespaces?: string;
+  secretNamespaces?: string;
   leaderElect: boolean;
   leaseNamespace?: string;
   leaseName: string;
@@ -44,6 +45,10 @@ export function register(program: Command): void {
       '--retention-namespaces <ns,ns>',
       'the only namespaces where scheduled RetentionPolicies get a CronJob (and its ServiceAccount and RoleBinding); a scheduled policy elsewhere is refused (default: every namespace in scope)',
     )
+    .option(
+      '--secret-namespaces <ns,ns>',
+      "the only namespaces, besides --registry-namespaces, whose Secrets are read (RegistryUsers' password Secrets); a user elsewhere is refused (default: every namespace in scope)",
+    )
     .option('--leader-elect', 'hold a Lease and run controllers only while holding it (default)', true)
     .option('--no-leader-elect', 'run controllers without leader election (one replica only)')
     .option('--lease-namespace <ns>', 'namespace of the Lease (default: the pod namespace, else "default")')
@@ -62,9 +67,11 @@ export function register(program: Command): void {
       let activity: ActivityWiring | undefined;
       let registryNamespaces: string[] | undefined;
       let retentionNamespaces: string[] | undefined;
+      let secretNamespaces: string[] | undefined;
       try {
         registryNamespaces = flags.registryNamespaces === undefined ? undefined : parseNamespaceList(flags.registryNamespaces, '--registry-namespaces');
         retentionNamespaces = flags.retentionNamespaces === undefined ? undefined : parseNamespaceList(flags.retentionNamespaces, '--retention-namespaces');
+        secretNamespaces = flags.secretNamespaces === undefined ? undefined : parseNamespaceList(flags.secretNamespaces, '--secret-namespaces');
         logLevel = parseLogLevel(flags.logLevel);
         if ((flags.activityUrl === undefined) !== (flags.activityKeyFile === undefined)) {
           throw new Error('--activity-url and --activity-key-file go together: give both or neither');
@@ -102,6 +109,7 @@ export function register(program: Command): void {
           ...(flags.namespace ? { namespace: flags.namespace } : {}),
           ...(registryNamespaces ? { registryNamespaces } : {}),
           ...(retentionNamespaces ? { retentionNamespaces } : {}),
+          ...(secretNamespaces ? { secretNamespaces } : {}),
           ...(flags.leaseNamespace ? { leaseNamespace: flags.leaseNamespace } : {}),
           ...(metricsListen ? { metricsListen } : {}),
           ...(bcryptCost !== undefined ? { bcryptCost } : {}),

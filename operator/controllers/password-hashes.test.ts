@@ -2,7 +2,7 @@ import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { RegistryUserResource, SecretResource } from '../../crds/types.js';
 import type { KubeClient } from '../../kube/request.js';
-import { PasswordHashes } from './password-hashes.js';
+import { PasswordHashes, secretNamespaceNotServed } from './password-hashes.js';
 import { KubeApiError } from '../../kube/request.js';
 
 const user = (name: string): RegistryUserResource => ({
@@ -202,5 +202,33 @@ describe('PasswordHashes, a namespace whose every Secret is to be read', () => {
     const result = await hashes.resolve('team/main', users, new Map());
     expect([...result.credentials.values()].filter((c) => 'hash' in c)).toHaveLength(N);
     expect(calls.filter((c) => !c.path.endsWith('/secrets'))).toHaveLength(N);
+  });
+});
+
+describe('PasswordHashes with --secret-namespaces', () => {
+  it('refuses a user outside them, SecretNamespaceNotServed, naming the value to set, without a read', async () => {
+    const gets: string[] = [];
+    const client = {
+      get: async (path: string) => {
+        gets.push(path);
+        throw new Error('no read was expected');
+      },
+    } as unknown as KubeClient;
+    const hashes = new PasswordHashes({
+      client,
+      // The Secret exists: the refusal is about where the operator may read, not about the Secret.
+      secretMetadata: () => ({ metadata: { name: 'shared', namespace: 'team', uid: 'uid-1', resourceVersion: '7' } }),
+      log: pino({ level: 'silent' }),
+      bcryptCost: 4,
+      secretNamespaces: ['registry', 'team-a'],
+    });
+    const resolved = await hashes.resolve('registry/main', [user('a')], new Map());
+    expect(resolved.credentials.get('team/a')).toEqual(secretNamespaceNotServed('team', ['registry', 'team-a']));
+    expect(resolved.credentials.get('team/a')).toMatchObject({
+      reason: 'SecretNamespaceNotServed',
+      message: expect.stringMatching(/--secret-namespaces.*add team to operator\.secretNamespaces/) as unknown,
+    });
+    expect(resolved.reads).toBe(0);
+    expect(gets).toEqual([]);
   });
 });

@@ -25,6 +25,7 @@ import { Reasons } from '../../policy/reasons.js';
 import type { ResolvedCredential } from '../../policy/snapshot.js';
 import { forEachLimited, limiter } from './for-each-limited.js';
 import { listSecretsAt } from './namespace-secrets-list.js';
+import { servesNamespace } from '../served-namespaces.js';
 
 /** What a hash came from: the Secret version (see credentials/resolve.ts) and the hash itself. */
 export interface HashSource {
@@ -61,6 +62,11 @@ export interface PasswordHashesOptions {
    * without looking at each user again.
    */
   secretsVersion?: () => string;
+  /**
+   * The only namespaces whose Secrets the operator may read (--secret-namespaces, with the Registries'
+   * own); undefined: all in scope. A user elsewhere is refused (SecretNamespaceNotServed) without a read.
+   */
+  secretNamespaces?: readonly string[];
 }
 
 export interface ResolvedHashes {
@@ -69,6 +75,19 @@ export interface ResolvedHashes {
   sources: Map<string, HashSource>;
   /** How many reads this took: GETs of one Secret and LISTs of a whole namespace (for logs and tests). */
   reads: number;
+}
+
+/**
+ * Why a user in `namespace` has no hash when the operator reads Secrets only in `served`: not that its
+ * Secret is missing (it may well exist), but that the operator may not look, and what to change.
+ */
+export function secretNamespaceNotServed(namespace: string, served: readonly string[]): ResolvedCredential {
+  return {
+    reason: Reasons.SecretNamespaceNotServed,
+    message:
+      `the operator reads Secrets only in namespace(s) ${served.join(', ')} (--secret-namespaces), so it cannot read this user's ` +
+      `password Secret in ${namespace}; add ${namespace} to operator.secretNamespaces`,
+  };
 }
 
 /** How long a Secret read by `readSecret` (the LDAP bind password) is kept after it was last needed. */
@@ -125,6 +144,10 @@ export class PasswordHashes {
       const userKey = objectKey(user);
       const secretName = user.spec?.passwordSecretRef?.name ?? '';
       const secretKey = `${namespaceOf(user)}/${secretName}`;
+      if (!servesNamespace(this.options.secretNamespaces, namespaceOf(user))) {
+        credentials.set(userKey, secretNamespaceNotServed(namespaceOf(user), this.options.secretNamespaces ?? []));
+        continue;
+      }
       const meta = this.options.secretMetadata(secretKey);
       if (meta === undefined) {
         credentials.set(userKey, { reason: Reasons.SecretNotFound, message: `Secret ${secretKey} was not found` });

@@ -15,7 +15,7 @@
 import type { Logger } from 'pino';
 import type { NamespaceInfo, RegistryResource, RegistryUserResource, RepositoryGrantResource } from '../../crds/types.js';
 import type { Informer } from '../../kube/informer.js';
-import type { ObjectCache } from '../../kube/object-cache.js';
+import type { ObjectCache, VersionedCache } from '../../kube/object-cache.js';
 import type { KubeClient } from '../../kube/request.js';
 import { namespaceOf, objectKey, splitKey } from '../../policy/object-keys.js';
 import { ConditionTypes, Reasons } from '../../policy/reasons.js';
@@ -60,8 +60,8 @@ export interface RegistryCaches {
   users: Informer<RegistryUserResource>;
   grants: Informer<RepositoryGrantResource>;
   namespaces: Informer<NamespaceObject>;
-  /** Every Secret in scope, metadata only: which password Secrets exist and at which version. */
-  secretMetadata: Informer<SecretMetadata>;
+  /** Every Secret in scope (or in --secret-namespaces), metadata only: which password Secrets exist and at which version. */
+  secretMetadata: VersionedCache<SecretMetadata>;
   /** Secrets labelled managed-by=portcullis-operator, with their data, in the namespaces served (caches.ts). */
   ownedSecrets: ObjectCache<StoredObject & { metadata: { name: string; namespace?: string } }>;
   /** ConfigMaps labelled managed-by=portcullis-operator, in the namespaces served. */
@@ -100,6 +100,8 @@ export interface RegistryControllerOptions {
    * back nor written.
    */
   registryNamespaces?: readonly string[];
+  /** Where Secrets are read (--secret-namespaces, servedNamespaces.ts secretNamespaces); undefined: everywhere in scope. */
+  secretNamespaces?: readonly string[];
 }
 
 /** Secrets hold up to 1 MiB of data: credential parts are larger than the ConfigMap default. */
@@ -147,11 +149,13 @@ export class RegistryController {
             .filter((s) => s.metadata.namespace === namespace)
             .map((s) => s.metadata.name),
         ),
-        resourceVersion: options.caches.secretMetadata.cacheVersion,
+        // That namespace's watch: with one watch per namespace, another's version would LIST the wrong state.
+        resourceVersion: options.caches.secretMetadata.versionIn(namespace),
       }),
       secretsVersion: options.passwordSecretsVersion ?? (() => options.caches.secretMetadata.cacheVersion),
       log: options.log,
       ...(options.bcryptCost !== undefined ? { bcryptCost: options.bcryptCost } : {}),
+      ...(options.secretNamespaces === undefined ? {} : { secretNamespaces: options.secretNamespaces }),
     });
   }
 
