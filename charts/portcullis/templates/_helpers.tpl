@@ -164,6 +164,23 @@ when the list is: then the rights stay bound cluster-wide (or in the watched nam
 {{- $list | toJson -}}
 {{- end }}
 
+{{/*
+The namespaces, besides those holding Registries, whose Secrets the operator may read
+(operator.secretNamespaces), narrowed to operator.watchNamespace when both are set, as the operator
+narrows them. A JSON list; empty when the list is: then Secrets stay readable cluster-wide (or in the
+watched namespace).
+*/}}
+{{- define "portcullis.operator.secretNamespaces" -}}
+{{- $list := .Values.operator.secretNamespaces | default list | uniq -}}
+{{- with .Values.operator.watchNamespace -}}
+{{- if and $list (not (has . $list)) -}}
+{{- fail (printf "operator.watchNamespace %s is not among operator.secretNamespaces (%s): the operator could read no RegistryUser's password Secret" . (join ", " $list)) -}}
+{{- end -}}
+{{- if $list }}{{ $list = list . }}{{ end -}}
+{{- end -}}
+{{- $list | toJson -}}
+{{- end }}
+
 {{- define "portcullis.activity.fullname" -}}
 {{- printf "%s-activity" (include "portcullis.fullname" .) | trunc 63 | trimSuffix "-" }}
 {{- end }}

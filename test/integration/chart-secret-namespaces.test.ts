@@ -1,0 +1,172 @@
+// operator.secretNamespaces in the chart. The operator reads RegistryUsers' password Secrets, so by
+// default its ServiceAccount may get, list and watch Secrets cluster-wide: a leaked operator token reads
+// every Secret of the cluster. With the list set, that right leaves the operator's ClusterRole and is
+// bound by a RoleBinding in each listed namespace and each namespace holding Registries (where the
+// operator's own Secrets are), and the operator is told the same list; applied to a real kube-apiserver,
+// the API server itself refuses the operator's ServiceAccount a Secret outside them (a
+// SubjectAccessReview, and a GET with the ServiceAccount's own token answered 403) and allows one
+// inside. Without the list the rights stay cluster-wide, as before (the compatible default).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import { KubeApiError, KubeClient, objectPath, Resources } from '../../kube/request.js';
+import { kubectl, startControlPlane, type ControlPlane } from '../../local/controlPlane.js';
+import { serviceAccountMay, type ResourceAttributes } from '../support/access-review.js';
+import { find, helm, chartDir, podSpec, render, type K8sObject } from '../support/helm-chart.js';
+
+interface Rule {
+  apiGroups: string[];
+  resources: string[];
+  verbs: string[];
+  resourceNames?: string[];
+}
+interface Binding extends K8sObject {
+  roleRef: { kind: string; name: string };
+  subjects?: { kind: string; name: string; namespace?: string }[];
+}
+
+const READS = new Set(['get', 'list', 'watch', '*']);
+
+/** A rule that lets its holder read any Secret it is bound for (not only Secrets it names). */
+const grantsSecretReads = (rule: Rule): boolean =>
+  rule.apiGroups.includes('') &&
+  rule.resources.some((r) => r === 'secrets' || r === '*') &&
+  rule.verbs.some((v) => READS.has(v)) &&
+  rule.resourceNames === undefined;
+
+/** The bindings of `kind` to the operator's ServiceAccount whose role (rendered beside them) reads any Secret. */
+function operatorBindingsReadingSecrets(objects: K8sObject[], kind: 'ClusterRoleBinding' | 'RoleBinding', release = 'p'): Binding[] {
+  return (find(objects, kind) as Binding[]).filter((binding) => {
+    if (!(binding.subjects ?? []).some((s) => s.kind === 'ServiceAccount' && s.name === `${release}-portcullis-operator`)) return false;
+    const role = find(objects, binding.roleRef.kind, binding.roleRef.name).find(
+      (r) => r.kind === 'ClusterRole' || r.metadata.namespace === binding.metadata.namespace,
+    );
+    return ((role?.rules ?? []) as Rule[]).some(grantsSecretReads);
+  });
+}
+
+const operatorArgs = (objects: K8sObject[], release = 'p'): string[] =>
+  podSpec(find(objects, 'Deployment', `${release}-portcullis-operator`)[0]!).containers[0]!.args ?? [];
+
+describe('chart: operator.secretNamespaces as rendered', () => {
+  it('binds Secret reads in each listed namespace and each namespace holding Registries only, none cluster-wide, and passes the list', async () => {
+    const objects = await render('p', 'portcullis-ss', [
+      '--set',
+      'operator.secretNamespaces={team-a,team-b,team-a}',
+      '--set',
+      'operator.registryNamespaces={more-registries}',
+    ]);
+    expect(operatorBindingsReadingSecrets(objects, 'ClusterRoleBinding').map((b) => b.metadata.name)).toEqual([]);
+    const bound = operatorBindingsReadingSecrets(objects, 'RoleBinding');
+    expect(bound.map((b) => b.metadata.namespace).sort()).toEqual(['more-registries', 'portcullis-ss', 'team-a', 'team-b']);
+    expect(new Set(bound.map((b) => b.roleRef.name))).toEqual(new Set(['p-portcullis-operator-secrets']));
+    const args = operatorArgs(objects);
+    expect(args[args.indexOf('--secret-namespaces') + 1]).toBe('team-a,team-b');
+  });
+
+  it('without it, keeps them readable cluster-wide (the compatible default) and passes no list', async () => {
+    const objects = await render('p', 'portcullis-ss');
+    expect(operatorBindingsReadingSecrets(objects, 'ClusterRoleBinding').map((b) => b.metadata.name)).toEqual(['p-portcullis-operator']);
+    expect(operatorBindingsReadingSecrets(objects, 'RoleBinding')).toEqual([]);
+    expect(find(objects, 'ClusterRole', 'p-portcullis-operator-secrets')).toEqual([]);
+    expect(operatorArgs(objects)).not.toContain('--secret-namespaces');
+  });
+
+  it('with watchNamespace among them, narrows to it; with watchNamespace outside them, refuses to render', async () => {
+    const objects = await render('p', 'portcullis-ss', ['--set', 'operator.watchNamespace=team-a', '--set', 'operator.secretNamespaces={team-a,team-b}']);
+    expect(operatorBindingsReadingSecrets(objects, 'ClusterRoleBinding')).toEqual([]);
+    // The watched namespace, and the release namespace, where the chart's Registry is.
+    expect(
+      operatorBindingsReadingSecrets(objects, 'RoleBinding')
+        .map((b) => b.metadata.namespace)
+        .sort(),
+    ).toEqual(['portcullis-ss', 'team-a']);
+    const args = operatorArgs(objects);
+    expect(args[args.indexOf('--secret-namespaces') + 1]).toBe('team-a');
+    const refused = await helm(['template', 'p', chartDir, '--set', 'operator.watchNamespace=other', '--set', 'operator.secretNamespaces={team-a}']);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/operator\.watchNamespace other is not among operator\.secretNamespaces \(team-a\)/);
+  });
+});
+
+describe('chart: operator.secretNamespaces on a real API server', () => {
+  const NS = 'portcullis-ss';
+  const OPERATOR = { namespace: NS, name: 'p-portcullis-operator' };
+  const OUTSIDE_VALUE = 'outside-secret-value-never-shown';
+  let cp: ControlPlane;
+  let admin: KubeClient;
+  let asOperator: KubeClient;
+
+  const secret = (namespace: string, name: string, value: string) =>
+    admin.request('POST', `/api/v1/namespaces/${namespace}/secrets`, {
+      body: { apiVersion: 'v1', kind: 'Secret', metadata: { name }, stringData: { password: value } },
+    });
+
+  beforeAll(async () => {
+    cp = await startControlPlane();
+    admin = new KubeClient(cp.kubeConfig);
+    const objects = await render('p', NS, ['--set', 'operator.secretNamespaces={team-a}']);
+    const toYaml = (list: K8sObject[]) => list.map((o) => stringify(o)).join('---\n');
+    const crds = objects.filter((o) => o.kind === 'CustomResourceDefinition');
+    for (const [args, input] of [
+      [['apply', '--server-side', '-f', '-'], toYaml(crds)],
+      [['wait', '--for=condition=Established', '--timeout=60s', 'crd', '--all'], undefined],
+      [['create', 'namespace', NS], undefined],
+      [['create', 'namespace', 'team-a'], undefined],
+      [['create', 'namespace', 'outside'], undefined],
+      [['apply', '--server-side', '-f', '-'], toYaml(objects.filter((o) => o.kind !== 'CustomResourceDefinition'))],
+    ] as const) {
+      const r = await kubectl(cp, [...args], input);
+      if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
+    }
+    await secret('outside', 'theirs', OUTSIDE_VALUE);
+    await secret('team-a', 'alice-password', 'alice-value');
+    asOperator = new KubeClient((await cp.kubeconfigForServiceAccount(NS, OPERATOR.name)).kubeConfig);
+  }, 180_000);
+
+  afterAll(async () => {
+    asOperator?.close();
+    admin?.close();
+    await cp?.stop();
+  });
+
+  const secrets = (verb: string, namespace?: string): ResourceAttributes => ({
+    verb,
+    group: '',
+    resource: 'secrets',
+    ...(namespace === undefined ? {} : { namespace }),
+  });
+  it.each<[string, ResourceAttributes, boolean]>([
+    ['may get a Secret in a listed namespace', secrets('get', 'team-a'), true],
+    ['may list Secrets in a listed namespace', secrets('list', 'team-a'), true],
+    ['may watch Secrets in a listed namespace', secrets('watch', 'team-a'), true],
+    ['may get a Secret in the release namespace (where its Registry is)', secrets('get', NS), true],
+    ['may list Secrets in the release namespace', secrets('list', NS), true],
+    ['attack: may not get a Secret outside the list', secrets('get', 'outside'), false],
+    ['attack: may not list Secrets outside the list', secrets('list', 'outside'), false],
+    ['attack: may not get a Secret in kube-system', secrets('get', 'kube-system'), false],
+    ['attack: may not list Secrets cluster-wide', secrets('list'), false],
+    ['attack: may not watch Secrets cluster-wide', secrets('watch'), false],
+  ])("the operator's ServiceAccount %s (SubjectAccessReview)", async (_sentence, attributes, allowed) => {
+    expect(await serviceAccountMay(admin, OPERATOR, attributes)).toBe(allowed);
+  });
+
+  it("attack: the API server answers the operator's own GET of a Secret outside the list with 403 Forbidden, without its value", async () => {
+    const refusal = await asOperator.get(objectPath(Resources.secrets, 'outside', 'theirs')).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(refusal).toBeInstanceOf(KubeApiError);
+    expect((refusal as KubeApiError).code).toBe(403);
+    expect((refusal as KubeApiError).reason).toBe('Forbidden');
+    expect((refusal as KubeApiError).message).toMatch(/cannot get resource "secrets" in API group "" in the namespace "outside"/);
+    expect((refusal as KubeApiError).message).not.toContain(OUTSIDE_VALUE);
+    expect(JSON.stringify(refusal)).not.toContain(Buffer.from(OUTSIDE_VALUE).toString('base64'));
+  });
+
+  it("accepts the operator's own GET of a Secret in a listed namespace", async () => {
+    await expect(asOperator.get(objectPath(Resources.secrets, 'team-a', 'alice-password'))).resolves.toMatchObject({
+      kind: 'Secret',
+      metadata: { namespace: 'team-a', name: 'alice-password' },
+    });
+  });
+});
