@@ -1,0 +1,162 @@
+// The operator confined by --secret-namespaces, against a real API server and the RBAC the chart renders
+// with operator.secretNamespaces: deploy/rbac's rules, except that Secrets are readable only by a
+// RoleBinding in `registry` (where the Registry is) and `team-a` (listed). The Registry delegates to both
+// team-a and team-b. A RegistryUser in team-a gets its hash and is Ready; one in team-b, delegated but not
+// listed, is Ready=False, SecretNamespaceNotServed, naming what to set; the Secret metadata reaching the
+// operator is only that of the two namespaces; and no request of the operator was refused as forbidden
+// (it watches and reads nowhere its rights do not reach).
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startOperator, type RunningOperator } from '../../operator/main.js';
+import { getIfExists, KubeClient, objectPath, Resources } from '../../kube/request.js';
+import { kubectl, startControlPlane, type ControlPlane } from '../../local/controlPlane.js';
+import { waitFor } from '../../local/process.js';
+import { serviceAccountMay } from '../support/access-review.js';
+import { applyOperatorCrds } from '../support/crds.js';
+
+const API = 'portcullis.dev/v1alpha1';
+const RBAC = 'rbac.authorization.k8s.io';
+const OPERATOR = { namespace: 'portcullis-system', name: 'portcullis-operator' };
+const HTPASSWD = '$2y$04$qpWk4xMnvI3vbd3irWfnZeURM.f9S5N5AZw0FjrkJ3RJTGeW8yipO';
+
+interface Obj {
+  metadata: { name: string; namespace?: string };
+  status?: { conditions?: { type: string; status: string; reason: string; message: string }[] };
+  data?: Record<string, string>;
+}
+interface LogLine {
+  level: number;
+  msg: string;
+  secretNamespaces?: string[];
+}
+
+let cp: ControlPlane;
+let admin: KubeClient;
+let op: RunningOperator | undefined;
+const lines: LogLine[] = [];
+/** Every line the operator logs, as written. */
+const raw: string[] = [];
+
+async function create(resource: keyof typeof Resources, namespace: string, body: Record<string, unknown>): Promise<void> {
+  const res = Resources[resource];
+  await admin.request('POST', `${res.base}/namespaces/${namespace}/${res.plural}`, { body });
+}
+
+function get(resource: keyof typeof Resources, namespace: string, name: string): Promise<Obj | undefined> {
+  return getIfExists<Obj>(admin, objectPath(Resources[resource], namespace, name));
+}
+
+const ready = async (namespace: string, name: string) => (await get('registryUsers', namespace, name))?.status?.conditions?.find((c) => c.type === 'Ready');
+
+/** A delegated user of Registry registry/main, with its password Secret in its own namespace. */
+async function tenantUser(namespace: string, name: string): Promise<void> {
+  await create('secrets', namespace, { apiVersion: 'v1', kind: 'Secret', metadata: { name: `${name}-password` }, stringData: { htpasswd: HTPASSWD } });
+  await create('registryUsers', namespace, {
+    apiVersion: API,
+    kind: 'RegistryUser',
+    metadata: { name },
+    spec: { registryRef: { name: 'main', namespace: 'registry' }, passwordSecretRef: { name: `${name}-password`, key: 'htpasswd' } },
+  });
+}
+
+/** deploy/rbac, with the Secrets rule moved out of the cluster-wide role into RoleBindings in `namespaces`. */
+async function confineSecrets(namespaces: string[]): Promise<void> {
+  const r = await kubectl(cp, ['apply', '-f', 'deploy/rbac/operator.yaml']);
+  if (r.code !== 0) throw new Error(`kubectl apply: ${r.stderr}`);
+  const path = `/apis/${RBAC}/v1/clusterroles/portcullis-operator`;
+  const role = await admin.get<{ rules: { resources: string[] }[] }>(path);
+  await admin.request('PUT', path, { body: { ...role, rules: role.rules.filter((rule) => !rule.resources.includes('secrets')) } });
+  await admin.request('POST', `/apis/${RBAC}/v1/clusterroles`, {
+    body: {
+      apiVersion: `${RBAC}/v1`,
+      kind: 'ClusterRole',
+      metadata: { name: 'portcullis-operator-secrets' },
+      rules: [{ apiGroups: [''], resources: ['secrets'], verbs: ['get', 'list', 'watch'] }],
+    },
+  });
+  for (const namespace of namespaces) {
+    await admin.request('POST', `/apis/${RBAC}/v1/namespaces/${namespace}/rolebindings`, {
+      body: {
+        apiVersion: `${RBAC}/v1`,
+        kind: 'RoleBinding',
+        metadata: { name: 'portcullis-operator-secrets' },
+        roleRef: { apiGroup: RBAC, kind: 'ClusterRole', name: 'portcullis-operator-secrets' },
+        subjects: [{ kind: 'ServiceAccount', ...OPERATOR }],
+      },
+    });
+  }
+  const mayList = (namespace?: string) =>
+    serviceAccountMay(admin, OPERATOR, { verb: 'list', group: '', resource: 'secrets', ...(namespace === undefined ? {} : { namespace }) });
+  await waitFor('Secret reads confined', async () => !(await mayList()) && !(await mayList('team-b')) && (await mayList('team-a')), 30_000);
+}
+
+beforeAll(async () => {
+  cp = await startControlPlane();
+  admin = new KubeClient(cp.kubeConfig);
+  await applyOperatorCrds(cp);
+  for (const ns of [{ name: 'registry' }, { name: 'team-a', labels: { tenant: 'yes' } }, { name: 'team-b', labels: { tenant: 'yes' } }]) {
+    await admin.request('POST', '/api/v1/namespaces', { body: { apiVersion: 'v1', kind: 'Namespace', metadata: ns } });
+  }
+  await confineSecrets(['registry', 'team-a']);
+  await create('registries', 'registry', {
+    apiVersion: API,
+    kind: 'Registry',
+    metadata: { name: 'main' },
+    spec: {
+      service: 'registry.example.com',
+      delegation: [{ namespaces: { from: 'Selector', selector: { matchLabels: { tenant: 'yes' } } }, repositories: ['${namespace}/**'] }],
+    },
+  });
+  await tenantUser('team-a', 'alice');
+  await tenantUser('team-b', 'bob');
+  const operatorKc = (await cp.kubeconfigForServiceAccount(OPERATOR.namespace, OPERATOR.name)).kubeConfig;
+  const log = pino(
+    { level: 'info' },
+    {
+      write: (line: string) => {
+        raw.push(line);
+        lines.push(JSON.parse(line) as LogLine);
+      },
+    },
+  );
+  op = await startOperator({ kubeConfig: operatorKc, log, leaderElect: false, registryNamespaces: ['registry'], secretNamespaces: ['team-a'] });
+}, 180_000);
+
+afterAll(async () => {
+  await op?.stop();
+  admin?.close();
+  await cp?.stop();
+});
+
+describe('operator --secret-namespaces', () => {
+  it('says at start where it reads Secrets: the listed namespaces and those holding Registries', () => {
+    expect(lines.filter((l) => l.secretNamespaces !== undefined).map((l) => [l.level, l.secretNamespaces])).toEqual([[30, ['registry', 'team-a']]]);
+  });
+
+  it('gives a user in a listed namespace its hash: Ready, and in the published snapshot', async () => {
+    await waitFor('alice Ready', async () => (await ready('team-a', 'alice'))?.status === 'True', 60_000);
+    expect(await ready('team-a', 'alice')).toMatchObject({ status: 'True', reason: 'Compiled' });
+    const snapshot = await get('configMaps', 'registry', 'portcullis-main-snapshot');
+    expect(snapshot?.data?.['snapshot.json']).toContain('"alice"');
+  });
+
+  it('refuses a delegated user in a namespace not listed, SecretNamespaceNotServed, saying what to set', async () => {
+    await waitFor('bob refused', async () => (await ready('team-b', 'bob')) !== undefined, 60_000);
+    const refused = await ready('team-b', 'bob');
+    expect(refused).toMatchObject({ status: 'False', reason: 'SecretNamespaceNotServed' });
+    expect(refused?.message).toMatch(/--secret-namespaces.*add team-b to operator\.secretNamespaces/);
+    expect(refused?.message).not.toContain(HTPASSWD);
+    const snapshot = await get('configMaps', 'registry', 'portcullis-main-snapshot');
+    expect(snapshot?.data?.['snapshot.json']).not.toContain('"bob"');
+  });
+
+  it("holds only the listed namespaces' Secret metadata, and no request of its was forbidden", async () => {
+    await waitFor('bob refused', async () => (await ready('team-b', 'bob')) !== undefined, 60_000);
+    const { secretMetadata } = op!.caches;
+    expect([...new Set(secretMetadata.list().map((s) => s.metadata.namespace))].sort()).toEqual(['registry', 'team-a']);
+    expect(secretMetadata.get('team-a/alice-password')).toBeDefined();
+    expect(secretMetadata.get('team-b/bob-password')).toBeUndefined();
+    expect(raw.filter((line) => /forbidden/i.test(line))).toEqual([]);
+    expect(raw.filter((line) => line.includes(HTPASSWD))).toEqual([]);
+  });
+});
