@@ -25,6 +25,16 @@ export const OperatorLogMessages = {
     'scheduled retention runs (a CronJob, its ServiceAccount and RoleBinding) may be created in any namespace, so this operator ' +
     'must hold the rights to create them, and so to start pods, in every namespace; pass --retention-namespaces with the ' +
     'namespaces that may schedule RetentionPolicies (the chart: operator.retentionNamespaces)',
+  /**
+   * Info, at start: neither --secret-namespaces nor --namespace, so Secrets are read wherever a
+   * RegistryUser may be, and the operator holds the right to read every Secret in the cluster. Info, not
+   * warn: the chart's default, kept so a namespace delegated later works without a chart change.
+   */
+  secretsAnyNamespace:
+    'reading Secrets in every namespace (their metadata, and the password Secrets users name), so this operator must hold the ' +
+    'right to read every Secret; pass --secret-namespaces with the namespaces holding RegistryUsers (the chart: operator.secretNamespaces)',
+  /** Info, at start, with --secret-namespaces: the namespaces Secrets are read in (operator/main.ts). */
+  secretNamespaces: 'reading Secrets only in these namespaces',
   /** Info: a full collection gave memory back (bin/heap-compaction.ts). */
   heapCompacted: 'heap compacted',
   /** Debug: one collection pausing the process 50 ms or more (bin/gc-pauses.ts). */

@@ -115,7 +115,8 @@ export async function startOperator(options: OperatorOptions = {}): Promise<Runn
   if (retentionServed === undefined && options.namespace === undefined) log.warn(OperatorLogMessages.retentionRunsAnyNamespace);
   else if (retentionServed !== undefined) log.info({ retentionNamespaces: retentionServed }, 'creating scheduled retention runs only in these namespaces');
   const secretsServed = secretNamespaces(options.namespace, options.secretNamespaces, served);
-  if (secretsServed !== undefined) log.info({ secretNamespaces: secretsServed }, 'reading Secrets only in these namespaces');
+  if (secretsServed === undefined && options.namespace === undefined) log.info(OperatorLogMessages.secretsAnyNamespace);
+  else if (secretsServed !== undefined) log.info({ secretNamespaces: secretsServed }, OperatorLogMessages.secretNamespaces);
   // A Registry elsewhere is refused by the Registry controller; the others leave it alone, as they could
   // neither read its objects from the caches nor (with the chart's RBAC) write them.
   const serves = (key: string): boolean => servesNamespace(served, splitKey(key).namespace);

@@ -11,6 +11,7 @@ import { startOperator, type RunningOperator } from '../../operator/main.js';
 import { getIfExists, KubeClient, objectPath, Resources } from '../../kube/request.js';
 import { kubectl, startControlPlane, type ControlPlane } from '../../local/controlPlane.js';
 import { waitFor } from '../../local/process.js';
+import { OperatorLogMessages } from '../../operator/log-messages.js';
 import { serviceAccountMay } from '../support/access-review.js';
 import { applyOperatorCrds } from '../support/crds.js';
 
@@ -130,7 +131,10 @@ afterAll(async () => {
 
 describe('operator --secret-namespaces', () => {
   it('says at start where it reads Secrets: the listed namespaces and those holding Registries', () => {
-    expect(lines.filter((l) => l.secretNamespaces !== undefined).map((l) => [l.level, l.secretNamespaces])).toEqual([[30, ['registry', 'team-a']]]);
+    expect(lines.filter((l) => l.secretNamespaces !== undefined).map((l) => [l.level, l.msg, l.secretNamespaces])).toEqual([
+      [30, OperatorLogMessages.secretNamespaces, ['registry', 'team-a']],
+    ]);
+    expect(lines.filter((l) => l.msg === OperatorLogMessages.secretsAnyNamespace)).toEqual([]);
   });
 
   it('gives a user in a listed namespace its hash: Ready, and in the published snapshot', async () => {
