@@ -4,7 +4,9 @@
 // team-a and team-b. A RegistryUser in team-a gets its hash and is Ready; one in team-b, delegated but not
 // listed, is Ready=False, SecretNamespaceNotServed, naming what to set; the Secret metadata reaching the
 // operator is only that of the two namespaces; and no request of the operator was refused as forbidden
-// (it watches and reads nowhere its rights do not reach).
+// (it watches and reads nowhere its rights do not reach). team-a holds only password Secrets, over a
+// hundred, so they are read with one LIST at the version team-a's own watch reached (not a version of
+// several watches, which the API server would refuse, leaving them to a GET each).
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startOperator, type RunningOperator } from '../../operator/main.js';
@@ -12,6 +14,7 @@ import { getIfExists, KubeClient, objectPath, Resources } from '../../kube/reque
 import { kubectl, startControlPlane, type ControlPlane } from '../../local/controlPlane.js';
 import { waitFor } from '../../local/process.js';
 import { OperatorLogMessages } from '../../operator/log-messages.js';
+import { forEachLimited } from '../../operator/controllers/for-each-limited.js';
 import { serviceAccountMay } from '../support/access-review.js';
 import { applyOperatorCrds } from '../support/crds.js';
 
@@ -30,6 +33,8 @@ interface LogLine {
   msg: string;
   secretNamespaces?: string[];
 }
+/** Enough users, each with its own Secret, that team-a is read whole (password-hashes.ts bulkReadAt). */
+const BULK = 110;
 
 let cp: ControlPlane;
 let admin: KubeClient;
@@ -110,9 +115,14 @@ beforeAll(async () => {
   });
   await tenantUser('team-a', 'alice');
   await tenantUser('team-b', 'bob');
+  await forEachLimited(
+    Array.from({ length: BULK }, (_, i) => `bulk-${i}`),
+    16,
+    (name) => tenantUser('team-a', name),
+  );
   const operatorKc = (await cp.kubeconfigForServiceAccount(OPERATOR.namespace, OPERATOR.name)).kubeConfig;
   const log = pino(
-    { level: 'info' },
+    { level: 'debug' },
     {
       write: (line: string) => {
         raw.push(line);
@@ -142,6 +152,12 @@ describe('operator --secret-namespaces', () => {
     expect(await ready('team-a', 'alice')).toMatchObject({ status: 'True', reason: 'Compiled' });
     const snapshot = await get('configMaps', 'registry', 'portcullis-main-snapshot');
     expect(snapshot?.data?.['snapshot.json']).toContain('"alice"');
+  });
+
+  it("reads a namespace of password Secrets with one LIST at that namespace's own watch version", async () => {
+    await waitFor('every bulk user Ready', async () => (await ready('team-a', `bulk-${BULK - 1}`))?.status === 'True', 60_000);
+    expect(await ready('team-a', 'bulk-0')).toMatchObject({ status: 'True', reason: 'Compiled' });
+    expect(lines.filter((l) => l.msg.startsWith('listing password Secrets failed'))).toEqual([]);
   });
 
   it('refuses a delegated user in a namespace not listed, SecretNamespaceNotServed, saying what to set', async () => {
