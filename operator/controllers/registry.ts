@@ -90,7 +90,7 @@ export interface RegistryControllerOptions {
   ownWrites?: OwnWrites;
   /**
    * Moves whenever a Secret some user names changes (triggers.ts, SecretIndex); without it, the Secret
-   * cache's resourceVersion, which every Secret write moves.
+   * cache's resourceVersion (its watches' versions combined), which every Secret write moves.
    */
   passwordSecretsVersion?: () => string;
   /**
@@ -100,7 +100,7 @@ export interface RegistryControllerOptions {
    * back nor written.
    */
   registryNamespaces?: readonly string[];
-  /** Where Secrets are read (--secret-namespaces, servedNamespaces.ts secretNamespaces); undefined: everywhere in scope. */
+  /** Where Secrets are read (--secret-namespaces, served-namespaces.ts secretNamespaces()); undefined: everywhere in scope. */
   secretNamespaces?: readonly string[];
 }
 
