@@ -7,42 +7,25 @@
 // SubjectAccessReview, and a GET with the ServiceAccount's own token answered 403) and allows one
 // inside. Without the list the rights stay cluster-wide, as before (the compatible default).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { stringify } from 'yaml';
 import { KubeApiError, KubeClient, objectPath, Resources } from '../../kube/request.js';
-import { kubectl, startControlPlane, type ControlPlane } from '../../local/controlPlane.js';
 import { serviceAccountMay, type ResourceAttributes } from '../support/access-review.js';
+import { bindingsGranting, refusalOf, startChartOnApiServer, type Binding, type ChartOnApiServer, type Rule } from '../support/chart-rbac.js';
 import { find, helm, chartDir, podSpec, render, type K8sObject } from '../support/helm-chart.js';
-
-interface Rule {
-  apiGroups: string[];
-  resources: string[];
-  verbs: string[];
-  resourceNames?: string[];
-}
-interface Binding extends K8sObject {
-  roleRef: { kind: string; name: string };
-  subjects?: { kind: string; name: string; namespace?: string }[];
-}
 
 const READS = new Set(['get', 'list', 'watch', '*']);
 
 /** A rule that lets its holder read any Secret it is bound for (not only Secrets it names). */
-const grantsSecretReads = (rule: Rule): boolean =>
+const grantsSecretReads = (rule: Rule & { resourceNames?: string[] }): boolean =>
   rule.apiGroups.includes('') &&
   rule.resources.some((r) => r === 'secrets' || r === '*') &&
   rule.verbs.some((v) => READS.has(v)) &&
   rule.resourceNames === undefined;
 
 /** The bindings of `kind` to the operator's ServiceAccount whose role (rendered beside them) reads any Secret. */
-function operatorBindingsReadingSecrets(objects: K8sObject[], kind: 'ClusterRoleBinding' | 'RoleBinding', release = 'p'): Binding[] {
-  return (find(objects, kind) as Binding[]).filter((binding) => {
-    if (!(binding.subjects ?? []).some((s) => s.kind === 'ServiceAccount' && s.name === `${release}-portcullis-operator`)) return false;
-    const role = find(objects, binding.roleRef.kind, binding.roleRef.name).find(
-      (r) => r.kind === 'ClusterRole' || r.metadata.namespace === binding.metadata.namespace,
-    );
-    return ((role?.rules ?? []) as Rule[]).some(grantsSecretReads);
-  });
-}
+const operatorBindingsReadingSecrets = (objects: K8sObject[], kind: 'ClusterRoleBinding' | 'RoleBinding', release = 'p'): Binding[] =>
+  bindingsGranting(objects, kind, grantsSecretReads).filter((binding) =>
+    (binding.subjects ?? []).some((s) => s.kind === 'ServiceAccount' && s.name === `${release}-portcullis-operator`),
+  );
 
 const operatorArgs = (objects: K8sObject[], release = 'p'): string[] =>
   podSpec(find(objects, 'Deployment', `${release}-portcullis-operator`)[0]!).containers[0]!.args ?? [];
@@ -92,7 +75,7 @@ describe('chart: operator.secretNamespaces on a real API server', () => {
   const NS = 'portcullis-ss';
   const OPERATOR = { namespace: NS, name: 'p-portcullis-operator' };
   const OUTSIDE_VALUE = 'outside-secret-value-never-shown';
-  let cp: ControlPlane;
+  let chart: ChartOnApiServer;
   let admin: KubeClient;
   let asOperator: KubeClient;
 
@@ -102,32 +85,13 @@ describe('chart: operator.secretNamespaces on a real API server', () => {
     });
 
   beforeAll(async () => {
-    cp = await startControlPlane();
-    admin = new KubeClient(cp.kubeConfig);
-    const objects = await render('p', NS, ['--set', 'operator.secretNamespaces={team-a}']);
-    const toYaml = (list: K8sObject[]) => list.map((o) => stringify(o)).join('---\n');
-    const crds = objects.filter((o) => o.kind === 'CustomResourceDefinition');
-    for (const [args, input] of [
-      [['apply', '--server-side', '-f', '-'], toYaml(crds)],
-      [['wait', '--for=condition=Established', '--timeout=60s', 'crd', '--all'], undefined],
-      [['create', 'namespace', NS], undefined],
-      [['create', 'namespace', 'team-a'], undefined],
-      [['create', 'namespace', 'outside'], undefined],
-      [['apply', '--server-side', '-f', '-'], toYaml(objects.filter((o) => o.kind !== 'CustomResourceDefinition'))],
-    ] as const) {
-      const r = await kubectl(cp, [...args], input);
-      if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
-    }
+    chart = await startChartOnApiServer(NS, ['--set', 'operator.secretNamespaces={team-a}'], ['team-a', 'outside']);
+    ({ admin, asOperator } = chart);
     await secret('outside', 'theirs', OUTSIDE_VALUE);
     await secret('team-a', 'alice-password', 'alice-value');
-    asOperator = new KubeClient((await cp.kubeconfigForServiceAccount(NS, OPERATOR.name)).kubeConfig);
   }, 180_000);
 
-  afterAll(async () => {
-    asOperator?.close();
-    admin?.close();
-    await cp?.stop();
-  });
+  afterAll(() => chart?.stop());
 
   const secrets = (verb: string, namespace?: string): ResourceAttributes => ({
     verb,
@@ -151,10 +115,7 @@ describe('chart: operator.secretNamespaces on a real API server', () => {
   });
 
   it("attack: the API server answers the operator's own GET of a Secret outside the list with 403 Forbidden, without its value", async () => {
-    const refusal = await asOperator.get(objectPath(Resources.secrets, 'outside', 'theirs')).then(
-      () => undefined,
-      (error: unknown) => error,
-    );
+    const refusal = await refusalOf(asOperator.get(objectPath(Resources.secrets, 'outside', 'theirs')));
     expect(refusal).toBeInstanceOf(KubeApiError);
     expect((refusal as KubeApiError).code).toBe(403);
     expect((refusal as KubeApiError).reason).toBe('Forbidden');
