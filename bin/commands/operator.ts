@@ -47,7 +47,7 @@ export function register(program: Command): void {
     )
     .option(
       '--secret-namespaces <ns,ns>',
-      "the only namespaces, besides --registry-namespaces, whose Secrets are read (RegistryUsers' password Secrets); a user elsewhere is refused (default: every namespace in scope)",
+      "the only namespaces, besides those where Registries are served, whose Secrets are read (RegistryUsers' password Secrets); a user elsewhere is refused (default: every namespace in scope)",
     )
     .option('--leader-elect', 'hold a Lease and run controllers only while holding it (default)', true)
     .option('--no-leader-elect', 'run controllers without leader election (one replica only)')

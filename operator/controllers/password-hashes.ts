@@ -78,15 +78,16 @@ export interface ResolvedHashes {
 }
 
 /**
- * Why a user in `namespace` has no hash when the operator reads Secrets only in `served`: not that its
- * Secret is missing (it may well exist), but that the operator may not look, and what to change.
+ * Why a user in `namespace` has no hash when the operator reads Secrets only in some namespaces: not that
+ * its Secret is missing (it may well exist), but that the operator may not look, and what to change. The
+ * list itself stays out: a tenant reads its users' statuses, and the other namespaces are others' names.
  */
-export function secretNamespaceNotServed(namespace: string, served: readonly string[]): ResolvedCredential {
+export function secretNamespaceNotServed(namespace: string): ResolvedCredential {
   return {
     reason: Reasons.SecretNamespaceNotServed,
     message:
-      `the operator reads Secrets only in namespace(s) ${served.join(', ')} (--secret-namespaces), so it cannot read this user's ` +
-      `password Secret in ${namespace}; add ${namespace} to operator.secretNamespaces`,
+      `the operator reads Secrets only in the namespaces it is given (--secret-namespaces), and not in ${namespace}, ` +
+      `so it cannot read this user's password Secret; add ${namespace} to operator.secretNamespaces`,
   };
 }
 
@@ -145,7 +146,7 @@ export class PasswordHashes {
       const secretName = user.spec?.passwordSecretRef?.name ?? '';
       const secretKey = `${namespaceOf(user)}/${secretName}`;
       if (!servesNamespace(this.options.secretNamespaces, namespaceOf(user))) {
-        credentials.set(userKey, secretNamespaceNotServed(namespaceOf(user), this.options.secretNamespaces ?? []));
+        credentials.set(userKey, secretNamespaceNotServed(namespaceOf(user)));
         continue;
       }
       const meta = this.options.secretMetadata(secretKey);

@@ -1,5 +1,5 @@
-// The operator confined by --secret-namespaces, against a real API server and the RBAC the chart renders
-// with operator.secretNamespaces: deploy/rbac's rules, except that Secrets are readable only by a
+// The operator confined by --secret-namespaces, against a real API server and RBAC shaped as the chart
+// renders it with operator.secretNamespaces: deploy/rbac's rules, except that Secrets are readable only by a
 // RoleBinding in `registry` (where the Registry is) and `team-a` (listed). The Registry delegates to both
 // team-a and team-b. A RegistryUser in team-a gets its hash and is Ready; one in team-b, delegated but not
 // listed, is Ready=False, SecretNamespaceNotServed, naming what to set; the Secret metadata reaching the
@@ -165,6 +165,8 @@ describe('operator --secret-namespaces', () => {
     const refused = await ready('team-b', 'bob');
     expect(refused).toMatchObject({ status: 'False', reason: 'SecretNamespaceNotServed' });
     expect(refused?.message).toMatch(/--secret-namespaces.*add team-b to operator\.secretNamespaces/);
+    // Which other namespaces are listed is no business of team-b's.
+    expect(refused?.message).not.toContain('team-a');
     expect(refused?.message).not.toContain(HTPASSWD);
     const snapshot = await get('configMaps', 'registry', 'portcullis-main-snapshot');
     expect(snapshot?.data?.['snapshot.json']).not.toContain('"bob"');
