@@ -7,6 +7,7 @@
 // (it watches and reads nowhere its rights do not reach). team-a holds only password Secrets, over a
 // hundred, so they are read with one LIST at the version team-a's own watch reached (not a version of
 // several watches, which the API server would refuse, leaving them to a GET each).
+import { readFile } from 'node:fs/promises';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startOperator, type RunningOperator } from '../../operator/main.js';
@@ -97,7 +98,8 @@ async function confineSecrets(namespaces: string[]): Promise<void> {
 }
 
 beforeAll(async () => {
-  cp = await startControlPlane();
+  // Who read which Secret, never its content: the bulk LIST and the GETs are told apart by the API server itself.
+  cp = await startControlPlane({ auditLog: 'secret-reads' });
   admin = new KubeClient(cp.kubeConfig);
   await applyOperatorCrds(cp);
   for (const ns of [{ name: 'registry' }, { name: 'team-a', labels: { tenant: 'yes' } }, { name: 'team-b', labels: { tenant: 'yes' } }]) {
@@ -158,6 +160,14 @@ describe('operator --secret-namespaces', () => {
     await waitFor('every bulk user Ready', async () => (await ready('team-a', `bulk-${BULK - 1}`))?.status === 'True', 60_000);
     expect(await ready('team-a', 'bulk-0')).toMatchObject({ status: 'True', reason: 'Compiled' });
     expect(lines.filter((l) => l.msg.startsWith('listing password Secrets failed'))).toEqual([]);
+    const reads = (await readFile(cp.auditLogPath!, 'utf8'))
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => JSON.parse(l) as { verb: string; requestURI: string; user: { username: string }; objectRef?: { namespace?: string; name?: string } })
+      .filter((e) => e.user.username === `system:serviceaccount:${OPERATOR.namespace}:${OPERATOR.name}` && e.objectRef?.namespace === 'team-a');
+    // The LIST at team-a's own watch version happened, and no bulk user's Secret needed a GET of its own.
+    expect(reads.filter((e) => e.verb === 'list' && e.requestURI.includes('resourceVersionMatch=Exact'))).not.toEqual([]);
+    expect(reads.filter((e) => e.verb === 'get' && e.objectRef?.name?.startsWith('bulk-'))).toEqual([]);
   });
 
   it('refuses a delegated user in a namespace not listed, SecretNamespaceNotServed, saying what to set', async () => {
