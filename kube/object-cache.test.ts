@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { KubeConnection } from './connection.js';
 import { Informer, type InformerEvent, type KubeObject } from './informer.js';
-import { combinedVersion, NamespacedCaches, NamespacedVersionedCaches, type VersionedCache } from './object-cache.js';
+import { combinedVersion, NamespacedCaches, NamespacedVersionedCaches, type NamespacePresence, type VersionedCache } from './object-cache.js';
 import type { KubeClient, OpenWatch } from './request.js';
 
 type Obj = KubeObject & { data?: Record<string, string> };
@@ -95,6 +95,82 @@ describe('NamespacedCaches', () => {
 
   it('needs a namespace', () => {
     expect(() => new NamespacedCaches(new Map())).toThrow(/at least one namespace/);
+  });
+});
+
+describe('NamespacedCaches over namespaces that come and go', () => {
+  /** Namespaces that exist, changed by hand; each change is announced as the namespaces' watch would. */
+  function presenceOf(...existing: string[]) {
+    const names = new Set(existing);
+    const listeners = new Set<() => void>();
+    const presence: NamespacePresence = {
+      hasSynced: true,
+      waitForSync: () => Promise.resolve(),
+      exists: (n) => names.has(n),
+      onChange: (listener) => {
+        listeners.add(listener);
+        return () => listeners.delete(listener);
+      },
+    };
+    const remove = (n: string): void => {
+      names.delete(n);
+      for (const l of listeners) l();
+    };
+    return { presence, remove, listeners };
+  }
+  /** A namespace's watch that never lists: forbidden for ever, as once its RoleBinding is gone. */
+  const forbidden = {
+    hasSynced: false,
+    waitForSync: () => new Promise<void>(() => undefined),
+    health: () => ({ synced: false, lastActivityAt: 0, failing: true, staleAfterMs: 60_000 }),
+  };
+  const listed = {
+    hasSynced: true,
+    waitForSync: () => Promise.resolve(),
+    health: () => ({ synced: true, lastActivityAt: 9_000, failing: false, staleAfterMs: 180_000 }),
+  };
+  const over = (presence: NamespacePresence) =>
+    new NamespacedCaches(
+      new Map([
+        ['team-a', listed as unknown as Informer<Obj>],
+        ['deleted', forbidden as unknown as Informer<Obj>],
+      ]),
+      presence,
+    );
+  const settled = (p: Promise<void>): Promise<boolean> => Promise.race([p.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 50))]);
+
+  it('does not wait for, nor count the health of, a listed namespace that does not exist', async () => {
+    const { presence, listeners } = presenceOf('team-a');
+    const caches = over(presence);
+    expect(await settled(caches.waitForSync())).toBe(true);
+    expect(caches.hasSynced).toBe(true);
+    expect(caches.health()).toEqual({ synced: true, lastActivityAt: 9_000, failing: false, staleAfterMs: 180_000 });
+    expect(listeners.size).toBe(0);
+  });
+
+  it('waits for an existing namespace until its watch lists, or until it is deleted', async () => {
+    const { presence, remove, listeners } = presenceOf('team-a', 'deleted');
+    const caches = over(presence);
+    const synced = caches.waitForSync();
+    expect(await settled(synced)).toBe(false);
+    expect(caches.hasSynced).toBe(false);
+    expect(caches.health().failing).toBe(true);
+    remove('deleted');
+    expect(await settled(synced)).toBe(true);
+    expect(caches.health().failing).toBe(false);
+    expect(listeners.size).toBe(0);
+  });
+
+  it('without a presence, a namespace whose watch never lists holds it, as before', async () => {
+    const caches = new NamespacedCaches(new Map([['deleted', forbidden as unknown as Informer<Obj>]]));
+    expect(await settled(caches.waitForSync())).toBe(false);
+    expect(caches.health().failing).toBe(true);
+  });
+
+  it('with no namespace left, is synced and healthy', () => {
+    const caches = new NamespacedCaches(new Map([['deleted', forbidden as unknown as Informer<Obj>]]), presenceOf().presence);
+    expect(caches.hasSynced).toBe(true);
+    expect(caches.health()).toMatchObject({ synced: true, failing: false });
   });
 });
 

@@ -44,15 +44,59 @@ export function combinedVersion(versions: readonly string[]): string {
 }
 
 /**
+ * Which namespaces exist, as a cluster-wide watch of namespaces sees them. A namespace given to
+ * NamespacedCaches can be deleted (a tenant's, and with it the RoleBinding that let the operator watch
+ * it): its watch then fails as forbidden for ever, and counting it would keep the whole cache unsynced,
+ * holding every controller at the next start, and unhealthy.
+ */
+export interface NamespacePresence {
+  readonly hasSynced: boolean;
+  waitForSync(): Promise<void>;
+  exists(namespace: string): boolean;
+  /** Calls `listener` whenever a namespace may have come or gone; returns the unsubscribe. */
+  onChange(listener: () => void): () => void;
+}
+
+/**
  * One cache per namespace, read as one. Keys are `namespace/name`, so a read goes to its namespace's
- * cache alone; a key of a namespace not given is simply absent.
+ * cache alone; a key of a namespace not given is simply absent. With a NamespacePresence, a namespace
+ * that does not exist counts neither for being synced nor for health (it holds nothing either way).
  */
 export class NamespacedCaches<T extends KubeObject> implements ObjectCache<T> {
   private readonly byNamespace: ReadonlyMap<string, ObjectCache<T>>;
 
-  constructor(byNamespace: ReadonlyMap<string, ObjectCache<T>>) {
+  constructor(
+    byNamespace: ReadonlyMap<string, ObjectCache<T>>,
+    private readonly presence?: NamespacePresence,
+  ) {
     if (byNamespace.size === 0) throw new Error('NamespacedCaches needs at least one namespace');
     this.byNamespace = byNamespace;
+  }
+
+  /** Whether `namespace` counts: always without a presence, and until the presence has synced. */
+  private counts(namespace: string): boolean {
+    return this.presence === undefined || !this.presence.hasSynced || this.presence.exists(namespace);
+  }
+
+  private counted(): ObjectCache<T>[] {
+    return [...this.byNamespace].filter(([namespace]) => this.counts(namespace)).map(([, cache]) => cache);
+  }
+
+  /** Resolves once `namespace` does not exist (never without a presence); `cancel` stops listening. */
+  private gone(namespace: string): { promise: Promise<void>; cancel: () => void } {
+    const presence = this.presence;
+    if (presence === undefined) return { promise: new Promise<void>(() => undefined), cancel: () => undefined };
+    let off = (): void => undefined;
+    const promise = new Promise<void>((resolve) => {
+      const check = (): void => {
+        if (presence.exists(namespace)) return;
+        off();
+        resolve();
+      };
+      off = presence.onChange(check);
+      check();
+    });
+    return { promise, cancel: () => off() };
   }
 
   get namespaces(): string[] {
@@ -77,16 +121,27 @@ export class NamespacedCaches<T extends KubeObject> implements ObjectCache<T> {
   }
 
   get hasSynced(): boolean {
-    return [...this.byNamespace.values()].every((cache) => cache.hasSynced);
+    return this.counted().every((cache) => cache.hasSynced);
   }
 
   async waitForSync(): Promise<void> {
-    await Promise.all([...this.byNamespace.values()].map((cache) => cache.waitForSync()));
+    await this.presence?.waitForSync();
+    await Promise.all(
+      [...this.byNamespace].map(async ([namespace, cache]) => {
+        const gone = this.gone(namespace);
+        try {
+          await Promise.race([cache.waitForSync(), gone.promise]);
+        } finally {
+          gone.cancel();
+        }
+      }),
+    );
   }
 
-  /** The least healthy namespace's view: not synced until all are, as stale as the stalest, failing if any is. */
+  /** The least healthy existing namespace's view: not synced until all are, as stale as the stalest, failing if any is. */
   health(): CacheHealth {
-    const all = [...this.byNamespace.values()].map((cache) => cache.health());
+    const all = this.counted().map((cache) => cache.health());
+    if (all.length === 0) return { synced: true, lastActivityAt: Date.now(), failing: false, staleAfterMs: Number.POSITIVE_INFINITY };
     return {
       synced: all.every((h) => h.synced),
       lastActivityAt: Math.min(...all.map((h) => h.lastActivityAt)),
@@ -108,10 +163,10 @@ export class NamespacedCaches<T extends KubeObject> implements ObjectCache<T> {
 export class NamespacedVersionedCaches<T extends KubeObject> extends NamespacedCaches<T> implements VersionedCache<T> {
   private readonly versioned: ReadonlyMap<string, VersionedCache<T>>;
 
-  constructor(byNamespace: ReadonlyMap<string, VersionedCache<T>>) {
+  constructor(byNamespace: ReadonlyMap<string, VersionedCache<T>>, presence?: NamespacePresence) {
     // Sorted, so the combined version does not depend on the order the namespaces were listed in.
     const sorted = new Map([...byNamespace].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-    super(sorted);
+    super(sorted, presence);
     this.versioned = sorted;
   }
 

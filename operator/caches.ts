@@ -13,7 +13,7 @@ import type { KubeConnection } from '../kube/connection.js';
 import type { Logger } from 'pino';
 import type { NamespaceInfo, RegistryResource, RegistryUserResource, RepositoryGrantResource, RetentionPolicyResource } from '../crds/types.js';
 import { Informer, type InformerEvent, type KubeObject } from '../kube/informer.js';
-import { NamespacedCaches, NamespacedVersionedCaches, type ObjectCache, type VersionedCache } from '../kube/object-cache.js';
+import { NamespacedCaches, NamespacedVersionedCaches, type NamespacePresence, type ObjectCache, type VersionedCache } from '../kube/object-cache.js';
 import { Resources, type KubeClient, type ResourceType } from '../kube/request.js';
 import type { StoredObject } from '../wire/chunked.js';
 import { MANAGED_SELECTOR } from '../wire/labels.js';
@@ -55,24 +55,30 @@ export function createCaches(options: {
     informer.on((event: InformerEvent<T>) => logLifecycle(log, where, event));
     return informer;
   };
+  // Delegation selects namespaces by label, so namespaces are always watched cluster-wide. The same watch
+  // says which listed namespaces exist: one deleted (its RoleBinding with it) must not hold the others.
+  const namespaces = make<NamespaceObject>(Resources.namespaces);
+  const presence = namespacePresence(namespaces);
   const scope = options.registryNamespaces;
   // Only where Registries are served: one watch per namespace there, or the whole watch scope.
   const served = <T extends KubeObject>(resource: ResourceType, extra: { labelSelector?: string } = {}): ObjectCache<T> =>
     scope === undefined
       ? make<T>(resource, { ...ns, ...extra })
-      : new NamespacedCaches(new Map(scope.map((n) => [n, make<T>(resource, { namespace: n, ...extra })])));
+      : new NamespacedCaches(new Map(scope.map((n) => [n, make<T>(resource, { namespace: n, ...extra })])), presence);
   const owned = (resource: ResourceType): ObjectCache<Owned> => served<Owned>(resource, { labelSelector: MANAGED_SELECTOR });
   const secretScope = options.secretNamespaces;
   const secretMetadata: VersionedCache<SecretMetadata> =
     secretScope === undefined
       ? make<SecretMetadata>(Resources.secrets, { ...ns, metadataOnly: true })
-      : new NamespacedVersionedCaches(new Map(secretScope.map((n) => [n, make<SecretMetadata>(Resources.secrets, { namespace: n, metadataOnly: true })])));
+      : new NamespacedVersionedCaches(
+          new Map(secretScope.map((n) => [n, make<SecretMetadata>(Resources.secrets, { namespace: n, metadataOnly: true })])),
+          presence,
+        );
   return {
     registries: make<RegistryResource>(Resources.registries, ns),
     users: make<RegistryUserResource>(Resources.registryUsers, ns),
     grants: make<RepositoryGrantResource>(Resources.repositoryGrants, ns),
-    // Delegation selects namespaces by label, so namespaces are always watched cluster-wide.
-    namespaces: make<NamespaceObject>(Resources.namespaces),
+    namespaces,
     secretMetadata,
     ownedSecrets: owned(Resources.secrets),
     configMaps: owned(Resources.configMaps),
@@ -80,6 +86,21 @@ export function createCaches(options: {
     // Registry names one in its own namespace, so only served namespaces are watched.
     deployments: served<Deployment & KubeObject>(deployments),
     retentionPolicies: make<RetentionPolicyResource>(Resources.retentionPolicies, ns),
+  };
+}
+
+/** Which namespaces exist, from the namespaces' watch (its keys are the names). */
+function namespacePresence(namespaces: Informer<NamespaceObject>): NamespacePresence {
+  return {
+    get hasSynced() {
+      return namespaces.hasSynced;
+    },
+    waitForSync: () => namespaces.waitForSync(),
+    exists: (namespace) => namespaces.get(namespace) !== undefined,
+    onChange: (listener) =>
+      namespaces.on((e) => {
+        if (e.type === 'added' || e.type === 'deleted' || e.type === 'relisted') listener();
+      }),
   };
 }
 
