@@ -1,6 +1,6 @@
 // Where the chart lets the operator read ConfigMaps, Deployments and PersistentVolumeClaims: only in the
-// namespaces that hold Registries (the release namespace, operator.watchNamespace and
-// operator.registryNamespaces), the ones it is told with --registry-namespaces. Other teams' ConfigMaps and
+// namespaces that hold Registries (the release namespace and operator.registryNamespaces, or
+// operator.watchNamespace alone), the ones it is told with --registry-namespaces. Other teams' ConfigMaps and
 // Deployments (pod templates, env values) are no business of the operator, so a leaked operator token
 // must not read them. As rendered: no ClusterRoleBinding grants those reads. Applied to a real
 // kube-apiserver: SubjectAccessReviews, and requests with the ServiceAccount's own token, answered 403
@@ -38,14 +38,11 @@ describe('chart: the operator reads ConfigMaps and Deployments only where Regist
     expect(registryNamespacesArg(objects)?.split(',').sort()).toEqual(bound);
   });
 
-  it('with watchNamespace, binds them in the release and watched namespaces only', async () => {
-    const objects = await render('p', 'portcullis-or', ['--set', 'operator.watchNamespace=team-w']);
+  it('with watchNamespace, binds them in the watched namespace alone, the one it serves', async () => {
+    const objects = await render('p', 'portcullis-or', ['--set', 'operator.watchNamespace=team-w', '--set', 'operator.registryNamespaces={team-reg}']);
     expect(bindingsGrantingReads(objects, 'ClusterRoleBinding')).toEqual([]);
-    expect(
-      operators(bindingsGrantingReads(objects, 'RoleBinding'))
-        .map((b) => b.metadata.namespace)
-        .sort(),
-    ).toEqual(['portcullis-or', 'team-w']);
+    expect(operators(bindingsGrantingReads(objects, 'RoleBinding')).map((b) => b.metadata.namespace)).toEqual(['team-w']);
+    expect(registryNamespacesArg(objects)).toBe('team-w');
   });
 });
 

@@ -138,14 +138,18 @@ main object, its 8 part slots (CREDENTIAL_PARTS), and the signing keys.
 {{- end }}
 
 {{/*
-The namespaces the operator writes in: the release namespace (the chart's Registry), the watched
-namespace when set, and any listed in operator.registryNamespaces. A JSON list.
+The namespaces the operator reads its objects and writes in: the release namespace (the chart's
+Registry) and any listed in operator.registryNamespaces; with operator.watchNamespace, that namespace
+alone, as the operator (--namespace) serves nothing elsewhere. A JSON list.
 */}}
 {{- define "portcullis.operator.registryNamespaces" -}}
+{{- if .Values.operator.watchNamespace -}}
+{{- list .Values.operator.watchNamespace | toJson -}}
+{{- else -}}
 {{- $list := list .Release.Namespace -}}
-{{- with .Values.operator.watchNamespace }}{{- $list = append $list . -}}{{- end -}}
 {{- range .Values.operator.registryNamespaces }}{{- $list = append $list . -}}{{- end -}}
 {{- $list | uniq | toJson -}}
+{{- end -}}
 {{- end }}
 
 {{/*
