@@ -3,7 +3,9 @@ import { describe, expect, it } from 'vitest';
 import type { KubeConnection } from '../kube/connection.js';
 import type { KubeClient, OpenWatch } from '../kube/request.js';
 import { MANAGED_SELECTOR } from '../wire/labels.js';
-import { allInformers, createCaches } from './caches.js';
+import type { InformerEvent } from '../kube/informer.js';
+import { allInformers, createCaches, namespacePresence } from './caches.js';
+import type { NamespaceObject } from './controllers/registry.js';
 
 /** Records which collections the caches list, with which label selector, and answers every list empty. */
 function recordingClient() {
@@ -71,5 +73,54 @@ describe('createCaches: where Secret metadata is watched', () => {
   it('without: in the whole watch scope, as before', async () => {
     expect(await secretMetadataLists({ registryNamespaces: ['registry'] })).toEqual(['/api/v1/secrets']);
     expect(await secretMetadataLists({ namespace: 'team' })).toEqual(['/api/v1/namespaces/team/secrets']);
+  });
+});
+
+describe('namespacePresence: which listed namespaces count', () => {
+  /** A namespaces' watch holding `objects`, whose events are sent by hand. */
+  function watchOf(objects: NamespaceObject[]) {
+    const byName = new Map(objects.map((o) => [o.metadata.name, o]));
+    const listeners = new Set<(e: InformerEvent<NamespaceObject>) => void>();
+    const informer = {
+      hasSynced: true,
+      waitForSync: () => Promise.resolve(),
+      get: (name: string) => byName.get(name),
+      on: (listener: (e: InformerEvent<NamespaceObject>) => void) => {
+        listeners.add(listener);
+        return () => listeners.delete(listener);
+      },
+    };
+    const send = (e: InformerEvent<NamespaceObject>): void => {
+      for (const l of listeners) l(e);
+    };
+    return { informer, byName, send };
+  }
+  const ns = (name: string, deletionTimestamp?: string): NamespaceObject => ({ metadata: { name, ...(deletionTimestamp ? { deletionTimestamp } : {}) } });
+
+  it.each<[string, NamespaceObject[], boolean]>([
+    ['an existing namespace', [ns('team-a')], true],
+    ['a namespace the watch does not hold', [], false],
+    ['a terminating namespace (its RoleBindings may be gone already)', [ns('team-a', '2026-11-29T20:00:00Z')], false],
+  ])('%s', (_sentence, objects, exists) => {
+    expect(namespacePresence(watchOf(objects).informer).exists('team-a')).toBe(exists);
+  });
+
+  it('tells its listeners when a namespace starts terminating (an update), is added, deleted or relisted', () => {
+    const { informer, byName, send } = watchOf([ns('team-a')]);
+    const presence = namespacePresence(informer);
+    let calls = 0;
+    const off = presence.onChange(() => calls++);
+    byName.set('team-a', ns('team-a', '2026-11-29T20:00:00Z'));
+    send({ type: 'updated', key: 'team-a', object: byName.get('team-a')!, previous: ns('team-a') });
+    expect(calls).toBe(1);
+    expect(presence.exists('team-a')).toBe(false);
+    send({ type: 'added', key: 'team-b', object: ns('team-b') });
+    send({ type: 'deleted', key: 'team-a', object: ns('team-a') });
+    send({ type: 'relisted', reason: 'resync', count: 1 });
+    send({ type: 'connected', resourceVersion: '9' });
+    expect(calls).toBe(4);
+    off();
+    send({ type: 'added', key: 'team-c', object: ns('team-c') });
+    expect(calls).toBe(4);
   });
 });

@@ -89,17 +89,24 @@ export function createCaches(options: {
   };
 }
 
-/** Which namespaces exist, from the namespaces' watch (its keys are the names). */
-function namespacePresence(namespaces: Informer<NamespaceObject>): NamespacePresence {
+/**
+ * Which namespaces exist, from the namespaces' watch (its keys are the names). A terminating namespace
+ * counts as gone: its RoleBindings may be deleted before it is, and one stuck terminating (a finalizer,
+ * an unavailable APIService) would otherwise hold the operator up as a deleted one did.
+ */
+export function namespacePresence(namespaces: Pick<Informer<NamespaceObject>, 'hasSynced' | 'waitForSync' | 'get' | 'on'>): NamespacePresence {
   return {
     get hasSynced() {
       return namespaces.hasSynced;
     },
     waitForSync: () => namespaces.waitForSync(),
-    exists: (namespace) => namespaces.get(namespace) !== undefined,
+    exists: (namespace) => {
+      const found = namespaces.get(namespace);
+      return found !== undefined && found.metadata.deletionTimestamp === undefined;
+    },
     onChange: (listener) =>
       namespaces.on((e) => {
-        if (e.type === 'added' || e.type === 'deleted' || e.type === 'relisted') listener();
+        if (e.type === 'added' || e.type === 'updated' || e.type === 'deleted' || e.type === 'relisted') listener();
       }),
   };
 }

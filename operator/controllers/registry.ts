@@ -52,7 +52,8 @@ import { OperatorLogMessages } from '../log-messages.js';
 import { servesNamespace } from '../served-namespaces.js';
 
 export interface NamespaceObject {
-  metadata: { name: string; labels?: Record<string, string>; resourceVersion?: string };
+  /** deletionTimestamp: set while the namespace terminates (its RoleBindings may already be gone). */
+  metadata: { name: string; labels?: Record<string, string>; resourceVersion?: string; deletionTimestamp?: string };
 }
 
 export interface RegistryCaches {
