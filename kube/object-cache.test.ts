@@ -161,6 +161,18 @@ describe('NamespacedCaches over namespaces that come and go', () => {
     expect(listeners.size).toBe(0);
   });
 
+  it('shares one pending wait, so waits given up on do not pile up listeners', async () => {
+    const { presence, remove, listeners } = presenceOf('team-a', 'deleted');
+    const caches = over(presence);
+    const waits = [caches.waitForSync(), caches.waitForSync(), caches.waitForSync()];
+    expect(await settled(waits[0]!)).toBe(false);
+    // One for the namespace still waited for, not one per wait.
+    expect(listeners.size).toBe(1);
+    remove('deleted');
+    expect(await Promise.all(waits.map(settled))).toEqual([true, true, true]);
+    expect(listeners.size).toBe(0);
+  });
+
   it('without a presence, a namespace whose watch never lists holds it, as before', async () => {
     const caches = new NamespacedCaches(new Map([['deleted', forbidden as unknown as Informer<Obj>]]));
     expect(await settled(caches.waitForSync())).toBe(false);

@@ -124,7 +124,20 @@ export class NamespacedCaches<T extends KubeObject> implements ObjectCache<T> {
     return this.counted().every((cache) => cache.hasSynced);
   }
 
-  async waitForSync(): Promise<void> {
+  /**
+   * One wait at a time, shared: a wait the caller gave up on (a Lease lost before the caches synced)
+   * keeps its listeners until it ends, so each new wait would otherwise add a set more.
+   */
+  waitForSync(): Promise<void> {
+    this.pendingSync ??= this.syncOnce().finally(() => {
+      this.pendingSync = undefined;
+    });
+    return this.pendingSync;
+  }
+
+  private pendingSync: Promise<void> | undefined;
+
+  private async syncOnce(): Promise<void> {
     await this.presence?.waitForSync();
     await Promise.all(
       [...this.byNamespace].map(async ([namespace, cache]) => {
