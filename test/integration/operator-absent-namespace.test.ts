@@ -13,6 +13,7 @@ import { getIfExists, KubeClient, objectPath, Resources } from '../../kube/reque
 import { kubectl, startControlPlane, type ControlPlane } from '../../local/controlPlane.js';
 import { waitFor } from '../../local/process.js';
 import { applyOperatorCrds } from '../support/crds.js';
+import { applyOperatorRbacWithSecretsIn } from '../support/operator-rbac.js';
 
 const API = 'portcullis.dev/v1alpha1';
 const HTPASSWD = '$2y$04$qpWk4xMnvI3vbd3irWfnZeURM.f9S5N5AZw0FjrkJ3RJTGeW8yipO';
@@ -31,11 +32,6 @@ async function create(resource: keyof typeof Resources, namespace: string, body:
   await admin.request('POST', `${res.base}/namespaces/${namespace}/${res.plural}`, { body });
 }
 
-async function must(args: string[]): Promise<void> {
-  const r = await kubectl(cp, args);
-  if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
-}
-
 const ready = async (namespace: string, name: string) =>
   (await getIfExists<Obj>(admin, objectPath(Resources.registryUsers, namespace, name)))?.status?.conditions?.find((c) => c.type === 'Ready');
 
@@ -47,22 +43,7 @@ beforeAll(async () => {
     await admin.request('POST', '/api/v1/namespaces', { body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name } } });
   }
   // deploy/rbac, with Secrets confined as its header describes: readable in `registry` and team-a only.
-  await must(['apply', '-f', 'deploy/rbac/operator.yaml']);
-  const role = '/apis/rbac.authorization.k8s.io/v1/clusterroles/portcullis-operator';
-  const rules = (await admin.get<{ rules: { resources: string[] }[] }>(role)).rules.filter((r) => !r.resources.includes('secrets'));
-  await admin.request('PATCH', role, { contentType: 'application/merge-patch+json', body: { rules } });
-  await must(['create', 'clusterrole', 'portcullis-operator-secrets', '--verb=get,list,watch', '--resource=secrets']);
-  for (const namespace of ['registry', 'team-a']) {
-    await must([
-      'create',
-      'rolebinding',
-      'portcullis-operator-secrets',
-      '-n',
-      namespace,
-      '--clusterrole=portcullis-operator-secrets',
-      `--serviceaccount=portcullis-system:portcullis-operator`,
-    ]);
-  }
+  await applyOperatorRbacWithSecretsIn(cp, admin, ['registry', 'team-a']);
   await create('registries', 'registry', {
     apiVersion: API,
     kind: 'Registry',
