@@ -69,7 +69,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await app?.close();
   await proxy?.close();
-  await slapd?.stop();
+  await slapd?.close();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
