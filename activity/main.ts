@@ -94,12 +94,18 @@ export async function startActivity(config: ActivityConfig): Promise<RunningActi
   const eventsServer: ServerStarter = async () =>
     listen(await buildEventsApp({ activityKey: config.activityKey, batcher, metrics, logger }), { name: 'events', ...config.events, ...grace });
   const servers: ListeningServer[] = [];
+  // One line per step with its time: a stop that outlasts the kubelet's grace names what held it.
+  const step = async (what: string, stop: () => Promise<void> | void): Promise<void> => {
+    const started = performance.now();
+    await stop();
+    logger.info({ step: what, ms: Math.round(performance.now() - started) }, 'stopped');
+  };
   const stopEverything = async (): Promise<void> => {
-    for (const server of [...servers].reverse()) await server.close();
-    await batcher.close();
-    await webhooks?.stop();
-    await retention.stop();
-    await store.close();
+    for (const server of [...servers].reverse()) await step(`${server.name} listener`, () => server.close());
+    await step('batcher', () => batcher.close());
+    if (webhooks !== undefined) await step('webhooks', () => webhooks?.stop());
+    await step('retention', () => retention.stop());
+    await step('store', () => store.close());
   };
   try {
     for (const start of [eventsServer, ...(config.servers ?? [])]) servers.push(await start(ctx));

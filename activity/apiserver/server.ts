@@ -89,10 +89,16 @@ export async function startActivityApi(options: ActivityApiOptions): Promise<Run
   });
   let tls = await readTls(options.tls);
   const trust = new ConnectionTrust();
+  let requestCount = 0;
   let clientCA: string | undefined;
 
   // `handle` is defined below: the server exists first so that the CA can be applied to its context.
+  // Requests being answered, so that a stop held by one says which (method and path, no query).
+  const inFlight = new Set<string>();
   const server: Server = createServer({ ...tls, requestCert: true, rejectUnauthorized: false }, (req, res) => {
+    const entry = `${req.method ?? 'GET'} ${(req.url ?? '/').split('?')[0]} #${++requestCount}`;
+    inFlight.add(entry);
+    res.once('close', () => inFlight.delete(entry));
     const socket = req.socket as TLSSocket;
     const peer = trust.current(socket) && socket.authorized ? socket.getPeerCertificate() : undefined;
     const commonName = peer?.subject?.CN;
@@ -196,6 +202,7 @@ export async function startActivityApi(options: ActivityApiOptions): Promise<Run
       closing ??= (async () => {
         clearInterval(reloadTls);
         frontProxy.stop();
+        if (inFlight.size > 0) log.info({ requests: [...inFlight] }, 'closing with requests in flight');
         await closeServer(server, options.shutdownGraceMs);
         await view.stop();
         client.close();
