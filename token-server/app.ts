@@ -20,6 +20,7 @@ import { registerTokenRoutes } from './routes/token.js';
 import { headersTooLarge, registerTokenGetRoute } from './routes/token-get.js';
 import type { KeySource, PolicySource } from './sources/types.js';
 import { fastifyTrustProxy, type TrustProxy } from './trust-proxy.js';
+import { DEFAULT_LOGIN_TURNS } from './login-turns.js';
 import { VerificationQueue, type VerificationQueueOptions } from './verification-queue.js';
 import type { KubeClient } from '../kube/request.js';
 
@@ -92,6 +93,7 @@ export async function assemble(options: AppOptions): Promise<{ app: FastifyInsta
     verifier: new CredentialVerifier(verifierOptions),
     identities: new IdentitySources({ now, kubeClient: options.kubeClient ?? (() => Promise.resolve(undefined)) }),
     remoteChecks: new VerificationQueue({ ...DEFAULT_REMOTE_CHECKS, ...options.remoteCheckQueue }),
+    loginTurns: new VerificationQueue(DEFAULT_LOGIN_TURNS),
     throttle: new LoginThrottle(limits, now),
     recentFailures: new RecentFailures(limits.maxTrackedKeys),
     metrics,

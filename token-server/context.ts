@@ -28,6 +28,8 @@ export interface AppContext {
   identities: IdentitySources;
   /** Directory binds and TokenReviews: checks that cost a peer, queued fairly by client like bcrypt. */
   remoteChecks: VerificationQueue;
+  /** On a Registry with a directory, a client's uncached password logins one at a time (login-turns.ts). */
+  loginTurns: VerificationQueue;
   throttle: LoginThrottle;
   /** Wrong passwords of the last seconds, so a client's immediate retry (containerd: POST, then GET) counts once. */
   recentFailures: RecentFailures;

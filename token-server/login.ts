@@ -36,6 +36,7 @@ import {
   type Caller,
   type Grant,
 } from './login-steps.js';
+import { inClientTurn } from './login-turns.js';
 import { sharedNameLogin } from './shared-name-login.js';
 import type { LoadedRegistry } from './sources/types.js';
 
@@ -61,12 +62,16 @@ export function login(
   const route = ctx.identities.route(registry, username, password);
   if (route.kind === 'password') return passwordLogin(ctx, request, registry, credentials, grantType);
   if (route.kind === 'password-or-ldap') return sharedNameLogin(ctx, request, registry, credentials, grantType);
+  if (route.kind === 'ldap') {
+    const lookup = ctx.identities.lookup(registry, 'ldap', username, password);
+    if (!('miss' in lookup)) {
+      ctx.metrics.identityChecks.inc({ source: 'ldap', result: 'cached' });
+      return identityGrant(lookup, grantType);
+    }
+    return inClientTurn(ctx, request, registry, username, () => identityLogin(ctx, request, registry, credentials, grantType, route, lookup));
+  }
   // Only a JWT routes to a token source, so the lookup above is the one a token login needs.
-  const lookup =
-    route.kind === 'ldap'
-      ? ctx.identities.lookup(registry, 'ldap', username, password)
-      : (tokenLookup ?? ctx.identities.lookup(registry, 'token', username, password));
-  return identityLogin(ctx, request, registry, credentials, grantType, route, lookup);
+  return identityLogin(ctx, request, registry, credentials, grantType, route, tokenLookup ?? ctx.identities.lookup(registry, 'token', username, password));
 }
 
 function passwordLogin(
@@ -76,12 +81,14 @@ function passwordLogin(
   credentials: BasicCredentials,
   grantType: 'basic' | 'password',
 ): Grant | Promise<Grant> {
-  const startedAt = performance.now();
   // A password verified within the cache TTL needs no bcrypt, so it is never throttled: others failing
   // from the same address cannot lock out a client that is already logging in.
   const lookup = ctx.verifier.lookup(registry, credentials.username, credentials.password);
   if ('hit' in lookup) return userGrant(lookup.hit.user, lookup.hit.revision, grantType);
-  return verifyPassword(ctx, request, registry, credentials, grantType, lookup, startedAt);
+  // The failure time runs from the turn's start: time spent waiting for it is the burst's, not this login's.
+  return inClientTurn(ctx, request, registry, credentials.username, () =>
+    verifyPassword(ctx, request, registry, credentials, grantType, lookup, performance.now()),
+  );
 }
 
 /** A password the cache did not know: counted, checked with bcrypt, and a failure padded (see passwordLogin). */
@@ -232,6 +239,9 @@ async function identityLogin(
     attempt.abandoned();
     ctx.metrics.identityChecks.inc({ source, result: 'unavailable' });
     auditRefusal(ctx, request, registry, username, `${source} unavailable: ${check.unavailable}`);
+    // While the directory is down a RegistryUser's wrong password is a 503 after the failure time
+    // (passwordRefused): a directory name's 503 at once would tell the two apart.
+    if (route.kind === 'ldap') await ctx.verifier.padFailure(registry, startedAt, ctx.identities.expectedDirectoryMs(registry));
     throw sourceUnavailable();
   }
   if (!check.ok) {

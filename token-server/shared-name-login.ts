@@ -37,6 +37,7 @@ import {
   type Caller,
   type Grant,
 } from './login-steps.js';
+import { inClientTurn } from './login-turns.js';
 import type { LoadedRegistry } from './sources/types.js';
 import { VerificationBusy } from './verification-queue.js';
 
@@ -61,7 +62,9 @@ export function sharedNameLogin(
     ctx.metrics.identityChecks.inc({ source: 'ldap', result: 'cached' });
     return identityGrant(remote, grantType);
   }
-  return checkBoth(ctx, request, registry, credentials, grantType, { password: local.miss, directory: remote.miss });
+  return inClientTurn(ctx, request, registry, username, () =>
+    checkBoth(ctx, request, registry, credentials, grantType, { password: local.miss, directory: remote.miss }),
+  );
 }
 
 async function checkBoth(

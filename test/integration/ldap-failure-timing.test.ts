@@ -31,6 +31,8 @@ let slapd: RunningSlapd;
 let proxy: SlowProxy;
 let dir: string;
 let app: FastifyInstance;
+/** The fastest fresh directory login of the first test: what one failure takes at least. */
+let fastestLogin: number | undefined;
 
 async function compiledPolicy(): Promise<PolicyState> {
   const slow = { ...slapd, ldapsUrl: `ldaps://localhost:${proxy.port}` };
@@ -45,6 +47,16 @@ apiVersion: portcullis.dev/v1alpha1
 kind: RegistryUser
 metadata: {name: dana, namespace: team-a}
 spec: {registryRef: {name: main, namespace: registry}, passwordSecretRef: {name: dana-password}}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: ops-password, namespace: registry}
+stringData: {password: ops-own-password}
+---
+apiVersion: portcullis.dev/v1alpha1
+kind: RegistryUser
+metadata: {name: ops, namespace: registry}
+spec: {registryRef: {name: main}, passwordSecretRef: {name: ops-password}}
 `;
   await writeFile(join(dir, 'policy.yaml'), manifests);
   const outcome = await compileManifests({ files: [join(dir, 'policy.yaml')], outDir: join(dir, 'out'), cost: 4 });
@@ -98,7 +110,7 @@ describe('failed logins on a Registry with a slow directory', () => {
       expect(res.statusCode, res.body).toBe(200);
       logins.push(ms);
     }
-    const fastestLogin = Math.min(...logins);
+    fastestLogin = Math.min(...logins);
     // At least a search, a bind and a group search, each held 40 ms on its way back.
     expect(fastestLogin).toBeGreaterThanOrEqual(3 * DELAY_MS);
 
@@ -115,6 +127,39 @@ describe('failed logins on a Registry with a slow directory', () => {
       const { res, ms } = await timedLogin(user!, `wrong-${i}`, 10 + i);
       expect(res.statusCode, sentence).toBe(401);
       expect(ms, `${sentence}: ${Math.round(ms)} ms against ${Math.round(fastestLogin)} ms`).toBeGreaterThanOrEqual(fastestLogin - 2);
+    }
+  });
+
+  // Each name's checks wait in their own queues (bcrypt one per client at a time, directory binds two):
+  // answered as they finish, a burst of wrong passwords came back one bcrypt apart for a RegistryUser and
+  // two by two for a directory name. In turns, the k-th answer of any burst comes k failure times in.
+  it('a burst of wrong passwords from one client is answered one failure time apart, whatever the name, while its cached login is not held', async () => {
+    expect(fastestLogin, 'the first test measures the directory login').toBeDefined();
+    const login = fastestLogin!;
+    const BURST = 4;
+    for (const [i, [sentence, user]] of [
+      ["a RegistryUser of the Registry's namespace (bcrypt)", 'ops'],
+      ['a tenant-held name (bcrypt, then search and bind)', 'dana'],
+      ['a directory user (search and bind)', 'erik'],
+      ['a name nobody holds (a search only)', 'nobody-at-all'],
+    ].entries()) {
+      const client = 200 + i;
+      const burst = Promise.all(Array.from({ length: BURST }, (_, k) => timedLogin(user!, `burst-wrong-${k}`, client)));
+      // erik's login is cached since the first test: the burst's turns must not hold it.
+      const cached = await timedLogin('erik', LDAP_PASSWORDS.erik, client);
+      const answers = await burst;
+      expect(
+        answers.map(({ res }) => res.statusCode),
+        sentence,
+      ).toEqual(Array<number>(BURST).fill(401));
+      expect(cached.res.statusCode, sentence).toBe(200);
+      const times = answers.map(({ ms }) => ms).sort((a, b) => a - b);
+      for (const [k, ms] of times.entries()) {
+        expect(ms, `${sentence}: answer ${k + 1} after ${Math.round(ms)} ms; one directory login: ${Math.round(login)} ms`).toBeGreaterThanOrEqual(
+          (k + 1) * login - 2,
+        );
+      }
+      expect(cached.ms, `${sentence}: the cached login took ${Math.round(cached.ms)} ms`).toBeLessThan(times[1]!);
     }
   });
 });
