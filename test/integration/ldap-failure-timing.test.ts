@@ -16,6 +16,7 @@ import { compileManifests } from '../../bin/commands/compile.js';
 import { LDAP_PASSWORDS, startSlapd, type RunningSlapd } from '../../local/slapd.js';
 import { parseCredentials, parseSnapshot } from '../../policy/snapshot-format.js';
 import { build } from '../../token-server/app.js';
+import { MAX_DIRECTORY_PADDING_MS } from '../../token-server/identity/sources.js';
 import { buildPolicyState } from '../../token-server/sources/policy-state.js';
 import type { KeyState, PolicyState } from '../../token-server/sources/types.js';
 import { CREDENTIALS_FILE, SNAPSHOT_FILE } from '../../wire/files.js';
@@ -70,13 +71,18 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'portcullis-ldap-timing-'));
   slapd = await startSlapd();
   proxy = await startSlowProxy({ host: '127.0.0.1', port: Number(new URL(slapd.ldapsUrl).port) }, DELAY_MS);
-  app = await build({
+  app = await startApp();
+}, 120_000);
+
+/** A token server that has seen no login yet (as after a rollout). */
+async function startApp(): Promise<FastifyInstance> {
+  return build({
     policy: new MemorySource<PolicyState>(await compiledPolicy()),
     keys: new MemorySource<KeyState>({ set: keys.set, loadedAt: new Date() }),
     logger: captureLogger().logger,
     limits: { failuresPerAccountAndAddress: 100, failuresPerAddress: 100 },
   });
-}, 120_000);
+}
 
 afterAll(async () => {
   await app?.close();
@@ -86,9 +92,9 @@ afterAll(async () => {
 });
 
 /** The answer and how long it took, from a client address of its own (no budget or memo is shared). */
-async function timedLogin(username: string, password: string, client: number): Promise<{ res: LightMyRequestResponse; ms: number }> {
+async function timedLogin(username: string, password: string, client: number, server = app): Promise<{ res: LightMyRequestResponse; ms: number }> {
   const started = performance.now();
-  const res = await app.inject({
+  const res = await server.inject({
     method: 'GET',
     url: `/token?service=${SERVICE}&scope=repository:dev/app:pull`,
     remoteAddress: `10.1.0.${client}`,
@@ -98,6 +104,25 @@ async function timedLogin(username: string, password: string, client: number): P
 }
 
 describe('failed logins on a Registry with a slow directory', () => {
+  // Nothing yet says how slow the directory is: padded to bcrypt alone, these showed their own times
+  // (a search, a search and a bind, bcrypt and both) right after every rollout.
+  it('before the first directory login, each failure waits as long as the slowest directory may take', async () => {
+    const fresh = await startApp();
+    try {
+      for (const [i, [sentence, user]] of [
+        ['a tenant-held name', 'dana'],
+        ['a directory user', 'erik'],
+        ['a name nobody holds', 'nobody-at-all'],
+      ].entries()) {
+        const { res, ms } = await timedLogin(user!, `first-wrong-${i}`, 50 + i, fresh);
+        expect(res.statusCode, sentence).toBe(401);
+        expect(ms, `${sentence}: ${Math.round(ms)} ms`).toBeGreaterThanOrEqual(MAX_DIRECTORY_PADDING_MS);
+      }
+    } finally {
+      await fresh.close();
+    }
+  });
+
   it('each failure, whatever the name, takes no less than a directory login, also after a flood of quick refusals', async () => {
     // Three fresh directory logins (nothing cached): search, bind and group search through the proxy.
     const logins: number[] = [];

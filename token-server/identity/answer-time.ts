@@ -7,7 +7,7 @@
 // anyone's to send, and fast ones would pull it down. It starts at the first login, rises halfway to a
 // slower one at once and sinks by a twentieth of the way to each faster one.
 
-/** The expected time of a source's slower successful logins (ms); 0 until one is observed. */
+/** The expected time of a source's slower successful logins (ms); undefined until one is observed. */
 export class AnswerTime {
   private ms: number | undefined;
 
@@ -16,7 +16,7 @@ export class AnswerTime {
     else this.ms = ms > this.ms ? (this.ms + ms) / 2 : this.ms * 0.95 + ms * 0.05;
   }
 
-  get expectedMs(): number {
-    return this.ms ?? 0;
+  get expectedMs(): number | undefined {
+    return this.ms;
   }
 }

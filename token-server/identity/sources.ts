@@ -67,7 +67,7 @@ export interface IdentitySourcesOptions {
  * not hold every wrong password for as long. A failure's own directory work (a search, a bind) is shorter
  * than a login's, so only a directory slower than this at failing shows its time.
  */
-const MAX_DIRECTORY_PADDING_MS = 2_000;
+export const MAX_DIRECTORY_PADDING_MS = 2_000;
 
 /** A directory that failed within this window is considered down for password logins that fail elsewhere. */
 const DOWN_WINDOW_MS = 30_000;
@@ -241,12 +241,13 @@ export class IdentitySources {
 
   /**
    * How long the registry's directory takes to log someone in (ms), at most MAX_DIRECTORY_PADDING_MS; 0
-   * without a directory or before its first success since the process started or the directory's
-   * settings changed.
+   * without a directory. Before its first success since the process started or the directory's settings
+   * changed, nothing says how slow it is, so the most: padded to 0 then, the failures right after a
+   * rollout showed each path's own time, which is what the padding hides.
    */
   expectedDirectoryMs(registry: LoadedRegistry): number {
     if (registry.policy.authentication?.ldap === undefined) return 0;
-    return Math.min(MAX_DIRECTORY_PADDING_MS, this.sourcesOf(registry).ldapLogins.expectedMs);
+    return Math.min(MAX_DIRECTORY_PADDING_MS, this.sourcesOf(registry).ldapLogins.expectedMs ?? MAX_DIRECTORY_PADDING_MS);
   }
 
   get cacheSize(): number {
