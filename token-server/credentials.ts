@@ -22,7 +22,7 @@ import type { UserEntry } from '../policy/types.js';
 import type { LoadedRegistry } from './sources/types.js';
 import type { ClientKey } from './client-key.js';
 import { BoundedMap } from '../policy/bounded-map.js';
-import { DEFAULT_VERIFICATION_QUEUE, VerificationQueue, type VerificationQueueOptions } from './verification-queue.js';
+import { DEFAULT_VERIFICATION_QUEUE, VerificationQueue, type VerificationBusy, type VerificationQueueOptions } from './verification-queue.js';
 
 export type CredentialCheck = { ok: true; user: UserEntry; revision: string; cached: boolean } | { ok: false; reason: string };
 
@@ -108,6 +108,11 @@ export class CredentialVerifier {
 
   get queueStats(): { running: number; queued: number } {
     return this.queue.stats;
+  }
+
+  /** Why a comparison for `client` would be turned away now (the queue's limits), or undefined. */
+  queueRefusal(client: ClientKey): VerificationBusy | undefined {
+    return this.queue.refusal(client);
   }
 
   /** Prepares a new policy: dummy hashes at each registry's highest cost, so no login waits for one. */

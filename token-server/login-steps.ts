@@ -2,6 +2,7 @@
 // credential grants, how a refusal is answered (one audit line, the registry's failure time, a 401 that
 // says nothing about which check failed), and the budgets an attempt is counted against before it runs.
 
+import { performance } from 'node:perf_hooks';
 import type { Requester } from '../policy/authorize.js';
 import type { UserEntry } from '../policy/types.js';
 import type { ClientKey } from './client-key.js';
@@ -141,6 +142,15 @@ export async function countedCheck<T>(
  * A failed password check: the 401, or while the registry's directory is down the 503. A 401 for
  * RegistryUsers beside a 503 for everyone else would tell which names are RegistryUsers.
  */
+/**
+ * The same refused credentials again from this client (repeated-failures.ts): no check, no count, no
+ * turn (login-turns.ts), the answer of any wrong password (a 503 while the directory is down), padded
+ * from now.
+ */
+export async function repeatRefused(ctx: AppContext, request: Caller, registry: LoadedRegistry, username: string): Promise<never> {
+  throw await passwordRefused(ctx, request, registry, username, 'the same wrong password again (counted once)', performance.now());
+}
+
 export async function passwordRefused(
   ctx: AppContext,
   request: Caller,

@@ -7,13 +7,34 @@ import { TokenServerMetrics } from './metrics.js';
 import type { LoadedRegistry } from './sources/types.js';
 import { VerificationBusy, VerificationQueue } from './verification-queue.js';
 
-// inClientTurn reads the turns queue, the metrics and the audit logger of the context, and the registry's
-// authentication and service: a context and registry with those alone (cast: the rest is never read).
-function context(): { ctx: AppContext; metrics: TokenServerMetrics; audit: ReturnType<typeof captureLogger> } {
+interface Setup {
+  /** Accounts known at every address (limits.ts: logged in from there recently). */
+  known?: string[];
+  /** What the bcrypt and remote-check queues would say of a new check. */
+  bcryptRefusal?: VerificationBusy;
+  remoteRefusal?: VerificationBusy;
+}
+
+// inClientTurn reads the turns queue, the known clients, the two queues' refusals, the metrics and the
+// audit logger of the context, and the registry's authentication and service: a context and registry
+// with those alone (cast: the rest is never read).
+function context(setup: Setup = {}): { ctx: AppContext; metrics: TokenServerMetrics; audit: ReturnType<typeof captureLogger> } {
   const metrics = new TokenServerMetrics(() => new Date());
   const audit = captureLogger();
-  const ctx = { loginTurns: new VerificationQueue(DEFAULT_LOGIN_TURNS), metrics, audit: audit.logger } as unknown as AppContext;
+  const ctx = {
+    loginTurns: new VerificationQueue(DEFAULT_LOGIN_TURNS),
+    now: () => new Date(),
+    throttle: { isKnownClient: (account: string) => (setup.known ?? []).some((name) => account.endsWith(`\u0000${name}`)) },
+    verifier: { queueRefusal: () => setup.bcryptRefusal },
+    remoteChecks: { refusal: () => setup.remoteRefusal },
+    metrics,
+    audit: audit.logger,
+  } as unknown as AppContext;
   return { ctx, metrics, audit };
+}
+
+async function refusals(metrics: TokenServerMetrics): Promise<{ labels: object; value: number }[]> {
+  return (await metrics.registry.getSingleMetric('portcullis_password_checks_refused_total')?.get())?.values ?? [];
 }
 
 function registry(withDirectory: boolean): LoadedRegistry {
@@ -56,9 +77,7 @@ describe('inClientTurn', () => {
     expect(ninthRan).toBe(false);
     expect(ninth).toBeInstanceOf(TokenServerError);
     expect((ninth as TokenServerError).code).toBe('TOO_MANY_REQUESTS');
-    expect((await metrics.registry.getSingleMetric('portcullis_password_checks_refused_total')?.get())?.values).toContainEqual(
-      expect.objectContaining({ labels: { reason: 'queue' }, value: 1 }),
-    );
+    expect(await refusals(metrics)).toContainEqual(expect.objectContaining({ labels: { reason: 'turn' }, value: 1 }));
     expect(audit.lines).toContainEqual(expect.objectContaining({ audit: 'refused', client: '10.0.0.1', user: 'erik' }));
 
     // Another client has a turn of its own.
@@ -89,8 +108,38 @@ describe('inClientTurn', () => {
     await expect(inClientTurn(ctx, caller('10.0.0.1'), registry(true), 'erik', () => Promise.reject(inner))).rejects.toBe(inner);
     const refused = new TokenServerError('BAD_CREDENTIALS');
     await expect(inClientTurn(ctx, caller('10.0.0.1'), registry(true), 'erik', () => Promise.reject(refused))).rejects.toBe(refused);
-    expect((await metrics.registry.getSingleMetric('portcullis_password_checks_refused_total')?.get())?.values ?? []).not.toContainEqual(
-      expect.objectContaining({ labels: { reason: 'queue' } }),
-    );
+    expect(await refusals(metrics)).toEqual([]);
+  });
+
+  it('gives an account known at the address a turn of its own there, so others failing at that address do not hold it', async () => {
+    const { ctx } = context({ known: ['erik'] });
+    const attacker = gate();
+    const held = Array.from({ length: 8 }, () => inClientTurn(ctx, caller('10.0.0.1'), registry(true), 'nobody', attacker.login));
+    const erik = gate();
+    const known = inClientTurn(ctx, caller('10.0.0.1'), registry(true), 'erik', erik.login);
+    await Promise.resolve();
+    expect(erik.running()).toBe(1);
+    erik.release();
+    await expect(known).resolves.toBe('granted');
+    attacker.release();
+    await Promise.all(held);
+  });
+
+  it.each([
+    ['the bcrypt queue', { bcryptRefusal: new VerificationBusy('client') }],
+    ['the remote-check queue', { remoteRefusal: new VerificationBusy('server') }],
+  ])('answers 429 for every name, before the login runs, when %s has no room for the client', async (_queue, setup) => {
+    for (const name of ['ops', 'erik', 'nobody']) {
+      const { ctx, metrics, audit } = context(setup);
+      let ran = false;
+      const answer = await inClientTurn(ctx, caller('10.0.0.1'), registry(true), name, () => {
+        ran = true;
+        return Promise.resolve('granted');
+      }).catch((error: unknown) => error);
+      expect(ran, name).toBe(false);
+      expect((answer as TokenServerError).code, name).toBe('TOO_MANY_REQUESTS');
+      expect(await refusals(metrics)).toContainEqual(expect.objectContaining({ labels: { reason: 'queue' }, value: 1 }));
+      expect(audit.lines).toContainEqual(expect.objectContaining({ audit: 'refused', user: name }));
+    }
   });
 });

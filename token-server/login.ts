@@ -31,6 +31,7 @@ import {
   passwordRefused,
   queued,
   refused,
+  repeatRefused,
   sourceUnavailable,
   userGrant,
   type Caller,
@@ -68,6 +69,7 @@ export function login(
       ctx.metrics.identityChecks.inc({ source: 'ldap', result: 'cached' });
       return identityGrant(lookup, grantType);
     }
+    if (ctx.recentFailures.isRepeat(lookup.miss, clientKey(request.ip), registry, ctx.now())) return repeatRefused(ctx, request, registry, username);
     return inClientTurn(ctx, request, registry, username, () => identityLogin(ctx, request, registry, credentials, grantType, route, lookup));
   }
   // Only a JWT routes to a token source, so the lookup above is the one a token login needs.
@@ -85,6 +87,7 @@ function passwordLogin(
   // from the same address cannot lock out a client that is already logging in.
   const lookup = ctx.verifier.lookup(registry, credentials.username, credentials.password);
   if ('hit' in lookup) return userGrant(lookup.hit.user, lookup.hit.revision, grantType);
+  if (ctx.recentFailures.isRepeat(lookup.miss, clientKey(request.ip), registry, ctx.now())) return repeatRefused(ctx, request, registry, credentials.username);
   // The failure time runs from the turn's start: time spent waiting for it is the burst's, not this login's.
   return inClientTurn(ctx, request, registry, credentials.username, () =>
     verifyPassword(ctx, request, registry, credentials, grantType, lookup, performance.now()),
@@ -104,7 +107,6 @@ async function verifyPassword(
   const { username, password } = credentials;
   const client = clientKey(request.ip);
   const fail = (reason: string): Promise<TokenServerError> => passwordRefused(ctx, request, registry, username, reason, startedAt);
-  if (ctx.recentFailures.isRepeat(lookup.miss, client, registry, ctx.now())) throw await fail('the same wrong password again (counted once)');
 
   const { result: check, attempt } = await countedCheck<CredentialCheck>(ctx, request, client, registry, username, username, () =>
     ctx.verifier.check(registry, username, password, lookup.miss, client),
@@ -221,6 +223,7 @@ async function identityLogin(
   // A directory user is named in the audit line; the name sent beside a token means nothing.
   const auditUser = route.kind === 'ldap' ? username : undefined;
   const client = clientKey(request.ip);
+  // (A directory name's repeat is answered before its turn, in login.)
   if (ctx.recentFailures.isRepeat(lookup.miss, client, registry, ctx.now())) {
     throw await refused(ctx, request, registry, auditUser, `${source}: the same refused credentials again (counted once)`, startedAt);
   }
@@ -236,7 +239,10 @@ async function identityLogin(
             route.kind === 'ldap' ? ctx.remoteChecks.run(client, verify) : verify(),
           );
   if ('unavailable' in check) {
-    attempt.abandoned();
+    // A directory name's attempt counts as a RegistryUser's wrong password does while the directory is
+    // down (both then answer 503): given back, the 11th guess would be a 503 for one and a 429 for the other.
+    if (route.kind === 'ldap') attempt.failed();
+    else attempt.abandoned();
     ctx.metrics.identityChecks.inc({ source, result: 'unavailable' });
     auditRefusal(ctx, request, registry, username, `${source} unavailable: ${check.unavailable}`);
     // While the directory is down a RegistryUser's wrong password is a 503 after the failure time

@@ -97,7 +97,7 @@ export class TokenServerMetrics {
     });
     this.passwordChecksRefused = new Counter({
       name: 'portcullis_password_checks_refused_total',
-      help: 'Logins answered 429 before any comparison: budget (too many failures) or queue (too many checks waiting).',
+      help: 'Logins answered 429 before any comparison: budget (too many failures), queue (too many checks waiting) or turn (too many of one client waiting for its turn).',
       labelNames: ['reason'],
       registers,
     });

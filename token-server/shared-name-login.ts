@@ -31,6 +31,7 @@ import {
   identityGrant,
   passwordRefused,
   refused,
+  repeatRefused,
   sourceUnavailable,
   throttled,
   userGrant,
@@ -62,6 +63,8 @@ export function sharedNameLogin(
     ctx.metrics.identityChecks.inc({ source: 'ldap', result: 'cached' });
     return identityGrant(remote, grantType);
   }
+  // The directory's key stands for the whole attempt: it also covers the RegistryUser's hash.
+  if (ctx.recentFailures.isRepeat(remote.miss, clientKey(request.ip), registry, ctx.now())) return repeatRefused(ctx, request, registry, username);
   return inClientTurn(ctx, request, registry, username, () =>
     checkBoth(ctx, request, registry, credentials, grantType, { password: local.miss, directory: remote.miss }),
   );
@@ -78,10 +81,6 @@ async function checkBoth(
   const startedAt = performance.now();
   const { username, password } = credentials;
   const client = clientKey(request.ip);
-  // The directory's key stands for the whole attempt: it also covers the RegistryUser's hash.
-  if (ctx.recentFailures.isRepeat(keys.directory, client, registry, ctx.now())) {
-    throw await passwordRefused(ctx, request, registry, username, 'the same wrong password again (counted once)', startedAt);
-  }
   const { result, attempt } = await countedCheck<BothChecked>(ctx, request, client, registry, username, username, async () => {
     const local = await ctx.verifier.check(registry, username, password, keys.password, client);
     if (local.ok) return { by: 'password', user: local.user, revision: local.revision };

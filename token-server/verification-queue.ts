@@ -51,15 +51,19 @@ export class VerificationQueue {
     return { running: this.running, queued: this.queued };
   }
 
+  /** Why `run` would refuse a task of `client` now, or undefined when it would take it. */
+  refusal(client: ClientKey): VerificationBusy | undefined {
+    if ((this.load.get(client) ?? 0) >= this.options.perClient) return new VerificationBusy('client');
+    if (!this.canStart(client) && this.queued >= this.options.maxQueued) return new VerificationBusy('server');
+    return undefined;
+  }
+
   /** Runs `task` when its turn comes; rejects with VerificationBusy, without running it, when full. */
   run<T>(client: ClientKey, task: () => Promise<T>): Promise<T> {
-    const load = this.load.get(client) ?? 0;
-    if (load >= this.options.perClient) return Promise.reject(new VerificationBusy('client'));
-    // Waiting tasks are all ineligible whenever a slot is free (dispatch starts eligible ones at once),
-    // so a client with nothing waiting and a free slot of its own may start now.
-    const canStart = this.running < this.options.concurrency && this.eligible(client) && !this.waiting.has(client);
-    if (!canStart && this.queued >= this.options.maxQueued) return Promise.reject(new VerificationBusy('server'));
-    this.load.set(client, load + 1);
+    const busy = this.refusal(client);
+    if (busy !== undefined) return Promise.reject(busy);
+    const canStart = this.canStart(client);
+    this.load.set(client, (this.load.get(client) ?? 0) + 1);
     const execute = (): Promise<T> => {
       this.running++;
       this.runningBy.set(client, (this.runningBy.get(client) ?? 0) + 1);
@@ -81,6 +85,14 @@ export class VerificationQueue {
       } else list.push(entry);
       this.queued++;
     });
+  }
+
+  /**
+   * Waiting tasks are all ineligible whenever a slot is free (dispatch starts eligible ones at once), so a
+   * client with nothing waiting and a free slot of its own may start now.
+   */
+  private canStart(client: ClientKey): boolean {
+    return this.running < this.options.concurrency && this.eligible(client) && !this.waiting.has(client);
   }
 
   private eligible(client: ClientKey): boolean {

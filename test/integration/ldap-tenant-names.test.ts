@@ -7,13 +7,16 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import bcrypt from 'bcrypt';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { decodeJwt } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { compileManifests } from '../../bin/commands/compile.js';
 import { LDAP_PASSWORDS, startSlapd, type RunningSlapd } from '../../local/slapd.js';
 import { parseCredentials, parseSnapshot } from '../../policy/snapshot-format.js';
-import { build, type AppOptions } from '../../token-server/app.js';
+import { assemble, type AppOptions } from '../../token-server/app.js';
+import { clientKey } from '../../token-server/client-key.js';
+import type { AppContext } from '../../token-server/context.js';
 import { buildPolicyState } from '../../token-server/sources/policy-state.js';
 import type { KeyState, PolicyState } from '../../token-server/sources/types.js';
 import { CREDENTIALS_FILE, SNAPSHOT_FILE } from '../../wire/files.js';
@@ -80,6 +83,7 @@ async function compiledPolicy(tenantPassword = TENANT_PASSWORD): Promise<PolicyS
 
 interface Server {
   app: FastifyInstance;
+  ctx: AppContext;
   policy: MemorySource<PolicyState>;
   log: ReturnType<typeof captureLogger>;
 }
@@ -87,9 +91,9 @@ interface Server {
 async function server(extra: Partial<AppOptions> = {}): Promise<Server> {
   const policy = new MemorySource<PolicyState>(await compiledPolicy());
   const log = captureLogger();
-  const app = await build({ policy, keys: new MemorySource<KeyState>({ set: keys.set, loadedAt: new Date() }), logger: log.logger, ...extra });
+  const { app, ctx } = await assemble({ policy, keys: new MemorySource<KeyState>({ set: keys.set, loadedAt: new Date() }), logger: log.logger, ...extra });
   apps.push(app);
-  return { app, policy, log };
+  return { app, ctx, policy, log };
 }
 
 const SCOPES = ['dev/app', 'team-a/app', 'builds/app'].map((r) => `scope=repository:${r}:pull,push`).join('&');
@@ -197,13 +201,52 @@ describe("a tenant's RegistryUser named like a directory user", () => {
   });
 
   it('a directory check the queue turns away after a failed password check still counts, so it is no free guess at the tenant password', async () => {
+    // A login's turn starts only with room in both queues (login-turns.ts). Here the client's one
+    // directory place is taken while bcrypt runs (by another check of the same client, as a race would),
+    // so the directory check is turned away after the hash rejected the password.
+    const held: (() => void)[] = [];
+    const release = async (): Promise<void> => {
+      for (const done of held.splice(0)) done();
+      await new Promise((resolve) => setImmediate(resolve));
+    };
+    const s: Server = await server({
+      limits: { failuresPerAccountAndAddress: 2, failuresPerAddress: 100 },
+      remoteCheckQueue: { perClient: 1 },
+      comparePassword: (password, hash) => {
+        void s.ctx.remoteChecks.run(clientKey('127.0.0.1'), () => new Promise<void>((resolve) => held.push(resolve)));
+        return bcrypt.compare(password, hash);
+      },
+    });
+    try {
+      expect((await token(s, 'dana', 'guess-1')).statusCode).toBe(429);
+      await release();
+      expect((await token(s, 'dana', 'guess-2')).statusCode).toBe(429);
+      await release();
+      expect(s.log.lines.filter((l) => typeof l.reason === 'string' && l.reason.includes('ldap not checked'))).toHaveLength(2);
+      // Had the guesses been given back, the right one would now answer 200: an oracle without a budget.
+      const right = await token(s, 'dana', TENANT_PASSWORD);
+      expect(right.statusCode).toBe(429);
+      expect(s.log.lines.filter((l) => l.reason === 'too many failed attempts')).toHaveLength(1);
+    } finally {
+      await release();
+    }
+  });
+
+  it('with no room for a directory check, every login is a 429 before anything is checked or counted, the right password too', async () => {
     const s = await server({ limits: { failuresPerAccountAndAddress: 2, failuresPerAddress: 100 }, remoteCheckQueue: { perClient: 0 } });
-    expect((await token(s, 'dana', 'guess-1')).statusCode).toBe(429);
-    expect((await token(s, 'dana', 'guess-2')).statusCode).toBe(429);
-    // Had the guesses been given back, the right one would now answer 200: an oracle without a budget.
-    const right = await token(s, 'dana', TENANT_PASSWORD);
-    expect(right.statusCode).toBe(429);
-    expect(s.log.lines.filter((l) => l.reason === 'too many failed attempts')).toHaveLength(1);
+    for (const [user, password] of [
+      ['dana', 'guess-1'],
+      ['dana', 'guess-2'],
+      ['fay', 'guess-3'],
+      ['nobody-at-all', 'guess-4'],
+      ['dana', TENANT_PASSWORD],
+    ]) {
+      expect((await token(s, user!, password!)).statusCode, user).toBe(429);
+    }
+    const metrics = (await s.app.inject({ method: 'GET', url: '/metrics' })).body;
+    expect(metrics).not.toMatch(/^portcullis_password_comparisons_total\{/m);
+    expect(metrics).toContain('portcullis_password_checks_refused_total{reason="queue"} 5');
+    expect(s.log.lines.filter((l) => l.reason === 'too many failed attempts')).toHaveLength(0);
   });
 
   it("while the directory is down: the tenant's password still works, dana's and wrong ones get 503 and count; back up, dana logs in", async () => {
