@@ -257,6 +257,10 @@ describe("a tenant's RegistryUser named like a directory user", () => {
       expect((await token(s, 'dana', 'guess-1', '10.0.0.9')).statusCode).toBe(503);
       expect((await token(s, 'dana', 'guess-2', '10.0.0.9')).statusCode).toBe(503);
       expect((await token(s, 'dana', TENANT_PASSWORD, '10.0.0.9')).statusCode).toBe(429);
+      // A directory user's attempts count too: given back, the third would be a 503 here and a 429 above.
+      expect((await token(s, 'erik', 'guess-1', '10.0.0.10')).statusCode).toBe(503);
+      expect((await token(s, 'erik', 'guess-2', '10.0.0.10')).statusCode).toBe(503);
+      expect((await token(s, 'erik', LDAP_PASSWORDS.erik, '10.0.0.10')).statusCode).toBe(429);
       expect(granted(await token(s, 'dana', TENANT_PASSWORD))).toEqual(TENANT_DANA);
       const down = await token(s, 'dana', LDAP_PASSWORDS.dana);
       expect(down.statusCode).toBe(503);
