@@ -139,18 +139,18 @@ export async function countedCheck<T>(
 }
 
 /**
+ * The same refused credentials again from this client (repeated-failures.ts): no check, no count, no
+ * turn (login-turns.ts), the answer of any wrong password (a 503 while the directory is down), padded
+ * from `since` (default: now).
+ */
+export async function repeatRefused(ctx: AppContext, request: Caller, registry: LoadedRegistry, username: string, since = performance.now()): Promise<never> {
+  throw await passwordRefused(ctx, request, registry, username, 'the same wrong password again (counted once)', since);
+}
+
+/**
  * A failed password check: the 401, or while the registry's directory is down the 503. A 401 for
  * RegistryUsers beside a 503 for everyone else would tell which names are RegistryUsers.
  */
-/**
- * The same refused credentials again from this client (repeated-failures.ts): no check, no count, no
- * turn (login-turns.ts), the answer of any wrong password (a 503 while the directory is down), padded
- * from now.
- */
-export async function repeatRefused(ctx: AppContext, request: Caller, registry: LoadedRegistry, username: string): Promise<never> {
-  throw await passwordRefused(ctx, request, registry, username, 'the same wrong password again (counted once)', performance.now());
-}
-
 export async function passwordRefused(
   ctx: AppContext,
   request: Caller,

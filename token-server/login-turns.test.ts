@@ -13,6 +13,8 @@ interface Setup {
   /** What the bcrypt and remote-check queues would say of a new check. */
   bcryptRefusal?: VerificationBusy;
   remoteRefusal?: VerificationBusy;
+  /** Repeat keys refused moments ago (repeated-failures.ts). */
+  refused?: string[];
 }
 
 // inClientTurn reads the turns queue, the known clients, the two queues' refusals, the metrics and the
@@ -25,8 +27,10 @@ function context(setup: Setup = {}): { ctx: AppContext; metrics: TokenServerMetr
     loginTurns: new VerificationQueue(DEFAULT_LOGIN_TURNS),
     now: () => new Date(),
     throttle: { isKnownClient: (account: string) => (setup.known ?? []).some((name) => account.endsWith(`\u0000${name}`)) },
-    verifier: { queueRefusal: () => setup.bcryptRefusal },
+    verifier: { queueRefusal: () => setup.bcryptRefusal, padFailure: () => Promise.resolve() },
     remoteChecks: { refusal: () => setup.remoteRefusal },
+    recentFailures: { isRepeat: (key: string) => (setup.refused ?? []).includes(key) },
+    identities: { directoryDown: () => false, expectedDirectoryMs: () => 0 },
     metrics,
     audit: audit.logger,
   } as unknown as AppContext;
@@ -65,12 +69,12 @@ describe('inClientTurn', () => {
   it('on a Registry with a directory, runs one login of a client at a time and refuses the ninth with a 429 before it runs', async () => {
     const { ctx, metrics, audit } = context();
     const held = gate();
-    const first = Array.from({ length: 8 }, () => inClientTurn(ctx, caller('10.0.0.1'), registry(true), 'erik', held.login));
+    const first = Array.from({ length: 8 }, () => inClientTurn(ctx, caller('10.0.0.1'), registry(true), 'erik', 'key-erik', held.login));
     await Promise.resolve();
     expect(held.running()).toBe(1);
 
     let ninthRan = false;
-    const ninth = await inClientTurn(ctx, caller('10.0.0.1'), registry(true), 'erik', () => {
+    const ninth = await inClientTurn(ctx, caller('10.0.0.1'), registry(true), 'erik', 'key-erik', () => {
       ninthRan = true;
       return Promise.resolve('granted');
     }).catch((error: unknown) => error);
@@ -82,7 +86,7 @@ describe('inClientTurn', () => {
 
     // Another client has a turn of its own.
     const other = gate();
-    const elsewhere = inClientTurn(ctx, caller('10.0.0.2'), registry(true), 'erik', other.login);
+    const elsewhere = inClientTurn(ctx, caller('10.0.0.2'), registry(true), 'erik', 'key-erik', other.login);
     await Promise.resolve();
     expect(other.running()).toBe(1);
     other.release();
@@ -95,7 +99,7 @@ describe('inClientTurn', () => {
   it('on a Registry without a directory, every name takes the same path already: no turns', async () => {
     const { ctx } = context();
     const held = gate();
-    const logins = Array.from({ length: 10 }, () => inClientTurn(ctx, caller('10.0.0.1'), registry(false), 'erik', held.login));
+    const logins = Array.from({ length: 10 }, () => inClientTurn(ctx, caller('10.0.0.1'), registry(false), 'erik', 'key-erik', held.login));
     await Promise.resolve();
     expect(held.running()).toBe(10);
     held.release();
@@ -105,18 +109,32 @@ describe('inClientTurn', () => {
   it("passes the login's own errors on unchanged, a queue's VerificationBusy from inside it too", async () => {
     const { ctx, metrics } = context();
     const inner = new VerificationBusy('server');
-    await expect(inClientTurn(ctx, caller('10.0.0.1'), registry(true), 'erik', () => Promise.reject(inner))).rejects.toBe(inner);
+    await expect(inClientTurn(ctx, caller('10.0.0.1'), registry(true), 'erik', 'key-erik', () => Promise.reject(inner))).rejects.toBe(inner);
     const refused = new TokenServerError('BAD_CREDENTIALS');
-    await expect(inClientTurn(ctx, caller('10.0.0.1'), registry(true), 'erik', () => Promise.reject(refused))).rejects.toBe(refused);
+    await expect(inClientTurn(ctx, caller('10.0.0.1'), registry(true), 'erik', 'key-erik', () => Promise.reject(refused))).rejects.toBe(refused);
     expect(await refusals(metrics)).toEqual([]);
+  });
+
+  it('answers a replay found when the turn starts as a replay, without running the login, for any name', async () => {
+    for (const name of ['ops', 'erik', 'nobody']) {
+      const { ctx, audit } = context({ refused: [`key-${name}`] });
+      let ran = false;
+      const answer = await inClientTurn(ctx, caller('10.0.0.1'), registry(true), name, `key-${name}`, () => {
+        ran = true;
+        return Promise.resolve('granted');
+      }).catch((error: unknown) => error);
+      expect(ran, name).toBe(false);
+      expect((answer as TokenServerError).code, name).toBe('BAD_CREDENTIALS');
+      expect(audit.lines).toContainEqual(expect.objectContaining({ audit: 'refused', user: name, reason: 'the same wrong password again (counted once)' }));
+    }
   });
 
   it('gives an account known at the address a turn of its own there, so others failing at that address do not hold it', async () => {
     const { ctx } = context({ known: ['erik'] });
     const attacker = gate();
-    const held = Array.from({ length: 8 }, () => inClientTurn(ctx, caller('10.0.0.1'), registry(true), 'nobody', attacker.login));
+    const held = Array.from({ length: 8 }, () => inClientTurn(ctx, caller('10.0.0.1'), registry(true), 'nobody', 'key-nobody', attacker.login));
     const erik = gate();
-    const known = inClientTurn(ctx, caller('10.0.0.1'), registry(true), 'erik', erik.login);
+    const known = inClientTurn(ctx, caller('10.0.0.1'), registry(true), 'erik', 'key-erik', erik.login);
     await Promise.resolve();
     expect(erik.running()).toBe(1);
     erik.release();
@@ -132,7 +150,7 @@ describe('inClientTurn', () => {
     for (const name of ['ops', 'erik', 'nobody']) {
       const { ctx, metrics, audit } = context(setup);
       let ran = false;
-      const answer = await inClientTurn(ctx, caller('10.0.0.1'), registry(true), name, () => {
+      const answer = await inClientTurn(ctx, caller('10.0.0.1'), registry(true), name, `key-${name}`, () => {
         ran = true;
         return Promise.resolve('granted');
       }).catch((error: unknown) => error);

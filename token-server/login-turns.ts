@@ -28,9 +28,10 @@
 // dummy hash for a name nobody holds). Token logins (OIDC, ServiceAccounts) are routed by the token, not
 // by the name, so they never take turns either.
 
+import { performance } from 'node:perf_hooks';
 import { clientKey, type ClientKey } from './client-key.js';
 import type { AppContext } from './context.js';
-import { accountKey, auditRefusal, throttled, type Caller } from './login-steps.js';
+import { accountKey, auditRefusal, repeatRefused, throttled, type Caller } from './login-steps.js';
 import type { LoadedRegistry } from './sources/types.js';
 import { VerificationBusy, type VerificationQueueOptions } from './verification-queue.js';
 
@@ -43,10 +44,22 @@ export const DEFAULT_LOGIN_TURNS: VerificationQueueOptions = { concurrency: 4096
 
 /**
  * Runs `login` (an uncached check of `account`'s password, answering a failure no sooner than the
- * registry's failure time from its own start) in the client's turn.
+ * registry's failure time from its own start) in the client's turn. `repeatKey` is what a refusal of
+ * these credentials is remembered under (repeated-failures.ts): identical attempts sent together all
+ * wait for turns, and once the first is refused the others are its replays, answered as such for every
+ * kind of name (counted, they would spend a RegistryUser's budget and not a directory name's), at once,
+ * since their wait has already passed a failure time.
  */
-export function inClientTurn<T>(ctx: AppContext, request: Caller, registry: LoadedRegistry, account: string, login: () => Promise<T>): Promise<T> {
+export function inClientTurn<T>(
+  ctx: AppContext,
+  request: Caller,
+  registry: LoadedRegistry,
+  account: string,
+  repeatKey: string,
+  login: () => Promise<T>,
+): Promise<T> {
   if (registry.policy.authentication?.ldap === undefined) return login();
+  const arrivedAt = performance.now();
   const client = clientKey(request.ip);
   const refuse = (reason: 'turn' | 'queue', busy: VerificationBusy): never => {
     ctx.metrics.passwordChecksRefused.inc({ reason });
@@ -57,6 +70,7 @@ export function inClientTurn<T>(ctx: AppContext, request: Caller, registry: Load
   return ctx.loginTurns
     .run(turnOf(ctx, registry, client, account), () => {
       started = true;
+      if (ctx.recentFailures.isRepeat(repeatKey, client, registry, ctx.now())) return repeatRefused(ctx, request, registry, account, arrivedAt);
       const busy = ctx.verifier.queueRefusal(client) ?? ctx.remoteChecks.refusal(client);
       if (busy !== undefined) refuse('queue', busy);
       return login();

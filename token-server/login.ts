@@ -70,7 +70,7 @@ export function login(
       return identityGrant(lookup, grantType);
     }
     if (ctx.recentFailures.isRepeat(lookup.miss, clientKey(request.ip), registry, ctx.now())) return repeatRefused(ctx, request, registry, username);
-    return inClientTurn(ctx, request, registry, username, () => identityLogin(ctx, request, registry, credentials, grantType, route, lookup));
+    return inClientTurn(ctx, request, registry, username, lookup.miss, () => identityLogin(ctx, request, registry, credentials, grantType, route, lookup));
   }
   // Only a JWT routes to a token source, so the lookup above is the one a token login needs.
   return identityLogin(ctx, request, registry, credentials, grantType, route, tokenLookup ?? ctx.identities.lookup(registry, 'token', username, password));
@@ -89,7 +89,7 @@ function passwordLogin(
   if ('hit' in lookup) return userGrant(lookup.hit.user, lookup.hit.revision, grantType);
   if (ctx.recentFailures.isRepeat(lookup.miss, clientKey(request.ip), registry, ctx.now())) return repeatRefused(ctx, request, registry, credentials.username);
   // The failure time runs from the turn's start: time spent waiting for it is the burst's, not this login's.
-  return inClientTurn(ctx, request, registry, credentials.username, () =>
+  return inClientTurn(ctx, request, registry, credentials.username, lookup.miss, () =>
     verifyPassword(ctx, request, registry, credentials, grantType, lookup, performance.now()),
   );
 }
@@ -113,7 +113,10 @@ async function verifyPassword(
   );
   if (!check.ok) {
     attempt.failed();
-    ctx.recentFailures.remember(lookup.miss, client, registry, ctx.now());
+    // Not while the directory is down: a directory name's attempt, unanswered then, is not remembered
+    // (it says nothing of the password), so a RegistryUser's replays must not be answered without a
+    // count either: ten 503s then a 429 for one, 503s for ever for the other.
+    if (!ctx.identities.directoryDown(registry)) ctx.recentFailures.remember(lookup.miss, client, registry, ctx.now());
     throw await fail(check.reason);
   }
   attempt.succeeded();

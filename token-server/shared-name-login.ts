@@ -8,9 +8,10 @@
 // - any other outcome (wrong password, disabled, no usable hash) goes on to the directory: a success there
 //   is the directory user, with the directory's groups and nothing of the RegistryUser's.
 // The attempt is counted once, before the first check, against the name's budget, and it stays counted
-// whenever the hash rejected the password, even when the directory could not then be asked (queue full,
-// directory down): a 429 or 503 after that still tells the sender the password was not the tenant's, so it
-// must cost a place as any other guess does. A refusal is the 401 and the wait of any wrong password; while
+// whenever the hash rejected the password, even when the directory could not then answer (down): a 503
+// after that still tells the sender the password was not the tenant's, so it must cost a place as any
+// other guess does. The directory's queue place is taken before either check, so the directory is never
+// turned away after the hash has answered. A refusal is the 401 and the wait of any wrong password; while
 // the directory is down, the 503 every failed password login of the Registry gets. Only a directory
 // success makes the name a known client at that address (exempt from the address budget): the tenant's
 // own logins, under the same name, must not exempt guesses at the directory user's password.
@@ -25,27 +26,11 @@ import type { BasicCredentials } from './basic-auth.js';
 import { clientKey } from './client-key.js';
 import type { AppContext } from './context.js';
 import type { IdentityCheck } from './identity/types.js';
-import {
-  auditRefusal,
-  countedCheck,
-  identityGrant,
-  passwordRefused,
-  refused,
-  repeatRefused,
-  sourceUnavailable,
-  throttled,
-  userGrant,
-  type Caller,
-  type Grant,
-} from './login-steps.js';
+import { countedCheck, identityGrant, passwordRefused, refused, repeatRefused, sourceUnavailable, userGrant, type Caller, type Grant } from './login-steps.js';
 import { inClientTurn } from './login-turns.js';
 import type { LoadedRegistry } from './sources/types.js';
-import { VerificationBusy } from './verification-queue.js';
 
-type BothChecked =
-  | { by: 'password'; user: UserEntry; revision: string }
-  | { by: 'directory'; passwordReason: string; check: IdentityCheck }
-  | { by: 'nobody'; passwordReason: string; busy: VerificationBusy };
+type BothChecked = { by: 'password'; user: UserEntry; revision: string } | { by: 'directory'; passwordReason: string; check: IdentityCheck };
 
 /** A grant, at once when either cache answers, or a promise of one. */
 export function sharedNameLogin(
@@ -65,7 +50,7 @@ export function sharedNameLogin(
   }
   // The directory's key stands for the whole attempt: it also covers the RegistryUser's hash.
   if (ctx.recentFailures.isRepeat(remote.miss, clientKey(request.ip), registry, ctx.now())) return repeatRefused(ctx, request, registry, username);
-  return inClientTurn(ctx, request, registry, username, () =>
+  return inClientTurn(ctx, request, registry, username, remote.miss, () =>
     checkBoth(ctx, request, registry, credentials, grantType, { password: local.miss, directory: remote.miss }),
   );
 }
@@ -81,30 +66,28 @@ async function checkBoth(
   const startedAt = performance.now();
   const { username, password } = credentials;
   const client = clientKey(request.ip);
-  const { result, attempt } = await countedCheck<BothChecked>(ctx, request, client, registry, username, username, async () => {
-    const local = await ctx.verifier.check(registry, username, password, keys.password, client);
-    if (local.ok) return { by: 'password', user: local.user, revision: local.revision };
-    try {
-      const check = await ctx.remoteChecks.run(client, () => ctx.identities.verify(registry, username, password, { kind: 'ldap' }, keys.directory));
-      return { by: 'directory', passwordReason: local.reason, check };
-    } catch (error) {
-      // Thrown past here, countedCheck would give the place back: a free answer about the tenant's password.
-      if (error instanceof VerificationBusy) return { by: 'nobody', passwordReason: local.reason, busy: error };
-      return { by: 'directory', passwordReason: local.reason, check: { unavailable: `the directory check failed: ${(error as Error).message}` } };
-    }
-  });
+  // The directory's place is taken first, in the same step as the turn's check for room (login-turns.ts):
+  // asked for after bcrypt, it could be gone by then (taken by the client's own ServiceAccount reviews),
+  // and a quick 429 after the hash rejected the password would be a tenant-held name's alone, as well as
+  // a free answer about the tenant's password.
+  const { result, attempt } = await countedCheck<BothChecked>(ctx, request, client, registry, username, username, () =>
+    ctx.remoteChecks.run(client, async (): Promise<BothChecked> => {
+      const local = await ctx.verifier.check(registry, username, password, keys.password, client);
+      if (local.ok) return { by: 'password', user: local.user, revision: local.revision };
+      try {
+        const check = await ctx.identities.verify(registry, username, password, { kind: 'ldap' }, keys.directory);
+        return { by: 'directory', passwordReason: local.reason, check };
+      } catch (error) {
+        return { by: 'directory', passwordReason: local.reason, check: { unavailable: `the directory check failed: ${(error as Error).message}` } };
+      }
+    }),
+  );
 
   if (result.by === 'password') {
     // Not succeeded(): the attempt is counted under the name, which the directory user shares, and a
     // known client's guesses skip the address budget; the tenant logging in must not make them so.
     attempt.succeededAsAnother();
     return userGrant(result.user, result.revision, grantType);
-  }
-  if (result.by === 'nobody') {
-    attempt.failed();
-    ctx.metrics.passwordChecksRefused.inc({ reason: 'queue' });
-    auditRefusal(ctx, request, registry, username, `${result.passwordReason}; ldap not checked: ${result.busy.message}`);
-    throw throttled(1);
   }
   const check = result.check;
   if ('unavailable' in check) {

@@ -119,6 +119,8 @@ export class IdentitySources {
   private readonly cacheKeySecret = randomBytes(32);
   private readonly cache: BoundedMap<VerifiedIdentity>;
   private readonly registries = new Map<string, RegistrySources>();
+  /** Per registry id, the revision of the policy last prepared: what the current policy's logins use. */
+  private readonly current = new Map<string, string>();
   private readonly reviewer: ServiceAccountReviewer;
 
   constructor(private readonly options: IdentitySourcesOptions) {
@@ -129,9 +131,11 @@ export class IdentitySources {
   /** Builds the sources of a new policy; sources whose configuration did not change are kept (with their connections and key sets). */
   prepare(registries: Iterable<LoadedRegistry>): void {
     const live = new Set<string>();
+    this.current.clear();
     for (const registry of registries) {
       const id = registry.policy.id;
       live.add(id);
+      this.current.set(id, revisionOf(registry));
       this.sourcesOf(registry);
     }
     for (const [id, sources] of this.registries) {
@@ -154,6 +158,10 @@ export class IdentitySources {
     const revision = revisionOf(registry);
     const existing = this.registries.get(registry.policy.id);
     if (existing?.revision === revision) return existing;
+    // A login that began under the policy before (waiting for its turn while the authentication settings
+    // changed) uses the current sources: rebuilding its old ones would close the current connections, the
+    // next login would rebuild those again, and each flip would forget the directory's answer time.
+    if (existing !== undefined && this.current.get(registry.policy.id) === existing.revision) return existing;
     if (existing !== undefined) void this.closeSources(existing);
     const sources = this.build(registry, revision);
     this.registries.set(registry.policy.id, sources);
