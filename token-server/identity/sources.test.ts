@@ -108,3 +108,22 @@ describe('a directory success remembered for a name a tenant shares', () => {
     expect(keys.size).toBe(3);
   });
 });
+
+describe('the sources of a policy since replaced', () => {
+  it('serve a login that began under it with the current ones, which it does not rebuild', async () => {
+    const s = identitySources();
+    const before = await loaded();
+    const auth = before.policy.authentication!;
+    // Another directory setting: another revision of the Registry's sources.
+    const current = { ...before, policy: { ...before.policy, authentication: { ...auth, ldap: { ...auth.ldap!, timeoutSeconds: 2 } } } } as LoadedRegistry;
+    s.prepare([before]);
+    s.prepare([current]);
+    const check = await s.verify(current, 'erik', 'p', { kind: 'ldap' }, missKey(s.lookup(current, 'ldap', 'erik', 'p')));
+    expect(check).toHaveProperty('unavailable');
+    expect(s.directoryDown(current)).toBe(true);
+    // A login that waited for its turn across the change pads its failure: rebuilding the old sources
+    // would have closed the current ones and forgotten that the directory is down.
+    s.expectedDirectoryMs(before);
+    expect(s.directoryDown(current)).toBe(true);
+  });
+});
