@@ -137,6 +137,20 @@ describe('DecisionCache', () => {
     expect(granted(cache.authorize('g1', alice, [repo('team-a/x', 'pull')]))).toEqual([['pull']]);
   });
 
+  it('gives a shared (frozen) scope the same frozen answer on every hit, and any other scope a fresh one', () => {
+    const cache = new DecisionCache(index);
+    const scope = Object.freeze({ type: 'repository', name: 'team-a/app', actions: Object.freeze(['pull']) as string[] });
+    const first = cache.authorize('g1', bob, [scope])[0]!;
+    const hit = cache.authorize('g1', bob, [scope])[0]!;
+    expect(cache.authorize('g1', bob, [scope])[0]).toBe(hit);
+    expect(hit).toEqual(first);
+    expect(Object.isFrozen(hit)).toBe(true);
+    const copy = cache.authorize('g1', bob, [repo('team-a/app', 'pull')])[0]!;
+    expect(copy).not.toBe(hit);
+    expect(copy).toEqual(hit);
+    expect(Object.isFrozen(copy)).toBe(false);
+  });
+
   it('holds at most maxEntries decisions, forgetting the least recently used', () => {
     const cache = new DecisionCache(index, 3);
     for (let i = 0; i < 3; i++) cache.authorize('g1', alice, [repo(`team-a/app-${i}`, 'pull')]);

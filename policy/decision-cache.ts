@@ -18,15 +18,33 @@
 
 import { BoundedMap } from './bounded-map.js';
 import { authorize, type PolicyIndex, type Requester, type ScopeDecision } from './authorize.js';
-import type { ResourceScope } from './scope.js';
+import { isShared, type ResourceScope } from './scope.js';
 
 export const DEFAULT_MAX_DECISIONS = 10_000;
 
 /** A decision without its scope: the caller's own scope object is put back on every answer. */
 interface CachedDecision {
-  granted: readonly string[];
-  grants: readonly string[];
-  reason: string;
+  readonly granted: readonly string[];
+  readonly grants: readonly string[];
+  readonly reason: string;
+  /**
+   * The answer last made for a shared scope object (frozen: token.ts's parsed-scope memo), itself frozen
+   * and given again while that object is asked about, so what is derived from an answer (the audit line's
+   * text, token-audit.ts) can be remembered with it.
+   */
+  answer?: Readonly<ScopeDecision>;
+}
+
+/** JSON of the shared (frozen) scope objects: half of every key, and they never change. */
+const scopeJson = new WeakMap<ResourceScope, string>();
+
+function jsonOf(scope: ResourceScope): string {
+  let json = scopeJson.get(scope);
+  if (json === undefined) {
+    json = JSON.stringify(scope);
+    if (isShared(scope)) scopeJson.set(scope, json);
+  }
+  return json;
 }
 
 /** The remembered decisions of one policy index. */
@@ -55,13 +73,16 @@ export class DecisionCache {
       this.generationSeen = generation;
     }
     const who = JSON.stringify(requester);
-    const keys = scopes.map((scope) => `${who}\n${JSON.stringify(scope)}`);
+    const keys = scopes.map((scope) => `${who}\n${jsonOf(scope)}`);
     const answers: (ScopeDecision | undefined)[] = scopes.map((scope, i) => {
       const key = keys[i] as string;
       const cached = this.entries.getRecent(key);
       if (cached === undefined) return undefined;
       this.hits++;
-      return { scope, granted: cached.granted as string[], grants: cached.grants as string[], reason: cached.reason };
+      if (cached.answer?.scope === scope) return cached.answer;
+      const answer: ScopeDecision = { scope, granted: cached.granted as string[], grants: cached.grants as string[], reason: cached.reason };
+      if (isShared(scope)) cached.answer = Object.freeze(answer);
+      return answer;
     });
     const missing = scopes.filter((_, i) => answers[i] === undefined);
     if (missing.length === 0) return answers as ScopeDecision[];
@@ -78,11 +99,11 @@ export class DecisionCache {
 
   private remember(key: string, decision: ScopeDecision): void {
     // Frozen copies: a caller changing its answer cannot change the next requester's.
-    const entry: CachedDecision = Object.freeze({
+    const entry: CachedDecision = {
       granted: Object.freeze([...decision.granted]),
       grants: Object.freeze([...decision.grants]),
       reason: decision.reason,
-    });
+    };
     this.entries.set(key, entry);
   }
 }

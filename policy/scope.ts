@@ -115,6 +115,14 @@ export function parseScopes(params: readonly string[], limits?: { maxScopes?: nu
   return { ok: true, scopes: [...byResource.values()] };
 }
 
+/**
+ * Whether a scope can never change: frozen, its actions too (token.ts freezes the parsed scopes it shares
+ * between requests). What is derived from such a scope may be remembered with it.
+ */
+export function isShared(scope: ResourceScope): boolean {
+  return Object.isFrozen(scope) && Object.isFrozen(scope.actions);
+}
+
 /** Prints a scope the way it is written in requests and in the token's `access` claim reasoning. */
 export function formatScope(s: ResourceScope): string {
   const type = s.class !== undefined && s.class !== '' ? `${s.type}(${s.class})` : s.type;

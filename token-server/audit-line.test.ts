@@ -1,6 +1,6 @@
 import { pino, type Logger, type LoggerOptions } from 'pino';
 import { describe, expect, it, vi } from 'vitest';
-import { writeInfoLine } from './audit-line.js';
+import { writeAssembledInfoLine, writeInfoLine, type AssembledFields } from './audit-line.js';
 import { loggerOptions } from './logger.js';
 
 /** A logger as the token server makes one (logger.ts), its lines collected, its clock fixed. */
@@ -51,6 +51,24 @@ describe('writeInfoLine', () => {
     expect(info).not.toHaveBeenCalled();
   });
 
+  const assembled = (fields: Record<string, unknown>): AssembledFields => ({
+    keys: Object.keys(fields),
+    json: () => JSON.stringify(fields),
+    fields: () => fields,
+  });
+
+  it.each(FIELDS)('%s, assembled by the caller: the line logger.info writes, byte for byte', (_name, fields) => {
+    const ours = capture();
+    const theirs = capture();
+    const audit = auditOf(ours.logger);
+    const info = vi.spyOn(audit, 'info');
+    writeAssembledInfoLine(audit, assembled(fields), 'token issued');
+    auditOf(theirs.logger).info(fields, 'token issued');
+    expect(ours.lines).toEqual(theirs.lines);
+    expect(ours.lines).toHaveLength(1);
+    expect(info).not.toHaveBeenCalled();
+  });
+
   it('takes the fast way for the plain logger (pino is not asked)', () => {
     const { logger, lines } = capture();
     const audit = auditOf(logger);
@@ -84,6 +102,24 @@ describe('writeInfoLine', () => {
     auditOf(theirs.logger).info(fields, 'token issued');
     expect(ours.lines).toEqual(theirs.lines);
     expect(ours.lines).toHaveLength(1);
+  });
+
+  it.each(OTHER_LOGGERS)('a logger with %s, fields assembled by the caller: pino writes the line', (_name, options, fields) => {
+    const ours = capture(options);
+    const theirs = capture(options);
+    writeAssembledInfoLine(auditOf(ours.logger), assembled(fields), 'token issued');
+    auditOf(theirs.logger).info(fields, 'token issued');
+    expect(ours.lines).toEqual(theirs.lines);
+    expect(ours.lines).toHaveLength(1);
+  });
+
+  it('assembles nothing when info is off', () => {
+    const { logger, lines } = capture({ level: 'warn' });
+    const line = { keys: ['user'], json: vi.fn(() => '{"user":"alice"}'), fields: vi.fn(() => ({ user: 'alice' })) };
+    writeAssembledInfoLine(auditOf(logger), line, 'token issued');
+    expect(lines).toEqual([]);
+    expect(line.json).not.toHaveBeenCalled();
+    expect(line.fields).not.toHaveBeenCalled();
   });
 
   it("keeps the parent's redaction when the child does not drop it", () => {

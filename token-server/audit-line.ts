@@ -48,10 +48,13 @@ function isPlain(logger: Logger): boolean {
 
 /** Whether pino would run a serializer on one of the fields (an `err` field has one of its own). */
 function serialized(internal: Internals, fields: Record<string, unknown>): boolean {
-  const serializers = internal[symbols.serializersSym] as Record<string, unknown> | undefined;
-  const errorKey = internal[symbols.errorKeySym];
-  for (const field in fields) if (serializers?.[field] != null || field === errorKey) return true;
+  for (const field in fields) if (hasSerializer(internal, field)) return true;
   return false;
+}
+
+function hasSerializer(internal: Internals, field: string): boolean {
+  const serializers = internal[symbols.serializersSym] as Record<string, unknown> | undefined;
+  return serializers?.[field] != null || field === internal[symbols.errorKeySym];
 }
 
 /**
@@ -65,7 +68,36 @@ export function writeInfoLine(logger: Logger, fields: Record<string, unknown>, m
     logger.info(fields, msg);
     return;
   }
-  const json = JSON.stringify(fields);
+  writeLine(logger, JSON.stringify(fields), msg);
+}
+
+/**
+ * Fields whose JSON the caller assembles itself, from pieces it remembers: JSON.stringify of a line's
+ * nested fields was most of the line's cost.
+ */
+export interface AssembledFields {
+  /** Every key fields() may have: pino's serializers are looked up by them. */
+  readonly keys: readonly string[];
+  /** Exactly JSON.stringify(fields()). */
+  json(): string;
+  /** Made only when pino writes the line itself. */
+  fields(): Record<string, unknown>;
+}
+
+/** writeInfoLine(logger, line.fields(), msg), byte for byte; neither is made when info is off. */
+export function writeAssembledInfoLine(logger: Logger, line: AssembledFields, msg: string): void {
+  if (!logger.isLevelEnabled('info')) return;
+  const internal = logger as unknown as Internals;
+  if (!isPlain(logger) || line.keys.some((key) => hasSerializer(internal, key))) {
+    logger.info(line.fields(), msg);
+    return;
+  }
+  writeLine(logger, line.json(), msg);
+}
+
+/** What pino's write() makes of `json` (the fields' JSON) and `msg` on a plain logger. */
+function writeLine(logger: Logger, json: string, msg: string): void {
+  const internal = logger as unknown as Internals;
   const props = json.length > 2 ? `,${json.slice(1, -1)}` : '';
   const prefix = (internal[symbols.lsCacheSym] as Record<number, string>)[INFO]!;
   const time = (internal[symbols.timeSym] as () => string).call(logger);

@@ -7,7 +7,7 @@ import type { ScopeDecision } from '../../policy/authorize.js';
 import { authorizeCached } from '../../policy/decision-cache.js';
 import { READ_ONLY_RETRY_AFTER_SECONDS, writesRefused, type WriteRefusal } from '../../policy/read-only-window.js';
 import { BoundedMap } from '../../policy/bounded-map.js';
-import { formatScope, parseScopes, type ResourceScope } from '../../policy/scope.js';
+import { parseScopes, type ResourceScope } from '../../policy/scope.js';
 import type { AppContext, SigningMaterial } from '../context.js';
 import { registryUserPasswords } from '../../policy/compile/authentication.js';
 import { TokenServerError } from '../errors.js';
@@ -16,7 +16,7 @@ import { login } from '../login.js';
 import { auditRefusal, throttled, userGrant, type Caller, type Grant } from '../login-steps.js';
 import { clientKey } from '../client-key.js';
 import { newTokenId, type AccessEntry } from '../../wire/access-token.js';
-import { writeInfoLine } from '../audit-line.js';
+import { auditTokenIssued, decisionText } from '../token-audit.js';
 import type { LoadedRegistry, PolicyState } from '../sources/types.js';
 
 /** Clients assume a token lives at least this long (the token spec's minimum). */
@@ -151,18 +151,6 @@ function frozenScopes(scopes: ResourceScope[]): ResourceScope[] {
   return Object.freeze(scopes) as ResourceScope[];
 }
 
-/** formatScope, remembered for the shared scope objects above (each is formatted twice per audit line). */
-const formattedScopes = new WeakMap<ResourceScope, string>();
-
-function formattedScope(scope: ResourceScope): string {
-  let text = formattedScopes.get(scope);
-  if (text === undefined) {
-    text = formatScope(scope);
-    if (Object.isFrozen(scope)) formattedScopes.set(scope, text);
-  }
-  return text;
-}
-
 function redeemRefreshToken(
   ctx: AppContext,
   request: Caller,
@@ -246,8 +234,7 @@ export function respond(ctx: AppContext, request: Caller, issue: Issue): TokenRe
     access,
   });
   const body: TokenResponse = { token, access_token: token, expires_in: expiresIn, issued_at: new Date(iat * 1000).toISOString(), [SIGNED_TOKEN]: true };
-  const grantedScopes = access.map((a) => formatScope({ ...a }));
-  if (issue.includeScope) body.scope = grantedScopes.join(' ');
+  if (issue.includeScope) body.scope = grantedScopesOf(decisions).join(' ');
   if (issue.offline && grant.revision !== undefined && grant.user !== undefined && issue.material.refresh.canIssue) {
     body.refresh_token = issue.material.refresh.issue({
       issuer: policy.issuer,
@@ -259,7 +246,15 @@ export function respond(ctx: AppContext, request: Caller, issue: Issue): TokenRe
     });
   }
   ctx.metrics.tokenRequests.inc({ outcome: 'issued' });
-  auditDecision(ctx, request, registry, grant, decisions, grantedScopes, key.key.kid, body.refresh_token !== undefined);
+  auditTokenIssued(ctx.audit, {
+    client: request.ip,
+    grant,
+    service: policy.service,
+    registry: policy.id,
+    decisions,
+    kid: key.key.kid,
+    refreshToken: body.refresh_token !== undefined,
+  });
   return body;
 }
 
@@ -274,33 +269,12 @@ function readOnlyRefusal(ctx: AppContext, request: Caller, registry: LoadedRegis
   });
 }
 
-function auditDecision(
-  ctx: AppContext,
-  request: Caller,
-  registry: LoadedRegistry,
-  grant: Grant,
-  decisions: ScopeDecision[],
-  granted: string[],
-  kid: string,
-  refreshToken: boolean,
-): void {
-  writeInfoLine(
-    ctx.audit,
-    {
-      audit: 'token',
-      client: request.ip,
-      user: grant.requester.kind === 'anonymous' ? null : grant.requester.username,
-      anonymous: grant.requester.kind === 'anonymous',
-      ...(grant.source === undefined ? {} : { source: grant.source }),
-      grantType: grant.grantType,
-      service: registry.policy.service,
-      registry: registry.policy.id,
-      requested: decisions.map((d) => formattedScope(d.scope)),
-      granted,
-      decisions: decisions.map((d) => ({ scope: formattedScope(d.scope), granted: d.granted, grants: d.grants, reason: d.reason })),
-      kid,
-      refreshToken,
-    },
-    'token issued',
-  );
+/** formatScope of each access entry, in the token's order. */
+function grantedScopesOf(decisions: ScopeDecision[]): string[] {
+  const scopes: string[] = [];
+  for (const d of decisions) {
+    const granted = decisionText(d).granted;
+    if (granted !== undefined) scopes.push(granted);
+  }
+  return scopes;
 }
