@@ -36,8 +36,11 @@ interface Answer {
 }
 
 /** serveTokenGet on stand-ins for node's request and response; `answer` fills in when it writes. */
-function get(password: string, scope = 'repository:team-a/app:pull,push'): { pending: Promise<void> | undefined; answer: Answer } {
-  const url = `/token?service=${SERVICE}&scope=${encodeURIComponent(scope)}`;
+function get(
+  password: string,
+  scope = 'repository:team-a/app:pull,push',
+  url = `/token?service=${SERVICE}&scope=${encodeURIComponent(scope)}`,
+): { pending: Promise<void> | undefined; answer: Answer } {
   const authorization = basic('alice', password);
   const request = { method: 'GET', url, headers: { authorization }, rawHeaders: ['Authorization', authorization] };
   const answer: Answer = {};
@@ -104,6 +107,35 @@ describe('scope strings asked again (parsed once, shared)', () => {
   it('a malformed scope is refused every time it is asked', async () => {
     expect(await actionsFor('repository:team-a//app:pull')).toBe('INVALID_SCOPE');
     expect(await actionsFor('repository:team-a//app:pull')).toBe('INVALID_SCOPE');
+  });
+});
+
+describe('query strings asked again (parsed once, shared)', () => {
+  async function answerTo(url: string): Promise<{ status: number | undefined; body: { access?: { actions: string[] }[]; code?: string } }> {
+    const { pending, answer } = get(PASSWORDS.alice as string, '', url);
+    await pending;
+    const body = JSON.parse(answer.body as string) as { token?: string; errors?: { code: string }[] };
+    if (body.token === undefined) return { status: answer.status, body: { code: body.errors?.[0]?.code ?? 'no error code' } };
+    return {
+      status: answer.status,
+      body: JSON.parse(Buffer.from(body.token.split('.')[1] as string, 'base64url').toString()) as { access: { actions: string[] }[] },
+    };
+  }
+
+  it('two scope parameters are both granted every time', async () => {
+    const url = `/token?service=${SERVICE}&scope=repository%3Ateam-a%2Fapp%3Apull&scope=repository%3Ateam-a%2Flib%3Apull`;
+    for (let i = 0; i < 3; i++) expect((await answerTo(url)).body.access?.map((a) => a.actions)).toEqual([['pull'], ['pull']]);
+  });
+
+  it('a parameter given twice is refused every time it is asked', async () => {
+    const url = `/token?service=${SERVICE}&service=${SERVICE}&scope=repository%3Ateam-a%2Fapp%3Apull`;
+    for (let i = 0; i < 3; i++) expect(await answerTo(url)).toEqual({ status: 400, body: { code: 'INVALID_REQUEST' } });
+  });
+
+  it('a query string shorter or longer than what is remembered is answered alike', async () => {
+    const short = `/token?service=${SERVICE}&scope=repository%3Ateam-a%2Fapp%3Apull`;
+    const long = `${short}&pad=${'x'.repeat(2000)}`;
+    for (const url of [short, long, short, long]) expect((await answerTo(url)).body.access?.map((a) => a.actions)).toEqual([['pull']]);
   });
 });
 

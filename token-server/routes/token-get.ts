@@ -8,6 +8,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parse as parseQueryString } from 'node:querystring';
 import type { FastifyInstance } from 'fastify';
+import { BoundedMap } from '../../policy/bounded-map.js';
 import { parseBasicAuthorization } from '../basic-auth.js';
 import type { AppContext } from '../context.js';
 import { errorJson, errorResponse } from '../error-response.js';
@@ -15,7 +16,7 @@ import { TokenServerError } from '../errors.js';
 import type { Limits } from '../limits.js';
 import { login } from '../login.js';
 import { challenge, type Caller, type Grant } from '../login-steps.js';
-import { optionalString, ready, resolveService, respond, scopesFrom, SIGNED_TOKEN, type Params, type TokenResponse } from './token.js';
+import { optionalString, ready, REMEMBERED_SCOPE_CHARS, resolveService, respond, scopesFrom, SIGNED_TOKEN, type Params, type TokenResponse } from './token.js';
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 
@@ -94,10 +95,29 @@ function sendFailure(ctx: AppContext, request: IncomingMessage, response: Server
   response.end(json);
 }
 
+/**
+ * Clients send the same few query strings (service and scope) again and again, and decoding one cost
+ * about as much as the rest of the route: the parse of a short one is remembered, frozen because
+ * requests share it. Bounded in count and length like token.ts's parsed scopes, so a client spraying
+ * query strings only evicts.
+ */
+const parsedQueries = new BoundedMap<Params>(1024);
+
 function queryOf(url: string | undefined): Params {
   if (url === undefined) return {};
   const mark = url.indexOf('?');
-  return mark < 0 ? {} : parseQueryString(url.slice(mark + 1));
+  if (mark < 0) return {};
+  const query = url.slice(mark + 1);
+  const known = parsedQueries.getRecent(query);
+  if (known !== undefined) return known;
+  const params = parseQueryString(query);
+  if (query.length <= REMEMBERED_SCOPE_CHARS) parsedQueries.set(query, frozenParams(params));
+  return params;
+}
+
+function frozenParams(params: Params): Params {
+  for (const value of Object.values(params)) if (Array.isArray(value)) Object.freeze(value);
+  return Object.freeze(params);
 }
 
 function issue(ctx: AppContext, caller: Caller, query: Params, authorization: string | undefined): TokenResponse | Promise<TokenResponse> {
