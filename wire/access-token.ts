@@ -35,6 +35,8 @@ export interface PreparedKey extends KeyValidity {
   readonly privateKey: KeyObject;
   /** base64url of the JOSE header, ready to be joined with a payload. */
   readonly encodedHeader: string;
+  /** The signing input's first bytes (the encoded header and its dot), so a token's header is never encoded again. */
+  readonly signingPrefix: Buffer;
   readonly notBefore: number;
   readonly notAfter: number;
 }
@@ -63,13 +65,15 @@ function isSelfSigned(certificate: X509Certificate): boolean {
 function prepare(key: SigningKey): PreparedKey {
   const x5c = x5cOf(key.certificateChain);
   const header = { alg: key.algorithm, typ: 'JWT', kid: key.kid, x5c };
+  const encodedHeader = base64url(JSON.stringify(header));
   return {
     key,
     kid: key.kid,
     registry: key.registry,
     algorithm: key.algorithm,
     privateKey: createPrivateKey(key.privateKey),
-    encodedHeader: base64url(JSON.stringify(header)),
+    encodedHeader,
+    signingPrefix: Buffer.from(`${encodedHeader}.`, 'latin1'),
     notBefore: Date.parse(key.notBefore),
     notAfter: Date.parse(key.notAfter),
   };
@@ -89,12 +93,16 @@ export class AccessTokenSigner {
   }
 
   sign(key: PreparedKey, claims: AccessClaims): string {
-    const input = `${key.encodedHeader}.${base64url(JSON.stringify(claims))}`;
+    const payload = base64url(JSON.stringify(claims));
+    // The signing input in bytes without encoding the header (most of it: the x5c chain) again: base64url
+    // is ASCII, so latin1 writes each character as its byte.
+    const prefix = key.signingPrefix;
+    const data = Buffer.allocUnsafe(prefix.length + payload.length);
+    prefix.copy(data, 0);
+    data.write(payload, prefix.length, 'latin1');
     const signature =
-      key.key.algorithm === 'ES256'
-        ? sign('sha256', Buffer.from(input), { key: key.privateKey, dsaEncoding: 'ieee-p1363' })
-        : sign('sha256', Buffer.from(input), key.privateKey);
-    return `${input}.${signature.toString('base64url')}`;
+      key.key.algorithm === 'ES256' ? sign('sha256', data, { key: key.privateKey, dsaEncoding: 'ieee-p1363' }) : sign('sha256', data, key.privateKey);
+    return `${key.encodedHeader}.${payload}.${signature.toString('base64url')}`;
   }
 }
 
