@@ -139,6 +139,25 @@ describe('query strings asked again (parsed once, shared)', () => {
   });
 });
 
+describe('issued_at', () => {
+  it("is the token's iat as an ISO time, the clock moving on and back", async () => {
+    let clock = now;
+    const { snapshot, credentials } = await makePolicy([{ username: 'alice', groups: ['team-a'], password: PASSWORDS.alice }]);
+    const policy = new MemorySource<PolicyState>(buildPolicyState(snapshot, credentials, now));
+    const keySource = new MemorySource<KeyState>({ set: keys.set, loadedAt: now });
+    ({ ctx } = await assemble({ policy, keys: keySource, logger: captureLogger().logger, now: () => clock }));
+    for (const offset of [0, 400, 999, 1000, 1500, 61_000, 0, -1000]) {
+      clock = new Date(now.getTime() + offset);
+      const { pending, answer } = get(PASSWORDS.alice as string);
+      await pending;
+      const body = JSON.parse(answer.body as string) as { token: string; issued_at: string };
+      const { iat } = JSON.parse(Buffer.from(body.token.split('.')[1] as string, 'base64url').toString()) as { iat: number };
+      expect(iat).toBe(Math.floor(clock.getTime() / 1000));
+      expect(body.issued_at).toBe(new Date(iat * 1000).toISOString());
+    }
+  });
+});
+
 describe('tokenJson', () => {
   const jws = 'eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl-_';
   const bodies: TokenResponse[] = [

@@ -233,7 +233,7 @@ export function respond(ctx: AppContext, request: Caller, issue: Issue): TokenRe
     jti: newTokenId(),
     access,
   });
-  const body: TokenResponse = { token, access_token: token, expires_in: expiresIn, issued_at: new Date(iat * 1000).toISOString(), [SIGNED_TOKEN]: true };
+  const body: TokenResponse = { token, access_token: token, expires_in: expiresIn, issued_at: issuedAt(iat), [SIGNED_TOKEN]: true };
   if (issue.includeScope) body.scope = grantedScopesOf(decisions).join(' ');
   if (issue.offline && grant.revision !== undefined && grant.user !== undefined && issue.material.refresh.canIssue) {
     body.refresh_token = issue.material.refresh.issue({
@@ -267,6 +267,18 @@ function readOnlyRefusal(ctx: AppContext, request: Caller, registry: LoadedRegis
     ...(refusal.since === undefined ? {} : { detail: `read-only since ${refusal.since}` }),
     headers: { 'retry-after': String(READ_ONLY_RETRY_AFTER_SECONDS) },
   });
+}
+
+let issuedAtSecond = Number.NaN;
+let issuedAtText = '';
+
+/** `issued_at` for a token issued at `iat` (whole seconds): the tokens of one second share the text. */
+function issuedAt(iat: number): string {
+  if (iat !== issuedAtSecond) {
+    issuedAtText = new Date(iat * 1000).toISOString();
+    issuedAtSecond = iat;
+  }
+  return issuedAtText;
 }
 
 /** formatScope of each access entry, in the token's order. */
