@@ -13,8 +13,10 @@
 // A decision depends on nothing else (not the clock, not the credentials), so this is `authorize` exactly.
 //
 // Bounded: at most `maxEntries` decisions per index, the least recently used forgotten first, so a client
-// spraying scopes can only evict, never grow memory. One entry (key and decision of a typical scope) is
-// about 0.7 KB: the default 10,000 is about 7 MB per registry (docs/benchmarks.md).
+// spraying scopes can only evict, never grow memory. One entry (key and decision of a typical scope) was
+// measured at about 0.7 KB: the default 10,000 about 7 MB per registry (docs/benchmarks.md). An entry asked
+// about under a shared scope object now also holds its answer and, beside it, the answer's audit text
+// (token-audit.ts): a few hundred bytes more, not measured again.
 
 import { BoundedMap } from './bounded-map.js';
 import { authorize, type PolicyIndex, type Requester, type ScopeDecision } from './authorize.js';

@@ -1,7 +1,9 @@
 // The audit line of each issued token, written the way pino writes `logger.info(fields, msg)`, in one
 // JSON.stringify of the fields. pino serializes a line field by field (serializers, redaction, a string
 // escaper per value): on the token path that was about a twentieth of each token (perf, bench (a)).
-// The fast way is taken only for a logger whose line it reproduces byte for byte: no mixin, log
+// The fast way is taken only for a logger whose line it reproduces byte for byte (but for one case: a
+// string field holding a lone surrogate, which pino writes raw and JSON.stringify escapes, so the line
+// stays well-formed UTF-8; an OIDC username decoded by JSON.parse can hold one): no mixin, log
 // formatter, message prefix, nested key, stream hook, redaction or serializer of a field; otherwise
 // (and always when the level is off) it is logger.info itself. audit-line.test.ts compares the two.
 //

@@ -76,6 +76,43 @@ describe('tokens through the decision cache', () => {
     expect(await actionsOf('alice', 'team-a/app')).toEqual(['pull', 'push']);
   });
 
+  it("attack: nothing remembered of one user's decision reaches another's audit line or POST scope for the same scope", async () => {
+    // Decisions of a shared (memoized) scope come back as the same frozen object with their audit text
+    // remembered beside it (token-audit.ts): keyed by anything less than the whole decision, alice's
+    // grant would be written in dave's line.
+    const SCOPE = 'repository:team-a/app:pull,push,delete';
+    const post = (username: 'alice' | 'dave') =>
+      h.app.inject({
+        method: 'POST',
+        url: '/token',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        payload: new URLSearchParams({
+          grant_type: 'password',
+          client_id: 'test',
+          service: SERVICE,
+          username,
+          password: PASSWORDS[username] as string,
+          scope: SCOPE,
+        }).toString(),
+      });
+    for (const username of ['alice', 'dave', 'alice', 'dave'] as const) {
+      expect(await actionsOf(username, 'team-a/app')).toEqual(username === 'alice' ? ['pull', 'push'] : []);
+      const answer = await post(username);
+      expect(answer.statusCode, answer.body).toBe(200);
+      expect(answer.json<{ scope: string }>().scope).toBe(username === 'alice' ? 'repository:team-a/app:pull,push' : '');
+    }
+    const lines = h.log.lines.filter((line) => line.audit === 'token');
+    expect(lines).toHaveLength(8);
+    for (const line of lines) {
+      const alice = line.user === 'alice';
+      expect(line.granted, String(line.user)).toEqual(alice ? ['repository:team-a/app:pull,push'] : []);
+      const [decision] = line.decisions as { granted: string[]; grants: string[]; reason: string }[];
+      expect(decision!.granted).toEqual(alice ? ['pull', 'push'] : []);
+      expect(decision!.reason).toContain(alice ? 'alice' : 'dave');
+      expect(decision!.reason).not.toContain(alice ? 'dave' : 'alice');
+    }
+  });
+
   it('a new grant reaches the next token of a requester whose refusal was cached', async () => {
     expect(await actionsOf('dave', 'dave-team/app')).toEqual([]);
     changeGrants((grants) => [
