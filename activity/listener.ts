@@ -6,7 +6,7 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { createServer as createHttpsServer, type ServerOptions as HttpsOptions } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
-import { closeServer } from '../wire/close-server.js';
+import { closeServer, trackSockets } from '../wire/close-server.js';
 
 export interface ListeningServer {
   /** What it serves, for log lines ("events", "api"). */
@@ -30,6 +30,7 @@ export async function listen(app: FastifyInstance, options: ListenOptions): Prom
   await app.ready();
   const handler = (req: IncomingMessage, res: ServerResponse) => app.routing(req, res);
   const server: Server = options.tls === undefined ? createHttpServer(handler) : createHttpsServer(options.tls, handler);
+  trackSockets(server);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.host, () => {

@@ -9,7 +9,7 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { dirname } from 'node:path';
-import { closeServer } from '../wire/close-server.js';
+import { closeServer, trackSockets } from '../wire/close-server.js';
 import { assemble, type AppOptions } from './app.js';
 import { serveTokenGet } from './routes/token-get.js';
 import { clientAddress, trustHop } from './trust-proxy.js';
@@ -79,6 +79,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     server = createHttpServer({ maxHeaderSize: NODE_MAX_HEADER_SIZE }, handler);
   }
   server.keepAliveTimeout = 72_000;
+  trackSockets(server);
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

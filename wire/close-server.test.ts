@@ -1,7 +1,8 @@
 import { Agent, createServer, request, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createHttpsServer } from 'node:https';
+import { connect, type AddressInfo, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { closeServer } from './close-server.js';
+import { closeServer, trackSockets } from './close-server.js';
 
 let server: Server | undefined;
 const agent = new Agent({ keepAlive: true });
@@ -52,5 +53,32 @@ describe('closeServer', () => {
     await tick(50);
     await closeServer(server!, 100);
     expect(await inFlight).toBe('cut');
+  });
+
+  // A TCP probe, a port scan or a stalled client on a TLS port: no ClientHello yet, so HTTP never sees
+  // the connection, and server.close() waited for it until the TLS handshake timeout (120 s).
+  it('closes a TLS connection still in its handshake at once, whatever the grace period', async () => {
+    // No certificate: nothing here completes a handshake, and the server only has to accept.
+    const tls = createHttpsServer({}, (_req, res) => res.end('never'));
+    trackSockets(tls);
+    await new Promise<void>((resolve) => tls.listen(0, '127.0.0.1', resolve));
+    const probe: Socket = connect((tls.address() as AddressInfo).port, '127.0.0.1');
+    await new Promise((resolve) => probe.once('connect', resolve));
+    const ended = new Promise((resolve) => probe.once('close', resolve));
+    // An hour's grace: without trackSockets this waits for the 120 s handshake timeout (below).
+    await closeServer(tls, 3_600_000);
+    await ended;
+  });
+
+  it('without trackSockets, a TLS connection in its handshake holds the close (why servers call it)', async () => {
+    const tls = createHttpsServer({}, (_req, res) => res.end('never'));
+    await new Promise<void>((resolve) => tls.listen(0, '127.0.0.1', resolve));
+    const probe: Socket = connect((tls.address() as AddressInfo).port, '127.0.0.1');
+    await new Promise((resolve) => probe.once('connect', resolve));
+    const closing = closeServer(tls, 100).then(() => 'closed');
+    const waited = await Promise.race([closing, tick(500).then(() => 'still open')]);
+    probe.destroy();
+    await closing;
+    expect(waited).toBe('still open');
   });
 });

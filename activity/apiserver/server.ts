@@ -21,7 +21,7 @@ import { createHandler, type ApiResponse } from './handler.js';
 import { kubernetesTokenSources } from './registry-token-sources.js';
 import { createRegistryToken } from './registry-tokens.js';
 import { badRequest } from './status.js';
-import { closeServer } from '../../wire/close-server.js';
+import { closeServer, trackSockets } from '../../wire/close-server.js';
 
 /** A RegistryToken create is a few hundred bytes; anything much larger is not one. */
 const MAX_BODY_BYTES = 64 * 1024;
@@ -126,6 +126,7 @@ export async function startActivityApi(options: ActivityApiOptions): Promise<Run
     socket.once('close', () => trust.closed(socket));
   });
   server.keepAliveTimeout = 72_000;
+  trackSockets(server);
 
   const applyCA = (config: FrontProxyConfig): void => {
     clientCA = config.clientCA;

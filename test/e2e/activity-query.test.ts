@@ -7,6 +7,7 @@
 // through the kube-apiserver; the attacks go to the activity port directly.
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { request } from 'node:https';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -365,9 +366,16 @@ describe('portcullis audit --overwrites: tags moved to other content (docs/adr/0
 });
 
 describe('the activity process', () => {
-  it('stops on SIGTERM with exit 0', async () => {
+  it('stops on SIGTERM with exit 0, also with a connection to its TLS port still in its handshake', async () => {
+    // A TCP probe or a stalled client: HTTP never sees it, and the close waited for the TLS handshake
+    // timeout (120 s; a flake in CI, found by the shutdown's step lines).
+    const { port, hostname } = new URL(activity.apiUrl);
+    const probe = connect(Number(port), hostname);
+    await new Promise((resolve, reject) => probe.once('connect', resolve).once('error', reject));
+    const probeClosed = new Promise((resolve) => probe.once('close', resolve));
     // A null exit code is the harness's SIGKILL after 5 s: the process's last lines say how far it got.
     expect(await activity.stop(), activity.process.output().slice(-4000)).toBe(0);
+    await probeClosed;
     expect(activity.process.output()).not.toMatch(/"level":50/);
   });
 });
