@@ -204,7 +204,10 @@ export async function startActivityApi(options: ActivityApiOptions): Promise<Run
         clearInterval(reloadTls);
         frontProxy.stop();
         if (inFlight.size > 0) log.info({ requests: [...inFlight] }, 'closing with requests in flight');
+        // Its two waits apart, so that a stop held here says which held it.
+        const started = performance.now();
         await closeServer(server, options.shutdownGraceMs);
+        log.info({ ms: Math.round(performance.now() - started) }, 'api connections closed');
         await view.stop();
         client.close();
       })();

@@ -373,7 +373,7 @@ describe('the activity process', () => {
     const probe = connect(Number(port), hostname);
     await new Promise((resolve, reject) => probe.once('connect', resolve).once('error', reject));
     const probeClosed = new Promise((resolve) => probe.once('close', resolve));
-    // A null exit code is the harness's SIGKILL after 5 s: the process's last lines say how far it got.
+    // A null exit code is the harness's SIGKILL after 15 s (the server's grace for requests in flight is 10 s): the process's last lines say how far it got.
     expect(await activity.stop(), activity.process.output().slice(-4000)).toBe(0);
     await probeClosed;
     expect(activity.process.output()).not.toMatch(/"level":50/);

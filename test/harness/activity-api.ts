@@ -63,7 +63,9 @@ export async function startActivityApi(cp: ControlPlane, options: { dir: string;
     { env: { ...process.env, KUBECONFIG: serviceAccount.path } },
   );
   const stop = async (): Promise<number | null> => {
-    await proc.stop();
+    // Past the activity server's own grace for requests in flight (10 s), as the kubelet's 30 s is: a
+    // request it is still receiving may hold the stop that long, and the exit must still be clean.
+    await proc.stop(15_000);
     return proc.child.exitCode;
   };
   try {
