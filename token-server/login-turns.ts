@@ -44,7 +44,8 @@ export const DEFAULT_LOGIN_TURNS: VerificationQueueOptions = { concurrency: 4096
 
 /**
  * Runs `login` (an uncached check of `account`'s password, answering a failure no sooner than the
- * registry's failure time from its own start) in the client's turn. `repeatKey` is what a refusal of
+ * registry's failure time from its own start) in the client's turn; a replay of a refusal is answered
+ * without it, on any Registry. `repeatKey` is what a refusal of
  * these credentials is remembered under (repeated-failures.ts): identical attempts sent together all
  * wait for turns, and once the first is refused the others are its replays, answered as such for every
  * kind of name (counted, they would spend a RegistryUser's budget and not a directory name's), at once,
@@ -58,9 +59,11 @@ export function inClientTurn<T>(
   repeatKey: string,
   login: () => Promise<T>,
 ): Promise<T> {
-  if (registry.policy.authentication?.ldap === undefined) return login();
   const arrivedAt = performance.now();
   const client = clientKey(request.ip);
+  // A replay takes no turn (above): answered before one, and again when a turn starts (sent together).
+  if (ctx.recentFailures.isRepeat(repeatKey, client, registry, ctx.now())) return repeatRefused(ctx, request, registry, account, arrivedAt);
+  if (registry.policy.authentication?.ldap === undefined) return login();
   const refuse = (reason: 'turn' | 'queue', busy: VerificationBusy): never => {
     ctx.metrics.passwordChecksRefused.inc({ reason });
     auditRefusal(ctx, request, registry, account, `not checked: ${busy.message}`);

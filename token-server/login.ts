@@ -31,7 +31,6 @@ import {
   passwordRefused,
   queued,
   refused,
-  repeatRefused,
   sourceUnavailable,
   userGrant,
   type Caller,
@@ -69,7 +68,6 @@ export function login(
       ctx.metrics.identityChecks.inc({ source: 'ldap', result: 'cached' });
       return identityGrant(lookup, grantType);
     }
-    if (ctx.recentFailures.isRepeat(lookup.miss, clientKey(request.ip), registry, ctx.now())) return repeatRefused(ctx, request, registry, username);
     return inClientTurn(ctx, request, registry, username, lookup.miss, () => identityLogin(ctx, request, registry, credentials, grantType, route, lookup));
   }
   // Only a JWT routes to a token source, so the lookup above is the one a token login needs.
@@ -87,7 +85,6 @@ function passwordLogin(
   // from the same address cannot lock out a client that is already logging in.
   const lookup = ctx.verifier.lookup(registry, credentials.username, credentials.password);
   if ('hit' in lookup) return userGrant(lookup.hit.user, lookup.hit.revision, grantType);
-  if (ctx.recentFailures.isRepeat(lookup.miss, clientKey(request.ip), registry, ctx.now())) return repeatRefused(ctx, request, registry, credentials.username);
   // The failure time runs from the turn's start: time spent waiting for it is the burst's, not this login's.
   return inClientTurn(ctx, request, registry, credentials.username, lookup.miss, () =>
     verifyPassword(ctx, request, registry, credentials, grantType, lookup, performance.now()),

@@ -26,7 +26,7 @@ import type { BasicCredentials } from './basic-auth.js';
 import { clientKey } from './client-key.js';
 import type { AppContext } from './context.js';
 import type { IdentityCheck } from './identity/types.js';
-import { countedCheck, identityGrant, passwordRefused, refused, repeatRefused, sourceUnavailable, userGrant, type Caller, type Grant } from './login-steps.js';
+import { countedCheck, identityGrant, passwordRefused, refused, sourceUnavailable, userGrant, type Caller, type Grant } from './login-steps.js';
 import { inClientTurn } from './login-turns.js';
 import type { LoadedRegistry } from './sources/types.js';
 
@@ -49,7 +49,6 @@ export function sharedNameLogin(
     return identityGrant(remote, grantType);
   }
   // The directory's key stands for the whole attempt: it also covers the RegistryUser's hash.
-  if (ctx.recentFailures.isRepeat(remote.miss, clientKey(request.ip), registry, ctx.now())) return repeatRefused(ctx, request, registry, username);
   return inClientTurn(ctx, request, registry, username, remote.miss, () =>
     checkBoth(ctx, request, registry, credentials, grantType, { password: local.miss, directory: remote.miss }),
   );
