@@ -8,9 +8,12 @@ function controlledClient() {
   let answerList: (page: unknown) => void = () => {};
   const calls = { lists: 0, watches: 0 };
   const client = {
-    get: () => {
+    get: (_path: string, _query: unknown, _accept: unknown, signal?: AbortSignal) => {
       calls.lists++;
-      return new Promise((resolve) => (answerList = resolve));
+      return new Promise((resolve, reject) => {
+        answerList = resolve;
+        signal?.addEventListener('abort', () => reject(new Error('aborted')));
+      });
     },
     watch: (): Promise<OpenWatch> => {
       calls.watches++;
@@ -38,6 +41,17 @@ describe('Informer.stop', () => {
     answerList({ metadata: { resourceVersion: '7' }, items: [{ metadata: { name: 'a', namespace: 'ns', resourceVersion: '7' } }] });
     // Before the fix the informer went on to watch, and stop() waited for that watch to end.
     await stopped;
+    expect(calls.watches).toBe(0);
+  });
+
+  it('during a list the server never answers: aborts the list and resolves', async () => {
+    const { client, calls } = controlledClient();
+    const informer = new Informer<KubeObject>({ kc: {} as KubeConnection, client, resource: secrets });
+    informer.start();
+    await Promise.resolve();
+    expect(calls.lists).toBe(1);
+    // Before, stop() waited for the list's 30 s timeout; here the list never ends unless aborted.
+    await informer.stop();
     expect(calls.watches).toBe(0);
   });
 

@@ -104,6 +104,8 @@ export class Informer<T extends KubeObject> {
   private stopped = true;
   private abortWatch: ((end: WatchEnd) => void) | undefined;
   private sleepWake: (() => void) | undefined;
+  /** Ends the list in progress: stop() must not wait out a slow list page (its timeout is 30 s). */
+  private listing: AbortController | undefined;
   private running: Promise<void> | undefined;
 
   constructor(private readonly options: InformerOptions<T>) {
@@ -164,6 +166,7 @@ export class Informer<T extends KubeObject> {
   async stop(): Promise<void> {
     this.stopped = true;
     this.abortWatch?.('closed');
+    this.listing?.abort();
     this.sleepWake?.();
     await this.running;
   }
@@ -225,21 +228,28 @@ export class Informer<T extends KubeObject> {
     const fresh = new Map<string, T>();
     let continueToken: string | undefined;
     let resourceVersion: string;
-    do {
-      const page: ListResponse<T> = await this.client.get<ListResponse<T>>(
-        this.path,
-        {
-          labelSelector: this.options.labelSelector,
-          fieldSelector: this.options.fieldSelector,
-          limit: this.options.pageSize ?? 500,
-          continue: continueToken,
-        },
-        this.options.metadataOnly === true ? METADATA_LIST : undefined,
-      );
-      for (const item of page.items ?? []) fresh.set(objectKey(item), this.shape(item));
-      continueToken = page.metadata.continue || undefined;
-      resourceVersion = page.metadata.resourceVersion;
-    } while (continueToken !== undefined && !this.stopped);
+    const listing = new AbortController();
+    this.listing = listing;
+    try {
+      do {
+        const page: ListResponse<T> = await this.client.get<ListResponse<T>>(
+          this.path,
+          {
+            labelSelector: this.options.labelSelector,
+            fieldSelector: this.options.fieldSelector,
+            limit: this.options.pageSize ?? 500,
+            continue: continueToken,
+          },
+          this.options.metadataOnly === true ? METADATA_LIST : undefined,
+          listing.signal,
+        );
+        for (const item of page.items ?? []) fresh.set(objectKey(item), this.shape(item));
+        continueToken = page.metadata.continue || undefined;
+        resourceVersion = page.metadata.resourceVersion;
+      } while (continueToken !== undefined && !this.stopped);
+    } finally {
+      this.listing = undefined;
+    }
     if (this.stopped) return;
     for (const [key, previous] of this.store) {
       if (!fresh.has(key)) {

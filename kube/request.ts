@@ -46,6 +46,8 @@ export interface RequestOptions {
   /** Default application/json; METADATA_LIST asks for names, labels and versions only. */
   accept?: string;
   timeoutMs?: number;
+  /** Aborts the request (an informer's stop ends a list in progress rather than wait up to `timeoutMs`). */
+  signal?: AbortSignal;
 }
 
 /** A list of PartialObjectMetadata: names, labels, uid and resourceVersion, never data. */
@@ -114,32 +116,42 @@ export class KubeClient {
     }
     const transport = url.protocol === 'http:' ? http : https;
     return new Promise<T>((resolve, reject) => {
-      const req = transport.request(url, { method, headers, ...(url.protocol === 'https:' ? { agent } : {}), timeout: options.timeoutMs ?? 30_000 }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('error', reject);
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          const status = res.statusCode ?? 0;
-          if (status >= 200 && status < 300) {
-            try {
-              resolve((text === '' ? undefined : JSON.parse(text)) as T);
-            } catch (error) {
-              reject(error instanceof Error ? error : new Error(String(error)));
+      const req = transport.request(
+        url,
+        {
+          method,
+          headers,
+          ...(url.protocol === 'https:' ? { agent } : {}),
+          ...(options.signal ? { signal: options.signal } : {}),
+          timeout: options.timeoutMs ?? 30_000,
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('error', reject);
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            const status = res.statusCode ?? 0;
+            if (status >= 200 && status < 300) {
+              try {
+                resolve((text === '' ? undefined : JSON.parse(text)) as T);
+              } catch (error) {
+                reject(error instanceof Error ? error : new Error(String(error)));
+              }
+              return;
             }
-            return;
-          }
-          reject(apiError(method, path, status, text));
-        });
-      });
+            reject(apiError(method, path, status, text));
+          });
+        },
+      );
       req.on('timeout', () => req.destroy(new Error(`${method} ${path}: timed out`)));
       req.on('error', reject);
       req.end(payload);
     });
   }
 
-  get<T>(path: string, query?: RequestOptions['query'], accept?: string): Promise<T> {
-    return this.request<T>('GET', path, { ...(query ? { query } : {}), ...(accept ? { accept } : {}) });
+  get<T>(path: string, query?: RequestOptions['query'], accept?: string, signal?: AbortSignal): Promise<T> {
+    return this.request<T>('GET', path, { ...(query ? { query } : {}), ...(accept ? { accept } : {}), ...(signal ? { signal } : {}) });
   }
 
   /**
