@@ -2,7 +2,8 @@
 // summarised, the sanity check before a run, a table row, and the shape of the function run.ts hands each
 // part to start a child process, and pinning processes to CPUs.
 import autocannon from 'autocannon';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import { run } from '../local/process.js';
 
 export type Start = (args: string[], ready: RegExp) => Promise<{ port: number; stop(): Promise<void> }>;
@@ -22,6 +23,30 @@ export function processMemory(pid: number): { rss: number; peak: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const mb = (field: string): number => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0) / 1024;
   return { rss: mb('VmRSS'), peak: mb('VmHWM') };
+}
+
+/** CPU seconds a process has used so far (user + system), from /proc/PID/stat. */
+export function processCpuSeconds(pid: number): number {
+  // The command name (field 2) may hold spaces; the fields after its closing parenthesis are fixed.
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // utime and stime are fields 14 and 15 (11 and 12 after the parenthesis), in clock ticks (100/s on Linux).
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** Pids of the processes whose command line mentions `text` (a control plane's temp dir finds its etcd and API server). */
+export function pidsMentioning(text: string): { pid: number; name: string }[] {
+  const found: { pid: number; name: string }[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      if (argv.some((a) => a.includes(text))) found.push({ pid: Number(entry), name: basename(argv[0] ?? '') });
+    } catch {
+      // Gone between the listing and the read.
+    }
+  }
+  return found;
 }
 
 export const basic = (user: string, password: string): string => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;

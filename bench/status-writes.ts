@@ -19,7 +19,7 @@ import { startControlPlane } from '../local/controlPlane.js';
 import { waitFor } from '../local/process.js';
 import { KubeClient, type OpenWatch } from '../kube/request.js';
 import { forEachLimited } from '../operator/controllers/for-each-limited.js';
-import { processMemory } from './measure.js';
+import { pidsMentioning, processCpuSeconds, processMemory } from './measure.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const cli = join(here, '..', 'bin', 'portcullis.js');
@@ -134,6 +134,11 @@ export async function runStatusWritesBench(n: number, print: (line: string) => v
     for (const plural of ['registryusers', 'repositorygrants']) watches.push(await watchReady(client, plural, since, ready));
 
     const load = loadavg()[0]!.toFixed(2);
+    // Who spends the machine's CPU while the backlog is written: the API server, etcd, the operator, this
+    // process (its watches and the late grant).
+    const controlPlane = pidsMentioning(cp.dir).filter((p) => p.name === 'kube-apiserver' || p.name === 'etcd');
+    const cpuAtStart = new Map(controlPlane.map((p) => [p.name, processCpuSeconds(p.pid)]));
+    const benchCpuAtStart = process.cpuUsage();
     const start = Date.now();
     operator = spawn(process.execPath, [cli, 'operator', '--no-leader-elect', '--log-level', 'warn'], {
       env: { ...process.env, KUBECONFIG: cp.kubeconfigPath },
@@ -150,6 +155,12 @@ export async function runStatusWritesBench(n: number, print: (line: string) => v
     const statusesDone = Math.max(...ready.values());
     const allSeconds = (statusesDone - start) / 1000;
     const memory = processMemory(operator.pid!);
+    const benchCpu = process.cpuUsage(benchCpuAtStart);
+    const cpuSpent = [
+      ...controlPlane.map((p) => [p.name, processCpuSeconds(p.pid) - cpuAtStart.get(p.name)!] as const),
+      ['operator', processCpuSeconds(operator.pid!)] as const,
+      ['bench watches', (benchCpu.user + benchCpu.system) / 1e6] as const,
+    ];
 
     // The Events trail the statuses (at most 1,000 wait; the rest are dropped and counted): how many are
     // recorded, and when the count stops growing (unchanged for 3 s, 120 s at most).
@@ -168,6 +179,12 @@ export async function runStatusWritesBench(n: number, print: (line: string) => v
     );
     print(
       `operator start -> all ${2 * n} statuses written: ${allSeconds.toFixed(1)} s (${(allSeconds / baselineSeconds).toFixed(2)} x baseline; load average ${load} at start)`,
+    );
+    const cpuTotal = cpuSpent.reduce((sum, [, seconds]) => sum + seconds, 0);
+    print(
+      `CPU from operator start to the last status: ${cpuSpent.map(([name, seconds]) => `${name} ${seconds.toFixed(1)} s`).join(', ')}; ` +
+        `${cpuTotal.toFixed(1)} s of the ${(allSeconds * cpus().length).toFixed(1)} s ${cpus().length} cores had ` +
+        `(the API server ${((1000 * (cpuSpent.find(([name]) => name === 'kube-apiserver')?.[1] ?? 0)) / (2 * n)).toFixed(1)} ms a status)`,
     );
     print(`grant created during the backlog -> its status Ready: ${lateMs} ms (${unwrittenThen} statuses still unwritten then)`);
     print(
