@@ -1,6 +1,6 @@
 // List-then-watch for one resource into an in-memory store keyed `namespace/name` (or `name`).
 // client-node's makeInformer cannot say *why* it is (re)connecting, so this one emits typed lifecycle
-// events (connected, error, relisted, gaveUp) beside the object events, and owns its recovery:
+// events (connected, error, relisted) beside the object events, and owns its recovery:
 // - any error: jittered exponential backoff, then a full relist (diffed against the store, so consumers
 //   see only real changes);
 // - 410 Gone (the resourceVersion fell out of etcd's window): relist at once;
@@ -23,7 +23,6 @@ export type InformerEvent<T> =
   | { type: 'connected'; resourceVersion: string }
   | { type: 'relisted'; reason: RelistReason; count: number }
   | { type: 'error'; error: Error; attempt: number; retryInMs: number }
-  | { type: 'gaveUp'; error: Error }
   | { type: 'added'; key: string; object: T }
   | { type: 'updated'; key: string; object: T; previous: T }
   | { type: 'deleted'; key: string; object: T };
@@ -43,8 +42,6 @@ export interface InformerOptions<T> {
   /** Restart the watch when nothing (not even a bookmark) arrived for this long. Default 3 min. */
   staleAfterMs?: number;
   backoff?: BackoffOptions;
-  /** Give up (emit gaveUp and stop) after this many consecutive failures. Default: never. */
-  maxAttempts?: number;
   pageSize?: number;
   /** Reduces what is kept per object (e.g. drops data nobody reads). */
   transform?: (object: T) => T;
@@ -198,11 +195,6 @@ export class Informer<T extends KubeObject> {
         attempt++;
         this.failures = attempt;
         relist = 'error';
-        if (this.options.maxAttempts !== undefined && attempt >= this.options.maxAttempts) {
-          this.emit({ type: 'gaveUp', error });
-          this.stopped = true;
-          break;
-        }
         const retryInMs = backoffDelay(attempt - 1, this.options.backoff ?? { baseMs: 200, maxMs: 30_000, jitter: 0.5 }, this.timers.random);
         this.emit({ type: 'error', error, attempt, retryInMs });
         await this.sleep(retryInMs);

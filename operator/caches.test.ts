@@ -4,7 +4,7 @@ import type { KubeConnection } from '../kube/connection.js';
 import type { KubeClient, OpenWatch } from '../kube/request.js';
 import { MANAGED_SELECTOR } from '../wire/labels.js';
 import type { InformerEvent } from '../kube/informer.js';
-import { allInformers, createCaches, namespacePresence } from './caches.js';
+import { allInformers, createCaches, namespacePresence, warnsAtAttempt } from './caches.js';
 import type { NamespaceObject } from './controllers/registry.js';
 
 /** Records which collections the caches list, with which label selector, and answers every list empty. */
@@ -122,5 +122,12 @@ describe('namespacePresence: which listed namespaces count', () => {
     off();
     send({ type: 'added', key: 'team-c', object: ns('team-c') });
     expect(calls).toBe(4);
+  });
+});
+
+describe('warnsAtAttempt: how loudly a failing watch is logged', () => {
+  it('warns for the first three failures and every tenth after, debug lines between', () => {
+    const warned = Array.from({ length: 40 }, (_, i) => i + 1).filter(warnsAtAttempt);
+    expect(warned).toEqual([1, 2, 3, 10, 20, 30, 40]);
   });
 });

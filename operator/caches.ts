@@ -128,13 +128,21 @@ function logLifecycle<T>(log: Logger, where: { resource: string; namespace?: str
     case 'relisted':
       log.info({ ...where, reason: event.reason, count: event.count }, 'listed');
       return;
-    case 'error':
-      log.warn({ ...where, attempt: event.attempt, retryInMs: Math.round(event.retryInMs), err: event.error.message }, 'watch failed; retrying');
+    case 'error': {
+      const fields = { ...where, attempt: event.attempt, retryInMs: Math.round(event.retryInMs), err: event.error.message };
+      // A watch that keeps failing (a namespace named in --secret-namespaces that has no RoleBinding yet)
+      // retries every 30 s for as long as it lasts: its first failures and every tenth after are warnings,
+      // the rest debug lines, so a long misconfiguration does not drown the log (/readyz names it throughout).
+      if (warnsAtAttempt(event.attempt)) log.warn(fields, 'watch failed; retrying');
+      else log.debug(fields, 'watch failed; retrying');
       return;
-    case 'gaveUp':
-      log.error({ ...where, err: event.error.message }, 'watch gave up');
-      return;
+    }
     default:
       return;
   }
+}
+
+/** Whether the n-th consecutive failure of a watch is logged as a warning: the first three, then every tenth. */
+export function warnsAtAttempt(attempt: number): boolean {
+  return attempt <= 3 || attempt % 10 === 0;
 }

@@ -39,7 +39,7 @@ export function clusterView(options: { kc: KubeConfig; client: KubeClient; onErr
   const report =
     (what: string) =>
     (event: InformerEvent<unknown>): void => {
-      if (event.type === 'error' || event.type === 'gaveUp') options.onError(what, event.error);
+      if (event.type === 'error') options.onError(what, event.error);
     };
   registries.on(report('Registries'));
   namespaces.on(report('Namespaces'));

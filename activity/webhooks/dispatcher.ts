@@ -168,7 +168,7 @@ export function startWebhookDispatcher(options: WebhookDispatcherOptions): Webho
   const onEvent =
     <T>(what: string, relevant: (object: T) => unknown) =>
     (event: InformerEvent<T>): void => {
-      if (event.type === 'error' || event.type === 'gaveUp') {
+      if (event.type === 'error') {
         log.warn({ watch: what, err: event.error.message }, 'webhook dispatcher: watch failing; keeping the last known state');
         return;
       }
