@@ -26,7 +26,8 @@ const IDLE_SWEEP_MS = 50;
 /** Per TLS server, the connections not yet through their handshake, by peer address and port. */
 const handshakes = new WeakMap<Server | HttpsServer, Map<string, Socket>>();
 
-const peerOf = (socket: Socket): string => `${socket.remoteAddress ?? ''}:${socket.remotePort ?? ''}`;
+/** A connection's peer address and port: the same for a TLS socket and the TCP socket it runs over. */
+export const peerOf = (socket: Socket): string => `${socket.remoteAddress ?? ''}:${socket.remotePort ?? ''}`;
 
 /** Remembers `server`'s connections in their TLS handshake for closeServer; call it before the server listens. */
 export function trackSockets(server: Server | HttpsServer): void {

@@ -121,10 +121,7 @@ export async function startActivityApi(options: ActivityApiOptions): Promise<Run
       () => res.destroy(),
     );
   });
-  server.on('secureConnection', (socket: TLSSocket) => {
-    trust.connected(socket);
-    socket.once('close', () => trust.closed(socket));
-  });
+  trust.attach(server);
   server.keepAliveTimeout = 72_000;
   trackSockets(server);
 
