@@ -48,6 +48,9 @@ const namespaces: Record<string, NamespaceInfo> = { 'team-a': { name: 'team-a', 
 const sources: RegistryTokenSources = {
   registry: async (namespace, name) => {
     if (`${namespace}/${name}` === main.id) return main;
+    if (name === 'broken')
+      throw new RegistryUnavailable('not-ready', `Registry ${namespace}/${name} cannot issue tokens: spec.tokenTTL "9y" is not a duration`);
+    if (name === 'flaky') throw new Error('registries.portcullis.dev "flaky": etcd leader changed');
     throw new RegistryUnavailable('not-found', `Registry ${namespace}/${name} not found`);
   },
   namespace: async (name) => namespaces[name] ?? { name, labels: {} },
@@ -114,7 +117,25 @@ describe('registrytokens: refusals', () => {
     const rbac = ['eve create registrytokens other', 'eve get registryimages other', 'eve delete registryimages other'];
     const r = await refusal(createRegistryToken(deps(rbac), user('eve'), 'other', body('registry/main', 'repository:other/app:pull')));
     expect(r.code).toBe(403);
-    expect(r.message).toMatch(/does not admit namespace other/);
+    expect(r.message).toBe('User "eve" in namespace "other" gets no access to Registry registry/main');
+  });
+
+  it("from another namespace, a Registry's absence, refusal or not admitting it read alike (no oracle)", async () => {
+    const rbac = ['eve create registrytokens other', 'eve get registryimages other'];
+    const ask = (registry: string) => refusal(createRegistryToken(deps(rbac), user('eve'), 'other', body(registry, 'repository:x/y:pull')));
+    const answers = await Promise.all(['registry/nope', 'registry/main', 'registry/broken'].map(ask));
+    // Before: a 404 "not found", a 403 "does not admit namespace other" and a 503 quoting the refused spec.
+    for (const [i, answer] of answers.entries()) {
+      const registry = ['registry/nope', 'registry/main', 'registry/broken'][i] as string;
+      expect(answer).toEqual({ code: 403, reason: 'Forbidden', message: `User "eve" in namespace "other" gets no access to Registry ${registry}` });
+    }
+    // A failed read says nothing of the Registry.
+    expect(await ask('registry/flaky')).toEqual({ code: 503, reason: 'ServiceUnavailable', message: 'cannot read Registry registry/flaky' });
+  });
+
+  it("in the Registry's own namespace, its absence and refusal are told", async () => {
+    const r = await refusal(createRegistryToken(deps(admin), user('root'), 'registry', body('registry/broken', 'registry:catalog:*')));
+    expect(r).toMatchObject({ code: 503, message: 'Registry registry/broken cannot issue tokens: spec.tokenTTL "9y" is not a duration' });
   });
 
   it('RBAC in the tenant namespace does not reach the Registry namespace', async () => {

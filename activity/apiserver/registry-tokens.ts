@@ -55,10 +55,26 @@ function forbidden(user: UserInfo, namespace: string, reason?: string): ApiError
   );
 }
 
-async function readRegistry(sources: RegistryTokenSources, namespace: string, name: string): Promise<TokenRegistry> {
+/**
+ * The one refusal for a Registry of another namespace that the caller's namespace gets nothing from:
+ * whether it exists, is refused or does not admit the namespace is the Registry namespace's business, so
+ * all three read alike (the details are for callers in the Registry's own namespace).
+ */
+function noAccess(user: UserInfo, namespace: string, registry: string): ApiError {
+  return new ApiError('Forbidden', `User ${JSON.stringify(user.username)} in namespace ${JSON.stringify(namespace)} gets no access to Registry ${registry}`, {
+    group: GROUP,
+    kind: REGISTRY_TOKENS.name,
+  });
+}
+
+async function readRegistry(sources: RegistryTokenSources, namespace: string, name: string, refusal: ApiError | undefined): Promise<TokenRegistry> {
   try {
     return await sources.registry(namespace, name);
   } catch (error) {
+    // Asked from another namespace: the Registry's absence or refusal reads as no access, and a failed
+    // read says nothing of the Registry.
+    if (refusal !== undefined)
+      throw error instanceof RegistryUnavailable ? refusal : new ApiError('ServiceUnavailable', `cannot read Registry ${namespace}/${name}`);
     if (error instanceof RegistryUnavailable) {
       if (error.kind === 'not-found') throw notFound(error.message, { group: 'portcullis.dev', kind: 'registries', name });
       throw new ApiError('ServiceUnavailable', error.message);
@@ -91,8 +107,11 @@ export async function createRegistryToken(deps: RegistryTokenDependencies, user:
 
   const request = parseRegistryTokenRequest(body, namespace);
   if ('invalid' in request) throw badRequest(`RegistryToken: ${request.invalid}`);
-  const registry = await readRegistry(deps.sources, request.registry.namespace, request.registry.name);
+  const foreign = request.registry.namespace !== namespace;
+  const refusal = foreign ? noAccess(user, namespace, `${request.registry.namespace}/${request.registry.name}`) : undefined;
+  const registry = await readRegistry(deps.sources, request.registry.namespace, request.registry.name, refusal);
   const relation = await relationOf(deps.sources, registry, namespace);
+  if (relation.kind === 'none' && refusal !== undefined) throw refusal;
   const permissions = relation.kind === 'none' ? { read: false, delete: false } : await permissionsOf(deps, user, namespace, request.scopes);
   const decided = registryTokenAccess(relation, request.scopes, permissions);
   const withheld = decided.decisions.filter((d) => d.granted.length < d.scope.actions.length).map((d) => ({ scope: formatScope(d.scope), reason: d.reason }));
