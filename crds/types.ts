@@ -180,6 +180,8 @@ export interface RetentionRunSummary {
   /** The first candidates (repository:tag@digest or repository@digest), at most 50. */
   sample: string[];
   errors: string[];
+  /** Repositories the run did not plan for, and why (a trail too long to date their manifests). */
+  leftAlone?: string[];
 }
 
 /** Where logins are checked (see docs/identity-sources.md). Absent: RegistryUsers only. */

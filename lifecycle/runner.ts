@@ -67,6 +67,7 @@ function summaryOf(
   plan: RetentionPlan | undefined,
   execution: Execution | undefined,
   errors: string[],
+  leftAlone: string[],
   bytes?: number,
 ): RetentionRunSummary {
   const sample = (plan?.repositories ?? [])
@@ -86,6 +87,7 @@ function summaryOf(
     ...(bytes === undefined ? {} : { bytesFreed: bytes }),
     sample,
     errors,
+    ...(leftAlone.length === 0 ? {} : { leftAlone: leftAlone.slice(0, SAMPLE_SIZE) }),
   };
 }
 
@@ -97,6 +99,7 @@ export async function runRetention(options: RetentionRunOptions): Promise<Retent
   const registry = new ScopedRegistry(options.endpoint, options.tokens, options.dryRun ? ['pull'] : ['pull', 'delete'], now);
   const limiter = new Limiter(options.concurrency ?? DEFAULT_CONCURRENCY);
   const errors: string[] = [];
+  const leftAlone: string[] = [];
   try {
     if (options.policy.spec.repositories.some((p) => p.includes(NAMESPACE_VAR) && namespace === '')) throw new Error('the policy has no namespace');
     const repositories = await repositoriesOf(options, home, registry);
@@ -110,8 +113,10 @@ export async function runRetention(options: RetentionRunOptions): Promise<Retent
     }
 
     const read = await mapLimit(repositories, options.concurrency ?? DEFAULT_CONCURRENCY, async (name) => {
+      // Left out of the plan, not a failure of the run: deletions are decided per repository, and one
+      // repository's long trail (a tenant's thousands of pushes) must not stop the owner's run everywhere.
       if (history.truncated.has(name)) {
-        errors.push(`${name}: the activity trail returned only its newest pushes, so the age of older manifests is unknown; left alone this run`);
+        leftAlone.push(`${name}: the activity trail returned only its newest pushes, so the age of older manifests is unknown`);
         return undefined;
       }
       try {
@@ -144,14 +149,14 @@ export async function runRetention(options: RetentionRunOptions): Promise<Retent
       if (execution.stoppedBy !== undefined) bytes = undefined;
     }
     return {
-      summary: summaryOf(start, now(), options.dryRun, plan, execution, errors, bytes),
+      summary: summaryOf(start, now(), options.dryRun, plan, execution, errors, leftAlone, bytes),
       plan,
       ...(execution ? { execution } : {}),
       requests: registry.requests,
     };
   } catch (error) {
     errors.push((error as Error).message);
-    return { summary: summaryOf(start, now(), options.dryRun, undefined, undefined, errors), requests: registry.requests };
+    return { summary: summaryOf(start, now(), options.dryRun, undefined, undefined, errors, leftAlone), requests: registry.requests };
   } finally {
     registry.close();
   }

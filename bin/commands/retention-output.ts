@@ -47,6 +47,7 @@ export function formatText(runs: readonly PolicyRun[]): string {
       );
     }
     for (const repository of plan?.repositories ?? []) out.push(...repositoryLines(repository, summary.dryRun));
+    if ((summary.leftAlone ?? []).length > 0) out.push('  left alone this run:', ...(summary.leftAlone ?? []).map((e) => `    ${e}`));
     if (summary.errors.length > 0) out.push('  errors:', ...summary.errors.map((e) => `    ${e}`));
   }
   return `${out.join('\n')}\n`;

@@ -11,12 +11,13 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RegistryToken } from '../../activity/apiserver/registry-token-object.js';
 import type { StoredEvent } from '../../activity/event.js';
-import type { RetentionPolicyResource } from '../../crds/types.js';
+import type { RetentionPolicyResource, RetentionPolicyStatus } from '../../crds/types.js';
 import { KubeApiError, KubeClient } from '../../kube/request.js';
 import type { ControlPlane } from '../../local/controlPlane.js';
 import { waitFor } from '../../local/process.js';
 import { startRegistry, type RegistryFlavor, type RunningRegistry } from '../../local/registry.js';
 import { craneDigest, cranePush, type ClientContext } from '../harness/clients.js';
+import type { Layout } from '../harness/oci-layouts.js';
 import { buildRetentionFixture, type RetentionFixture } from '../harness/retention-fixture.js';
 import {
   expectPullsIdentical,
@@ -220,5 +221,57 @@ describe('a policy in a delegated namespace', () => {
     for (const tag of fixtures.v3.keptTags) expect((await craneDigest(ref('v3', tag), ciBot())).stdout.trim()).toBe(fixtures.v3.tagged.get(tag));
     const status = await policyStatus('team-a', 'steal');
     expect(status?.conditions).toContainEqual(expect.objectContaining({ type: 'LastRunSucceeded', status: 'False', reason: 'RetentionFailed' }));
+  });
+});
+
+describe("a tenant's long trail and the owner's run", () => {
+  it('a repository with 5,000 pushes or more is left alone, and the run still deletes elsewhere (not Failed)', async () => {
+    // The tenant's repository: one real push, then 5,000 more push events in the trail (a re-tag loop).
+    const images = fixtures.v3.pushes.map(([, layout]) => layout).filter((layout) => layout.children.length === 0);
+    const first = images[0] as Layout;
+    const second = images.find((layout) => layout.digest !== first.digest) as Layout;
+    const host = registries.v3.host;
+    for (const [reference, layout] of [
+      ['team-a/flood:v1', first],
+      ['library/beside-flood:keep', first],
+      ['library/beside-flood:old', second],
+    ] as const) {
+      const pushed = await cranePush(layout.layoutDir, `${host}/${reference}`, ciBot());
+      expect(pushed.code, pushed.stderr).toBe(0);
+    }
+    const flood = Array.from({ length: 5000 }, (_, i) => ({
+      id: `flood-${i}`,
+      timestamp: new Date().toISOString(),
+      action: 'push',
+      target: { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: first.digest, size: 402, repository: 'team-a/flood', tag: 'v1' },
+      request: { id: `flood-req-${i}`, addr: '127.0.0.1:1', host: 'localhost', method: 'PUT', useragent: 'crane' },
+      actor: { name: 'ci-bot' },
+      source: { addr: 'registry-0:5000', instanceID: 'flood' },
+    }));
+    for (let i = 0; i < flood.length; i += 250) {
+      const res = await fetch(`${access.intake}/events/registry/main`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${access.mainToken}`, 'content-type': 'application/vnd.docker.distribution.events.v2+json' },
+        body: JSON.stringify({ events: flood.slice(i, i + 250) }),
+      });
+      expect(res.status).toBeLessThan(300);
+    }
+    await waitFor('the flood in the trail', async () => (await events((e) => e.repository === 'team-a/flood' && e.action === 'push')).length >= 5000, 60_000);
+
+    // The owner's policy over both: keep `keep`, delete the rest.
+    await mustKubectl(
+      ['apply', '-f', '-'],
+      policy('beside-flood', 'registry', ['library/beside-flood', 'team-a/flood'], { dryRun: false, rules: { keepTags: ['keep'] } }),
+    );
+    const r = await retention('reaper', 'v3', ['-n', 'registry', '--policy', 'beside-flood', '-o', 'json']);
+    const [run] = runsOf(r.stdout);
+    // Before: Failed with nothing deleted anywhere, for as long as the flood stayed in the trail.
+    expect(run?.summary, r.stderr).toMatchObject({ result: 'Succeeded', deleted: 1, errors: [] });
+    expect(run?.summary.leftAlone).toEqual([expect.stringMatching(/^team-a\/flood: the activity trail returned only its newest pushes/)]);
+    expect(await isStored(`${host}/library/beside-flood@${second.digest}`, ciBot())).toBe(false);
+    expect(await isStored(`${host}/library/beside-flood:keep`, ciBot())).toBe(true);
+    expect(await isStored(`${host}/team-a/flood:v1`, ciBot())).toBe(true);
+    const status = (await policyStatus('registry', 'beside-flood')) as RetentionPolicyStatus | undefined;
+    expect(status?.lastRun?.leftAlone).toEqual(run?.summary.leftAlone);
   });
 });
