@@ -68,6 +68,10 @@ export interface EventStore {
   /** A webhook's delivery cursor (the last seq it delivered or skipped), keyed by the webhook's uid. */
   cursor(key: string): Promise<number | undefined>;
   setCursor(key: string, seq: number): Promise<void>;
+  /** Forgets a cursor (its webhook was deleted). */
+  deleteCursor(key: string): Promise<void>;
+  /** Every cursor's key. */
+  cursorKeys(): Promise<string[]>;
   /** The highest seq stored, 0 when empty. */
   maxSeq(): Promise<number>;
   /** Applies retention; returns how many events were removed. */

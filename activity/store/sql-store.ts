@@ -100,6 +100,18 @@ export class SqlEventStore implements EventStore {
     await db.run(`INSERT INTO ${CURSORS_TABLE} (key, seq) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET seq = excluded.seq`, [key, seq]);
   }
 
+  async deleteCursor(key: string): Promise<void> {
+    const db = this.open();
+    checkCursorKey(key);
+    await db.run(`DELETE FROM ${CURSORS_TABLE} WHERE key = ?`, [key]);
+  }
+
+  async cursorKeys(): Promise<string[]> {
+    const db = this.open();
+    const rows = await db.all<{ key: string }>(`SELECT key FROM ${CURSORS_TABLE} ORDER BY key`, []);
+    return rows.map((r) => r.key);
+  }
+
   async maxSeq(): Promise<number> {
     const db = this.open();
     const rows = await db.all<{ max: number | string | null }>(`SELECT max(seq) AS max FROM ${EVENTS_TABLE}`, []);

@@ -65,6 +65,8 @@ export async function openThreadedSqliteEventStore(path: string): Promise<EventS
     after: proxy('after') as EventStore['after'],
     cursor: proxy('cursor') as EventStore['cursor'],
     setCursor: proxy('setCursor') as EventStore['setCursor'],
+    deleteCursor: proxy('deleteCursor') as EventStore['deleteCursor'],
+    cursorKeys: proxy('cursorKeys') as EventStore['cursorKeys'],
     maxSeq: proxy('maxSeq') as EventStore['maxSeq'],
     prune: proxy('prune') as EventStore['prune'],
     async close() {

@@ -79,6 +79,7 @@ export function startWebhookDispatcher(options: WebhookDispatcherOptions): Webho
   const stopping = new Set<Promise<void>>();
   let stopped = false;
   let scheduled = false;
+  let cursorsSwept = false;
 
   const writeStatus = (namespace: string, name: string) => async (status: RegistryWebhookStatus) => {
     // A merge patch: `backlog: null` clears a count that no longer applies (a webhook that became blocked).
@@ -128,12 +129,33 @@ export function startWebhookDispatcher(options: WebhookDispatcherOptions): Webho
     return loop;
   };
 
-  const stopLoop = (key: string): void => {
+  /** Uids whose cursors are in use: the webhooks listed and the loops running. */
+  const liveUids = (): Set<string> =>
+    new Set([...webhooks.list().map((w) => w.metadata.uid ?? objectKey(w)), ...[...loops.values()].map((entry) => entry.uid)]);
+
+  // A deleted webhook's cursor is never read again (a recreated object has a new uid): without this, a
+  // namespace creating and deleting webhooks in a loop grew the cursor table without bound.
+  const forgetCursor = async (uid: string): Promise<void> => {
+    if (liveUids().has(uid)) return;
+    await store.deleteCursor(uid).catch((error: unknown) => log.warn({ err: (error as Error).message }, 'webhook: forgetting a cursor failed'));
+  };
+
+  /** Once per term, after the first listing: cursors of webhooks deleted while no dispatcher ran. */
+  const sweepCursors = async (): Promise<void> => {
+    const keys = await store.cursorKeys();
+    for (const key of keys) await forgetCursor(key);
+  };
+
+  /** `deleted`: the webhook object is gone (or replaced by a new uid), so its cursor goes after its loop stops. */
+  const stopLoop = (key: string, deleted: boolean): void => {
     const entry = loops.get(key);
     if (entry === undefined) return;
     loops.delete(key);
     metrics.forget(key);
-    const done = entry.loop.stop().finally(() => stopping.delete(done));
+    const done = entry.loop
+      .stop()
+      .then(() => (deleted ? forgetCursor(entry.uid) : undefined))
+      .finally(() => stopping.delete(done));
     stopping.add(done);
   };
 
@@ -151,15 +173,22 @@ export function startWebhookDispatcher(options: WebhookDispatcherOptions): Webho
         existing.loop.update(plan);
         continue;
       }
-      if (existing !== undefined) stopLoop(key);
+      if (existing !== undefined) stopLoop(key, true);
       loops.set(key, { uid: webhook.metadata.uid ?? key, loop: startLoop(key, webhook, plan) });
       log.info({ webhook: key }, 'webhook: delivery loop started');
     }
     for (const key of [...loops.keys()]) {
       if (!seen.has(key)) {
-        stopLoop(key);
+        stopLoop(key, true);
         log.info({ webhook: key }, 'webhook: deleted; delivery loop stopped');
       }
+    }
+    if (!cursorsSwept) {
+      cursorsSwept = true;
+      const swept = sweepCursors()
+        .catch((error: unknown) => log.warn({ err: (error as Error).message }, 'webhook: sweeping old cursors failed'))
+        .finally(() => stopping.delete(swept));
+      stopping.add(swept);
     }
   };
 

@@ -131,6 +131,10 @@ async function deleteWebhook(namespace: string, name: string): Promise<void> {
   await admin.request('DELETE', objectPath(Resources.registryWebhooks, namespace, name));
 }
 
+async function uidOf(namespace: string, name: string): Promise<string> {
+  return (await admin.get<{ metadata: { uid: string } }>(objectPath(Resources.registryWebhooks, namespace, name))).metadata.uid;
+}
+
 async function statusOf(namespace: string, name: string): Promise<RegistryWebhookStatus> {
   return (await admin.get<{ status?: RegistryWebhookStatus }>(objectPath(Resources.registryWebhooks, namespace, name))).status ?? {};
 }
@@ -417,11 +421,30 @@ describe('RegistryWebhook delivery', () => {
     const before = ci.delivered().length;
     await dispatcher?.stop();
     const whileDown = await commit(event('restart/one'), event('restart/two'));
+    // The cursor of a webhook deleted while no dispatcher ran.
+    await store.setCursor('uid-of-a-webhook-deleted-while-down', 1);
     dispatcher = startDispatcher();
     const after = await commit(event('restart/three'));
     const ids = await receivedIds(ci, before + 3, 10_000);
     expect(ids.slice(before)).toEqual([...whileDown, ...after].map((e) => e.id));
     expect(new Set(ids).size).toBe(ids.length);
+    // The new term swept it; the live webhook's stays.
+    await waitFor('the stale cursor swept', async () => !(await store.cursorKeys()).includes('uid-of-a-webhook-deleted-while-down'), 10_000);
+    expect(await store.cursor(await uidOf('registry', 'ci'))).toBeGreaterThan(0);
+  });
+
+  it("a deleted webhook's cursor is forgotten (creating and deleting webhooks cannot grow the store)", async () => {
+    const r = await receiver(key);
+    await secret('registry', 'brief-hook', key);
+    await webhook('registry', 'brief', { url: r.url, secretRef: { name: WEBHOOK_SECRET, key: 'brief-hook' } });
+    await waitForReady('registry', 'brief', 'True/Delivering');
+    const uid = await uidOf('registry', 'brief');
+    await waitFor('its cursor stored', async () => (await store.cursor(uid)) !== undefined, 10_000);
+    const cursorsBefore = (await store.cursorKeys()).length;
+    await deleteWebhook('registry', 'brief');
+    // Before: the row stayed for good.
+    await waitFor('its cursor forgotten', async () => (await store.cursor(uid)) === undefined, 10_000);
+    expect((await store.cursorKeys()).length).toBe(cursorsBefore - 1);
   });
 
   it('through intake: an envelope POSTed to portcullis activity reaches the receiver, nudged by the commit', async () => {

@@ -235,6 +235,11 @@ describe.each(stores)('the %s event store', (_name, open) => {
     expect(await store.cursor('webhook-uid-2')).toBe(3);
     await expect(store.setCursor('webhook-uid-1', -1)).rejects.toThrow(/non-negative/);
     expect(await store.cursor('webhook-uid-1')).toBe(12);
+    expect(await store.cursorKeys()).toEqual(['webhook-uid-1', 'webhook-uid-2']);
+    await store.deleteCursor('webhook-uid-1');
+    await store.deleteCursor('never-set');
+    expect(await store.cursor('webhook-uid-1')).toBeUndefined();
+    expect(await store.cursorKeys()).toEqual(['webhook-uid-2']);
   });
 
   it('prune by age removes what is older than maxAgeMs, across registries', async () => {
