@@ -63,8 +63,11 @@ export interface EventStore {
   /** Stores the batch in one transaction; returns how many were new (duplicates by registry+id are skipped). */
   append(events: readonly RegistryEvent[]): Promise<number>;
   query(query: EventQuery): Promise<StoredEvent[]>;
-  /** Events of `registry` with seq > `afterSeq`, oldest first (webhook delivery reads this). */
-  after(registry: string, afterSeq: number, limit: number): Promise<StoredEvent[]>;
+  /**
+   * Events of `registry` with seq > `afterSeq`, oldest first (webhook delivery reads this); with
+   * `within`, only those of repositories its patterns match (`within` of EventQuery).
+   */
+  after(registry: string, afterSeq: number, limit: number, within?: readonly string[]): Promise<StoredEvent[]>;
   /** A webhook's delivery cursor (the last seq it delivered or skipped), keyed by the webhook's uid. */
   cursor(key: string): Promise<number | undefined>;
   setCursor(key: string, seq: number): Promise<void>;

@@ -73,19 +73,36 @@ export function checkQuery(q: EventQuery): CheckedQuery {
   if (tag !== undefined) checked.tag = tag;
   if (since !== undefined) checked.since = since;
   if (until !== undefined) checked.until = until;
-  if (q.within !== undefined) {
-    if (!Array.isArray(q.within)) throw new Error('query: within must be a list of repository patterns');
-    const patterns = q.within.map((p: unknown) => {
-      if (typeof p !== 'string') throw new Error('query: within must be a list of repository patterns');
-      try {
-        return compilePattern(p);
-      } catch (error) {
-        throw new Error(`query: within: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
-      }
-    });
-    checked.within = { patterns, prefilter: repositoryPrefilter(patterns) };
-  }
+  if (q.within !== undefined) checked.within = checkWithin(q.within, 'query');
   return checked;
+}
+
+/** `within` patterns compiled, and what SQL can check of them; `what` names the caller in errors. */
+export function checkWithin(within: unknown, what: string): NonNullable<CheckedQuery['within']> {
+  if (!Array.isArray(within)) throw new Error(`${what}: within must be a list of repository patterns`);
+  const patterns = within.map((p: unknown) => {
+    if (typeof p !== 'string') throw new Error(`${what}: within must be a list of repository patterns`);
+    try {
+      return compilePattern(p);
+    } catch (error) {
+      throw new Error(`${what}: within: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    }
+  });
+  return { patterns, prefilter: repositoryPrefilter(patterns) };
+}
+
+/** The SQL condition of a `within` pre-filter, its values appended to `params`; undefined when there is nothing to check. */
+export function prefilterCondition(prefilter: readonly RepositoryCondition[] | undefined, params: SqlParam[]): string | undefined {
+  if (prefilter === undefined || prefilter.length === 0) return undefined;
+  const alternatives = prefilter.map((c) => {
+    if ('equals' in c) {
+      params.push(c.equals);
+      return 'repository = ?';
+    }
+    params.push(c.from, c.before);
+    return '(repository >= ? AND repository < ?)';
+  });
+  return alternatives.length === 1 ? alternatives[0] : `(${alternatives.join(' OR ')})`;
 }
 
 /** True when no row can match: `within` was given and none of its patterns can match a name. */
@@ -121,18 +138,8 @@ export function eventQuerySql(q: CheckedQuery, pageSize: number, start?: PageSta
     where.push('ts < ?');
     params.push(q.until);
   }
-  const prefilter = q.within?.prefilter;
-  if (prefilter !== undefined && prefilter.length > 0) {
-    const alternatives = prefilter.map((c) => {
-      if ('equals' in c) {
-        params.push(c.equals);
-        return 'repository = ?';
-      }
-      params.push(c.from, c.before);
-      return '(repository >= ? AND repository < ?)';
-    });
-    where.push(alternatives.length === 1 ? (alternatives[0] as string) : `(${alternatives.join(' OR ')})`);
-  }
+  const within = prefilterCondition(q.within?.prefilter, params);
+  if (within !== undefined) where.push(within);
   if (start !== undefined) {
     where.push('(ts < ? OR (ts = ? AND seq < ?))');
     params.push(start.ts, start.ts, start.seq);

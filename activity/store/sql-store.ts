@@ -3,7 +3,18 @@
 // placeholders, Date parameters for times, and its own schema, append and close).
 
 import type { EventQuery, EventStore, RegistryEvent, RetentionLimits, StoredEvent } from '../event.js';
-import { checkQuery, eventQuerySql, matchesNothing, MAX_LIMIT, withinMatches, type PageStart, type SqlParam } from './query.js';
+import { matchRepository } from '../../policy/match.js';
+import {
+  checkQuery,
+  checkWithin,
+  eventQuerySql,
+  matchesNothing,
+  MAX_LIMIT,
+  prefilterCondition,
+  withinMatches,
+  type PageStart,
+  type SqlParam,
+} from './query.js';
 import { CURSORS_TABLE, epochMs, EVENTS_TABLE, SELECT_COLUMNS, toInsertRows, toStoredEvent, type EventRow, type InsertRow } from './rows.js';
 
 export interface SqlConnection {
@@ -73,17 +84,34 @@ export class SqlEventStore implements EventStore {
     }
   }
 
-  async after(registry: string, afterSeq: number, limit: number): Promise<StoredEvent[]> {
+  async after(registry: string, afterSeq: number, limit: number, within?: readonly string[]): Promise<StoredEvent[]> {
     const db = this.open();
     if (typeof registry !== 'string' || registry === '') throw new Error('after: registry is required');
     if (!Number.isSafeInteger(afterSeq) || afterSeq < 0) throw new Error('after: afterSeq must be a non-negative integer');
     if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_LIMIT) throw new Error(`after: limit must be an integer from 1 to ${MAX_LIMIT}`);
-    const rows = await db.all<EventRow>(`SELECT ${SELECT_COLUMNS} FROM ${EVENTS_TABLE} WHERE registry = ? AND seq > ? ORDER BY seq LIMIT ?`, [
-      registry,
-      afterSeq,
-      limit,
-    ]);
-    return rows.map(toStoredEvent);
+    const checked = within === undefined ? undefined : checkWithin(within, 'after');
+    if (checked?.prefilter?.length === 0) return [];
+    const found: StoredEvent[] = [];
+    let from = afterSeq;
+    // As in query: the pre-filter may pass rows the patterns do not match, so read on until `limit` matched.
+    for (;;) {
+      const params: SqlParam[] = [registry, from];
+      const condition = prefilterCondition(checked?.prefilter, params);
+      params.push(limit);
+      const rows = await db.all<EventRow>(
+        `SELECT ${SELECT_COLUMNS} FROM ${EVENTS_TABLE} WHERE registry = ? AND seq > ?${condition === undefined ? '' : ` AND ${condition}`} ORDER BY seq LIMIT ?`,
+        params,
+      );
+      for (const row of rows) {
+        const event = toStoredEvent(row);
+        if (checked !== undefined && !checked.patterns.some((p) => matchRepository(p, event.repository, {}).matched)) continue;
+        found.push(event);
+        if (found.length === limit) return found;
+      }
+      const last = rows[rows.length - 1];
+      if (rows.length < limit || last === undefined) return found;
+      from = Number(last.seq);
+    }
   }
 
   async cursor(key: string): Promise<number | undefined> {

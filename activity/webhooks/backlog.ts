@@ -1,6 +1,8 @@
 // How many events a webhook still owes its receiver: the matching events after its cursor. Counted by
 // paging through the store, up to a cap, when a status is about to be written (every few seconds at
-// most), never per event.
+// most), never per event. A tenant's webhook pages through its prefixes' events only (the store's
+// `within`): had other tenants' events counted against the cap, where its count stopped growing would
+// tell the tenant how busy they are.
 
 import type { EventStore } from '../event.js';
 import { wants, type EventFilter } from './filter.js';
@@ -13,7 +15,12 @@ export async function countBacklog(store: Pick<EventStore, 'after'>, filter: Eve
   let after = cursor;
   // Counting reads at most `cap` events: a long non-matching stretch ends the count early, as a lower bound.
   for (let read = 0; read < cap; read += PAGE) {
-    const page = await store.after(filter.registry, after, PAGE);
+    const page = await store.after(
+      filter.registry,
+      after,
+      PAGE,
+      filter.prefixes?.map((p) => p.source),
+    );
     for (const event of page) if (wants(filter, event)) count++;
     if (page.length < PAGE || count >= cap) break;
     after = (page[page.length - 1] as { seq: number }).seq;

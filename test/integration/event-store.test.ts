@@ -225,6 +225,29 @@ describe.each(stores)('the %s event store', (_name, open) => {
     await expect(store.after(REGISTRY, -1, 10)).rejects.toThrow(/afterSeq/);
   });
 
+  it('after with within: only the repositories its patterns match, oldest first, limit counted in matches', async () => {
+    const store = await open();
+    const events = [
+      event({ repository: 'team-a/app' }),
+      event({ repository: 'team-ab/app' }),
+      event({ repository: 'team-b/x' }),
+      event({ repository: 'team-a/lib' }),
+      event({ repository: 'team-a' }),
+      event({ repository: 'team-a/app', registry: OTHER_REGISTRY }),
+      event({ repository: 'team-a/app' }),
+    ];
+    await store.append(events);
+    const mine = [events[0], events[3], events[6]].map((e) => e?.id);
+    expect(idsOf(await store.after(REGISTRY, 0, 10, ['team-a/**']))).toEqual(mine);
+    expect(idsOf(await store.after(REGISTRY, 0, 2, ['team-a/**']))).toEqual(mine.slice(0, 2));
+    const [first] = await store.after(REGISTRY, 0, 1, ['team-a/**']);
+    expect(idsOf(await store.after(REGISTRY, first?.seq ?? 0, 10, ['team-a/**']))).toEqual(mine.slice(1));
+    // A pattern led by a wildcard has no pre-filter: matched exactly on every row.
+    expect(idsOf(await store.after(REGISTRY, 0, 10, ['*/lib']))).toEqual([events[3]?.id]);
+    expect(await store.after(REGISTRY, 0, 10, ['${namespace}/**'])).toEqual([]);
+    expect(await store.after(REGISTRY, 0, 10)).toHaveLength(6);
+  });
+
   it('cursors: absent until set, then the last value set, one per key', async () => {
     const store = await open();
     expect(await store.cursor('webhook-uid-1')).toBeUndefined();
