@@ -27,3 +27,42 @@ export async function countBacklog(store: Pick<EventStore, 'after'>, filter: Eve
   }
   return Math.min(count, cap);
 }
+
+/** A count at least this large is reused for `refreshMs`; a smaller one costs a page and is always fresh. */
+const REUSED_FROM = PAGE;
+
+/**
+ * The dispatcher's one backlog counter. Counts run one at a time: the store answers in order on one
+ * connection, so many webhooks far behind counting at once held intake and every other read up behind
+ * their scans (a tenant could make dozens of them; review, Medium). And a count that took more than a
+ * page is reused for `refreshMs` (30 s) before it is taken again, so a webhook far behind costs at most
+ * one scan per interval, however often its status is written.
+ */
+export class BacklogCounter {
+  private queue: Promise<unknown> = Promise.resolve();
+  private readonly last = new Map<string, { at: number; count: number }>();
+
+  constructor(
+    private readonly store: Pick<EventStore, 'after'>,
+    private readonly now: () => number,
+    private readonly refreshMs = 30_000,
+    private readonly cap = BACKLOG_CAP,
+  ) {}
+
+  /** The backlog of webhook `key` (its filter, its cursor now). */
+  count(key: string, filter: EventFilter, cursor: number): Promise<number> {
+    const known = this.last.get(key);
+    if (known !== undefined && known.count >= REUSED_FROM && this.now() - known.at < this.refreshMs) return Promise.resolve(known.count);
+    const counted = this.queue.then(() => countBacklog(this.store, filter, cursor, this.cap));
+    this.queue = counted.catch(() => undefined);
+    return counted.then((count) => {
+      this.last.set(key, { at: this.now(), count });
+      return count;
+    });
+  }
+
+  /** The webhook is gone. */
+  forget(key: string): void {
+    this.last.delete(key);
+  }
+}

@@ -16,6 +16,7 @@ import { Informer, type InformerEvent, type KubeObject } from '../../kube/inform
 import { isNotFound, MERGE_PATCH, objectPath, Resources, type KubeClient } from '../../kube/request.js';
 import { objectKey } from '../../policy/object-keys.js';
 import type { EventStore } from '../event.js';
+import { BacklogCounter } from './backlog.js';
 import { DeliveryLoop } from './loop.js';
 import { WebhookMetrics } from './metrics.js';
 import { webhookPlan, type PlanContext } from './plan.js';
@@ -80,6 +81,7 @@ export function startWebhookDispatcher(options: WebhookDispatcherOptions): Webho
   let stopped = false;
   let scheduled = false;
   let cursorsSwept = false;
+  const backlogs = new BacklogCounter(store, () => timers.now());
 
   const writeStatus = (namespace: string, name: string) => async (status: RegistryWebhookStatus) => {
     // A merge patch: `backlog: null` clears a count that no longer applies (a webhook that became blocked).
@@ -119,6 +121,7 @@ export function startWebhookDispatcher(options: WebhookDispatcherOptions): Webho
           }),
         metrics,
         timers,
+        countBacklog: (filter, cursor) => backlogs.count(key, filter, cursor),
         pollMs: options.pollMs ?? 1000,
         keyTtlMs: options.keyTtlMs ?? 60_000,
         log,
@@ -152,6 +155,7 @@ export function startWebhookDispatcher(options: WebhookDispatcherOptions): Webho
     if (entry === undefined) return;
     loops.delete(key);
     metrics.forget(key);
+    backlogs.forget(key);
     const done = entry.loop
       .stop()
       .then(() => (deleted ? forgetCursor(entry.uid) : undefined))

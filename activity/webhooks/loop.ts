@@ -15,7 +15,7 @@ import type { Timers } from '../../kube/backoff.js';
 import { Reasons } from '../../policy/reasons.js';
 import type { EventStore, StoredEvent } from '../event.js';
 import { countBacklog } from './backlog.js';
-import { wants } from './filter.js';
+import { wants, type EventFilter } from './filter.js';
 import type { WebhookMetrics } from './metrics.js';
 import { deliveryId, webhookPayload } from './payload.js';
 import type { WebhookPlan, WebhookTarget } from './plan.js';
@@ -41,6 +41,8 @@ export interface LoopOptions {
   /** How long a read key is used before it is read again (a rotated key is picked up within this). */
   keyTtlMs: number;
   log: { warn(fields: object, message: string): void };
+  /** Counts the backlog (the dispatcher's BacklogCounter); default: countBacklog on `store` every time. */
+  countBacklog?: (filter: EventFilter, cursor: number) => Promise<number>;
 }
 
 const BATCH = 100;
@@ -268,7 +270,10 @@ export class DeliveryLoop {
     const plan = this.plan;
     if (!('target' in plan)) return undefined;
     try {
-      const backlog = await countBacklog(this.options.store, plan.target.filter, this.cursor);
+      const backlog = await (this.options.countBacklog ?? ((filter, cursor) => countBacklog(this.options.store, filter, cursor)))(
+        plan.target.filter,
+        this.cursor,
+      );
       this.options.metrics.backlog(this.options.key, backlog);
       return backlog;
     } catch {
