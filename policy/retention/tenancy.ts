@@ -2,8 +2,11 @@
 // (policy/compile/delegation.ts, policy/webhook-tenancy.ts) applied to retention. A policy in the
 // Registry's own namespace may cover any repository. One in another namespace needs the Registry's
 // delegation to admit that namespace, and every pattern it lists must lie within the namespace's
-// prefixes. The runner checks each repository against the prefixes again before planning (defence in
-// depth), so a tenant's policy never deletes, or even lists, a repository outside its prefixes.
+// prefixes. The runner (lifecycle/runner.ts) plans only for repositories its patterns cover, and the
+// second check is the tokens it runs with: the activity server gives a tenant's run tokens only within
+// the namespace's prefixes (policy/registry-token-access.ts, again per request), so a tenant's policy
+// never deletes, or even lists, a repository outside them. (The runner does not read the delegation
+// itself: it runs as the tenant, who may not read the Registry.)
 
 import type { NamespaceInfo, RegistryResource, RetentionPolicyResource } from '../../crds/types.js';
 import { isRefusal, refuse, type Refusal } from '../compile/status.js';
