@@ -45,6 +45,13 @@ export function formatText(runs: readonly PolicyRun[]): string {
       out.push(
         `  ${plan.selected} manifests selected, more than maxDeletionsPerRun ${plan.maxDeletions}: nothing was deleted (check the patterns, or raise the cap)`,
       );
+      // Which repositories filled the cap: one tenant's thousands of tags can hold up a policy over many.
+      const most = plan.repositories
+        .map((r) => ({ repository: r.repository, selected: r.digests.length + r.untagged.length }))
+        .filter((r) => r.selected > 0)
+        .sort((a, b) => b.selected - a.selected || a.repository.localeCompare(b.repository))
+        .slice(0, 3);
+      out.push(`  most selected in: ${most.map((r) => `${r.repository} (${r.selected})`).join(', ')}`);
     }
     for (const repository of plan?.repositories ?? []) out.push(...repositoryLines(repository, summary.dryRun));
     if ((summary.leftAlone ?? []).length > 0) out.push('  left alone this run:', ...(summary.leftAlone ?? []).map((e) => `    ${e}`));

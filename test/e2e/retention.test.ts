@@ -135,6 +135,7 @@ describe.each(FLAVORS)('Distribution %s', (flavor) => {
     const r = await retention('reaper', flavor, ['--policy', name('capped')]);
     expect(r.code).toBe(1);
     expect(r.stdout).toContain(`${fixture().deletedDigests.length} manifests selected, more than maxDeletionsPerRun 5: nothing was deleted`);
+    expect(r.stdout).toContain(`most selected in: ${repositoryOf(flavor)} (${fixture().deletedDigests.length})`);
     expect(r.stderr).toContain(`retention: RetentionPolicy registry/${name('capped')}: CapExceeded`);
     for (const digest of fixture().deletedDigests) expect(await stored(flavor, digest), digest).toBe(true);
     const status = await policyStatus('registry', name('capped'));
