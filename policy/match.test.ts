@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { compilePattern, matchRepository, patternWithin, substituteNamespace, validatePattern } from './match.js';
+import { compilePattern, matchRepository, patternWithin, substituteNamespace, validatePattern, withinBySubsets } from './match.js';
 
 const match = (pattern: string, name: string, user?: string): boolean =>
   matchRepository(compilePattern(pattern), name, user === undefined ? {} : { user }).matched;
@@ -142,6 +142,40 @@ describe('patternWithin', () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it('every pair of up to four segments is decided within the work budget, and the prefix shapes read segment by segment agree', () => {
+    const symbols = ['a', 'b', '*', '**', '${user}'];
+    const patterns: string[] = [];
+    const grow = (prefix: string[]): void => {
+      if (prefix.length > 0) patterns.push(prefix.join('/'));
+      if (prefix.length === 4) return;
+      for (const s of symbols) grow([...prefix, s]);
+    };
+    grow([]);
+    const outers = ['a/**', 'a/*', 'a/b', 'a/b/**', '**', '*', 'a', '*/**', '**/b', 'a/**/b', '${user}/**', 'a/*/**'];
+    for (const outer of outers) {
+      const b = compilePattern(outer).segments;
+      for (const inner of patterns) {
+        const a = compilePattern(inner).segments;
+        // Without a budget: the exact answer. patternWithin (the shapes read segment by segment, or the
+        // subsets within the budget) must give the same.
+        expect(patternWithin(inner, outer), `${inner} in ${outer}`).toBe(withinBySubsets(a, b, Infinity));
+      }
+    }
+  });
+
+  it('a pattern crafted to make the subset construction work hard is decided at once against a delegation prefix, refused against others', () => {
+    const segments = ['team-a'];
+    while (segments.join('/').length < 250) segments.push(segments.length % 2 === 1 ? '**' : '*');
+    const crafted = segments.join('/');
+    expect(validatePattern(crafted)).toBeUndefined();
+    // team-a/** (what ${namespace}/** becomes) is read segment by segment: within.
+    expect(patternWithin(crafted, 'team-a/**')).toBe(true);
+    // A prefix of another shape goes to the subset construction, which gives up past its budget: refused,
+    // never minutes of an operator's event loop (before: 10-20 ms a pattern, 64 a grant, at every change).
+    expect(withinBySubsets(compilePattern(crafted).segments, compilePattern('team-a/*/**').segments)).toBe(false);
+    expect(withinBySubsets(compilePattern(crafted).segments, compilePattern('team-a/*/**').segments, Infinity)).toBe(true);
   });
 });
 
