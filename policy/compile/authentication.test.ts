@@ -166,14 +166,20 @@ describe('compileSnapshot with identity sources', () => {
       grants: [
         grant('team-a', 'own', { subjects: [{ kind: 'ServiceAccount', name: 'builder' }], repositories: ['team-a/**'] }),
         grant('team-a', 'foreign', { subjects: [{ kind: 'ServiceAccount', namespace: 'team-b', name: 'builder' }], repositories: ['team-a/**'] }),
+        // The same account spelled as its username: refused alike (it was admitted before).
+        grant('team-a', 'foreign-user', { subjects: [{ kind: 'User', name: 'system:serviceaccount:team-b:builder' }], repositories: ['team-a/**'] }),
+        grant('team-a', 'own-user', { subjects: [{ kind: 'User', name: 'system:serviceaccount:team-a:builder' }], repositories: ['team-a/**'] }),
         grant('registry', 'admin', { subjects: [{ kind: 'ServiceAccount', namespace: 'team-b' }], repositories: ['shared/**'] }),
       ],
     });
     expect(readyOf(result, 'RepositoryGrant', 'team-a/foreign')).toMatchObject({ status: 'False', reason: Reasons.ForeignServiceAccount });
+    expect(readyOf(result, 'RepositoryGrant', 'team-a/foreign-user')).toMatchObject({ status: 'False', reason: Reasons.ForeignServiceAccount });
+    expect(readyOf(result, 'RepositoryGrant', 'team-a/own-user')).toMatchObject({ status: 'True' });
     const grants = result.registries[0]!.snapshot.registries[0]!.grants;
     expect(grants.map((g) => [g.source, g.subjects])).toEqual([
       ['registry/admin', [{ kind: 'ServiceAccount', namespace: 'team-b' }]],
       ['team-a/own', [{ kind: 'ServiceAccount', namespace: 'team-a', name: 'builder' }]],
+      ['team-a/own-user', [{ kind: 'User', name: 'system:serviceaccount:team-a:builder' }]],
     ]);
   });
 });

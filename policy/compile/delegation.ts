@@ -169,6 +169,13 @@ export function tenancyOf(admission: Admission & { home: false }, username: stri
   };
 }
 
+/** The namespace of a ServiceAccount's username (`system:serviceaccount:NS:NAME`), or undefined for any other name. */
+function serviceAccountNamespace(name: string | undefined): string | undefined {
+  const prefix = 'system:serviceaccount:';
+  if (name === undefined || !name.startsWith(prefix)) return undefined;
+  return name.slice(prefix.length).split(':')[0];
+}
+
 /** A grant from a delegated namespace stays within its prefixes, and lists the catalog only with consent. */
 export function checkDelegatedGrant(grant: GrantEntry, admission: Admission & { home: false }): Refusal | undefined {
   const prefixes = prefixesOf(admission);
@@ -186,6 +193,17 @@ export function checkDelegatedGrant(grant: GrantEntry, admission: Admission & { 
     return refuse(
       Reasons.ForeignServiceAccount,
       `a grant in delegated namespace ${admission.namespace} may name only that namespace's ServiceAccounts, not ${foreign.namespace}/${foreign.name ?? '*'}`,
+    );
+  }
+  // A ServiceAccount's identity is also the user `system:serviceaccount:NS:NAME`: the same rule holds
+  // for that spelling (review: a User subject named so reached another namespace's account).
+  const foreignUser = grant.subjects.find(
+    (s) => s.kind === 'User' && serviceAccountNamespace(s.name) !== undefined && serviceAccountNamespace(s.name) !== admission.namespace,
+  );
+  if (foreignUser !== undefined) {
+    return refuse(
+      Reasons.ForeignServiceAccount,
+      `a grant in delegated namespace ${admission.namespace} may name only that namespace's ServiceAccounts, not the user ${JSON.stringify(foreignUser.name)}`,
     );
   }
   if (grant.catalog && !admission.entries.some((e) => e.catalog === true)) {
