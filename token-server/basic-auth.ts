@@ -8,8 +8,15 @@ export interface BasicCredentials {
   password: string;
 }
 
-/** Usernames and passwords longer than this are refused before any hashing. bcrypt reads 72 bytes anyway. */
-export const MAX_CREDENTIAL_LENGTH = 1024;
+/** Usernames longer than this are refused before any check. */
+export const MAX_USERNAME_LENGTH = 1024;
+/**
+ * Passwords longer than this are refused before any check (bcrypt reads 72 bytes anyway). The password
+ * may be a token: a ServiceAccount token bound to a pod and signed RS256 (most clusters' keys) runs past
+ * 1 KB with long pod, account and node names, an OIDC token with groups past 2 KB; 4 KB of password
+ * still fits the 8 KB header limit in Base64.
+ */
+export const MAX_PASSWORD_LENGTH = 4096;
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
@@ -21,7 +28,7 @@ export function parseBasicAuthorization(header: string | undefined): BasicCreden
     throw new TokenServerError('MALFORMED_AUTHORIZATION');
   }
   const encoded = header.slice(space + 1).trim();
-  if (encoded.length === 0 || encoded.length > ((2 * MAX_CREDENTIAL_LENGTH + 1) * 4) / 3 + 4 || !BASE64.test(encoded)) {
+  if (encoded.length === 0 || encoded.length > ((MAX_USERNAME_LENGTH + 1 + MAX_PASSWORD_LENGTH) * 4) / 3 + 4 || !BASE64.test(encoded)) {
     throw new TokenServerError('MALFORMED_AUTHORIZATION');
   }
   const decoded = Buffer.from(encoded, 'base64').toString('utf8');
@@ -38,8 +45,8 @@ export function parseBasicAuthorization(header: string | undefined): BasicCreden
  * keys, so a name holding one could be counted as another account (a ServiceAccount's key, for one).
  */
 export function credentialsProblem({ username, password }: BasicCredentials): string | undefined {
-  if (username.length > MAX_CREDENTIAL_LENGTH || password.length > MAX_CREDENTIAL_LENGTH)
-    return `username and password are at most ${MAX_CREDENTIAL_LENGTH} characters`;
+  if (username.length > MAX_USERNAME_LENGTH) return `the username is at most ${MAX_USERNAME_LENGTH} characters`;
+  if (password.length > MAX_PASSWORD_LENGTH) return `the password is at most ${MAX_PASSWORD_LENGTH} characters`;
   // eslint-disable-next-line no-control-regex -- refusing control characters is the point
   if (/[\x00-\x1f\x7f]/.test(username)) return 'the username contains a control character';
   return undefined;

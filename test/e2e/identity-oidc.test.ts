@@ -192,8 +192,8 @@ describe('OIDC identity source e2e (kube-apiserver as the issuer)', () => {
     const signingKey =
       key === 'issuer'
         ? createPrivateKey(await readFile(cp.serviceAccountSigningKeyPath, 'utf8'))
-        : generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
-    return new SignJWT(claims).setProtectedHeader({ alg: 'ES256', kid: header.kid! }).sign(signingKey);
+        : generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
+    return new SignJWT(claims).setProtectedHeader({ alg: header.alg!, kid: header.kid! }).sign(signingKey);
   }
 
   it('refuses every forgery alike, and a forged token gets crane nothing', async () => {

@@ -132,6 +132,25 @@ describe('ServiceAccount identities e2e (TokenReview, bound tokens, the credenti
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
+  it('a pod-bound RS256 token past 1 KB (long pod and node names) logs in: a token is a password', async () => {
+    const pod = `builder-${'x'.repeat(40)}-7f9c8d6b5-x2k4z`;
+    await mustKubectl(
+      ['apply', '-f', '-'],
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: pod, namespace: 'team-a' },
+        spec: { serviceAccountName: 'builder', nodeName: `node-${'n'.repeat(40)}.cluster.internal`, containers: [{ name: 'app', image: 'x' }] },
+      }),
+    );
+    const token = (
+      await mustKubectl(['create', 'token', 'builder', '-n', 'team-a', '--audience', EXAMPLE_SERVICE, '--bound-object-kind', 'Pod', '--bound-object-name', pod])
+    ).trim();
+    expect(token.length).toBeGreaterThan(1024);
+    // Before: 400, the Authorization header refused as malformed (passwords were at most 1,024 characters).
+    expect(await stack.granted('pod', token, 'team-a/app')).toEqual(['pull', 'push']);
+  });
+
   it('crane pushes and pulls with the pod token as its password, within the grant only', async () => {
     const pushed = await cranePush(image.layoutDir, ref('team-a/app'), withPassword(podToken));
     expect(pushed.code, pushed.stderr).toBe(0);

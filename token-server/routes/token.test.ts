@@ -269,7 +269,8 @@ describe('refusals', () => {
   it.each([
     ['a NUL in the name', `serviceaccount\u0000system:serviceaccount:ci:builder`, 'x', /control character/],
     ['a line break in the name', 'alice\nbob', PASSWORDS.alice as string, /control character/],
-    ['a password over 1,024 characters', 'alice', 'p'.repeat(1025), /at most 1024/],
+    ['a username over 1,024 characters', 'a'.repeat(1025), 'x', /the username is at most 1024/],
+    ['a password over 4,096 characters', 'alice', 'p'.repeat(4097), /the password is at most 4096/],
   ])('the password grant refuses %s before any check, as Basic does', async (_name, username, password, detail) => {
     const response = await postTokenForm(h.app, SERVICE, { grant_type: 'password', username, password });
     expect(response.statusCode).toBe(400);
