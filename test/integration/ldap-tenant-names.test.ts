@@ -269,4 +269,14 @@ describe("a RegistryUser of the Registry's own namespace", () => {
     const metrics = (await s.app.inject({ method: 'GET', url: '/metrics' })).body;
     expect(metrics).not.toContain('portcullis_identity_checks_total{source="ldap"');
   });
+
+  it('shadows it under every other spelling the directory matches to that entry (a case variant)', async () => {
+    const s = await server();
+    // slapd's uid matching ignores case: FAY finds uid=fay. Before: 200 with the directory fay's identity.
+    const variant = await token(s, 'FAY', LDAP_PASSWORDS.fay);
+    expect(variant.statusCode).toBe(401);
+    expect(variant.body).not.toContain('"token"');
+    const metrics = (await s.app.inject({ method: 'GET', url: '/metrics' })).body;
+    expect(metrics).not.toContain('portcullis_identity_checks_total{source="ldap",result="ok"}');
+  });
 });

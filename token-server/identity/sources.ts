@@ -105,6 +105,18 @@ function sharedWithDirectory(registry: LoadedRegistry, username: string): UserEn
 }
 
 /**
+ * Whether the directory logged in, under a name other than the one typed (a directory matches `FAY` or an
+ * e-mail alias to uid `fay`), an entry whose name a RegistryUser holds: the RegistryUser shadows that
+ * directory user, and routing by the typed name alone let another spelling through to the directory (with
+ * an empty usernamePrefix, to the RegistryUser's own grants, even disabled; review, Medium).
+ */
+function heldUnderAnotherSpelling(registry: LoadedRegistry, typed: string, identityName: string): boolean {
+  const prefix = registry.policy.authentication?.ldap?.usernamePrefix ?? '';
+  const name = identityName.startsWith(prefix) ? identityName.slice(prefix.length) : identityName;
+  return name !== typed && registryUserPasswords(registry.policy) && registry.index.users.has(name);
+}
+
+/**
  * For a shared name the directory is asked only when the RegistryUser's hash rejected the password, so a
  * directory success remembered for it holds only while that hash (and the user's state) stays the same:
  * once the tenant's password is this very one, an uncached login would be the RegistryUser's.
@@ -228,6 +240,10 @@ export class IdentitySources {
         const started = performance.now();
         check = await sources.ldap.login(username, password);
         sources.ldapFailedAt = 'unavailable' in check ? this.options.now().getTime() : 0;
+        if ('ok' in check && check.ok && heldUnderAnotherSpelling(registry, username, check.identity.username)) {
+          check = refused("the directory entry's name is a RegistryUser's");
+          break;
+        }
         // Successes only: a login's search, bind and group search is the longest path, so padding to it
         // covers every failure's; and refusals, which anyone can send (an empty password is refused before
         // the directory is asked), must not be able to pull the expectation down.
