@@ -20,6 +20,8 @@ export interface LocalIssuer {
   rotate(): Promise<void>;
   /** Requests served for the key set (how often a verifier re-read it). */
   keySetReads(): number;
+  /** From now on the key set is answered 503 (true) or served again (false). */
+  failKeySet(failing: boolean): void;
   close(): Promise<void>;
 }
 
@@ -41,11 +43,17 @@ export async function startLocalIssuer(dir: string): Promise<LocalIssuer> {
   const keys: Key[] = [await newKey(1)];
   let url = '';
   let reads = 0;
+  let keySetFailing = false;
   const server = createServer({ cert: await readFile(tls.serverCertPath), key: await readFile(tls.serverKeyPath) }, (req, res) => {
     let body: object | undefined;
     if (req.url === '/.well-known/openid-configuration') body = { issuer: url, jwks_uri: `${url}/keys` };
     if (req.url === '/keys') {
       reads++;
+      if (keySetFailing) {
+        res.writeHead(503, { 'content-type': 'application/json' });
+        res.end('{}');
+        return;
+      }
       body = { keys: keys.map((k) => k.jwk) };
     }
     res.writeHead(body === undefined ? 404 : 200, { 'content-type': 'application/json' });
@@ -68,6 +76,9 @@ export async function startLocalIssuer(dir: string): Promise<LocalIssuer> {
       keys.push(await newKey(keys.length + 1));
     },
     keySetReads: () => reads,
+    failKeySet: (failing) => {
+      keySetFailing = failing;
+    },
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }

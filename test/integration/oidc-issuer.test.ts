@@ -79,6 +79,24 @@ describe('OIDC issuer source', () => {
     expect(issuer.keySetReads() - readsBefore).toBeLessThanOrEqual(1);
   });
 
+  it('while the key set cannot be read, made-up kids read it at most once per cooldown too', async () => {
+    const cooldownMs = 2000;
+    const source = new OidcIssuer(policy(), () => new Date(), cooldownMs);
+    expect(await source.verify(await issuer.sign('a', AUDIENCE))).toMatchObject({ ok: true });
+    // Past jose's own cooldown after that good read, the issuer starts failing.
+    await new Promise((resolve) => setTimeout(resolve, cooldownMs + 100));
+    issuer.failKeySet(true);
+    try {
+      const readsBefore = issuer.keySetReads();
+      const forged = await Promise.all(Array.from({ length: 20 }, (_, i) => issuer.sign('a', AUDIENCE, {}, { kid: `failing-${i}` })));
+      for (const token of forged) expect('unavailable' in (await source.verify(token))).toBe(true);
+      // Before: 20 reads, one per forged token (jose starts its cooldown only after a read that succeeded).
+      expect(issuer.keySetReads() - readsBefore).toBe(1);
+    } finally {
+      issuer.failKeySet(false);
+    }
+  });
+
   it('refuses a token for another audience or from another issuer', async () => {
     const source = new OidcIssuer(policy(), () => new Date());
     expect(await source.verify(await issuer.sign('a', 'someone-else'))).toEqual({

@@ -107,6 +107,26 @@ export class OidcIssuer {
     const base = this.policy.discoveryURL ?? this.policy.issuer.replace(/\/$/, '');
     const url = base.endsWith('/.well-known/openid-configuration') ? base : `${base}/.well-known/openid-configuration`;
     const ca = this.policy.certificateAuthority;
+    // jose starts its cooldown only after a read that succeeded: while the key set cannot be read, every
+    // token with an unknown kid (anyone can make one) read it again, one request to a failing issuer per
+    // login (review, Low). A failed read (an error or an answer other than 200) waits the cooldown too.
+    let keySetFailedAt = Number.NEGATIVE_INFINITY;
+    const readKeySet = async (target: string, init: { signal?: AbortSignal | null; headers: Headers }): Promise<Response> => {
+      if (this.now().getTime() - keySetFailedAt < this.keySetCooldownMs) throw new Error('the key set could not be read moments ago');
+      try {
+        const response = await httpsGet(target, {
+          timeoutMs: FETCH_TIMEOUT_MS,
+          ...(init.signal ? { signal: init.signal } : {}),
+          headers: Object.fromEntries(init.headers),
+          ...(ca === undefined ? {} : { ca }),
+        });
+        if (response.status !== 200) keySetFailedAt = this.now().getTime();
+        return response;
+      } catch (error) {
+        keySetFailedAt = this.now().getTime();
+        throw error;
+      }
+    };
     const doc = (await httpsGetJson(url, { timeoutMs: FETCH_TIMEOUT_MS, ...(ca === undefined ? {} : { ca }) })) as Record<string, unknown>;
     // The discovery document must name the issuer we trust: a document at a lookalike URL may not.
     if (doc.issuer !== this.policy.issuer) throw new Error(`discovery names issuer ${JSON.stringify(doc.issuer)}, not ${JSON.stringify(this.policy.issuer)}`);
@@ -115,8 +135,7 @@ export class OidcIssuer {
       timeoutDuration: FETCH_TIMEOUT_MS,
       cooldownDuration: this.keySetCooldownMs,
       cacheMaxAge: 10 * 60_000,
-      [customFetch]: (target, init) =>
-        httpsGet(target, { timeoutMs: FETCH_TIMEOUT_MS, signal: init.signal, headers: Object.fromEntries(init.headers), ...(ca === undefined ? {} : { ca }) }),
+      [customFetch]: (target, init) => readKeySet(target, init),
     });
     return { keys };
   }
