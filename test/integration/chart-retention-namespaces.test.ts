@@ -88,6 +88,21 @@ describe('chart: operator.retentionNamespaces on a real API server', () => {
       false,
     ],
     ['attack: may not bind the retention ClusterRole outside the list', bindRetentionRole('outside'), false],
+    [
+      'may patch its own retention RoleBinding in a listed namespace',
+      { verb: 'patch', group: 'rbac.authorization.k8s.io', resource: 'rolebindings', name: 'portcullis-retention', namespace: 'team-a' },
+      true,
+    ],
+    [
+      "attack: may not delete another RoleBinding in a listed namespace (the namespace's own admin binding)",
+      { verb: 'delete', group: 'rbac.authorization.k8s.io', resource: 'rolebindings', name: 'admins', namespace: 'team-a' },
+      false,
+    ],
+    [
+      'attack: may not patch another ServiceAccount in a listed namespace',
+      { verb: 'patch', group: '', resource: 'serviceaccounts', name: 'default', namespace: 'team-a' },
+      false,
+    ],
   ])("the operator's ServiceAccount %s (SubjectAccessReview)", async (_sentence, attributes, allowed) => {
     expect(await serviceAccountMay(admin, OPERATOR, attributes)).toBe(allowed);
   });
