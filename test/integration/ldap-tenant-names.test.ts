@@ -278,5 +278,7 @@ describe("a RegistryUser of the Registry's own namespace", () => {
     expect(variant.body).not.toContain('"token"');
     const metrics = (await s.app.inject({ method: 'GET', url: '/metrics' })).body;
     expect(metrics).not.toContain('portcullis_identity_checks_total{source="ldap",result="ok"}');
+    // A tenant's RegistryUser shadows nothing: DANA (a tenant-held name) still reaches the directory's dana.
+    expect(granted(await token(s, 'DANA', LDAP_PASSWORDS.dana))).toEqual(DIRECTORY_DANA);
   });
 });
