@@ -35,7 +35,9 @@ export class KubeStatusSink implements StatusSink {
       try {
         await this.client.request('PATCH', objectPath(RETENTION_POLICIES, policy.namespace, policy.name, 'status'), {
           contentType: MERGE_PATCH,
-          body: { metadata: { resourceVersion: current.metadata.resourceVersion }, status: { lastRun, conditions } },
+          // A merge patch keeps what it does not name: the last run's optional fields are named, null when
+          // absent, or a previous run's would outlive it (leftAlone listing a repository planned since).
+          body: { metadata: { resourceVersion: current.metadata.resourceVersion }, status: { lastRun: withAbsentAsNull(lastRun), conditions } },
         });
         return;
       } catch (error) {
@@ -43,4 +45,9 @@ export class KubeStatusSink implements StatusSink {
       }
     }
   }
+}
+
+/** The run summary with its optional fields present, null where this run has none. */
+export function withAbsentAsNull(lastRun: RetentionRunSummary): Record<string, unknown> {
+  return { completionTime: null, bytesFreed: null, leftAlone: null, ...lastRun };
 }

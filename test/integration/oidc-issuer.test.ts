@@ -81,7 +81,7 @@ describe('OIDC issuer source', () => {
 
   it('while the key set cannot be read, made-up kids read it at most once per cooldown too', async () => {
     const cooldownMs = 2000;
-    const source = new OidcIssuer(policy(), () => new Date(), cooldownMs);
+    const source = new OidcIssuer(policy(), () => new Date(), cooldownMs, 60_000);
     expect(await source.verify(await issuer.sign('a', AUDIENCE))).toMatchObject({ ok: true });
     // Past jose's own cooldown after that good read, the issuer starts failing.
     await new Promise((resolve) => setTimeout(resolve, cooldownMs + 100));
@@ -95,6 +95,20 @@ describe('OIDC issuer source', () => {
     } finally {
       issuer.failKeySet(false);
     }
+  });
+
+  it('a failed read of the key set holds logins up for the retry interval only, not the cooldown', async () => {
+    const source = new OidcIssuer(policy(), () => new Date(), 0, 1000);
+    expect(await source.verify(await issuer.sign('a', AUDIENCE))).toMatchObject({ ok: true });
+    issuer.failKeySet(true);
+    await issuer.rotate();
+    const rotated = await issuer.sign('b', AUDIENCE);
+    expect('unavailable' in (await source.verify(rotated))).toBe(true);
+    issuer.failKeySet(false);
+    // Within the retry interval: not read again.
+    expect('unavailable' in (await source.verify(rotated))).toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    expect(await source.verify(rotated)).toMatchObject({ ok: true, identity: { username: 'ci:b' } });
   });
 
   it('refuses a token for another audience or from another issuer', async () => {

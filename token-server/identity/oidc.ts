@@ -32,6 +32,12 @@ export class OidcIssuer {
     private readonly now: () => Date,
     /** A token with an unknown `kid` re-reads the key set at most this often (so forged kids cannot hammer the issuer). */
     private readonly keySetCooldownMs = 30_000,
+    /**
+     * After a failed read of the key set, the next is sent no sooner than this: forged kids cannot make one
+     * read each, and a failed refresh (jose re-reads a key set older than 10 minutes at every login)
+     * holds logins up only this long.
+     */
+    private readonly keySetRetryMs = 2000,
   ) {
     this.conditions = policy.conditions.map((c) => {
       const compiled = compileClaimCondition(c.expression);
@@ -109,10 +115,11 @@ export class OidcIssuer {
     const ca = this.policy.certificateAuthority;
     // jose starts its cooldown only after a read that succeeded: while the key set cannot be read, every
     // token with an unknown kid (anyone can make one) read it again, one request to a failing issuer per
-    // login (review, Low). A failed read (an error or an answer other than 200) waits the cooldown too.
+    // login (review, Low). After a failed read (an error or an answer other than 200), the next waits
+    // keySetRetryMs.
     let keySetFailedAt = Number.NEGATIVE_INFINITY;
     const readKeySet = async (target: string, init: { signal?: AbortSignal | null; headers: Headers }): Promise<Response> => {
-      if (this.now().getTime() - keySetFailedAt < this.keySetCooldownMs) throw new Error('the key set could not be read moments ago');
+      if (this.now().getTime() - keySetFailedAt < this.keySetRetryMs) throw new Error('the key set could not be read moments ago');
       try {
         const response = await httpsGet(target, {
           timeoutMs: FETCH_TIMEOUT_MS,
