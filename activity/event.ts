@@ -65,7 +65,8 @@ export interface EventStore {
   query(query: EventQuery): Promise<StoredEvent[]>;
   /**
    * Events of `registry` with seq > `afterSeq`, oldest first (webhook delivery reads this); with
-   * `within`, only those of repositories its patterns match (`within` of EventQuery).
+   * `within`, only those of repositories its patterns match (`within` of EventQuery), reading at most 20
+   * times `limit` rows: fewer than `limit` may come back before the last event.
    */
   after(registry: string, afterSeq: number, limit: number, within?: readonly string[]): Promise<StoredEvent[]>;
   /** A webhook's delivery cursor (the last seq it delivered or skipped), keyed by the webhook's uid. */

@@ -2,7 +2,7 @@ import { Agent, createServer, request, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { closeServer, trackSockets } from './close-server.js';
+import { closeServer, peerOf, trackSockets } from './close-server.js';
 
 let server: Server | undefined;
 const agent = new Agent({ keepAlive: true });
@@ -80,5 +80,13 @@ describe('closeServer', () => {
     probe.destroy();
     await closing;
     expect(waited).toBe('still open');
+  });
+});
+
+describe('peerOf', () => {
+  it('tells apart connections from one peer address and port to two local addresses (a server on several)', () => {
+    const socket = (localAddress: string) => ({ localAddress, localPort: 443, remoteAddress: '10.0.0.9', remotePort: 50000 }) as Socket;
+    expect(peerOf(socket('10.0.0.1'))).not.toBe(peerOf(socket('10.0.0.2')));
+    expect(peerOf(socket('10.0.0.1'))).toBe(peerOf(socket('10.0.0.1')));
   });
 });

@@ -23,11 +23,16 @@ import { Server as TlsServer, type TLSSocket } from 'node:tls';
 /** How often idle connections are looked for while closing: the longest a finished one stays open. */
 const IDLE_SWEEP_MS = 50;
 
-/** Per TLS server, the connections not yet through their handshake, by peer address and port. */
+/** Per TLS server, the connections not yet through their handshake, by their addresses and ports (peerOf). */
 const handshakes = new WeakMap<Server | HttpsServer, Map<string, Socket>>();
 
-/** A connection's peer address and port: the same for a TLS socket and the TCP socket it runs over. */
-export const peerOf = (socket: Socket): string => `${socket.remoteAddress ?? ''}:${socket.remotePort ?? ''}`;
+/**
+ * A connection's local and peer addresses and ports: the same for a TLS socket and the TCP socket it runs
+ * over, and unique among open connections (the peer's alone is not, on a server listening on several
+ * addresses).
+ */
+export const peerOf = (socket: Socket): string =>
+  `${socket.localAddress ?? ''}:${socket.localPort ?? ''}|${socket.remoteAddress ?? ''}:${socket.remotePort ?? ''}`;
 
 /** Remembers `server`'s connections in their TLS handshake for closeServer; call it before the server listens. */
 export function trackSockets(server: Server | HttpsServer): void {

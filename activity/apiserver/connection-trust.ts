@@ -19,7 +19,7 @@ export interface Connection {
 export class ConnectionTrust {
   /** 0: no request-header CA yet. */
   private generation = 0;
-  /** Connections in their handshake, by peer: the generation they were accepted under. */
+  /** Connections in their handshake, by addresses and ports (peerOf): the generation they were accepted under. */
   private readonly handshaking = new Map<string, { connection: Connection; generation: number }>();
   private readonly madeUnder = new WeakMap<Connection, number>();
   private readonly open = new Set<Connection>();

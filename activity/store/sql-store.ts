@@ -37,6 +37,9 @@ export const PRUNE_CHUNK = 2000;
 
 const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
+/** How many pages of rows `after` with `within` reads at most for one call. */
+export const AFTER_SCAN_PAGES = 20;
+
 export class SqlEventStore implements EventStore {
   private closed = false;
   private readonly now: () => Date;
@@ -93,7 +96,10 @@ export class SqlEventStore implements EventStore {
     if (checked?.prefilter?.length === 0) return [];
     const found: StoredEvent[] = [];
     let from = afterSeq;
-    // As in query: the pre-filter may pass rows the patterns do not match, so read on until `limit` matched.
+    let scanned = 0;
+    // As in query: the pre-filter may pass rows the patterns do not match (all of them for a pattern that
+    // starts with a wildcard), so read on until `limit` matched, or AFTER_SCAN_PAGES pages were read: what
+    // matched so far comes back short, as the end of the events would.
     for (;;) {
       const params: SqlParam[] = [registry, from];
       const condition = prefilterCondition(checked?.prefilter, params);
@@ -109,7 +115,8 @@ export class SqlEventStore implements EventStore {
         if (found.length === limit) return found;
       }
       const last = rows[rows.length - 1];
-      if (rows.length < limit || last === undefined) return found;
+      scanned += rows.length;
+      if (rows.length < limit || last === undefined || scanned >= AFTER_SCAN_PAGES * limit) return found;
       from = Number(last.seq);
     }
   }

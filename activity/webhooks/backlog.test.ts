@@ -83,6 +83,21 @@ describe('BacklogCounter', () => {
     expect(calls).toEqual([0, 0]);
   });
 
+  it('a count that finishes after its webhook was forgotten is not kept', async () => {
+    const { store, calls, releaseAll } = heldStore(1200);
+    const counter = new BacklogCounter(store, () => 0, 30_000);
+    const running = counter.count('uid-1', filter, 0);
+    counter.forget('uid-1');
+    await releaseAll();
+    expect(await running).toBe(1200);
+    const scans = calls.length;
+    // Before: kept, and reused within the interval (and never removed).
+    const again = counter.count('uid-1', filter, 0);
+    await releaseAll();
+    expect(await again).toBe(1200);
+    expect(calls.length).toBe(2 * scans);
+  });
+
   it('a failed count does not stop the next one', async () => {
     let fail = true;
     const store = {

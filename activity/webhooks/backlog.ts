@@ -41,6 +41,9 @@ const REUSED_FROM = PAGE;
 export class BacklogCounter {
   private queue: Promise<unknown> = Promise.resolve();
   private readonly last = new Map<string, { at: number; count: number }>();
+  /** Keys forgotten while a count of theirs ran: that count is not kept. */
+  private readonly forgottenWhileCounting = new Set<string>();
+  private readonly counting = new Map<string, number>();
 
   constructor(
     private readonly store: Pick<EventStore, 'after'>,
@@ -53,16 +56,33 @@ export class BacklogCounter {
   count(key: string, filter: EventFilter, cursor: number): Promise<number> {
     const known = this.last.get(key);
     if (known !== undefined && known.count >= REUSED_FROM && this.now() - known.at < this.refreshMs) return Promise.resolve(known.count);
+    this.counting.set(key, (this.counting.get(key) ?? 0) + 1);
     const counted = this.queue.then(() => countBacklog(this.store, filter, cursor, this.cap));
     this.queue = counted.catch(() => undefined);
-    return counted.then((count) => {
-      this.last.set(key, { at: this.now(), count });
-      return count;
-    });
+    const settled = (): boolean => {
+      const left = (this.counting.get(key) ?? 1) - 1;
+      if (left > 0) this.counting.set(key, left);
+      else this.counting.delete(key);
+      const forgotten = this.forgottenWhileCounting.has(key);
+      if (left === 0) this.forgottenWhileCounting.delete(key);
+      return forgotten;
+    };
+    return counted.then(
+      (count) => {
+        // A count that finished after its webhook was forgotten would otherwise be kept for good.
+        if (!settled()) this.last.set(key, { at: this.now(), count });
+        return count;
+      },
+      (error: unknown) => {
+        settled();
+        throw error;
+      },
+    );
   }
 
-  /** The webhook is gone. */
+  /** The webhook is gone (key: its uid, so one made again under the same name starts afresh). */
   forget(key: string): void {
     this.last.delete(key);
+    if (this.counting.has(key)) this.forgottenWhileCounting.add(key);
   }
 }

@@ -121,7 +121,7 @@ export function startWebhookDispatcher(options: WebhookDispatcherOptions): Webho
           }),
         metrics,
         timers,
-        countBacklog: (filter, cursor) => backlogs.count(key, filter, cursor),
+        countBacklog: (filter, cursor) => backlogs.count(webhook.metadata.uid ?? key, filter, cursor),
         pollMs: options.pollMs ?? 1000,
         keyTtlMs: options.keyTtlMs ?? 60_000,
         log,
@@ -155,7 +155,7 @@ export function startWebhookDispatcher(options: WebhookDispatcherOptions): Webho
     if (entry === undefined) return;
     loops.delete(key);
     metrics.forget(key);
-    backlogs.forget(key);
+    backlogs.forget(entry.uid);
     const done = entry.loop
       .stop()
       .then(() => (deleted ? forgetCursor(entry.uid) : undefined))

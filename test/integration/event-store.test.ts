@@ -248,6 +248,16 @@ describe.each(stores)('the %s event store', (_name, open) => {
     expect(await store.after(REGISTRY, 0, 10)).toHaveLength(6);
   });
 
+  it('after with within reads a bounded number of rows: a pattern with nothing to pre-filter on stops early', async () => {
+    const store = await open();
+    await store.append(Array.from({ length: 50 }, () => event({ repository: 'team-b/app' })));
+    const wanted = event({ repository: 'x/lib' });
+    await store.append([wanted]);
+    // limit 2: at most 40 rows read, all team-b's; limit 10: up to 200, enough to reach x/lib.
+    expect(await store.after(REGISTRY, 0, 2, ['*/lib'])).toEqual([]);
+    expect(idsOf(await store.after(REGISTRY, 0, 10, ['*/lib']))).toEqual([wanted.id]);
+  });
+
   it('cursors: absent until set, then the last value set, one per key', async () => {
     const store = await open();
     expect(await store.cursor('webhook-uid-1')).toBeUndefined();
