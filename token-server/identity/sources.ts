@@ -113,9 +113,9 @@ function sharedWithDirectory(registry: LoadedRegistry, username: string): UserEn
 function heldUnderAnotherSpelling(registry: LoadedRegistry, typed: string, identityName: string): boolean {
   const prefix = registry.policy.authentication?.ldap?.usernamePrefix ?? '';
   const name = identityName.startsWith(prefix) ? identityName.slice(prefix.length) : identityName;
-  // Only the Registry's own namespace shadows a directory name: a tenant's RegistryUser of that name must
-  // not lock the directory user out (docs/identity-sources.md), under any spelling.
-  return name !== typed && registryUserPasswords(registry.policy) && registry.index.users.has(name) && registry.index.users.get(name)?.tenancy === undefined;
+  // The names route() gives their RegistryUser's password: held, and not shared by a tenant (a tenant's
+  // RegistryUser must not lock the directory user out, docs/identity-sources.md), under any spelling.
+  return name !== typed && registryUserPasswords(registry.policy) && registry.index.users.has(name) && sharedWithDirectory(registry, name) === undefined;
 }
 
 /**
