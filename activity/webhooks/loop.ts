@@ -61,6 +61,7 @@ export class DeliveryLoop {
   private state: Omit<DeliveryState, 'ready' | 'generation'> = {};
   private cachedKey: { ref: string; key: Buffer; readAt: number } | undefined;
   private readonly reporter: StatusReporter;
+  private readonly countBacklog: (filter: EventFilter, cursor: number) => Promise<number>;
   private lastReported: string | undefined;
 
   constructor(
@@ -73,6 +74,7 @@ export class DeliveryLoop {
     if (initial?.lastSuccessTime !== undefined) this.state.lastSuccessTime = initial.lastSuccessTime;
     if (initial?.lastFailure !== undefined) this.state.lastFailure = initial.lastFailure;
     if (initial?.lastDeliveredEventId !== undefined) this.state.lastDeliveredEventId = initial.lastDeliveredEventId;
+    this.countBacklog = options.countBacklog ?? ((filter, cursor) => countBacklog(options.store, filter, cursor));
     this.reporter = options.reporter(() => this.backlog());
   }
 
@@ -270,10 +272,7 @@ export class DeliveryLoop {
     const plan = this.plan;
     if (!('target' in plan)) return undefined;
     try {
-      const backlog = await (this.options.countBacklog ?? ((filter, cursor) => countBacklog(this.options.store, filter, cursor)))(
-        plan.target.filter,
-        this.cursor,
-      );
+      const backlog = await this.countBacklog(plan.target.filter, this.cursor);
       this.options.metrics.backlog(this.options.key, backlog);
       return backlog;
     } catch {
