@@ -14,7 +14,7 @@ import { canonicalJson } from './canonical.js';
 import { admitGrant } from './compile/grants.js';
 import { acceptedRegistryStatus, acceptRegistries, shippedHashes, type AcceptedRegistries } from './compile/registries.js';
 import { compareStrings, type ObjectStatus } from './compile/status.js';
-import { attachUser, claimUsernames, userEntryOf, type ClaimedUser, type RegistryLookup, type ResolvedCredential } from './compile/users.js';
+import { attachUser, claimUsernames, userEntryOf, usernameRecord, type ClaimedUser, type RegistryLookup, type ResolvedCredential } from './compile/users.js';
 import { Memo, sameVersions, type Change } from './compile-memo.js';
 import { sameElements } from './same-elements.js';
 import { EntryJson, generationOf } from './snapshot-json.js';
@@ -194,7 +194,7 @@ export class IncrementalCompiler {
     }
     const byRegistry: UsersOutcome['byRegistry'] = new Map();
     for (const [id, bucket] of buckets) {
-      const hashes: Record<string, string> = {};
+      const hashes = usernameRecord();
       for (const name of [...bucket.hashes.keys()].sort(compareStrings)) hashes[name] = bucket.hashes.get(name) as string;
       byRegistry.set(id, { entries: bucket.entries.sort((a, b) => compareStrings(a.username, b.username)), hashes });
     }

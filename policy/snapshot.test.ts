@@ -12,7 +12,9 @@ import type {
 import { canonicalJson, sha256Hex } from './canonical.js';
 import { Reasons } from './reasons.js';
 import { compileSnapshot, type CompileInput, type CompileResult, type ResolvedCredential } from './snapshot.js';
+import { IncrementalCompiler } from './incremental-compile.js';
 import { credentialRevision } from './revision.js';
+import { CREDENTIALS_FORMAT } from './types.js';
 import { mergeSnapshots, parseCredentials, parseSnapshot, serializeSnapshot } from './snapshot-format.js';
 
 const HASH = '$2b$10$abcdefghijklmnopqrstuuABCDEFGHIJKLMNOPQRSTUVWXYZ01234';
@@ -133,6 +135,19 @@ describe('compileSnapshot: users', () => {
     ]);
     expect(r.registries[0]?.credentials.registries['registry/main']).toEqual({ alice: `${HASH}-alice` });
     expect(statusOf(r, 'RegistryUser', 'registry', 'alice')).toMatchObject({ status: 'True' });
+  });
+  it('the username __proto__ keeps its hash: an own key, in both compilers and after a JSON round trip', () => {
+    const users = [regUser('registry', 'alice', { username: '__proto__' }), regUser('registry', 'bob')];
+    for (const compile of [compileSnapshot, (i: CompileInput) => new IncrementalCompiler().compile(i)]) {
+      const hashes = compile(input({ users })).registries[0]!.credentials.registries['registry/main']!;
+      expect(Object.hasOwn(hashes, '__proto__')).toBe(true);
+      expect(Object.entries(hashes)).toEqual([
+        ['__proto__', `${HASH}-alice`],
+        ['bob', `${HASH}-bob`],
+      ]);
+      const shipped = parseCredentials(JSON.stringify({ format: CREDENTIALS_FORMAT, registries: { r: hashes } })).registries.r!;
+      expect(Object.hasOwn(shipped, '__proto__') && shipped['__proto__']).toBe(`${HASH}-alice`);
+    }
   });
   it("registryRef.namespace defaults to the object's own namespace", () => {
     const r = compileSnapshot(

@@ -18,7 +18,7 @@ import {
   type UnservedRegistries,
 } from './compile/registries.js';
 import { compareStrings, type ObjectStatus } from './compile/status.js';
-import { admitUsers, userEntryOf, type RegistryLookup, type ResolvedCredential } from './compile/users.js';
+import { admitUsers, userEntryOf, usernameRecord, type RegistryLookup, type ResolvedCredential } from './compile/users.js';
 import { snapshotOf } from './snapshot-format.js';
 import { CREDENTIALS_FORMAT, type Credentials, type RegistryPolicy, type Snapshot, type UserEntry } from './types.js';
 
@@ -90,7 +90,7 @@ export function compileSnapshot(input: CompileInput): CompileResult {
     const result = userEntryOf(c, input.credentials.get(c.meta.key));
     statuses.push(result.status);
     if (!('entry' in result)) continue;
-    const bucket = usersByRegistry.get(c.registryId) ?? { entries: [], hashes: {} };
+    const bucket = usersByRegistry.get(c.registryId) ?? { entries: [], hashes: usernameRecord() };
     bucket.entries.push(result.entry);
     if (result.hash !== undefined) bucket.hashes[c.username] = result.hash;
     usersByRegistry.set(c.registryId, bucket);
@@ -98,11 +98,11 @@ export function compileSnapshot(input: CompileInput): CompileResult {
 
   const compiled: CompiledRegistry[] = [];
   for (const reg of registries.accepted.values()) {
-    const bucket = usersByRegistry.get(reg.id) ?? { entries: [], hashes: {} };
+    const bucket = usersByRegistry.get(reg.id) ?? { entries: [], hashes: usernameRecord() };
     const userEntries = bucket.entries.sort((a, b) => compareStrings(a.username, b.username));
     const grantEntries = (grants.byRegistry.get(reg.id) ?? []).sort((a, b) => compareStrings(a.source, b.source));
     const policy: RegistryPolicy = { ...reg.policy, users: userEntries, grants: grantEntries };
-    const sortedHashes: Record<string, string> = {};
+    const sortedHashes = usernameRecord();
     for (const name of Object.keys(bucket.hashes).sort(compareStrings)) sortedHashes[name] = bucket.hashes[name] as string;
     const credentials: Credentials = { format: CREDENTIALS_FORMAT, registries: { [reg.id]: shippedHashes(reg, sortedHashes) } };
     if (reg.secrets?.ldapBindPassword !== undefined) credentials.identity = { [reg.id]: { ldapBindPassword: reg.secrets.ldapBindPassword } };

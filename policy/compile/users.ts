@@ -33,6 +33,14 @@ function isNonEmptyString(x: unknown): x is string {
   return typeof x === 'string' && x.length > 0;
 }
 
+/**
+ * A record keyed by username. Usernames are user input and `__proto__` is a valid one: on a plain object
+ * its assignment sets the prototype instead, and the user's hash would be silently missing.
+ */
+export function usernameRecord(): Record<string, string> {
+  return Object.create(null) as Record<string, string>;
+}
+
 export function usernameOf(u: RegistryUserResource): string {
   return u.spec?.username ?? u.metadata.name;
 }
