@@ -120,6 +120,29 @@ describe('what is never locked out', () => {
     expect((await login(h, 'dave', PASSWORDS.dave as string)).statusCode).toBe(429);
   });
 
+  it('a valid refresh token is honoured while junk refresh tokens have spent its address (it is never a guess)', async () => {
+    const h = await threeFailuresNoCache();
+    const form = (fields: Record<string, string>) => ({
+      method: 'POST' as const,
+      url: '/token',
+      remoteAddress: '127.0.0.1',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload: new URLSearchParams({ client_id: 'test', service: SERVICE, ...fields }).toString(),
+    });
+    const issued = await h.app.inject(form({ grant_type: 'password', username: 'alice', password: PASSWORDS.alice as string, access_type: 'offline' }));
+    expect(issued.statusCode, issued.body).toBe(200);
+    const refreshToken = issued.json().refresh_token as string;
+    for (let i = 0; i < 3; i++) expect((await h.app.inject(form({ grant_type: 'refresh_token', refresh_token: `junk-${i}` }))).statusCode).toBe(401);
+    const junk = await h.app.inject(form({ grant_type: 'refresh_token', refresh_token: 'junk-3' }));
+    expect(junk.statusCode).toBe(429);
+    expect(junk.json().errors[0].code).toBe('TOOMANYREQUESTS');
+    const redeemed = await h.app.inject(form({ grant_type: 'refresh_token', refresh_token: refreshToken, scope: 'repository:team-a/app:pull' }));
+    expect(redeemed.statusCode, redeemed.body).toBe(200);
+    expect(redeemed.json().access_token).toEqual(expect.any(String));
+    // A password guess from that address is still throttled: only the refresh token's MAC lets it pass.
+    expect((await login(h, 'dave', PASSWORDS.dave as string)).statusCode).toBe(429);
+  });
+
   it('nobody can lock an account out from everywhere: failures from one address leave every other address alone', async () => {
     const h = await harness({
       set: keys.set,

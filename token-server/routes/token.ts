@@ -161,15 +161,19 @@ function redeemRefreshToken(
 ): { registry: LoadedRegistry; grant: Grant } {
   const now = ctx.now();
   const client = clientKey(request.ip);
-  const wait = ctx.throttle.addressRetryAfterSeconds(client, now);
-  if (wait > 0) throw throttled(wait);
   const refuse = (registry: LoadedRegistry | undefined, user: string | undefined, reason: string): TokenServerError => {
     ctx.throttle.recordAddressFailure(client, now);
     auditRefusal(ctx, request, registry, user, `refresh token refused: ${reason}`);
     return new TokenServerError('INVALID_REFRESH_TOKEN');
   };
+  // The MAC is checked before the address budget: a refresh token that verifies is never a guess, so
+  // junk sent from a shared address (a NAT, CI runners) must not stop its holders. Only failures wait.
   const checked = material.refresh.verify(token, now);
-  if (!checked.ok) throw refuse(undefined, undefined, checked.reason);
+  if (!checked.ok) {
+    const wait = ctx.throttle.addressRetryAfterSeconds(client, now);
+    if (wait > 0) throw throttled(wait);
+    throw refuse(undefined, undefined, checked.reason);
+  }
   const claims = checked.claims;
   if (service !== undefined && service !== claims.aud) throw refuse(undefined, claims.sub, 'issued for another service');
   const registry = state.registries.get(claims.aud);
