@@ -40,6 +40,10 @@ describe('respond', () => {
     expect(respond(request('other.example.com/a', token(nowSeconds + 300)), options).auth).toEqual({});
   });
 
+  it('answers for no host at all without a --registry: the token never goes to an image registry not named', () => {
+    expect(() => respond(request('evil.example.net/x', token(nowSeconds + 300)), { ...options, registries: [] })).toThrow(/no --registry/);
+  });
+
   it('refuses a request without a token, saying how to configure the kubelet', () => {
     expect(() => respond(request('registry.example.com/a'), options)).toThrow(/serviceAccountTokenAudience/);
   });

@@ -79,9 +79,12 @@ export function respond(request: CredentialProviderRequest, options: ExchangeOpt
         '(Kubernetes 1.34+, KubeletServiceAccountTokenForCredentialProviders)',
     );
   }
+  // Fail closed: with a wildcard in matchImages, answering for any host would hand the pod's token to an
+  // image's registry that is not ours, which could replay it to our token server until it expires.
+  if (options.registries.length === 0) throw new Error('no --registry given: name the registry host(s) this provider answers for');
   const host = registryHostOf(request.image);
   const auth: CredentialProviderResponse['auth'] = {};
-  if (options.registries.length === 0 || options.registries.includes(host)) auth[host] = { username: options.username, password: token };
+  if (options.registries.includes(host)) auth[host] = { username: options.username, password: token };
   const exp = tokenExpiry(token);
   const left = exp === undefined ? 0 : Math.floor(exp - options.now().getTime() / 1000 - EXPIRY_MARGIN_SECONDS);
   const seconds = Math.max(0, Math.min(options.maxCacheSeconds, left));

@@ -1,4 +1,4 @@
-// `portcullis credential-provider [--registry HOST[:PORT] ...]`: the kubelet image credential provider
+// `portcullis credential-provider --registry HOST[:PORT] [--registry ...]`: the kubelet image credential provider
 // (see credential-provider/exchange.ts). Reads one CredentialProviderRequest on stdin, writes one
 // CredentialProviderResponse on stdout, exits 0; on a request it cannot answer, a sentence on stderr and
 // exit status 1, which the kubelet logs. Wire it up with a CredentialProviderConfig (README, chart docs).
@@ -21,7 +21,7 @@ export function register(program: Command): void {
   program
     .command('credential-provider')
     .description("kubelet image credential provider: hands the pod's ServiceAccount token to the registry (CredentialProviderRequest on stdin)")
-    .option('--registry <host[:port]>', 'answer only for this registry host (repeatable; default: any image the kubelet asks about)', collect, [])
+    .requiredOption('--registry <host[:port]>', 'answer only for this registry host (repeatable; required: no other registry is given the token)', collect, [])
     .option('--username <name>', 'username sent beside the token (token servers ignore it)', 'serviceaccount')
     .option('--max-cache-duration <duration>', 'longest time the kubelet may reuse the credentials (never past the token expiry)', '10m')
     .action(async (opts: { registry: string[]; username: string; maxCacheDuration: string }) => {
