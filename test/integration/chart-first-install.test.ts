@@ -1,7 +1,8 @@
 // A first install whose post-install Registry hook is built before the API server serves the Registry
 // kind (on a busy API server discovery lags the CRDs' creation) fails; the README's recovery, the same
 // command as `helm upgrade --install` once the CRDs are served, completes it. Reproduced deterministically
-// by leaving the CRDs out of the release (crds.enabled=false) until the first attempt has failed.
+// by leaving the CRDs out of the release (crds.enabled=false) until the first attempt has failed. On that
+// release, the NOTES the README's install command prints (they need a cluster to render).
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kubectl, startControlPlane, type ControlPlane } from '../../local/controlPlane.js';
@@ -9,6 +10,15 @@ import { repoRoot } from '../../local/tools.js';
 import { DISCOVERY_RACE, chartDir, helm, installChart, type K8sObject } from '../support/helm-chart.js';
 
 const NS = 'portcullis-race';
+/** README.md's `helm install` command, after the release and chart. */
+const README_INSTALL = [
+  '--set',
+  'registryResource.service=registry.example.com',
+  '--set',
+  'ingress.enabled=true',
+  '--set',
+  'ingress.host=registry.example.com',
+];
 const CRDS = ['registries', 'registryusers', 'repositorygrants', 'registrywebhooks', 'retentionpolicies'];
 
 describe('chart: a first install that lost the discovery race', () => {
@@ -66,5 +76,24 @@ describe('chart: a first install that lost the discovery race', () => {
     const upgrade = await helm(['upgrade', ...args, '--set', 'registryResource.tokenTTL=20m'], cp.kubeconfigPath);
     expect(upgrade.code, upgrade.stderr).toBe(0);
     expect((await registry()).spec.tokenTTL).toBe('20m');
+  });
+
+  it("the README's install command: NOTES give an https realm and warn that nothing limits who may write X-Forwarded-For", async () => {
+    const notes = async (extra: string[]) => {
+      const r = await helm(
+        // The release installed above (cluster-wide objects are owned by it): an upgrade prints NOTES as an install does.
+        ['upgrade', 'portcullis', chartDir, '--namespace', NS, '--dry-run=server', '--set', 'crds.enabled=false', ...README_INSTALL, ...extra],
+        cp.kubeconfigPath,
+      );
+      expect(r.code, r.stderr).toBe(0);
+      return r.stdout.slice(r.stdout.indexOf('NOTES:'));
+    };
+    const readme = await notes([]);
+    expect(readme).toContain('Token endpoint (realm): https://registry.example.com/token');
+    expect(readme).toMatch(/WARNING: the token server takes each client's address from X-Forwarded-For/);
+    expect(readme).not.toMatch(/unencrypted/);
+    const fenced = await notes(['--set', 'networkPolicy.enabled=true', '--set-json', 'networkPolicy.proxyFrom=[{"podSelector":{}}]']);
+    expect(fenced).not.toMatch(/X-Forwarded-For/);
+    expect(await notes(['--set', 'ingress.scheme=http'])).toMatch(/WARNING: ingress.scheme=http: clients send their passwords to this endpoint unencrypted/);
   });
 });

@@ -90,10 +90,15 @@ app.kubernetes.io/part-of: portcullis
 {{- if .Values.registryResource.realm }}
 {{- .Values.registryResource.realm }}
 {{- else if .Values.ingress.enabled }}
-{{- printf "%s://%s/token" (ternary "https" "http" (ne .Values.ingress.tlsSecretName "")) .Values.ingress.host }}
+{{- printf "%s://%s/token" .Values.ingress.scheme .Values.ingress.host }}
 {{- else }}
 {{- printf "http://%s.%s.svc:%d/token" (include "portcullis.tokenServer.fullname" .) .Release.Namespace (int .Values.tokenServer.service.port) }}
 {{- end }}
+{{- end }}
+
+{{/* Whether the token server takes the client from X-Forwarded-For (--trust-proxy): "true" or "". */}}
+{{- define "portcullis.tokenServer.trustsProxy" -}}
+{{- if or (ne (.Values.tokenServer.trustProxy | toString) "") .Values.ingress.enabled }}true{{ end }}
 {{- end }}
 
 {{/* Objects the operator publishes for the Registry are named portcullis-<registry>-<suffix>. */}}
