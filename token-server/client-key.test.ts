@@ -67,11 +67,17 @@ describe('clientKey', () => {
   });
 
   it.each(['', 'proxy.internal', '2001:db8::1 ', '[2001:db8::1]', '1.2.3.4:5678', '01.2.3.4'])(
-    '%j is no address: keyed as it came, never as an address is',
+    '%j is no address: keyed by its digest, never as an address is',
     (text) => {
-      expect(clientKey(text)).toBe(`?${text}`);
+      const key = clientKey(text);
+      expect(key).toMatch(/^\?[A-Za-z0-9_-]{22}$/);
+      expect(clientKey(`${text} `)).not.toBe(key);
     },
   );
+
+  it('a hop of 8 KB that is no address is a key of 23 characters', () => {
+    expect(clientKey('x'.repeat(8192))).toHaveLength(23);
+  });
 
   it('text that spells an address key is not that address', () => {
     expect(clientKey('2001:db8:0:0::/64')).not.toBe(clientKey('2001:db8::1'));

@@ -5,6 +5,7 @@
 // a NAT64 translator as `64:ff9b::a.b.c.d`.
 // Audit lines keep the full address; only the counting is coarser.
 
+import { createHash } from 'node:crypto';
 import { isIPv4, isIPv6 } from 'node:net';
 
 declare const clientKeyBrand: unique symbol;
@@ -49,9 +50,10 @@ export function clientKey(address: string): ClientKey {
   if (isIPv4(address)) return address as ClientKey;
   // A zone id (`fe80::1%eth0`) names the interface the packet came in on, not the sender.
   const groups = isIPv6(address) ? ipv6Groups(address.split('%')[0] as string) : undefined;
-  // Not an address (a trusted proxy's hop that is none, no socket peer): keyed as it came, marked so that it
-  // can never equal an address's key.
-  if (groups === undefined) return `?${address}` as ClientKey;
+  // Not an address (a trusted proxy's hop that is none, no socket peer): marked so that it can never equal
+  // an address's key, and digested, since whoever wrote the hop chose its length (up to the header limit)
+  // and every budget map would hold it.
+  if (groups === undefined) return `?${createHash('sha256').update(address).digest('base64url').slice(0, 22)}` as ClientKey;
   if (isIPv4Mapped(groups) || isNat64(groups)) {
     const [high, low] = groups.slice(6) as [number, number];
     return `${high >> 8}.${high & 0xff}.${low >> 8}.${low & 0xff}` as ClientKey;

@@ -249,6 +249,9 @@ describe('which X-Forwarded-For hop names the client', () => {
     ['17', /1\.\.16/],
     ['10.0.0.0/33', /neither/],
     ['proxy.internal', /neither/],
+    ['0.0.0.0/0', /wider than any private network/],
+    ['10.0.0.1, 128.0.0.0/1', /128\.0\.0\.0\/1 is wider/],
+    ['::/0', /wider than any private network/],
   ])('--trust-proxy %s is refused with a clear message', (value, message) => {
     expect(() => parseTrustProxy(value)).toThrow(message);
   });
@@ -257,6 +260,7 @@ describe('which X-Forwarded-For hop names the client', () => {
     ['1', { hops: 1 }],
     ['10.0.0.0/8, 192.168.1.1', { proxies: ['10.0.0.0/8', '192.168.1.1'] }],
     ['fd00::/8', { proxies: ['fd00::/8'] }],
+    ['fc00::/7, 10.0.0.0/8', { proxies: ['fc00::/7', '10.0.0.0/8'] }],
   ])('--trust-proxy %s is accepted', (value, expected) => {
     expect(parseTrustProxy(value)).toEqual(expected);
   });

@@ -20,6 +20,18 @@ function isCidrOrAddress(value: string): boolean {
   return Number(bits) <= (family === 4 ? 32 : 128);
 }
 
+/**
+ * The widest range a proxy list may name: 10.0.0.0/8 and fc00::/7, the widest private networks. `0.0.0.0/0`
+ * (or a /1) is "trust every hop" spelled as a CIDR.
+ */
+const MIN_PREFIX = { v4: 8, v6: 7 };
+
+function tooWide(entry: string): boolean {
+  const [address, bits] = entry.split('/') as [string, string | undefined];
+  if (bits === undefined) return false;
+  return Number(bits) < (isIP(address) === 4 ? MIN_PREFIX.v4 : MIN_PREFIX.v6);
+}
+
 /** Parses `--trust-proxy`: a hop count (1..16) or a comma-separated list of addresses/CIDRs. Throws a sentence. */
 export function parseTrustProxy(value: string): TrustProxy {
   const text = value.trim();
@@ -37,6 +49,13 @@ export function parseTrustProxy(value: string): TrustProxy {
   const proxies = text.split(',').map((p) => p.trim());
   const bad = proxies.find((p) => !isCidrOrAddress(p));
   if (bad !== undefined) throw new Error(`--trust-proxy: ${JSON.stringify(bad)} is neither a hop count nor an IP address or CIDR`);
+  const wide = proxies.find(tooWide);
+  if (wide !== undefined) {
+    throw new Error(
+      `--trust-proxy: ${wide} is wider than any private network (/${MIN_PREFIX.v4} for IPv4, /${MIN_PREFIX.v6} for IPv6): ` +
+        'it would trust hops from the internet, which lets clients choose their own address',
+    );
+  }
   return { proxies };
 }
 
