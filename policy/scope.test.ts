@@ -52,6 +52,8 @@ describe('parseScopes', () => {
     ['an unclosed class', 'repository(plugin:app:pull', 'repository(plugin'],
     ['no actions', 'repository:app:', 'no actions'],
     ['a bad action', 'repository:app:pu$ll', 'pu$ll'],
+    ['nine distinct actions', 'repository:app:a,b,c,d,e,f,g,h,i', 'more than 8 actions'],
+    ['an action of 65 characters', `repository:app:${'a'.repeat(65)}`, 'bad action'],
   ];
   it.each(bad)('refuses %s, naming the scope', (_sentence, raw, mention) => {
     const r = parseScopes([raw]);
@@ -74,6 +76,12 @@ describe('parseScopes', () => {
     expect(parseScopes([`repository:${long}:pull`]).ok).toBe(true);
     expect(parseScopes([`repository:${long}b:pull`]).ok).toBe(false);
     expect(parseScopes(['repository:abcdef:pull'], { maxNameLength: 5 }).ok).toBe(false);
+  });
+  it('bounds actions per resource after merging: eight are read, a ninth spread over two scopes is refused', () => {
+    expect(parseScopes(['repository:app:a,b,c,d,a,b', 'repository:app:e,f,g,h']).ok).toBe(true);
+    const r = parseScopes(['repository:app:a,b,c,d,e', 'repository:app:f,g,h,i']);
+    expect(r).toEqual({ ok: false, message: 'invalid scope "repository:app:f,g,h,i": more than 8 actions on one resource' });
+    expect(parseScopes([`repository:app:${'a'.repeat(64)}`]).ok).toBe(true);
   });
   it('keeps control characters out of messages', () => {
     const r = parseScopes(['repository:a\nb:pull']);

@@ -16,6 +16,13 @@ export type ScopeParseResult = { ok: true; scopes: ResourceScope[] } | { ok: fal
 export const DEFAULT_MAX_SCOPES = 32;
 /** Distribution's NameTotalLengthMax. */
 export const DEFAULT_MAX_NAME_LENGTH = 255;
+/**
+ * Distinct actions on one resource, after merging, and the length of one action. Clients ask for at most
+ * four (pull, push, delete, `*`); without a bound, one anonymous request of 6,000 actions cost 100 ms of
+ * CPU and audit lines of 87 KB.
+ */
+export const MAX_ACTIONS_PER_SCOPE = 8;
+export const MAX_ACTION_LENGTH = 64;
 
 const TYPE = /^([a-z0-9]+)(?:\(([a-z0-9]+)\))?$/;
 const ACTION = /^[A-Za-z0-9_.*-]+$/;
@@ -72,13 +79,18 @@ function parseOne(raw: string, maxNameLength: number): ResourceScope | string {
   const actions: string[] = [];
   for (const action of actionText.split(',')) {
     if (action === '') continue;
-    if (!ACTION.test(action)) return `invalid scope ${quote(raw)}: bad action ${quote(action)}`;
+    if (action.length > MAX_ACTION_LENGTH || !ACTION.test(action)) return `invalid scope ${quote(raw)}: bad action ${quote(action)}`;
     if (!actions.includes(action)) actions.push(action);
+    if (actions.length > MAX_ACTIONS_PER_SCOPE) return tooManyActions(raw);
   }
   if (actions.length === 0) return `invalid scope ${quote(raw)}: no actions`;
   const scope: ResourceScope = { type, name, actions };
   if (t[2] !== undefined) scope.class = t[2];
   return scope;
+}
+
+function tooManyActions(raw: string): string {
+  return `invalid scope ${quote(raw)}: more than ${MAX_ACTIONS_PER_SCOPE} actions on one resource`;
 }
 
 function resourceKey(s: ResourceScope): string {
@@ -109,6 +121,7 @@ export function parseScopes(params: readonly string[], limits?: { maxScopes?: nu
         byResource.set(key, parsed);
       } else {
         for (const action of parsed.actions) if (!seen.actions.includes(action)) seen.actions.push(action);
+        if (seen.actions.length > MAX_ACTIONS_PER_SCOPE) return { ok: false, message: tooManyActions(raw) };
       }
     }
   }

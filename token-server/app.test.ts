@@ -24,6 +24,12 @@ describe('malformed requests', () => {
     ['a scope with an invalid repository name', { method: 'GET', url: `/token?service=${SERVICE}&scope=repository:foo//bar:pull` }, 400, 'INVALID_SCOPE'],
     ['100 scopes', { method: 'GET', url: `/token?service=${SERVICE}&${manyScopes}` }, 400, 'INVALID_SCOPE'],
     [
+      'a scope of 6,000 actions (anonymous)',
+      { method: 'GET', url: `/token?service=${SERVICE}&scope=repository:team-a/app:${Array.from({ length: 6000 }, (_, i) => `a${i}`).join(',')}` },
+      400,
+      'INVALID_SCOPE',
+    ],
+    [
       'a repository name over the length limit',
       { method: 'GET', url: `/token?service=${SERVICE}&scope=repository:${'a'.repeat(300)}:pull` },
       400,
