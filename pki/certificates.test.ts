@@ -51,7 +51,7 @@ describe.each<SigningAlgorithm>(['ES256', 'RS256'])('%s certificates, as Go and 
     expect(ski?.keyId).toMatch(/^[0-9a-f]{40}$/);
     expect(aki?.keyId).toBe(ski?.keyId);
     const constraints = caCert.getExtension(x509.BasicConstraintsExtension);
-    expect(constraints).toMatchObject({ ca: true, critical: true });
+    expect(constraints).toMatchObject({ ca: true, pathLength: 0, critical: true });
     expect(caCert.getExtension(x509.KeyUsagesExtension)).toMatchObject({ critical: true, usages: x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign });
     expect(leaf.getExtension(x509.BasicConstraintsExtension)).toMatchObject({ ca: false, critical: true });
     expect(leaf.getExtension(x509.KeyUsagesExtension)).toMatchObject({ critical: true, usages: x509.KeyUsageFlags.digitalSignature });

@@ -50,7 +50,7 @@ async function webKeys(publicKey: KeyObject, privateKey?: KeyObject): Promise<{ 
   return { publicKey: pub, privateKey: priv };
 }
 
-/** 127 random bits, positive, never starting with a zero byte (hex, as the library takes it). */
+/** 126 random bits: 16 bytes, the top bit clear (positive) and the next set (no leading zero byte), in hex as the library takes it. */
 function serialNumber(): string {
   const bytes = webcrypto.getRandomValues(new Uint8Array(16));
   bytes[0] = ((bytes[0] as number) & 0x7f) | 0x40;
@@ -91,7 +91,8 @@ export async function buildCertificate(req: CertificateRequest): Promise<Uint8Ar
     publicKey: subjectKey,
     signingKey,
     extensions: [
-      new x509.BasicConstraintsExtension(req.isCA, undefined, true),
+      // pathLen 0: the CA signs leaves only, so its key (or a leaf mistaken for a CA) can never vouch for a CA below it.
+      new x509.BasicConstraintsExtension(req.isCA, req.isCA ? 0 : undefined, true),
       new x509.KeyUsagesExtension(usage, true),
       new x509.SubjectKeyIdentifierExtension(keyIdentifier(req.subjectPublicKey)),
       new x509.AuthorityKeyIdentifierExtension(keyIdentifier(issuerPublicKey)),
