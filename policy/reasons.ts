@@ -54,6 +54,7 @@ export const Reasons = {
   KeyRotated: 'KeyRotated',
   KeyRotationPending: 'KeyRotationPending',
   DeploymentNotFound: 'DeploymentNotFound',
+  DeploymentNotAllowed: 'DeploymentNotAllowed',
   DeploymentUpdated: 'DeploymentUpdated',
 
   // Signing keys and CA rotation (the keys controller).

@@ -33,7 +33,7 @@ export function register(keysCommand: Command): void {
     .argument('<registry>', 'name of the Registry')
     .option('-n, --namespace <namespace>', "the Registry's namespace (default: the kubeconfig context's, else default)")
     .option('--ca', 'rotate the CA: stage a new CA, roll the registry to trust both, switch keys, then drop the old CA', false)
-    .option('--emergency', 'with a compromised CA: trust only a new CA at once (clients may see brief failures)', false)
+    .option('--emergency', 'with a compromised CA or signing key: trust only a new CA at once (clients may see brief failures)', false)
     .action(async (registry: string, opts: { namespace?: string; ca: boolean; emergency: boolean }) => {
       // Loaded when run, so other commands do not pay for client-node's config module.
       const kc = await loadKubeConfig();

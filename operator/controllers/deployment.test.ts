@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BUNDLE_FILE, ContainerNotFoundError, deploymentApplyPatch, registryContainerName, type Deployment } from './deployment.js';
+import { BUNDLE_FILE, ContainerNotFoundError, deploymentApplyPatch, registryContainerName, wiringRefusal, type Deployment } from './deployment.js';
 
 const deployment = (containers: string[]): Deployment => ({
   metadata: { name: 'registry' },
@@ -22,6 +22,22 @@ describe('registry container', () => {
     expect(() => registryContainerName(deployment(containers), { service: 's', distribution: { ...(wanted ? { container: wanted } : {}) } })).toThrow(
       ContainerNotFoundError,
     );
+  });
+});
+
+describe('which Deployments may be wired', () => {
+  const labelled = (labels: Record<string, string>): Deployment => ({ metadata: { name: 'd', labels } });
+  const part = { 'app.kubernetes.io/part-of': 'portcullis' };
+  it.each<[string, Deployment | undefined, string | undefined]>([
+    ['a missing one is DeploymentNotFound', undefined, 'DeploymentNotFound'],
+    ['an unlabelled one is wired', labelled({}), undefined],
+    ["the chart's bundled registry is wired", labelled({ ...part, 'app.kubernetes.io/component': 'registry' }), undefined],
+    ["the chart's activity server is refused", labelled({ ...part, 'app.kubernetes.io/component': 'activity' }), 'DeploymentNotAllowed'],
+    ["the chart's token server is refused", labelled({ ...part, 'app.kubernetes.io/component': 'token-server' }), 'DeploymentNotAllowed'],
+    ['part of Portcullis without a component is refused', labelled(part), 'DeploymentNotAllowed'],
+    ['part of another product is wired', labelled({ 'app.kubernetes.io/part-of': 'other', 'app.kubernetes.io/component': 'activity' }), undefined],
+  ])('%s', (_name, deployment, reason) => {
+    expect(wiringRefusal('d', 'ns', deployment)?.reason).toBe(reason);
   });
 });
 

@@ -35,7 +35,11 @@ export interface Deployment extends DeploymentLike {
   spec?: DeploymentLike['spec'] & {
     template?: {
       metadata?: { annotations?: Record<string, string>; labels?: Record<string, string> };
-      spec?: { containers?: { name: string; env?: { name: string; value?: string }[]; [k: string]: unknown }[]; volumes?: { name: string }[] };
+      spec?: {
+        containers?: { name: string; env?: { name: string; value?: string }[]; [k: string]: unknown }[];
+        volumes?: { name: string }[];
+        automountServiceAccountToken?: boolean;
+      };
     };
   };
 }
@@ -103,6 +107,31 @@ export function deploymentApplyPatch(input: WiringInput): Record<string, unknown
 
 export function getDeployment(client: KubeClient, namespace: string, name: string): Promise<Deployment | undefined> {
   return getIfExists<Deployment>(client, objectPath(deployments, namespace, name));
+}
+
+/**
+ * The Portcullis component a Deployment is (the chart labels each of its Deployments part-of portcullis
+ * with its component), or undefined for any other, the chart's bundled registry included. Such a
+ * Deployment is never wired nor copied into a collector Job: in the chart's namespace, whoever may edit
+ * the Registry could otherwise point it at the activity server and run an image of their choosing with
+ * its Secrets (garbageCollection.image), or have the operator rewrite and roll the token server.
+ */
+export function portcullisComponentOf(deployment: Deployment): string | undefined {
+  const labels = deployment.metadata.labels ?? {};
+  if (labels['app.kubernetes.io/part-of'] !== 'portcullis') return undefined;
+  const component = labels['app.kubernetes.io/component'];
+  return component === 'registry' ? undefined : (component ?? 'unnamed component');
+}
+
+/** Why spec.distribution.deployment cannot be wired: it does not exist, or it is Portcullis's own. */
+export function wiringRefusal(name: string, namespace: string, deployment: Deployment | undefined): { reason: string; message: string } | undefined {
+  if (deployment === undefined) return { reason: Reasons.DeploymentNotFound, message: `Deployment ${name} not found in ${namespace}` };
+  const component = portcullisComponentOf(deployment);
+  if (component === undefined) return undefined;
+  return {
+    reason: Reasons.DeploymentNotAllowed,
+    message: `Deployment ${namespace}/${name} is Portcullis's own ${component} (app.kubernetes.io/part-of: portcullis), not a registry: it is neither wired nor collected`,
+  };
 }
 
 /** Applies the wiring; returns the Deployment as the API server now has it. */

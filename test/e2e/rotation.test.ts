@@ -12,6 +12,7 @@
 // controller gets settingsOverrides.tokenTTLSeconds = 5 instead: each crane invocation fetches fresh
 // tokens and finishes in well under 5 s, so no token older than that is ever presented; the token
 // server itself still issues 60 s tokens. reloadDelay is 3 s (the token server watches the Secret).
+import { createPrivateKey, randomUUID, sign } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -27,7 +28,8 @@ import { applyAction, bundleIds, parseCAs, serializeCAs, rotationSettings } from
 import { KubeClient, objectPath, Resources, collectionPath } from '../../kube/request.js';
 import { FIELD_MANAGER } from '../../operator/writes/apply.js';
 import { KEY_FILES } from '../../wire/files.js';
-import { type SigningKeySet } from '../../wire/signing-key-set.js';
+import { type SigningKey, type SigningKeySet } from '../../wire/signing-key-set.js';
+import { x5cOf } from '../../wire/access-token.js';
 import type { RegistryResource } from '../../crds/types.js';
 import { requestRotation as setRotateAnnotation } from '../../bin/commands/keys-rotate.js';
 import { craneDigest, cranePush, type ClientContext } from '../harness/clients.js';
@@ -179,6 +181,29 @@ async function tokenStatus(base: string, service: string): Promise<number> {
   ).status;
 }
 
+/**
+ * What the holder of a copied signing Secret does: a token for `team/app` signed with `key` (its own x5c
+ * leaf), shown to the registry. The registry checks the chain against its bundle, not which keys are
+ * current: only dropping the CA that issued the leaf ends such tokens.
+ */
+async function stolenKeyStatus(key: SigningKey, service: string, registry: string): Promise<number> {
+  const now = Math.floor(Date.now() / 1000);
+  const header = Buffer.from(JSON.stringify({ alg: key.algorithm, typ: 'JWT', kid: key.kid, x5c: x5cOf(key.certificateChain) })).toString('base64url');
+  const claims = { iss: 'portcullis-test', sub: 'mallory', aud: service, exp: now + 300, nbf: now - 5, iat: now, jti: randomUUID() };
+  const access = [{ type: 'repository', name: 'team/app', actions: ['pull'] }];
+  const input = `${header}.${Buffer.from(JSON.stringify({ ...claims, access })).toString('base64url')}`;
+  const privateKey = createPrivateKey(key.privateKey);
+  const signature =
+    key.algorithm === 'ES256'
+      ? sign('sha256', Buffer.from(input), { key: privateKey, dsaEncoding: 'ieee-p1363' })
+      : sign('sha256', Buffer.from(input), privateKey);
+  const r = await httpsGet(`${registry}/v2/team/app/manifests/base`, {
+    authorization: `Bearer ${input}.${signature.toString('base64url')}`,
+    accept: 'application/vnd.oci.image.manifest.v1+json',
+  });
+  return r.status;
+}
+
 async function jwksKids(base: string): Promise<string[]> {
   const r = await httpsGet(`${base}/.well-known/jwks.json`).catch(() => ({ status: 0, body: '{}' }));
   return ((JSON.parse(r.body) as { keys?: { kid: string }[] }).keys ?? []).map((k) => k.kid);
@@ -323,6 +348,9 @@ describe.each<RegistryFlavor>(['2.8', 'v3'])('rotation with Distribution %s', (f
     try {
       await waitFor('client loop warmed up', async () => loop.requests() >= 3, 60_000);
       const restartsBefore = kubelet.restarts();
+      const active = signingOf(await registryObject(client, name)).activeKeyId;
+      const stolen = (await signingSet(name)).keys.find((k) => k.kid === active)!;
+      expect(await stolenKeyStatus(stolen, service, kubelet.endpoint)).toBe(200);
       for (let i = 0; i < 5; i++) {
         const before = signingOf(await registryObject(client, name)).activeKeyId;
         const requestsBefore = loop.requests();
@@ -343,6 +371,10 @@ describe.each<RegistryFlavor>(['2.8', 'v3'])('rotation with Distribution %s', (f
         expect(userFields(await deploymentNow())).toEqual(initialUserFields);
       }
       expect(kubelet.restarts(), 'signing-key rotations must not restart the registry').toBe(restartsBefore);
+      // The limit docs/security-model.md states: key rotations retire the key, but its certificate still
+      // chains to the registry's CA, so a copy of it keeps signing tokens the registry accepts.
+      expect(signingOf(await registryObject(client, name)).activeKeyId).not.toBe(stolen.kid);
+      expect(await stolenKeyStatus(stolen, service, kubelet.endpoint)).toBe(200);
 
       for (let i = 0; i < 2; i++) {
         const start = signingOf(await registryObject(client, name));
@@ -369,6 +401,8 @@ describe.each<RegistryFlavor>(['2.8', 'v3'])('rotation with Distribution %s', (f
       }
       const settled = loop.requests() + 3;
       await waitFor('requests after the last rotation', async () => loop.requests() >= settled, 60_000);
+      // The remedy it names: once the CA that issued the copied key has left the bundle, the registry refuses it.
+      expect(await stolenKeyStatus(stolen, service, kubelet.endpoint)).toBe(401);
     } finally {
       await loop.stop();
     }
@@ -489,6 +523,20 @@ describe('keys controller on a real API server', () => {
     );
     expect(owned.metadata.labels['portcullis.dev/registry']).toBe('nodeploy');
     expect(owned.metadata.ownerReferences[0]).toMatchObject({ kind: 'Registry', controller: true });
+  });
+
+  it("a Registry naming Portcullis's own token-server Deployment is DeploymentNotAllowed, and the Deployment is left as it is", async () => {
+    const d = userDeployment('portcullis-token-server');
+    const labels = { 'app.kubernetes.io/part-of': 'portcullis', 'app.kubernetes.io/component': 'token-server' };
+    await client.request('POST', collectionPath(deployments, NS), { body: { ...d, metadata: { ...d.metadata, namespace: NS, labels } } });
+    await client.request('POST', collectionPath(Resources.registries, NS), { body: registry('hijack', 'portcullis-token-server') });
+    await controller().reconcile(`${NS}/hijack`);
+    const c = await conditionsOf('hijack');
+    expect(c.get('DistributionWired')).toMatchObject({ status: 'False', reason: 'DeploymentNotAllowed' });
+    expect(c.get('DistributionWired')?.message).toContain("Portcullis's own token-server");
+    const after = await client.get<Deployment>(objectPath(deployments, NS, 'portcullis-token-server'));
+    expect(after.spec?.template?.metadata?.annotations?.['portcullis.dev/bundle-hash']).toBeUndefined();
+    expect(after.metadata.generation).toBe(1);
   });
 
   it('a paused Deployment is reported and not rolled', async () => {

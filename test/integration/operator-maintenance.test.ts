@@ -410,4 +410,29 @@ describe('the maintenance controller (the test plays the clock, the Deployment c
     });
     expect((await events('bare')).map((e) => e.reason)).toEqual(['GarbageCollectionFailed']);
   });
+
+  it("a Registry naming Portcullis's own activity Deployment: no window, no Job with its Secrets, the Deployment untouched", async () => {
+    // What whoever may edit a Registry in the chart's namespace tries: the activity server's Deployment as
+    // the "registry", an image of their choosing as the collector, then a collection.
+    const own = userDeployment('portcullis-activity');
+    const labels = { 'app.kubernetes.io/part-of': 'portcullis', 'app.kubernetes.io/component': 'activity' };
+    await admin.request('POST', collectionPath(deployments, NS), { body: { ...own, metadata: { ...own.metadata, labels } } });
+    await admin.request('POST', collectionPath(Resources.registries, NS), {
+      body: {
+        apiVersion: 'portcullis.dev/v1alpha1',
+        kind: 'Registry',
+        metadata: { name: 'hijack', namespace: NS },
+        spec: { service: 'hijack.example.com', distribution: { deployment: 'portcullis-activity' }, garbageCollection: { image: 'evil.example/exfiltrate:1' } },
+      },
+    });
+    now = new Date(Date.now() + 1000);
+    await request('hijack', new Date());
+    await controller().reconcile(`${NS}/hijack`);
+    expect(await gc('hijack')).toMatchObject({ phase: 'Idle', lastResult: { succeeded: false } });
+    const listed = await admin.get<{ items: { spec: { template: { spec: { containers: { image: string }[] } } } }[] }>(collectionPath(jobs, NS));
+    expect(listed.items.flatMap((j) => j.spec.template.spec.containers.map((c) => c.image))).not.toContain('evil.example/exfiltrate:1');
+    const after = await get('portcullis-activity');
+    expect(after.metadata.generation).toBe(1);
+    expect(hasReadOnlySwitch(after, 'registry')).toBe(false);
+  });
 });

@@ -36,7 +36,7 @@ import {
 import type { EventRecorder, EventType } from '../../writes/events.js';
 import { stableJson } from '../../writes/status.js';
 import type { ReconcileResult } from '../../reconciler.js';
-import { wireDeployment } from '../deployment.js';
+import { wireDeployment, wiringRefusal } from '../deployment.js';
 import { deleteNotificationsSecret, writeNotificationsSecret, type ActivityWiring, type NotificationsRef } from '../notifications.js';
 import { handle, type StepContext } from './handlers.js';
 import { observe, writeMaterial, type Observed } from './material-store.js';
@@ -120,10 +120,7 @@ export class KeysController {
       now: this.now(),
       recorded: rotationStatusOf((observed.registry.status as { signing?: { rotation?: unknown } } | undefined)?.signing?.rotation),
       request: rotationRequestOf(observed.registry.metadata.annotations),
-      wiring:
-        managed && observed.deployment === undefined
-          ? { reason: Reasons.DeploymentNotFound, message: `Deployment ${spec.distribution?.deployment} not found in ${namespace}` }
-          : undefined,
+      wiring: managed ? wiringRefusal(spec.distribution?.deployment ?? '', namespace, observed.deployment) : undefined,
       rolloutPollMs: this.options.rolloutPollMs ?? 2000,
       notifications,
     };

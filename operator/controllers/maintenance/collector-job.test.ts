@@ -86,6 +86,24 @@ describe('collector Job', () => {
     expect(custom.spec.template.spec.containers[0]!.image).toBe('gc:1');
   });
 
+  it("carries the registry pod's automountServiceAccountToken: a registry without an API token gives its collector none", () => {
+    const withoutToken: Deployment = {
+      ...deployment,
+      spec: { template: { spec: { ...deployment.spec!.template!.spec!, automountServiceAccountToken: false } } },
+    };
+    const job = collectorJob({
+      registry: registry(),
+      deployment: withoutToken,
+      containerName: 'registry',
+      requestId: 'x',
+      settings: undefined,
+      timeoutSeconds: 60,
+    });
+    expect((job as { spec: { template: { spec: { automountServiceAccountToken?: boolean } } } }).spec.template.spec.automountServiceAccountToken).toBe(false);
+    const plain = collectorJob({ registry: registry(), deployment, containerName: 'registry', requestId: 'x', settings: undefined, timeoutSeconds: 60 });
+    expect((plain as { spec: { template: { spec: Record<string, unknown> } } }).spec.template.spec).not.toHaveProperty('automountServiceAccountToken');
+  });
+
   it('a Deployment without the container is an error, not a Job', () => {
     expect(() => collectorJob({ registry: registry(), deployment, containerName: 'nope', requestId: 'x', settings: undefined, timeoutSeconds: 60 })).toThrow(
       'has no container nope',

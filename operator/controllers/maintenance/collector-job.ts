@@ -78,6 +78,7 @@ interface PodSpec {
   containers?: Container[];
   volumes?: unknown[];
   serviceAccountName?: string;
+  automountServiceAccountToken?: boolean;
   securityContext?: unknown;
   imagePullSecrets?: unknown[];
   nodeSelector?: unknown;
@@ -147,6 +148,8 @@ export function collectorJob(input: {
         spec: {
           restartPolicy: 'Never',
           ...copied('serviceAccountName'),
+          // A registry pod without an API token gives its collector none either.
+          ...copied('automountServiceAccountToken'),
           ...copied('securityContext'),
           ...copied('imagePullSecrets'),
           ...copied('nodeSelector'),

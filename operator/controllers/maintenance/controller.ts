@@ -25,7 +25,7 @@ import type { ReconcileResult } from '../../reconciler.js';
 import { rolloutInfo } from '../../signing/material.js';
 import type { EventRecorder } from '../../writes/events.js';
 import { stableJson } from '../../writes/status.js';
-import { ContainerNotFoundError, getDeployment, registryContainerName, type Deployment } from '../deployment.js';
+import { ContainerNotFoundError, getDeployment, portcullisComponentOf, registryContainerName, type Deployment } from '../deployment.js';
 import { collectorJob, collectorJobName, createCollectorJob, deleteCollectorJob, observeCollectorJob } from './collector-job.js';
 import { snapshotShowsWindow, type ConfigMapLookup } from './published-window.js';
 import { applyReadOnly, hasReadOnlySwitch } from './read-only.js';
@@ -103,7 +103,8 @@ export class MaintenanceController {
     if (registry === undefined) return undefined;
     const deploymentName = registry.spec.distribution?.deployment;
     const deployment = deploymentName === undefined ? undefined : await getDeployment(this.options.client, namespace, deploymentName);
-    if (deployment === undefined) return { registry };
+    // Portcullis's own Deployments are never collected (deployment.ts: portcullisComponentOf).
+    if (deployment === undefined || portcullisComponentOf(deployment) !== undefined) return { registry };
     try {
       return { registry, deployment, containerName: registryContainerName(deployment, registry.spec) };
     } catch (error) {
