@@ -126,6 +126,10 @@ export class DistributionClient {
       if (answer.status !== 200) throw refusal('GET', what, answer);
       all.push(...((JSON.parse(answer.text) as Record<string, string[] | null>)[field] ?? []));
       next = /<([^>]+)>;\s*rel="?next"?/.exec(String(answer.headers.link ?? ''))?.[1];
+      // The next page is asked with the token too: never of another origin than the registry's.
+      if (next !== undefined && new URL(next, this.options.server).origin !== new URL(this.options.server).origin) {
+        throw new Error(`${what}: the registry's next page names another origin (${new URL(next, this.options.server).origin}); not followed with the token`);
+      }
     }
     return all;
   }

@@ -21,8 +21,14 @@ describe('registryTarget', () => {
     [{ registry: 'registry/main', namespace: 'Team_A' }, /--namespace must be a namespace name/],
     [{ registry: 'registry/main', server: 'registry.example.com' }, /--server must be https:\/\/HOST\[:PORT\]/],
     [{ registry: 'registry/main', server: 'https://registry.example.com/v2/' }, /--server must be/],
+    [{ registry: 'registry/main', server: 'http://registry.example.com' }, /http:\/\/ only to a loopback address/],
+    [{ registry: 'registry/main', server: 'http://10.0.0.5:5000' }, /the registry token would travel in the clear/],
   ])('refuses %j', (flags, message) => {
     expect(() => registryTarget(flags)).toThrow(message);
+  });
+
+  it.each(['http://localhost:5000', 'http://127.0.0.1:5000/', 'http://[::1]:5000', 'https://registry.example.com'])('accepts --server %s', (server) => {
+    expect(() => registryTarget({ registry: 'registry/main', server })).not.toThrow();
   });
 });
 

@@ -29,6 +29,10 @@ export interface RegistryTarget {
 const REGISTRY_REF = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?)\/([a-z0-9]([-a-z0-9.]*[a-z0-9])?)$/;
 const NAMESPACE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
+function isLoopback(hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(hostname);
+}
+
 /** What the flags name. Throws a sentence naming the flag for anything wrong. */
 export function registryTarget(flags: RegistryFlags): RegistryTarget {
   const ref = REGISTRY_REF.exec(flags.registry);
@@ -38,6 +42,11 @@ export function registryTarget(flags: RegistryFlags): RegistryTarget {
   if (!NAMESPACE.test(namespace) || namespace.length > 63) throw new Error(`--namespace must be a namespace name, not ${JSON.stringify(namespace)}`);
   if (flags.server !== undefined && !/^https?:\/\/[^/\s]+\/?$/.test(flags.server))
     throw new Error(`--server must be https://HOST[:PORT], not ${JSON.stringify(flags.server)}`);
+  if (flags.server !== undefined && flags.server.startsWith('http:') && !isLoopback(new URL(flags.server).hostname)) {
+    throw new Error(
+      `--server must be https://HOST[:PORT] (http:// only to a loopback address, such as a port-forward): the registry token would travel in the clear, not ${JSON.stringify(flags.server)}`,
+    );
+  }
   return { registry: flags.registry, registryNamespace, namespace, home: namespace === registryNamespace };
 }
 
