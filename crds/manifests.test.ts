@@ -114,6 +114,22 @@ describe('loadManifests', () => {
       registry.replace('v1alpha1', 'v1'),
       /: document 1 \(Registry default\/main\): apiVersion: must be portcullis.dev\/v1alpha1 for kind Registry$/,
     ],
+    [
+      'an alias bomb',
+      `a: &a [x, x, x, x, x, x, x, x, x, x]\n${Array.from(
+        { length: 12 },
+        (_, i) =>
+          `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${Array(10)
+            .fill(`*${String.fromCharCode(97 + i)}`)
+            .join(', ')}]`,
+      ).join('\n')}\n`,
+      /: document 1: invalid YAML: .*alias/i,
+    ],
+    [
+      'YAML nested past its parser',
+      `${'{"kind":"List","items":['.repeat(5000)}{}${']}'.repeat(5000)}`,
+      /: document 1: invalid YAML: Maximum call stack size exceeded at line 1, column \d+:; .*; and \d+ more$/,
+    ],
   ])('reports %s', async (name, text, expected) => {
     const path = await file(`${name.replace(/\W+/g, '-')}.yaml`, text);
     const loaded = await loadManifests([path]);
@@ -121,6 +137,12 @@ describe('loadManifests', () => {
     expect(loaded.errors[0]?.startsWith(path)).toBe(true);
     expect(loaded.errors[0]).toMatch(expected);
     expect(loaded.errors[0]).not.toContain('hunter2');
+  });
+
+  it('reports JSON Lists nested 5,000 deep instead of exhausting the stack', async () => {
+    const path = await file('deep.json', `${'{"kind":"List","items":['.repeat(5000)}{}${']}'.repeat(5000)}`);
+    const loaded = await loadManifests([path]);
+    expect(loaded.errors).toEqual([`${path}: document 1${' item 1'.repeat(8)}: Lists nested more than 8 deep`]);
   });
 
   it('reports an object defined twice, naming where it was first', async () => {

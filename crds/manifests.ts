@@ -72,22 +72,38 @@ export function loadText(text: string, file: string, out: LoadedManifests): void
   list.forEach((doc, i) => {
     const where = `${file}: document ${i + 1}`;
     if (doc.errors.length > 0) {
-      out.errors.push(`${where}: invalid YAML: ${doc.errors.map((e) => e.message.split('\n')[0]).join('; ')}`);
+      const messages = doc.errors.map((e) => e.message.split('\n')[0]);
+      const more = messages.length > 3 ? `; and ${messages.length - 3} more` : '';
+      out.errors.push(`${where}: invalid YAML: ${messages.slice(0, 3).join('; ')}${more}`);
       return;
     }
-    const value: unknown = doc.toJS({ maxAliasCount: 100 });
+    let value: unknown;
+    try {
+      value = doc.toJS({ maxAliasCount: 100 });
+    } catch (error) {
+      // An alias bomb ("Excessive alias count") or the like: a bad file to report, not a crash.
+      out.errors.push(`${where}: invalid YAML: ${(error as Error).message.split('\n')[0]}`);
+      return;
+    }
     if (value === null || value === undefined) return; // an empty document, e.g. after a trailing `---`
     addDocument(value, where, out);
   });
 }
 
-function addDocument(value: unknown, where: string, out: LoadedManifests): void {
+/** Lists inside lists, as kubectl writes them, go one or two deep; thousands would exhaust the stack. */
+const MAX_LIST_DEPTH = 8;
+
+function addDocument(value: unknown, where: string, out: LoadedManifests, depth = 0): void {
   if (!isPlainObject(value)) {
     out.errors.push(`${where}: must be a Kubernetes object (a mapping with apiVersion and kind)`);
     return;
   }
   if (typeof value.kind === 'string' && value.kind.endsWith('List') && Array.isArray(value.items)) {
-    value.items.forEach((item, i) => addDocument(item, `${where} item ${i + 1}`, out));
+    if (depth >= MAX_LIST_DEPTH) {
+      out.errors.push(`${where}: Lists nested more than ${MAX_LIST_DEPTH} deep`);
+      return;
+    }
+    value.items.forEach((item, i) => addDocument(item, `${where} item ${i + 1}`, out, depth + 1));
     return;
   }
   addObject(value, where, out);

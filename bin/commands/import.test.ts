@@ -91,6 +91,12 @@ describe('import htpasswd', () => {
     );
   });
 
+  it('refuses a username with a control character, which could never log in', () => {
+    expect(htpasswdToManifests(`a\x1bb:${hashY('x')}\n`, { registry: 'main' })).toEqual({
+      errors: ['line 1: username "a\\u001bb" must be 1-128 characters without whitespace or control characters'],
+    });
+  });
+
   it('refuses non-bcrypt lines by line number and user, never quoting the hash', () => {
     const apr1 = '$apr1$r31.....$HqJZimcKQFAMYayBlzkrA/';
     const text = `alice:${hashY('x')}\nbob:${apr1}\ncarol:{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=\nnocolon\nalice:${hashY('y')}\ndave:crypt12345678\n`;
@@ -110,6 +116,9 @@ describe('import htpasswd', () => {
   it('refuses a bad registry name and an empty file', () => {
     expect(htpasswdToManifests(`alice:${hashY('x')}`, { registry: 'Main' })).toEqual({
       errors: ['--registry "Main": must be a Registry name, or namespace/name'],
+    });
+    expect(htpasswdToManifests(`alice:${hashY('x')}`, { registry: 'a/b/c' })).toEqual({
+      errors: ['--registry "a/b/c": must be a Registry name, or namespace/name'],
     });
     expect(htpasswdToManifests('\n# nothing\n', { registry: 'main' })).toEqual({ errors: ['no users in the file'] });
   });

@@ -19,8 +19,10 @@ export interface ImportOptions {
 
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-// What the RegistryUser CRD accepts as spec.username.
-const USERNAME = /^[^:\s]{1,128}$/;
+// What the RegistryUser CRD accepts as spec.username, without the control characters compile and the token
+// server refuse (such a user could never log in).
+// eslint-disable-next-line no-control-regex -- control characters are what this refuses
+const USERNAME = /^[^:\s\x00-\x1f\x7f]{1,128}$/;
 const SECRET_SUFFIX = '-htpasswd';
 
 /**
@@ -45,7 +47,8 @@ export function objectNameFor(username: string): string {
 export function htpasswdToManifests(text: string, options: ImportOptions): { objects: (SecretResource | RegistryUserResource)[] } | { errors: string[] } {
   const errors: string[] = [];
   const objects: (SecretResource | RegistryUserResource)[] = [];
-  const [registryNamespace, registryName] = options.registry.includes('/') ? options.registry.split('/', 2) : [undefined, options.registry];
+  const parts = options.registry.split('/');
+  const [registryNamespace, registryName] = parts.length === 2 ? parts : [undefined, parts.length === 1 ? options.registry : undefined];
   if (registryName === undefined || !DNS1123_SUBDOMAIN.test(registryName) || (registryNamespace !== undefined && !DNS1123_LABEL.test(registryNamespace))) {
     errors.push(`--registry ${JSON.stringify(options.registry)}: must be a Registry name, or namespace/name`);
   }
@@ -65,7 +68,7 @@ export function htpasswdToManifests(text: string, options: ImportOptions): { obj
     }
     const username = line.slice(0, colon);
     if (!USERNAME.test(username)) {
-      errors.push(`line ${lineNo}: username ${JSON.stringify(username.slice(0, 40))} must be 1-128 characters without whitespace`);
+      errors.push(`line ${lineNo}: username ${JSON.stringify(username.slice(0, 40))} must be 1-128 characters without whitespace or control characters`);
       return;
     }
     const hash = line.slice(colon + 1);
