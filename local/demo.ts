@@ -21,6 +21,15 @@ export interface DemoOptions {
   flavor: RegistryFlavor;
   /** Where progress lines go. */
   say: (line: string) => void;
+  /** Aborted (Ctrl-C during the start): what has started so far is stopped and the start rejects with DemoStopped. */
+  signal?: AbortSignal;
+}
+
+/** The start was given up because `signal` was aborted; everything it had started is stopped. */
+export class DemoStopped extends Error {
+  constructor() {
+    super('stopped before it was ready');
+  }
 }
 
 export interface RunningDemo {
@@ -121,10 +130,16 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
     for (const step of stack.reverse()) await step().catch(() => undefined);
     stack.length = 0;
   };
+  // Between steps: a step under way (the control plane's start) is not interrupted, but nothing after it starts.
+  const checkpoint = (): void => {
+    if (options.signal?.aborted) throw new DemoStopped();
+  };
   try {
+    checkpoint();
     say('starting etcd and kube-apiserver on loopback...');
     const cp: ControlPlane = await startControlPlane();
     stack.push(() => cp.stop());
+    checkpoint();
     const k = async (args: string[], input?: string): Promise<string> => {
       const r = await kubectl(cp, args, input);
       if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr.trim()}`);
@@ -136,11 +151,13 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
     // A CRD that has just become Established can refuse writes for a moment.
     await waitFor('the examples to apply', async () => (await kubectl(cp, ['apply', '-f', '-'], manifests)).code === 0, 30_000);
     say('applied the CRDs and examples/ (Registry registry/main, users alice, bob, ci-bot, grants)');
+    checkpoint();
 
     const env = { ...process.env, KUBECONFIG: cp.kubeconfigPath };
     const operator: ManagedProcess = startProcess('operator', process.execPath, [cli, 'operator', '--no-leader-elect', '--log-level', 'warn'], { env });
     stack.push(() => operator.stop());
     const bundle = await publishedBundle(cp, () => operator.output());
+    checkpoint();
     const bundlePath = join(dir, 'bundle.pem');
     await writeFile(bundlePath, bundle);
     say('operator running: snapshot, credentials and signing keys published');
@@ -166,6 +183,7 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
       { env },
     );
     stack.push(() => tokenServer.stop());
+    checkpoint();
     // Its audit lines (one per token decision) go to a file the instructions name.
     const tokenServerLog = join(dir, 'token-server.log');
     const log = createWriteStream(tokenServerLog);
@@ -192,12 +210,14 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
       auth: { realm: `${tokenUrl}/token`, service: SERVICE, issuer: 'portcullis', rootCertBundle: bundlePath },
     });
     stack.push(() => registry.stop());
+    checkpoint();
 
     const certsDir = join(dir, 'certs.d');
     await writeTrustDir(certsDir, registry.host, tls.caCertPath);
     const sampleLayout = (await buildImage(join(dir, 'sample'))).layoutDir;
     const samplePushed = await publishSample(dir, registry.host, tls.caCertPath, sampleLayout);
     if (samplePushed) say('pushed a sample image to public/hello:1 (anyone may pull public/**)');
+    checkpoint();
     return {
       dir,
       kubeconfigPath: cp.kubeconfigPath,

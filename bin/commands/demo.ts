@@ -10,15 +10,27 @@ export function register(program: Command): void {
       if (flags.flavor !== 'v3' && flags.flavor !== '2.8') program.error('--flavor must be v3 or 2.8');
       const say = (line: string): void => void process.stdout.write(`${line}\n`);
       // Loaded when run: the demo's launchers pull in the Kubernetes client.
-      const [{ startDemo }, { demoInstructions }, { toolPath }] = await Promise.all([
+      // Handlers from the first moment, kept to the end: a signal during the start stops what has started
+      // (the default action would leave etcd and the others running, orphaned, with its temporary
+      // files), and a second one while stopping is not allowed to cut the stop short.
+      const stopping = new AbortController();
+      const onSignal = (signal: NodeJS.Signals): void => {
+        if (stopping.signal.aborted) return say(`${signal}: already stopping the demo...`);
+        say(`${signal}: stopping the demo...`);
+        stopping.abort();
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+      const [{ startDemo, DemoStopped }, { demoInstructions }, { toolPath }] = await Promise.all([
         import('../../local/demo.js'),
         import('../../local/demo-instructions.js'),
         import('../../local/tools.js'),
       ]);
       let demo;
       try {
-        demo = await startDemo({ flavor: flags.flavor, say });
+        demo = await startDemo({ flavor: flags.flavor, say, signal: stopping.signal });
       } catch (err) {
+        if (err instanceof DemoStopped) return say('demo stopped');
         program.error(`demo: ${(err as Error).message}`);
       }
       let crane = 'crane';
@@ -28,14 +40,7 @@ export function register(program: Command): void {
         // crane is optional for the demo itself; the printed commands then assume it is on PATH
       }
       say(demoInstructions(demo, crane));
-      await new Promise<void>((resolve) => {
-        const stop = (signal: string): void => {
-          say(`${signal}: stopping the demo...`);
-          resolve();
-        };
-        process.once('SIGINT', () => stop('SIGINT'));
-        process.once('SIGTERM', () => stop('SIGTERM'));
-      });
+      if (!stopping.signal.aborted) await new Promise((resolve) => stopping.signal.addEventListener('abort', resolve, { once: true }));
       await demo.stop();
       say('demo stopped');
     });

@@ -1,7 +1,8 @@
 // `portcullis demo` as a newcomer runs it: started in the background, used with crane and kubectl as
-// its instructions say, and stopped with Ctrl-C (SIGINT) leaving nothing running.
+// its instructions say, and stopped with Ctrl-C (SIGINT) leaving nothing running; and stopped while it
+// is still starting, which leaves nothing behind either.
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -117,4 +118,43 @@ describe('portcullis demo', () => {
     });
     expect(alive).toEqual([]);
   });
+});
+
+describe('portcullis demo stopped while it starts', () => {
+  let dir: string;
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('SIGTERM once the control plane runs: every process it started is gone, and its temporary files', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'portcullis-demo-start-'));
+    // Its own TMPDIR: the control plane's and the demo's directories (keys, etcd data) must go with it.
+    const demo = startProcess('demo', process.execPath, [cliPath, 'demo'], { env: { ...process.env, TMPDIR: dir } });
+    try {
+      await waitFor(
+        'the control plane up',
+        async () => demo.output().includes('applied the CRDs'),
+        180_000,
+        () => demo.output(),
+      );
+      const children = childPids(demo.child.pid!);
+      expect(children.length).toBeGreaterThanOrEqual(2); // etcd and kube-apiserver at least
+      demo.child.kill('SIGTERM');
+      demo.child.kill('SIGTERM'); // a second signal while stopping must not cut the stop short
+      expect(await demo.exited).toBe(0);
+      expect(demo.output()).toContain('demo stopped');
+      const alive = children.filter((pid) => {
+        try {
+          process.kill(pid, 0);
+          return true;
+        } catch {
+          return false;
+        }
+      });
+      expect(alive).toEqual([]);
+      expect(await readdir(dir)).toEqual([]);
+    } finally {
+      await demo.stop(15_000);
+    }
+  }, 240_000);
 });
