@@ -1,5 +1,5 @@
 import { X509Certificate } from 'node:crypto';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -36,6 +36,18 @@ describe('keys init', () => {
 
     expect((await stat(join(dir, KEY_FILES.caKey))).mode & 0o777).toBe(0o600);
     expect((await stat(join(dir, KEY_FILES.signing))).mode & 0o777).toBe(0o600);
+  });
+
+  it('with caDir, the CA key goes there and the directory the token server reads holds none', async () => {
+    const caDir = join(dir, 'offline-ca');
+    const keysDir = join(dir, 'keys');
+    const result = await initKeysDir(keysDir, { algorithm: 'ES256', now, caDir });
+    expect(result.files.caKey).toBe(join(caDir, KEY_FILES.caKey));
+    expect((await readdir(keysDir)).sort()).toEqual([KEY_FILES.bundle, KEY_FILES.caCert, KEY_FILES.signing].sort());
+    expect((await readdir(caDir)).sort()).toEqual([KEY_FILES.caCert, KEY_FILES.caKey].sort());
+    expect((await stat(caDir)).mode & 0o777).toBe(0o700);
+    expect((await stat(result.files.caKey)).mode & 0o777).toBe(0o600);
+    await expect(initKeysDir(keysDir, { algorithm: 'ES256', now, caDir })).rejects.toThrow(/already exists/);
   });
 
   it('refuses to replace an existing CA unless forced', async () => {

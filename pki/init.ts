@@ -22,6 +22,11 @@ export interface InitKeysOptions {
   commonName?: string;
   /** Replace existing files. Without it, an existing signing.json or ca.key is an error: a new CA breaks trust. */
   force?: boolean;
+  /**
+   * Where ca.key (and a copy of ca.crt) go; default `dir`. The token server, which reads `dir`, needs only
+   * signing.json: a CA key beside it is a CA key on an internet-facing host.
+   */
+  caDir?: string;
 }
 
 export interface InitKeysResult {
@@ -34,7 +39,7 @@ export async function initKeysDir(dir: string, options: InitKeysOptions): Promis
     signing: join(dir, KEY_FILES.signing),
     bundle: join(dir, KEY_FILES.bundle),
     caCert: join(dir, KEY_FILES.caCert),
-    caKey: join(dir, KEY_FILES.caKey),
+    caKey: join(options.caDir ?? dir, KEY_FILES.caKey),
   };
   if (!options.force) {
     for (const path of [files.signing, files.caKey]) {
@@ -56,6 +61,10 @@ export async function initKeysDir(dir: string, options: InitKeysOptions): Promis
   const set: SigningKeySet = { format: SIGNING_FORMAT, keys: [key], refreshKeys: [newRefreshKey(options.now)] };
 
   await mkdir(dir, { recursive: true, mode: 0o700 });
+  if (options.caDir !== undefined) {
+    await mkdir(options.caDir, { recursive: true, mode: 0o700 });
+    await writeAtomically(join(options.caDir, KEY_FILES.caCert), ca.certPem, 0o644);
+  }
   await writeAtomically(files.caKey, ca.keyPem, 0o600);
   await writeAtomically(files.signing, `${JSON.stringify(set, null, 2)}\n`, 0o600);
   await writeAtomically(files.caCert, ca.certPem, 0o644);
