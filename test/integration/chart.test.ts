@@ -104,6 +104,8 @@ describe('values schema', () => {
     ['resources without limits', 'tokenServer:\n  resources:\n    limits: null\n', /tokenServer\/resources/],
     ['a port out of range', 'tokenServer:\n  port: 70000\n', /tokenServer\/port/],
     ['an unknown log level', 'operator:\n  logLevel: verbose\n', /operator\/logLevel/],
+    ['a namespace that would break the YAML it is rendered into', 'operator:\n  watchNamespace: "team-a\\n  evil: true"\n', /operator\/watchNamespace/],
+    ['a claim name with a newline', 'registry:\n  persistence:\n    existingClaim: "a\\nb"\n', /registry\/persistence\/existingClaim/],
   ];
   it.each(table)('rejects %s, naming the field', async (_sentence, values, field) => {
     const file = join(dir, `${Math.random().toString(36).slice(2)}.yaml`);
