@@ -1,7 +1,8 @@
 // Identity patterns: which ones a Registry may use to consent to its tenants' names. The attack: with
 // "${namespace}-*", namespace `team` matched `team-a-ci`, a name `team-a`'s grants were written for.
 import { describe, expect, it } from 'vitest';
-import { identityMatches, namespaceUnambiguous, validateIdentityPattern } from './delegation.js';
+import { admissionOf, identityMatches, namespaceUnambiguous, validateIdentityPattern } from './delegation.js';
+import type { Delegation, NamespaceInfo } from '../../crds/types.js';
 
 const NAMESPACES = ['a', 'b', 'a-b', 'b-a', 'team', 'team-a', 'team-a-ci', 't', 't-t', 'x0'];
 const FILLERS = ['', 'x', '-', '-x', 'a', 'a-b', '.q', 'b.a', '-a-b', '.a.', 'team-a', '@a', '_b'];
@@ -78,5 +79,31 @@ describe('identity patterns: one namespace per name', () => {
     };
     build('', 4);
     expect(accepted).toBeGreaterThan(100);
+  });
+});
+
+describe('selecting namespaces by name', () => {
+  const byName: Delegation[] = [
+    {
+      namespaces: {
+        from: 'Selector',
+        selector: { matchLabels: { team: 'a' }, matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: ['team-a'] }] },
+      },
+      repositories: ['${namespace}/**'],
+    },
+  ];
+  const namespaces = new Map<string, NamespaceInfo>([
+    // As compiled offline: the manifests carry no kubernetes.io/metadata.name.
+    ['team-a', { name: 'team-a', labels: { team: 'a' } }],
+    ['library', { name: 'library', labels: { team: 'a' } }],
+    // A value the API server would never have set: the name decides.
+    ['forged', { name: 'forged', labels: { team: 'a', 'kubernetes.io/metadata.name': 'team-a' } }],
+  ]);
+  it.each([
+    ['team-a', true],
+    ['library', false],
+    ['forged', false],
+  ])('%s admitted: %s', (ns, admitted) => {
+    expect(admissionOf('registry', byName, ns, namespaces) !== undefined).toBe(admitted);
   });
 });

@@ -120,6 +120,13 @@ export function checkDelegation(delegation: unknown): Refusal | undefined {
   return undefined;
 }
 
+/**
+ * The label the API server sets on every namespace to its name (and nobody can change): selectors may
+ * pick namespaces by name with it. Objects compiled offline come without it, and any other value is not
+ * the API server's, so it is always the name here.
+ */
+const NAME_LABEL = 'kubernetes.io/metadata.name';
+
 function admits(entry: Delegation, registryNamespace: string, ns: string, labels: Readonly<Record<string, string>>): boolean {
   switch (entry.namespaces.from) {
     case 'Same':
@@ -127,7 +134,7 @@ function admits(entry: Delegation, registryNamespace: string, ns: string, labels
     case 'All':
       return true;
     case 'Selector':
-      return selectorMatches(entry.namespaces.selector ?? {}, labels);
+      return selectorMatches(entry.namespaces.selector ?? {}, labels[NAME_LABEL] === ns ? labels : { ...labels, [NAME_LABEL]: ns });
     default:
       return false;
   }
