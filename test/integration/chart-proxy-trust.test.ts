@@ -2,7 +2,7 @@
 // passwords to (https unless plain HTTP is chosen), and who may connect to a token server that takes the
 // client's address from X-Forwarded-For (only the proxies, when NetworkPolicies are on: anyone else could
 // write the header and spread guesses over addresses of their choosing). Plus the operator without
-// leader election: one replica, told so.
+// leader election: one replica, told so. And a disruption budget that would block every node drain.
 import { describe, expect, it } from 'vitest';
 import { chartDir, helm, one, podSpec, render } from '../support/helm-chart.js';
 
@@ -84,5 +84,13 @@ describe('the operator without leader election', () => {
     const r = await helm(['template', 'p', chartDir, '--set', 'operator.leaderElection.enabled=false']);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain('set operator.replicas to 1');
+  });
+});
+
+describe("the token server's disruption budget", () => {
+  it('is rendered with two replicas and left out with one, where it would allow no eviction and hang every drain', async () => {
+    expect(await render('portcullis', NS, [])).toEqual(expect.arrayContaining([expect.objectContaining({ kind: 'PodDisruptionBudget' })]));
+    const single = await render('portcullis', NS, ['--set', 'tokenServer.replicas=1']);
+    expect(single.filter((o) => o.kind === 'PodDisruptionBudget')).toEqual([]);
   });
 });
