@@ -30,7 +30,7 @@ function isNat64(groups: number[]): boolean {
  * writes the canonical form: lower case, no leading zeros, `::` for the longest run of zero groups,
  * embedded IPv4 in hex. That form only needs its `::` expanded.
  */
-function ipv6Groups(address: string): number[] | undefined {
+export function ipv6Groups(address: string): number[] | undefined {
   let host: string;
   try {
     host = new URL(`http://[${address}]/`).hostname.slice(1, -1);

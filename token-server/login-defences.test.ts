@@ -120,15 +120,16 @@ describe('what is never locked out', () => {
     expect((await login(h, 'dave', PASSWORDS.dave as string)).statusCode).toBe(429);
   });
 
+  const form = (fields: Record<string, string>) => ({
+    method: 'POST' as const,
+    url: '/token',
+    remoteAddress: '127.0.0.1',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    payload: new URLSearchParams({ client_id: 'test', service: SERVICE, ...fields }).toString(),
+  });
+
   it('a valid refresh token is honoured while junk refresh tokens have spent its address (it is never a guess)', async () => {
     const h = await threeFailuresNoCache();
-    const form = (fields: Record<string, string>) => ({
-      method: 'POST' as const,
-      url: '/token',
-      remoteAddress: '127.0.0.1',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      payload: new URLSearchParams({ client_id: 'test', service: SERVICE, ...fields }).toString(),
-    });
     const issued = await h.app.inject(form({ grant_type: 'password', username: 'alice', password: PASSWORDS.alice as string, access_type: 'offline' }));
     expect(issued.statusCode, issued.body).toBe(200);
     const refreshToken = issued.json().refresh_token as string;
@@ -141,6 +142,20 @@ describe('what is never locked out', () => {
     expect(redeemed.json().access_token).toEqual(expect.any(String));
     // A password guess from that address is still throttled: only the refresh token's MAC lets it pass.
     expect((await login(h, 'dave', PASSWORDS.dave as string)).statusCode).toBe(429);
+  });
+
+  it("a genuine refresh token gone stale (its user's password changed) is refused without spending its address's budget", async () => {
+    const h = await threeFailuresNoCache();
+    const issued = await h.app.inject(form({ grant_type: 'password', username: 'alice', password: PASSWORDS.alice as string, access_type: 'offline' }));
+    const refreshToken = issued.json().refresh_token as string;
+    await h.setUsers(DEFAULT_USERS.map((u) => (u.username === 'alice' ? { ...u, password: 'changed-since' } : u)));
+    // A client behind the NAT retrying its old identity token at every pull.
+    for (let i = 0; i < 5; i++) {
+      const stale = await h.app.inject(form({ grant_type: 'refresh_token', refresh_token: refreshToken }));
+      expect(stale.statusCode).toBe(401);
+      expect(stale.json().errors[0].code).toBe('UNAUTHORIZED');
+    }
+    expect((await login(h, 'dave', PASSWORDS.dave as string)).statusCode).toBe(200);
   });
 
   it('nobody can lock an account out from everywhere: failures from one address leave every other address alone', async () => {
@@ -249,9 +264,17 @@ describe('which X-Forwarded-For hop names the client', () => {
     ['17', /1\.\.16/],
     ['10.0.0.0/33', /neither/],
     ['proxy.internal', /neither/],
-    ['0.0.0.0/0', /wider than any private network/],
-    ['10.0.0.1, 128.0.0.0/1', /128\.0\.0\.0\/1 is wider/],
-    ['::/0', /wider than any private network/],
+    ['0.0.0.0/0', /too wide a range of proxies/],
+    ['10.0.0.1, 128.0.0.0/1', /128\.0\.0\.0\/1 is too wide/],
+    ['::/0', /too wide a range of proxies/],
+    // Every IPv4 address under IPv6 spellings (trustHop checks mapped addresses as IPv4).
+    ['::ffff:0:0/96', /too wide/],
+    ['::ffff:0.0.0.0/96', /too wide/],
+    ['::/7', /too wide/],
+    ['::/8', /too wide/],
+    ['::ffff:128.0.0.0/97', /too wide/],
+    ['64:ff9b::/96', /too wide/],
+    ['2000::/7', /too wide/],
   ])('--trust-proxy %s is refused with a clear message', (value, message) => {
     expect(() => parseTrustProxy(value)).toThrow(message);
   });
@@ -261,6 +284,8 @@ describe('which X-Forwarded-For hop names the client', () => {
     ['10.0.0.0/8, 192.168.1.1', { proxies: ['10.0.0.0/8', '192.168.1.1'] }],
     ['fd00::/8', { proxies: ['fd00::/8'] }],
     ['fc00::/7, 10.0.0.0/8', { proxies: ['fc00::/7', '10.0.0.0/8'] }],
+    ['::ffff:10.0.0.0/104', { proxies: ['::ffff:10.0.0.0/104'] }],
+    ['2001:db8::/32', { proxies: ['2001:db8::/32'] }],
   ])('--trust-proxy %s is accepted', (value, expected) => {
     expect(parseTrustProxy(value)).toEqual(expected);
   });

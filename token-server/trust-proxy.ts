@@ -5,6 +5,7 @@
 // - a list of proxy addresses or CIDRs: hops from those are skipped, the first other address is the client.
 
 import { BlockList, isIP } from 'node:net';
+import { ipv6Groups } from './client-key.js';
 
 export type TrustProxy = { hops: number } | { proxies: string[] };
 
@@ -21,15 +22,41 @@ function isCidrOrAddress(value: string): boolean {
 }
 
 /**
- * The widest range a proxy list may name: 10.0.0.0/8 and fc00::/7, the widest private networks. `0.0.0.0/0`
- * (or a /1) is "trust every hop" spelled as a CIDR.
+ * The widest ranges a proxy list may name: an IPv4 /8 (10.0.0.0/8, the widest private network), also
+ * spelled IPv4-mapped (`::ffff:10.0.0.0/104`) or NAT64; fc00::/7 (private IPv6); a /32 of other IPv6.
+ * `0.0.0.0/0`, `::/0` or `::ffff:0:0/96` is "trust every hop" spelled as a CIDR.
  */
-const MIN_PREFIX = { v4: 8, v6: 7 };
+const MIN_PREFIX = { v4: 8, privateV6: 7, otherV6: 32 };
+/** ::ffff:0:0/96 (IPv4-mapped, which trustHop checks as IPv4) and 64:ff9b::/96 (NAT64): IPv4 inside IPv6. */
+const IPV4_IN_IPV6 = [
+  [0, 0, 0, 0, 0, 0xffff, 0, 0],
+  [0x64, 0xff9b, 0, 0, 0, 0, 0, 0],
+];
+const PRIVATE_V6 = [0xfc00, 0, 0, 0, 0, 0, 0, 0];
+
+/** Whether the first `bits` bits of two IPv6 addresses (as eight 16-bit groups) are the same. */
+function samePrefix(a: readonly number[], b: readonly number[], bits: number): boolean {
+  for (let i = 0; i < 8 && bits > 0; i++, bits -= 16) {
+    const mask = bits >= 16 ? 0xffff : (0xffff << (16 - bits)) & 0xffff;
+    if (((a[i] ?? 0) & mask) !== ((b[i] ?? 0) & mask)) return false;
+  }
+  return true;
+}
 
 function tooWide(entry: string): boolean {
   const [address, bits] = entry.split('/') as [string, string | undefined];
   if (bits === undefined) return false;
-  return Number(bits) < (isIP(address) === 4 ? MIN_PREFIX.v4 : MIN_PREFIX.v6);
+  const length = Number(bits);
+  if (isIP(address) === 4) return length < MIN_PREFIX.v4;
+  const groups = ipv6Groups(address);
+  if (groups === undefined) return true;
+  for (const ipv4 of IPV4_IN_IPV6) {
+    // Holding all of IPv4 (or more), or a part of it: then judged as the IPv4 range it is.
+    if (length <= 96 && samePrefix(groups, ipv4, length)) return true;
+    if (length > 96 && samePrefix(groups, ipv4, 96)) return length - 96 < MIN_PREFIX.v4;
+  }
+  if (length >= MIN_PREFIX.privateV6 && samePrefix(groups, PRIVATE_V6, MIN_PREFIX.privateV6)) return false;
+  return length < MIN_PREFIX.otherV6;
 }
 
 /** Parses `--trust-proxy`: a hop count (1..16) or a comma-separated list of addresses/CIDRs. Throws a sentence. */
@@ -52,8 +79,8 @@ export function parseTrustProxy(value: string): TrustProxy {
   const wide = proxies.find(tooWide);
   if (wide !== undefined) {
     throw new Error(
-      `--trust-proxy: ${wide} is wider than any private network (/${MIN_PREFIX.v4} for IPv4, /${MIN_PREFIX.v6} for IPv6): ` +
-        'it would trust hops from the internet, which lets clients choose their own address',
+      `--trust-proxy: ${wide} is too wide a range of proxies (at most an IPv4 /${MIN_PREFIX.v4}, also IPv4-mapped, ` +
+        `fc00::/${MIN_PREFIX.privateV6} or an IPv6 /${MIN_PREFIX.otherV6}): it would trust hops from the internet, which lets clients choose their own address`,
     );
   }
   return { proxies };

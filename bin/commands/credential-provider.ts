@@ -13,15 +13,15 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
 }
 
 export function register(program: Command): void {
   program
     .command('credential-provider')
     .description("kubelet image credential provider: hands the pod's ServiceAccount token to the registry (CredentialProviderRequest on stdin)")
-    .requiredOption('--registry <host[:port]>', 'answer only for this registry host (repeatable; required: no other registry is given the token)', collect, [])
+    .requiredOption('--registry <host[:port]>', 'answer only for this registry host (repeatable; required: no other registry is given the token)', collect)
     .option('--username <name>', 'username sent beside the token (token servers ignore it)', 'serviceaccount')
     .option('--max-cache-duration <duration>', 'longest time the kubelet may reuse the credentials (never past the token expiry)', '10m')
     .action(async (opts: { registry: string[]; username: string; maxCacheDuration: string }) => {

@@ -162,16 +162,18 @@ function redeemRefreshToken(
   const now = ctx.now();
   const client = clientKey(request.ip);
   const refuse = (registry: LoadedRegistry | undefined, user: string | undefined, reason: string): TokenServerError => {
-    ctx.throttle.recordAddressFailure(client, now);
     auditRefusal(ctx, request, registry, user, `refresh token refused: ${reason}`);
     return new TokenServerError('INVALID_REFRESH_TOKEN');
   };
   // The MAC is checked before the address budget: a refresh token that verifies is never a guess, so
-  // junk sent from a shared address (a NAT, CI runners) must not stop its holders. Only failures wait.
+  // junk sent from a shared address (a NAT, CI runners) must not stop its holders. Only a token that does
+  // not verify waits and counts; a genuine one refused later (its user disabled, its password changed)
+  // is a stale session, which a client behind a NAT may retry at every pull: it spends no one's budget.
   const checked = material.refresh.verify(token, now);
   if (!checked.ok) {
     const wait = ctx.throttle.addressRetryAfterSeconds(client, now);
     if (wait > 0) throw throttled(wait);
+    ctx.throttle.recordAddressFailure(client, now);
     throw refuse(undefined, undefined, checked.reason);
   }
   const claims = checked.claims;
