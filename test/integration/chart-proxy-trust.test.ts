@@ -79,6 +79,8 @@ describe('the operator without leader election', () => {
     const args = podSpec(one(objects, 'Deployment', 'portcullis-operator')).containers[0]!.args ?? [];
     expect(args).toContain('--no-leader-elect');
     expect(args).not.toContain('--leader-elect');
+    // Nor two during an update: the old one goes before the new one starts.
+    expect((one(objects, 'Deployment', 'portcullis-operator').spec as { strategy?: unknown }).strategy).toEqual({ type: 'Recreate' });
   });
   it('refuses two replicas, which would undo each other’s writes', async () => {
     const r = await helm(['template', 'p', chartDir, '--set', 'operator.leaderElection.enabled=false']);
@@ -92,5 +94,16 @@ describe("the token server's disruption budget", () => {
     expect(await render('portcullis', NS, [])).toEqual(expect.arrayContaining([expect.objectContaining({ kind: 'PodDisruptionBudget' })]));
     const single = await render('portcullis', NS, ['--set', 'tokenServer.replicas=1']);
     expect(single.filter((o) => o.kind === 'PodDisruptionBudget')).toEqual([]);
+  });
+});
+
+describe('commonLabels', () => {
+  it("cannot replace the chart's own keys: the operator still knows its Deployments as part of Portcullis", async () => {
+    const objects = await render('portcullis', NS, ['--set-json', 'commonLabels={"app.kubernetes.io/part-of":"platform","example.com/team":"infra"}']);
+    for (const name of ['portcullis-operator', 'portcullis-token-server']) {
+      const labels = one(objects, 'Deployment', name).metadata.labels ?? {};
+      expect(labels['app.kubernetes.io/part-of'], name).toBe('portcullis');
+      expect(labels['example.com/team'], name).toBe('infra');
+    }
   });
 });

@@ -35,7 +35,10 @@ helm.sh/chart: {{ include "portcullis.chart" .ctx }}
 app.kubernetes.io/version: {{ .ctx.Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .ctx.Release.Service }}
 app.kubernetes.io/part-of: portcullis
-{{- with .ctx.Values.commonLabels }}
+{{- /* The chart's own keys win: a second part-of (commonLabels: {app.kubernetes.io/part-of: platform})
+would replace the one the operator reads to refuse wiring Portcullis's own Deployments, and a second
+component or instance would break the selectors. */}}
+{{- with omit .ctx.Values.commonLabels "app.kubernetes.io/part-of" "app.kubernetes.io/component" "app.kubernetes.io/name" "app.kubernetes.io/instance" "app.kubernetes.io/version" "app.kubernetes.io/managed-by" "helm.sh/chart" }}
 {{ toYaml . }}
 {{- end }}
 {{- end }}
