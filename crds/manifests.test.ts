@@ -142,7 +142,16 @@ describe('loadManifests', () => {
   it('reports JSON Lists nested 5,000 deep instead of exhausting the stack', async () => {
     const path = await file('deep.json', `${'{"kind":"List","items":['.repeat(5000)}{}${']}'.repeat(5000)}`);
     const loaded = await loadManifests([path]);
-    expect(loaded.errors).toEqual([`${path}: document 1${' item 1'.repeat(8)}: Lists nested more than 8 deep`]);
+    expect(loaded.errors).toEqual([`${path}: document 1: nested more than 64 deep`]);
+    const ten = await file('ten.json', `${'{"kind":"List","items":['.repeat(10)}{}${']}'.repeat(10)}`);
+    expect((await loadManifests([ten])).errors).toEqual([`${ten}: document 1${' item 1'.repeat(8)}: Lists nested more than 8 deep`]);
+  });
+
+  it('reports a JSON object nested 2,000 deep instead of exhausting the stack in validation', async () => {
+    const deep = `{"apiVersion":"portcullis.dev/v1alpha1","kind":"Registry","metadata":{"name":"d"},"spec":${'{"a":'.repeat(2000)}1${'}'.repeat(2000)}}`;
+    const path = await file('deep-object.json', deep);
+    const loaded = await loadManifests([path]);
+    expect(loaded.errors).toEqual([`${path}: document 1: nested more than 64 deep`]);
   });
 
   it('reports an object defined twice, naming where it was first', async () => {

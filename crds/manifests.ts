@@ -93,7 +93,29 @@ export function loadText(text: string, file: string, out: LoadedManifests): void
 /** Lists inside lists, as kubectl writes them, go one or two deep; thousands would exhaust the stack. */
 const MAX_LIST_DEPTH = 8;
 
+/**
+ * Objects and arrays inside each other: Kubernetes objects go about fifteen deep. Validation and defaulting
+ * recurse, so a document thousands deep (JSON parses it) would exhaust the stack.
+ */
+const MAX_NESTING = 64;
+
+/** Whether `value` nests deeper than `limit`, found without recursion. */
+function nestsDeeperThan(value: unknown, limit: number): boolean {
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop()!;
+    if (node === null || typeof node !== 'object') continue;
+    if (depth > limit) return true;
+    for (const child of Object.values(node as Record<string, unknown>)) stack.push([child, depth + 1]);
+  }
+  return false;
+}
+
 function addDocument(value: unknown, where: string, out: LoadedManifests, depth = 0): void {
+  if (depth === 0 && nestsDeeperThan(value, MAX_NESTING)) {
+    out.errors.push(`${where}: nested more than ${MAX_NESTING} deep`);
+    return;
+  }
   if (!isPlainObject(value)) {
     out.errors.push(`${where}: must be a Kubernetes object (a mapping with apiVersion and kind)`);
     return;

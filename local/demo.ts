@@ -96,7 +96,7 @@ export async function exampleManifests(): Promise<string> {
 }
 
 /** Waits for the operator to publish the examples' trust bundle (ConfigMap portcullis-main-bundle) and returns it. */
-export async function publishedBundle(cp: ControlPlane, describe: () => string): Promise<string> {
+export async function publishedBundle(cp: ControlPlane, describe: () => string, signal?: AbortSignal): Promise<string> {
   let bundle = '';
   await waitFor(
     'the operator to publish the trust bundle',
@@ -106,12 +106,14 @@ export async function publishedBundle(cp: ControlPlane, describe: () => string):
     },
     60_000,
     describe,
+    100,
+    signal,
   );
   return bundle;
 }
 
 export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
-  const { say } = options;
+  const { say, signal } = options;
   const cli = join(repoRoot, 'dist', 'bin', 'portcullis.js');
   versions(); // a clear error outside a repository checkout (the demo builds its tools from it)
   if (!toolsBuilt(options.flavor)) {
@@ -149,14 +151,14 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
     await k(['wait', '--for=condition=Established', 'crd', '--all', '--timeout=60s']);
     const manifests = await exampleManifests();
     // A CRD that has just become Established can refuse writes for a moment.
-    await waitFor('the examples to apply', async () => (await kubectl(cp, ['apply', '-f', '-'], manifests)).code === 0, 30_000);
+    await waitFor('the examples to apply', async () => (await kubectl(cp, ['apply', '-f', '-'], manifests)).code === 0, 30_000, undefined, 100, signal);
     say('applied the CRDs and examples/ (Registry registry/main, users alice, bob, ci-bot, grants)');
     checkpoint();
 
     const env = { ...process.env, KUBECONFIG: cp.kubeconfigPath };
     const operator: ManagedProcess = startProcess('operator', process.execPath, [cli, 'operator', '--no-leader-elect', '--log-level', 'warn'], { env });
     stack.push(() => operator.stop());
-    const bundle = await publishedBundle(cp, () => operator.output());
+    const bundle = await publishedBundle(cp, () => operator.output(), signal);
     checkpoint();
     const bundlePath = join(dir, 'bundle.pem');
     await writeFile(bundlePath, bundle);
@@ -195,6 +197,8 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
       async () => listening.test(tokenServer.output()),
       30_000,
       () => tokenServer.output(),
+      100,
+      signal,
     );
     const tokenUrl = `https://localhost:${listening.exec(tokenServer.output())![1]}`;
     await waitFor(
@@ -202,6 +206,8 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
       async () => (await httpsRequest(`${tokenUrl}/readyz`, await readFile(tls.caCertPath), { timeoutMs: 2000 })).status === 200,
       60_000,
       () => tokenServer.output(),
+      100,
+      signal,
     );
 
     const registry: RunningRegistry = await startRegistry({
@@ -232,6 +238,7 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
     };
   } catch (err) {
     await stop();
-    throw err;
+    // A terminal's Ctrl-C reaches the children too, so the step under way may fail for it: still a stop.
+    throw options.signal?.aborted ? new DemoStopped() : err;
   }
 }

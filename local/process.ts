@@ -101,10 +101,18 @@ export function freePort(): Promise<number> {
 }
 
 /** Polls `check` until it returns true, or throws after `timeoutMs` with `describe()` appended. */
-export async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number, describe?: () => string, intervalMs = 100): Promise<void> {
+export async function waitFor(
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs: number,
+  describe?: () => string,
+  intervalMs = 100,
+  signal?: AbortSignal,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let lastError = '';
   while (Date.now() < deadline) {
+    if (signal?.aborted) throw new Error(`stopped waiting for ${what}`);
     try {
       if (await check()) return;
     } catch (err) {

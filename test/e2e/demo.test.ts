@@ -126,10 +126,11 @@ describe('portcullis demo stopped while it starts', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('SIGTERM once the control plane runs: every process it started is gone, and its temporary files', async () => {
+  it('Ctrl-C once the control plane runs: every process it started is gone, and its temporary files', async () => {
     dir = await mkdtemp(join(tmpdir(), 'portcullis-demo-start-'));
-    // Its own TMPDIR: the control plane's and the demo's directories (keys, etcd data) must go with it.
-    const demo = startProcess('demo', process.execPath, [cliPath, 'demo'], { env: { ...process.env, TMPDIR: dir } });
+    // Its own TMPDIR: the control plane's and the demo's directories (keys, etcd data) must go with it. Its
+    // own process group, which a terminal's Ctrl-C signals whole: the children get SIGINT too.
+    const demo = startProcess('demo', process.execPath, [cliPath, 'demo'], { env: { ...process.env, TMPDIR: dir }, detached: true });
     try {
       await waitFor(
         'the control plane up',
@@ -139,8 +140,8 @@ describe('portcullis demo stopped while it starts', () => {
       );
       const children = childPids(demo.child.pid!);
       expect(children.length).toBeGreaterThanOrEqual(2); // etcd and kube-apiserver at least
-      demo.child.kill('SIGTERM');
-      demo.child.kill('SIGTERM'); // a second signal while stopping must not cut the stop short
+      process.kill(-demo.child.pid!, 'SIGINT');
+      process.kill(-demo.child.pid!, 'SIGINT'); // a second Ctrl-C while stopping must not cut the stop short
       expect(await demo.exited).toBe(0);
       expect(demo.output()).toContain('demo stopped');
       const alive = children.filter((pid) => {
