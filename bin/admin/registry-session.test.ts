@@ -23,6 +23,7 @@ describe('registryTarget', () => {
     [{ registry: 'registry/main', server: 'https://registry.example.com/v2/' }, /--server must be/],
     [{ registry: 'registry/main', server: 'http://registry.example.com' }, /http:\/\/ only to a loopback address/],
     [{ registry: 'registry/main', server: 'http://10.0.0.5:5000' }, /the registry token would travel in the clear/],
+    [{ registry: 'registry/main', server: 'http://[::1' }, /--server must be https:\/\/HOST\[:PORT\], not "http:\/\/\[::1"/],
   ])('refuses %j', (flags, message) => {
     expect(() => registryTarget(flags)).toThrow(message);
   });

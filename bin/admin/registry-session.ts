@@ -42,6 +42,7 @@ export function registryTarget(flags: RegistryFlags): RegistryTarget {
   if (!NAMESPACE.test(namespace) || namespace.length > 63) throw new Error(`--namespace must be a namespace name, not ${JSON.stringify(namespace)}`);
   if (flags.server !== undefined && !/^https?:\/\/[^/\s]+\/?$/.test(flags.server))
     throw new Error(`--server must be https://HOST[:PORT], not ${JSON.stringify(flags.server)}`);
+  if (flags.server !== undefined && !URL.canParse(flags.server)) throw new Error(`--server must be https://HOST[:PORT], not ${JSON.stringify(flags.server)}`);
   if (flags.server !== undefined && flags.server.startsWith('http:') && !isLoopback(new URL(flags.server).hostname)) {
     throw new Error(
       `--server must be https://HOST[:PORT] (http:// only to a loopback address, such as a port-forward): the registry token would travel in the clear, not ${JSON.stringify(flags.server)}`,

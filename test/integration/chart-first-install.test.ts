@@ -95,5 +95,9 @@ describe('chart: a first install that lost the discovery race', () => {
     const fenced = await notes(['--set', 'networkPolicy.enabled=true', '--set-json', 'networkPolicy.proxyFrom=[{"podSelector":{}}]']);
     expect(fenced).not.toMatch(/X-Forwarded-For/);
     expect(await notes(['--set', 'ingress.scheme=http'])).toMatch(/WARNING: ingress.scheme=http: clients send their passwords to this endpoint unencrypted/);
+    // The kubelet configuration they print for ServiceAccount logins: per token, for the registry's host only.
+    const kubelet = await notes(['--set', 'tokenServer.serviceAccountLogins=true']);
+    expect(kubelet).toContain('cacheType: Token');
+    expect(kubelet).toMatch(/matchImages: \["(\S+)"\][\s\S]*args: \[--registry, "\1"\]/);
   });
 });
