@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { snapshotOf } from '../../policy/snapshot-format.js';
 import { CREDENTIALS_FORMAT, type Credentials, type GrantEntry, type RegistryPolicy } from '../../policy/types.js';
+import { credentialRevision } from '../../policy/revision.js';
 import { buildPolicyState, type StoredCredentialMemo } from './policy-state.js';
 
 const HASH_A = '$2y$04$qpWk4xMnvI3vbd3irWfnZeURM.f9S5N5AZw0FjrkJ3RJTGeW8yipO';
@@ -11,7 +12,11 @@ const policy: RegistryPolicy = {
   issuer: 'i',
   tokenTTLSeconds: 300,
   signingAlgorithm: 'ES256',
-  users: ['ann', 'bob', 'eve'].map((username) => ({ username, groups: [], disabled: false, credentialRevision: '', source: `r/${username}` })),
+  users: [
+    ['ann', HASH_A],
+    ['bob', HASH_B],
+    ['eve', '$2b$31$' + 'x'.repeat(53)],
+  ].map(([username, hash]) => ({ username: username!, groups: [], disabled: false, credentialRevision: credentialRevision(hash!), source: `r/${username}` })),
   grants: [],
 };
 const credentials = (bob: string): Credentials => ({
@@ -61,7 +66,9 @@ describe('a reload that changed no user and no credential', () => {
 
   it('a changed password (new credentials) is checked again: the old hash is gone', () => {
     const before = first(credentials(HASH_B));
-    const next = buildPolicyState(snapshotOf([policy]), credentials(HASH_A), new Date(1), new Map(), before).registries.get('svc')!;
+    // The new snapshot's entry records the new hash's revision, as the compiler writes it.
+    const users = policy.users.map((u) => (u.username === 'bob' ? { ...u, credentialRevision: credentialRevision(HASH_A) } : u));
+    const next = buildPolicyState(snapshotOf([{ ...policy, users }]), credentials(HASH_A), new Date(1), new Map(), before).registries.get('svc')!;
     expect(next.credentials).not.toBe(before.registries.get('svc')!.credentials);
     expect(next.credentials.get('bob')?.hash).toBe(HASH_A.replace(/^\$2y\$/, '$2b$'));
     expect(next.maxCost).toBe(4);
@@ -83,5 +90,19 @@ describe('a reload that changed no user and no credential', () => {
     const next = buildPolicyState(snapshotOf([{ ...policy, users }]), creds, new Date(1), new Map(), before).registries.get('svc')!;
     expect(next.credentials).not.toBe(before.registries.get('svc')!.credentials);
     expect(next.index.users.get('bob')?.disabled).toBe(true);
+  });
+});
+
+describe('a snapshot and credentials of different generations', () => {
+  it("a hash counts only for the entry compiled from it: a name that changed hands gets neither user's rights", () => {
+    // The snapshot still has bob as compiled from HASH_B (the owner's user); the credentials already hold
+    // HASH_A under that name (a tenant's user that took the name once the owner's was deleted).
+    const mixed = buildPolicyState(snapshotOf([policy]), credentials(HASH_A), new Date(0)).registries.get('svc')!;
+    expect(mixed.credentials.has('bob')).toBe(false);
+    expect(mixed.credentials.get('ann')?.revision).toBe(credentialRevision(HASH_A));
+    // Once the snapshot catches up, the new entry has its hash.
+    const users = policy.users.map((u) => (u.username === 'bob' ? { ...u, credentialRevision: credentialRevision(HASH_A), source: 'team-a/squatter' } : u));
+    const caughtUp = buildPolicyState(snapshotOf([{ ...policy, users }]), credentials(HASH_A), new Date(0)).registries.get('svc')!;
+    expect(caughtUp.credentials.get('bob')?.revision).toBe(credentialRevision(HASH_A));
   });
 });

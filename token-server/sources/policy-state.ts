@@ -99,6 +99,12 @@ function checkedCredentials(
     }
     used.set(hash, credential);
     if (credential === null) continue;
+    // The snapshot and the credentials are two objects, written one after the other and watched apart: a
+    // token server may hold one of each generation for a moment (or longer, while one write fails). The
+    // credentials are keyed by username, so a name that changed hands between them (a tenant's user
+    // taking a name the owner's user gave up) would pair one user's hash with the other's entry and
+    // rights. A hash counts only for the entry compiled from it.
+    if (credential.revision !== user.credentialRevision) continue;
     maxCost = Math.max(maxCost ?? credential.cost, credential.cost);
     stored.set(user.username, credential);
   }
