@@ -172,6 +172,10 @@ function checkPolicy(r: unknown, path: string): void {
 }
 
 /** Everything of a registry's policy but its users and grants. */
+/** The range of spec.tokenTTL, which the compiler enforces and a reader checks again. */
+export const MIN_TOKEN_TTL_SECONDS = 60;
+export const MAX_TOKEN_TTL_SECONDS = 24 * 3600;
+
 function checkPolicyHead(r: unknown, path: string): void {
   expect(isObject(r), path, 'an object');
   const p = r as Record<string, unknown>;
@@ -179,7 +183,14 @@ function checkPolicyHead(r: unknown, path: string): void {
   expect(isNonEmptyString(p.service), `${path}.service`, 'a non-empty string');
   expect(isNonEmptyString(p.issuer), `${path}.issuer`, 'a non-empty string');
   expect(p.realm === undefined || typeof p.realm === 'string', `${path}.realm`, 'a string');
-  expect(Number.isInteger(p.tokenTTLSeconds) && (p.tokenTTLSeconds as number) > 0, `${path}.tokenTTLSeconds`, 'a positive integer');
+  // The compiler's range, held by the reader too: a snapshot written by anyone but the compiler must not
+  // make tokens that outlive a key's rotation.
+  const ttl = p.tokenTTLSeconds as number;
+  expect(
+    Number.isInteger(ttl) && ttl >= MIN_TOKEN_TTL_SECONDS && ttl <= MAX_TOKEN_TTL_SECONDS,
+    `${path}.tokenTTLSeconds`,
+    `an integer from ${MIN_TOKEN_TTL_SECONDS} to ${MAX_TOKEN_TTL_SECONDS}`,
+  );
   expect(SIGNING_ALGORITHMS.includes(p.signingAlgorithm as SigningAlgorithm), `${path}.signingAlgorithm`, 'ES256 or RS256');
   if (p.authentication !== undefined) checkAuthentication(p.authentication, `${path}.authentication`);
   if (p.maintenance !== undefined) checkMaintenance(p.maintenance, `${path}.maintenance`);

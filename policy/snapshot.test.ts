@@ -15,7 +15,7 @@ import { compileSnapshot, type CompileInput, type CompileResult, type ResolvedCr
 import { IncrementalCompiler } from './incremental-compile.js';
 import { credentialRevision } from './revision.js';
 import { CREDENTIALS_FORMAT } from './types.js';
-import { mergeSnapshots, parseCredentials, parseSnapshot, serializeSnapshot } from './snapshot-format.js';
+import { mergeSnapshots, parseCredentials, parseSnapshot, serializeSnapshot, snapshotOf } from './snapshot-format.js';
 
 const HASH = '$2b$10$abcdefghijklmnopqrstuuABCDEFGHIJKLMNOPQRSTUVWXYZ01234';
 
@@ -453,6 +453,12 @@ describe('snapshots: determinism and files', () => {
     const s = JSON.parse(serializeSnapshot(compileSnapshot(objects()).registries[1]!.snapshot)) as Record<string, unknown>;
     const edited = edit(s);
     expect(() => parseSnapshot(typeof edited === 'string' ? edited : JSON.stringify(edited))).toThrow(message);
+  });
+  it.each([30, 31 * 86_400])('parseSnapshot refuses a token lifetime of %i s, outside what the compiler writes, with a consistent generation', (ttl) => {
+    const policy = compileSnapshot(objects()).registries[1]!.snapshot.registries[0]!;
+    const forged = serializeSnapshot(snapshotOf([{ ...policy, tokenTTLSeconds: ttl }]));
+    expect(() => parseSnapshot(forged)).toThrow(/tokenTTLSeconds must be an integer from 60 to 86400/);
+    expect(parseSnapshot(serializeSnapshot(snapshotOf([{ ...policy, tokenTTLSeconds: 86_400 }]))).registries[0]?.tokenTTLSeconds).toBe(86_400);
   });
   it('parseCredentials reads what compile writes and refuses bad shapes without quoting hashes', () => {
     const creds = compileSnapshot(objects()).registries[1]!.credentials;

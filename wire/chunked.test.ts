@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { assembleChunks, MANIFEST_KEY, openChunks, parseManifest, planChunks, sha256Hex, type ChunkPlan } from './chunked.js';
+import { gzipSync } from 'node:zlib';
+import { assembleChunks, MANIFEST_KEY, MAX_FILE_BYTES, openChunks, parseManifest, planChunks, sha256Hex, type ChunkPlan } from './chunked.js';
 
 const small = { inlineLimit: 200, partBytes: 64 };
 
@@ -126,5 +127,34 @@ describe('openChunks', () => {
     if (!opened.complete) throw new Error('incomplete');
     expect(() => opened.file('head.json')).toThrow(/checksum/);
     expect(() => opened.file('users-0.json')).toThrow(/checksum/);
+  });
+
+  /** A manifest of one gzip file made of `parts` (name, bytes). */
+  const forged = (parts: [string, Buffer][], listed = parts.map(([name]) => name)) => {
+    const bytes = new Map(parts);
+    const manifest = {
+      format: parseManifest(plan.main[MANIFEST_KEY]!).format,
+      generation: 'g',
+      files: { 'users-0.json': { sha256: sha256Hex('x'), encoding: 'gzip', parts: listed.map((name) => ({ name, sha256: sha256Hex(bytes.get(name)!) })) } },
+    };
+    return openChunks({ [MANIFEST_KEY]: JSON.stringify(manifest) }, (name) => bytes.get(name));
+  };
+
+  it('attack: a gzip bomb stops at the file bound instead of unzipping to gigabytes', () => {
+    // Gzip members concatenate: 1 MiB of zeros is about 1 KiB, so a 300 KiB part unzips to 300 MiB.
+    const member = gzipSync(Buffer.alloc(1024 * 1024), { level: 9 });
+    const bomb = Buffer.concat(Array.from({ length: MAX_FILE_BYTES / (1024 * 1024) + 1 }, () => member));
+    expect(bomb.length).toBeLessThan(1024 * 1024);
+    const opened = forged([['p0', bomb]]);
+    if (!opened.complete) throw new Error('incomplete');
+    expect(() => opened.file('users-0.json')).toThrow(/larger than|maxOutputLength|buffer/i);
+  });
+
+  it('attack: a part listed twice, or more than 1,024 parts, is no manifest', () => {
+    const part = gzipSync('x');
+    expect(() => forged([['p0', part]], ['p0', 'p0'])).toThrow(/at most 1024 parts, each once/);
+    const many = Array.from({ length: 1025 }, (_, i) => [`p${i}`, part] as [string, Buffer]);
+    expect(() => forged(many)).toThrow(/at most 1024 parts/);
+    expect(forged(many.slice(0, 1024)).complete).toBe(true);
   });
 });

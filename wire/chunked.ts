@@ -181,8 +181,24 @@ export function parseManifest(text: string): Manifest {
   if (value.format !== CHUNKED_FORMAT || typeof value.generation !== 'string' || typeof value.files !== 'object' || value.files === null) {
     throw new Error(`${MANIFEST_KEY} is not a ${CHUNKED_FORMAT} manifest`);
   }
+  for (const [file, entry] of Object.entries(value.files)) {
+    if (entry.encoding === 'inline') continue;
+    // Each part is hashed (and the whole unzipped) once per name listed: a part listed thousands of times
+    // would cost that much work and memory.
+    if (!Array.isArray(entry.parts) || entry.parts.length > MAX_PARTS_PER_FILE || new Set(entry.parts.map((p) => p.name)).size !== entry.parts.length) {
+      throw new Error(`${MANIFEST_KEY}: ${file} must list at most ${MAX_PARTS_PER_FILE} parts, each once`);
+    }
+  }
   return value as Manifest;
 }
+
+/**
+ * Bounds on what a manifest may make a reader do. A file unzips to at most MAX_FILE_BYTES (100,000 users
+ * and grants are about 30 MB in all): a small part of highly compressible bytes would otherwise grow to
+ * gigabytes in every token server that reads it.
+ */
+export const MAX_PARTS_PER_FILE = 1024;
+export const MAX_FILE_BYTES = 256 * 1024 * 1024;
 
 export type AssembleResult =
   | { complete: true; generation: string; files: Record<string, string> }
@@ -240,7 +256,7 @@ export function openChunks(
   const file = (name: string): string | undefined => {
     const entry = found.get(name);
     if (entry === undefined) return undefined;
-    const text = entry.inline ?? gunzipSync(Buffer.concat(entry.chunks)).toString('utf8');
+    const text = entry.inline ?? gunzipSync(Buffer.concat(entry.chunks), { maxOutputLength: MAX_FILE_BYTES }).toString('utf8');
     if (sha256Hex(text) !== entry.sha256) throw new Error(`${name} does not match its manifest checksum`);
     return text;
   };

@@ -6,7 +6,7 @@ import type { Delegation, GarbageCollectionStatus, RegistryResource, SecretKeyRe
 import { parseDuration } from '../duration.js';
 import { maintenanceOf } from '../read-only-window.js';
 import { Reasons } from '../reasons.js';
-import { SIGNING_ALGORITHMS } from '../snapshot-format.js';
+import { MAX_TOKEN_TTL_SECONDS, MIN_TOKEN_TTL_SECONDS, SIGNING_ALGORITHMS } from '../snapshot-format.js';
 import type { IdentitySecrets, RegistryPolicy } from '../types.js';
 import { authenticationPolicy, registryUserPasswords } from './authentication.js';
 import { checkDelegation } from './delegation.js';
@@ -15,8 +15,6 @@ import { byAge, isRefusal, metaOf, readyStatus, refuse, refusedStatus, withConfl
 export const DEFAULT_ISSUER = 'portcullis';
 export const DEFAULT_TOKEN_TTL = '5m';
 export const DEFAULT_ALGORITHM = 'ES256' as const;
-export const MIN_TOKEN_TTL_SECONDS = 60;
-export const MAX_TOKEN_TTL_SECONDS = 24 * 3600;
 
 export interface AcceptedRegistry {
   meta: Meta;

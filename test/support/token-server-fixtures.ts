@@ -99,7 +99,7 @@ export async function makePolicy(
     id: 'registry/other',
     service: OTHER_SERVICE,
     issuer: 'portcullis-test',
-    tokenTTLSeconds: 30,
+    tokenTTLSeconds: 60,
     signingAlgorithm: algorithm,
     users: [],
     grants: [{ source: 'registry/other-public', subjects: [{ kind: 'Anonymous' }], repositories: ['**'], actions: ['pull'], catalog: false }],
