@@ -19,6 +19,18 @@ function childPids(pid: number): number[] {
     .filter((n) => n > 0);
 }
 
+/** The pids of `pids` that still name a process. */
+function stillRunning(pids: number[]): number[] {
+  return pids.filter((pid) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
 describe('portcullis demo', () => {
   let demo: ManagedProcess;
   let dir: string;
@@ -108,15 +120,7 @@ describe('portcullis demo', () => {
     const code = await demo.exited;
     expect(code).toBe(0);
     expect(demo.output()).toContain('demo stopped');
-    const alive = children.filter((pid) => {
-      try {
-        process.kill(pid, 0);
-        return true;
-      } catch {
-        return false;
-      }
-    });
-    expect(alive).toEqual([]);
+    expect(stillRunning(children)).toEqual([]);
   });
 });
 
@@ -144,15 +148,7 @@ describe('portcullis demo stopped while it starts', () => {
       process.kill(-demo.child.pid!, 'SIGINT'); // a second Ctrl-C while stopping must not cut the stop short
       expect(await demo.exited).toBe(0);
       expect(demo.output()).toContain('demo stopped');
-      const alive = children.filter((pid) => {
-        try {
-          process.kill(pid, 0);
-          return true;
-        } catch {
-          return false;
-        }
-      });
-      expect(alive).toEqual([]);
+      expect(stillRunning(children)).toEqual([]);
       expect(await readdir(dir)).toEqual([]);
     } finally {
       await demo.stop(15_000);
