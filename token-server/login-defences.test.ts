@@ -275,6 +275,7 @@ describe('which X-Forwarded-For hop names the client', () => {
     ['::ffff:128.0.0.0/97', /too wide/],
     ['64:ff9b::/96', /too wide/],
     ['2000::/7', /too wide/],
+    ['2600::/16', /too wide/],
   ])('--trust-proxy %s is refused with a clear message', (value, message) => {
     expect(() => parseTrustProxy(value)).toThrow(message);
   });
@@ -286,6 +287,7 @@ describe('which X-Forwarded-For hop names the client', () => {
     ['fc00::/7, 10.0.0.0/8', { proxies: ['fc00::/7', '10.0.0.0/8'] }],
     ['::ffff:10.0.0.0/104', { proxies: ['::ffff:10.0.0.0/104'] }],
     ['2001:db8::/32', { proxies: ['2001:db8::/32'] }],
+    ['2600:9000::/28', { proxies: ['2600:9000::/28'] }],
   ])('--trust-proxy %s is accepted', (value, expected) => {
     expect(parseTrustProxy(value)).toEqual(expected);
   });

@@ -23,10 +23,11 @@ function isCidrOrAddress(value: string): boolean {
 
 /**
  * The widest ranges a proxy list may name: an IPv4 /8 (10.0.0.0/8, the widest private network), also
- * spelled IPv4-mapped (`::ffff:10.0.0.0/104`) or NAT64; fc00::/7 (private IPv6); a /32 of other IPv6.
+ * spelled IPv4-mapped (`::ffff:10.0.0.0/104`) or NAT64; fc00::/7 (private IPv6); a /24 of other IPv6
+ * (the published ranges of CDNs in front of a registry are /28 to /32).
  * `0.0.0.0/0`, `::/0` or `::ffff:0:0/96` is "trust every hop" spelled as a CIDR.
  */
-const MIN_PREFIX = { v4: 8, privateV6: 7, otherV6: 32 };
+const MIN_PREFIX = { v4: 8, privateV6: 7, otherV6: 24 };
 /** ::ffff:0:0/96 (IPv4-mapped, which trustHop checks as IPv4) and 64:ff9b::/96 (NAT64): IPv4 inside IPv6. */
 const IPV4_IN_IPV6 = [
   [0, 0, 0, 0, 0, 0xffff, 0, 0],

@@ -129,13 +129,14 @@ describe('openChunks', () => {
     expect(() => opened.file('users-0.json')).toThrow(/checksum/);
   });
 
-  /** A manifest of one gzip file made of `parts` (name, bytes). */
-  const forged = (parts: [string, Buffer][], listed = parts.map(([name]) => name)) => {
+  /** A manifest of gzip files (one unless `files`) made of `parts` (name, bytes), each file listing `listed`. */
+  const forged = (parts: [string, Buffer][], listed = parts.map(([name]) => name), files = 1) => {
     const bytes = new Map(parts);
+    const entry = { sha256: sha256Hex('x'), encoding: 'gzip', parts: listed.map((name) => ({ name, sha256: sha256Hex(bytes.get(name)!) })) };
     const manifest = {
       format: parseManifest(plan.main[MANIFEST_KEY]!).format,
       generation: 'g',
-      files: { 'users-0.json': { sha256: sha256Hex('x'), encoding: 'gzip', parts: listed.map((name) => ({ name, sha256: sha256Hex(bytes.get(name)!) })) } },
+      files: Object.fromEntries(Array.from({ length: files }, (_, i) => [`users-${i}.json`, entry])),
     };
     return openChunks({ [MANIFEST_KEY]: JSON.stringify(manifest) }, (name) => bytes.get(name));
   };
@@ -150,11 +151,12 @@ describe('openChunks', () => {
     expect(() => opened.file('users-0.json')).toThrow(/larger than|maxOutputLength|buffer/i);
   });
 
-  it('attack: a part listed twice, or more than 1,024 parts, is no manifest', () => {
+  it('attack: a part listed twice (in one file or across files), or more than 4,096 parts, is no manifest', () => {
     const part = gzipSync('x');
-    expect(() => forged([['p0', part]], ['p0', 'p0'])).toThrow(/at most 1024 parts, each once/);
-    const many = Array.from({ length: 1025 }, (_, i) => [`p${i}`, part] as [string, Buffer]);
-    expect(() => forged(many)).toThrow(/at most 1024 parts/);
-    expect(forged(many.slice(0, 1024)).complete).toBe(true);
+    expect(() => forged([['p0', part]], ['p0', 'p0'])).toThrow(/part "p0" is listed more than once/);
+    expect(() => forged([['p0', part]], ['p0'], 5000)).toThrow(/part "p0" is listed more than once/);
+    const many = Array.from({ length: 4097 }, (_, i) => [`p${i}`, part] as [string, Buffer]);
+    expect(() => forged(many)).toThrow(/more than 4096 parts/);
+    expect(forged(many.slice(0, 4096)).complete).toBe(true);
   });
 });

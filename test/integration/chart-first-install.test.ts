@@ -78,6 +78,28 @@ describe('chart: a first install that lost the discovery race', () => {
     expect((await registry()).spec.tokenTTL).toBe('20m');
   });
 
+  it('an upgrade that turns leader election off moves the operator to Recreate (the stored rollingUpdate removed)', async () => {
+    const upgrade = await helm(
+      [
+        'upgrade',
+        'portcullis',
+        chartDir,
+        '--namespace',
+        NS,
+        '--set',
+        'crds.enabled=false',
+        '--set',
+        'operator.leaderElection.enabled=false',
+        '--set',
+        'operator.replicas=1',
+      ],
+      cp.kubeconfigPath,
+    );
+    expect(upgrade.code, upgrade.stderr).toBe(0);
+    const deployment = await kubectl(cp, ['-n', NS, 'get', 'deployment', 'portcullis-operator', '-o', 'jsonpath={.spec.strategy}']);
+    expect(JSON.parse(deployment.stdout)).toEqual({ type: 'Recreate' });
+  });
+
   it("the README's install command: NOTES give an https realm and warn that nothing limits who may write X-Forwarded-For", async () => {
     const notes = async (extra: string[]) => {
       const r = await helm(

@@ -3,6 +3,9 @@
 // client's address from X-Forwarded-For (only the proxies, when NetworkPolicies are on: anyone else could
 // write the header and spread guesses over addresses of their choosing). Plus the operator without
 // leader election: one replica, told so. And a disruption budget that would block every node drain.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { chartDir, helm, one, podSpec, render } from '../support/helm-chart.js';
 
@@ -80,7 +83,7 @@ describe('the operator without leader election', () => {
     expect(args).toContain('--no-leader-elect');
     expect(args).not.toContain('--leader-elect');
     // Nor two during an update: the old one goes before the new one starts.
-    expect((one(objects, 'Deployment', 'portcullis-operator').spec as { strategy?: unknown }).strategy).toEqual({ type: 'Recreate' });
+    expect((one(objects, 'Deployment', 'portcullis-operator').spec as { strategy?: unknown }).strategy).toEqual({ type: 'Recreate', rollingUpdate: null });
   });
   it('refuses two replicas, which would undo each other’s writes', async () => {
     const r = await helm(['template', 'p', chartDir, '--set', 'operator.leaderElection.enabled=false']);
@@ -92,12 +95,28 @@ describe('the operator without leader election', () => {
 describe("the token server's disruption budget", () => {
   it('is rendered with two replicas and left out with one, where it would allow no eviction and hang every drain', async () => {
     expect(await render('portcullis', NS, [])).toEqual(expect.arrayContaining([expect.objectContaining({ kind: 'PodDisruptionBudget' })]));
-    const single = await render('portcullis', NS, ['--set', 'tokenServer.replicas=1']);
-    expect(single.filter((o) => o.kind === 'PodDisruptionBudget')).toEqual([]);
+    const pdbs = async (extra: string[]) => (await render('portcullis', NS, extra)).filter((o) => o.kind === 'PodDisruptionBudget');
+    expect(await pdbs(['--set', 'tokenServer.replicas=1'])).toEqual([]);
+    // Percentages as Kubernetes rounds them (up): 50% of one replica is one, of three is two.
+    expect(await pdbs(['--set', 'tokenServer.replicas=1', '--set', 'tokenServer.podDisruptionBudget.minAvailable=50%'])).toEqual([]);
+    expect(await pdbs(['--set', 'tokenServer.replicas=3', '--set', 'tokenServer.podDisruptionBudget.minAvailable=50%'])).toHaveLength(1);
+    expect(await pdbs(['--set', 'tokenServer.replicas=3', '--set', 'tokenServer.podDisruptionBudget.minAvailable=100%'])).toEqual([]);
   });
 });
 
 describe('commonLabels', () => {
+  it('may be empty (every entry commented out leaves null)', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'portcullis-values-')), 'values.yaml');
+    writeFileSync(file, 'commonLabels:\n#  example.com/team: infra\n');
+    try {
+      expect(one(await render('portcullis', NS, ['-f', file]), 'Deployment', 'portcullis-operator').metadata.labels?.['app.kubernetes.io/part-of']).toBe(
+        'portcullis',
+      );
+    } finally {
+      rmSync(dirname(file), { recursive: true, force: true });
+    }
+  });
+
   it("cannot replace the chart's own keys: the operator still knows its Deployments as part of Portcullis", async () => {
     const objects = await render('portcullis', NS, ['--set-json', 'commonLabels={"app.kubernetes.io/part-of":"platform","example.com/team":"infra"}']);
     for (const name of ['portcullis-operator', 'portcullis-token-server']) {

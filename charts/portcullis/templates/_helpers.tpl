@@ -38,7 +38,7 @@ app.kubernetes.io/part-of: portcullis
 {{- /* The chart's own keys win: a second part-of (commonLabels: {app.kubernetes.io/part-of: platform})
 would replace the one the operator reads to refuse wiring Portcullis's own Deployments, and a second
 component or instance would break the selectors. */}}
-{{- with omit .ctx.Values.commonLabels "app.kubernetes.io/part-of" "app.kubernetes.io/component" "app.kubernetes.io/name" "app.kubernetes.io/instance" "app.kubernetes.io/version" "app.kubernetes.io/managed-by" "helm.sh/chart" }}
+{{- with omit (.ctx.Values.commonLabels | default dict) "app.kubernetes.io/part-of" "app.kubernetes.io/component" "app.kubernetes.io/name" "app.kubernetes.io/instance" "app.kubernetes.io/version" "app.kubernetes.io/managed-by" "helm.sh/chart" }}
 {{ toYaml . }}
 {{- end }}
 {{- end }}
