@@ -127,8 +127,9 @@ export class DistributionClient {
       all.push(...((JSON.parse(answer.text) as Record<string, string[] | null>)[field] ?? []));
       next = /<([^>]+)>;\s*rel="?next"?/.exec(String(answer.headers.link ?? ''))?.[1];
       // The next page is asked with the token too: never of another origin than the registry's.
-      if (next !== undefined && new URL(next, this.options.server).origin !== new URL(this.options.server).origin) {
-        throw new Error(`${what}: the registry's next page names another origin (${new URL(next, this.options.server).origin}); not followed with the token`);
+      const origin = next === undefined ? undefined : new URL(next, this.options.server).origin;
+      if (origin !== undefined && origin !== new URL(this.options.server).origin) {
+        throw new Error(`${what}: the registry's next page names another origin (${origin}); not followed with the token`);
       }
     }
     return all;

@@ -134,7 +134,7 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
   };
   // Between steps: a step under way (the control plane's start) is not interrupted, but nothing after it starts.
   const checkpoint = (): void => {
-    if (options.signal?.aborted) throw new DemoStopped();
+    if (signal?.aborted) throw new DemoStopped();
   };
   try {
     checkpoint();
@@ -239,6 +239,6 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
   } catch (err) {
     await stop();
     // A terminal's Ctrl-C reaches the children too, so the step under way may fail for it: still a stop.
-    throw options.signal?.aborted ? new DemoStopped() : err;
+    throw signal?.aborted ? new DemoStopped() : err;
   }
 }

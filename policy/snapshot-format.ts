@@ -171,11 +171,11 @@ function checkPolicy(r: unknown, path: string): void {
   checkGrantEntries(p.grants as unknown[], `${path}.grants`);
 }
 
-/** Everything of a registry's policy but its users and grants. */
 /** The range of spec.tokenTTL, which the compiler enforces and a reader checks again. */
 export const MIN_TOKEN_TTL_SECONDS = 60;
 export const MAX_TOKEN_TTL_SECONDS = 24 * 3600;
 
+/** Everything of a registry's policy but its users and grants. */
 function checkPolicyHead(r: unknown, path: string): void {
   expect(isObject(r), path, 'an object');
   const p = r as Record<string, unknown>;

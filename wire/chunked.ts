@@ -198,9 +198,9 @@ export function parseManifest(text: string): Manifest {
 
 /**
  * Bounds on what a manifest may make a reader do. At most MAX_PARTS parts in all (100,000 users and
- * grants take about 260). A file unzips to at most MAX_FILE_BYTES (100,000 users
- * and grants are about 30 MB in all): a small part of highly compressible bytes would otherwise grow to
- * gigabytes in every token server that reads it.
+ * grants take about 260). A file unzips to at most MAX_FILE_BYTES (100,000 users and grants are about
+ * 30 MB in all): a small part of highly compressible bytes would otherwise grow to gigabytes in every
+ * token server that reads it.
  */
 export const MAX_PARTS = 4096;
 export const MAX_FILE_BYTES = 256 * 1024 * 1024;
